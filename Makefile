@@ -1,0 +1,44 @@
+# bioscan-h5: the two commands are `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+# Exact pins: these wheels lie on the build machines' disk, so installs never fetch another torch.
+TORCH_PINS := torch==2.14.1 torchvision==0.29.1
+DEMO_DIR ?= demo
+
+.PHONY: demo test lint format bench clean venv
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q $(TORCH_PINS)
+	$(PY) -m pip install -q -e ".[dev]" $(TORCH_PINS)
+	touch $@
+
+demo: venv
+	$(PY) tools/make_sample_data.py --out $(DEMO_DIR) --overwrite
+	$(VENV)/bin/bioscan-h5 build --root $(DEMO_DIR) --overwrite
+	$(VENV)/bin/bioscan-h5 info $(DEMO_DIR)/bioscan5m/h5/bioscan5m_cropped_256_256px.h5
+	$(PY) tools/demo.py --root $(DEMO_DIR)
+
+test: venv
+	$(VENV)/bin/ruff check bioscan_h5 tools tests bench
+	$(VENV)/bin/ruff format --check bioscan_h5 tools tests bench
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+lint: venv
+	$(VENV)/bin/ruff check bioscan_h5 tools tests bench
+
+format: venv
+	$(VENV)/bin/ruff format bioscan_h5 tools tests bench
+	$(VENV)/bin/ruff check --fix bioscan_h5 tools tests bench
+
+bench: venv
+	$(PY) bench/build.py
+	$(PY) bench/read.py
+	$(PY) bench/tokenize.py
+
+clean:
+	rm -rf $(DEMO_DIR) bench/out .pytest_cache .ruff_cache

@@ -1,0 +1,75 @@
+"""The numba switch: every kernel is written once as plain Python and compiled lazily.
+
+Set the environment variable ``BIOSCAN_H5_DISABLE_JIT=1`` (before import) to run every kernel
+as the plain-Python function it is written as. Each kernel keeps its Python twin as
+``kernel.py_func`` so tests can compare the two.
+
+numba is imported on the first call of a kernel, never at package import, so reading a store
+does not pay for it unless a kernel runs.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["JIT_DISABLED", "kernel"]
+
+#: True when ``BIOSCAN_H5_DISABLE_JIT`` is set to a true value.
+JIT_DISABLED = os.environ.get("BIOSCAN_H5_DISABLE_JIT", "").strip().lower() in {"1", "true", "yes", "on"}
+
+_lock = threading.Lock()
+
+
+class _LazyKernel:
+    """A plain-Python function that numba compiles on its first call."""
+
+    def __init__(self, py_func: Callable[..., Any], **options: Any) -> None:
+        self.py_func = py_func
+        self._options = options
+        self._compiled: Callable[..., Any] | None = None
+        self.__name__ = py_func.__name__
+        self.__qualname__ = py_func.__qualname__
+        self.__doc__ = py_func.__doc__
+        self.__module__ = py_func.__module__
+        self.__wrapped__ = py_func
+
+    @property
+    def jitted(self) -> Callable[..., Any]:
+        """The compiled dispatcher (compiled now if needed), or the Python twin when disabled."""
+        if JIT_DISABLED:
+            return self.py_func
+        if self._compiled is None:
+            with _lock:
+                if self._compiled is None:
+                    import numba
+
+                    self._compiled = numba.njit(**self._options)(self.py_func)
+        return self._compiled
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.jitted(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        state = "disabled" if JIT_DISABLED else ("compiled" if self._compiled is not None else "lazy")
+        return f"<kernel {self.__qualname__} ({state})>"
+
+
+def kernel(func: Callable[..., Any] | None = None, **options: Any):
+    """Mark a plain-Python function as a numba kernel (``nogil``, ``cache`` on by default).
+
+    Parameters
+    ----------
+    func : callable
+        The function, written in the subset of Python numba compiles. It must not call
+        other kernels (each kernel is compiled on its own).
+    **options
+        Extra keyword arguments for :func:`numba.njit`.
+    """
+    opts = {"nogil": True, "cache": True}
+    opts.update(options)
+    if func is None:
+        return lambda f: _LazyKernel(f, **opts)
+    return _LazyKernel(func, **opts)

@@ -1,0 +1,205 @@
+"""DNA barcodes as fixed-width uint8 arrays: encoding, validation, decoding and de-duplication.
+
+Barcodes are stored as their ASCII letters (``b"ACGT..."``) in an ``(N, W)`` uint8 array,
+0-padded, with a length per row (``-1`` for a missing barcode). The kernels below work on
+whole columns at once; each is plain Python compiled by numba (see :mod:`bioscan_h5._jit`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ._jit import kernel
+
+__all__ = [
+    "ALLOWED_LETTERS",
+    "encode_barcodes",
+    "decode_barcode",
+    "decode_barcodes",
+    "first_unique_rows",
+]
+
+#: Letters a barcode may hold: the four bases, N, the other IUPAC codes and the gap '-'.
+#: Lower-case forms of the same letters are accepted too and stored as they are.
+ALLOWED_LETTERS = "ACGTNRYKMSWBDHVU-"
+
+
+def _allowed_table() -> np.ndarray:
+    table = np.zeros(256, dtype=np.uint8)
+    for ch in ALLOWED_LETTERS:
+        table[ord(ch)] = 1
+        table[ord(ch.lower())] = 1
+    return table
+
+
+_ALLOWED = _allowed_table()
+
+
+@kernel
+def _encode_kernel(buf, offsets, lengths, width, allowed, codes, stored):  # pragma: no cover - jitted
+    """Copy each barcode's letters into ``codes``; return the first bad (row, position) or (-1, -1)."""
+    n = lengths.shape[0]
+    for i in range(n):
+        ln = lengths[i]
+        if ln < 0:
+            stored[i] = -1
+            continue
+        start = offsets[i]
+        for j in range(ln):
+            if allowed[buf[start + j]] == 0:
+                return i, j
+        m = ln if ln < width else width
+        for j in range(m):
+            codes[i, j] = buf[start + j]
+        stored[i] = m
+    return -1, -1
+
+
+def encode_barcodes(
+    values: Sequence[object], width: int | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[int, int, str] | None]:
+    """Encode a column of barcodes into a fixed-width uint8 array.
+
+    Parameters
+    ----------
+    values : sequence of str or None/NaN
+        One barcode per row; anything that is not a ``str`` counts as missing.
+    width : int or None
+        Keep at most this many letters (``max_nucleotides``). ``None`` keeps every
+        barcode whole: the width is then the longest barcode.
+
+    Returns
+    -------
+    codes : numpy.ndarray of uint8, shape (N, W)
+    lengths : numpy.ndarray of int32, shape (N,)
+        Stored length per row, ``-1`` for a missing barcode.
+    full_lengths : numpy.ndarray of int32, shape (N,)
+        Length in the source, ``-1`` for a missing barcode.
+    bad : tuple (row, position, letter) or None
+        The first letter outside :data:`ALLOWED_LETTERS`, or None when all are valid.
+    """
+    n = len(values)
+    present = [isinstance(v, str) for v in values]
+    strs = [v if ok else "" for v, ok in zip(values, present)]
+    full = np.fromiter((len(s) for s in strs), dtype=np.int64, count=n)
+    full[~np.asarray(present, dtype=bool)] = -1
+    try:
+        buf = np.frombuffer("".join(strs).encode("ascii"), dtype=np.uint8)
+    except UnicodeEncodeError:
+        for i, s in enumerate(strs):
+            for j, ch in enumerate(s):
+                if ord(ch) > 127:
+                    return _empty(n), full.astype(np.int32), full.astype(np.int32), (i, j, ch)
+        raise  # pragma: no cover - the loop above always finds the letter
+    if buf.size == 0:
+        buf = np.zeros(1, dtype=np.uint8)
+    offsets = np.zeros(n, dtype=np.int64)
+    if n:
+        np.cumsum(np.maximum(full[:-1], 0), out=offsets[1:])
+    w = int(max(full.max(initial=0), 0)) if width is None else int(width)
+    codes = np.zeros((n, w), dtype=np.uint8)
+    stored = np.zeros(n, dtype=np.int32)
+    row, pos = _encode_kernel(buf, offsets, full, w, _ALLOWED, codes, stored)
+    bad = None
+    if row >= 0:
+        bad = (int(row), int(pos), strs[row][pos])
+    return codes, stored, full.astype(np.int32), bad
+
+
+def _empty(n: int) -> np.ndarray:
+    return np.zeros((n, 0), dtype=np.uint8)
+
+
+def decode_barcode(codes: np.ndarray, length: int) -> str | float:
+    """One row of codes back to its string; ``nan`` for a missing barcode (as pandas)."""
+    if length < 0:
+        return float("nan")
+    return codes[:length].tobytes().decode("ascii")
+
+
+def decode_barcodes(codes: np.ndarray, lengths: np.ndarray) -> list[str | float]:
+    """Rows of codes back to strings (``nan`` where missing)."""
+    return [decode_barcode(codes[i], int(lengths[i])) for i in range(len(lengths))]
+
+
+@kernel
+def _strip_hash_kernel(codes, lengths, limit, hashes, stripped):  # pragma: no cover - jitted
+    """FNV-1a hash of each barcode truncated to ``limit`` with trailing N removed."""
+    n = lengths.shape[0]
+    for i in range(n):
+        ln = lengths[i]
+        if ln < 0:
+            stripped[i] = -1
+            hashes[i] = np.uint64(0)
+            continue
+        if limit >= 0 and ln > limit:
+            ln = limit
+        while ln > 0 and codes[i, ln - 1] == 78:  # 'N'
+            ln -= 1
+        stripped[i] = ln
+        h = np.uint64(14695981039346656037)
+        for j in range(ln):
+            h = (h ^ np.uint64(codes[i, j])) * np.uint64(1099511628211)
+        h = (h ^ np.uint64(ln)) * np.uint64(1099511628211)
+        hashes[i] = h
+
+
+def first_unique_rows(codes: np.ndarray, lengths: np.ndarray, max_nucleotides: int | None, seed: int = 0) -> np.ndarray:
+    """Rows kept by ``bioscan-dataset``'s ``reduce_repeated_barcodes``, in row order.
+
+    The peer shuffles the whole table with ``df.sample(frac=1, random_state=seed)``, drops
+    repeated barcodes (truncated to ``max_nucleotides``, trailing N stripped; all missing
+    barcodes count as one value) keeping the first in shuffled order, then restores file
+    order. This computes the same set of rows without building strings.
+
+    Parameters
+    ----------
+    codes, lengths : numpy.ndarray
+        The store's ``/dna/codes`` and ``/dna/lengths`` (all rows).
+    max_nucleotides : int or None
+        Truncation before comparing.
+    seed : int
+        The ``random_state`` of the shuffle.
+
+    Returns
+    -------
+    numpy.ndarray of int64
+        Sorted row numbers.
+    """
+    n = len(lengths)
+    lengths = np.ascontiguousarray(lengths, dtype=np.int32)
+    hashes = np.zeros(n, dtype=np.uint64)
+    stripped = np.zeros(n, dtype=np.int32)
+    limit = -1 if max_nucleotides is None else int(max_nucleotides)
+    _strip_hash_kernel(codes, lengths, limit, hashes, stripped)
+    # The position of each row in the peer's shuffled order (pandas' sample uses
+    # RandomState.choice(n, n, replace=False), i.e. permutation(n)).
+    perm = np.random.RandomState(seed).permutation(n)
+    rank = np.empty(n, dtype=np.int64)
+    rank[perm] = np.arange(n)
+    # Group rows by hash, earliest shuffled position first.
+    order = np.lexsort((rank, hashes))
+    h_sorted = hashes[order]
+    starts = np.flatnonzero(np.r_[True, h_sorted[1:] != h_sorted[:-1]])
+    keep = []
+    ends = np.r_[starts[1:], n]
+    for s, e in zip(starts, ends):
+        first = order[s]
+        keep.append(first)
+        if e - s == 1:
+            continue
+        # Confirm the group really holds one value (hash collisions are split exactly).
+        seen = {_key(codes, stripped, first)}
+        for r in order[s + 1 : e]:
+            k = _key(codes, stripped, r)
+            if k not in seen:
+                seen.add(k)
+                keep.append(r)
+    return np.sort(np.asarray(keep, dtype=np.int64))
+
+
+def _key(codes: np.ndarray, stripped: np.ndarray, row: int) -> bytes | None:
+    ln = int(stripped[row])
+    return None if ln < 0 else codes[row, :ln].tobytes()

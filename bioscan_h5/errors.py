@@ -1,0 +1,102 @@
+"""Error classes of bioscan-h5.
+
+Every error derives from :class:`BioscanH5Error` and also from the builtin exception a caller
+would naturally catch (``FileNotFoundError``, ``ValueError``, ...), so either works::
+
+    try:
+        ds = BIOSCAN5M(root)
+    except FileNotFoundError:
+        ...
+
+Messages say what is wrong, show the offending value with ``!r``, list what would be valid
+and say how to fix it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BioscanH5Error",
+    "StoreNotFoundError",
+    "StoreFormatError",
+    "StoreVersionError",
+    "StoreIncompleteError",
+    "MetadataError",
+    "ImageUnavailableError",
+    "SplitNotBuiltError",
+    "BuildLockedError",
+    "ResumeMismatchError",
+    "InsufficientSpaceError",
+    "DownloadError",
+    "ChecksumError",
+]
+
+
+class BioscanH5Error(Exception):
+    """Base class of every error raised by bioscan-h5."""
+
+
+class StoreNotFoundError(BioscanH5Error, FileNotFoundError):
+    """No store file (and no raw data to build one from) where one was looked for."""
+
+
+class StoreFormatError(BioscanH5Error, ValueError):
+    """A file is not a bioscan-h5 store, or is damaged (missing dataset, wrong shape/dtype)."""
+
+
+class StoreVersionError(StoreFormatError):
+    """The store was written by a newer format version than this package can read."""
+
+
+class StoreIncompleteError(BioscanH5Error, RuntimeError):
+    """The store is still being built, or its build was interrupted."""
+
+
+class MetadataError(BioscanH5Error, ValueError):
+    """The metadata file has a missing column, bad value, duplicate id, ...
+
+    Attributes
+    ----------
+    path : str or None
+        The metadata file.
+    row : int or None
+        0-based data row (the header is not counted), as pandas numbers it.
+    column : str or None
+        The column holding the bad value.
+    value : object
+        The bad value itself.
+    """
+
+    def __init__(self, message: str, *, path=None, row=None, column=None, value=None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.row = row
+        self.column = column
+        self.value = value
+
+
+class ImageUnavailableError(BioscanH5Error, RuntimeError):
+    """The image of a row could not be decoded at build time (the builder flagged it)."""
+
+
+class SplitNotBuiltError(BioscanH5Error, RuntimeError):
+    """Images were requested for rows whose images the store does not hold yet."""
+
+
+class BuildLockedError(BioscanH5Error, RuntimeError):
+    """Another builder is writing the same output file."""
+
+
+class ResumeMismatchError(BioscanH5Error, ValueError):
+    """A partial or existing store was made with other arguments or another metadata file."""
+
+
+class InsufficientSpaceError(BioscanH5Error, OSError):
+    """The disk has less free space than the store is estimated to need."""
+
+
+class DownloadError(BioscanH5Error, OSError):
+    """A download failed (network error, HTTP error status, refused archive)."""
+
+
+class ChecksumError(DownloadError):
+    """A downloaded file does not match its published checksum."""
