@@ -146,7 +146,9 @@ def _strip_hash_kernel(codes, lengths, limit, hashes, stripped):  # pragma: no c
         hashes[i] = h
 
 
-def first_unique_rows(codes: np.ndarray, lengths: np.ndarray, max_nucleotides: int | None, seed: int = 0) -> np.ndarray:
+def first_unique_rows(
+    codes: np.ndarray, lengths: np.ndarray, max_nucleotides: int | None, seed: int = 0
+) -> np.ndarray:
     """Rows kept by ``bioscan-dataset``'s ``reduce_repeated_barcodes``, in row order.
 
     The peer shuffles the whole table with ``df.sample(frac=1, random_state=seed)``, drops

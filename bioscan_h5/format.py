@@ -198,7 +198,16 @@ class DatasetSchema:
 _C, _S, _F, _I = Kind.CATEGORY, Kind.STRING, Kind.FLOAT, Kind.INT
 
 BIOSCAN5M_RANKS = ("phylum", "class", "order", "family", "subfamily", "genus", "species", "dna_bin")
-BIOSCAN5M_SPLITS = ("pretrain", "train", "val", "test", "key_unseen", "val_unseen", "test_unseen", "other_heldout")
+BIOSCAN5M_SPLITS = (
+    "pretrain",
+    "train",
+    "val",
+    "test",
+    "key_unseen",
+    "val_unseen",
+    "test_unseen",
+    "other_heldout",
+)
 
 BIOSCAN5M = DatasetSchema(
     name="bioscan5m",

@@ -1,0 +1,136 @@
+"""Small HDF5 helpers shared by the writer and the readers (no format knowledge here)."""
+
+from __future__ import annotations
+
+import os
+
+import h5py
+import numpy as np
+
+__all__ = ["LIBVER", "open_readonly", "clear_status_flags", "create_preallocated", "chunk_offsets_contiguous"]
+
+#: Writer format bounds: HDF5 1.10 file format (fixed-array chunk index, readable by HDF5 >= 1.10).
+LIBVER = ("v110", "v110")
+
+
+def open_readonly(path: str | os.PathLike) -> h5py.File:
+    """Open a file read-only without HDF5 file locking (safe for many reader processes)."""
+    return h5py.File(path, "r", locking=False)
+
+
+def _lookup3(data: bytes, initval: int = 0) -> int:
+    """Bob Jenkins' lookup3 ``hashlittle``, the checksum HDF5 uses for superblock v2/v3."""
+    m = 0xFFFFFFFF
+
+    def rot(x: int, k: int) -> int:
+        return ((x << k) | (x >> (32 - k))) & m
+
+    n = len(data)
+    a = b = c = (0xDEADBEEF + n + initval) & m
+    i = 0
+    while n > 12:
+        a = (a + int.from_bytes(data[i : i + 4], "little")) & m
+        b = (b + int.from_bytes(data[i + 4 : i + 8], "little")) & m
+        c = (c + int.from_bytes(data[i + 8 : i + 12], "little")) & m
+        a = (a - c) & m
+        a ^= rot(c, 4)
+        c = (c + b) & m
+        b = (b - a) & m
+        b ^= rot(a, 6)
+        a = (a + c) & m
+        c = (c - b) & m
+        c ^= rot(b, 8)
+        b = (b + a) & m
+        a = (a - c) & m
+        a ^= rot(c, 16)
+        c = (c + b) & m
+        b = (b - a) & m
+        b ^= rot(a, 19)
+        a = (a + c) & m
+        c = (c - b) & m
+        c ^= rot(b, 4)
+        b = (b + a) & m
+        n -= 12
+        i += 12
+    if n == 0:
+        return c
+    tail = data[i : i + n] + bytes(12 - n)
+    a = (a + int.from_bytes(tail[0:4], "little")) & m
+    b = (b + int.from_bytes(tail[4:8], "little")) & m
+    c = (c + int.from_bytes(tail[8:12], "little")) & m
+    c ^= b
+    c = (c - rot(b, 14)) & m
+    a ^= c
+    a = (a - rot(c, 11)) & m
+    b ^= a
+    b = (b - rot(a, 25)) & m
+    c ^= b
+    c = (c - rot(b, 16)) & m
+    a ^= c
+    a = (a - rot(c, 4)) & m
+    b ^= a
+    b = (b - rot(a, 14)) & m
+    c ^= b
+    c = (c - rot(b, 24)) & m
+    return c
+
+
+def clear_status_flags(path: str | os.PathLike) -> bool:
+    """Clear the "open for write" flags a killed writer leaves in a v2/v3 superblock.
+
+    This is what ``h5clear -s`` does. Only the builder calls it, on its own temporary file,
+    after it holds the build lock (so no writer can be running).
+
+    Returns
+    -------
+    bool
+        True if flags were set and have been cleared.
+    """
+    with open(path, "r+b") as fh:
+        head = bytearray(fh.read(48))
+        if len(head) < 48 or head[:8] != b"\x89HDF\r\n\x1a\n" or head[8] not in (2, 3) or head[9] != 8:
+            return False
+        end = 12 + 4 * head[9]
+        if head[11] == 0 or _lookup3(bytes(head[:end])) != int.from_bytes(head[end : end + 4], "little"):
+            return False
+        head[11] = 0
+        head[end : end + 4] = _lookup3(bytes(head[:end])).to_bytes(4, "little")
+        fh.seek(0)
+        fh.write(head[: end + 4])
+        fh.flush()
+        os.fsync(fh.fileno())
+    return True
+
+
+def create_preallocated(
+    group: h5py.Group, name: str, shape: tuple[int, ...], chunks: tuple[int, ...]
+) -> h5py.Dataset:
+    """An uncompressed uint8 chunked dataset whose chunks are all allocated now, in order.
+
+    Fill values are never written, so the file stays sparse until pixels are written.
+    """
+    dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+    dcpl.set_chunk(chunks)
+    dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
+    dcpl.set_fill_time(h5py.h5d.FILL_TIME_NEVER)
+    space = h5py.h5s.create_simple(shape)
+    dsid = h5py.h5d.create(group.id, name.encode(), h5py.h5t.NATIVE_UINT8, space, dcpl=dcpl)
+    return h5py.Dataset(dsid)
+
+
+def chunk_offsets_contiguous(dset: h5py.Dataset) -> int:
+    """Byte offset of chunk 0 if every chunk follows the previous one in row order, else -1."""
+    if dset.chunks is None or dset.compression is not None or dset.shape[0] == 0:
+        return -1
+    n = dset.shape[0]
+    if dset.id.get_num_chunks() != n:
+        return -1
+    offsets = np.full(n, -1, dtype=np.int64)
+
+    def visit(info) -> None:
+        offsets[info.chunk_offset[0]] = -1 if info.byte_offset is None else info.byte_offset
+
+    dset.id.chunk_iter(visit)
+    step = int(np.prod(dset.chunks)) * dset.dtype.itemsize
+    expected = offsets[0] + np.arange(len(offsets), dtype=np.int64) * step
+    return int(offsets[0]) if np.array_equal(offsets, expected) else -1

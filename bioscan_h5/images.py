@@ -1,0 +1,151 @@
+"""Decoding and resizing source images for the builder (Pillow).
+
+``fit="crop"`` (default) resizes the shorter side to ``S`` and centre-crops ``S x S``: the same
+pixels as torchvision ``v2.Resize(S)`` followed by ``v2.CenterCrop(S)`` on the PIL image
+(bilinear with antialiasing, torchvision's size and offset rounding). ``fit="pad"`` resizes
+the longer side to ``S`` and pads to ``S x S`` with black (0, 0, 0), the image centred.
+
+For JPEG sources at least twice the target size the decoder's draft mode decodes at a reduced
+scale (1/2, 1/4 or 1/8) first, which is several times faster; the pixels then differ slightly
+from a full decode (``bench/build.py`` measures by how much). ``draft=False`` turns it off.
+
+Every input mode becomes RGB: grayscale, palette, CMYK and RGBA through ``Image.convert``
+(alpha is dropped), 16-bit grayscale by keeping the high byte.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import warnings
+
+import numpy as np
+from PIL import Image
+
+from .format import PAD_FILL, ImageStatus
+
+__all__ = ["resized_size", "center_crop_box", "to_rgb", "fit_image", "decode_image"]
+
+
+def resized_size(width: int, height: int, size: int, fit: str) -> tuple[int, int]:
+    """``(width, height)`` after the resize step, with torchvision's rounding.
+
+    For ``fit="crop"`` the shorter side becomes ``size`` and the longer one
+    ``int(size * long / short)``; for ``fit="pad"`` the longer side becomes ``size``.
+    """
+    short, long = (width, height) if width <= height else (height, width)
+    if fit == "crop":
+        new_short, new_long = size, int(size * long / short)
+    else:
+        new_long, new_short = size, max(1, int(size * short / long))
+    return (new_short, new_long) if width <= height else (new_long, new_short)
+
+
+def center_crop_box(width: int, height: int, size: int) -> tuple[int, int, int, int]:
+    """The ``(left, top, right, bottom)`` box of torchvision's CenterCrop (Python ``round``)."""
+    top = int(round((height - size) / 2.0))
+    left = int(round((width - size) / 2.0))
+    return left, top, left + size, top + size
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """Convert any Pillow mode to RGB (see the module notes)."""
+    if img.mode == "RGB":
+        return img
+    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+        arr = np.asarray(img, dtype=np.uint16) >> 8
+        return Image.fromarray(arr.astype(np.uint8), mode="L").convert("RGB")
+    if img.mode == "I":
+        arr = np.asarray(img)
+        arr = arr >> 8 if arr.max(initial=0) > 255 else arr
+        return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), mode="L").convert("RGB")
+    if img.mode == "F":
+        arr = np.clip(np.asarray(img), 0, 255).astype(np.uint8)
+        return Image.fromarray(arr, mode="L").convert("RGB")
+    return img.convert("RGB")
+
+
+def fit_image(img: Image.Image, size: int, fit: str = "crop") -> np.ndarray:
+    """Resize an RGB image and crop or pad it to ``(size, size, 3)`` uint8."""
+    w, h = img.size
+    new_w, new_h = resized_size(w, h, size, fit)
+    if (new_w, new_h) != (w, h):
+        img = img.resize((new_w, new_h), Image.Resampling.BILINEAR)
+    if fit == "crop":
+        if (new_w, new_h) != (size, size):
+            img = img.crop(center_crop_box(new_w, new_h, size))
+        return np.asarray(img, dtype=np.uint8)
+    out = np.full((size, size, 3), PAD_FILL, dtype=np.uint8)
+    top, left = (size - new_h) // 2, (size - new_w) // 2
+    out[top : top + new_h, left : left + new_w] = np.asarray(img, dtype=np.uint8)
+    return out
+
+
+def _classify_path(path: str, image_dir_real: str) -> ImageStatus | None:
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return ImageStatus.MISSING
+    except OSError:
+        return ImageStatus.UNDECODABLE
+    if stat.S_ISLNK(st.st_mode):
+        real = os.path.realpath(path)
+        if os.path.commonpath([real, image_dir_real]) != image_dir_real:
+            return ImageStatus.OUTSIDE_ROOT
+        try:
+            st = os.stat(path)
+        except OSError:
+            return ImageStatus.MISSING
+    if not stat.S_ISREG(st.st_mode):
+        return ImageStatus.NOT_A_FILE
+    if st.st_size == 0:
+        return ImageStatus.EMPTY
+    return None
+
+
+def decode_image(
+    path: str, size: int, fit: str = "crop", draft: bool = True, image_dir_real: str | None = None
+) -> tuple[ImageStatus, np.ndarray | None, tuple[int, int], str]:
+    """Decode one source file into an ``(S, S, 3)`` uint8 array.
+
+    Parameters
+    ----------
+    path : str
+        The image file.
+    size : int
+        Output side ``S``.
+    fit : {"crop", "pad"}
+    draft : bool
+        Allow JPEG draft (reduced-scale) decoding for sources at least twice the target.
+    image_dir_real : str, optional
+        ``os.path.realpath`` of the image folder; links resolving outside it are refused.
+
+    Returns
+    -------
+    status : ImageStatus
+    pixels : numpy.ndarray or None
+        None unless ``status`` is OK.
+    source_size : (int, int)
+        ``(width, height)`` of the source, ``(0, 0)`` when unknown.
+    detail : str
+        The decoder's message for a failure, "" otherwise.
+    """
+    status = _classify_path(path, image_dir_real or os.path.realpath(os.path.dirname(path)))
+    if status is not None:
+        return status, None, (0, 0), ""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                src = img.size
+                if draft and img.format == "JPEG":
+                    need_w, need_h = resized_size(src[0], src[1], size, fit)
+                    if min(src[0] / need_w, src[1] / need_h) >= 2:
+                        img.draft("RGB", (need_w, need_h))
+                img.load()
+                pixels = fit_image(to_rgb(img), size, fit)
+        return ImageStatus.OK, pixels, src, ""
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        return ImageStatus.TOO_LARGE, None, (0, 0), str(exc)
+    except Exception as exc:  # any decoder failure on a hostile file is a bad row, not a crash
+        return ImageStatus.UNDECODABLE, None, (0, 0), f"{type(exc).__name__}: {exc}"

@@ -1,0 +1,113 @@
+"""Split and metasplit names, with the same rules and error messages as ``bioscan-dataset``."""
+
+from __future__ import annotations
+
+from .format import BIOSCAN1M_PARTITIONINGS, BIOSCAN5M_SPLITS
+
+__all__ = [
+    "BIOSCAN5M_SPLIT_ALIASES",
+    "explode_metasplit_5m",
+    "explode_metasplit_1m",
+    "CLIBD_VALID_SPLITS",
+    "CLIBD_SPLIT_ALIASES",
+    "CLIBD_METASPLITS",
+    "BIOSCAN1M_SPLITS",
+    "BIOSCAN1M_SPLIT_ALIASES",
+    "PARTITIONING_VERSIONS",
+]
+
+BIOSCAN5M_SPLIT_ALIASES = {"validation": "val"}
+BIOSCAN5M_METASPLITS = ("all", "seen", "unseen")
+SEEN_SPLITS = ("train", "val", "test")
+UNSEEN_SPLITS = ("key_unseen", "val_unseen", "test_unseen")
+
+BIOSCAN1M_SPLITS = ("train", "validation", "test", "no_split")
+BIOSCAN1M_SPLIT_ALIASES = {"val": "validation"}
+BIOSCAN1M_METASPLITS = ("all",)
+CLIBD_VALID_SPLITS = (
+    "no_split",
+    "train_seen",
+    "seen_keys",
+    "single_species",
+    "val_seen",
+    "val_unseen",
+    "val_unseen_keys",
+    "test_seen",
+    "test_unseen",
+    "test_unseen_keys",
+)
+CLIBD_SPLIT_ALIASES = {
+    "pretrain": "no_split",
+    "train": "train_seen",
+    "val": "val_seen",
+    "validation": "val_seen",
+    "test": "test_seen",
+    "key_unseen": "test_unseen_keys",
+}
+#: CLIBD partition files that are unions of the base partitions (in their own row order).
+CLIBD_METASPLITS = ("all", "all_keys", "no_split_and_seen_train")
+PARTITIONING_VERSIONS = (*BIOSCAN1M_PARTITIONINGS, "clibd")
+
+
+def _invalid(metasplit: str, split_set: set[str], invalid: set[str], valid_msg: str) -> ValueError:
+    if split_set == {metasplit}:
+        return ValueError(f"Invalid split name {metasplit!r}. {valid_msg}")
+    plural = "s" if len(invalid) > 1 else ""
+    names = ", ".join(repr(s) for s in sorted(invalid))
+    return ValueError(
+        f"Invalid split name{plural} {names} within requested metasplit {metasplit!r}. {valid_msg}"
+    )
+
+
+def explode_metasplit_5m(metasplit: str | None, verify: bool = True) -> set[str]:
+    """The BIOSCAN-5M splits a (meta)split name stands for.
+
+    ``"pretrain+train"`` is a union, ``"seen"`` = train+val+test, ``"unseen"`` =
+    key_unseen+val_unseen+test_unseen, ``"all"`` (or None) = every split, and ``"validation"``
+    is an alias of ``"val"``.
+
+    Raises
+    ------
+    ValueError
+        A name is not a split (with ``verify=True``), listing the valid names.
+    """
+    if metasplit is None:
+        metasplit = "all"
+    parts = [BIOSCAN5M_SPLIT_ALIASES.get(s.strip(), s.strip()) for s in metasplit.split("+")]
+    out = set(parts)
+    for meta, members in (("all", BIOSCAN5M_SPLITS), ("seen", SEEN_SPLITS), ("unseen", UNSEEN_SPLITS)):
+        if meta in out:
+            out.discard(meta)
+            out |= set(members)
+    if verify:
+        invalid = out - set(BIOSCAN5M_SPLITS)
+        if invalid:
+            valid = ", ".join(repr(s) for s in (*BIOSCAN5M_METASPLITS, *BIOSCAN5M_SPLITS))
+            raise _invalid(metasplit, out, invalid, f"Valid split names are: {valid}.")
+    return out
+
+
+def explode_metasplit_1m(metasplit: str | None, partitioning_version: str, verify: bool = True) -> set[str]:
+    """The BIOSCAN-1M partitions a (meta)split name stands for, for one partitioning version."""
+    if metasplit is None:
+        metasplit = "all"
+    if partitioning_version == "clibd":
+        aliases, valid_splits, valid_meta = CLIBD_SPLIT_ALIASES, CLIBD_VALID_SPLITS, CLIBD_METASPLITS
+    else:
+        aliases, valid_splits, valid_meta = BIOSCAN1M_SPLIT_ALIASES, BIOSCAN1M_SPLITS, BIOSCAN1M_METASPLITS
+    parts = [aliases.get(s.strip(), s.strip()) for s in metasplit.split("+")]
+    out = set(parts)
+    if "all" in out:
+        out.discard("all")
+        out |= set(valid_splits)
+    if verify:
+        invalid = out - set(valid_splits) - set(valid_meta)
+        if invalid:
+            valid = ", ".join(repr(s) for s in (*valid_meta, *valid_splits))
+            raise _invalid(
+                metasplit,
+                out,
+                invalid,
+                f"For {partitioning_version!r} partitioning, valid split names are: {valid}.",
+            )
+    return out
