@@ -1,4 +1,15 @@
-"""bioscan-h5: BIOSCAN-1M and BIOSCAN-5M as one HDF5 file, read at memory-mapped speed."""
+"""bioscan-h5: BIOSCAN-1M and BIOSCAN-5M as one HDF5 file, read at memory-mapped speed.
+
+>>> from bioscan_h5 import BIOSCAN5M          # drop-in for bioscan_dataset.BIOSCAN5M
+>>> from bioscan_h5 import open_store         # numpy arrays for notebooks
+
+Importing the package is light: torch, pandas and the builder are imported only when the
+names that need them are first used.
+"""
+
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
 
@@ -13,8 +24,25 @@ from .errors import (  # noqa: E402
     StoreVersionError,
 )
 
+_LAZY = {
+    "BIOSCAN5M": "bioscan_h5.bioscan5m",
+    "load_bioscan5m_metadata": "bioscan_h5.bioscan5m",
+    "BIOSCAN1M": "bioscan_h5.bioscan1m",
+    "load_bioscan1m_metadata": "bioscan_h5.bioscan1m",
+    "Store": "bioscan_h5.store",
+    "open_store": "bioscan_h5.store",
+    "batch_loader": "bioscan_h5.loader",
+}
+
 __all__ = [
     "__version__",
+    "BIOSCAN5M",
+    "BIOSCAN1M",
+    "load_bioscan5m_metadata",
+    "load_bioscan1m_metadata",
+    "Store",
+    "open_store",
+    "batch_loader",
     "BioscanH5Error",
     "ImageUnavailableError",
     "MetadataError",
@@ -24,3 +52,15 @@ __all__ = [
     "StoreNotFoundError",
     "StoreVersionError",
 ]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'bioscan_h5' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

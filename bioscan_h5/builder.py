@@ -217,6 +217,7 @@ def _write_metadata(
         a[fmt.ATTR_COMPRESSION] = cfg.compression or ""
         a[fmt.ATTR_DRAFT] = bool(cfg.draft)
         a[fmt.ATTR_COUNTS] = _json({})
+        a[fmt.ATTR_SOURCE_COLUMNS] = _json(table.header)
         for col in table.columns.values():
             _write_column(f, col)
         f.create_dataset(fmt.DNA_CODES, data=table.dna_codes)

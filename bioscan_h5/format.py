@@ -99,6 +99,7 @@ ATTR_PIXEL_OFFSET = "pixel_offset"  # byte offset of row 0's pixels, -1 if not m
 ATTR_COMPRESSION = "compression"  # "" for none
 ATTR_DRAFT = "jpeg_draft"
 ATTR_COUNTS = "image_counts"  # JSON {status name: count}
+ATTR_SOURCE_COLUMNS = "source_columns"  # JSON list: the metadata file's header, in order
 
 ROOT_ATTRS = (
     ATTR_FORMAT,
@@ -121,6 +122,7 @@ ROOT_ATTRS = (
     ATTR_COMPRESSION,
     ATTR_DRAFT,
     ATTR_COUNTS,
+    ATTR_SOURCE_COLUMNS,
 )
 
 

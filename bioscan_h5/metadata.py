@@ -59,6 +59,7 @@ class Table:
 
     n_rows: int
     columns: dict[str, StoredColumn] = field(default_factory=dict)
+    header: list[str] = field(default_factory=list)  #: the file's column names, in order
     dna_codes: np.ndarray | None = None
     dna_lengths: np.ndarray | None = None
     dna_full_lengths: np.ndarray | None = None
@@ -218,7 +219,7 @@ def read_table(
         raise metadata_error(
             path, None, None, None, f"could not be parsed: {exc}", "Check the file."
         ) from None
-    table = Table(n_rows=n)
+    table = Table(n_rows=n, header=header)
     for spec in specs:
         table.columns[spec.name] = _merge(spec, parts[spec.name])
     width = max_nucleotides if max_nucleotides is not None else max([p[0].shape[1] for p in dna_parts] + [0])

@@ -1,0 +1,259 @@
+"""BIOSCAN-5M as a PyTorch dataset over a bioscan-h5 store (drop-in for ``bioscan_dataset.BIOSCAN5M``)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+
+import numpy as np
+import torch
+
+from . import format as fmt
+from ._base import StoreDataset
+from .splits import BIOSCAN5M_SPLIT_ALIASES, explode_metasplit_5m
+from .store import Store
+
+__all__ = ["BIOSCAN5M", "load_bioscan5m_metadata", "RGB_MEAN", "RGB_STDEV"]
+
+#: Per-channel mean of the BIOSCAN-5M images (as published with bioscan-dataset).
+RGB_MEAN = torch.tensor([0.76281859, 0.76503749, 0.76373138])
+#: Per-channel standard deviation of the BIOSCAN-5M images.
+RGB_STDEV = torch.tensor([0.14205404, 0.15642502, 0.17309470])
+
+
+#: Column dtypes bioscan-dataset reads the CSV with (used when the CSV itself is parsed).
+_PEER_DTYPES = {
+    "processid": str,
+    "sampleid": str,
+    "taxon": "category",
+    **dict.fromkeys(fmt.BIOSCAN5M_RANKS, "category"),
+    "dna_barcode": str,
+    "country": "category",
+    "province_state": "category",
+    "coord-lat": float,
+    "coord-lon": float,
+    "image_measurement_value": float,
+    "area_fraction": float,
+    "scale_factor": float,
+    "inferred_ranks": "uint8",
+    "split": str,
+    "index_bioscan_1M_insect": "Int64",
+    "chunk": str,
+}
+
+
+class BIOSCAN5M(StoreDataset):
+    r"""`BIOSCAN-5M <https://github.com/bioscan-ml/BIOSCAN-5M>`_ dataset, read from a bioscan-h5 store.
+
+    Same arguments, defaults, samples, sample order and label indices as
+    ``bioscan_dataset.BIOSCAN5M`` 1.3.0; images are the store's ``S x S`` pixels (by default
+    ``Resize(256)`` + ``CenterCrop(256)`` of the peer's image).
+
+    Parameters
+    ----------
+    root : str
+        The root directory holding ``bioscan5m/`` (metadata, images and the ``h5/`` stores).
+    split : str, default="train"
+        ``"pretrain"``, ``"train"``, ``"val"``, ``"test"``, ``"key_unseen"``, ``"val_unseen"``,
+        ``"test_unseen"``, ``"other_heldout"``, ``"all"``, ``"seen"`` (train+val+test),
+        ``"unseen"`` (key_unseen+val_unseen+test_unseen), or splits joined by ``"+"``.
+        ``"validation"`` is an alias of ``"val"``.
+    modality : str or Iterable[str], default=("image", "dna")
+        ``"image"``, ``"dna"`` and/or any stored metadata column (also ``sampleid``,
+        ``taxon``, ``inferred_ranks``, ``index_bioscan_1M_insect``, ``<rank>_index``,
+        ``image_path``).
+    image_package : str, default="cropped_256"
+        ``"cropped_256"``, ``"original_256"``, ``"cropped"`` or ``"original_full"``.
+    reduce_repeated_barcodes : bool, default=False
+        Keep one sample per barcode (the peer's rule: truncated, trailing N stripped, first
+        after a seeded shuffle of the whole file).
+    max_nucleotides : int or None, default=660
+        Truncate barcodes; ``None`` keeps them whole (the store must hold them whole).
+    target_type : str or Iterable[str], default="species"
+        Ranks: ``phylum``, ``class``, ``order``, ``family``, ``subfamily``, ``genus``,
+        ``species``, ``dna_bin`` (alias ``uri``).
+    target_format : {"index", "text"}, default="index"
+    output_format : {"tuple", "dict"}, default="tuple"
+    transform, dna_transform, target_transform : callable, optional
+        As in the peer. A :class:`bioscan_h5.tokenizers.Tokenizer` as ``dna_transform``
+        receives the stored codes directly (no string round trip).
+    download : bool, default=False
+        Download the metadata (and the images of the split) first, then build the store.
+    store : str or Store, optional
+        The store to read. Default: ``<root>/bioscan5m/h5/bioscan5m_<package>_<S>px.h5``.
+    image_size : int, optional
+        Choose among stores of several sizes (default: the only one, else 256).
+    image_format : {"pil", "numpy", "tensor"}, default="pil"
+        PIL image (as the peer), HWC uint8 array, or CHW uint8 tensor.
+    build : {"auto", True, False}, default="auto"
+        With no store (or no images for the split) but raw data present, build it now
+        (``"auto"``/``True``) or raise an error with the build command (``False``).
+    drop_bad_images : bool, default=False
+        Leave out rows whose image could not be decoded at build time (by default they stay,
+        as in the peer, and reading one raises :class:`~bioscan_h5.ImageUnavailableError`).
+
+    Attributes
+    ----------
+    metadata : pandas.DataFrame
+        The selected rows (built on first access).
+    """
+
+    dataset_name = "bioscan5m"
+    base_folder = "bioscan5m"
+    rank_aliases = {"uri": "dna_bin"}
+
+    def __init__(
+        self,
+        root=None,
+        split: str = "train",
+        modality: str | Iterable[str] = ("image", "dna"),
+        image_package: str = "cropped_256",
+        reduce_repeated_barcodes: bool = False,
+        max_nucleotides: int | None = 660,
+        target_type: str | Iterable[str] = "species",
+        target_format: str = "index",
+        output_format: str = "tuple",
+        transform: Callable | None = None,
+        dna_transform: Callable | None = None,
+        target_transform: Callable | None = None,
+        download: bool = False,
+        *,
+        store: str | os.PathLike | Store | None = None,
+        image_size: int | None = None,
+        image_format: str = "pil",
+        build: str | bool = "auto",
+        drop_bad_images: bool = False,
+    ) -> None:
+        self.split = BIOSCAN5M_SPLIT_ALIASES.get(split, split)
+        self._split_set = explode_metasplit_5m(self.split, verify=True)
+        self.download_requested = download
+        if download:
+            self._download(root, modality, image_package)
+        self._setup(
+            root,
+            modality=modality,
+            image_package=image_package,
+            reduce_repeated_barcodes=reduce_repeated_barcodes,
+            max_nucleotides=max_nucleotides,
+            target_type=target_type,
+            target_format=target_format,
+            output_format=output_format,
+            transform=transform,
+            dna_transform=dna_transform,
+            target_transform=target_transform,
+            store=store,
+            image_size=image_size,
+            image_format=image_format,
+            build=build,
+            drop_bad_images=drop_bad_images,
+        )
+
+    def _download(self, root, modality, image_package) -> None:
+        from .download import download
+
+        images = "image" in ([modality] if isinstance(modality, str) else list(modality))
+        download("bioscan5m", os.path.expanduser(os.fspath(root)), self.split, image_package, images=images)
+
+    def _select_rows(self, st: Store) -> np.ndarray:
+        return st.indices(self.split)
+
+    def _build_splits(self) -> str:
+        return "+".join(sorted(self._split_set))
+
+    def extra_repr(self) -> str:
+        return self._common_extra_repr([f"split: {self.split!r}"])
+
+
+def load_bioscan5m_metadata(
+    metadata_path,
+    max_nucleotides: int | None = 660,
+    reduce_repeated_barcodes: bool = False,
+    split: str | None = None,
+    dtype="BIOSCAN5M_default_dtypes",
+    *,
+    store: str | os.PathLike | None = None,
+    **kwargs,
+):
+    """Load BIOSCAN-5M metadata as ``bioscan_dataset.load_bioscan5m_metadata`` does.
+
+    When a store built from this metadata file exists (under ``<root>/bioscan5m/h5/``, or
+    given as ``store=``), the frame is assembled from the store's arrays instead of parsing
+    the CSV, which is many times faster. With extra ``pandas.read_csv`` keyword arguments or a
+    non-default ``dtype`` the CSV is parsed with pandas, exactly as the peer does.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Every column of the file, ``<rank>_index`` columns (global label indices) and
+        ``image_path``; index = row number in the file.
+    """
+    path = (
+        _matching_store(metadata_path, store) if not kwargs and dtype == "BIOSCAN5M_default_dtypes" else None
+    )
+    if path is None:
+        return _load_csv(metadata_path, max_nucleotides, reduce_repeated_barcodes, split, dtype, **kwargs)
+    ds = BIOSCAN5M(
+        None,
+        split=split if split is not None else "all",
+        modality=(),
+        reduce_repeated_barcodes=reduce_repeated_barcodes,
+        max_nucleotides=max_nucleotides,
+        target_type=[],
+        store=path,
+    )
+    return ds.metadata
+
+
+def _matching_store(metadata_path, store) -> str | None:
+    import json
+
+    from .metadata import fingerprint
+
+    if store is not None:
+        return os.fspath(store)
+    meta_dir = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(os.fspath(metadata_path)))))
+    folder = os.path.join(meta_dir, fmt.STORE_DIRNAME)
+    if not os.path.isdir(folder):
+        return None
+    st_meta = os.stat(metadata_path)
+    sha = None
+    for name in sorted(os.listdir(folder)):
+        if not name.endswith(".h5"):
+            continue
+        try:
+            with Store(os.path.join(folder, name)) as st:
+                fp = json.loads(st.attrs[fmt.ATTR_SOURCE])
+        except Exception:  # noqa: S112 - an unreadable file is simply not a match
+            continue
+        if fp.get("size") != st_meta.st_size:
+            continue
+        if fp.get("mtime_ns") != st_meta.st_mtime_ns:
+            sha = sha or fingerprint(metadata_path)["sha256"]
+            if fp.get("sha256") != sha:
+                continue
+        return os.path.join(folder, name)
+    return None
+
+
+def _load_csv(metadata_path, max_nucleotides, reduce_repeated_barcodes, split, dtype, **kwargs):
+    """The peer's CSV path (used when no store matches or pandas options are given)."""
+    import pandas as pd
+
+    if dtype == "BIOSCAN5M_default_dtypes":
+        dtype = _PEER_DTYPES
+    df = pd.read_csv(metadata_path, dtype=dtype, **kwargs)
+    if max_nucleotides is not None:
+        df["dna_barcode"] = df["dna_barcode"].str[:max_nucleotides]
+    if reduce_repeated_barcodes:
+        df = df.sample(frac=1, random_state=0)
+        df["dna_barcode_strip"] = df["dna_barcode"].str.rstrip("N")
+        df = df.drop_duplicates(subset=["dna_barcode_strip"])
+        df = df.drop(columns=["dna_barcode_strip"]).sort_index()
+    if split is not None and split != "all":
+        df = df.loc[df["split"].isin(explode_metasplit_5m(split, verify=True))]
+    for c in fmt.BIOSCAN5M_RANKS:
+        df[c + "_index"] = df[c].cat.codes
+    chunk = df["chunk"].astype(str) + os.path.sep
+    chunk = chunk.where(df["chunk"].notna(), "")
+    df["image_path"] = df["split"] + os.path.sep + chunk + df["processid"] + ".jpg"
+    return df
