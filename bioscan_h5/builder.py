@@ -223,6 +223,8 @@ def _write_metadata(
         f.create_dataset(fmt.DNA_CODES, data=table.dna_codes)
         f.create_dataset(fmt.DNA_LENGTHS, data=table.dna_lengths.astype(fmt.LENGTH_DTYPE))
         f.create_dataset(fmt.DNA_FULL_LENGTHS, data=table.dna_full_lengths.astype(fmt.LENGTH_DTYPE))
+        for name, rows in table.partitions.items():
+            f.create_dataset(fmt.partition_path(name), data=np.asarray(rows, dtype=np.int64))
         for name in cfg.tokenize:
             _write_tokens(f, name, table.dna_codes, table.dna_lengths)
         f.create_dataset(fmt.IMAGE_STATUS, data=np.zeros(n, dtype=fmt.STATUS_DTYPE))
@@ -280,6 +282,8 @@ def load_table_columns(f: h5py.File, names: Sequence[str]) -> Table:
             table.columns[name] = StoredColumn(name, kind, values=g["values"][()], missing=g["missing"][()])
         else:
             table.columns[name] = StoredColumn(name, kind, values=g["values"][()])
+    if fmt.PARTITIONS in f:
+        table.partitions = {k: v[()] for k, v in f[fmt.PARTITIONS].items()}
     return table
 
 

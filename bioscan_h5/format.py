@@ -21,6 +21,8 @@ Layout (``N`` rows, images ``S x S``, barcodes ``W`` wide)::
         kind "int":       values  int64 (N,), missing bool (N,)
     /tokens/<name>/ids    int32  (N, T)        optional, ``build --tokenize NAME``
     /tokens/<name>/mask   uint8  (N, T)
+    /partitions/<name>    int64  (M,)          BIOSCAN-1M only: the rows listed in a CLIBD
+                                               partition file, in that file's order
 
 Taxonomic ranks are ``category`` columns; their codes are the label indices.
 
@@ -50,6 +52,7 @@ DNA_LENGTHS = "dna/lengths"
 DNA_FULL_LENGTHS = "dna/full_lengths"
 COLUMNS = "columns"
 TOKENS = "tokens"
+PARTITIONS = "partitions"
 
 IMAGE_DTYPE = np.dtype(np.uint8)
 STATUS_DTYPE = np.dtype(np.uint8)
@@ -71,6 +74,11 @@ MISSING_CODE = -1
 def column_path(name: str, part: str) -> str:
     """Path of one part (``codes``, ``categories``, ``values``, ``missing``) of a column."""
     return f"{COLUMNS}/{name}/{part}"
+
+
+def partition_path(name: str) -> str:
+    """Path of the row list of one CLIBD partition file (BIOSCAN-1M)."""
+    return f"{PARTITIONS}/{name}"
 
 
 def token_path(name: str, part: str) -> str:

@@ -60,6 +60,7 @@ class Table:
     n_rows: int
     columns: dict[str, StoredColumn] = field(default_factory=dict)
     header: list[str] = field(default_factory=list)  #: the file's column names, in order
+    partitions: dict[str, np.ndarray] = field(default_factory=dict)  #: row lists (BIOSCAN-1M CLIBD files)
     dna_codes: np.ndarray | None = None
     dna_lengths: np.ndarray | None = None
     dna_full_lengths: np.ndarray | None = None

@@ -164,6 +164,10 @@ LAYOUTS: dict[str, SourceLayout] = {"bioscan5m": BIOSCAN5M_LAYOUT}
 
 def get_layout(dataset: str) -> SourceLayout:
     """The layout of ``"bioscan5m"`` or ``"bioscan1m"``."""
+    if dataset == "bioscan1m" and dataset not in LAYOUTS:
+        from .layout1m import BIOSCAN1M_LAYOUT
+
+        LAYOUTS[dataset] = BIOSCAN1M_LAYOUT
     try:
         return LAYOUTS[dataset]
     except KeyError:

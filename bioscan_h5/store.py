@@ -331,7 +331,7 @@ class Store:
         if self.dataset == "bioscan5m":
             wanted = explode_metasplit_5m(split, verify=True)
             return self._rows_in("split", wanted)
-        from .bioscan1m_rows import split_rows_1m
+        from .layout1m import split_rows_1m
 
         return split_rows_1m(self, split, partitioning_version or "large_diptera_family")
 
