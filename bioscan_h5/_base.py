@@ -127,17 +127,27 @@ class StoreDataset(torch.utils.data.Dataset):
             from .dna import first_unique_rows
 
             keep = first_unique_rows(st.dna_codes, st.dna_lengths, max_nucleotides)
-            rows = (
-                rows[np.isin(rows, keep, assume_unique=True)]
-                if self._rows_sorted
-                else _keep_in_order(rows, keep)
-            )
+            rows = rows[np.isin(rows, keep)]
+            self._after_reduce(st, keep)
         if "image" in self.modality:
             rows = self._ensure_images(st, rows, build)
         self._rows = np.ascontiguousarray(rows, dtype=np.int64)
         self._metadata = None
 
-    _rows_sorted = True
+    #: Per rank, a map from global label index to this dataset's index (BIOSCAN-1M after
+    #: de-duplication); empty when the store's global indices apply.
+    _remap: dict[str, np.ndarray] = {}
+
+    def _after_reduce(self, st: Store, keep: np.ndarray) -> None:
+        """Hook run after ``reduce_repeated_barcodes`` chose the rows ``keep`` (whole file)."""
+
+    def label_codes(self, rank: str, rows: np.ndarray) -> np.ndarray:
+        """Label indices of ``rank`` for store rows (int64, -1 = missing)."""
+        codes = np.asarray(self.store.codes(rank)[rows]).astype(np.int64)
+        remap = self._remap.get(rank)
+        if remap is not None:
+            codes = np.where(codes >= 0, remap[np.maximum(codes, 0)], -1)
+        return codes
 
     def _find_store(self, store, image_size: int | None, build) -> str:
         if isinstance(store, Store):
@@ -335,6 +345,8 @@ class StoreDataset(torch.utils.data.Dataset):
 
     def _add_metadata_columns(self, df) -> None:
         for r in self.store.schema.ranks:
+            if r in self._remap:
+                df[r] = df[r].cat.set_categories(self._vocab(r))
             df[f"{r}_index"] = df[r].cat.codes
         df["image_path"] = self._image_paths(self._rows)
 
@@ -357,7 +369,11 @@ class StoreDataset(torch.utils.data.Dataset):
     def _vocab(self, column: str) -> list[str]:
         cache = self.__dict__.setdefault("_vocab_cache", {})
         if column not in cache:
-            cache[column] = self.store.categories(column)
+            vocab = self.store.categories(column)
+            remap = self._remap.get(column)
+            if remap is not None:
+                vocab = [v for v, m in zip(vocab, remap) if m >= 0]
+            cache[column] = vocab
         return cache[column]
 
     def index2label(self, index, column: str | None = None):
@@ -464,7 +480,7 @@ class StoreDataset(torch.utils.data.Dataset):
 
     def _value(self, st: Store, name: str, row: int):
         if name.endswith("_index") and name[: -len("_index")] in st.schema.ranks:
-            return int(st.codes(name[: -len("_index")])[row])
+            return int(self.label_codes(name[: -len("_index")], np.array([row]))[0])
         if name == "image_path":
             return self._image_paths(np.array([row]))[0]
         kind = st.column_kind(name)
@@ -484,7 +500,7 @@ class StoreDataset(torch.utils.data.Dataset):
             values.append((m, x))
         target = []
         for t in self.target_type:
-            code = int(st.codes(t)[row])
+            code = int(self.label_codes(t, np.array([row]))[0]) if self._remap else int(st.codes(t)[row])
             if self.target_format == "index":
                 target.append(code)
             else:
@@ -569,10 +585,6 @@ def _check_option(name: str, value, valid: Iterable) -> None:
     valid = tuple(valid)
     if value not in valid or isinstance(value, bool) and not any(v is value for v in valid):
         raise ValueError(f"Unknown {name}: {value!r}. Valid values are: {', '.join(repr(v) for v in valid)}.")
-
-
-def _keep_in_order(rows: np.ndarray, keep: np.ndarray) -> np.ndarray:
-    return rows[np.isin(rows, keep)]
 
 
 def _h5_take(dset, rows: np.ndarray) -> np.ndarray:

@@ -204,14 +204,21 @@ def load_bioscan5m_metadata(
     return ds.metadata
 
 
-def _matching_store(metadata_path, store) -> str | None:
+def _matching_store(metadata_path, store, levels: int = 3) -> str | None:
+    """A store under the dataset folder whose recorded source file is ``metadata_path``.
+
+    ``levels``: folders between the dataset folder and the metadata file (3 for BIOSCAN-5M's
+    ``metadata/csv/``, 1 for BIOSCAN-1M).
+    """
     import json
 
     from .metadata import fingerprint
 
     if store is not None:
         return os.fspath(store)
-    meta_dir = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(os.fspath(metadata_path)))))
+    meta_dir = os.path.abspath(os.fspath(metadata_path))
+    for _ in range(levels):
+        meta_dir = os.path.dirname(meta_dir)
     folder = os.path.join(meta_dir, fmt.STORE_DIRNAME)
     if not os.path.isdir(folder):
         return None

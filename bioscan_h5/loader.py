@@ -73,7 +73,7 @@ def gather_batch(ds: StoreDataset, indices) -> dict[str, object]:
                 out["dna"] = torch.from_numpy(np.ascontiguousarray(codes))
                 out["dna_length"] = torch.from_numpy(lengths)
         elif m.endswith("_index") and m[: -len("_index")] in st.schema.ranks:
-            out[m] = torch.from_numpy(np.asarray(st.codes(m[: -len("_index")])[rows]).astype(np.int64))
+            out[m] = torch.from_numpy(ds.label_codes(m[: -len("_index")], rows))
         else:
             kind = st.column_kind(m) if m in st.columns else None
             if kind is fmt.Kind.FLOAT:
@@ -82,7 +82,7 @@ def gather_batch(ds: StoreDataset, indices) -> dict[str, object]:
                 out[m] = [ds._value(st, m, int(r)) for r in rows]
     targets = []
     for t_name in ds.target_type:
-        codes = torch.from_numpy(np.asarray(st.codes(t_name)[rows]).astype(np.int64))
+        codes = torch.from_numpy(ds.label_codes(t_name, rows))
         out[t_name] = codes
         targets.append(codes)
     if targets:
