@@ -55,7 +55,7 @@ class BIOSCAN1M(StoreDataset):
     target_type : str or Iterable[str], default="family"
         ``phylum``, ``class``, ``order``, ``family``, ``subfamily``, ``tribe``, ``genus``,
         ``species``, ``uri`` (alias ``dna_bin``).
-    store, image_size, image_format, build, drop_bad_images
+    store, image_size, image_format, build, drop_bad_images, mirror
         As :class:`~bioscan_h5.BIOSCAN5M`.
     """
 
@@ -85,6 +85,7 @@ class BIOSCAN1M(StoreDataset):
         image_format: str = "pil",
         build: str | bool = "auto",
         drop_bad_images: bool = False,
+        mirror: str | None = None,
     ) -> None:
         self.partitioning_version = partitioning_version.lower()
         if self.partitioning_version not in PARTITIONING_VERSIONS:
@@ -112,7 +113,14 @@ class BIOSCAN1M(StoreDataset):
             from .download import download as _download
 
             images = "image" in ([modality] if isinstance(modality, str) else list(modality))
-            _download("bioscan1m", os.path.expanduser(os.fspath(root)), "all", image_package, images=images)
+            _download(
+                "bioscan1m",
+                os.path.expanduser(os.fspath(root)),
+                "all",
+                image_package,
+                images=images,
+                mirror=mirror,
+            )
         self._remap = {}
         self._setup(
             root,

@@ -88,6 +88,9 @@ class BIOSCAN5M(StoreDataset):
     build : {"auto", True, False}, default="auto"
         With no store (or no images for the split) but raw data present, build it now
         (``"auto"``/``True``) or raise an error with the build command (``False``).
+    mirror : str, optional
+        With ``download=True``: fetch the archives from this base URL (or folder) instead of
+        the public URLs; default: the environment variable ``BIOSCAN_H5_MIRROR``.
     drop_bad_images : bool, default=False
         Leave out rows whose image could not be decoded at build time (by default they stay,
         as in the peer, and reading one raises :class:`~bioscan_h5.ImageUnavailableError`).
@@ -123,12 +126,13 @@ class BIOSCAN5M(StoreDataset):
         image_format: str = "pil",
         build: str | bool = "auto",
         drop_bad_images: bool = False,
+        mirror: str | None = None,
     ) -> None:
         self.split = BIOSCAN5M_SPLIT_ALIASES.get(split, split)
         self._split_set = explode_metasplit_5m(self.split, verify=True)
         self.download_requested = download
         if download:
-            self._download(root, modality, image_package)
+            self._download(root, modality, image_package, mirror)
         self._setup(
             root,
             modality=modality,
@@ -148,11 +152,18 @@ class BIOSCAN5M(StoreDataset):
             drop_bad_images=drop_bad_images,
         )
 
-    def _download(self, root, modality, image_package) -> None:
+    def _download(self, root, modality, image_package, mirror) -> None:
         from .download import download
 
         images = "image" in ([modality] if isinstance(modality, str) else list(modality))
-        download("bioscan5m", os.path.expanduser(os.fspath(root)), self.split, image_package, images=images)
+        download(
+            "bioscan5m",
+            os.path.expanduser(os.fspath(root)),
+            self.split,
+            image_package,
+            images=images,
+            mirror=mirror,
+        )
 
     def _select_rows(self, st: Store) -> np.ndarray:
         return st.indices(self.split)
