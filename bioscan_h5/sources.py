@@ -38,8 +38,14 @@ def check_path_component(path: str, value: str, row: int, column: str, id_value:
 def unsafe_components(values: np.ndarray, allow_empty: bool = False) -> np.ndarray:
     """Rows of a bytes array whose value is not a plain file or folder name."""
     bad = np.isin(values, [b".", b".."] if allow_empty else [b"", b".", b".."])
-    for ch in (b"/", b"\\", b"\x00"):
+    for ch in (b"/", b"\\"):
         bad |= np.strings.find(values, ch) >= 0
+    # NUL bytes: numpy strips trailing NULs, also from a b"\x00" needle (which then matches
+    # every value), so look for a zero byte before the end of each value instead.
+    if values.size and values.dtype.itemsize:
+        raw = values.view(np.uint8).reshape(len(values), values.dtype.itemsize)
+        inside = np.arange(raw.shape[1]) < np.strings.str_len(values)[:, None]
+        bad |= ((raw == 0) & inside).any(axis=1)
     return np.flatnonzero(bad)
 
 
