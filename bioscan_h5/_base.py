@@ -11,6 +11,7 @@ import glob
 import os
 import sys
 import time
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -27,6 +28,25 @@ __all__ = ["StoreDataset", "DNA_MODALITIES", "IMAGE_FORMATS"]
 DNA_MODALITIES = ("dna", "dna_barcode", "barcode")
 IMAGE_FORMATS = ("pil", "numpy", "tensor")
 _BUILD_CHOICES = ("auto", True, False)
+#: The datasets of this process, so that a build can first close the store handles they hold.
+_LIVE_DATASETS: weakref.WeakSet = weakref.WeakSet()
+
+
+def _release_store(path: str) -> None:
+    """Close this process's dataset handles on the store at ``path``.
+
+    HDF5 cannot open a file for writing while this process holds it open for reading, so a
+    build that extends a store (the images of another split) needs them closed first; each
+    dataset reopens its store on next use.
+    """
+    target = os.path.realpath(path)
+    for ds in list(_LIVE_DATASETS):
+        st = ds.__dict__.get("_store")
+        if st is None or ds.__dict__.get("_store_pid") != os.getpid():
+            continue
+        if os.path.realpath(st.path) == target:
+            st.close()
+            ds._store = None
 
 
 class _StandardTransformRepr:
@@ -83,6 +103,7 @@ class StoreDataset(torch.utils.data.Dataset):
         build,
         drop_bad_images: bool,
     ) -> None:
+        _LIVE_DATASETS.add(self)
         self.root = os.path.expanduser(os.fspath(root)) if root is not None else None
         self.image_package = image_package
         self.reduce_repeated_barcodes = reduce_repeated_barcodes
@@ -216,6 +237,7 @@ class StoreDataset(torch.utils.data.Dataset):
     def _run_build(self, path: str, size: int, splits: str, no_images: bool) -> None:
         from .builder import BuildConfig, build
 
+        _release_store(path)
         t0 = time.monotonic()
         print(
             f"bioscan-h5: building {path} ({'metadata only' if no_images else 'images of ' + splits})",
@@ -237,9 +259,6 @@ class StoreDataset(torch.utils.data.Dataset):
             f"bioscan-h5: built {path} in {time.monotonic() - t0:.1f} s ({res.decoded_now} images decoded)",
             file=sys.stderr,
         )
-        if self._store is not None:
-            self._store.close()
-            self._store = None
 
     def _ensure_images(self, st: Store, rows: np.ndarray, build) -> np.ndarray:
         status = st.image_status
@@ -351,8 +370,8 @@ class StoreDataset(torch.utils.data.Dataset):
         df["image_path"] = self._image_paths(self._rows)
 
     def _image_paths(self, rows: np.ndarray) -> list[str]:
-        from .builder import load_table_columns
         from .sources import get_layout
+        from .store import load_table_columns
 
         layout = get_layout(self.dataset_name)
         table = load_table_columns(self.store.file, layout.path_columns)

@@ -47,6 +47,7 @@ from .errors import (
 from .format import ImageStatus, Kind
 from .metadata import StoredColumn, Table, fingerprint
 from .sources import SourceLayout, get_layout
+from .store import load_table_columns
 
 __all__ = ["BuildConfig", "BuildResult", "build", "BuildInterrupted"]
 
@@ -268,25 +269,6 @@ def _fsync_dir(path: str) -> None:
 
 
 # ---------------------------------------------------------------- reading back a partial file
-def load_table_columns(f: h5py.File, names: Sequence[str]) -> Table:
-    """The named columns of a store as a :class:`Table` (enough for image paths and splits)."""
-    n = int(f.attrs[fmt.ATTR_N_ROWS])
-    table = Table(n_rows=n)
-    for name in names:
-        g = f[f"{fmt.COLUMNS}/{name}"]
-        kind = Kind(g.attrs["kind"])
-        if kind is Kind.CATEGORY:
-            cats = [c.decode("utf-8") if isinstance(c, bytes) else c for c in g["categories"][()]]
-            table.columns[name] = StoredColumn(name, kind, codes=g["codes"][()], categories=cats)
-        elif kind is Kind.INT:
-            table.columns[name] = StoredColumn(name, kind, values=g["values"][()], missing=g["missing"][()])
-        else:
-            table.columns[name] = StoredColumn(name, kind, values=g["values"][()])
-    if fmt.PARTITIONS in f:
-        table.partitions = {k: v[()] for k, v in f[fmt.PARTITIONS].items()}
-    return table
-
-
 def _attrs(path: str) -> dict:
     with open_readonly(path) as f:
         return dict(f.attrs)

@@ -19,6 +19,7 @@ import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import h5py
 import numpy as np
@@ -28,7 +29,10 @@ from ._hdf5 import open_readonly
 from .errors import StoreFormatError, StoreIncompleteError, StoreNotFoundError, StoreVersionError
 from .format import ImageStatus, Kind
 
-__all__ = ["Store", "open_store"]
+if TYPE_CHECKING:
+    from .metadata import Table
+
+__all__ = ["Store", "open_store", "load_table_columns"]
 
 
 def open_store(path: str | os.PathLike, *, allow_incomplete: bool = False) -> Store:
@@ -488,3 +492,24 @@ def _check_links(group: h5py.Group, path: str) -> None:
                 f"{path!r}: dataset {where!r} reads data from outside the file (virtual or external storage);"
                 " a store keeps all its data inside the file. Rebuild it with `bioscan-h5 build`."
             )
+
+
+def load_table_columns(f: h5py.File, names: Sequence[str]) -> Table:
+    """The named columns of a store as a :class:`Table` (enough for image paths and splits)."""
+    n = int(f.attrs[fmt.ATTR_N_ROWS])
+    from .metadata import StoredColumn, Table
+
+    table = Table(n_rows=n)
+    for name in names:
+        g = f[f"{fmt.COLUMNS}/{name}"]
+        kind = Kind(g.attrs["kind"])
+        if kind is Kind.CATEGORY:
+            cats = [c.decode("utf-8") if isinstance(c, bytes) else c for c in g["categories"][()]]
+            table.columns[name] = StoredColumn(name, kind, codes=g["codes"][()], categories=cats)
+        elif kind is Kind.INT:
+            table.columns[name] = StoredColumn(name, kind, values=g["values"][()], missing=g["missing"][()])
+        else:
+            table.columns[name] = StoredColumn(name, kind, values=g["values"][()])
+    if fmt.PARTITIONS in f:
+        table.partitions = {k: v[()] for k, v in f[fmt.PARTITIONS].items()}
+    return table

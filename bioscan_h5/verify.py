@@ -40,7 +40,7 @@ def verify_store(store_path: str, root: str, sample: int = 64, seed: int = 0) ->
         recorded = json.loads(st.attrs[fmt.ATTR_SOURCE])
         if fingerprint(meta)["sha256"] != recorded.get("sha256"):
             problems.append(f"{meta} is not the metadata file the store was built from (sha256 differs)")
-        from .builder import load_table_columns
+        from .store import load_table_columns
 
         table = load_table_columns(st.file, layout.path_columns)
         status = np.asarray(st.image_status)
