@@ -9,7 +9,10 @@ Results come back in submission order.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
+import threading
+import time
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -27,8 +30,22 @@ Row = tuple[int, int, np.ndarray | None, tuple[int, int], str]
 _worker_state: dict = {}
 
 
-def _init_worker(shm_name: str, n_slots: int, batch: int, size: int) -> None:
+def _exit_with_parent(parent: int, interval: float = 1.0) -> None:
+    """Exit when the builder dies without shutting the pool down (``kill -9``, OOM killer).
+
+    An idle worker blocks reading its task pipe, which every worker also holds open, so it
+    would never see end-of-file and would wait forever (keeping the shared memory alive).
+    """
+    while True:
+        time.sleep(interval)
+        if os.getppid() != parent:
+            os._exit(1)
+
+
+def _init_worker(shm_name: str, n_slots: int, batch: int, size: int, parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and shuts us down
+    # The parent's pid comes from the parent: it may already be gone when this runs.
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
     shm = shared_memory.SharedMemory(name=shm_name)
     _worker_state["shm"] = shm
     _worker_state["ring"] = np.ndarray((n_slots, batch, size, size, 3), dtype=np.uint8, buffer=shm.buf)
@@ -81,7 +98,10 @@ def decode_batches(
 def _run_pool(jobs, ring, shm_name, n_slots, batch, size, fit, draft, real_dir, workers) -> Iterator[Row]:
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(
-        workers, mp_context=ctx, initializer=_init_worker, initargs=(shm_name, n_slots, batch, size)
+        workers,
+        mp_context=ctx,
+        initializer=_init_worker,
+        initargs=(shm_name, n_slots, batch, size, os.getpid()),
     ) as pool:
         free = deque(range(n_slots))
         inflight: deque = deque()
