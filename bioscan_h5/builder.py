@@ -480,7 +480,12 @@ def build(cfg: BuildConfig) -> BuildResult:
                     f"{meta_path}: the file has a header but no data rows. Download the metadata file again.",
                     path=meta_path,
                 )
-            _check_space(cfg, os.path.dirname(store), _estimate_bytes(cfg, table.n_rows, None), table.n_rows)
+            # Check for the images too before writing anything: the pixel array is allocated
+            # in full by stage 1 (a file of the store's final size).
+            n_images = len(layout.rows_for_splits(table, "+".join(target_splits))) if target_splits else 0
+            _check_space(
+                cfg, os.path.dirname(store), _estimate_bytes(cfg, table.n_rows, n_images), table.n_rows
+            )
             _write_metadata(partial, cfg, table, source_fp, target_splits)
             del table
         with open_readonly(partial) as f:
