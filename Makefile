@@ -24,16 +24,16 @@ demo: venv
 	$(PY) tools/demo.py --root $(DEMO_DIR)
 
 test: venv
-	$(VENV)/bin/ruff check bioscan_h5 tools tests bench
-	$(VENV)/bin/ruff format --check bioscan_h5 tools tests bench
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 lint: venv
-	$(VENV)/bin/ruff check bioscan_h5 tools tests bench
+	$(VENV)/bin/ruff check .
 
 format: venv
-	$(VENV)/bin/ruff format bioscan_h5 tools tests bench
-	$(VENV)/bin/ruff check --fix bioscan_h5 tools tests bench
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
 
 bench: venv
 	$(PY) bench/build.py
