@@ -162,6 +162,16 @@ class BIOSCAN1M(StoreDataset):
             remap[present] = np.arange(int(present.sum()))
             self._remap[rank] = remap
 
+    def _add_metadata_columns(self, df) -> None:
+        # The peer reads the partition columns as categories (over the whole file); only
+        # clibd_split is plain text there.
+        import pandas as pd
+
+        for col in fmt.BIOSCAN1M_PARTITIONINGS:
+            if col in df.columns:
+                df[col] = pd.Categorical(df[col], categories=self.store.categories(col))
+        super()._add_metadata_columns(df)
+
     def _build_splits(self) -> str:
         if self.split in (None, "all"):
             return "all"
