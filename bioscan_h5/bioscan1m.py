@@ -207,17 +207,23 @@ def load_bioscan1m_metadata(
     """
     from .bioscan5m import _matching_store
 
-    path = None
+    path = short = None
     if not kwargs and dtype == "BIOSCAN1M_default_dtypes" and clibd_partitioning_path is None:
         path = _matching_store(metadata_path, store, levels=1)
+    if path is not None and store is None and not _holds_barcodes(path, max_nucleotides):
+        short, path = path, None  # its barcodes are cut shorter than asked: parse the file
     if path is None:
         try:
             from bioscan_dataset import load_bioscan1m_metadata as peer_loader
         except ImportError:
-            raise FileNotFoundError(
-                f"No bioscan-h5 store built from {metadata_path!r} was found. Build one with `bioscan-h5 build"
-                " --dataset bioscan1m --root ROOT --no-images`, or pass store=."
-            ) from None
+            if short is not None:
+                path = short  # the dataset below raises the error saying how to rebuild it
+            else:
+                raise FileNotFoundError(
+                    f"No bioscan-h5 store built from {metadata_path!r} was found. Build one with `bioscan-h5"
+                    " build --dataset bioscan1m --root ROOT --no-images`, or pass store=."
+                ) from None
+    if path is None:
         extra = {} if dtype == "BIOSCAN1M_default_dtypes" else {"dtype": dtype}
         return peer_loader(
             metadata_path,
@@ -235,10 +241,19 @@ def load_bioscan1m_metadata(
             None,
             split=split if split is not None else "all",
             partitioning_version=partitioning_version,
-            modality=(),
+            modality=("dna",),  # so that a store with too short barcodes is refused
             reduce_repeated_barcodes=reduce_repeated_barcodes,
             max_nucleotides=max_nucleotides,
             target_type=[],
             store=path,
         )
     return ds.metadata
+
+
+def _holds_barcodes(path: str, max_nucleotides: int | None) -> bool:
+    """Whether the store keeps every barcode at least ``max_nucleotides`` long (None: whole)."""
+    with Store(path) as st:
+        stored = st.max_nucleotides
+        if stored is None or (max_nucleotides is not None and max_nucleotides <= stored):
+            return True
+        return int(np.max(st.dna_full_lengths, initial=0)) <= stored
