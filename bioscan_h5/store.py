@@ -228,12 +228,24 @@ class Store:
 
     # ------------------------------------------------------------ raw arrays
     def array(self, name: str) -> np.ndarray:
-        """A dataset as a numpy array: a read-only memory map when it is stored contiguously."""
-        dset = self.file[name]
-        offset = _contiguous_offset(dset)
-        if offset is None:
-            return dset[()]
-        return np.memmap(self.path, dtype=dset.dtype, mode="r", offset=offset, shape=dset.shape)
+        """A dataset as a read-only numpy array: a memory map when it is stored contiguously.
+
+        The array is made once per process and cached (per-sample reads call this).
+        """
+        f = self.file  # reopened, and the cache dropped, after a fork
+        maps = self.__dict__.setdefault("_maps", {})
+        arr = maps.get(name)
+        if arr is None:
+            dset = f[name]
+            offset = _contiguous_offset(dset)
+            if offset is None:
+                arr = dset[()]
+                if isinstance(arr, np.ndarray):
+                    arr.flags.writeable = False
+            else:
+                arr = np.memmap(self.path, dtype=dset.dtype, mode="r", offset=offset, shape=dset.shape)
+            maps[name] = arr
+        return arr
 
     @cached_property
     def images(self):
@@ -292,7 +304,11 @@ class Store:
         return list(self.file[fmt.COLUMNS].keys())
 
     def column_kind(self, name: str) -> Kind:
-        return Kind(_attr(self.file[f"{fmt.COLUMNS}/{name}"].attrs["kind"]))
+        """How a metadata column is stored (:class:`~bioscan_h5.format.Kind`)."""
+        kinds = self.__dict__.setdefault("_kinds", {})
+        if name not in kinds:
+            kinds[name] = Kind(_attr(self.file[f"{fmt.COLUMNS}/{name}"].attrs["kind"]))
+        return kinds[name]
 
     @cached_property
     def labels(self) -> Mapping[str, np.ndarray]:
@@ -308,7 +324,16 @@ class Store:
 
     def categories(self, column: str) -> list[str]:
         """Sorted category names of a category column."""
-        return list(self.file[fmt.column_path(column, "categories")].asstr()[()])
+        return list(self._category_objects(column)[:-1])
+
+    def _category_objects(self, column: str) -> np.ndarray:
+        """The category names as an object array with NaN appended (index it with codes; cached)."""
+        cats = self.__dict__.setdefault("_cats", {})
+        if column not in cats:
+            names = self.file[fmt.column_path(column, "categories")].asstr()[()]
+            cats[column] = np.asarray([*names, np.nan], dtype=object)
+            cats[column].flags.writeable = False
+        return cats[column]
 
     @cached_property
     def tokenizations(self) -> list[str]:
@@ -362,8 +387,7 @@ class Store:
             return np.array(self.barcodes(rows), dtype=object)
         kind = self.column_kind(name)
         if kind is Kind.CATEGORY:
-            cats = np.asarray([*self.categories(name), np.nan], dtype=object)
-            return cats[self.codes(name)[rows]]
+            return self._category_objects(name)[self.codes(name)[rows]]
         vals = self.array(fmt.column_path(name, "values"))[rows]
         if kind is Kind.STRING:
             return np.array([v.decode("utf-8") if v else np.nan for v in vals], dtype=object)
