@@ -474,11 +474,13 @@ class StoreDataset(torch.utils.data.Dataset):
         if self.image_format == "pil":
             from PIL import Image
 
-            img = Image.fromarray(np.array(pixels, copy=True), mode="RGB")
+            # PIL copies the pixels into its own storage: no intermediate numpy copy needed
+            img = Image.frombuffer("RGB", (pixels.shape[1], pixels.shape[0]), pixels, "raw", "RGB", 0, 1)
         elif self.image_format == "numpy":
             img = np.array(pixels, copy=True)
         else:
-            img = torch.from_numpy(np.array(pixels, copy=True)).permute(2, 0, 1).contiguous()
+            # one HWC -> CHW copy in numpy (torch's copy may start its thread pool per sample)
+            img = torch.from_numpy(np.ascontiguousarray(np.moveaxis(pixels, -1, 0)))
         if self.transform is not None:
             img = self.transform(img)
         return img
