@@ -388,7 +388,13 @@ class StoreDataset(torch.utils.data.Dataset):
     def _vocab(self, column: str) -> list[str]:
         cache = self.__dict__.setdefault("_vocab_cache", {})
         if column not in cache:
-            vocab = self.store.categories(column)
+            st = self.store
+            if column not in st.columns or st.column_kind(column) is not fmt.Kind.CATEGORY:
+                valid = [c for c in st.columns if st.column_kind(c) is fmt.Kind.CATEGORY]
+                raise KeyError(
+                    f"No label column {column!r} in the store. Valid columns are: {', '.join(map(repr, valid))}."
+                )
+            vocab = st.categories(column)
             remap = self._remap.get(column)
             if remap is not None:
                 vocab = [v for v, m in zip(vocab, remap) if m >= 0]
@@ -444,7 +450,7 @@ class StoreDataset(torch.utils.data.Dataset):
                 raise TypeError(
                     f"label must be a string or list of strings, not an int: {label!r}. Did you mean to call index2label?"
                 )
-            if label == "" or pd.isna(label):
+            if pd.isna(label) or label == "":  # pd.NA == "" is NA, whose truth value raises
                 return -1
             try:
                 return table[label]
