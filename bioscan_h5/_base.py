@@ -203,11 +203,42 @@ class StoreDataset(torch.utils.data.Dataset):
         path = fmt.default_store_path(self.root, self.dataset_name, self.image_package, size)
         return self._build_missing(path, size, build)
 
-    def _build_cmd(self, splits: str, size: int) -> str:
-        cmd = f"bioscan-h5 build --root {self.root} --dataset {self.dataset_name} --image-package {self.image_package}"
+    @staticmethod
+    def _content_args(st: Store | None) -> dict:
+        """The content arguments an existing store was built with (an extension must repeat them)."""
+        if st is None:
+            return {}
+        import json
+
+        return json.loads(st.attrs.get(fmt.ATTR_BUILD_ARGS, "{}"))
+
+    def _build_cmd(self, splits: str, size: int, st: Store | None = None) -> str:
+        """The ``bioscan-h5 build`` command that builds the store, or extends ``st`` (shell-quoted)."""
+        import shlex
+
+        content = self._content_args(st)
+        package = content.get("image_package", self.image_package)
+        fit = content.get("fit", "crop")
+        args = ["bioscan-h5", "build", "--root", self.root, "--dataset", self.dataset_name]
+        args += ["--image-package", package]
         if size != fmt.DEFAULT_IMAGE_SIZE:
-            cmd += f" --image-size {size}"
-        return cmd + f" --splits {splits}"
+            args += ["--image-size", str(size)]
+        if fit != "crop":
+            args += ["--fit", fit]
+        max_nt = content.get("max_nucleotides", fmt.DEFAULT_MAX_NUCLEOTIDES)
+        if max_nt != fmt.DEFAULT_MAX_NUCLEOTIDES:
+            args += ["--max-nucleotides", "none" if max_nt is None else str(max_nt)]
+        if content.get("compression"):
+            args += ["--compression", content["compression"]]
+        if content.get("draft") is False:
+            args += ["--no-draft"]
+        if content.get("tokenize"):
+            args += ["--tokenize", ",".join(content["tokenize"])]
+        if st is not None and st.path != fmt.default_store_path(
+            self.root, self.dataset_name, package, size, fit
+        ):
+            args += ["--out", st.path]
+        return shlex.join([*args, "--splits", splits])
 
     def _raw_metadata_path(self) -> str:
         from .sources import get_layout
@@ -215,13 +246,15 @@ class StoreDataset(torch.utils.data.Dataset):
         return get_layout(self.dataset_name).metadata_path(self.root)
 
     def _build_missing(self, path: str, size: int, build) -> str:
+        import shlex
+
         splits = self._build_splits()
         meta = self._raw_metadata_path()
         if not os.path.isfile(meta):
             raise StoreNotFoundError(
                 f"{type(self).__name__}: no store at {path!r} and no raw data to build one from (looked for the"
                 f" metadata file {meta!r}). Download the dataset (download=True, or `bioscan-h5 download --dataset"
-                f" {self.dataset_name} --root {self.root}`) or pass store= to point at an existing store."
+                f" {self.dataset_name} --root {shlex.quote(self.root)}`) or pass store= to point at an existing store."
             )
         if build is False:
             raise StoreNotFoundError(
@@ -234,8 +267,12 @@ class StoreDataset(torch.utils.data.Dataset):
     def _build_splits(self) -> str:
         return "all"
 
-    def _run_build(self, path: str, size: int, splits: str, no_images: bool) -> None:
+    def _run_build(
+        self, path: str, size: int, splits: str, no_images: bool, content: dict | None = None
+    ) -> None:
         from .builder import BuildConfig, build
+
+        content = content or {}
 
         _release_store(path)
         t0 = time.monotonic()
@@ -247,12 +284,16 @@ class StoreDataset(torch.utils.data.Dataset):
             BuildConfig(
                 root=self.root,
                 dataset=self.dataset_name,
-                image_package=self.image_package,
+                image_package=content.get("image_package", self.image_package),
                 image_size=size,
+                fit=content.get("fit", "crop"),
                 splits=splits,
                 out=path,
                 no_images=no_images,
-                max_nucleotides=fmt.DEFAULT_MAX_NUCLEOTIDES,
+                max_nucleotides=content.get("max_nucleotides", fmt.DEFAULT_MAX_NUCLEOTIDES),
+                compression=content.get("compression"),
+                draft=content.get("draft", True),
+                tokenize=tuple(content.get("tokenize", ())),
             )
         )
         print(
@@ -269,9 +310,9 @@ class StoreDataset(torch.utils.data.Dataset):
                 raise SplitNotBuiltError(
                     f"{pending.sum()} of the {len(rows)} rows of split {self.split!r} have no image in"
                     f" {st.path!r} (their split was not built). Build them with:\n"
-                    f"  {self._build_cmd(splits, st.image_size)}"
+                    f"  {self._build_cmd(splits, st.image_size, st)}"
                 )
-            self._run_build(st.path, st.image_size, splits, no_images=False)
+            self._run_build(st.path, st.image_size, splits, no_images=False, content=self._content_args(st))
             st = self.store
             status = st.image_status
         if self.drop_bad_images:
