@@ -1,4 +1,11 @@
-"""The ``bioscan-h5 download`` subcommand (the main CLI imports :func:`add_parser` and :func:`run`)."""
+"""The ``bioscan-h5 download`` subcommand (the main CLI imports :func:`add_parser` and :func:`run`).
+
+``bioscan-h5 download`` fetches, checks and extracts the archives a dataset needs for some
+splits, then builds the store for those splits (``--no-build`` stops after the extraction).
+The split names are those of ``bioscan-h5 build --splits``: for BIOSCAN-5M, split or
+metasplit names joined with ``"+"`` (only the image archives holding them are fetched); for
+BIOSCAN-1M, ``[<partitioning>:]<split>`` names (the one image archive holds every split).
+"""
 
 from __future__ import annotations
 
@@ -7,9 +14,19 @@ import sys
 
 from .download import MIRROR_ENV, download
 from .errors import BioscanH5Error
-from .format import SCHEMAS
+from .format import DEFAULT_IMAGE_SIZE, SCHEMAS
 
 __all__ = ["add_parser", "run"]
+
+
+def _positive_int(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}")
+    return n
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -27,11 +44,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     """
     parser = subparsers.add_parser(
         "download",
-        help="download and extract the BIOSCAN archives into the official layout",
+        help="download and extract the BIOSCAN archives, then build the store",
         description=(
             "Download the metadata and the image archives a dataset needs for some splits and an image"
             " package, check their MD5 checksums and extract them into ROOT as bioscan-dataset lays them"
-            " out. Archives already in place are not fetched again; interrupted transfers resume."
+            " out, then build the store (ROOT/<dataset>/h5/...) with the images of those splits, as"
+            " `bioscan-h5 build` does. Archives already in place are not fetched again, interrupted"
+            " transfers resume, and a store already holding the splits is left as it is."
         ),
     )
     parser.add_argument("--dataset", required=True, choices=tuple(SCHEMAS), help="the dataset")
@@ -39,7 +58,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument(
         "--splits",
         default="all",
-        help="splits or metasplits joined with '+': all (default), seen, unseen, pretrain+train, val, ...",
+        help=(
+            "splits or metasplits joined with '+': all (default), seen, unseen, pretrain+train, val, ...;"
+            " for bioscan1m [<partitioning>:]<split>, e.g. clibd:train_seen (default partitioning:"
+            " large_diptera_family)"
+        ),
     )
     parser.add_argument("--image-package", default="cropped_256", help="image package (default: cropped_256)")
     parser.add_argument(
@@ -47,18 +70,89 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         default=None,
         help=f"base URL or folder serving the archives under their file names (default: ${MIRROR_ENV})",
     )
-    parser.add_argument("--no-images", action="store_true", help="fetch the metadata only")
+    parser.add_argument(
+        "--no-images", action="store_true", help="fetch the metadata only (and build a store without images)"
+    )
     parser.add_argument(
         "--keep-archives", action="store_true", help="keep the archive files after extraction"
     )
     parser.add_argument("--no-verify", action="store_true", help="skip the MD5 checks (not recommended)")
+    parser.add_argument("--no-build", action="store_true", help="download and extract only; build no store")
+    parser.add_argument(
+        "--image-size",
+        type=_positive_int,
+        default=DEFAULT_IMAGE_SIZE,
+        help=f"side S of the stored images (default {DEFAULT_IMAGE_SIZE})",
+    )
+    parser.add_argument(
+        "--workers", type=_positive_int, default=None, help="decoding processes (default: all cores)"
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(func=run)
     return parser
 
 
+def _download_splits(dataset: str, splits: str) -> str:
+    """The splits to download, after checking them with the builder's rules.
+
+    BIOSCAN-1M image archives hold every split, and its split names may carry a
+    ``<partitioning>:`` prefix that the download engine does not read: fetch everything.
+    """
+    from .sources import get_layout
+
+    try:
+        get_layout(dataset).explode(splits)
+    except ValueError as exc:
+        if dataset != "bioscan1m":
+            raise
+        raise ValueError(
+            f"{exc} Name the split of another partitioning as <partitioning>:<split>, e.g. clibd:train_seen."
+        ) from None
+    return "all" if dataset == "bioscan1m" else splits
+
+
+def _build(args: argparse.Namespace) -> str:
+    """Build (or extend) the store of the downloaded root for ``args.splits``; return its path."""
+    from .builder import BuildConfig, build
+
+    cfg = BuildConfig(
+        root=args.root,
+        dataset=args.dataset,
+        image_package=args.image_package,
+        image_size=args.image_size,
+        splits=args.splits,
+        workers=args.workers,
+        no_images=args.no_images,
+        progress=not args.quiet,
+    )
+    base = sys.modules.get(f"{__package__}._base")
+    if base is not None:  # run from Python: this process's datasets may hold the store open
+        base._release_store(cfg.out)
+    what = "metadata only" if args.no_images else f"images of {args.splits}"
+    print(f"bioscan-h5 download: building {cfg.out} ({what})", file=sys.stderr)
+    result = build(cfg)
+    if result.up_to_date:
+        print(f"bioscan-h5 download: {result.store} is up to date", file=sys.stderr)
+    else:
+        print(
+            f"bioscan-h5 download: wrote {result.store}: {result.n_rows} rows, {result.decoded_now} images"
+            f" decoded in {result.seconds:.1f} s",
+            file=sys.stderr,
+        )
+        if result.bad_rows:
+            print(
+                f"bioscan-h5 download: {len(result.bad_rows)} bad image(s) flagged (rows kept, image zeros);"
+                f" details in {result.report}",
+                file=sys.stderr,
+            )
+    return result.store
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``bioscan-h5 download`` with parsed arguments.
+
+    Prints the paths put in place (metadata file, image folders, partition folder), then,
+    unless ``--no-build``, the path of the store, one a line.
 
     Parameters
     ----------
@@ -68,13 +162,14 @@ def run(args: argparse.Namespace) -> int:
     Returns
     -------
     int
-        0 on success, 1 when the download failed, 2 for invalid arguments.
+        0 on success, 1 when the download or the build failed, 2 for invalid arguments.
     """
     try:
+        splits = _download_splits(args.dataset, args.splits)
         paths = download(
             args.dataset,
             args.root,
-            splits=args.splits,
+            splits=splits,
             image_package=args.image_package,
             images=not args.no_images,
             mirror=args.mirror,
@@ -82,12 +177,14 @@ def run(args: argparse.Namespace) -> int:
             verify=not args.no_verify,
             keep_archives=args.keep_archives,
         )
+        for path in paths:
+            print(path)
+        if not args.no_build:
+            print(_build(args))
     except (BioscanH5Error, OSError) as exc:
         print(f"bioscan-h5 download: error: {exc}", file=sys.stderr)
         return 1
     except ValueError as exc:
         print(f"bioscan-h5 download: error: {exc}", file=sys.stderr)
         return 2
-    for path in paths:
-        print(path)
     return 0
