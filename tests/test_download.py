@@ -689,6 +689,7 @@ def test_cli_download(mirror, tmp_path, capsys):
             "--mirror",
             mirror.url,
             "-q",
+            "--no-build",  # the generated archives hold stand-in files, not a buildable root
         ]
     )
     assert args.func is run and run(args) == 0
