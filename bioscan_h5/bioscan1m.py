@@ -112,6 +112,9 @@ class BIOSCAN1M(StoreDataset):
         if download:
             from .download import download as _download
 
+            if root is None:
+                raise ValueError("download=True needs root=, the folder to download the dataset into.")
+
             images = "image" in ([modality] if isinstance(modality, str) else list(modality))
             _download(
                 "bioscan1m",

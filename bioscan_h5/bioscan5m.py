@@ -155,6 +155,9 @@ class BIOSCAN5M(StoreDataset):
     def _download(self, root, modality, image_package, mirror) -> None:
         from .download import download
 
+        if root is None:
+            raise ValueError("download=True needs root=, the folder to download the dataset into.")
+
         images = "image" in ([modality] if isinstance(modality, str) else list(modality))
         download(
             "bioscan5m",
