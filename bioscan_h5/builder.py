@@ -357,12 +357,18 @@ class _PixelWriter:
         self.last_sync = time.monotonic()
 
     def close(self) -> None:
+        """Sync and close; a second call does nothing."""
+        if self.fd < 0:
+            return
         try:
             self.sync()
         finally:
-            if self.h5 is not None:
-                self.h5.close()
-            os.close(self.fd)
+            fd, self.fd = self.fd, -1
+            try:
+                if self.h5 is not None:
+                    self.h5.close()
+            finally:
+                os.close(fd)
 
 
 def _signal_guard():
@@ -526,6 +532,7 @@ def _fill_images(cfg, layout, table, image_dir, partial, todo, bad) -> int:
     done = 0
     try:
         done = _decode_rows(cfg, layout, table, image_dir, todo, writer, progress, bad)
+        writer.close()  # the last sync can fail too (a full disk): handled below
     except (KeyboardInterrupt, BuildInterrupted) as exc:
         writer.close()
         progress.close()
@@ -543,10 +550,14 @@ def _fill_images(cfg, layout, table, image_dir, partial, todo, bad) -> int:
                 " (or raise the file-size limit) and run the same command again to resume."
             ) from exc
         raise
+    except BaseException:  # e.g. --strict: keep what is durable, release the file
+        with contextlib.suppress(Exception):
+            writer.close()
+        progress.close()
+        raise
     finally:
         signal.signal(signal.SIGTERM, old_term)
         signal.signal(signal.SIGXFSZ, old_xfsz)
-    writer.close()
     progress.close()
     return done
 
