@@ -310,6 +310,20 @@ def _mismatch(attrs: dict, cfg: BuildConfig, source_fp: dict) -> list[str]:
 
 
 # ---------------------------------------------------------------- stage 2: images
+def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
+    """``os.pwrite`` every byte of ``data`` at ``offset``.
+
+    A short write (the disk or the file-size limit reached in the middle of a row) is
+    continued, so it raises the real error instead of passing silently.
+    """
+    view = memoryview(data)
+    while view:
+        n = os.pwrite(fd, view, offset)
+        if n <= 0:
+            raise OSError(errno.EIO, f"pwrite wrote nothing at offset {offset}")
+        view, offset = view[n:], offset + n
+
+
 class _PixelWriter:
     """Writes decoded rows into a partial store; statuses only after their pixels are durable."""
 
@@ -335,7 +349,7 @@ class _PixelWriter:
             if self.h5 is not None:
                 self.images[row] = pixels
             else:
-                os.pwrite(self.fd, pixels.tobytes(), self.pixel_offset + row * self.nbytes)
+                _pwrite_all(self.fd, pixels.tobytes(), self.pixel_offset + row * self.nbytes)
         self.pending.append((row, status, size[0], size[1]))
         if time.monotonic() - self.last_sync > self.SYNC_EVERY_S:
             self.sync()
@@ -348,8 +362,8 @@ class _PixelWriter:
             self.h5.flush()
         os.fdatasync(self.fd)
         for row, status, w, h in self.pending:
-            os.pwrite(self.fd, bytes((status,)), self.status_offset + row)
-            os.pwrite(
+            _pwrite_all(self.fd, bytes((status,)), self.status_offset + row)
+            _pwrite_all(
                 self.fd, np.array([w, h], dtype=fmt.SOURCE_SIZE_DTYPE).tobytes(), self.size_offset + row * 8
             )
         os.fdatasync(self.fd)
