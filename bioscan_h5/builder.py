@@ -405,19 +405,20 @@ def _decode_rows(cfg, layout, table, image_dir, rows, writer, progress, bad) -> 
     for row, status, pixels, size, detail in decode_batches(
         jobs, cfg.image_size, cfg.fit, cfg.draft, image_dir, cfg.workers, cfg.batch_size
     ):
+        if status != ImageStatus.OK and cfg.strict:
+            # The bad row stays pending, so a rerun with --strict checks its file again.
+            writer.sync()
+            path = dict(jobs)[row]
+            raise MetadataError(
+                f"{path}: {ImageStatus(status).reason}{': ' + detail if detail else ''}. "
+                "--strict stops at the first bad image; fix or remove the file, or build without --strict "
+                "to flag the row and continue.",
+                path=path,
+                row=row,
+            )
         writer.write(row, status, pixels, size)
         if status != ImageStatus.OK:
             bad[row] = detail
-            if cfg.strict:
-                writer.sync()
-                path = dict(jobs)[row]
-                raise MetadataError(
-                    f"{path}: {ImageStatus(status).reason}{': ' + detail if detail else ''}. "
-                    "--strict stops at the first bad image; fix or remove the file, or build without --strict "
-                    "to flag the row and continue.",
-                    path=path,
-                    row=row,
-                )
         done += 1
         progress.update(1)
     return done
