@@ -143,6 +143,7 @@ class StoreDataset(torch.utils.data.Dataset):
         self._check_columns(st)
         self._check_max_nucleotides(st)
         self._tokenizer = _as_code_tokenizer(dna_transform)
+        self._stored_tokens = self._find_stored_tokens(st)
         rows = self._select_rows(st)
         if reduce_repeated_barcodes:
             from .dna import first_unique_rows
@@ -351,6 +352,24 @@ class StoreDataset(torch.utils.data.Dataset):
                 " `bioscan-h5 build --max-nucleotides none --overwrite` (or a larger value)."
             )
 
+    def _find_stored_tokens(self, st: Store) -> str | None:
+        """Name of precomputed tokens (``build --tokenize``) equal to what the tokenizer would give."""
+        tok = self._tokenizer
+        if tok is None or tok.name not in st.tokenizations:
+            return None
+        if self.max_nucleotides != st.max_nucleotides:
+            return None  # the stored tokens saw a different truncation
+        import json
+
+        from .tokenizers import Tokenizer
+
+        attrs = st.file[fmt.token_path(tok.name, "ids")].attrs
+        try:
+            stored = Tokenizer.from_config(json.loads(attrs["config"]))
+        except (KeyError, ValueError, TypeError):
+            return None
+        return tok.name if stored == tok else None
+
     # ------------------------------------------------------------------ the store, per process
     @property
     def store(self) -> Store:
@@ -536,6 +555,9 @@ class StoreDataset(torch.utils.data.Dataset):
         length = int(st.dna_lengths[row])
         if self.max_nucleotides is not None and length > self.max_nucleotides:
             length = self.max_nucleotides
+        if self._stored_tokens is not None:
+            ids, _ = st.tokens(self._stored_tokens)
+            return torch.from_numpy(np.asarray(ids[row], dtype=np.int64))
         if self._tokenizer is not None:
             return self._tokenizer.encode_codes(np.asarray(st.dna_codes[row]), length)
         if length < 0:

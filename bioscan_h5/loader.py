@@ -66,7 +66,11 @@ def gather_batch(ds: StoreDataset, indices) -> dict[str, object]:
                 np.minimum(lengths, ds.max_nucleotides, out=lengths)
                 codes = codes[:, : ds.max_nucleotides]
             tok = ds._tokenizer
-            if tok is not None:
+            if ds._stored_tokens is not None:
+                ids, mask = st.tokens(ds._stored_tokens)
+                out["dna"] = torch.from_numpy(np.asarray(ids[rows]).astype(np.int64))
+                out["dna_mask"] = torch.from_numpy(np.asarray(mask[rows]).astype(np.int64))
+            elif tok is not None:
                 ids, mask = tok.encode_batch(codes, lengths)
                 out["dna"], out["dna_mask"] = ids, mask
             else:
