@@ -186,6 +186,7 @@ def read_table(
     parts: dict[str, list] = {c.name: [] for c in specs}
     dna_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     n = 0
+    reader = None
     try:
         reader = pd.read_csv(path, sep=sep, dtype=dtypes, chunksize=chunk_rows, encoding="utf-8-sig")
         for chunk in reader:
@@ -220,6 +221,9 @@ def read_table(
         raise metadata_error(
             path, None, None, None, f"could not be parsed: {exc}", "Check the file."
         ) from None
+    finally:
+        if reader is not None:  # an error raised mid-file would leave the file open
+            reader.close()
     table = Table(n_rows=n, header=header)
     for spec in specs:
         table.columns[spec.name] = _merge(spec, parts[spec.name])
@@ -238,30 +242,32 @@ def read_table(
 def _locate_bad_float(path, sep, header, float_cols, schema, chunk_rows) -> None:
     n = 0
     usecols = [schema.id_column, *float_cols]
-    for chunk in pd.read_csv(
+    reader = pd.read_csv(
         path,
         sep=sep,
         dtype=dict.fromkeys(header, str),
         usecols=usecols,
         chunksize=chunk_rows,
         encoding="utf-8-sig",
-    ):
-        for col in float_cols:
-            s = chunk[col]
-            conv = pd.to_numeric(s, errors="coerce")
-            bad = np.flatnonzero(s.notna().to_numpy() & conv.isna().to_numpy())
-            if bad.size:
-                r = int(bad[0])
-                raise metadata_error(
-                    path,
-                    n + r,
-                    col,
-                    s.iloc[r],
-                    "not a number",
-                    "Numeric columns hold decimal numbers or nothing.",
-                    id_value=chunk[schema.id_column].iloc[r],
-                )
-        n += len(chunk)
+    )
+    with reader:  # closes the file when the error below is raised
+        for chunk in reader:
+            for col in float_cols:
+                s = chunk[col]
+                conv = pd.to_numeric(s, errors="coerce")
+                bad = np.flatnonzero(s.notna().to_numpy() & conv.isna().to_numpy())
+                if bad.size:
+                    r = int(bad[0])
+                    raise metadata_error(
+                        path,
+                        n + r,
+                        col,
+                        s.iloc[r],
+                        "not a number",
+                        "Numeric columns hold decimal numbers or nothing.",
+                        id_value=chunk[schema.id_column].iloc[r],
+                    )
+            n += len(chunk)
 
 
 def _convert(series: pd.Series, spec: ColumnSpec, path: str, offset: int, chunk: pd.DataFrame, schema):
