@@ -160,6 +160,22 @@ class StoreDataset(torch.utils.data.Dataset):
     #: de-duplication); empty when the store's global indices apply.
     _remap: dict[str, np.ndarray] = {}
 
+    def _download(self, root, modality, image_package: str, mirror: str | None, splits: str) -> None:
+        """``download=True``: fetch the metadata (and the images of ``splits``) into ``root``."""
+        from .download import download
+
+        if root is None:
+            raise ValueError("download=True needs root=, the folder to download the dataset into.")
+        images = "image" in ([modality] if isinstance(modality, str) else list(modality))
+        download(
+            self.dataset_name,
+            os.path.expanduser(os.fspath(root)),
+            splits,
+            image_package,
+            images=images,
+            mirror=mirror,
+        )
+
     def _after_reduce(self, st: Store, keep: np.ndarray) -> None:
         """Hook run after ``reduce_repeated_barcodes`` chose the rows ``keep`` (whole file)."""
 

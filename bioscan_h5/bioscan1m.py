@@ -109,21 +109,8 @@ class BIOSCAN1M(StoreDataset):
                 UserWarning,
                 stacklevel=2,
             )
-        if download:
-            from .download import download as _download
-
-            if root is None:
-                raise ValueError("download=True needs root=, the folder to download the dataset into.")
-
-            images = "image" in ([modality] if isinstance(modality, str) else list(modality))
-            _download(
-                "bioscan1m",
-                os.path.expanduser(os.fspath(root)),
-                "all",
-                image_package,
-                images=images,
-                mirror=mirror,
-            )
+        if download:  # BIOSCAN-1M's images come in one archive per package, for every split
+            self._download(root, modality, image_package, mirror, "all")
         self._remap = {}
         self._setup(
             root,

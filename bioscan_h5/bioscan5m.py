@@ -132,7 +132,7 @@ class BIOSCAN5M(StoreDataset):
         self._split_set = explode_metasplit_5m(self.split, verify=True)
         self.download_requested = download
         if download:
-            self._download(root, modality, image_package, mirror)
+            self._download(root, modality, image_package, mirror, self.split)
         self._setup(
             root,
             modality=modality,
@@ -150,22 +150,6 @@ class BIOSCAN5M(StoreDataset):
             image_format=image_format,
             build=build,
             drop_bad_images=drop_bad_images,
-        )
-
-    def _download(self, root, modality, image_package, mirror) -> None:
-        from .download import download
-
-        if root is None:
-            raise ValueError("download=True needs root=, the folder to download the dataset into.")
-
-        images = "image" in ([modality] if isinstance(modality, str) else list(modality))
-        download(
-            "bioscan5m",
-            os.path.expanduser(os.fspath(root)),
-            self.split,
-            image_package,
-            images=images,
-            mirror=mirror,
         )
 
     def _select_rows(self, st: Store) -> np.ndarray:
