@@ -351,8 +351,10 @@ class StoreDataset(torch.utils.data.Dataset):
                     f"Invalid target_type {t!r}. Valid target types are: {', '.join(repr(r) for r in st.schema.ranks)}."
                 )
 
-    def _check_max_nucleotides(self, st: Store) -> None:
-        if not any(m in DNA_MODALITIES or m == st.schema.barcode_column for m in self.modality):
+    def _check_max_nucleotides(self, st: Store, always: bool = False) -> None:
+        if not always and not any(
+            m in DNA_MODALITIES or m == st.schema.barcode_column for m in self.modality
+        ):
             if not self.reduce_repeated_barcodes:
                 return
         stored = st.max_nucleotides
@@ -428,8 +430,9 @@ class StoreDataset(torch.utils.data.Dataset):
             st.schema.barcode_column,
         ]
         cols = [c for c in order if c in st.columns or c == st.schema.barcode_column]
-        df = st.to_pandas(cols, self._rows)
         bc = st.schema.barcode_column
+        self._check_max_nucleotides(st, always=True)  # the frame holds barcodes even without "dna"
+        df = st.to_pandas(cols, self._rows)
         if self.max_nucleotides is not None:
             df[bc] = df[bc].str[: self.max_nucleotides]
         for col in st.schema.split_columns:
