@@ -253,6 +253,7 @@ def _write_tokens(f: h5py.File, name: str, codes: np.ndarray, lengths: np.ndarra
     f.create_dataset(fmt.token_path(name, "ids"), data=ids.astype(fmt.TOKEN_DTYPE))
     f.create_dataset(fmt.token_path(name, "mask"), data=mask.astype(fmt.TOKEN_MASK_DTYPE))
     f[fmt.token_path(name, "ids")].attrs["vocab"] = _json(list(tok.vocab))
+    f[fmt.token_path(name, "ids")].attrs["config"] = _json(tok.config())  # readers compare tokenizers
 
 
 def _fsync_path(path: str) -> None:
