@@ -28,6 +28,7 @@ import logging
 import os
 import shutil
 import signal
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -311,13 +312,13 @@ def _mismatch(attrs: dict, cfg: BuildConfig, source_fp: dict) -> list[str]:
 
 
 # ---------------------------------------------------------------- stage 2: images
-def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
-    """``os.pwrite`` every byte of ``data`` at ``offset``.
+def _pwrite_all(fd: int, data, offset: int) -> None:
+    """``os.pwrite`` every byte of ``data`` (any C-contiguous buffer) at ``offset``.
 
     A short write (the disk or the file-size limit reached in the middle of a row) is
     continued, so it raises the real error instead of passing silently.
     """
-    view = memoryview(data)
+    view = memoryview(data).cast("B")
     while view:
         n = os.pwrite(fd, view, offset)
         if n <= 0:
@@ -326,7 +327,14 @@ def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
 
 
 class _PixelWriter:
-    """Writes decoded rows into a partial store; statuses only after their pixels are durable."""
+    """Writes decoded rows into a partial store; statuses only after their pixels are durable.
+
+    Uncompressed stores are synced on a background thread (every ``SYNC_EVERY_S`` seconds),
+    so decoding and writing go on while the disk catches up; the thread syncs the pixels
+    written so far, then records the rows handed to it as done, then syncs again. It works
+    on its own duplicate of the file descriptor, and its errors (a full disk) are raised by
+    the next :meth:`write` or :meth:`sync`.
+    """
 
     SYNC_EVERY_S = 2.0
 
@@ -344,30 +352,69 @@ class _PixelWriter:
             self.h5 = h5py.File(path, "r+", locking=False)
             self.images = self.h5[fmt.IMAGES]
         self.last_sync = time.monotonic()
+        self._syncer: threading.Thread | None = None
+        self._sync_error: BaseException | None = None
 
     def write(self, row: int, status: int, pixels: np.ndarray | None, size: tuple[int, int]) -> None:
         if pixels is not None:
             if self.h5 is not None:
                 self.images[row] = pixels
-            else:
-                _pwrite_all(self.fd, pixels.tobytes(), self.pixel_offset + row * self.nbytes)
+            else:  # straight from the decoder's buffer, no copy
+                _pwrite_all(self.fd, np.ascontiguousarray(pixels), self.pixel_offset + row * self.nbytes)
         self.pending.append((row, status, size[0], size[1]))
         if time.monotonic() - self.last_sync > self.SYNC_EVERY_S:
+            self._sync_in_background()
+
+    def _raise_sync_error(self) -> None:
+        if self._sync_error is not None:
+            exc, self._sync_error = self._sync_error, None
+            raise exc
+
+    def _sync_in_background(self) -> None:
+        self._raise_sync_error()
+        if self.h5 is not None:  # h5py serialises every call: nothing to gain from a thread
             self.sync()
+            return
+        if self._syncer is not None and self._syncer.is_alive():
+            return  # the previous sync is still running: these rows go with the next one
+        rows, self.pending = self.pending, []
+        self.last_sync = time.monotonic()
+        fd = os.dup(self.fd)
+        self._syncer = threading.Thread(target=self._sync_thread, args=(fd, rows), daemon=True)
+        self._syncer.start()
+
+    def _sync_thread(self, fd: int, rows: list[tuple[int, int, int, int]]) -> None:
+        try:
+            self._sync_rows(fd, rows)
+        except BaseException as exc:  # raised in the builder's thread by the next write/sync
+            self._sync_error = exc
+        finally:
+            os.close(fd)
+
+    def _sync_rows(self, fd: int, rows: list[tuple[int, int, int, int]]) -> None:
+        """Make every pixel written so far durable, then record ``rows`` as done, durably."""
+        os.fdatasync(fd)
+        if rows:
+            r = np.fromiter((x[0] for x in rows), dtype=np.int64, count=len(rows))
+            status = np.fromiter((x[1] for x in rows), dtype=fmt.STATUS_DTYPE, count=len(rows))
+            size = np.array([(x[2], x[3]) for x in rows], dtype=fmt.SOURCE_SIZE_DTYPE)
+            bounds = [0, *(np.flatnonzero(np.diff(r) != 1) + 1).tolist(), len(r)]
+            for a, b in zip(bounds[:-1], bounds[1:]):  # one write per run of consecutive rows
+                _pwrite_all(fd, status[a:b], self.status_offset + int(r[a]))
+                _pwrite_all(fd, size[a:b], self.size_offset + int(r[a]) * 8)
+            os.fdatasync(fd)
 
     def sync(self) -> None:
-        """Make written pixels durable, then record their rows as done."""
+        """Make written pixels durable, then record their rows as done (after a running background sync)."""
+        if self._syncer is not None:
+            self._syncer.join()
+            self._syncer = None
+        self._raise_sync_error()
         if not self.pending:
             return
         if self.h5 is not None:
             self.h5.flush()
-        os.fdatasync(self.fd)
-        for row, status, w, h in self.pending:
-            _pwrite_all(self.fd, bytes((status,)), self.status_offset + row)
-            _pwrite_all(
-                self.fd, np.array([w, h], dtype=fmt.SOURCE_SIZE_DTYPE).tobytes(), self.size_offset + row * 8
-            )
-        os.fdatasync(self.fd)
+        self._sync_rows(self.fd, self.pending)
         self.pending.clear()
         self.last_sync = time.monotonic()
 

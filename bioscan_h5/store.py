@@ -15,9 +15,12 @@ its path.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+import stat
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -26,7 +29,13 @@ import numpy as np
 
 from . import format as fmt
 from ._hdf5 import open_readonly
-from .errors import StoreFormatError, StoreIncompleteError, StoreNotFoundError, StoreVersionError
+from .errors import (
+    BioscanH5Error,
+    StoreFormatError,
+    StoreIncompleteError,
+    StoreNotFoundError,
+    StoreVersionError,
+)
 from .format import ImageStatus, Kind
 
 if TYPE_CHECKING:
@@ -57,6 +66,58 @@ def open_store(path: str | os.PathLike, *, allow_incomplete: bool = False) -> St
         The build has not finished.
     """
     return Store(path, allow_incomplete=allow_incomplete)
+
+
+#: What h5py, numpy and the decoders raise on a damaged file. A KeyError for a name that is
+#: simply absent (HDF5 says "doesn't exist" or "component not found") is passed on as it is.
+_READ_ERRORS = (OSError, RuntimeError, KeyError, ValueError, UnicodeDecodeError)
+
+
+def _damage_error(path: str, what: str, exc: BaseException) -> StoreFormatError | None:
+    """The :class:`StoreFormatError` for a low-level read failure, or None to let ``exc`` through."""
+    if isinstance(exc, BioscanH5Error) or not isinstance(exc, _READ_ERRORS):
+        return None
+    if isinstance(exc, KeyError) and ("doesn't exist" in str(exc) or "component not found" in str(exc)):
+        return None
+    return StoreFormatError(
+        f"{path!r} is damaged: reading {what} failed ({type(exc).__name__}: {exc})."
+        " Rebuild it with `bioscan-h5 build --overwrite` (or copy it again)."
+    )
+
+
+@contextlib.contextmanager
+def _damage_reported(path: str, what: str) -> Iterator[None]:
+    """Context manager: damage in the file is reported as a :class:`StoreFormatError` naming ``what``."""
+    try:
+        yield
+    except Exception as exc:
+        err = _damage_error(path, what, exc)
+        if err is None:
+            raise
+        raise err from exc
+
+
+def _reads(what):
+    """Decorator for a :class:`Store` reader: damage in the file becomes a :class:`StoreFormatError`.
+
+    ``what`` is a description, or a callable ``(self, *args) -> description`` (only called on
+    failure: the decorated readers are on per-sample paths).
+    """
+
+    def decorate(fn):
+        @functools.wraps(fn)
+        def wrapper(self, *args, **kwargs):
+            try:
+                return fn(self, *args, **kwargs)
+            except Exception as exc:
+                err = _damage_error(self.path, what(self, *args, **kwargs) if callable(what) else what, exc)
+                if err is None:
+                    raise
+                raise err from exc
+
+        return wrapper
+
+    return decorate
 
 
 class _Columns(Mapping):
@@ -125,6 +186,11 @@ class Store:
                 else " Build it with `bioscan-h5 build --root ROOT` (see `bioscan-h5 build --help`)."
             )
             raise StoreNotFoundError(f"No store file at {self.path!r}.{hint}")
+        if not stat.S_ISREG(os.stat(self.path).st_mode):  # a FIFO would block the open forever
+            raise StoreFormatError(
+                f"{self.path!r} is not a regular file (a directory, pipe or device). Pass the .h5 file"
+                " written by `bioscan-h5 build`."
+            )
         try:
             f = open_readonly(self.path)
         except OSError as exc:
@@ -133,8 +199,9 @@ class Store:
                 " rebuild it with `bioscan-h5 build --overwrite`."
             ) from None
         try:
-            self.attrs = {k: _attr(v) for k, v in f.attrs.items()}
-            self._validate(f)
+            with _damage_reported(self.path, "its attributes and dataset headers"):
+                self.attrs = {k: _attr(v) for k, v in f.attrs.items()}
+                self._validate(f)
         except BaseException:
             f.close()
             raise
@@ -227,6 +294,7 @@ class Store:
         )
 
     # ------------------------------------------------------------ raw arrays
+    @_reads(lambda self, name: f"dataset {name!r}")
     def array(self, name: str) -> np.ndarray:
         """A dataset as a read-only numpy array: a memory map when it is stored contiguously.
 
@@ -248,6 +316,7 @@ class Store:
         return arr
 
     @cached_property
+    @_reads("the pixel array")
     def images(self):
         """``(N, S, S, 3)`` uint8 pixels, sliceable like a numpy array."""
         dset = self.file[fmt.IMAGES]
@@ -299,10 +368,12 @@ class Store:
         return None if v < 0 else v
 
     @cached_property
+    @_reads("the column list")
     def columns(self) -> list[str]:
         """Every stored metadata column, in source-file order (plus the barcode column)."""
         return list(self.file[fmt.COLUMNS].keys())
 
+    @_reads(lambda self, name: f"column {name!r}")
     def column_kind(self, name: str) -> Kind:
         """How a metadata column is stored (:class:`~bioscan_h5.format.Kind`)."""
         kinds = self.__dict__.setdefault("_kinds", {})
@@ -326,6 +397,7 @@ class Store:
         """Sorted category names of a category column."""
         return list(self._category_objects(column)[:-1])
 
+    @_reads(lambda self, column: f"the categories of {column!r}")
     def _category_objects(self, column: str) -> np.ndarray:
         """The category names as an object array with NaN appended (index it with codes; cached)."""
         cats = self.__dict__.setdefault("_cats", {})
@@ -336,6 +408,7 @@ class Store:
         return cats[column]
 
     @cached_property
+    @_reads("the token arrays")
     def tokenizations(self) -> list[str]:
         """Names of the token arrays precomputed with ``build --tokenize``."""
         return list(self.file[fmt.TOKENS].keys()) if fmt.TOKENS in self.file else []
@@ -369,6 +442,7 @@ class Store:
         wanted = [cats.index(v) for v in values if v in cats]
         return np.flatnonzero(np.isin(self.codes(column), wanted)).astype(np.int64)
 
+    @_reads("the barcodes")
     def barcodes(self, rows=None, max_nucleotides: int | None = None) -> list:
         """Barcodes as strings (``nan`` where missing), optionally truncated further."""
         from .dna import decode_barcodes
@@ -380,6 +454,7 @@ class Store:
             lengths = np.where(lengths > max_nucleotides, max_nucleotides, lengths)
         return decode_barcodes(codes, lengths)
 
+    @_reads(lambda self, name, rows=None: f"column {name!r}")
     def column_values(self, name: str, rows=None) -> np.ndarray:
         """One column for some rows as an object array of Python values (``nan`` = missing)."""
         rows = np.arange(self.n_rows) if rows is None else np.asarray(rows)
@@ -418,7 +493,8 @@ class Store:
                 raise KeyError(f"No column {name!r} in the store. Valid columns are: {valid}.")
             kind = self.column_kind(name)
             if kind is Kind.CATEGORY:
-                cat = pd.Categorical.from_codes(self.codes(name)[rows], categories=self.categories(name))
+                with _damage_reported(self.path, f"column {name!r}"):
+                    cat = pd.Categorical.from_codes(self.codes(name)[rows], categories=self.categories(name))
                 data[name] = pd.Series(cat, index=rows)
             elif kind is Kind.FLOAT:
                 data[name] = pd.Series(
