@@ -26,6 +26,7 @@ import fcntl
 import json
 import logging
 import os
+import resource
 import shutil
 import signal
 import threading
@@ -153,15 +154,23 @@ class BuildResult:
 def _build_lock(store: str) -> Iterator[None]:
     path = fmt.lock_path(store)
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise BuildLockedError(
+                f"Another build is writing {store!r} (its lock {path!r} is held). Wait for it to finish,"
+                " or choose another --out."
+            ) from None
+        # A finishing builder unlinks the lock file: a lock won on that unlinked file would
+        # exclude nobody (the next builder creates a new file), so take it on the file at the path.
+        with contextlib.suppress(FileNotFoundError):
+            st, held = os.stat(path), os.fstat(fd)
+            if (st.st_dev, st.st_ino) == (held.st_dev, held.st_ino):
+                break
         os.close(fd)
-        raise BuildLockedError(
-            f"Another build is writing {store!r} (its lock {path!r} is held). Wait for it to finish,"
-            " or choose another --out."
-        ) from None
     try:
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
@@ -281,8 +290,8 @@ def _open_partial_attrs(path: str) -> dict | None:
     for attempt in range(2):
         try:
             attrs = _attrs(path)
-        except OSError as exc:
-            if attempt == 0 and clear_status_flags(path):
+        except Exception as exc:  # h5py raises OSError, KeyError, RuntimeError... on a damaged file
+            if attempt == 0 and isinstance(exc, OSError) and clear_status_flags(path):
                 log.warning("cleared the 'open for write' flags a killed build left in %s", path)
                 continue
             log.warning("discarding unreadable partial file %s (%s)", path, exc)
@@ -444,6 +453,41 @@ def _signal_guard():
     return old, old_xfsz
 
 
+@contextlib.contextmanager
+def _interruptible(store: str, partial: str) -> Iterator[None]:
+    """SIGINT/SIGTERM at any stage become :class:`BuildInterrupted` saying how to resume.
+
+    The image stage installs its own handlers (:func:`_signal_guard`) and words its own
+    message; this covers the stages before and after it. Signal handlers can only be set
+    from the main thread; elsewhere the defaults stay.
+    """
+
+    def handler(signum, frame):
+        raise BuildInterrupted(signal.Signals(signum).name)
+
+    main = threading.current_thread() is threading.main_thread()
+    if main:
+        old_term = signal.signal(signal.SIGTERM, handler)
+        old_xfsz = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    try:
+        yield
+    except (KeyboardInterrupt, BuildInterrupted) as exc:
+        if str(exc).startswith("Build interrupted"):
+            raise
+        name = str(exc) or "SIGINT"
+        if os.path.exists(partial):
+            state = f"the work done so far is kept in {partial!r}. Run the same command again to resume."
+        elif os.path.exists(store):
+            state = f"{store!r} had already been written in full."
+        else:
+            state = "nothing had been written yet. Run the same command again to start."
+        raise BuildInterrupted(f"Build interrupted ({name}): {state}") from None
+    finally:
+        if main:
+            signal.signal(signal.SIGTERM, old_term)
+            signal.signal(signal.SIGXFSZ, old_xfsz)
+
+
 def _decode_rows(cfg, layout, table, image_dir, rows, writer, progress, bad) -> int:
     from ._decode_pool import decode_batches
 
@@ -506,7 +550,7 @@ def build(cfg: BuildConfig) -> BuildResult:
         return _dry_run(cfg, layout, target_splits)
     store, partial = cfg.out, fmt.partial_path(cfg.out)
     os.makedirs(os.path.dirname(store), exist_ok=True)
-    with _build_lock(store):
+    with _interruptible(store, partial), _build_lock(store):
         if cfg.overwrite:
             for p in (store, partial, fmt.report_path(store)):
                 with contextlib.suppress(FileNotFoundError):
@@ -555,7 +599,16 @@ def build(cfg: BuildConfig) -> BuildResult:
             _check_space(
                 cfg, os.path.dirname(store), _estimate_bytes(cfg, table.n_rows, n_images), table.n_rows
             )
-            _write_metadata(partial, cfg, table, source_fp, target_splits)
+            _check_file_size_limit(cfg, table.n_rows)
+            try:
+                _write_metadata(partial, cfg, table, source_fp, target_splits)
+            except OSError as exc:
+                if exc.errno not in _NO_SPACE:
+                    raise
+                raise InsufficientSpaceError(
+                    f"Writing {partial!r} failed: {os.strerror(exc.errno)}. Free some space (or raise the"
+                    " file-size limit) and run the same command again."
+                ) from exc
             del table
         with open_readonly(partial) as f:
             table = load_table_columns(f, _path_columns(layout))
@@ -600,14 +653,14 @@ def _fill_images(cfg, layout, table, image_dir, partial, todo, bad) -> int:
         writer.close()
         progress.close()
         raise BuildInterrupted(
-            f"Build interrupted ({exc or 'SIGINT'}): the work done so far is kept in {partial!r}."
+            f"Build interrupted ({str(exc) or 'SIGINT'}): the work done so far is kept in {partial!r}."
             " Run the same command again to resume."
         ) from None
     except OSError as exc:
         with contextlib.suppress(OSError):
             writer.close()
         progress.close()
-        if exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+        if exc.errno in _NO_SPACE:
             raise InsufficientSpaceError(
                 f"Writing {partial!r} failed: {exc.strerror}. The work done so far is kept; free some space"
                 " (or raise the file-size limit) and run the same command again to resume."
@@ -634,8 +687,6 @@ def _finish(cfg, layout, partial, store, all_splits, bad, table) -> BuildResult:
         f.attrs[fmt.ATTR_SPLITS_BUILT] = _json(all_splits)
         f.attrs[fmt.ATTR_COMPLETE] = True
     _fsync_path(partial)
-    os.replace(partial, store)
-    _fsync_dir(store)
     image_dir = layout.image_dir(cfg.root, cfg.image_package)
     bad_rows = _bad_rows(layout, table, status, bad, image_dir)
     report = fmt.report_path(store)
@@ -653,6 +704,9 @@ def _finish(cfg, layout, partial, store, all_splits, bad, table) -> BuildResult:
             ensure_ascii=False,
         )
     os.replace(report + ".tmp", report)
+    # Last: once the store has its name a rerun finds it up to date, so the report must exist.
+    os.replace(partial, store)
+    _fsync_dir(store)
     return BuildResult(store=store, n_rows=table.n_rows, counts=counts, bad_rows=bad_rows, report=report)
 
 
@@ -683,6 +737,30 @@ def _estimate_bytes(cfg: BuildConfig, n_rows: int, n_images: int | None) -> int:
     per_row_meta = 400 + (cfg.max_nucleotides or 1000) + 600 * len(cfg.tokenize)
     imgs = 0 if n_images is None else n_images * cfg.image_size**2 * 3
     return n_rows * per_row_meta + imgs
+
+
+#: errno values that mean "no room for the file": disk full, file-size limit, quota.
+_NO_SPACE = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+
+
+def _check_file_size_limit(cfg: BuildConfig, n_rows: int) -> None:
+    """Refuse to start when the file-size limit (``ulimit -f``) is below the store's size.
+
+    Stage 1 allocates the whole uncompressed pixel array (a sparse file of the final size),
+    so a lower limit would fail on the first write. A compressed store grows as pixels come
+    in; its uncompressed size is the bound used, because HDF5 cannot close a file after a
+    failed write (h5py then crashes the process when it lets go of the file).
+    """
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    if not cfg.check_space or limit == resource.RLIM_INFINITY:
+        return
+    size = _estimate_bytes(cfg, n_rows, n_rows)
+    if size > limit:
+        raise InsufficientSpaceError(
+            f"The store will be about {_human(size)} but this process may not write files larger than"
+            f" {_human(limit)} (the file-size limit, `ulimit -f`). Raise the limit, or build a smaller"
+            " --image-size; --no-space-check tries anyway."
+        )
 
 
 def _check_space(cfg, directory: str, need: int, n_rows: int, partial: bool = False) -> None:
