@@ -15,6 +15,7 @@ Every input mode becomes RGB: grayscale, palette, CMYK and RGBA through ``Image.
 
 from __future__ import annotations
 
+import functools
 import os
 import stat
 import warnings
@@ -24,7 +25,19 @@ from PIL import Image
 
 from .format import PAD_FILL, ImageStatus
 
-__all__ = ["resized_size", "center_crop_box", "to_rgb", "fit_image", "decode_image"]
+__all__ = ["resized_size", "center_crop_box", "to_rgb", "fit_image", "decode_image", "SOURCE_FORMATS"]
+
+#: The only formats Pillow may open a source file as, whatever its name: raster formats
+#: decoded in-process. Pillow picks a plugin from the file's first bytes, and some plugins run
+#: other programs (EPS runs Ghostscript), so a hostile file must not choose its decoder freely.
+SOURCE_FORMATS = ("JPEG", "PNG", "TIFF", "BMP", "GIF", "WEBP", "PPM")
+
+
+@functools.cache
+def _open_formats() -> tuple[str, ...]:
+    """:data:`SOURCE_FORMATS` that this Pillow has (WebP support is optional)."""
+    Image.init()
+    return tuple(f for f in SOURCE_FORMATS if f in Image.OPEN)
 
 
 def resized_size(width: int, height: int, size: int, fit: str) -> tuple[int, int]:
@@ -136,7 +149,7 @@ def decode_image(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
+            with Image.open(path, formats=_open_formats()) as img:
                 src = img.size
                 if draft and img.format == "JPEG":
                     need_w, need_h = resized_size(src[0], src[1], size, fit)
