@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -136,9 +137,7 @@ def read_header(path: str, sep: str) -> list[str]:
     try:
         return list(pd.read_csv(path, sep=sep, nrows=0, encoding="utf-8-sig").columns)
     except UnicodeDecodeError as exc:
-        raise metadata_error(
-            path, None, None, None, f"the header is not valid UTF-8 ({exc})", "Re-save the file as UTF-8."
-        ) from None
+        raise _bad_utf8_error(path, sep, exc) from None
     except pd.errors.EmptyDataError:
         raise metadata_error(
             path, None, None, None, "the file is empty", "Download the metadata file again."
@@ -211,15 +210,24 @@ def read_table(
             dna_parts.append((codes, lengths, full))
             n += len(chunk)
     except UnicodeDecodeError as exc:
-        raise metadata_error(
-            path, None, None, None, f"the file is not valid UTF-8 ({exc})", "Re-save the file as UTF-8."
-        ) from None
+        raise _bad_utf8_error(path, sep, exc, schema.id_column) from None
     except ValueError as exc:
         if isinstance(exc, MetadataError):
             raise
         _locate_bad_float(path, sep, header, float_cols, schema, chunk_rows)
+        fields = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
+        if fields:
+            expected, line, saw = fields.groups()
+            raise metadata_error(
+                path,
+                None,
+                None,
+                None,
+                f"line {line} has {saw} fields but the header has {expected}",
+                "Quote values that contain the separator, or remove the extra fields.",
+            ) from None
         raise metadata_error(
-            path, None, None, None, f"could not be parsed: {exc}", "Check the file."
+            path, None, None, None, f"could not be parsed: {str(exc).strip()}", "Check the file."
         ) from None
     finally:
         if reader is not None:  # an error raised mid-file would leave the file open
@@ -237,6 +245,59 @@ def read_table(
     table.dna_full_lengths = np.concatenate([p[2] for p in dna_parts]) if dna_parts else np.zeros(0, np.int32)
     _check_unique(table, schema, path)
     return table
+
+
+def _bad_utf8_error(path: str, sep: str, exc: UnicodeDecodeError, id_column: str | None = None):
+    """A :class:`MetadataError` naming the first header name or cell that is not UTF-8.
+
+    The decoder's own error only gives a byte offset into a buffer, so the file is read again
+    with the undecodable bytes kept as lone surrogates, which are then looked for.
+    """
+    fix = "Re-save the file as UTF-8."
+    opts = {"sep": sep, "dtype": str, "encoding": "utf-8-sig", "encoding_errors": "surrogateescape"}
+    for name in pd.read_csv(path, nrows=0, **opts).columns:
+        if _NOT_UTF8.search(name):
+            return metadata_error(path, None, name, _raw(name), "the header is not valid UTF-8", fix)
+    with pd.read_csv(path, chunksize=CHUNK_ROWS, **opts) as reader:
+        return _first_bad_utf8(path, reader, id_column, fix) or metadata_error(
+            path, None, None, None, f"the file is not valid UTF-8 ({exc})", fix
+        )
+
+
+def _raw(text: str) -> bytes:
+    """The bytes a ``surrogateescape``-decoded text came from."""
+    return text.encode("utf-8", "surrogateescape")
+
+
+def _first_bad_utf8(path: str, reader, id_column: str | None, fix: str) -> MetadataError | None:
+    n = 0
+    for chunk in reader:
+        first = {}  # column -> first row holding a bad byte
+        for col in chunk.columns:
+            hits = np.flatnonzero(chunk[col].str.contains(_NOT_UTF8, na=False).to_numpy())
+            if hits.size:
+                first[col] = int(hits[0])
+        if first:
+            col = min(first, key=first.get)  # the earliest row; on a tie, the leftmost column
+            r = first[col]
+            ids = chunk[id_column] if id_column in chunk else None
+            return metadata_error(
+                path,
+                n + r,
+                col,
+                _raw(chunk[col].iloc[r]),
+                "the value is not valid UTF-8",
+                fix,
+                id_value=None
+                if ids is None or pd.isna(ids.iloc[r])
+                else _raw(ids.iloc[r]).decode("utf-8", "replace"),
+            )
+        n += len(chunk)
+    return None
+
+
+#: A byte that was not UTF-8, as ``surrogateescape`` decodes it.
+_NOT_UTF8 = re.compile("[\udc80-\udcff]")
 
 
 def _locate_bad_float(path, sep, header, float_cols, schema, chunk_rows) -> None:
