@@ -95,6 +95,20 @@ def decode_batches(
         shm.unlink()
 
 
+def _submit(pool: ProcessPoolExecutor, *args):
+    """``pool.submit(*args)`` with SIGINT blocked: a worker started by this call inherits the mask.
+
+    Workers ignore SIGINT once their initializer has run, but a Ctrl-C (sent to the whole
+    process group) while one is still importing would print a KeyboardInterrupt traceback from
+    it. Blocked, the signal waits in the builder until this returns, and never reaches a worker.
+    """
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        return pool.submit(*args)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
 def _run_pool(jobs, ring, shm_name, n_slots, batch, size, fit, draft, real_dir, workers) -> Iterator[Row]:
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(
@@ -113,7 +127,7 @@ def _run_pool(jobs, ring, shm_name, n_slots, batch, size, fit, draft, real_dir, 
                     if nxt is None:
                         break
                     slot = free.popleft()
-                    inflight.append(pool.submit(_decode_into_slot, slot, nxt, size, fit, draft, real_dir))
+                    inflight.append(_submit(pool, _decode_into_slot, slot, nxt, size, fit, draft, real_dir))
                 if not inflight:
                     break
                 slot, results = inflight.popleft().result()
