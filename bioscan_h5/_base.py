@@ -564,8 +564,9 @@ class StoreDataset(torch.utils.data.Dataset):
         elif self.image_format == "numpy":
             img = np.array(pixels, copy=True)
         else:
-            # one HWC -> CHW copy in numpy (torch's copy may start its thread pool per sample)
-            img = torch.from_numpy(np.ascontiguousarray(np.moveaxis(pixels, -1, 0)))
+            # a CHW view of an HWC copy, as torchvision's PILToTensor returns: one plain copy,
+            # where a transposing copy costs several times more
+            img = torch.from_numpy(np.array(pixels, copy=True)).permute(2, 0, 1)
         if self.transform is not None:
             img = self.transform(img)
         return img
@@ -642,14 +643,17 @@ class StoreDataset(torch.utils.data.Dataset):
         rows = self._rows[np.asarray(indices, dtype=np.int64)]
         st = self.store
         if "image" in self.modality:
+            # read in row order (sequential in the file), once; sample i's pixels are pix[rank[i]]
             order = np.argsort(rows, kind="stable")
-            pix = np.empty((len(rows), self.image_size, self.image_size, 3), dtype=np.uint8)
-            pix[order] = (
-                st.images[rows[order]]
-                if isinstance(st.images, np.ndarray)
-                else _h5_take(st.images, rows[order])
+            images = st.images
+            pix = (
+                np.asarray(images)[rows[order]]
+                if isinstance(images, np.ndarray)
+                else _h5_take(images, rows[order])
             )
-            return [self._sample(st, int(r), pix[i]) for i, r in enumerate(rows)]
+            rank = np.empty_like(order)
+            rank[order] = np.arange(len(order))
+            return [self._sample(st, int(r), pix[k]) for r, k in zip(rows, rank)]
         return [self._sample(st, int(r), None) for r in rows]
 
     # ------------------------------------------------------------------ repr
