@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from _dataset_helpers import CLEAN, RANKS, norm, peer_image
+from torchvision.transforms.functional import pil_to_tensor
 
 from bioscan_h5 import (
     BIOSCAN5M,
@@ -43,7 +44,7 @@ def test_image_formats(sample_root_5m, store_5m):
         assert p.mode == "RGB" and p.size == (256, 256)
         assert isinstance(a, np.ndarray) and a.shape == (256, 256, 3) and a.dtype == np.uint8
         assert isinstance(t, torch.Tensor) and t.shape == (3, 256, 256) and t.dtype == torch.uint8
-        assert t.is_contiguous()
+        assert torch.equal(t, pil_to_tensor(p))  # the layout torchvision's PILToTensor gives
         assert np.array_equal(np.asarray(p), a)
         assert torch.equal(t, torch.from_numpy(a).permute(2, 0, 1))
     assert "image_format: 'tensor'" in repr(ten) and "image_format" not in repr(pil)
