@@ -662,8 +662,8 @@ def _fill_images(cfg, layout, table, image_dir, partial, todo, bad) -> int:
         progress.close()
         if exc.errno in _NO_SPACE:
             raise InsufficientSpaceError(
-                f"Writing {partial!r} failed: {exc.strerror}. The work done so far is kept; free some space"
-                " (or raise the file-size limit) and run the same command again to resume."
+                f"Writing {partial!r} failed: {os.strerror(exc.errno)}. The work done so far is kept; free"
+                " some space (or raise the file-size limit) and run the same command again to resume."
             ) from exc
         raise
     except BaseException:  # e.g. --strict: keep what is durable, release the file
