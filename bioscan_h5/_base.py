@@ -547,7 +547,8 @@ class StoreDataset(torch.utils.data.Dataset):
         return np.asarray(out, dtype=np.int64)
 
     # ------------------------------------------------------------------ samples
-    def _image(self, st: Store, row: int, pixels: np.ndarray):
+    def _image(self, st: Store, row: int, pixels: np.ndarray, private: bool = False):
+        """The image of ``row`` in ``self.image_format``; ``private``: ``pixels`` is a copy of its own."""
         status = int(st.image_status[row])
         if status != ImageStatus.OK:
             pid = st.column_values(st.schema.id_column, [row])[0]
@@ -562,11 +563,11 @@ class StoreDataset(torch.utils.data.Dataset):
             # PIL copies the pixels into its own storage: no intermediate numpy copy needed
             img = Image.frombuffer("RGB", (pixels.shape[1], pixels.shape[0]), pixels, "raw", "RGB", 0, 1)
         elif self.image_format == "numpy":
-            img = np.array(pixels, copy=True)
+            img = pixels if private else np.array(pixels, copy=True)
         else:
             # a CHW view of an HWC copy, as torchvision's PILToTensor returns: one plain copy,
             # where a transposing copy costs several times more
-            img = torch.from_numpy(np.array(pixels, copy=True)).permute(2, 0, 1)
+            img = torch.from_numpy(pixels if private else np.array(pixels, copy=True)).permute(2, 0, 1)
         if self.transform is not None:
             img = self.transform(img)
         return img
@@ -598,11 +599,11 @@ class StoreDataset(torch.utils.data.Dataset):
             return st.array(fmt.column_path(name, "values"))[row]
         return st.column_values(name, [row])[0]
 
-    def _sample(self, st: Store, row: int, pixels) -> tuple | dict:
+    def _sample(self, st: Store, row: int, pixels, private: bool = False) -> tuple | dict:
         values: list[tuple[str, Any]] = []
         for m in self.modality:
             if m == "image":
-                x = self._image(st, row, pixels)
+                x = self._image(st, row, pixels, private)
             elif m in DNA_MODALITIES or m == st.schema.barcode_column:
                 x = self._dna(st, row)
             else:
@@ -643,7 +644,8 @@ class StoreDataset(torch.utils.data.Dataset):
         rows = self._rows[np.asarray(indices, dtype=np.int64)]
         st = self.store
         if "image" in self.modality:
-            # read in row order (sequential in the file), once; sample i's pixels are pix[rank[i]]
+            # read in row order (sequential in the file), once; sample i's pixels are pix[rank[i]],
+            # a row of this batch's own copy (no second copy per sample)
             order = np.argsort(rows, kind="stable")
             images = st.images
             pix = (
@@ -653,7 +655,7 @@ class StoreDataset(torch.utils.data.Dataset):
             )
             rank = np.empty_like(order)
             rank[order] = np.arange(len(order))
-            return [self._sample(st, int(r), pix[k]) for r, k in zip(rows, rank)]
+            return [self._sample(st, int(r), pix[k], private=True) for r, k in zip(rows, rank)]
         return [self._sample(st, int(r), None) for r in rows]
 
     # ------------------------------------------------------------------ repr
