@@ -51,17 +51,25 @@ def test_image_formats(sample_root_5m, store_5m):
 
 
 def test_returned_images_are_independent_copies(sample_root_5m, store_5m):
+    """Changing a returned image changes no other sample, nor what the store serves next."""
     kw = dict(split="train", modality=("image",), target_type=[])
-    before = _ds(sample_root_5m, image_format="numpy", **kw)[2][0].copy()
+    ref = _ds(sample_root_5m, image_format="numpy", **kw)
+    before = [ref[i][0].copy() for i in (2, 3)]
     for fmt in ("pil", "numpy", "tensor"):
         ds = _ds(sample_root_5m, image_format=fmt, **kw)
-        img = ds[2][0]
-        if fmt == "pil":
-            img.paste((1, 2, 3), (0, 0, 256, 256))
-        else:
-            img[...] = 7
-        assert np.array_equal(_ds(sample_root_5m, image_format="numpy", **kw)[2][0], before)
-        assert np.array_equal(ds.__getitems__([2])[0][0] if fmt == "numpy" else before, before)
+        batch = [s[0] for s in ds.__getitems__([2, 2, 3])] + [ds[2][0]]
+        for img in (batch[0], batch[3]):  # the first copy of row 2 from __getitems__, and ds[2]
+            if fmt == "pil":
+                img.paste((1, 2, 3), (0, 0, 256, 256))
+            else:
+                img[...] = 7
+        assert np.array_equal(
+            np.asarray(batch[1]) if fmt != "tensor" else batch[1].permute(1, 2, 0), before[0]
+        )
+        assert np.array_equal(
+            np.asarray(batch[2]) if fmt != "tensor" else batch[2].permute(1, 2, 0), before[1]
+        )
+        assert np.array_equal(ref[2][0], before[0]) and np.array_equal(ref[3][0], before[1])
 
 
 @pytest.mark.parametrize("image_format", ["pil", "numpy", "tensor"])
