@@ -257,7 +257,8 @@ def _bad_utf8_error(path: str, sep: str, exc: UnicodeDecodeError, id_column: str
     opts = {"sep": sep, "dtype": str, "encoding": "utf-8-sig", "encoding_errors": "surrogateescape"}
     for name in pd.read_csv(path, nrows=0, **opts).columns:
         if _NOT_UTF8.search(name):
-            return metadata_error(path, None, name, _raw(name), "the header is not valid UTF-8", fix)
+            shown = _raw(name).decode("utf-8", "replace")  # a name that can be printed
+            return metadata_error(path, None, shown, _raw(name), "the header is not valid UTF-8", fix)
     with pd.read_csv(path, chunksize=CHUNK_ROWS, **opts) as reader:
         return _first_bad_utf8(path, reader, id_column, fix) or metadata_error(
             path, None, None, None, f"the file is not valid UTF-8 ({exc})", fix
