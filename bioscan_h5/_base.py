@@ -548,7 +548,11 @@ class StoreDataset(torch.utils.data.Dataset):
 
     # ------------------------------------------------------------------ samples
     def _image(self, st: Store, row: int, pixels: np.ndarray, private: bool = False):
-        """The image of ``row`` in ``self.image_format``; ``private``: ``pixels`` is a copy of its own."""
+        """The image of ``row`` in ``self.image_format``.
+
+        ``private``: ``pixels`` is a copy of its own (no need to copy again); for tensor output
+        it is then already CHW.
+        """
         status = int(st.image_status[row])
         if status != ImageStatus.OK:
             pid = st.column_values(st.schema.id_column, [row])[0]
@@ -565,9 +569,8 @@ class StoreDataset(torch.utils.data.Dataset):
         elif self.image_format == "numpy":
             img = pixels if private else np.array(pixels, copy=True)
         else:
-            # a CHW view of an HWC copy, as torchvision's PILToTensor returns: one plain copy,
-            # where a transposing copy costs several times more
-            img = torch.from_numpy(pixels if private else np.array(pixels, copy=True)).permute(2, 0, 1)
+            # contiguous CHW, copied by numpy (a torch copy may start its thread pool per sample)
+            img = torch.from_numpy(pixels if private else np.ascontiguousarray(np.moveaxis(pixels, -1, 0)))
         if self.transform is not None:
             img = self.transform(img)
         return img
@@ -653,6 +656,9 @@ class StoreDataset(torch.utils.data.Dataset):
                 if isinstance(images, np.ndarray)
                 else _h5_take(images, rows[order])
             )
+            if self.image_format == "tensor":
+                # one CHW copy of the block: contiguous samples, as __getitem__ returns
+                pix = np.ascontiguousarray(pix.transpose(0, 3, 1, 2))
             rank = np.empty_like(order)
             rank[order] = np.arange(len(order))
             return [self._sample(st, int(r), pix[k], private=True) for r, k in zip(rows, rank)]
