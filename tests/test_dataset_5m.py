@@ -44,7 +44,7 @@ def test_image_formats(sample_root_5m, store_5m):
         assert p.mode == "RGB" and p.size == (256, 256)
         assert isinstance(a, np.ndarray) and a.shape == (256, 256, 3) and a.dtype == np.uint8
         assert isinstance(t, torch.Tensor) and t.shape == (3, 256, 256) and t.dtype == torch.uint8
-        assert torch.equal(t, pil_to_tensor(p))  # the layout torchvision's PILToTensor gives
+        assert torch.equal(t, pil_to_tensor(p)) and t.is_contiguous()
         assert np.array_equal(np.asarray(p), a)
         assert torch.equal(t, torch.from_numpy(a).permute(2, 0, 1))
     assert "image_format: 'tensor'" in repr(ten) and "image_format" not in repr(pil)
@@ -362,7 +362,8 @@ def test_getitems_equals_getitem(sample_root_5m, store_5m, kw):
 def _comparable(sample):
     def one(v):
         if isinstance(v, torch.Tensor):
-            return ("tensor", v.dtype, tuple(v.shape), v.numpy().tobytes())
+            # the layout too: a float reduction in a transform depends on it
+            return ("tensor", v.dtype, tuple(v.shape), v.stride(), v.numpy().tobytes())
         if isinstance(v, np.ndarray):
             return ("array", v.dtype, v.shape, v.tobytes())
         if hasattr(v, "tobytes") and hasattr(v, "mode"):
