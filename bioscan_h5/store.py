@@ -233,6 +233,23 @@ class Store:
             raise StoreFormatError(f"{self.path!r} holds an unknown dataset {self.dataset!r}.")
         self.schema = fmt.SCHEMAS[self.dataset]
         self.n_rows = int(a[fmt.ATTR_N_ROWS])
+        # HDF5 does not checksum attribute values kept in dense storage: parse the JSON ones
+        # now, so that a damaged one fails here (as StoreFormatError) rather than later.
+        for name in (
+            fmt.ATTR_SOURCE,
+            fmt.ATTR_BUILD_ARGS,
+            fmt.ATTR_SPLITS_BUILT,
+            fmt.ATTR_COUNTS,
+            fmt.ATTR_SOURCE_COLUMNS,
+        ):
+            if name in a:
+                json.loads(a[name])
+        for name, valid in ((fmt.ATTR_IMAGE_PACKAGE, fmt.IMAGE_PACKAGES), (fmt.ATTR_FIT, fmt.FITS)):
+            if name in a and a[name] not in valid:
+                raise StoreFormatError(
+                    f"{self.path!r} is damaged: its {name!r} attribute is {a[name]!r}, not one of"
+                    f" {', '.join(map(repr, valid))}. Rebuild it with `bioscan-h5 build --overwrite`."
+                )
         self.image_size = int(a[fmt.ATTR_IMAGE_SIZE])
         _check_links(f, self.path)
         for name, (kind, shape) in fmt.expected_datasets(self.schema, self.n_rows, self.image_size).items():
