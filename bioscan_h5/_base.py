@@ -69,6 +69,31 @@ class _StandardTransformRepr:
         return "\n".join(body)
 
 
+#: The constructor arguments every dataset forwards to :meth:`StoreDataset._setup`.
+SETUP_ARGS = (
+    "modality",
+    "image_package",
+    "reduce_repeated_barcodes",
+    "max_nucleotides",
+    "target_type",
+    "target_format",
+    "output_format",
+    "transform",
+    "dna_transform",
+    "target_transform",
+    "store",
+    "image_size",
+    "image_format",
+    "build",
+    "drop_bad_images",
+)
+
+
+def setup_kwargs(arguments: dict) -> dict:
+    """The :data:`SETUP_ARGS` among a constructor's arguments (pass ``locals()``)."""
+    return {k: arguments[k] for k in SETUP_ARGS}
+
+
 class StoreDataset(torch.utils.data.Dataset):
     """Base class: a split of a store, served as samples like ``bioscan-dataset``.
 

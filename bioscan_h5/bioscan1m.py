@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from . import format as fmt
-from ._base import StoreDataset
+from ._base import StoreDataset, setup_kwargs
 from .layout1m import CLIBD_DIRNAME, split_rows_1m
 from .splits import (
     BIOSCAN1M_SPLIT_ALIASES,
@@ -112,24 +112,8 @@ class BIOSCAN1M(StoreDataset):
         if download:  # BIOSCAN-1M's images come in one archive per package, for every split
             self._download(root, modality, image_package, mirror, "all")
         self._remap = {}
-        self._setup(
-            root,
-            modality=modality,
-            image_package=image_package,
-            reduce_repeated_barcodes=reduce_repeated_barcodes,
-            max_nucleotides=max_nucleotides,
-            target_type=tt,
-            target_format=target_format,
-            output_format=output_format,
-            transform=transform,
-            dna_transform=dna_transform,
-            target_transform=target_transform,
-            store=store,
-            image_size=image_size,
-            image_format=image_format,
-            build=build,
-            drop_bad_images=drop_bad_images,
-        )
+        target_type = tt
+        self._setup(root, **setup_kwargs(locals()))
 
     def _select_rows(self, st: Store) -> np.ndarray:
         if self.partitioning_version == "clibd" and fmt.PARTITIONS not in st.file:

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from . import format as fmt
-from ._base import StoreDataset
+from ._base import StoreDataset, setup_kwargs
 from .splits import BIOSCAN5M_SPLIT_ALIASES, explode_metasplit_5m
 from .store import Store
 
@@ -133,24 +133,7 @@ class BIOSCAN5M(StoreDataset):
         self.download_requested = download
         if download:
             self._download(root, modality, image_package, mirror, self.split)
-        self._setup(
-            root,
-            modality=modality,
-            image_package=image_package,
-            reduce_repeated_barcodes=reduce_repeated_barcodes,
-            max_nucleotides=max_nucleotides,
-            target_type=target_type,
-            target_format=target_format,
-            output_format=output_format,
-            transform=transform,
-            dna_transform=dna_transform,
-            target_transform=target_transform,
-            store=store,
-            image_size=image_size,
-            image_format=image_format,
-            build=build,
-            drop_bad_images=drop_bad_images,
-        )
+        self._setup(root, **setup_kwargs(locals()))
 
     def _select_rows(self, st: Store) -> np.ndarray:
         return st.indices(self.split)
