@@ -80,34 +80,6 @@ _TMP_PREFIX = ".bioscan-h5-extract-"
 _MANIFEST_MAX_BYTES = 16 << 20
 _USER_AGENT = f"bioscan-h5/{__version__} (Python urllib)"
 
-_SEEN_5M = ("train", "val", "test")
-_UNSEEN_5M = ("key_unseen", "val_unseen", "test_unseen")
-_ALIASES_5M = {"validation": "val"}
-# Every name a BIOSCAN-1M split can take, in any partitioning version (images are whole-dataset).
-_NAMES_1M = frozenset(
-    {
-        "all",
-        "train",
-        "validation",
-        "val",
-        "test",
-        "no_split",
-        "pretrain",
-        "key_unseen",
-        "train_seen",
-        "seen_keys",
-        "single_species",
-        "val_seen",
-        "val_unseen",
-        "val_unseen_keys",
-        "test_seen",
-        "test_unseen",
-        "test_unseen_keys",
-        "all_keys",
-        "no_split_and_seen_train",
-    }
-)
-
 
 # ---------------------------------------------------------------- the archive table
 @dataclass(frozen=True)
@@ -344,31 +316,26 @@ def _split_names(splits: str | Iterable[str] | None) -> list[str]:
 
 
 def _wanted_splits(dataset: str, splits: str | Iterable[str] | None) -> set[str] | None:
-    """The concrete splits requested, or ``None`` for "every split" (BIOSCAN-1M)."""
+    """The concrete splits requested, or ``None`` for "every split" (BIOSCAN-1M).
+
+    Names follow the datasets' rules (:mod:`bioscan_h5.splits`); BIOSCAN-1M names may carry a
+    ``<partitioning>:`` prefix. BIOSCAN-1M images come in one archive, so they only get checked.
+    """
+    from .splits import CLIBD_METASPLITS, explode_metasplit_1m, explode_metasplit_5m
+
     names = _split_names(splits)
     if dataset == "bioscan1m":
-        invalid = sorted(set(names) - _NAMES_1M)
-        if invalid:
-            valid = ", ".join(repr(s) for s in sorted(_NAMES_1M))
-            raise ValueError(
-                f"Invalid BIOSCAN-1M split name(s) {invalid} in {splits!r}. Valid names are: {valid}."
-            )
+        for name in names:
+            pv, _, split = name.rpartition(":")
+            if pv:
+                explode_metasplit_1m(split, pv, verify=True)
+            elif split not in CLIBD_METASPLITS:
+                try:
+                    explode_metasplit_1m(split, "large_diptera_family", verify=True)
+                except ValueError:
+                    explode_metasplit_1m(split, "clibd", verify=True)
         return None
-    out: set[str] = set()
-    for name in names:
-        name = _ALIASES_5M.get(name, name)
-        if name == "all":
-            out |= set(BIOSCAN5M_SPLITS)
-        elif name == "seen":
-            out |= set(_SEEN_5M)
-        elif name == "unseen":
-            out |= set(_UNSEEN_5M)
-        elif name in BIOSCAN5M_SPLITS:
-            out.add(name)
-        else:
-            valid = ", ".join(repr(s) for s in ("all", "seen", "unseen", *BIOSCAN5M_SPLITS))
-            raise ValueError(f"Invalid split name {name!r} in {splits!r}. Valid split names are: {valid}.")
-    return out
+    return set().union(*(explode_metasplit_5m(name, verify=True) for name in names))
 
 
 def select_archives(
