@@ -20,6 +20,7 @@ import functools
 import json
 import os
 import stat
+import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -281,12 +282,31 @@ class Store:
             self._file = open_readonly(self.path)
             self._pid = os.getpid()
             self.__dict__.pop("_maps", None)
+            self.__dict__.pop("_raw", None)
         return self._file
+
+    @property
+    def _map_source(self):
+        """The file HDF5 has open, as a Python file object to make memory maps from.
+
+        Maps are never made from the path: if the store is replaced (``os.replace``) while it
+        is open, every array keeps coming from the file that was opened and validated, and
+        none from the new one.
+        """
+        f = self.file
+        raw = self.__dict__.get("_raw")
+        if raw is None:
+            raw = self.__dict__["_raw"] = open(os.dup(f.id.get_vfd_handle()), "rb")
+            weakref.finalize(self, raw.close)  # closed with the store, without a ResourceWarning
+        return raw
 
     def close(self) -> None:
         """Close the file (arrays already returned stay valid)."""
         if self._file is not None and self._pid == os.getpid():
             self._file.close()
+            raw = self.__dict__.pop("_raw", None)
+            if raw is not None:
+                raw.close()
         self._file = None
 
     def __enter__(self) -> Store:
@@ -328,7 +348,7 @@ class Store:
                 if isinstance(arr, np.ndarray):
                     arr.flags.writeable = False
             else:
-                arr = np.memmap(self.path, dtype=dset.dtype, mode="r", offset=offset, shape=dset.shape)
+                arr = np.memmap(self._map_source, dtype=dset.dtype, mode="r", offset=offset, shape=dset.shape)
             maps[name] = arr
         return arr
 
@@ -344,7 +364,7 @@ class Store:
             first = dset.id.get_chunk_info_by_coord((0, 0, 0, 0)).byte_offset
             last = dset.id.get_chunk_info_by_coord((n - 1, 0, 0, 0)).byte_offset
             if first == off and last == off + (n - 1) * nbytes:
-                return np.memmap(self.path, dtype=np.uint8, mode="r", offset=off, shape=(n, s, s, 3))
+                return np.memmap(self._map_source, dtype=np.uint8, mode="r", offset=off, shape=(n, s, s, 3))
         return dset
 
     @property
