@@ -465,3 +465,17 @@ def test_label_codes_are_python_ints(sample_root_5m, store_5m):
     )
     s = ds[0]
     assert all(type(s[f"{r}_index"]) is int for r in RANKS) and all(type(v) is int for v in s["target"])
+
+
+def test_tokens_precomputed_by_the_build(sample_root_5m, store_5m, tmp_path, build_store):
+    """A store built with --tokenize serves the same tokens as tokenizing on the fly."""
+    tokenizers = pytest.importorskip("bioscan_h5.tokenizers")
+    out = tmp_path / "tok.h5"
+    build_store(sample_root_5m, no_images=True, tokenize=("barcodebert",), out=out)
+    tok = tokenizers.barcodebert_tokenizer()
+    kw = dict(split="all", modality=("dna",), target_type=[], dna_transform=tok)
+    stored, fly = _ds(sample_root_5m, store=out, **kw), _ds(sample_root_5m, **kw)
+    for i in range(0, len(fly), 13):
+        assert torch.equal(stored[i][0], fly[i][0])
+    a, b = gather_batch(stored, range(len(fly))), gather_batch(fly, range(len(fly)))
+    assert torch.equal(a["dna"], b["dna"]) and torch.equal(a["dna_mask"], b["dna_mask"])

@@ -399,3 +399,29 @@ def test_repr_matches_the_peer(sample_root_5m, store_5m, kw):
         peer = Peer(str(sample_root_5m.root), **kw, **extra)
         ours = _ours(sample_root_5m, **kw, **extra)
         assert repr(ours) == repr(peer).replace("Dataset Peer", "Dataset BIOSCAN5M")
+
+
+def test_load_bioscan5m_metadata_ignores_a_stale_store(make_root, build_store, monkeypatch):
+    """A touched CSV still matches its store (same content); an edited one is parsed instead."""
+    import os
+
+    root = make_root()
+    build_store(root, no_images=True)
+    path = str(root.metadata)
+    st = os.stat(path)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    peer = bioscan_dataset_frame(path)
+    with monkeypatch.context() as m:
+        m.setattr(pd, "read_csv", _no_csv)
+        assert_frames_match(load_bioscan5m_metadata(path), peer)
+    lines = root.metadata.read_bytes().splitlines(keepends=True)
+    lines[1], lines[2] = lines[2], lines[1]  # same size, other content: only the SHA-256 tells
+    root.metadata.write_bytes(b"".join(lines))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 2 * 10**9))
+    ours = load_bioscan5m_metadata(path)
+    assert ours["processid"].iloc[0] == peer["processid"].iloc[1]
+    assert_frames_match(ours, bioscan_dataset_frame(path))
+
+
+def bioscan_dataset_frame(path: str) -> pd.DataFrame:
+    return bioscan_dataset.load_bioscan5m_metadata(path)
