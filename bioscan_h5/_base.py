@@ -474,11 +474,28 @@ class StoreDataset(torch.utils.data.Dataset):
         df["image_path"] = self._image_paths(self._rows)
 
     def _image_paths(self, rows: np.ndarray) -> list[str]:
+        """Image paths (relative to the package folder) of store rows, as the peer's ``image_path``."""
+        from .metadata import StoredColumn, Table
         from .sources import get_layout
-        from .store import load_table_columns
 
+        st = self.store
         layout = get_layout(self.dataset_name)
-        table = load_table_columns(self.store.file, layout.path_columns)
+        # the columns as the store's cached arrays (memory maps), not read whole for each call
+        table = Table(n_rows=st.n_rows)
+        for name in layout.path_columns:
+            kind = st.column_kind(name)
+            if kind is fmt.Kind.CATEGORY:
+                col = StoredColumn(name, kind, codes=st.codes(name), categories=st.categories(name))
+            elif kind is fmt.Kind.INT:
+                col = StoredColumn(
+                    name,
+                    kind,
+                    values=st.array(fmt.column_path(name, "values")),
+                    missing=st.array(fmt.column_path(name, "missing")),
+                )
+            else:
+                col = StoredColumn(name, kind, values=st.array(fmt.column_path(name, "values")))
+            table.columns[name] = col
         return layout.image_relpaths(table, rows)
 
     # ------------------------------------------------------------------ labels
