@@ -556,7 +556,7 @@ def build(cfg: BuildConfig) -> BuildResult:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(p)
         source_fp = fingerprint(meta_path)
-        resumed = False
+        resumed = extending = False
         if os.path.exists(store):
             attrs = _attrs(store)
             diffs = _mismatch(attrs, cfg, source_fp)
@@ -573,7 +573,9 @@ def build(cfg: BuildConfig) -> BuildResult:
             log.info(
                 "extending %s with the images of %s", store, ", ".join(sorted(set(target_splits) - built))
             )
+            _refuse_if_open_here(store)
             os.replace(store, partial)
+            extending = True
         attrs = _open_partial_attrs(partial) if os.path.exists(partial) else None
         if attrs is not None:
             diffs = _mismatch(attrs, cfg, source_fp)
@@ -625,12 +627,39 @@ def build(cfg: BuildConfig) -> BuildResult:
         bad: dict[int, str] = {}
         decoded = 0
         if len(todo):
-            decoded = _fill_images(cfg, layout, table, image_dir, partial, todo, bad)
+            try:
+                decoded = _fill_images(cfg, layout, table, image_dir, partial, todo, bad)
+            except BaseException as exc:
+                if not extending:
+                    raise
+                # The file is still the complete store it was (rows are marked done only after
+                # their pixels are durable): put it back so readers keep it. A rerun extends it
+                # again from where this run stopped.
+                os.replace(partial, store)
+                if isinstance(exc, BuildInterrupted):
+                    raise BuildInterrupted(str(exc).replace(repr(partial), repr(store))) from None
+                raise
         result = _finish(cfg, layout, partial, store, all_splits, bad, table)
     result.decoded_now = decoded
     result.resumed = resumed
     result.seconds = time.monotonic() - t0
     return result
+
+
+def _refuse_if_open_here(store: str) -> None:
+    """Refuse to extend a store this process has open (HDF5 cannot reopen it for writing)."""
+    real = os.path.realpath(store)
+    for fid in h5py.h5f.get_obj_ids(h5py.h5f.OBJ_ALL, h5py.h5f.OBJ_FILE):
+        try:
+            name = fid.name.decode() if isinstance(fid.name, bytes) else fid.name
+        except Exception:  # noqa: S112 - an id closed meanwhile is simply not open
+            continue
+        if os.path.realpath(name) == real:
+            raise BuildLockedError(
+                f"{store!r} is open in this process (an open_store() or a dataset holds it), so it cannot be"
+                " extended now. Close it first (Store.close(), or delete the dataset), or run the build in"
+                " another process."
+            )
 
 
 def _path_columns(layout: SourceLayout) -> list[str]:
