@@ -1,0 +1,95 @@
+"""Run ``bioscan-h5 build`` with stage markers on stdout and optional time dilation.
+
+Used by the kill -9 test: ``python _instrumented_build.py BUILD-ARGS...``. The markers
+(``@build``, ``@images``, ``@finish``) let the test aim a SIGKILL at a chosen stage; the
+dilation (``BIOSCAN_H5_DILATE="column=0.02,row=0.002,fsync=0.3,json=0.1"``) stretches each stage with
+sleeps *between* the builder's own steps, so that a random moment lands inside short stages
+(the finish stage takes milliseconds otherwise); ``lock=S`` makes the first ``flock`` wait
+``S`` seconds after the lock file was opened (marker ``@flock``). Nothing the builder writes,
+or the order in which it writes it, is changed.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sys
+import time
+
+
+def _dilation() -> dict[str, float]:
+    spec = os.environ.get("BIOSCAN_H5_DILATE", "")
+    out = {"column": 0.0, "row": 0.0, "fsync": 0.0, "json": 0.0, "lock": 0.0}
+    for part in filter(None, spec.split(",")):
+        key, _, value = part.partition("=")
+        out[key.strip()] = float(value)
+    return out
+
+
+def _mark(name: str) -> None:
+    print(f"@{name} {time.monotonic():.6f}", flush=True)
+
+
+def _install() -> None:
+    from bioscan_h5 import builder
+
+    d = _dilation()
+
+    def wrap(name: str, marker: str | None = None, sleep: float = 0.0) -> None:
+        real = getattr(builder, name)
+
+        def wrapper(*args, **kwargs):
+            if marker:
+                _mark(marker)
+            if sleep:
+                time.sleep(sleep)
+            return real(*args, **kwargs)
+
+        setattr(builder, name, wrapper)
+
+    wrap("build", "build")
+    wrap("_write_column", sleep=d["column"])
+    wrap("_fill_images", "images")
+    wrap("_finish", "finish")
+    wrap("_fsync_path", sleep=d["fsync"])
+    wrap("_fsync_dir", sleep=d["fsync"])
+    wrap("_json", sleep=d["json"])  # called while HDF5 has the file open for writing
+    if d["row"]:
+        real_write = builder._PixelWriter.write
+
+        def write(self, *args, **kwargs):
+            time.sleep(d["row"])
+            return real_write(self, *args, **kwargs)
+
+        builder._PixelWriter.write = write
+        builder._PixelWriter.SYNC_EVERY_S = 0.25
+    if d["lock"]:
+        builder.fcntl = _SlowFirstFlock(d["lock"])
+
+
+class _SlowFirstFlock:
+    """``fcntl`` whose first ``flock`` waits: the lock file is already open then (``@flock``)."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+
+    def __getattr__(self, name: str):
+        return getattr(fcntl, name)
+
+    def flock(self, fd: int, operation: int) -> None:
+        if self.delay:
+            _mark("flock")
+            time.sleep(self.delay)
+            self.delay = 0.0
+        fcntl.flock(fd, operation)
+
+
+def main(argv: list[str]) -> int:
+    _install()
+    from bioscan_h5 import cli
+
+    return cli.main(["build", *argv])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
