@@ -51,7 +51,6 @@ sys.path.insert(0, os.path.join(REPO, "tools"))
 
 import argparse
 import contextlib
-import hashlib
 import json
 import subprocess
 import tempfile
@@ -59,56 +58,7 @@ import time
 from collections.abc import Callable, Iterable
 
 import numpy as np
-
-FULL_ROWS = 5_150_850
-WIDTH = 660
-#: BIOSCAN-5M's split sizes (bioscan-format-notes.md), scaled for smaller files.
-SPLIT_SIZES = {
-    "pretrain": 4_677_756,
-    "train": 289_203,
-    "val": 14_757,
-    "test": 39_373,
-    "key_unseen": 36_465,
-    "val_unseen": 8_819,
-    "test_unseen": 7_887,
-    "other_heldout": 76_590,
-}
-#: Category counts and labelled fractions per rank (the real file's).
-RANKS = {
-    "class": (10, 0.999),
-    "order": (55, 0.997),
-    "family": (934, 0.958),
-    "subfamily": (1_542, 0.286),
-    "genus": (7_605, 0.238),
-    "species": (22_622, 0.092),
-}
-N_BINS, BIN_LABELLED = 324_411, 0.997
-DISTINCT_BARCODES = 2_486_492
-COLUMNS = (
-    "processid",
-    "sampleid",
-    "taxon",
-    "phylum",
-    "class",
-    "order",
-    "family",
-    "subfamily",
-    "genus",
-    "species",
-    "dna_bin",
-    "dna_barcode",
-    "country",
-    "province_state",
-    "coord-lat",
-    "coord-lon",
-    "image_measurement_value",
-    "area_fraction",
-    "scale_factor",
-    "inferred_ranks",
-    "split",
-    "index_bioscan_1M_insect",
-    "chunk",
-)
+from make_fullscale_metadata import FULL_ROWS, SPLITS, write_scale_csv
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -336,156 +286,6 @@ def bench_dataloader(
 
 
 # ----------------------------------------------------------------------------- 4. full scale
-def _split_array(rng: np.random.Generator, n_rows: int) -> np.ndarray:
-    names = list(SPLIT_SIZES)
-    counts = np.array([SPLIT_SIZES[s] for s in names], dtype=np.int64)
-    if n_rows != FULL_ROWS:
-        counts = np.maximum(1, np.round(counts * n_rows / FULL_ROWS).astype(np.int64))
-        counts[0] += n_rows - counts.sum()
-    codes = np.repeat(np.arange(len(names)), counts)
-    rng.shuffle(codes)
-    return np.asarray(names, dtype=object)[codes]
-
-
-def write_scale_csv(path: str, n_rows: int, seed: int = 0, chunk: int = 200_000) -> None:
-    """A BIOSCAN-5M-shaped metadata CSV of ``n_rows`` rows: the real column order, dtypes,
-    category counts, labelled fractions, split sizes and barcode lengths (values are random)."""
-    import pandas as pd
-
-    rng = np.random.default_rng(seed)
-    scale = n_rows / FULL_ROWS
-    # A taxonomy tree: species -> genus -> subfamily/family -> order -> class.
-    n_cls, n_ord, n_fam, n_sub, n_gen, n_sp = (max(2, int(c * max(scale, 0.05))) for c, _ in RANKS.values())
-    n_cls = RANKS["class"][0]
-    # every parent gets children, so each rank reaches its category count
-    ord_cls, fam_ord, sub_fam, gen_sub, sp_gen = (
-        rng.permutation(np.arange(n_child) % n_parent)
-        for n_child, n_parent in (
-            (n_ord, n_cls),
-            (n_fam, n_ord),
-            (n_sub, n_fam),
-            (n_gen, n_sub),
-            (n_sp, n_gen),
-        )
-    )
-    cls_names = np.array([f"Class{i:02d}ia" for i in range(n_cls)], dtype=object)
-    ord_names = np.array([f"Order{i:03d}ptera" for i in range(n_ord)], dtype=object)
-    fam_names = np.array([f"Family{i:04d}idae" for i in range(n_fam)], dtype=object)
-    sub_names = np.array([f"Subfam{i:04d}inae" for i in range(n_sub)], dtype=object)
-    gen_names = np.array([f"Genus{i:05d}" for i in range(n_gen)], dtype=object)
-    sp_names = np.array(
-        [
-            f"{gen_names[sp_gen[i]]} sp. BIOUG{i:05d}" if i % 3 else f"{gen_names[sp_gen[i]]} epithet{i}"
-            for i in range(n_sp)
-        ],
-        dtype=object,
-    )
-    n_bins = max(10, int(N_BINS * scale))
-    bin_names = np.array(
-        [
-            f"BOLD:A{chr(65 + i // 260_000 % 26)}{chr(65 + i // 10_000 % 26)}{i % 10_000:04d}"
-            for i in range(n_bins)
-        ],
-        dtype=object,
-    )
-    countries = np.array(
-        ["Canada", "Costa Rica", "South Africa", "Pakistan", "Thailand", "Côte d'Ivoire"]
-        + [f"Country{i}" for i in range(40)],
-        dtype=object,
-    )
-    provinces = np.array(
-        ["Ontario", "Québec", "Guanacaste", "Punjab"] + [f"Province {i}" for i in range(200)], dtype=object
-    )
-    projects = np.array(
-        ["BIOUG", "GMP", "YGEN", "BBDIT", "CNGSB", "ABSSI", "AACTA", "ACRJP", "MOBIL", "CRPTA"], dtype=object
-    )
-    splits = _split_array(rng, n_rows)
-    n_distinct = max(1, int(DISTINCT_BARCODES * scale))
-    table = np.frombuffer(b"ACGT", dtype=np.uint8)[rng.integers(0, 4, n_distinct * 4 + WIDTH, dtype=np.uint8)]
-    windows = np.lib.stride_tricks.sliding_window_view(table, WIDTH)
-    ranks = ("class", "order", "family", "subfamily", "genus", "species")
-    with open(path + ".tmp", "w", encoding="utf-8", newline="") as fh:
-        fh.write(",".join(COLUMNS) + "\n")
-        for start in range(0, n_rows, chunk):
-            m = min(chunk, n_rows - start)
-            idx = np.arange(start, start + m)
-            sp = (n_sp * rng.random(m) ** 2).astype(np.int64)  # a few common species, a long tail
-            gen = sp_gen[sp]
-            sub = gen_sub[gen]
-            fam = sub_fam[sub]
-            ordr = fam_ord[fam]
-            cls = ord_cls[ordr]
-            u = rng.random(m)
-            cols = {}
-            ids = {"class": cls, "order": ordr, "family": fam, "subfamily": sub, "genus": gen, "species": sp}
-            names = {
-                "class": cls_names,
-                "order": ord_names,
-                "family": fam_names,
-                "subfamily": sub_names,
-                "genus": gen_names,
-                "species": sp_names,
-            }
-            taxon = np.full(m, "Arthropoda", dtype=object)
-            for r in ranks:
-                known = u < RANKS[r][1]
-                cols[r] = np.where(known, names[r][ids[r]], None)
-                taxon = np.where(known, cols[r], taxon)
-            bid = rng.integers(0, n_distinct, m)
-            lengths = np.where(rng.random(m) < 0.9, 658, rng.integers(600, 661, m))
-            # barcode b is the 660-letter window of a random table starting at b * 4 (distinct
-            # windows for distinct b), cut to its length; 5% end in an N run; 0.4% are longer
-            codes = windows[bid * 4]
-            codes[np.arange(WIDTH)[None, :] >= lengths[:, None]] = 0
-            for i in np.flatnonzero(rng.random(m) < 0.05):
-                codes[i, lengths[i] - 1 - (bid[i] % 30) : lengths[i]] = ord("N")
-            barcodes = [b.decode("ascii") for b in codes.view(f"S{WIDTH}").ravel().tolist()]
-            for i in np.flatnonzero(rng.random(m) < 0.004):
-                barcodes[i] = barcodes[i][:658] + "".join(rng.choice(list("ACGT"), int(rng.integers(3, 600))))
-            pids = [f"{projects[i % 10]}{i // 10 + 1}-{19 + i % 6}" for i in idx.tolist()]
-            chunk_col = [
-                hashlib.md5(p.encode()).hexdigest()[: 2 if s == "pretrain" else 1]
-                if s in ("pretrain", "train", "other_heldout")
-                else ""
-                for p, s in zip(pids, splits[start : start + m])
-            ]
-            lat = np.round(rng.uniform(-40, 60, m), 4)
-            lat[rng.random(m) < 0.04] = np.nan
-            lon = np.round(rng.uniform(-120, 120, m), 4)
-            lon[np.isnan(lat)] = np.nan
-            meas = np.round(rng.lognormal(10.5, 1.0, m))
-            meas[rng.random(m) < 0.01] = np.nan
-            in_1m = rng.random(m) < 1_128_313 / FULL_ROWS
-            country = countries[rng.integers(0, len(countries), m)]
-            province = np.where(rng.random(m) < 0.9, provinces[rng.integers(0, len(provinces), m)], None)
-            df = pd.DataFrame(
-                {
-                    "processid": pids,
-                    "sampleid": [f"BIOUG{i:08d}-A{i % 12 + 1:02d}" for i in idx.tolist()],
-                    "taxon": taxon,
-                    "phylum": "Arthropoda",
-                    **{r: cols[r] for r in ranks},
-                    "dna_bin": np.where(rng.random(m) < BIN_LABELLED, bin_names[bid % n_bins], None),
-                    "dna_barcode": barcodes,
-                    "country": np.where(rng.random(m) < 0.99, country, None),
-                    "province_state": province,
-                    "coord-lat": lat,
-                    "coord-lon": lon,
-                    "image_measurement_value": meas,
-                    "area_fraction": np.round(rng.uniform(0.002, 0.3, m), 6),
-                    "scale_factor": np.round(rng.uniform(0.12, 0.6, m), 6),
-                    "inferred_ranks": rng.integers(0, 8, m),
-                    "split": splits[start : start + m],
-                    "index_bioscan_1M_insect": np.where(in_1m, idx.astype(np.float64), np.nan),
-                    "chunk": chunk_col,
-                },
-                columns=list(COLUMNS),
-            )
-            df.to_csv(fh, header=False, index=False)
-            log(f"  wrote {start + m:,} / {n_rows:,} rows")
-    os.replace(path + ".tmp", path)
-
-
 def scale_store(work: str, n_rows: int) -> tuple[str, str]:
     """The generated full-scale root (CSV) and its ``--no-images`` store, made once."""
     import h5py
@@ -510,7 +310,7 @@ def scale_store(work: str, n_rows: int) -> tuple[str, str]:
         # takes its full path with the default modality (it reads the statuses, never pixels).
         with h5py.File(store, "r+", locking=False) as f:
             f[fmt.IMAGE_STATUS][...] = fmt.ImageStatus.OK
-            f.attrs[fmt.ATTR_SPLITS_BUILT] = json.dumps(list(SPLIT_SIZES))
+            f.attrs[fmt.ATTR_SPLITS_BUILT] = json.dumps(list(SPLITS))
         log(f"  {time.perf_counter() - t0:.0f} s")
     return root, store
 
