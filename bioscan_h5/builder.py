@@ -630,7 +630,10 @@ def build(cfg: BuildConfig) -> BuildResult:
             try:
                 decoded = _fill_images(cfg, layout, table, image_dir, partial, todo, bad)
             except BaseException as exc:
-                if not extending:
+                # A compressed store's pixels go through HDF5, which can leave the file damaged
+                # when a write fails (a full disk): keep it under the partial name, for the rerun
+                # to resume or, if unreadable, rebuild.
+                if not extending or (cfg.compression and not isinstance(exc, BuildInterrupted)):
                     raise
                 # The file is still the complete store it was (rows are marked done only after
                 # their pixels are durable): put it back so readers keep it. A rerun extends it
