@@ -584,10 +584,42 @@ def test_running_out_of_file_space_keeps_the_work(
     assert proc.returncode == 2, proc.stderr
     assert "File too large" in proc.stderr and "run the same command again to resume" in proc.stderr
     assert "Traceback" not in proc.stderr
-    partial = fmt.partial_path(str(out))
-    done = rows_done(partial)
+    # The extended store is put back under its name (still complete: rows are only marked
+    # done once their pixels are durable), or kept as the partial file.
+    left = out if out.exists() else Path(fmt.partial_path(str(out)))
+    done = rows_done(str(left))
     assert 90 < done < root.n_rows, done
+    if left == out:
+        with open_store(out) as st:
+            assert int(np.count_nonzero(st.image_status)) == done
     res = build_store(root, image_size=64, out=out, workers=1)
-    assert res.resumed and res.decoded_now == root.n_rows - done
+    assert res.decoded_now == root.n_rows - done
     fresh = build_store(root, image_size=64, out=tmp_path / "fresh.h5", workers=1)
     assert_stores_equal(out, fresh.store)
+
+
+def test_disk_full_while_extending_a_compressed_store(
+    make_root, build_store, run_cli, tmp_path, assert_stores_equal
+):
+    """HDF5 can leave a compressed file damaged when a write fails: it must not come back as the store.
+
+    (h5py may also crash the process on its way out after such a failure; the message is
+    printed first. The rerun starts over, with a warning, when the partial file is unreadable.)
+    """
+    root = make_root()
+    out = tmp_path / "s.h5"
+    build_store(root, image_size=64, out=out, no_images=True, compression="lzf")
+    limit = os.path.getsize(out) + 1_000_000
+    args = ["build", "--root", root.root, "--image-size", 64, "--out", out, "--no-progress"]
+    args += ["--workers", 1, "--compression", "lzf"]
+    proc = run_cli(*args, preexec_fn=_limit_file_size(limit))
+    assert proc.returncode != 0
+    assert "File too large" in proc.stderr and "run the same command again" in proc.stderr
+    if out.exists():  # put back: then it must still be a complete, readable store
+        with open_store(out) as st:
+            assert st.n_rows == root.n_rows
+    res = run_cli(*args)
+    assert res.returncode == 0, res.stderr
+    assert "Traceback" not in res.stderr
+    fresh = build_store(root, image_size=64, out=tmp_path / "fresh.h5", workers=1, compression="lzf")
+    assert_stores_equal(out, fresh.store, attrs=False)
