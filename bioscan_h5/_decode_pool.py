@@ -1,9 +1,15 @@
-"""Parallel image decoding for the builder: worker processes write pixels into shared memory.
+"""Parallel image decoding for the builder.
 
 With one worker everything runs in the calling process (no pickling, no copies). With more,
-each task is a batch of rows; a worker decodes it into a slot of one shared-memory ring and
-returns only the small per-row results, so pixels cross process boundaries without pickling.
-Results come back in submission order.
+each task is a batch of rows, and results come back in submission order. Where the pixels go:
+
+- **direct** (uncompressed stores): each worker ``pwrite``s its decoded pixels straight into
+  the store's pre-allocated pixel block and returns only the small per-row results, so the
+  builder process never touches pixels and both cores decode. The builder still decides
+  when rows count as done: only after it has synced the file (which covers pages written
+  through any descriptor of it) does it mark them in ``/image_status``.
+- **shared memory** (compressed stores, which HDF5 must write): a worker decodes into a slot
+  of one shared-memory ring and the builder writes from there.
 """
 
 from __future__ import annotations
@@ -42,8 +48,15 @@ def _exit_with_parent(parent: int, interval: float = 1.0) -> None:
             os._exit(1)
 
 
-def _init_worker(shm_name: str, n_slots: int, batch: int, size: int, parent: int) -> None:
+def _init_worker(
+    shm_name: str, n_slots: int, batch: int, size: int, parent: int, direct: tuple[str, int] | None = None
+) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and shuts us down
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a file-size limit is an EFBIG error, not death
+    if direct is not None:
+        _worker_state["fd"] = os.open(direct[0], os.O_RDWR)
+        _worker_state["pixel_offset"] = direct[1]
+        _worker_state["nbytes"] = size * size * 3
     # The parent's pid comes from the parent: it may already be gone when this runs.
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
     shm = shared_memory.SharedMemory(name=shm_name)
@@ -51,13 +64,27 @@ def _init_worker(shm_name: str, n_slots: int, batch: int, size: int, parent: int
     _worker_state["ring"] = np.ndarray((n_slots, batch, size, size, 3), dtype=np.uint8, buffer=shm.buf)
 
 
+def _write_pixels(row: int, pixels: np.ndarray) -> None:
+    fd, view = _worker_state["fd"], memoryview(np.ascontiguousarray(pixels)).cast("B")
+    offset = _worker_state["pixel_offset"] + row * _worker_state["nbytes"]
+    while view:
+        n = os.pwrite(fd, view, offset)
+        if n <= 0:  # pragma: no cover - pwrite raises on errors; 0 would loop forever
+            raise OSError(f"short write of row {row}")
+        view, offset = view[n:], offset + n
+
+
 def _decode_into_slot(slot: int, jobs: Sequence[tuple[int, str]], size, fit, draft, image_dir):
     ring = _worker_state["ring"]
+    direct = "fd" in _worker_state
     out = []
     for j, (row, path) in enumerate(jobs):
         status, pixels, src, detail = decode_image(path, size, fit, draft, image_dir)
         if pixels is not None:
-            ring[slot, j] = pixels
+            if direct:
+                _write_pixels(row, pixels)
+            else:
+                ring[slot, j] = pixels
         out.append((row, int(status), src, detail))
     return slot, out
 
@@ -70,11 +97,13 @@ def decode_batches(
     image_dir: str,
     workers: int,
     batch: int = 32,
+    direct: tuple[str, int] | None = None,
 ) -> Iterator[Row]:
     """Decode ``(row, path)`` jobs, yielding ``(row, status, pixels, (w, h), detail)`` in order.
 
     ``pixels`` is only valid until the next item is requested (it may be a view of a reused
-    buffer); copy it to keep it.
+    buffer); copy it to keep it. With ``direct=(store_path, pixel_offset)`` and several
+    workers, the workers write the pixels into the file themselves and ``pixels`` is None.
     """
     import os
 
@@ -85,10 +114,13 @@ def decode_batches(
             yield row, int(status), pixels, src, detail
         return
     n_slots = 2 * workers + 1
-    shm = shared_memory.SharedMemory(create=True, size=n_slots * batch * size * size * 3)
-    ring = np.ndarray((n_slots, batch, size, size, 3), dtype=np.uint8, buffer=shm.buf)
+    ring_batch = 1 if direct is not None else batch  # direct mode needs no pixel ring
+    shm = shared_memory.SharedMemory(create=True, size=n_slots * ring_batch * size * size * 3)
+    ring = np.ndarray((n_slots, ring_batch, size, size, 3), dtype=np.uint8, buffer=shm.buf)
     try:
-        yield from _run_pool(jobs, ring, shm.name, n_slots, batch, size, fit, draft, real_dir, workers)
+        yield from _run_pool(
+            jobs, ring, shm.name, n_slots, batch, ring_batch, size, fit, draft, real_dir, workers, direct
+        )
     finally:
         del ring
         shm.close()
@@ -109,13 +141,15 @@ def _submit(pool: ProcessPoolExecutor, *args):
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
-def _run_pool(jobs, ring, shm_name, n_slots, batch, size, fit, draft, real_dir, workers) -> Iterator[Row]:
+def _run_pool(
+    jobs, ring, shm_name, n_slots, batch, ring_batch, size, fit, draft, real_dir, workers, direct
+) -> Iterator[Row]:
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(
         workers,
         mp_context=ctx,
         initializer=_init_worker,
-        initargs=(shm_name, n_slots, batch, size, os.getpid()),
+        initargs=(shm_name, n_slots, ring_batch, size, os.getpid(), direct),
     ) as pool:
         free = deque(range(n_slots))
         inflight: deque = deque()
@@ -132,7 +166,7 @@ def _run_pool(jobs, ring, shm_name, n_slots, batch, size, fit, draft, real_dir, 
                     break
                 slot, results = inflight.popleft().result()
                 for j, (row, status, src, detail) in enumerate(results):
-                    pixels = ring[slot, j] if status == ImageStatus.OK else None
+                    pixels = ring[slot, j] if status == ImageStatus.OK and direct is None else None
                     yield row, status, pixels, src, detail
                 free.append(slot)
         except BaseException:

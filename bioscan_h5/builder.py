@@ -494,8 +494,9 @@ def _decode_rows(cfg, layout, table, image_dir, rows, writer, progress, bad) -> 
     rel = layout.image_relpaths(table, rows)
     jobs = [(int(r), os.path.join(image_dir, p)) for r, p in zip(rows, rel)]
     done = 0
+    direct = (writer.path, writer.pixel_offset) if writer.pixel_offset >= 0 else None
     for row, status, pixels, size, detail in decode_batches(
-        jobs, cfg.image_size, cfg.fit, cfg.draft, image_dir, cfg.workers, cfg.batch_size
+        jobs, cfg.image_size, cfg.fit, cfg.draft, image_dir, cfg.workers, cfg.batch_size, direct=direct
     ):
         if status != ImageStatus.OK and cfg.strict:
             # The bad row stays pending, so a rerun with --strict checks its file again.
