@@ -117,7 +117,7 @@ def _run_build(args) -> int:
         return 0
     print(f"wrote {res.store}: {res.n_rows} rows, {res.decoded_now} images decoded in {res.seconds:.1f} s")
     counts = {k: v for k, v in res.counts.items() if v and k not in ("PENDING",)}
-    print(f"  images: {counts}")
+    print(f"  images: {counts}" if counts else "  images: none decoded (metadata only)")
     if res.bad_rows:
         print(
             f"  {len(res.bad_rows)} bad image(s) flagged (rows kept, image zeros); details in {res.report}:"

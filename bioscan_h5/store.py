@@ -407,8 +407,10 @@ class Store:
     @cached_property
     @_reads("the column list")
     def columns(self) -> list[str]:
-        """Every stored metadata column, in source-file order (plus the barcode column)."""
-        return list(self.file[fmt.COLUMNS].keys())
+        """Every stored metadata column (the barcode column excepted), in source-file order."""
+        stored = list(self.file[fmt.COLUMNS].keys())
+        order = json.loads(self.attrs.get(fmt.ATTR_SOURCE_COLUMNS) or "[]")
+        return [c for c in order if c in stored] + [c for c in stored if c not in order]
 
     @_reads(lambda self, name: f"column {name!r}")
     def column_kind(self, name: str) -> Kind:
