@@ -12,21 +12,12 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .cli import positive_int
 from .download import MIRROR_ENV, download
 from .errors import BioscanH5Error
 from .format import DEFAULT_IMAGE_SIZE, SCHEMAS
 
 __all__ = ["add_parser", "run"]
-
-
-def _positive_int(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}")
-    return n
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -80,12 +71,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--no-build", action="store_true", help="download and extract only; build no store")
     parser.add_argument(
         "--image-size",
-        type=_positive_int,
+        type=positive_int,
         default=DEFAULT_IMAGE_SIZE,
         help=f"side S of the stored images (default {DEFAULT_IMAGE_SIZE})",
     )
     parser.add_argument(
-        "--workers", type=_positive_int, default=None, help="decoding processes (default: all cores)"
+        "--workers", type=positive_int, default=None, help="decoding processes (default: all cores)"
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(func=run)

@@ -17,16 +17,24 @@ __all__ = ["main"]
 log = logging.getLogger("bioscan_h5")
 
 
+def positive_int(value: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}")
+    return n
+
+
 def _max_nucleotides(value: str) -> int | None:
     if value.lower() in ("none", "full", "all"):
         return None
     try:
-        n = int(value)
-    except ValueError:
+        return positive_int(value)
+    except argparse.ArgumentTypeError:
         raise argparse.ArgumentTypeError(f"expected a positive integer or 'none', got {value!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer or 'none', got {value!r}")
-    return n
 
 
 def _add_build(sub) -> None:
