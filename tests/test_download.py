@@ -18,35 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from _network_guard import _loopback_only, md5  # noqa: F401 (an autouse fixture)
 
 from bioscan_h5 import download as dl
 from bioscan_h5._download_cli import add_parser, run
 from bioscan_h5.errors import ChecksumError, DownloadError
-
-LOOPBACK = {"127.0.0.1", "localhost", "::1"}
-
-
-def md5(data: bytes) -> str:
-    return hashlib.md5(data).hexdigest()
-
-
-# ---------------------------------------------------------------- no test touches the internet
-@pytest.fixture(autouse=True)
-def _loopback_only(monkeypatch):
-    """Refuse any connection that is not to this machine, and make failures fast."""
-    real = socket.create_connection
-
-    def guarded(address, *args, **kwargs):
-        if address[0] not in LOOPBACK:
-            raise AssertionError(f"a test tried to reach {address!r}")
-        return real(address, *args, **kwargs)
-
-    monkeypatch.setattr(socket, "create_connection", guarded)
-    for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.delenv(dl.MIRROR_ENV, raising=False)
-    monkeypatch.setattr(dl, "RETRY_DELAYS", (0.0, 0.0))
-    monkeypatch.setattr(dl, "TIMEOUT", 10.0)
 
 
 # ---------------------------------------------------------------- the test server

@@ -11,13 +11,11 @@ connection to another host fails, in this process and in the CLI subprocesses.
 from __future__ import annotations
 
 import copy
-import hashlib
 import http.server
 import io
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -29,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from _network_guard import _loopback_only, md5  # noqa: F401 (an autouse fixture)
 
 from bioscan_h5 import BIOSCAN1M, BIOSCAN5M, builder, cli
 from bioscan_h5 import download as dl
@@ -67,29 +66,6 @@ def _loopback_only(address, *args, **kwargs):
 
 socket.create_connection = _loopback_only
 """
-
-
-def md5(data: bytes) -> str:
-    return hashlib.md5(data).hexdigest()
-
-
-# ---------------------------------------------------------------- no test touches the internet
-@pytest.fixture(autouse=True)
-def _loopback_only(monkeypatch):
-    """Refuse any connection that is not to this machine; no proxy, no mirror from outside, no waits."""
-    real = socket.create_connection
-
-    def guarded(address, *args, **kwargs):
-        if address[0] not in LOOPBACK:
-            raise AssertionError(f"a test tried to reach {address!r}")
-        return real(address, *args, **kwargs)
-
-    monkeypatch.setattr(socket, "create_connection", guarded)
-    for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.delenv(dl.MIRROR_ENV, raising=False)
-    monkeypatch.setattr(dl, "RETRY_DELAYS", (0.0, 0.0))
-    monkeypatch.setattr(dl, "TIMEOUT", 10.0)
 
 
 # ---------------------------------------------------------------- archives packed like the real ones
