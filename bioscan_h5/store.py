@@ -409,8 +409,15 @@ class Store:
     def columns(self) -> list[str]:
         """Every stored metadata column (the barcode column excepted), in source-file order."""
         stored = list(self.file[fmt.COLUMNS].keys())
-        order = json.loads(self.attrs.get(fmt.ATTR_SOURCE_COLUMNS) or "[]")
-        return [c for c in order if c in stored] + [c for c in stored if c not in order]
+        if fmt.ATTR_SOURCE_COLUMNS not in self.attrs:
+            return stored
+        order = json.loads(self.attrs[fmt.ATTR_SOURCE_COLUMNS])
+        if not isinstance(order, list) or set(order) != {*stored, self.schema.barcode_column}:
+            raise StoreFormatError(
+                f"{self.path!r} is damaged: its {fmt.ATTR_SOURCE_COLUMNS!r} attribute does not name the stored"
+                " columns. Rebuild it with `bioscan-h5 build --overwrite`."
+            )
+        return [c for c in order if c != self.schema.barcode_column]
 
     @_reads(lambda self, name: f"column {name!r}")
     def column_kind(self, name: str) -> Kind:
