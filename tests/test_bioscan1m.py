@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from _bioscan1m_helpers import CLIBD_BASE, PV_1M, RANKS, make_sample_data  # noqa: E402
 from PIL import Image
 
 from bioscan_h5 import (
@@ -38,32 +39,6 @@ from bioscan_h5 import (
 from bioscan_h5.builder import BuildConfig, build
 from bioscan_h5.format import ImageStatus
 
-TOOLS = Path(__file__).resolve().parents[1] / "tools"
-if str(TOOLS) not in sys.path:
-    sys.path.insert(0, str(TOOLS))
-import make_sample_data  # noqa: E402
-
-PV_1M = (
-    "large_diptera_family",
-    "medium_diptera_family",
-    "small_diptera_family",
-    "large_insect_order",
-    "medium_insect_order",
-    "small_insect_order",
-)
-RANKS = ("phylum", "class", "order", "family", "subfamily", "tribe", "genus", "species", "uri")
-CLIBD_BASE = (
-    "no_split",
-    "train_seen",
-    "seen_keys",
-    "single_species",
-    "val_seen",
-    "val_unseen",
-    "val_unseen_keys",
-    "test_seen",
-    "test_unseen",
-    "test_unseen_keys",
-)
 TSV = "BIOSCAN_Insect_Dataset_metadata.tsv"
 #: The build status each kind of bad image file gets.
 FAULT_STATUS = {

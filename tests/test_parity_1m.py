@@ -30,7 +30,6 @@ import inspect
 import itertools
 import math
 import re
-import sys
 import warnings
 from pathlib import Path
 
@@ -43,37 +42,13 @@ from PIL import Image
 bioscan_dataset = pytest.importorskip("bioscan_dataset")
 peer_mod = pytest.importorskip("bioscan_dataset.bioscan1m")
 
+from _bioscan1m_helpers import CLIBD_BASE, PV_1M, RANKS, make_sample_data  # noqa: E402
+
 from bioscan_h5 import BIOSCAN1M, ImageUnavailableError, load_bioscan1m_metadata  # noqa: E402
 from bioscan_h5 import bioscan1m as ours_mod  # noqa: E402
 from bioscan_h5.builder import BuildConfig, build  # noqa: E402
 
-TOOLS = Path(__file__).resolve().parents[1] / "tools"
-if str(TOOLS) not in sys.path:
-    sys.path.insert(0, str(TOOLS))
-import make_sample_data  # noqa: E402
-
-PV_1M = (
-    "large_diptera_family",
-    "medium_diptera_family",
-    "small_diptera_family",
-    "large_insect_order",
-    "medium_insect_order",
-    "small_insect_order",
-)
 PARTITIONING_VERSIONS = (*PV_1M, "clibd")
-RANKS = ("phylum", "class", "order", "family", "subfamily", "tribe", "genus", "species", "uri")
-CLIBD_BASE = (
-    "no_split",
-    "train_seen",
-    "seen_keys",
-    "single_species",
-    "val_seen",
-    "val_unseen",
-    "val_unseen_keys",
-    "test_seen",
-    "test_unseen",
-    "test_unseen_keys",
-)
 #: Splits of every BIOSCAN-1M partitioning version, and some more for a few of them.
 SPLITS_1M = ("train", "validation", "test", "no_split", "train+validation")
 MORE_SPLITS_1M = [

@@ -1,0 +1,32 @@
+"""What the BIOSCAN-1M test modules share: the sample-data tool and the peer's names.
+
+The names are written out here (not imported from ``bioscan_h5``) so the tests check the
+package against an independent statement of bioscan-dataset 1.3.0's partitionings and ranks.
+The CLIBD partitions come from the sample-data tool, which writes one file per partition.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+TOOLS = Path(__file__).resolve().parents[1] / "tools"
+if str(TOOLS) not in sys.path:
+    sys.path.insert(0, str(TOOLS))
+
+import make_sample_data  # noqa: E402
+from make_sample_data import CLIBD_BASE_SPLITS as CLIBD_BASE  # noqa: E402
+
+__all__ = ["TOOLS", "make_sample_data", "PV_1M", "RANKS", "CLIBD_BASE"]
+
+#: The six BIOSCAN-1M partitioning versions (partition columns of the TSV).
+PV_1M = (
+    "large_diptera_family",
+    "medium_diptera_family",
+    "small_diptera_family",
+    "large_insect_order",
+    "medium_insect_order",
+    "small_insect_order",
+)
+#: The label columns of BIOSCAN-1M, coarse to fine, then the BIN ("uri").
+RANKS = ("phylum", "class", "order", "family", "subfamily", "tribe", "genus", "species", "uri")
