@@ -41,6 +41,7 @@ from . import __version__
 from . import format as fmt
 from ._hdf5 import LIBVER, chunk_offsets_contiguous, clear_status_flags, create_preallocated, open_readonly
 from .errors import (
+    BuildInterrupted,
     BuildLockedError,
     InsufficientSpaceError,
     MetadataError,
@@ -66,10 +67,6 @@ CONTENT_ARGS = (
     "draft",
     "tokenize",
 )
-
-
-class BuildInterrupted(Exception):
-    """The build was stopped by SIGINT/SIGTERM; the partial file can be resumed."""
 
 
 @dataclass

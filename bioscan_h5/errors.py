@@ -28,11 +28,21 @@ __all__ = [
     "InsufficientSpaceError",
     "DownloadError",
     "ChecksumError",
+    "InvalidArgumentError",
+    "BuildInterrupted",
 ]
 
 
 class BioscanH5Error(Exception):
     """Base class of every error raised by bioscan-h5."""
+
+
+class InvalidArgumentError(BioscanH5Error, ValueError):
+    """An argument has a value that is not valid: an option string, a split name, a size.
+
+    The message shows the value with ``!r`` and lists the valid ones. It is a ``ValueError``,
+    as ``bioscan-dataset`` raises for the same mistakes.
+    """
 
 
 class StoreNotFoundError(BioscanH5Error, FileNotFoundError):
@@ -100,3 +110,7 @@ class DownloadError(BioscanH5Error, OSError):
 
 class ChecksumError(DownloadError):
     """A downloaded file does not match its published checksum."""
+
+
+class BuildInterrupted(BioscanH5Error):
+    """The build was stopped by SIGINT/SIGTERM; rerunning the same command resumes it."""
