@@ -14,7 +14,7 @@ import sys
 
 from .cli import positive_int
 from .download import MIRROR_ENV, download
-from .errors import BioscanH5Error
+from .errors import BioscanH5Error, InvalidArgumentError
 from .format import DEFAULT_IMAGE_SIZE, SCHEMAS
 
 __all__ = ["add_parser", "run"]
@@ -89,7 +89,7 @@ def _download_splits(dataset: str, splits: str) -> str:
     BIOSCAN-1M image archives hold every split, and its split names may carry a
     ``<partitioning>:`` prefix that the download engine does not read: fetch everything.
     """
-    from .sources import get_layout
+    from .layouts import get_layout
 
     try:
         get_layout(dataset).explode(splits)
@@ -116,9 +116,6 @@ def _build(args: argparse.Namespace) -> str:
         no_images=args.no_images,
         progress=not args.quiet,
     )
-    base = sys.modules.get(f"{__package__}._base")
-    if base is not None:  # run from Python: this process's datasets may hold the store open
-        base._release_store(cfg.out)
     what = "metadata only" if args.no_images else f"images of {args.splits}"
     print(f"bioscan-h5 download: building {cfg.out} ({what})", file=sys.stderr)
     result = build(cfg)
@@ -172,6 +169,9 @@ def run(args: argparse.Namespace) -> int:
             print(path)
         if not args.no_build:
             print(_build(args))
+    except InvalidArgumentError as exc:
+        print(f"bioscan-h5 download: error: {exc}", file=sys.stderr)
+        return 2
     except (BioscanH5Error, OSError) as exc:
         print(f"bioscan-h5 download: error: {exc}", file=sys.stderr)
         return 1

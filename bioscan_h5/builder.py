@@ -39,6 +39,7 @@ import numpy as np
 
 from . import __version__
 from . import format as fmt
+from ._files import copy_sparse
 from ._hdf5 import LIBVER, chunk_offsets_contiguous, clear_status_flags, create_preallocated, open_readonly
 from .errors import (
     BuildInterrupted,
@@ -47,9 +48,9 @@ from .errors import (
     MetadataError,
     ResumeMismatchError,
 )
-from .format import ImageStatus, Kind
-from .metadata import StoredColumn, Table, fingerprint
-from .sources import SourceLayout, get_layout
+from .format import ImageStatus
+from .layouts import SourceLayout, get_layout
+from .metadata import Table, fingerprint
 from .store import load_table_columns
 
 __all__ = ["BuildConfig", "BuildResult", "build", "BuildInterrupted"]
@@ -123,6 +124,55 @@ class BuildConfig:
         """The arguments that define the store's content (compared on resume)."""
         return {k: getattr(self, k) if k != "tokenize" else list(self.tokenize) for k in CONTENT_ARGS}
 
+    @classmethod
+    def from_content(cls, root: str, content: dict, **options) -> BuildConfig:
+        """The config that builds (or extends) a store with recorded content arguments.
+
+        Parameters
+        ----------
+        root : str
+            The dataset root.
+        content : dict
+            Content arguments (:data:`CONTENT_ARGS`), e.g. a store's ``build_args`` attribute;
+            absent ones take their defaults.
+        **options
+            Every other field (``splits``, ``out``, ``no_images``, ``workers``, ...).
+        """
+        known = {k: v for k, v in content.items() if k in CONTENT_ARGS}
+        if "tokenize" in known:
+            known["tokenize"] = tuple(known["tokenize"])
+        return cls(root=root, **{**known, **options})
+
+    def command(self) -> str:
+        """The ``bioscan-h5 build`` command line that runs this config (shell-quoted)."""
+        import shlex
+
+        default = BuildConfig(root=self.root, dataset=self.dataset)
+        args = ["bioscan-h5", "build", "--root", self.root, "--dataset", self.dataset]
+        args += ["--image-package", self.image_package]
+        if self.image_size != default.image_size:
+            args += ["--image-size", str(self.image_size)]
+        if self.fit != default.fit:
+            args += ["--fit", self.fit]
+        if self.max_nucleotides != default.max_nucleotides:
+            args += [
+                "--max-nucleotides",
+                "none" if self.max_nucleotides is None else str(self.max_nucleotides),
+            ]
+        if self.compression:
+            args += ["--compression", self.compression]
+        if not self.draft:
+            args += ["--no-draft"]
+        if self.tokenize:
+            args += ["--tokenize", ",".join(self.tokenize)]
+        if self.no_images:
+            args += ["--no-images"]
+        if self.out != fmt.default_store_path(
+            self.root, self.dataset, self.image_package, self.image_size, self.fit
+        ):
+            args += ["--out", self.out]
+        return shlex.join([*args, "--splits", self.splits])
+
 
 def _check_choice(name: str, value, valid: Sequence) -> None:
     if value not in valid:
@@ -183,23 +233,6 @@ def _json(obj) -> str:
     return json.dumps(obj, sort_keys=True)
 
 
-def _write_column(f: h5py.File, col: StoredColumn) -> None:
-    g = f.require_group(f"{fmt.COLUMNS}/{col.name}")
-    g.attrs["kind"] = col.kind.value
-    if col.kind is Kind.CATEGORY:
-        g.create_dataset("codes", data=col.codes.astype(fmt.CODE_DTYPE))
-        g.create_dataset(
-            "categories", data=np.array(col.categories, dtype=object), dtype=h5py.string_dtype("utf-8")
-        )
-    elif col.kind is Kind.STRING:
-        g.create_dataset("values", data=col.values)
-    elif col.kind is Kind.FLOAT:
-        g.create_dataset("values", data=col.values.astype(fmt.FLOAT_DTYPE))
-    else:
-        g.create_dataset("values", data=col.values.astype(fmt.INT_DTYPE))
-        g.create_dataset("missing", data=col.missing.astype(bool))
-
-
 def _write_metadata(
     path: str, cfg: BuildConfig, table: Table, source_fp: dict, target_splits: list[str]
 ) -> None:
@@ -227,7 +260,7 @@ def _write_metadata(
         a[fmt.ATTR_COUNTS] = _json({})
         a[fmt.ATTR_SOURCE_COLUMNS] = _json(table.header)
         for col in table.columns.values():
-            _write_column(f, col)
+            col.codec.write(f.require_group(f"{fmt.COLUMNS}/{col.name}"), col)
         f.create_dataset(fmt.DNA_CODES, data=table.dna_codes)
         f.create_dataset(fmt.DNA_LENGTHS, data=table.dna_lengths.astype(fmt.LENGTH_DTYPE))
         f.create_dataset(fmt.DNA_FULL_LENGTHS, data=table.dna_full_lengths.astype(fmt.LENGTH_DTYPE))
@@ -554,7 +587,7 @@ def build(cfg: BuildConfig) -> BuildResult:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(p)
         source_fp = fingerprint(meta_path)
-        resumed = extending = False
+        resumed = extending = copied = False
         if os.path.exists(store):
             attrs = _attrs(store)
             diffs = _mismatch(attrs, cfg, source_fp)
@@ -571,9 +604,10 @@ def build(cfg: BuildConfig) -> BuildResult:
             log.info(
                 "extending %s with the images of %s", store, ", ".join(sorted(set(target_splits) - built))
             )
-            _refuse_if_open_here(store)
-            os.replace(store, partial)
             extending = True
+            if not (os.path.exists(partial) and _open_partial_attrs(partial) is not None):
+                _copy_for_extension(cfg, store, partial)
+                copied = True
         attrs = _open_partial_attrs(partial) if os.path.exists(partial) else None
         if attrs is not None:
             diffs = _mismatch(attrs, cfg, source_fp)
@@ -583,7 +617,7 @@ def build(cfg: BuildConfig) -> BuildResult:
                     + "\n  - ".join(diffs)
                     + "\nRerun with the original arguments to resume it, or add --overwrite to start over."
                 )
-            resumed = True
+            resumed = not copied
         if attrs is None:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(partial)
@@ -627,19 +661,13 @@ def build(cfg: BuildConfig) -> BuildResult:
         if len(todo):
             try:
                 decoded = _fill_images(cfg, layout, table, image_dir, partial, todo, bad)
-            except BaseException as exc:
-                # A compressed store's pixels go through HDF5, which can leave the file damaged
-                # when a write fails (a full disk): keep it under the partial name, for the rerun
-                # to resume or, if unreadable, rebuild.
-                if not extending or (cfg.compression and not isinstance(exc, BuildInterrupted)):
+            except BuildInterrupted as exc:
+                if not extending:
                     raise
-                # The file is still the complete store it was (rows are marked done only after
-                # their pixels are durable): put it back so readers keep it. A rerun extends it
-                # again from where this run stopped.
-                os.replace(partial, store)
-                if isinstance(exc, BuildInterrupted):
-                    raise BuildInterrupted(str(exc).replace(repr(partial), repr(store))) from None
-                raise
+                # Readers keep the store, which this build never touches: say so.
+                raise BuildInterrupted(
+                    f"{exc} {store!r} is unchanged until the extension finishes."
+                ) from None
         result = _finish(cfg, layout, partial, store, all_splits, bad, table)
     result.decoded_now = decoded
     result.resumed = resumed
@@ -647,20 +675,27 @@ def build(cfg: BuildConfig) -> BuildResult:
     return result
 
 
-def _refuse_if_open_here(store: str) -> None:
-    """Refuse to extend a store this process has open (HDF5 cannot reopen it for writing)."""
-    real = os.path.realpath(store)
-    for fid in h5py.h5f.get_obj_ids(h5py.h5f.OBJ_ALL, h5py.h5f.OBJ_FILE):
-        try:
-            name = fid.name.decode() if isinstance(fid.name, bytes) else fid.name
-        except Exception:  # noqa: S112 - an id closed meanwhile is simply not open
-            continue
-        if os.path.realpath(name) == real:
-            raise BuildLockedError(
-                f"{store!r} is open in this process (an open_store() or a dataset holds it), so it cannot be"
-                " extended now. Close it first (Store.close(), or delete the dataset), or run the build in"
-                " another process."
-            )
+def _copy_for_extension(cfg: BuildConfig, store: str, partial: str) -> None:
+    """Copy the store to the partial file, which the extension then fills and renames over it.
+
+    The store itself is never written: readers (in this process or any other, already open or
+    opening now) keep reading a complete store at its path, and a new open after the rename
+    reads the new file, never a mix of the two.
+    """
+    used = os.stat(store).st_blocks * 512
+    _check_space(cfg, os.path.dirname(store), used, 0, partial=True)
+    log.info("copying %s (%s on disk) to extend it", store, _human(used))
+    try:
+        copy_sparse(store, partial)
+    except OSError as exc:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(partial)
+        if exc.errno not in _NO_SPACE:
+            raise
+        raise InsufficientSpaceError(
+            f"Copying {store!r} to extend it failed: {os.strerror(exc.errno)} ({store!r} is unchanged). Free"
+            " some space (or raise the file-size limit) and run the same command again."
+        ) from exc
 
 
 def _path_columns(layout: SourceLayout) -> list[str]:

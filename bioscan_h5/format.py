@@ -332,6 +332,16 @@ def report_path(store_path: str) -> str:
 
 
 # ---------------------------------------------------------------- expected shapes and dtypes
+#: The datasets of one metadata column's group, per kind: part name -> dtype code
+#: ("O" = variable-length UTF-8 strings, "S" = fixed-width bytes of any width).
+COLUMN_PARTS: dict[Kind, dict[str, str]] = {
+    Kind.CATEGORY: {"codes": "i4", "categories": "O"},
+    Kind.STRING: {"values": "S"},
+    Kind.FLOAT: {"values": "f8"},
+    Kind.INT: {"values": "i8", "missing": "b1"},
+}
+
+
 def expected_datasets(schema: DatasetSchema, n_rows: int, image_size: int) -> dict[str, tuple]:
     """Map each required dataset path to ``(dtype kind, shape)``; ``None`` in a shape = any.
 
@@ -347,16 +357,7 @@ def expected_datasets(schema: DatasetSchema, n_rows: int, image_size: int) -> di
         DNA_FULL_LENGTHS: ("i4", (n_rows,)),
     }
     for spec in schema.columns:
-        if not spec.required:
-            continue
-        if spec.kind is Kind.CATEGORY:
-            out[column_path(spec.name, "codes")] = ("i4", (n_rows,))
-            out[column_path(spec.name, "categories")] = ("O", (None,))
-        elif spec.kind is Kind.STRING:
-            out[column_path(spec.name, "values")] = ("S", (n_rows,))
-        elif spec.kind is Kind.FLOAT:
-            out[column_path(spec.name, "values")] = ("f8", (n_rows,))
-        elif spec.kind is Kind.INT:
-            out[column_path(spec.name, "values")] = ("i8", (n_rows,))
-            out[column_path(spec.name, "missing")] = ("b1", (n_rows,))
+        if spec.required:
+            for part, code in COLUMN_PARTS[spec.kind].items():
+                out[column_path(spec.name, part)] = (code, (None,) if code == "O" else (n_rows,))
     return out

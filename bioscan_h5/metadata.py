@@ -20,38 +20,14 @@ import numpy as np
 import pandas as pd
 
 from . import format as fmt
+from .columns import ColumnValueError, StoredColumn, codec_for
 from .dna import encode_barcodes
 from .errors import MetadataError
 from .format import ColumnSpec, DatasetSchema, Kind
 
-__all__ = ["StoredColumn", "Table", "read_table", "fingerprint", "metadata_error"]
+__all__ = ["Table", "read_table", "fingerprint", "metadata_error"]
 
 CHUNK_ROWS = 200_000
-
-
-@dataclass
-class StoredColumn:
-    """One column as it goes into the store (see :mod:`bioscan_h5.format`)."""
-
-    name: str
-    kind: Kind
-    codes: np.ndarray | None = None  #: int32, category
-    categories: list[str] | None = None  #: sorted, category
-    values: np.ndarray | None = None  #: S<w> / float64 / int64
-    missing: np.ndarray | None = None  #: bool, int
-
-    def as_objects(self) -> np.ndarray:
-        """The column as an object array of str/float, NaN where missing (for checks)."""
-        if self.kind is Kind.CATEGORY:
-            cats = np.asarray(list(self.categories) + [np.nan], dtype=object)
-            return cats[self.codes]
-        if self.kind is Kind.STRING:
-            out = np.array([v.decode("utf-8") if v else np.nan for v in self.values], dtype=object)
-            return out
-        out = self.values.astype(object)
-        if self.missing is not None:
-            out[self.missing] = np.nan
-        return out
 
 
 @dataclass
@@ -65,6 +41,18 @@ class Table:
     dna_codes: np.ndarray | None = None
     dna_lengths: np.ndarray | None = None
     dna_full_lengths: np.ndarray | None = None
+
+    def column(self, name: str) -> StoredColumn:
+        """One column (the :class:`~bioscan_h5.layouts.ColumnSource` protocol)."""
+        return self.columns[name]
+
+    def partition(self, name: str) -> np.ndarray | None:
+        """The rows of a BIOSCAN-1M CLIBD partition file, in its order (None if absent)."""
+        return self.partitions.get(name)
+
+    @property
+    def partition_names(self) -> list[str]:
+        return list(self.partitions)
 
 
 def metadata_error(
@@ -183,7 +171,7 @@ def read_table(
     dtypes = {name: str for name in header}
     dtypes.update({c: "float64" for c in float_cols})
     parts: dict[str, list] = {c.name: [] for c in specs}
-    dna_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    dna_parts: list[tuple[np.ndarray | None, np.ndarray, np.ndarray]] = []
     n = 0
     reader = None
     try:
@@ -192,22 +180,8 @@ def read_table(
             if prepare is not None:
                 chunk = prepare(chunk)
             for spec in specs:
-                parts[spec.name].append(_convert(chunk[spec.name], spec, path, n, chunk, schema))
-            barcodes = chunk[schema.barcode_column].to_numpy(dtype=object, na_value=None)
-            codes, lengths, full, bad = encode_barcodes(barcodes, max_nucleotides)
-            if bad is not None:
-                row, pos, letter = bad
-                raise metadata_error(
-                    path,
-                    n + row,
-                    schema.barcode_column,
-                    letter,
-                    f"barcode letter {pos + 1} is not a nucleotide code (expected A, C, G, T, N, another IUPAC"
-                    " code or '-')",
-                    "Fix or remove the barcode in the metadata file.",
-                    id_value=chunk[schema.id_column].iloc[row],
-                )
-            dna_parts.append((codes, lengths, full))
+                parts[spec.name].append(_parse(chunk, spec, path, n, schema))
+            dna_parts.append(_barcodes(chunk, schema, path, n, max_nucleotides))
             n += len(chunk)
     except UnicodeDecodeError as exc:
         raise _bad_utf8_error(path, sep, exc, schema.id_column) from None
@@ -215,31 +189,45 @@ def read_table(
         if isinstance(exc, MetadataError):
             raise
         _locate_bad_float(path, sep, header, float_cols, schema, chunk_rows)
-        fields = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
-        if fields:
-            expected, line, saw = fields.groups()
-            raise metadata_error(
-                path,
-                None,
-                None,
-                None,
-                f"line {line} has {saw} fields but the header has {expected}",
-                "Quote values that contain the separator, or remove the extra fields.",
-            ) from None
-        raise metadata_error(
-            path, None, None, None, f"could not be parsed: {str(exc).strip()}", "Check the file."
-        ) from None
+        raise _parse_error(path, exc) from None
     finally:
         if reader is not None:  # an error raised mid-file would leave the file open
             reader.close()
+    table = Table(n_rows=n, header=header)
     # Each chunk's pieces are let go as soon as they are merged, so the per-chunk copies and
     # the whole-file arrays are never all held at once (for the 5.15M-row file the barcodes
     # alone are 3.4 GB).
-    table = Table(n_rows=n, header=header)
     for spec in specs:
-        table.columns[spec.name] = _merge(spec, parts.pop(spec.name))
+        table.columns[spec.name] = codec_for(spec.kind).merge(spec.name, parts.pop(spec.name))
+    _merge_barcodes(table, dna_parts, max_nucleotides)
+    _check_unique(table, schema, path)
+    return table
+
+
+def _barcodes(
+    chunk: pd.DataFrame, schema: DatasetSchema, path: str, offset: int, max_nucleotides: int | None
+):
+    """The barcodes of a chunk as ``(codes, lengths, full_lengths)``; a bad letter names its row."""
+    barcodes = chunk[schema.barcode_column].to_numpy(dtype=object, na_value=None)
+    codes, lengths, full, bad = encode_barcodes(barcodes, max_nucleotides)
+    if bad is not None:
+        row, pos, letter = bad
+        raise metadata_error(
+            path,
+            offset + row,
+            schema.barcode_column,
+            letter,
+            f"barcode letter {pos + 1} is not a nucleotide code (expected A, C, G, T, N, another IUPAC"
+            " code or '-')",
+            "Fix or remove the barcode in the metadata file.",
+            id_value=chunk[schema.id_column].iloc[row],
+        )
+    return codes, lengths, full
+
+
+def _merge_barcodes(table: Table, dna_parts: list, max_nucleotides: int | None) -> None:
     width = max_nucleotides if max_nucleotides is not None else max([p[0].shape[1] for p in dna_parts] + [0])
-    table.dna_codes = np.zeros((n, width), dtype=fmt.DNA_DTYPE)
+    table.dna_codes = np.zeros((table.n_rows, width), dtype=fmt.DNA_DTYPE)
     start = 0
     for i, (codes, lengths, full) in enumerate(dna_parts):
         table.dna_codes[start : start + len(codes), : codes.shape[1]] = codes
@@ -247,8 +235,24 @@ def read_table(
         dna_parts[i] = (None, lengths, full)
     table.dna_lengths = np.concatenate([p[1] for p in dna_parts]) if dna_parts else np.zeros(0, np.int32)
     table.dna_full_lengths = np.concatenate([p[2] for p in dna_parts]) if dna_parts else np.zeros(0, np.int32)
-    _check_unique(table, schema, path)
-    return table
+
+
+def _parse_error(path: str, exc: ValueError) -> MetadataError:
+    """The :class:`MetadataError` for a parser failure that is not a bad number."""
+    fields = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
+    if fields:
+        expected, line, saw = fields.groups()
+        return metadata_error(
+            path,
+            None,
+            None,
+            None,
+            f"line {line} has {saw} fields but the header has {expected}",
+            "Quote values that contain the separator, or remove the extra fields.",
+        )
+    return metadata_error(
+        path, None, None, None, f"could not be parsed: {str(exc).strip()}", "Check the file."
+    )
 
 
 def _bad_utf8_error(path: str, sep: str, exc: UnicodeDecodeError, id_column: str | None = None):
@@ -336,59 +340,20 @@ def _locate_bad_float(path, sep, header, float_cols, schema, chunk_rows) -> None
             n += len(chunk)
 
 
-def _convert(series: pd.Series, spec: ColumnSpec, path: str, offset: int, chunk: pd.DataFrame, schema):
-    if spec.kind is Kind.CATEGORY:
-        codes, uniques = pd.factorize(series, use_na_sentinel=True)
-        return codes.astype(np.int32), [str(u) for u in uniques]
-    if spec.kind is Kind.STRING:
-        return series.to_numpy(dtype=object, na_value=None)
-    if spec.kind is Kind.FLOAT:
-        return series.to_numpy(dtype=np.float64, na_value=np.nan)
-    # INT: text -> number, integral check (values may be written "150502.0").
-    conv = pd.to_numeric(series, errors="coerce")
-    present = series.notna().to_numpy()
-    values = conv.to_numpy(dtype=np.float64, na_value=np.nan)
-    bad = np.flatnonzero(present & (np.isnan(values) | (values != np.floor(values))))
-    if bad.size:
-        r = int(bad[0])
+def _parse(chunk: pd.DataFrame, spec: ColumnSpec, path: str, offset: int, schema: DatasetSchema):
+    """One column of a chunk as its codec's piece; a value it cannot hold names its row."""
+    try:
+        return codec_for(spec.kind).parse(chunk[spec.name])
+    except ColumnValueError as exc:
         raise metadata_error(
             path,
-            offset + r,
+            offset + exc.position,
             spec.name,
-            series.iloc[r],
-            "not a whole number",
-            "This column holds integers (like 3 or 150502.0) or nothing.",
-            id_value=chunk[schema.id_column].iloc[r],
-        )
-    missing = ~present
-    out = np.where(missing, 0, values).astype(np.int64)
-    return out, missing
-
-
-def _merge(spec: ColumnSpec, parts: list) -> StoredColumn:
-    if spec.kind is Kind.CATEGORY:
-        cats = sorted(set().union(*[set(u) for _, u in parts])) if parts else []
-        index = pd.Index(cats, dtype=object)
-        codes = []
-        for c, u in parts:
-            remap = np.append(index.get_indexer(pd.Index(u, dtype=object)), -1).astype(np.int32)
-            codes.append(remap[c])  # -1 (missing) indexes the appended -1
-        return StoredColumn(
-            spec.name,
-            spec.kind,
-            codes=np.concatenate(codes) if codes else np.zeros(0, np.int32),
-            categories=cats,
-        )
-    if spec.kind is Kind.STRING:
-        vals = np.concatenate(parts) if parts else np.zeros(0, object)
-        enc = [v.encode("utf-8") if isinstance(v, str) else b"" for v in vals]
-        width = max([len(e) for e in enc] + [1])
-        return StoredColumn(spec.name, spec.kind, values=np.array(enc, dtype=f"S{width}"))
-    if spec.kind is Kind.FLOAT:
-        return StoredColumn(spec.name, spec.kind, values=np.concatenate(parts) if parts else np.zeros(0))
-    vals = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int64)
-    miss = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, bool)
-    return StoredColumn(spec.name, spec.kind, values=vals, missing=miss)
+            exc.value,
+            exc.what,
+            exc.fix,
+            id_value=chunk[schema.id_column].iloc[exc.position],
+        ) from None
 
 
 def _check_unique(table: Table, schema: DatasetSchema, path: str) -> None:

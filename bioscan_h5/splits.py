@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .errors import InvalidArgumentError
 from .format import BIOSCAN1M_PARTITIONINGS, BIOSCAN5M_SPLITS
 
 __all__ = [
@@ -14,6 +15,7 @@ __all__ = [
     "BIOSCAN1M_SPLITS",
     "BIOSCAN1M_SPLIT_ALIASES",
     "PARTITIONING_VERSIONS",
+    "check_partitioning_version",
 ]
 
 BIOSCAN5M_SPLIT_ALIASES = {"validation": "val"}
@@ -49,12 +51,29 @@ CLIBD_METASPLITS = ("all", "all_keys", "no_split_and_seen_train")
 PARTITIONING_VERSIONS = (*BIOSCAN1M_PARTITIONINGS, "clibd")
 
 
+def check_partitioning_version(partitioning_version: str) -> str:
+    """The partitioning version in lower case, if it is one of :data:`PARTITIONING_VERSIONS`.
+
+    Raises
+    ------
+    InvalidArgumentError
+        Otherwise, listing the valid versions (the peer's message).
+    """
+    pv = partitioning_version.lower() if isinstance(partitioning_version, str) else partitioning_version
+    if pv not in PARTITIONING_VERSIONS:
+        raise InvalidArgumentError(
+            f"Invalid partitioning version: {partitioning_version!r}."
+            f" Valid partitioning versions are: {', '.join(repr(s) for s in PARTITIONING_VERSIONS)}"
+        )
+    return pv
+
+
 def _invalid(metasplit: str, split_set: set[str], invalid: set[str], valid_msg: str) -> ValueError:
     if split_set == {metasplit}:
-        return ValueError(f"Invalid split name {metasplit!r}. {valid_msg}")
+        return InvalidArgumentError(f"Invalid split name {metasplit!r}. {valid_msg}")
     plural = "s" if len(invalid) > 1 else ""
     names = ", ".join(repr(s) for s in sorted(invalid))
-    return ValueError(
+    return InvalidArgumentError(
         f"Invalid split name{plural} {names} within requested metasplit {metasplit!r}. {valid_msg}"
     )
 

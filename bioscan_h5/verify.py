@@ -11,8 +11,8 @@ from . import format as fmt
 from .errors import BioscanH5Error
 from .format import ImageStatus
 from .images import decode_image
+from .layouts import get_layout
 from .metadata import fingerprint
-from .sources import get_layout
 from .store import open_store
 
 __all__ = ["verify_store"]

@@ -479,7 +479,7 @@ def test_getitems_and_batch_loader_match_samples(r1m):
         drop_bad_images=True,
         image_format="tensor",
     )
-    assert ds._remap, "the reduced dataset renumbers its labels"
+    assert ds.labels.remap, "the reduced dataset renumbers its labels"
     picks = [5, 0, 17, len(ds) - 1, 5]
     for a, b in zip(ds.__getitems__(picks), [ds[i] for i in picks]):
         assert torch.equal(a[0], b[0]) and a[1:] == b[1:]
@@ -588,7 +588,7 @@ def test_tokenizer_as_dna_transform(r1m, tmp_path):
     _quiet_build(r1m["root"], no_images=True, tokenize=("barcodebert",), out=str(out))
     kw["max_nucleotides"] = 660
     pre = BIOSCAN1M(None, **kw, dna_transform=tok, store=out)
-    assert pre._stored_tokens == "barcodebert"
+    assert pre.reader.dna.stored_tokens == "barcodebert"
     plain = BIOSCAN1M(None, **kw, store=out)
     for i in range(len(pre)):
         assert torch.equal(pre[i][0], tok(plain[i][0]))

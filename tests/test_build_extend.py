@@ -7,12 +7,9 @@ import signal
 import time
 
 import numpy as np
-import pytest
 
 from bioscan_h5 import format as fmt
 from bioscan_h5 import open_store
-from bioscan_h5.errors import BuildLockedError
-from bioscan_h5.format import ImageStatus
 
 
 def _status(path) -> np.ndarray:
@@ -20,23 +17,31 @@ def _status(path) -> np.ndarray:
         return np.array(st.image_status)
 
 
-def test_extending_a_store_open_in_this_process_is_refused_and_leaves_it_in_place(make_root, build_store):
+def test_extending_a_store_open_in_this_process_keeps_the_open_handle_reading_the_old_store(
+    make_root, build_store
+):
+    """An extension writes a copy and renames it over the store: an open handle never sees a mix."""
     root = make_root(n_rows=96, faults=False)
     out = root.root / "s.h5"
     build_store(root, splits="val", out=out)
     st = open_store(out)
     try:
-        with pytest.raises(BuildLockedError, match="open in this process"):
-            build_store(root, splits="val+test", out=out)
+        val = st.indices("val")
+        before = np.array(st.images[val])
+        res = build_store(root, splits="val+test", out=out)
+        assert res.decoded_now == len(st.indices("test"))
         assert out.exists() and not os.path.exists(fmt.partial_path(str(out)))
-        assert st.image_ok[st.indices("val")].all()
+        # the open handle still reads the store it opened: complete for val, test not built
+        assert st.image_ok[val].all() and not st.image_ok[st.indices("test")].any()
+        assert np.array_equal(st.images[val], before)
+        with open_store(out) as new:  # a new open reads the extended store
+            assert new.image_ok[new.indices("val+test")].all()
+            assert np.array_equal(new.images[val], before)
     finally:
         st.close()
-    res = build_store(root, splits="val+test", out=out)
-    assert res.decoded_now == len(open_store(out).indices("test"))
 
 
-def test_an_interrupted_extension_puts_the_store_back_and_a_rerun_finishes_it(
+def test_an_interrupted_extension_leaves_the_store_as_it_was_and_a_rerun_resumes_it(
     make_root, build_store, start_cli, run_cli, assert_stores_equal, tmp_path
 ):
     root = make_root(n_rows=2400, faults=False)
@@ -64,12 +69,13 @@ def test_an_interrupted_extension_puts_the_store_back_and_a_rerun_finishes_it(
     os.kill(proc.pid, signal.SIGINT)
     assert proc.wait(60) == 130, proc.stderr
     assert "Build interrupted" in proc.stderr and repr(str(out)) in proc.stderr
-    # The store is back under its name, still complete, its earlier images intact.
-    assert out.exists() and not os.path.exists(partial)
-    after = _status(out)
-    assert np.array_equal(after[before == ImageStatus.OK], before[before == ImageStatus.OK])
+    # The store never left its name and was never written; the work done is kept in the partial copy.
+    assert out.exists() and os.path.exists(partial)
+    assert np.array_equal(_status(out), before)
     res = run_cli(
         "build", "--root", root.root, "--out", out, "--splits", "all", "--workers", "1", "--no-progress"
     )
     assert res.returncode == 0, res.stderr
+    assert "resuming" in res.stderr and "copying" not in res.stderr
+    assert not os.path.exists(partial)
     assert_stores_equal(out, ref, ignore_attrs=("build_args",))

@@ -576,7 +576,10 @@ def test_running_out_of_file_space_keeps_the_work(
     root = make_root()
     out = tmp_path / "s.h5"
     build_store(root, image_size=64, out=out, no_images=True)  # stage 1 without the limit
-    with h5py.File(out, "r", locking=False) as f:
+    # ... left as a build whose image stage has not started (an extension would copy the store
+    # first, and that copy is refused outright by the limit: see the test below)
+    out.rename(fmt.partial_path(str(out)))
+    with h5py.File(fmt.partial_path(str(out)), "r", locking=False) as f:
         offset = int(f.attrs[fmt.ATTR_PIXEL_OFFSET])
     limit = offset + 100 * 64 * 64 * 3 + extra  # room for the pixels of about 100 rows
     args = ["build", "--root", root.root, "--image-size", 64, "--out", out, "--no-progress", "--workers", 1]
@@ -596,6 +599,27 @@ def test_running_out_of_file_space_keeps_the_work(
     assert res.decoded_now == root.n_rows - done
     fresh = build_store(root, image_size=64, out=tmp_path / "fresh.h5", workers=1)
     assert_stores_equal(out, fresh.store)
+
+
+def test_an_extension_that_cannot_copy_the_store_leaves_it_as_it_was(
+    make_root, build_store, run_cli, tmp_path
+):
+    """Extending copies the store first; a file-size limit below its size stops that copy cleanly."""
+    root = make_root()
+    out = tmp_path / "s.h5"
+    build_store(root, image_size=64, out=out, splits="val")
+    before = os.stat(out)
+    limit = before.st_size // 2
+    args = ["build", "--root", root.root, "--image-size", 64, "--out", out, "--no-progress", "--workers", 1]
+    proc = run_cli(*args, preexec_fn=_limit_file_size(limit))
+    assert proc.returncode == 2, proc.stderr
+    assert (
+        "File too large" in proc.stderr and "is unchanged" in proc.stderr and "Traceback" not in proc.stderr
+    )
+    assert not Path(fmt.partial_path(str(out))).exists()
+    assert os.stat(out).st_mtime_ns == before.st_mtime_ns
+    with open_store(out) as st:
+        assert st.image_ok[st.indices("val")].any() and not st.image_ok[st.indices("train")].any()
 
 
 def test_disk_full_while_extending_a_compressed_store(

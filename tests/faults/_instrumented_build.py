@@ -48,7 +48,16 @@ def _install() -> None:
         setattr(builder, name, wrapper)
 
     wrap("build", "build")
-    wrap("_write_column", sleep=d["column"])
+    if d["column"]:  # each metadata column written in stage 1
+        from bioscan_h5.columns import _Codec
+
+        real_column_write = _Codec.write
+
+        def column_write(self, *args, **kwargs):
+            time.sleep(d["column"])
+            return real_column_write(self, *args, **kwargs)
+
+        _Codec.write = column_write
     wrap("_fill_images", "images")
     wrap("_finish", "finish")
     wrap("_fsync_path", sleep=d["fsync"])

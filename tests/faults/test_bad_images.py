@@ -28,7 +28,7 @@ from PIL import Image
 from bioscan_h5 import format as fmt
 from bioscan_h5.errors import ImageUnavailableError
 from bioscan_h5.format import ImageStatus
-from bioscan_h5.sources import get_layout
+from bioscan_h5.layouts import get_layout
 from bioscan_h5.store import open_store
 
 from ._helpers import assert_no_crash, differences, run_cli, store_arrays, subprocess_env

@@ -1,0 +1,73 @@
+"""File helpers with no format knowledge: a sparse-aware copy and durable syncs."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+
+__all__ = ["copy_sparse", "fsync_dir", "fsync_path"]
+
+_STEP = 1 << 30
+
+
+def copy_sparse(src: str, dst: str) -> None:
+    """Copy ``src`` to ``dst`` byte for byte, leaving the holes of a sparse file unwritten.
+
+    Only the data extents are copied (``SEEK_DATA``/``SEEK_HOLE``), with
+    ``os.copy_file_range`` (which clones the extents on file systems that can, such as XFS and
+    btrfs); ``dst`` is synced before this returns.
+    """
+    with open(src, "rb") as fin, open(dst, "wb") as fout:
+        size = os.fstat(fin.fileno()).st_size
+        fout.truncate(size)
+        for start, end in _data_extents(fin.fileno(), size):
+            pos = start
+            while pos < end:
+                n = _copy_range(fin.fileno(), fout.fileno(), pos, min(end - pos, _STEP))
+                if n <= 0:
+                    raise OSError(errno.EIO, f"copying {src!r} stopped at byte {pos} of {size}")
+                pos += n
+        fout.flush()
+        os.fsync(fout.fileno())
+
+
+def _data_extents(fd: int, size: int):
+    """``(start, end)`` of each data extent; the whole file where holes cannot be asked for."""
+    pos = 0
+    while pos < size:
+        try:
+            start = os.lseek(fd, pos, os.SEEK_DATA)
+        except OSError as exc:
+            if exc.errno == errno.ENXIO:  # no data after pos: the rest is a hole
+                return
+            yield pos, size  # SEEK_DATA unsupported: copy everything
+            return
+        end = os.lseek(fd, start, os.SEEK_HOLE)
+        yield start, end
+        pos = end
+
+
+def _copy_range(fd_in: int, fd_out: int, offset: int, count: int) -> int:
+    try:
+        return os.copy_file_range(fd_in, fd_out, count, offset, offset)
+    except OSError as exc:
+        if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL):
+            raise
+    data = os.pread(fd_in, count, offset)
+    return os.pwrite(fd_out, data, offset)
+
+
+def fsync_path(path: str) -> None:
+    """``fsync`` a file (or folder) by path."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(path: str) -> None:
+    """``fsync`` the folder holding ``path`` (makes a rename durable); errors are ignored."""
+    with contextlib.suppress(OSError):
+        fsync_path(os.path.dirname(path) or ".")

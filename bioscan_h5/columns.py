@@ -1,0 +1,288 @@
+"""Metadata columns: one codec per column kind, from parsed text to the store and back.
+
+A column is stored as one HDF5 group (see :data:`bioscan_h5.format.COLUMN_PARTS`); in memory
+it is a :class:`StoredColumn`, whichever side it comes from: the metadata parser
+(:mod:`bioscan_h5.metadata`), a store's memory maps (:class:`bioscan_h5.store.Store`) or its
+HDF5 groups (the builder reading back a partial store). Each :class:`Kind` has one codec that
+knows every step, so no other module branches on the kind:
+
+=============  =====================================  ====================================
+kind           stored as                              presented as
+=============  =====================================  ====================================
+category       int32 codes (-1 missing) + sorted      pandas categorical over the whole
+               UTF-8 categories                       file's categories; ``str`` objects
+string         fixed-width UTF-8 bytes, ``b""``       ``str`` objects
+               missing
+float          float64, NaN missing                   float64
+int            int64 values + bool missing            nullable ``Int64``; ``int`` objects
+=============  =====================================  ====================================
+
+Missing values are ``nan`` among objects, as pandas shows them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import format as fmt
+from .format import Kind
+
+__all__ = ["StoredColumn", "ColumnValueError", "codec_for", "read_column"]
+
+#: Reads one part (``"codes"``, ``"values"``, ...) of a stored column: a numpy array, with
+#: ``"categories"`` as a sequence of ``str``.
+PartLoader = Callable[[str], Any]
+
+
+class ColumnValueError(ValueError):
+    """A text value that a column of this kind cannot hold (raised while parsing a chunk).
+
+    The metadata reader turns it into a :class:`~bioscan_h5.errors.MetadataError` naming the
+    file, row and column; here only the position within the chunk is known.
+    """
+
+    def __init__(self, position: int, value: object, what: str, fix: str) -> None:
+        super().__init__(what)
+        self.position = position
+        self.value = value
+        self.what = what
+        self.fix = fix
+
+
+@dataclass
+class StoredColumn:
+    """One metadata column: its kind and the arrays it is stored as."""
+
+    name: str
+    kind: Kind
+    codes: np.ndarray | None = None  #: int32, category
+    categories: list[str] | None = None  #: sorted, category
+    values: np.ndarray | None = None  #: S<w> / float64 / int64
+    missing: np.ndarray | None = None  #: bool, int
+    _lookup: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def codec(self) -> _Codec:
+        return _CODECS[self.kind]
+
+    def objects(self, rows: np.ndarray | Sequence[int] | None = None) -> np.ndarray:
+        """The values of ``rows`` (all rows by default) as an object array; ``nan`` = missing."""
+        return self.codec.objects(self, _all_rows(self) if rows is None else np.asarray(rows))
+
+    def series(self, rows: np.ndarray):
+        """The values of ``rows`` as a pandas Series indexed by ``rows`` (see the module table)."""
+        return self.codec.series(self, np.asarray(rows))
+
+    def as_objects(self) -> np.ndarray:
+        """Every value as an object array (``nan`` = missing)."""
+        return self.objects()
+
+    def category_lookup(self) -> np.ndarray:
+        """The categories as an object array with ``nan`` appended: index it with codes."""
+        if self._lookup is None:
+            lookup = np.asarray([*(self.categories or ()), np.nan], dtype=object)
+            lookup.flags.writeable = False
+            self._lookup = lookup
+        return self._lookup
+
+
+def _all_rows(col: StoredColumn) -> np.ndarray:
+    first = col.codes if col.codes is not None else col.values
+    return np.arange(0 if first is None else len(first))
+
+
+class _Codec:
+    """How one kind of column is parsed, merged, written, read and presented."""
+
+    kind: Kind
+
+    def parse(self, series) -> Any:  # pragma: no cover - overridden
+        """A chunk of text values (a pandas Series; NA = empty field) -> this kind's piece."""
+        raise NotImplementedError
+
+    def merge(self, name: str, pieces: list) -> StoredColumn:  # pragma: no cover - overridden
+        """The pieces of every chunk, in file order -> the whole column."""
+        raise NotImplementedError
+
+    def arrays(self, col: StoredColumn) -> dict[str, Any]:  # pragma: no cover - overridden
+        """The column's parts as they are written (part name -> array)."""
+        raise NotImplementedError
+
+    def from_parts(self, name: str, load: PartLoader) -> StoredColumn:  # pragma: no cover
+        """The column from its stored parts."""
+        raise NotImplementedError
+
+    def objects(self, col: StoredColumn, rows: np.ndarray) -> np.ndarray:  # pragma: no cover
+        raise NotImplementedError
+
+    def series(self, col: StoredColumn, rows: np.ndarray):
+        import pandas as pd
+
+        return pd.Series(self.objects(col, rows), index=rows, dtype=object)
+
+    def write(self, group, col: StoredColumn) -> None:
+        """Write the column's parts into an h5py group (its ``kind`` attribute included)."""
+        import h5py
+
+        group.attrs["kind"] = self.kind.value
+        for part, data in self.arrays(col).items():
+            if fmt.COLUMN_PARTS[self.kind][part] == "O":
+                group.create_dataset(
+                    part, data=np.array(data, dtype=object), dtype=h5py.string_dtype("utf-8")
+                )
+            else:
+                group.create_dataset(part, data=data)
+
+
+class _CategoryCodec(_Codec):
+    kind = Kind.CATEGORY
+
+    def parse(self, series):
+        import pandas as pd
+
+        codes, uniques = pd.factorize(series, use_na_sentinel=True)
+        return codes.astype(np.int32), [str(u) for u in uniques]
+
+    def merge(self, name, pieces):
+        import pandas as pd
+
+        cats = sorted(set().union(*[set(u) for _, u in pieces])) if pieces else []
+        index = pd.Index(cats, dtype=object)
+        codes = []
+        for c, u in pieces:
+            remap = np.append(index.get_indexer(pd.Index(u, dtype=object)), -1).astype(np.int32)
+            codes.append(remap[c])  # -1 (missing) indexes the appended -1
+        merged = np.concatenate(codes) if codes else np.zeros(0, np.int32)
+        return StoredColumn(name, self.kind, codes=merged, categories=cats)
+
+    def arrays(self, col):
+        return {
+            "codes": np.asarray(col.codes).astype(fmt.CODE_DTYPE),
+            "categories": list(col.categories or ()),
+        }
+
+    def from_parts(self, name, load):
+        return StoredColumn(name, self.kind, codes=load("codes"), categories=list(load("categories")))
+
+    def objects(self, col, rows):
+        return col.category_lookup()[np.asarray(col.codes)[rows]]
+
+    def series(self, col, rows):
+        import pandas as pd
+
+        cat = pd.Categorical.from_codes(np.asarray(col.codes)[rows], categories=col.categories)
+        return pd.Series(cat, index=rows)
+
+
+class _StringCodec(_Codec):
+    kind = Kind.STRING
+
+    def parse(self, series):
+        return series.to_numpy(dtype=object, na_value=None)
+
+    def merge(self, name, pieces):
+        vals = np.concatenate(pieces) if pieces else np.zeros(0, object)
+        enc = [v.encode("utf-8") if isinstance(v, str) else b"" for v in vals]
+        width = max([len(e) for e in enc] + [1])
+        return StoredColumn(name, self.kind, values=np.array(enc, dtype=f"S{width}"))
+
+    def arrays(self, col):
+        return {"values": col.values}
+
+    def from_parts(self, name, load):
+        return StoredColumn(name, self.kind, values=load("values"))
+
+    def objects(self, col, rows):
+        vals = np.asarray(col.values)[rows]
+        return np.array([v.decode("utf-8") if v else np.nan for v in vals], dtype=object)
+
+
+class _FloatCodec(_Codec):
+    kind = Kind.FLOAT
+
+    def parse(self, series):
+        return series.to_numpy(dtype=np.float64, na_value=np.nan)
+
+    def merge(self, name, pieces):
+        return StoredColumn(name, self.kind, values=np.concatenate(pieces) if pieces else np.zeros(0))
+
+    def arrays(self, col):
+        return {"values": np.asarray(col.values).astype(fmt.FLOAT_DTYPE)}
+
+    def from_parts(self, name, load):
+        return StoredColumn(name, self.kind, values=load("values"))
+
+    def objects(self, col, rows):
+        return np.asarray(col.values)[rows].astype(object)
+
+    def series(self, col, rows):
+        import pandas as pd
+
+        return pd.Series(np.asarray(np.asarray(col.values)[rows]), index=rows)
+
+
+class _IntCodec(_Codec):
+    kind = Kind.INT
+
+    def parse(self, series):
+        import pandas as pd
+
+        # Text -> number, with an integral check (values may be written "150502.0").
+        values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        present = series.notna().to_numpy()
+        bad = np.flatnonzero(present & (np.isnan(values) | (values != np.floor(values))))
+        if bad.size:
+            r = int(bad[0])
+            raise ColumnValueError(
+                r,
+                series.iloc[r],
+                "not a whole number",
+                "This column holds integers (like 3 or 150502.0) or nothing.",
+            )
+        missing = ~present
+        return np.where(missing, 0, values).astype(np.int64), missing
+
+    def merge(self, name, pieces):
+        vals = np.concatenate([p[0] for p in pieces]) if pieces else np.zeros(0, np.int64)
+        miss = np.concatenate([p[1] for p in pieces]) if pieces else np.zeros(0, bool)
+        return StoredColumn(name, self.kind, values=vals, missing=miss)
+
+    def arrays(self, col):
+        return {
+            "values": np.asarray(col.values).astype(fmt.INT_DTYPE),
+            "missing": np.asarray(col.missing).astype(bool),
+        }
+
+    def from_parts(self, name, load):
+        return StoredColumn(name, self.kind, values=load("values"), missing=load("missing"))
+
+    def objects(self, col, rows):
+        out = np.asarray(col.values)[rows].astype(object)
+        out[np.asarray(col.missing)[rows]] = np.nan
+        return out
+
+    def series(self, col, rows):
+        import pandas as pd
+
+        vals = np.asarray(np.asarray(col.values)[rows])
+        miss = np.asarray(np.asarray(col.missing)[rows])
+        return pd.Series(pd.arrays.IntegerArray(vals, miss), index=rows)
+
+
+_CODECS: dict[Kind, _Codec] = {
+    c.kind: c for c in (_CategoryCodec(), _StringCodec(), _FloatCodec(), _IntCodec())
+}
+
+
+def codec_for(kind: Kind) -> _Codec:
+    """The codec of a column kind."""
+    return _CODECS[Kind(kind)]
+
+
+def read_column(name: str, kind: Kind, load: PartLoader) -> StoredColumn:
+    """A stored column from its parts (``load(part)`` returns each one)."""
+    return codec_for(kind).from_parts(name, load)

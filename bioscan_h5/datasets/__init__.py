@@ -1,0 +1,23 @@
+"""The PyTorch datasets: drop-ins for ``bioscan_dataset.BIOSCAN5M`` / ``BIOSCAN1M`` over a store."""
+
+from .base import StoreDataset
+from .bioscan1m import BIOSCAN1M, load_bioscan1m_metadata
+from .bioscan5m import BIOSCAN5M, load_bioscan5m_metadata
+from .labels import LabelSpace
+from .loader import BatchView, batch_loader, gather_batch
+from .options import DatasetOptions
+from .samples import SampleReader
+
+__all__ = [
+    "BIOSCAN1M",
+    "BIOSCAN5M",
+    "BatchView",
+    "DatasetOptions",
+    "LabelSpace",
+    "SampleReader",
+    "StoreDataset",
+    "batch_loader",
+    "gather_batch",
+    "load_bioscan1m_metadata",
+    "load_bioscan5m_metadata",
+]

@@ -1,0 +1,168 @@
+"""BIOSCAN-5M as a PyTorch dataset over a bioscan-h5 store (drop-in for ``bioscan_dataset.BIOSCAN5M``)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+
+import numpy as np
+import torch
+
+from ..layouts import BIOSCAN5M_LAYOUT
+from ..splits import BIOSCAN5M_SPLIT_ALIASES, explode_metasplit_5m
+from ..store import Store
+from .base import StoreDataset
+from .describe import option_lines
+from .metadata_files import load_csv_5m, matching_store
+from .provision import download_root
+
+__all__ = ["BIOSCAN5M", "load_bioscan5m_metadata", "RGB_MEAN", "RGB_STDEV"]
+
+#: Per-channel mean of the BIOSCAN-5M images (as published with bioscan-dataset).
+RGB_MEAN = torch.tensor([0.76281859, 0.76503749, 0.76373138])
+#: Per-channel standard deviation of the BIOSCAN-5M images.
+RGB_STDEV = torch.tensor([0.14205404, 0.15642502, 0.17309470])
+
+
+class BIOSCAN5M(StoreDataset):
+    r"""`BIOSCAN-5M <https://github.com/bioscan-ml/BIOSCAN-5M>`_ dataset, read from a bioscan-h5 store.
+
+    Same arguments, defaults, samples, sample order and label indices as
+    ``bioscan_dataset.BIOSCAN5M`` 1.3.0; images are the store's ``S x S`` pixels (by default
+    ``Resize(256)`` + ``CenterCrop(256)`` of the peer's image).
+
+    Parameters
+    ----------
+    root : str
+        The root directory holding ``bioscan5m/`` (metadata, images and the ``h5/`` stores).
+    split : str, default="train"
+        ``"pretrain"``, ``"train"``, ``"val"``, ``"test"``, ``"key_unseen"``, ``"val_unseen"``,
+        ``"test_unseen"``, ``"other_heldout"``, ``"all"``, ``"seen"`` (train+val+test),
+        ``"unseen"`` (key_unseen+val_unseen+test_unseen), or splits joined by ``"+"``.
+        ``"validation"`` is an alias of ``"val"``.
+    modality : str or Iterable[str], default=("image", "dna")
+        ``"image"``, ``"dna"`` and/or any stored metadata column (also ``sampleid``,
+        ``taxon``, ``inferred_ranks``, ``index_bioscan_1M_insect``, ``<rank>_index``,
+        ``image_path``).
+    image_package : str, default="cropped_256"
+        ``"cropped_256"``, ``"original_256"``, ``"cropped"`` or ``"original_full"``.
+    reduce_repeated_barcodes : bool, default=False
+        Keep one sample per barcode (the peer's rule: truncated, trailing N stripped, first
+        after a seeded shuffle of the whole file).
+    max_nucleotides : int or None, default=660
+        Truncate barcodes; ``None`` keeps them whole (the store must hold them whole).
+    target_type : str or Iterable[str], default="species"
+        Ranks: ``phylum``, ``class``, ``order``, ``family``, ``subfamily``, ``genus``,
+        ``species``, ``dna_bin`` (alias ``uri``).
+    target_format : {"index", "text"}, default="index"
+    output_format : {"tuple", "dict"}, default="tuple"
+    transform, dna_transform, target_transform : callable, optional
+        As in the peer. A :class:`bioscan_h5.tokenizers.Tokenizer` as ``dna_transform``
+        receives the stored codes directly (no string round trip).
+    download : bool, default=False
+        Download the metadata (and the images of the split) first, then build the store.
+    store : str or Store, optional
+        The store to read. Default: ``<root>/bioscan5m/h5/bioscan5m_<package>_<S>px.h5``.
+    image_size : int, optional
+        Choose among stores of several sizes (default: the only one, else 256).
+    image_format : {"pil", "numpy", "tensor"}, default="pil"
+        PIL image (as the peer), HWC uint8 array, or CHW uint8 tensor.
+    build : {"auto", True, False}, default="auto"
+        With no store (or no images for the split) but raw data present, build it now
+        (``"auto"``/``True``) or raise an error with the build command (``False``).
+    mirror : str, optional
+        With ``download=True``: fetch the archives from this base URL (or folder) instead of
+        the public URLs; default: the environment variable ``BIOSCAN_H5_MIRROR``.
+    drop_bad_images : bool, default=False
+        Leave out rows whose image could not be decoded at build time (by default they stay,
+        as in the peer, and reading one raises :class:`~bioscan_h5.ImageUnavailableError`).
+
+    Attributes
+    ----------
+    metadata : pandas.DataFrame
+        The selected rows (built on first access).
+    """
+
+    dataset_name = "bioscan5m"
+    base_folder = "bioscan5m"
+    rank_aliases = {"uri": "dna_bin"}
+    text_columns = ("split",)
+
+    def __init__(
+        self,
+        root=None,
+        split: str = "train",
+        modality: str | Iterable[str] = ("image", "dna"),
+        image_package: str = "cropped_256",
+        reduce_repeated_barcodes: bool = False,
+        max_nucleotides: int | None = 660,
+        target_type: str | Iterable[str] = "species",
+        target_format: str = "index",
+        output_format: str = "tuple",
+        transform: Callable | None = None,
+        dna_transform: Callable | None = None,
+        target_transform: Callable | None = None,
+        download: bool = False,
+        *,
+        store: str | os.PathLike | Store | None = None,
+        image_size: int | None = None,
+        image_format: str = "pil",
+        build: str | bool = "auto",
+        drop_bad_images: bool = False,
+        mirror: str | None = None,
+    ) -> None:
+        self.split = BIOSCAN5M_SPLIT_ALIASES.get(split, split)
+        self._split_set = explode_metasplit_5m(self.split, verify=True)
+        self.download_requested = download
+        if download:
+            download_root(self.dataset_name, root, modality, image_package, mirror, self.split)
+        self._setup(root, locals())
+
+    def _select_rows(self, st: Store) -> np.ndarray:
+        return BIOSCAN5M_LAYOUT.split_rows(st, self.split)
+
+    def _build_splits(self) -> str:
+        return "+".join(sorted(self._split_set))
+
+    def extra_repr(self) -> str:
+        return option_lines(self, [f"split: {self.split!r}"])
+
+
+def load_bioscan5m_metadata(
+    metadata_path,
+    max_nucleotides: int | None = 660,
+    reduce_repeated_barcodes: bool = False,
+    split: str | None = None,
+    dtype="BIOSCAN5M_default_dtypes",
+    *,
+    store: str | os.PathLike | None = None,
+    **kwargs,
+):
+    """Load BIOSCAN-5M metadata as ``bioscan_dataset.load_bioscan5m_metadata`` does.
+
+    When a store built from this metadata file exists (under ``<root>/bioscan5m/h5/``, or
+    given as ``store=``), the frame is assembled from the store's arrays instead of parsing
+    the CSV, which is many times faster. With extra ``pandas.read_csv`` keyword arguments or a
+    non-default ``dtype`` the CSV is parsed with pandas, exactly as the peer does.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Every column of the file, ``<rank>_index`` columns (global label indices) and
+        ``image_path``; index = row number in the file.
+    """
+    path = (
+        matching_store(metadata_path, store) if not kwargs and dtype == "BIOSCAN5M_default_dtypes" else None
+    )
+    if path is None:
+        return load_csv_5m(metadata_path, max_nucleotides, reduce_repeated_barcodes, split, dtype, **kwargs)
+    ds = BIOSCAN5M(
+        None,
+        split=split if split is not None else "all",
+        modality=(),
+        reduce_repeated_barcodes=reduce_repeated_barcodes,
+        max_nucleotides=max_nucleotides,
+        target_type=[],
+        store=path,
+    )
+    return ds.metadata

@@ -1,0 +1,108 @@
+"""How a dataset serves barcodes: as text, as stored codes for a tokenizer, or as stored tokens."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .. import format as fmt
+
+__all__ = ["DnaPlan"]
+
+
+@dataclass(frozen=True)
+class DnaPlan:
+    """The barcode path chosen once per dataset.
+
+    Attributes
+    ----------
+    max_nucleotides : int or None
+        Truncation of the served barcodes.
+    tokenizer : Tokenizer or None
+        ``dna_transform`` when it is one of ours: it then receives the stored codes directly.
+    stored_tokens : str or None
+        The name of tokens precomputed at build time (``build --tokenize``) that equal what
+        ``tokenizer`` would give; they are served as they are.
+    transform : callable or None
+        Any other ``dna_transform``, applied to the text.
+    """
+
+    max_nucleotides: int | None
+    tokenizer: Any = None
+    stored_tokens: str | None = None
+    transform: Any = None
+
+    @classmethod
+    def choose(cls, st, max_nucleotides: int | None, dna_transform) -> DnaPlan:
+        """The plan for a store and the dataset's ``max_nucleotides`` / ``dna_transform``."""
+        tok = _as_code_tokenizer(dna_transform)
+        if tok is None:
+            return cls(max_nucleotides, transform=dna_transform)
+        return cls(max_nucleotides, tokenizer=tok, stored_tokens=_matching_tokens(st, tok, max_nucleotides))
+
+    def length(self, stored: int) -> int:
+        """A row's served length (-1 = missing)."""
+        if self.max_nucleotides is not None and stored > self.max_nucleotides:
+            return self.max_nucleotides
+        return stored
+
+    def one(self, st, row: int):
+        """The barcode of one row: text (``nan`` if missing), or a token tensor."""
+        import torch
+
+        if self.stored_tokens is not None:
+            ids, _ = st.tokens(self.stored_tokens)
+            return torch.from_numpy(np.asarray(ids[row], dtype=np.int64))
+        length = self.length(int(st.dna_lengths[row]))
+        if self.tokenizer is not None:
+            return self.tokenizer.encode_codes(np.asarray(st.dna_codes[row]), length)
+        value: Any = float("nan") if length < 0 else st.dna_codes[row, :length].tobytes().decode("ascii")
+        if self.transform is not None:
+            value = self.transform(value)
+        return value
+
+    def batch(self, st, rows: np.ndarray) -> dict[str, Any]:
+        """The barcodes of ``rows`` as tensors: ``dna`` + ``dna_length`` (codes) or ``dna_mask`` (tokens)."""
+        import torch
+
+        if self.stored_tokens is not None:
+            ids, mask = st.tokens(self.stored_tokens)
+            return {
+                "dna": torch.from_numpy(np.asarray(ids[rows]).astype(np.int64)),
+                "dna_mask": torch.from_numpy(np.asarray(mask[rows]).astype(np.int64)),
+            }
+        codes = np.asarray(st.dna_codes[rows])
+        lengths = np.asarray(st.dna_lengths[rows]).astype(np.int64)
+        if self.max_nucleotides is not None:
+            np.minimum(lengths, self.max_nucleotides, out=lengths)
+            codes = codes[:, : self.max_nucleotides]
+        if self.tokenizer is not None:
+            ids, mask = self.tokenizer.encode_batch(codes, lengths)
+            return {"dna": ids, "dna_mask": mask}
+        return {"dna": torch.from_numpy(np.ascontiguousarray(codes)), "dna_length": torch.from_numpy(lengths)}
+
+
+def _as_code_tokenizer(dna_transform):
+    """The tokenizer if ``dna_transform`` is one of ours (it then receives stored codes)."""
+    if dna_transform is None:
+        return None
+    from ..tokenizers import Tokenizer
+
+    return dna_transform if isinstance(dna_transform, Tokenizer) else None
+
+
+def _matching_tokens(st, tok, max_nucleotides: int | None) -> str | None:
+    """Name of precomputed tokens equal to what ``tok`` would give, or None."""
+    if tok.name not in st.tokenizations or max_nucleotides != st.max_nucleotides:
+        return None  # none stored, or they saw a different truncation
+    from ..tokenizers import Tokenizer
+
+    attrs = st.file[fmt.token_path(tok.name, "ids")].attrs
+    try:
+        stored = Tokenizer.from_config(json.loads(attrs["config"]))
+    except (KeyError, ValueError, TypeError):
+        return None
+    return tok.name if stored == tok else None

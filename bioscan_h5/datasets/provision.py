@@ -1,0 +1,169 @@
+"""Finding, downloading and building the store a dataset reads.
+
+A dataset asks for its store by dataset name, image package and size. When none exists but
+the raw data is there, the store is built now (``build="auto"``); otherwise the error gives
+the exact ``bioscan-h5 build`` command. When the store lacks the images of the dataset's
+split, they are added the same way: the builder extends a copy and renames it over the store,
+so a store this process (or any other) already has open keeps reading the file it opened, and
+the dataset then opens the extended one.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import format as fmt
+from ..errors import InvalidArgumentError, SplitNotBuiltError, StoreNotFoundError
+from ..format import ImageStatus
+from ..layouts import get_layout
+from ..store import Store
+
+__all__ = ["StoreRequest", "download_root", "ensure_images", "provide_store"]
+
+
+@dataclass(frozen=True)
+class StoreRequest:
+    """What a dataset needs from its store, and what it may do to get it.
+
+    Attributes
+    ----------
+    owner : str
+        The dataset class name (for messages).
+    dataset : str
+        ``"bioscan5m"`` or ``"bioscan1m"``.
+    root : str or None
+    image_package : str
+    image_size : int or None
+    build : {"auto", True, False}
+    splits : str
+        The ``--splits`` of a build that covers the dataset's split.
+    """
+
+    owner: str
+    dataset: str
+    root: str | None
+    image_package: str
+    image_size: int | None
+    build: str | bool
+    splits: str
+
+    @property
+    def metadata_path(self) -> str:
+        return get_layout(self.dataset).metadata_path(self.root)
+
+    def can_build(self) -> bool:
+        return self.build is not False and self.root is not None and os.path.isfile(self.metadata_path)
+
+
+def download_root(dataset: str, root, modality, image_package: str, mirror: str | None, splits: str) -> None:
+    """``download=True``: fetch the metadata (and the images of ``splits``) into ``root``."""
+    from ..download import download
+
+    if root is None:
+        raise InvalidArgumentError("download=True needs root=, the folder to download the dataset into.")
+    images = "image" in ([modality] if isinstance(modality, str) else list(modality))
+    download(
+        dataset, os.path.expanduser(os.fspath(root)), splits, image_package, images=images, mirror=mirror
+    )
+
+
+def provide_store(req: StoreRequest, store, wants_image: bool) -> Store:
+    """The open store: ``store`` itself, the file it names, or the one found or built under the root."""
+    if isinstance(store, Store):
+        return store
+    if store is not None:
+        path = os.path.abspath(os.fspath(store))
+        if not os.path.exists(path):
+            raise StoreNotFoundError(f"No store file at {path!r} (the store= argument).")
+        return Store(path)
+    if req.root is None:
+        raise InvalidArgumentError("Give root= (the dataset root) or store= (a store file).")
+    path = _find(req)
+    if path is None:
+        size = req.image_size or fmt.DEFAULT_IMAGE_SIZE
+        path = fmt.default_store_path(req.root, req.dataset, req.image_package, size)
+        _build_missing(req, path, size, no_images=not wants_image)
+    return Store(path)
+
+
+def _find(req: StoreRequest) -> str | None:
+    folder = fmt.store_dir(req.root, req.dataset)
+    if req.image_size is not None:
+        path = fmt.default_store_path(req.root, req.dataset, req.image_package, req.image_size)
+        return path if os.path.exists(path) else None
+    candidates = sorted(glob.glob(os.path.join(folder, f"{req.dataset}_{req.image_package}_*px*.h5")))
+    default = fmt.default_store_path(req.root, req.dataset, req.image_package, fmt.DEFAULT_IMAGE_SIZE)
+    if default in candidates:
+        return default
+    if len(candidates) > 1:
+        raise InvalidArgumentError(
+            f"Several stores for image_package={req.image_package!r} in {folder!r}: "
+            f"{', '.join(os.path.basename(c) for c in candidates)}. Choose one with image_size= or store=."
+        )
+    return candidates[0] if candidates else None
+
+
+def _config(req: StoreRequest, path: str, size: int, no_images: bool, st: Store | None = None):
+    from ..builder import BuildConfig
+
+    content = json.loads(st.attrs.get(fmt.ATTR_BUILD_ARGS, "{}")) if st is not None else {}
+    content.setdefault("image_package", req.image_package)
+    content["image_size"] = size
+    return BuildConfig.from_content(
+        req.root, {**content, "dataset": req.dataset}, splits=req.splits, out=path, no_images=no_images
+    )
+
+
+def _build_missing(req: StoreRequest, path: str, size: int, no_images: bool) -> None:
+    import shlex
+
+    if req.root is None or not os.path.isfile(req.metadata_path):
+        raise StoreNotFoundError(
+            f"{req.owner}: no store at {path!r} and no raw data to build one from (looked for the metadata"
+            f" file {req.metadata_path!r}). Download the dataset (download=True, or `bioscan-h5 download"
+            f" --dataset {req.dataset} --root {shlex.quote(str(req.root))}`) or pass store= to point at an"
+            " existing store."
+        )
+    cfg = _config(req, path, size, no_images=no_images)
+    if req.build is False:
+        raise StoreNotFoundError(
+            f"{req.owner}: no store at {path!r}. Build it with:\n  {cfg.command()}\n"
+            "(or pass build='auto' to build it now)."
+        )
+    run_build(cfg)
+
+
+def ensure_images(req: StoreRequest, st: Store, rows: np.ndarray, split: str) -> Store:
+    """The store with the images of ``rows`` in it: built now if allowed, else :class:`SplitNotBuiltError`."""
+    pending = st.image_status[rows] == ImageStatus.PENDING
+    if not pending.any():
+        return st
+    cfg = _config(req, st.path, st.image_size, no_images=False, st=st)
+    if not req.can_build():
+        raise SplitNotBuiltError(
+            f"{pending.sum()} of the {len(rows)} rows of split {split!r} have no image in"
+            f" {st.path!r} (their split was not built). Build them with:\n  {cfg.command()}"
+        )
+    run_build(cfg)
+    return Store(st.path)
+
+
+def run_build(cfg) -> None:
+    """Run a build in this process, saying what it builds and how long it took."""
+    from ..builder import build
+
+    what = "metadata only" if cfg.no_images else "images of " + cfg.splits
+    print(f"bioscan-h5: building {cfg.out} ({what})", file=sys.stderr)
+    t0 = time.monotonic()
+    res = build(cfg)
+    print(
+        f"bioscan-h5: built {cfg.out} in {time.monotonic() - t0:.1f} s ({res.decoded_now} images decoded)",
+        file=sys.stderr,
+    )

@@ -1,0 +1,146 @@
+"""What every dataset layout provides, and the protocol its row sources satisfy.
+
+A layout owns one dataset's official root (where the metadata and images are, how a row
+finds its image) and its splits (which rows a split name stands for, in the order the
+datasets serve them). It works on any :class:`ColumnSource`: the parsed metadata
+(:class:`~bioscan_h5.metadata.Table`) while building, a :class:`~bioscan_h5.store.Store`
+while reading, or a pandas frame (:class:`FrameSource`) for the peer's CSV path.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from .. import format as fmt
+from ..columns import StoredColumn
+from ..errors import StoreNotFoundError
+from ..metadata import Table, read_table
+
+__all__ = ["ColumnSource", "FrameSource", "SourceLayout", "rows_in"]
+
+
+class ColumnSource(Protocol):
+    """Rows with named columns: what a layout needs to find splits and image paths."""
+
+    n_rows: int
+
+    def column(self, name: str) -> StoredColumn:
+        """One column by name."""
+        ...  # pragma: no cover
+
+    def partition(self, name: str) -> np.ndarray | None:
+        """The rows listed in a named partition file, in its order (None if absent)."""
+        ...  # pragma: no cover
+
+    @property
+    def partition_names(self) -> list[str]:
+        """Names of the partition files the source holds."""
+        ...  # pragma: no cover
+
+
+class FrameSource:
+    """A pandas DataFrame seen as a :class:`ColumnSource` (category columns only)."""
+
+    def __init__(self, frame) -> None:
+        self.frame = frame
+        self.n_rows = len(frame)
+
+    def column(self, name: str) -> StoredColumn:
+        import pandas as pd
+
+        codes, uniques = pd.factorize(self.frame[name], sort=True, use_na_sentinel=True)
+        return StoredColumn(name, fmt.Kind.CATEGORY, codes=codes.astype(np.int32), categories=list(uniques))
+
+    def partition(self, name: str) -> np.ndarray | None:
+        return None
+
+    @property
+    def partition_names(self) -> list[str]:
+        return []
+
+
+def rows_in(source: ColumnSource, column: str, values: Iterable[str]) -> np.ndarray:
+    """Rows whose category in ``column`` is one of ``values``, in file order (int64)."""
+    col = source.column(column)
+    cats = list(col.categories or ())
+    wanted = [cats.index(v) for v in values if v in cats]
+    return np.flatnonzero(np.isin(np.asarray(col.codes), wanted)).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class SourceLayout:
+    """How one dataset's official root is laid out, and what its split names stand for."""
+
+    schema: fmt.DatasetSchema
+    metadata_relpath: str
+    sep: str
+    #: Columns needed to find each row's image and split (read back from a partial store).
+    path_columns: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return self.schema.name
+
+    def metadata_path(self, root: str) -> str:
+        """Where the metadata file of ``root`` is."""
+        return os.path.join(root, self.name, self.metadata_relpath)
+
+    def image_dir(self, root: str, image_package: str) -> str:
+        """The folder of one image package."""
+        return os.path.join(root, self.name, "images", image_package)
+
+    def find_metadata(self, root: str) -> str:
+        """The metadata file of ``root``; :class:`StoreNotFoundError` saying how to get it."""
+        path = self.metadata_path(root)
+        if not os.path.isfile(path):
+            raise StoreNotFoundError(
+                f"No {self.name} metadata file at {path!r}. Point --root at the folder that holds"
+                f" {self.name}/ (the layout of bioscan-dataset), or download it with"
+                f" `bioscan-h5 download --dataset {self.name} --root ROOT`."
+            )
+        return path
+
+    def read(self, root: str, max_nucleotides: int | None) -> Table:
+        """Read and validate the metadata file of a root."""
+        path = self.find_metadata(root)
+        table = read_table(path, self.schema, sep=self.sep, max_nucleotides=max_nucleotides)
+        self.validate(table, path)
+        return table
+
+    def rows_for_splits(self, source: ColumnSource, splits: str) -> np.ndarray:
+        """Rows of a build's ``--splits`` (any union of split names), in file order."""
+        tokens = self.explode(splits)
+        if tokens == ["all"]:
+            return np.arange(source.n_rows, dtype=np.int64)
+        mask = np.zeros(source.n_rows, dtype=bool)
+        for token in tokens:
+            mask[self.token_rows(source, token)] = True
+        return np.flatnonzero(mask)
+
+    # ------------------------------------------------------------ per dataset
+    def validate(self, table: Table, path: str) -> None:  # pragma: no cover - overridden
+        """Refuse metadata this layout cannot serve (unknown split names, unsafe paths)."""
+        raise NotImplementedError
+
+    def image_relpaths(self, source: ColumnSource, rows: np.ndarray) -> list[str]:  # pragma: no cover
+        """Each row's image path, relative to the image package folder."""
+        raise NotImplementedError
+
+    def explode(self, splits: str) -> list[str]:  # pragma: no cover - overridden
+        """The canonical split tokens a build's ``--splits`` stands for (``["all"]`` for all)."""
+        raise NotImplementedError
+
+    def token_rows(self, source: ColumnSource, token: str) -> np.ndarray:  # pragma: no cover
+        """The rows of one canonical token of :meth:`explode`."""
+        raise NotImplementedError
+
+    def split_rows(
+        self, source: ColumnSource, split: str | None, partitioning_version: str | None = None
+    ) -> np.ndarray:  # pragma: no cover - overridden
+        """The rows of a dataset's ``split``, in the order the dataset serves them."""
+        raise NotImplementedError

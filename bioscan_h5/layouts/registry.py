@@ -1,0 +1,29 @@
+"""Every dataset layout this package knows, by dataset name."""
+
+from __future__ import annotations
+
+from ..errors import InvalidArgumentError
+from .base import SourceLayout
+from .bioscan1m import BIOSCAN1M_LAYOUT
+from .bioscan5m import BIOSCAN5M_LAYOUT
+
+__all__ = ["LAYOUTS", "get_layout"]
+
+#: The layouts, by dataset name (``"bioscan5m"``, ``"bioscan1m"``).
+LAYOUTS: dict[str, SourceLayout] = {layout.name: layout for layout in (BIOSCAN5M_LAYOUT, BIOSCAN1M_LAYOUT)}
+
+
+def get_layout(dataset: str) -> SourceLayout:
+    """The layout of a dataset.
+
+    Raises
+    ------
+    InvalidArgumentError
+        An unknown dataset name, listing the valid ones.
+    """
+    try:
+        return LAYOUTS[dataset]
+    except KeyError:
+        raise InvalidArgumentError(
+            f"Unknown dataset {dataset!r}. Valid datasets are: {', '.join(map(repr, LAYOUTS))}."
+        ) from None

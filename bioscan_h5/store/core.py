@@ -1,0 +1,365 @@
+"""The :class:`Store`: one store file, its arrays as numpy arrays, opened lazily per process."""
+
+from __future__ import annotations
+
+import os
+import stat
+import weakref
+from collections.abc import Mapping, Sequence
+from functools import cached_property
+
+import h5py
+import numpy as np
+
+from .. import format as fmt
+from .._hdf5 import open_readonly
+from ..columns import StoredColumn, read_column
+from ..errors import StoreFormatError, StoreNotFoundError
+from ..format import ImageStatus, Kind
+from ..layouts import get_layout
+from .damage import damage_reported, reads
+from .pixels import pixel_array
+from .summary import store_info
+from .tables import LazyMapping, to_frame
+from .validate import attr_value, column_order, read_header
+
+__all__ = ["Store", "open_store"]
+
+
+def open_store(path: str | os.PathLike, *, allow_incomplete: bool = False) -> Store:
+    """Open a store file (see :class:`Store`).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The ``.h5`` file written by ``bioscan-h5 build``.
+    allow_incomplete : bool, default=False
+        Open a store whose build has not finished (a ``.partial`` file), e.g. to inspect it.
+
+    Raises
+    ------
+    StoreNotFoundError
+        No file at ``path``.
+    StoreFormatError
+        Not a bioscan-h5 store, or damaged.
+    StoreVersionError
+        Written by a newer format version.
+    StoreIncompleteError
+        The build has not finished.
+    """
+    return Store(path, allow_incomplete=allow_incomplete)
+
+
+def _missing_store_error(path: str) -> StoreNotFoundError:
+    partial = fmt.partial_path(path)
+    hint = (
+        f" A build is in progress or was interrupted ({partial!r} exists): rerun the build to finish it."
+        if os.path.exists(partial)
+        else " Build it with `bioscan-h5 build --root ROOT` (see `bioscan-h5 build --help`)."
+    )
+    return StoreNotFoundError(f"No store file at {path!r}.{hint}")
+
+
+class Store:
+    """A bioscan-h5 store: the whole dataset as numpy arrays, row ``i`` = metadata row ``i``.
+
+    Uncompressed arrays are numpy memory maps of the file (zero-copy, shared by every process
+    through the page cache); compressed pixel arrays are read through h5py. The file is opened
+    read-only without HDF5 file locking, reopened after a fork, and a store pickles as its path.
+
+    Attributes
+    ----------
+    path : str
+    attrs : dict
+        The root attributes (see :mod:`bioscan_h5.format`).
+    dataset : str
+        ``"bioscan5m"`` or ``"bioscan1m"``.
+    images : numpy.ndarray or h5py.Dataset
+        ``(N, S, S, 3)`` uint8; a memory map when uncompressed.
+    image_status : numpy.ndarray
+        ``(N,)`` :class:`~bioscan_h5.format.ImageStatus` codes.
+    image_ok : numpy.ndarray of bool
+        True where the image was decoded.
+    labels : Mapping[str, numpy.ndarray]
+        Per rank, the int32 label indices (-1 = missing); equal to ``bioscan-dataset``'s
+        ``<rank>_index``.
+    vocab : Mapping[str, list of str]
+        Per rank, the sorted label names: ``vocab[rank][labels[rank][i]]``.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, allow_incomplete: bool = False) -> None:
+        self.path = os.path.abspath(os.fspath(path))
+        self.allow_incomplete = allow_incomplete
+        self._pid: int | None = None
+        self._file: h5py.File | None = None
+        self._open()
+
+    # ------------------------------------------------------------ opening
+    def _open(self) -> None:
+        if not os.path.exists(self.path):
+            raise _missing_store_error(self.path)
+        if not stat.S_ISREG(os.stat(self.path).st_mode):  # a FIFO would block the open forever
+            raise StoreFormatError(
+                f"{self.path!r} is not a regular file (a directory, pipe or device). Pass the .h5 file"
+                " written by `bioscan-h5 build`."
+            )
+        try:
+            f = open_readonly(self.path)
+        except OSError as exc:
+            raise StoreFormatError(
+                f"{self.path!r} is not a readable HDF5 file ({exc}). It may be truncated or damaged:"
+                " rebuild it with `bioscan-h5 build --overwrite`."
+            ) from None
+        try:
+            with damage_reported(self.path, "its attributes and dataset headers"):
+                header = read_header(f, self.path, self.allow_incomplete)
+        except BaseException:
+            f.close()
+            raise
+        self.attrs = header.attrs
+        self.dataset = header.dataset
+        self.schema = header.schema
+        self.n_rows = header.n_rows
+        self.image_size = header.image_size
+        self._file = f
+        self._pid = os.getpid()
+
+    @property
+    def file(self) -> h5py.File:
+        """The open h5py file (reopened after a fork or unpickling)."""
+        if self._file is None or self._pid != os.getpid():
+            self._file = open_readonly(self.path)
+            self._pid = os.getpid()
+            for cached in ("_maps", "_raw", "_columns"):
+                self.__dict__.pop(cached, None)
+        return self._file
+
+    @property
+    def _map_source(self):
+        """The file HDF5 has open, as a Python file object to make memory maps from.
+
+        Maps are never made from the path: if the store is replaced (``os.replace``) while it
+        is open, every array keeps coming from the file that was opened and validated.
+        """
+        f = self.file
+        raw = self.__dict__.get("_raw")
+        if raw is None:
+            raw = self.__dict__["_raw"] = open(os.dup(f.id.get_vfd_handle()), "rb")
+            weakref.finalize(self, raw.close)  # closed with the store, without a ResourceWarning
+        return raw
+
+    def close(self) -> None:
+        """Close the file (arrays already returned stay valid)."""
+        if self._file is not None and self._pid == os.getpid():
+            self._file.close()
+            raw = self.__dict__.pop("_raw", None)
+            if raw is not None:
+                raw.close()
+        self._file = None
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __getstate__(self) -> dict:
+        return {"path": self.path, "allow_incomplete": self.allow_incomplete}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["path"], allow_incomplete=state["allow_incomplete"])
+
+    def __len__(self) -> int:
+        return self.n_rows
+
+    def __repr__(self) -> str:
+        return (
+            f"<Store {os.path.basename(self.path)!r}: {self.dataset}, {self.n_rows} rows,"
+            f" {self.attrs.get(fmt.ATTR_IMAGE_PACKAGE)} at {self.image_size}px>"
+        )
+
+    # ------------------------------------------------------------ raw arrays
+    @reads(lambda self, name: f"dataset {name!r}")
+    def array(self, name: str) -> np.ndarray:
+        """A dataset as a read-only numpy array: a memory map when it is stored contiguously.
+
+        The array is made once per process and cached (per-sample reads call this).
+        """
+        f = self.file  # reopened, and the cache dropped, after a fork
+        maps = self.__dict__.setdefault("_maps", {})
+        arr = maps.get(name)
+        if arr is None:
+            dset = f[name]
+            offset = _contiguous_offset(dset)
+            if offset is None:
+                arr = dset[()]
+                if isinstance(arr, np.ndarray):
+                    arr.flags.writeable = False
+            else:
+                arr = np.memmap(self._map_source, dtype=dset.dtype, mode="r", offset=offset, shape=dset.shape)
+            maps[name] = arr
+        return arr
+
+    @cached_property
+    @reads("the pixel array")
+    def images(self):
+        """``(N, S, S, 3)`` uint8 pixels, sliceable like a numpy array (a memory map when uncompressed)."""
+        return pixel_array(self.file[fmt.IMAGES], self.attrs, self.n_rows, self.image_size, self._map_source)
+
+    @property
+    def memory_mapped(self) -> bool:
+        """True when :attr:`images` is a memory map (uncompressed store)."""
+        return isinstance(self.images, np.memmap)
+
+    @cached_property
+    def image_status(self) -> np.ndarray:
+        return self.array(fmt.IMAGE_STATUS)
+
+    @property
+    def image_ok(self) -> np.ndarray:
+        return self.image_status == ImageStatus.OK
+
+    @cached_property
+    def image_source_size(self) -> np.ndarray:
+        return self.array(fmt.IMAGE_SOURCE_SIZE)
+
+    @cached_property
+    def dna_codes(self) -> np.ndarray:
+        """``(N, W)`` uint8 ASCII barcode letters, 0-padded."""
+        return self.array(fmt.DNA_CODES)
+
+    @cached_property
+    def dna_lengths(self) -> np.ndarray:
+        """``(N,)`` stored barcode lengths, -1 where missing."""
+        return self.array(fmt.DNA_LENGTHS)
+
+    @cached_property
+    def dna_full_lengths(self) -> np.ndarray:
+        return self.array(fmt.DNA_FULL_LENGTHS)
+
+    @property
+    def max_nucleotides(self) -> int | None:
+        """The barcode truncation the store was built with (None: full length)."""
+        v = int(self.attrs[fmt.ATTR_MAX_NUCLEOTIDES])
+        return None if v < 0 else v
+
+    # ------------------------------------------------------------ metadata columns
+    @cached_property
+    @reads("the column list")
+    def columns(self) -> list[str]:
+        """Every stored metadata column (the barcode column excepted), in source-file order."""
+        return column_order(
+            self.attrs, list(self.file[fmt.COLUMNS].keys()), self.schema.barcode_column, self.path
+        )
+
+    @reads(lambda self, name: f"column {name!r}")
+    def column_kind(self, name: str) -> Kind:
+        """How a metadata column is stored (:class:`~bioscan_h5.format.Kind`)."""
+        kinds = self.__dict__.setdefault("_kinds", {})
+        if name not in kinds:
+            kinds[name] = Kind(attr_value(self.file[f"{fmt.COLUMNS}/{name}"].attrs["kind"]))
+        return kinds[name]
+
+    @reads(lambda self, name: f"column {name!r}")
+    def column(self, name: str) -> StoredColumn:
+        """One metadata column, its arrays memory-mapped (cached per process)."""
+        self.file  # noqa: B018 - drops the cache after a fork
+        cache = self.__dict__.setdefault("_columns", {})
+        if name not in cache:
+
+            def load(part: str):
+                if part == "categories":
+                    return self.file[fmt.column_path(name, part)].asstr()[()]
+                return self.array(fmt.column_path(name, part))
+
+            cache[name] = read_column(name, self.column_kind(name), load)
+        return cache[name]
+
+    @cached_property
+    def labels(self) -> Mapping[str, np.ndarray]:
+        return LazyMapping(self.schema.ranks, self.codes)
+
+    @cached_property
+    def vocab(self) -> Mapping[str, list[str]]:
+        return LazyMapping(self.schema.ranks, self.categories)
+
+    def codes(self, column: str) -> np.ndarray:
+        """Category codes of a category column (-1 = missing)."""
+        return self.array(fmt.column_path(column, "codes"))
+
+    def categories(self, column: str) -> list[str]:
+        """Sorted category names of a category column."""
+        return list(self.column(column).categories or ())
+
+    @cached_property
+    @reads("the token arrays")
+    def tokenizations(self) -> list[str]:
+        """Names of the token arrays precomputed with ``build --tokenize``."""
+        return list(self.file[fmt.TOKENS].keys()) if fmt.TOKENS in self.file else []
+
+    def tokens(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """Precomputed ``(ids, mask)`` arrays of a tokenizer."""
+        return self.array(fmt.token_path(name, "ids")), self.array(fmt.token_path(name, "mask"))
+
+    # ------------------------------------------------------------ rows and values
+    def partition(self, name: str) -> np.ndarray | None:
+        """The rows of a BIOSCAN-1M CLIBD partition file, in its order (None if absent)."""
+        path = fmt.partition_path(name)
+        return np.asarray(self.file[path][()], dtype=np.int64) if path in self.file else None
+
+    @property
+    def partition_names(self) -> list[str]:
+        """The CLIBD partition files the store holds (BIOSCAN-1M)."""
+        return list(self.file[fmt.PARTITIONS].keys()) if fmt.PARTITIONS in self.file else []
+
+    def indices(self, split: str | None = "all", partitioning_version: str | None = None) -> np.ndarray:
+        """Rows of a split or metasplit, in the order the datasets serve them (``int64``).
+
+        Parameters
+        ----------
+        split : str
+            As the datasets take it: ``"val"``, ``"pretrain+train"``, ``"seen"``, ``"all"``...
+        partitioning_version : str, optional
+            BIOSCAN-1M only (default ``"large_diptera_family"``).
+        """
+        return get_layout(self.dataset).split_rows(self, split, partitioning_version)
+
+    @reads("the barcodes")
+    def barcodes(self, rows=None, max_nucleotides: int | None = None) -> list:
+        """Barcodes as strings (``nan`` where missing), optionally truncated further."""
+        from ..dna import decode_barcodes
+
+        rows = np.arange(self.n_rows) if rows is None else np.asarray(rows)
+        lengths = np.array(self.dna_lengths[rows])
+        if max_nucleotides is not None:
+            lengths = np.where(lengths > max_nucleotides, max_nucleotides, lengths)
+        return decode_barcodes(self.dna_codes[rows], lengths)
+
+    @reads(lambda self, name, rows=None: f"column {name!r}")
+    def column_values(self, name: str, rows=None) -> np.ndarray:
+        """One column for some rows as an object array of Python values (``nan`` = missing)."""
+        rows = np.arange(self.n_rows) if rows is None else np.asarray(rows)
+        if name == self.schema.barcode_column:
+            return np.array(self.barcodes(rows), dtype=object)
+        return self.column(name).objects(rows)
+
+    def to_pandas(self, columns: Sequence[str] | None = None, rows=None):
+        """Columns as a pandas DataFrame, index = row numbers.
+
+        Category columns become pandas categoricals over the whole file's categories (so
+        ``.cat.codes`` are the global label indices), text columns ``object``, integers
+        nullable ``Int64``, floats ``float64``; missing values are NA/NaN.
+        """
+        return to_frame(self, columns, rows)
+
+    def info(self) -> dict:
+        """A summary: rows per split, images decoded, shape, size on disk, labelled fraction per rank."""
+        return store_info(self)
+
+
+def _contiguous_offset(dset: h5py.Dataset) -> int | None:
+    if dset.chunks is not None or dset.compression is not None or dset.is_virtual or dset.external:
+        return None
+    if dset.size == 0 or dset.dtype.kind == "O":
+        return None
+    return dset.id.get_offset()

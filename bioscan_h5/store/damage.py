@@ -1,0 +1,63 @@
+"""Turning low-level read failures on a damaged store into :class:`StoreFormatError`."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import Iterator
+
+from ..errors import BioscanH5Error, StoreFormatError
+
+__all__ = ["damage_error", "damage_reported", "reads"]
+
+#: What h5py, numpy and the decoders raise on a damaged file. A KeyError for a name that is
+#: simply absent (HDF5 says "doesn't exist" or "component not found") is passed on as it is.
+_READ_ERRORS = (OSError, RuntimeError, KeyError, ValueError, UnicodeDecodeError)
+
+REBUILD = "Rebuild it with `bioscan-h5 build --overwrite` (or copy it again)."
+
+
+def damage_error(path: str, what: str, exc: BaseException) -> StoreFormatError | None:
+    """The :class:`StoreFormatError` for a low-level read failure, or None to let ``exc`` through."""
+    if isinstance(exc, BioscanH5Error) or not isinstance(exc, _READ_ERRORS):
+        return None
+    if isinstance(exc, KeyError) and ("doesn't exist" in str(exc) or "component not found" in str(exc)):
+        return None
+    return StoreFormatError(
+        f"{path!r} is damaged: reading {what} failed ({type(exc).__name__}: {exc}). {REBUILD}"
+    )
+
+
+@contextlib.contextmanager
+def damage_reported(path: str, what: str) -> Iterator[None]:
+    """Context manager: damage in the file is reported as a :class:`StoreFormatError` naming ``what``."""
+    try:
+        yield
+    except Exception as exc:
+        err = damage_error(path, what, exc)
+        if err is None:
+            raise
+        raise err from exc
+
+
+def reads(what):
+    """Decorator for a store reader method: damage in the file becomes a :class:`StoreFormatError`.
+
+    ``what`` is a description, or a callable ``(self, *args) -> description`` (only called on
+    failure: the decorated readers are on per-sample paths).
+    """
+
+    def decorate(fn):
+        @functools.wraps(fn)
+        def wrapper(self, *args, **kwargs):
+            try:
+                return fn(self, *args, **kwargs)
+            except Exception as exc:
+                err = damage_error(self.path, what(self, *args, **kwargs) if callable(what) else what, exc)
+                if err is None:
+                    raise
+                raise err from exc
+
+        return wrapper
+
+    return decorate
