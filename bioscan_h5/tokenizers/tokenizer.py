@@ -366,51 +366,49 @@ def _decode(
     """:meth:`Tokenizer.decode`: rebuild the letters from the windows that cover them."""
     args = tokenizer._args
     pad_id = args.pad_id
+    name, k, stride, max_len = tokenizer.name, tokenizer.k, tokenizer.stride, tokenizer.max_len
+    vocab = tokenizer.vocab
     ids = np.asarray(tokens)
     if ids.shape != (tokenizer.num_tokens,):
         raise ValueError(
-            f"{tokenizer.name!r} makes {tokenizer.num_tokens} tokens per sequence, got shape {ids.shape!r}"
+            f"{name!r} makes {tokenizer.num_tokens} tokens per sequence, got shape {ids.shape!r}"
         )
-    if tokenizer.stride > tokenizer.k:
-        raise ValueError(
-            f"{tokenizer.name!r} is not invertible: stride {tokenizer.stride} > k {tokenizer.k} skips letters between windows"
-        )
+    if stride > k:
+        raise ValueError(f"{name!r} is not invertible: stride {stride} > k {k} skips letters between windows")
     ids = [int(t) for t in ids]
     first = 1 if tokenizer.prefix is not None else 0
     wins = ids[first:]
     left = tokenizer.padding_side == "left"
-    cover = (tokenizer.num_windows - 1) * tokenizer.stride + tokenizer.k  # padded positions the windows cover
+    cover = (tokenizer.num_windows - 1) * stride + k  # padded positions the windows cover
     if length is not None:
-        n = min(max(int(length), 0), tokenizer.max_len)
+        n = min(max(int(length), 0), max_len)
     elif pad_id >= 0:
         n = sum(1 for t in wins if t != pad_id)
     else:
-        n = cover if not left else tokenizer.max_len
-    lo = tokenizer.max_len - n if left else 0
+        n = cover if not left else max_len
+    lo = max_len - n if left else 0
     hi = lo + n
     if hi > cover or lo < 0:
         raise ValueError(
-            f"{tokenizer.name!r} keeps letters 0..{cover} of the padded {tokenizer.max_len}; "
+            f"{name!r} keeps letters 0..{cover} of the padded {max_len}; "
             f"letters {lo}..{hi} cannot be recovered"
         )
     letters: list[str | None] = [None] * cover
     for j, tok in enumerate(wins):
-        start = j * tokenizer.stride
-        if start >= hi or start + tokenizer.k <= lo:
+        start = j * stride
+        if start >= hi or start + k <= lo:
             continue  # a window outside the sequence: padding only
         if tok == pad_id:
             raise ValueError(f"token {first + j} is the padding token {tokenizer.pad!r}, inside the sequence")
-        if not 0 <= tok < len(tokenizer.vocab):
-            raise ValueError(
-                f"token {first + j} is {tok}, outside the vocabulary (0..{len(tokenizer.vocab) - 1})"
-            )
+        if not 0 <= tok < len(vocab):
+            raise ValueError(f"token {first + j} is {tok}, outside the vocabulary (0..{len(vocab) - 1})")
         if tok < args.first_id:
             why = " (its letters were not in the alphabet and are lost)" if tok == args.unk_id else ""
             raise ValueError(
-                f"cannot decode token {first + j}: id {tok} is the special {tokenizer.vocab[tok]!r}{why}; "
-                f"{tokenizer.name!r} decodes only k-mers of {tokenizer.alphabet!r}"
+                f"cannot decode token {first + j}: id {tok} is the special {vocab[tok]!r}{why}; "
+                f"{name!r} decodes only k-mers of {tokenizer.alphabet!r}"
             )
-        for t, ch in enumerate(tokenizer.vocab[tok]):
+        for t, ch in enumerate(vocab[tok]):
             p = start + t
             if letters[p] is not None and letters[p] != ch:
                 raise ValueError(f"overlapping windows disagree at letter {p}: {letters[p]!r} vs {ch!r}")
