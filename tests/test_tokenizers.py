@@ -24,6 +24,7 @@ from bioscan_h5.tokenizers import (
     reverse_complement,
     reverse_complement_codes,
 )
+from bioscan_h5.tokenizers.kernels import COMPLEMENT_TABLE, revcomp_kernel, tokenize_kernel
 
 #: Letters a stored barcode may hold (bioscan_h5.dna.ALLOWED_LETTERS), both cases.
 LETTERS = "ACGTNRYKMSWBDHVU-" + "acgtnrykmswbdhvu"
@@ -131,8 +132,8 @@ def run(tok: Tokenizer, codes: np.ndarray, lengths: np.ndarray, fn, dtype=np.int
 def test_kernel_matches_python_twin(tok: Tokenizer, seqs: list[str | None]) -> None:
     codes, lengths = to_batch(seqs)
     for dtype in (np.int32, np.int64):
-        fast = run(tok, codes, lengths, tk._tokenize_kernel.jitted, dtype)
-        slow = run(tok, codes, lengths, tk._tokenize_kernel.py_func, dtype)
+        fast = run(tok, codes, lengths, tokenize_kernel.jitted, dtype)
+        slow = run(tok, codes, lengths, tokenize_kernel.py_func, dtype)
         np.testing.assert_array_equal(fast[0], slow[0])
         np.testing.assert_array_equal(fast[1], slow[1])
         assert (fast[0] >= 0).all() and (fast[0] < tok.vocab_size).all()
@@ -145,8 +146,8 @@ def test_revcomp_kernel_matches_python_twin_and_str(seqs: list[str | None]) -> N
     codes, lengths = to_batch(seqs, width=max([len(s) for s in seqs if s is not None] + [0]) + 3)
     fast = np.empty_like(codes)
     slow = np.empty_like(codes)
-    tk._revcomp_kernel.jitted(codes, lengths, tk._COMPLEMENT_TABLE, fast)
-    tk._revcomp_kernel.py_func(codes, lengths, tk._COMPLEMENT_TABLE, slow)
+    revcomp_kernel.jitted(codes, lengths, COMPLEMENT_TABLE, fast)
+    revcomp_kernel.py_func(codes, lengths, COMPLEMENT_TABLE, slow)
     np.testing.assert_array_equal(fast, slow)
     np.testing.assert_array_equal(reverse_complement_codes(codes, lengths), fast)
     for i, s in enumerate(seqs):

@@ -1,0 +1,269 @@
+"""The tokenizer classes for users (:class:`CharTokenizer`, :class:`KmerTokenizer`) and the presets."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+
+from .tokenizer import Tokenizer, config_class
+
+__all__ = [
+    "CharTokenizer",
+    "KmerTokenizer",
+    "PEER_CHAR_VOCAB",
+    "TOKENIZER_PRESETS",
+    "barcodebert_tokenizer",
+    "barcodemamba_tokenizer",
+    "clibd_tokenizer",
+    "get_tokenizer",
+]
+
+#: The peer (``bioscan-dataset``) README's character map; ``P`` is the padding token.
+PEER_CHAR_VOCAB = {"P": 0, "A": 1, "C": 2, "G": 3, "T": 4, "N": 5}
+
+
+@config_class
+class CharTokenizer(Tokenizer):
+    """Character-level tokenizer: one token per letter, padded to ``max_len``.
+
+    The defaults are the peer README's map ``{"P": 0, "A": 1, "C": 2, "G": 3, "T": 4,
+    "N": 5}``, padded on the right with the token ``P`` to 660 letters. Letters outside the
+    alphabet (other IUPAC codes, ``'-'``, anything else) get the id of ``unknown``: ``N``
+    (5) by default, since that map has no unknown token.
+
+    Parameters
+    ----------
+    alphabet : str
+        Letters with ids of their own, upper case, in id order after ``specials``.
+    max_len : int
+        Letters (= tokens) per sequence.
+    specials : sequence of str
+        Tokens with the first ids (the default ``("P",)`` puts ``P`` at 0).
+    pad : str
+        One of ``specials`` (a padding token) or a letter (e.g. ``"N"``, fed through the
+        mapping like a real letter).
+    unknown : str
+        A letter of ``alphabet`` or one of ``specials``.
+    padding_side : {"right", "left"}
+    name : str
+
+    Examples
+    --------
+    >>> tok = CharTokenizer(max_len=8)
+    >>> tok("ACgtR").tolist()
+    [1, 2, 3, 4, 5, 0, 0, 0]
+    >>> tok.decode(tok("ACGTN"))
+    'ACGTN'
+    """
+
+    _implied = ("k", "stride", "prefix")
+
+    def __init__(
+        self,
+        alphabet: str = "ACGTN",
+        max_len: int = 660,
+        *,
+        specials: Sequence[str] = ("P",),
+        pad: str = "P",
+        unknown: str = "N",
+        padding_side: str = "right",
+        name: str = "char",
+    ) -> None:
+        super().__init__(
+            alphabet,
+            1,
+            1,
+            max_len,
+            specials=specials,
+            pad=pad,
+            unknown=unknown,
+            prefix=None,
+            padding_side=padding_side,
+            name=name,
+        )
+
+
+@config_class
+class KmerTokenizer(Tokenizer):
+    """k-mer tokenizer: windows of ``k`` letters every ``stride`` letters, padded with ``N``.
+
+    The vocabulary is ``specials`` followed by every k-mer of ``alphabet`` in
+    :func:`itertools.product` order; a window with any letter outside the alphabet
+    (padding ``N`` included, when ``N`` is not in the alphabet) gets the id of ``unknown``.
+    The defaults are BarcodeBERT's (``[MASK]=0``, ``[UNK]=1``, ``ACGT``, max_len 660).
+
+    Parameters
+    ----------
+    k : int
+        Letters per k-mer.
+    stride : int or None
+        Step between k-mers; None means ``k`` (non-overlapping).
+    max_len : int
+        Letters the sequence is truncated or padded to before windowing.
+    alphabet : str
+    specials : sequence of str
+    unknown : str
+        One of ``specials``.
+    pad : str
+        The padding letter.
+    prefix : str or None
+        One of ``specials`` to prepend (CLIBD prepends ``<MASK>``).
+    padding_side : {"right", "left"}
+    name : str or None
+        Defaults to ``"kmer{k}"``.
+
+    Examples
+    --------
+    >>> tok = KmerTokenizer(4, max_len=12)
+    >>> tok("ACGTacgtAC").tolist()  # ACGT = 0*64 + 1*16 + 2*4 + 3 = 27, plus 2 specials
+    [29, 29, 1]
+    """
+
+    def __init__(
+        self,
+        k: int,
+        stride: int | None = None,
+        max_len: int = 660,
+        *,
+        alphabet: str = "ACGT",
+        specials: Sequence[str] = ("[MASK]", "[UNK]"),
+        unknown: str = "[UNK]",
+        pad: str = "N",
+        prefix: str | None = None,
+        padding_side: str = "right",
+        name: str | None = None,
+    ) -> None:
+        if pad in specials:
+            raise ValueError(
+                f"KmerTokenizer pads with a letter (e.g. 'N'), not a special token; got pad={pad!r}"
+            )
+        super().__init__(
+            alphabet,
+            k,
+            stride,
+            max_len,
+            specials=specials,
+            pad=pad,
+            unknown=unknown,
+            prefix=prefix,
+            padding_side=padding_side,
+            name=f"kmer{k}" if name is None else name,
+        )
+
+
+# ----------------------------------------------------------------------------------------------
+# Presets and registry
+# ----------------------------------------------------------------------------------------------
+
+
+def barcodebert_tokenizer(k: int = 4) -> KmerTokenizer:
+    """BarcodeBERT's tokenizer: non-overlapping k-mers of ``ACGT``, padded with N to 660.
+
+    ``[MASK]=0``, ``[UNK]=1``, then the ``4**k`` k-mers in product order; ``660 // k``
+    tokens (165 for k = 4); attention mask 1 on the first ``len(seq) // k``.
+
+    Parameters
+    ----------
+    k : int
+        k-mer size (BarcodeBERT's default is 4; 5 and 6 were published too).
+
+    Returns
+    -------
+    KmerTokenizer
+        Named ``"barcodebert"`` for k = 4, ``"barcodebert-k{k}"`` otherwise.
+    """
+    return KmerTokenizer(
+        k,
+        stride=k,
+        max_len=660,
+        alphabet="ACGT",
+        specials=("[MASK]", "[UNK]"),
+        unknown="[UNK]",
+        pad="N",
+        name="barcodebert" if int(k) == 4 else f"barcodebert-k{int(k)}",
+    )
+
+
+def clibd_tokenizer() -> KmerTokenizer:
+    """CLIBD's DNA tokenizer: 5-mers, stride 5, padded with N to 660, ``<MASK>`` prepended.
+
+    ``<MASK>=0``, ``<CLS>=1``, ``<UNK>=2``, then the 1024 5-mers in product order; 133
+    tokens. CLIBD feeds its encoder no attention mask; ours is 1 on the prefix and the first
+    ``len(seq) // 5`` k-mers (use all ones to match CLIBD's embeddings exactly).
+
+    Returns
+    -------
+    KmerTokenizer
+    """
+    return KmerTokenizer(
+        5,
+        stride=5,
+        max_len=660,
+        alphabet="ACGT",
+        specials=("<MASK>", "<CLS>", "<UNK>"),
+        unknown="<UNK>",
+        pad="N",
+        prefix="<MASK>",
+        name="clibd",
+    )
+
+
+def barcodemamba_tokenizer() -> CharTokenizer:
+    """BarcodeMamba's character tokenizer (vocab of 8), left-padded with N to 660.
+
+    ``[MASK]=0``, ``[SEP]=1``, ``[UNK]=2``, ``A=3``, ``C=4``, ``G=5``, ``T=6``, ``N=7``;
+    letters outside ``ACGTN`` are ``[UNK]``; attention mask 1 on the real letters.
+
+    Returns
+    -------
+    CharTokenizer
+    """
+    return CharTokenizer(
+        "ACGTN",
+        660,
+        specials=("[MASK]", "[SEP]", "[UNK]"),
+        pad="N",
+        unknown="[UNK]",
+        padding_side="left",
+        name="barcodemamba",
+    )
+
+
+#: Names accepted by :func:`get_tokenizer` (and ``bioscan-h5 build --tokenize NAME``).
+TOKENIZER_PRESETS: dict[str, Callable[[], Tokenizer]] = {
+    "barcodebert": barcodebert_tokenizer,
+    "clibd": clibd_tokenizer,
+    "barcodemamba": barcodemamba_tokenizer,
+    "char": CharTokenizer,
+}
+
+_BARCODEBERT_K = re.compile(r"barcodebert-k(\d+)")
+
+
+def get_tokenizer(name: str) -> Tokenizer:
+    """The preset tokenizer of a name.
+
+    Parameters
+    ----------
+    name : str
+        One of ``"barcodebert"``, ``"clibd"``, ``"barcodemamba"``, ``"char"`` (case and
+        surrounding spaces ignored), or ``"barcodebert-k{k}"`` for BarcodeBERT with another k.
+
+    Returns
+    -------
+    Tokenizer
+        A new tokenizer; ``get_tokenizer(tok.name)`` rebuilds any preset.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name (the message lists the valid ones).
+    """
+    key = str(name).strip().lower()
+    if key in TOKENIZER_PRESETS:
+        return TOKENIZER_PRESETS[key]()
+    m = _BARCODEBERT_K.fullmatch(key)
+    if m and 1 <= int(m.group(1)) <= 12:
+        return barcodebert_tokenizer(int(m.group(1)))
+    valid = ", ".join(repr(n) for n in TOKENIZER_PRESETS)
+    raise ValueError(f"unknown tokenizer {name!r}; valid names: {valid} (or 'barcodebert-k<k>', k in 1..12)")

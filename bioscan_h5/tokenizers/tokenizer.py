@@ -1,0 +1,416 @@
+"""The :class:`Tokenizer` base class: settings, vocabulary, encoding and decoding."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import numpy as np
+
+from .kernels import as_batch, out_arrays, str_codes, tokenize_args, tokenize_kernel
+from .settings import TokenizerSettings, check_settings
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+__all__ = ["Tokenizer", "config_class"]
+
+_T = TypeVar("_T", bound="type[Tokenizer]")
+
+#: The attributes ``repr`` shows, in order (less a class's ``_implied`` settings).
+_REPR_FIELDS = (
+    "name",
+    "k",
+    "stride",
+    "max_len",
+    "num_tokens",
+    "vocab_size",
+    "alphabet",
+    "specials",
+    "pad",
+    "unknown",
+    "prefix",
+    "padding_side",
+)
+
+#: The classes :meth:`Tokenizer.from_config` rebuilds, by name (see :func:`config_class`).
+_CONFIG_CLASSES: dict[str, type[Tokenizer]] = {}
+
+
+def config_class(cls: _T) -> _T:
+    """Class decorator: let :meth:`Tokenizer.from_config` rebuild ``cls`` from its name."""
+    _CONFIG_CLASSES[cls.__name__] = cls
+    return cls
+
+
+def _from_config(config: dict[str, Any]) -> Tokenizer:
+    """:meth:`Tokenizer.from_config`: the registered class of ``config["class"]``, built from the rest."""
+    cfg = dict(config)
+    cls = _CONFIG_CLASSES.get(cfg.pop("class", "Tokenizer"))
+    if cls is None:
+        raise ValueError(
+            f"unknown tokenizer class {config.get('class')!r} in config {config!r}; "
+            f"valid: {sorted(_CONFIG_CLASSES)!r}"
+        )
+    for key in cls._implied:
+        cfg.pop(key, None)
+    return cls(**cfg)
+
+
+def _torch():
+    import torch
+
+    return torch
+
+
+@config_class
+class Tokenizer:
+    """A DNA tokenizer over fixed windows of ``k`` letters (``k = 1``: character level).
+
+    Use :class:`CharTokenizer`, :class:`KmerTokenizer` or a preset
+    (:func:`get_tokenizer`); this base class holds the shared machinery. The rules are
+    described in ``docs/tokenizers.md``.
+
+    Parameters
+    ----------
+    alphabet : str
+        The letters that have ids of their own, upper case, each once (e.g. ``"ACGT"``).
+    k : int
+        Letters per token.
+    stride : int or None
+        Step between windows; ``None`` means ``k`` (non-overlapping).
+    max_len : int
+        Letters kept: sequences are truncated or padded to this many before windowing.
+    specials : sequence of str
+        Special tokens, given ids ``0 .. len(specials) - 1`` ahead of the alphabet's k-mers.
+    pad : str
+        A single padding letter (run through the letter mapping, e.g. ``"N"``) or one of
+        ``specials`` (a padding token; only when ``k == 1``).
+    unknown : str
+        What windows with a letter outside ``alphabet`` become: one of ``specials``, or (when
+        ``k == 1``) a letter of ``alphabet``.
+    prefix : str or None
+        One of ``specials`` to put before the windows, or None.
+    padding_side : {"right", "left"}
+        Where padding goes.
+    name : str
+        The tokenizer's name (presets use their registry name).
+
+    Attributes
+    ----------
+    name : str
+    vocab : list of str
+        Token strings; ``vocab[i]`` is the token of id ``i``.
+    max_len : int
+        Letters the sequence is truncated or padded to.
+    num_tokens : int
+        ``T``, the number of token ids produced per sequence.
+    """
+
+    #: Settings that a subclass's constructor fixes: not shown by ``repr``, not passed back by
+    #: :meth:`from_config`.
+    _implied: tuple[str, ...] = ()
+
+    def __init__(
+        self,
+        alphabet: str,
+        k: int,
+        stride: int | None,
+        max_len: int,
+        specials: Sequence[str],
+        pad: str,
+        unknown: str,
+        prefix: str | None = None,
+        padding_side: str = "right",
+        name: str = "tokenizer",
+    ) -> None:
+        given = TokenizerSettings(alphabet, k, stride, max_len, specials, pad, unknown, prefix, padding_side)
+        settings, kmers = check_settings(given)
+        self.name = str(name)
+        self.alphabet = settings.alphabet
+        self.k = settings.k
+        self.stride = settings.stride
+        self.max_len = settings.max_len
+        self.specials = settings.specials
+        self.pad = pad
+        self.unknown = unknown
+        self.prefix = prefix
+        self.padding_side = padding_side
+        self.vocab: list[str] = self.specials + kmers
+        self._ids = {tok: i for i, tok in enumerate(self.vocab)}
+        self.num_windows = (self.max_len - self.k) // self.stride + 1
+        self.num_tokens = self.num_windows + (1 if prefix is not None else 0)
+        self._args = tokenize_args(settings)
+
+    # -- properties -------------------------------------------------------------------------
+
+    @property
+    def vocab_size(self) -> int:
+        """Number of token ids (``len(vocab)``)."""
+        return len(self.vocab)
+
+    @property
+    def unk_id(self) -> int | None:
+        """Id of the unknown token, or None when unknown letters map to a letter."""
+        return self._args.unk_id if self._args.unk_id >= 0 else None
+
+    @property
+    def pad_id(self) -> int | None:
+        """Id of the padding token, or None when padding is a letter (e.g. ``N``)."""
+        return self._args.pad_id if self._args.pad_id >= 0 else None
+
+    def token_to_id(self, token: str) -> int:
+        """Id of a token string (a special, or a k-mer in upper case).
+
+        Raises
+        ------
+        KeyError
+            When ``token`` is not in :attr:`vocab`.
+        """
+        try:
+            return self._ids[token]
+        except KeyError:
+            raise KeyError(
+                f"{token!r} is not a token of {self.name!r} (k={self.k}, specials {self.specials!r})"
+            ) from None
+
+    def config(self) -> dict[str, Any]:
+        """The settings that rebuild this tokenizer with :meth:`from_config` (JSON-friendly)."""
+        return {
+            "class": type(self).__name__,
+            "name": self.name,
+            "alphabet": self.alphabet,
+            "k": self.k,
+            "stride": self.stride,
+            "max_len": self.max_len,
+            "specials": list(self.specials),
+            "pad": self.pad,
+            "unknown": self.unknown,
+            "prefix": self.prefix,
+            "padding_side": self.padding_side,
+        }
+
+    @staticmethod
+    def from_config(config: dict[str, Any]) -> Tokenizer:
+        """Rebuild a tokenizer from :meth:`config`'s dict (e.g. read back from a store)."""
+        return _from_config(config)
+
+    # -- encoding ---------------------------------------------------------------------------
+
+    def _encode_into(
+        self,
+        codes: np.ndarray,
+        lengths: np.ndarray,
+        tokens: np.ndarray,
+        mask: np.ndarray,
+        fn: Callable | None = None,
+    ) -> None:
+        """Run the kernel (or ``fn``, e.g. its ``.py_func``) on normalised inputs."""
+        (fn or tokenize_kernel)(codes, lengths, *self._args, tokens, mask)
+
+    def _encode_int64(self, codes: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Tokens and mask as int64 arrays (what torch takes as LongTensors without a copy)."""
+        tokens = np.empty((len(lengths), self.num_tokens), dtype=np.int64)
+        mask = np.empty_like(tokens)
+        self._encode_into(codes, lengths, tokens, mask)
+        return tokens, mask
+
+    def encode_batch_numpy(
+        self, codes: np.ndarray, lengths: np.ndarray, *, out: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Tokenize a block of stored barcodes into numpy arrays (one kernel call).
+
+        This is the form used to precompute token arrays into a store.
+
+        Parameters
+        ----------
+        codes : numpy.ndarray of uint8, shape (N, L)
+            ASCII codes, 0-padded (``L`` need not equal :attr:`max_len`).
+        lengths : numpy.ndarray of int, shape (N,)
+            Length of each row; ``-1`` (missing) tokenizes as the empty sequence.
+        out : (numpy.ndarray, numpy.ndarray) or None
+            C-contiguous int32 and uint8 arrays of shape ``(N, T)`` to write into (e.g. buffers
+            reused chunk after chunk while building a store); new arrays when None.
+
+        Returns
+        -------
+        tokens : numpy.ndarray of int32, shape (N, T)
+        attention_mask : numpy.ndarray of uint8, shape (N, T)
+            ``out`` itself when given.
+        """
+        codes, lengths, _ = as_batch(codes, lengths)
+        tokens, mask = out_arrays(out, (len(lengths), self.num_tokens))
+        self._encode_into(codes, lengths, tokens, mask)
+        return tokens, mask
+
+    def encode_batch(self, codes: np.ndarray, lengths: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """Tokenize a block of stored barcodes into tensors (one kernel call).
+
+        Parameters
+        ----------
+        codes : numpy.ndarray of uint8, shape (N, L)
+            ASCII codes, 0-padded.
+        lengths : numpy.ndarray of int, shape (N,)
+            Length of each row; ``-1`` (missing) tokenizes as the empty sequence.
+
+        Returns
+        -------
+        tokens : torch.LongTensor, shape (N, T)
+        attention_mask : torch.LongTensor, shape (N, T)
+        """
+        tokens, mask = self._encode_int64(*as_batch(codes, lengths)[:2])
+        torch = _torch()
+        return torch.from_numpy(tokens), torch.from_numpy(mask)
+
+    def encode_codes(self, codes_row: np.ndarray, length: int) -> torch.Tensor:
+        """Token ids of one stored barcode row (no ``str`` round trip).
+
+        Parameters
+        ----------
+        codes_row : numpy.ndarray of uint8, shape (L,)
+            One row of a store's ``/dna/codes``.
+        length : int
+            Its length (``-1``: missing, tokenized as the empty sequence).
+
+        Returns
+        -------
+        torch.LongTensor, shape (T,)
+        """
+        return self.encode_codes_with_mask(codes_row, length)[0]
+
+    def encode_codes_with_mask(self, codes_row: np.ndarray, length: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Token ids and attention mask of one stored barcode row.
+
+        Parameters
+        ----------
+        codes_row : numpy.ndarray of uint8, shape (L,)
+        length : int
+
+        Returns
+        -------
+        tokens, attention_mask : torch.LongTensor, shape (T,)
+        """
+        if np.ndim(codes_row) != 1:
+            raise ValueError(f"codes_row must be one row (shape (L,)), got shape {np.shape(codes_row)!r}")
+        tokens, mask = self._encode_int64(*as_batch(codes_row, length)[:2])
+        torch = _torch()
+        return torch.from_numpy(tokens[0]), torch.from_numpy(mask[0])
+
+    def encode(self, seq: str | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Token ids and attention mask of a barcode string.
+
+        Parameters
+        ----------
+        seq : str or None
+            The barcode; anything that is not a ``str`` (``None``, ``NaN``) is missing and
+            tokenizes as the empty sequence. Non-ASCII characters count as unknown letters.
+
+        Returns
+        -------
+        tokens, attention_mask : torch.LongTensor, shape (T,)
+        """
+        row, length = str_codes(seq)
+        return self.encode_codes_with_mask(row, length)
+
+    def __call__(self, seq: str | None) -> torch.Tensor:
+        """Token ids of a barcode string, shape ``(T,)``: usable as a ``dna_transform``."""
+        return self.encode(seq)[0]
+
+    # -- decoding ---------------------------------------------------------------------------
+
+    def decode(self, tokens: Sequence[int] | np.ndarray | torch.Tensor, length: int | None = None) -> str:
+        """The letters that a row of token ids stands for.
+
+        Parameters
+        ----------
+        tokens : sequence of int, numpy.ndarray or torch.Tensor, shape (T,)
+            One tokenized sequence.
+        length : int or None
+            The sequence's length (as stored; ``-1`` for missing). When given, the result is
+            the first ``min(length, max_len)`` letters, upper case, and padding windows are
+            ignored. When None, a padding *token* (``P``) ends the sequence, while padding
+            with a *letter* (``N``) cannot be told from real letters: the whole padded
+            window is returned (which fails for k-mer presets, whose padding is ``[UNK]``).
+
+        Returns
+        -------
+        str
+
+        Raises
+        ------
+        ValueError
+            If the letters cannot be recovered: an unknown token (its letters were lost), a
+            special token among the letters, ``stride > k`` (letters between windows are not
+            kept), overlapping windows that disagree, or a wrong number of tokens.
+        """
+        return _decode(self, tokens, length)
+
+    # -- misc -------------------------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{key}={getattr(self, key)!r}" for key in _REPR_FIELDS if key not in self._implied)
+        return f"{type(self).__name__}({shown})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Tokenizer):
+            return NotImplemented
+        return self.config() == other.config()
+
+    def __hash__(self) -> int:
+        return hash(tuple(sorted((key, repr(v)) for key, v in self.config().items())))
+
+
+def _decode(
+    tokenizer: Tokenizer, tokens: Sequence[int] | np.ndarray | torch.Tensor, length: int | None
+) -> str:
+    """:meth:`Tokenizer.decode`: rebuild the letters from the windows that cover them."""
+    args = tokenizer._args
+    pad_id = args.pad_id
+    name, k, stride, max_len = tokenizer.name, tokenizer.k, tokenizer.stride, tokenizer.max_len
+    vocab = tokenizer.vocab
+    ids = np.asarray(tokens)
+    if ids.shape != (tokenizer.num_tokens,):
+        raise ValueError(
+            f"{name!r} makes {tokenizer.num_tokens} tokens per sequence, got shape {ids.shape!r}"
+        )
+    if stride > k:
+        raise ValueError(f"{name!r} is not invertible: stride {stride} > k {k} skips letters between windows")
+    ids = [int(t) for t in ids]
+    first = 1 if tokenizer.prefix is not None else 0
+    wins = ids[first:]
+    left = tokenizer.padding_side == "left"
+    cover = (tokenizer.num_windows - 1) * stride + k  # padded positions the windows cover
+    if length is not None:
+        n = min(max(int(length), 0), max_len)
+    elif pad_id >= 0:
+        n = sum(1 for t in wins if t != pad_id)
+    else:
+        n = cover if not left else max_len
+    lo = max_len - n if left else 0
+    hi = lo + n
+    if hi > cover or lo < 0:
+        raise ValueError(
+            f"{name!r} keeps letters 0..{cover} of the padded {max_len}; "
+            f"letters {lo}..{hi} cannot be recovered"
+        )
+    letters: list[str | None] = [None] * cover
+    for j, tok in enumerate(wins):
+        start = j * stride
+        if start >= hi or start + k <= lo:
+            continue  # a window outside the sequence: padding only
+        if tok == pad_id:
+            raise ValueError(f"token {first + j} is the padding token {tokenizer.pad!r}, inside the sequence")
+        if not 0 <= tok < len(vocab):
+            raise ValueError(f"token {first + j} is {tok}, outside the vocabulary (0..{len(vocab) - 1})")
+        if tok < args.first_id:
+            why = " (its letters were not in the alphabet and are lost)" if tok == args.unk_id else ""
+            raise ValueError(
+                f"cannot decode token {first + j}: id {tok} is the special {vocab[tok]!r}{why}; "
+                f"{name!r} decodes only k-mers of {tokenizer.alphabet!r}"
+            )
+        for t, ch in enumerate(vocab[tok]):
+            p = start + t
+            if letters[p] is not None and letters[p] != ch:
+                raise ValueError(f"overlapping windows disagree at letter {p}: {letters[p]!r} vs {ch!r}")
+            letters[p] = ch
+    return "".join(ch or "" for ch in letters[lo:hi])
