@@ -111,6 +111,7 @@ def test_invalid_values_are_errors(run_cli, sample_root_5m, tmp_path, extra, mes
     ("args", "message"),
     [
         (["build", "--splits", "nope"], "Invalid split name 'nope'"),
+        (["build", "--tokenize", "barcodebert,nope"], "unknown tokenizer 'nope'"),
         (
             ["build", "--dataset", "bioscan1m", "--splits", "frob:train"],
             "Invalid partitioning version: 'frob'",

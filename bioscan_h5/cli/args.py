@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 __all__ = [
     "build_config",
     "checked_splits",
+    "checked_tokenizers",
     "max_nucleotides",
     "non_negative_int",
     "positive_int",
@@ -86,6 +87,23 @@ def checked_splits(dataset: str, splits: str) -> list[str]:
 
     with user_arguments():
         return get_layout(dataset).explode(splits)
+
+
+def checked_tokenizers(names: tuple[str, ...]) -> None:
+    """Check the names of ``--tokenize`` before the build starts.
+
+    Raises
+    ------
+    InvalidArgumentError
+        A name that is no tokenizer (the message lists the valid ones).
+    """
+    if not names:
+        return
+    from ..tokenizers import get_tokenizer
+
+    with user_arguments():
+        for name in names:
+            get_tokenizer(name)
 
 
 def build_config(args: argparse.Namespace, **options: Any) -> BuildConfig:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from .. import format as fmt
-from .args import build_config, checked_splits, max_nucleotides
+from .args import build_config, checked_splits, checked_tokenizers, max_nucleotides
 
 __all__ = ["add_parser", "run"]
 
@@ -86,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
     )
     if not cfg.no_images:
         checked_splits(cfg.dataset, cfg.splits)
+    checked_tokenizers(cfg.tokenize)
     res = build(cfg)
     if res.dry_run:
         print(f"dry run: would write {res.store}")
