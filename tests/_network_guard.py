@@ -13,6 +13,7 @@ import socket
 import pytest
 
 from bioscan_h5 import download as dl
+from bioscan_h5.download import network, transfer
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
@@ -36,5 +37,5 @@ def _loopback_only(monkeypatch):
     for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.delenv(dl.MIRROR_ENV, raising=False)
-    monkeypatch.setattr(dl, "RETRY_DELAYS", (0.0, 0.0))
-    monkeypatch.setattr(dl, "TIMEOUT", 10.0)
+    monkeypatch.setattr(transfer, "RETRY_DELAYS", (0.0, 0.0))
+    monkeypatch.setattr(network, "TIMEOUT", 10.0)

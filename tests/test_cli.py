@@ -107,6 +107,60 @@ def test_invalid_values_are_errors(run_cli, sample_root_5m, tmp_path, extra, mes
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["build", "--splits", "nope"], "Invalid split name 'nope'"),
+        (["build", "--tokenize", "barcodebert,nope"], "unknown tokenizer 'nope'"),
+        (
+            ["build", "--dataset", "bioscan1m", "--splits", "frob:train"],
+            "Invalid partitioning version: 'frob'",
+        ),
+        (["download", "--dataset", "bioscan5m", "--splits", "trian"], "Invalid split name 'trian'"),
+        (["download", "--dataset", "bioscan5m", "--mirror", "ftp://example.org/x"], "Unsupported mirror URL"),
+        (
+            ["download", "--dataset", "bioscan5m", "--mirror=", "--image-package", "jpg"],
+            "image_package='jpg'",
+        ),
+    ],
+)
+def test_user_mistakes_are_one_line_errors(run_cli, sample_root_5m, tmp_path, args, message):
+    root = sample_root_5m.root if args[0] == "build" else tmp_path / "root"
+    res = run_cli(*args, "--root", root)
+    assert res.returncode == 2
+    assert len(res.stderr.strip().splitlines()) == 1, res.stderr
+    assert res.stderr.startswith(f"bioscan-h5 {args[0]}: error:") and message in res.stderr
+    assert "Traceback" not in res.stderr
+    assert not (tmp_path / "root").exists()
+
+
+@pytest.mark.parametrize("error", [RuntimeError("boom"), ValueError("boom")])
+def test_unexpected_errors_keep_their_traceback(monkeypatch, tmp_path, error):
+    import bioscan_h5.cli.info
+    from bioscan_h5.cli import main
+
+    def broken(args):
+        raise error
+
+    monkeypatch.setattr(bioscan_h5.cli.info, "run", broken)
+    with pytest.raises(type(error), match="boom"):
+        main(["info", str(tmp_path / "s.h5")])
+
+
+def test_interrupted_build_of_download_exits_130(monkeypatch, tmp_path, capsys):
+    import bioscan_h5.cli.download
+    from bioscan_h5.cli import main
+    from bioscan_h5.errors import BuildInterrupted
+
+    def interrupted(args):
+        raise BuildInterrupted("interrupted by SIGTERM; rerun the same command to resume")
+
+    monkeypatch.setattr(bioscan_h5.cli.download, "download", lambda *a, **k: [])
+    monkeypatch.setattr(bioscan_h5.cli.download, "_build", interrupted)
+    assert main(["download", "--dataset", "bioscan5m", "--root", str(tmp_path)]) == 130
+    assert "bioscan-h5 download: interrupted by SIGTERM" in capsys.readouterr().err
+
+
 def test_missing_root(run_cli, tmp_path):
     res = run_cli("build", "--root", tmp_path / "nowhere")
     assert res.returncode == 2

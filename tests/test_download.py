@@ -21,7 +21,8 @@ import pytest
 from _network_guard import _loopback_only, md5  # noqa: F401 (an autouse fixture)
 
 from bioscan_h5 import download as dl
-from bioscan_h5._download_cli import add_parser, run
+from bioscan_h5.cli.download import add_parser, run
+from bioscan_h5.download import extract as dl_extract
 from bioscan_h5.errors import ChecksumError, DownloadError
 
 
@@ -592,7 +593,7 @@ def test_safe_extract_drops_prefix_and_rejects_backslash_escapes(tmp_path):
 def test_half_extracted_folder_is_not_taken_for_complete(mirror, tmp_path, monkeypatch):
     root = tmp_path / "root"
     (root / "bioscan5m/images/cropped_256").mkdir(parents=True)  # split folders are then moved one by one
-    real_move = dl._move
+    real_move = dl_extract._move
     moved = []
 
     def crashing_move(src, dst):
@@ -602,10 +603,10 @@ def test_half_extracted_folder_is_not_taken_for_complete(mirror, tmp_path, monke
             moved.append(dst)
         real_move(src, dst)
 
-    monkeypatch.setattr(dl, "_move", crashing_move)
+    monkeypatch.setattr(dl_extract, "_move", crashing_move)
     with pytest.raises(OSError, match="simulated crash"):
         dl.download("bioscan5m", root, "val", mirror=mirror.url, progress=False)
-    monkeypatch.setattr(dl, "_move", real_move)
+    monkeypatch.setattr(dl_extract, "_move", real_move)
     downloads = root / "bioscan5m/.downloads"
     assert len(moved) == 1 and os.listdir(moved[0])  # one split folder is in place, the others are not
     assert (downloads / "BIOSCAN_5M_cropped_256_eval.zip.extracting").exists()

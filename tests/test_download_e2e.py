@@ -32,6 +32,7 @@ from _network_guard import _loopback_only, md5  # noqa: F401 (an autouse fixture
 from bioscan_h5 import BIOSCAN1M, BIOSCAN5M, builder, cli
 from bioscan_h5 import download as dl
 from bioscan_h5 import format as fmt
+from bioscan_h5.download import transfer as dl_transfer
 from bioscan_h5.errors import DownloadError
 from bioscan_h5.store import Store
 
@@ -471,7 +472,7 @@ def test_http_error_gives_a_clear_download_error(mirror, tmp_path, status):
     message = str(info.value)
     assert f"{mirror.url}/{EVAL_ZIP}" in message and f"HTTP {status}" in message
     assert "mirror" in message and "again" in message  # what to do next
-    tries = 1 if status == 404 else 1 + len(dl.RETRY_DELAYS)  # a 500 is retried
+    tries = 1 if status == 404 else 1 + len(dl_transfer.RETRY_DELAYS)  # a 500 is retried
     assert mirror.archive_requests() == [META_5M] + [EVAL_ZIP] * tries
     assert not (root / "bioscan5m/h5").exists() and not (root / "bioscan5m/images").exists()
 

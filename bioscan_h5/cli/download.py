@@ -1,4 +1,4 @@
-"""The ``bioscan-h5 download`` subcommand (the main CLI imports :func:`add_parser` and :func:`run`).
+"""``bioscan-h5 download``: fetch, check and extract a dataset's archives, then build the store.
 
 ``bioscan-h5 download`` fetches, checks and extracts the archives a dataset needs for some
 splits, then builds the store for those splits (``--no-build`` stops after the extraction).
@@ -12,10 +12,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .cli import positive_int
-from .download import MIRROR_ENV, download
-from .errors import BioscanH5Error, InvalidArgumentError
-from .format import DEFAULT_IMAGE_SIZE, SCHEMAS
+from ..download import MIRROR_ENV, download
+from ..errors import BioscanH5Error, BuildInterrupted, InvalidArgumentError
+from ..format import DEFAULT_IMAGE_SIZE, SCHEMAS
+from .args import build_config, checked_splits, positive_int
 
 __all__ = ["add_parser", "run"]
 
@@ -89,14 +89,12 @@ def _download_splits(dataset: str, splits: str) -> str:
     BIOSCAN-1M image archives hold every split, and its split names may carry a
     ``<partitioning>:`` prefix that the download engine does not read: fetch everything.
     """
-    from .layouts import get_layout
-
     try:
-        get_layout(dataset).explode(splits)
-    except ValueError as exc:
+        checked_splits(dataset, splits)
+    except InvalidArgumentError as exc:
         if dataset != "bioscan1m":
             raise
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{exc} Name the split of another partitioning as <partitioning>:<split>, e.g. clibd:train_seen."
         ) from None
     return "all" if dataset == "bioscan1m" else splits
@@ -104,18 +102,9 @@ def _download_splits(dataset: str, splits: str) -> str:
 
 def _build(args: argparse.Namespace) -> str:
     """Build (or extend) the store of the downloaded root for ``args.splits``; return its path."""
-    from .builder import BuildConfig, build
+    from ..builder import build
 
-    cfg = BuildConfig(
-        root=args.root,
-        dataset=args.dataset,
-        image_package=args.image_package,
-        image_size=args.image_size,
-        splits=args.splits,
-        workers=args.workers,
-        no_images=args.no_images,
-        progress=not args.quiet,
-    )
+    cfg = build_config(args, progress=not args.quiet)
     what = "metadata only" if args.no_images else f"images of {args.splits}"
     print(f"bioscan-h5 download: building {cfg.out} ({what})", file=sys.stderr)
     result = build(cfg)
@@ -150,7 +139,13 @@ def run(args: argparse.Namespace) -> int:
     Returns
     -------
     int
-        0 on success, 1 when the download or the build failed, 2 for invalid arguments.
+        0 on success, 1 when the download or the build failed, 2 for invalid arguments (the
+        error is printed on stderr).
+
+    Raises
+    ------
+    BuildInterrupted
+        The build was stopped by SIGINT/SIGTERM (the command exits with 130).
     """
     try:
         splits = _download_splits(args.dataset, args.splits)
@@ -172,10 +167,9 @@ def run(args: argparse.Namespace) -> int:
     except InvalidArgumentError as exc:
         print(f"bioscan-h5 download: error: {exc}", file=sys.stderr)
         return 2
-    except (BioscanH5Error, OSError) as exc:
+    except BuildInterrupted:
+        raise
+    except BioscanH5Error as exc:  # DownloadError, ChecksumError, InsufficientSpaceError, a failed build
         print(f"bioscan-h5 download: error: {exc}", file=sys.stderr)
         return 1
-    except ValueError as exc:
-        print(f"bioscan-h5 download: error: {exc}", file=sys.stderr)
-        return 2
     return 0

@@ -1,0 +1,50 @@
+"""``bioscan-h5 info``: summarise a store."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add the ``info`` subcommand to ``sub`` and return its parser (its ``func`` is :func:`run`)."""
+    p = sub.add_parser("info", help="summarise a store")
+    p.add_argument("store")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``bioscan-h5 info`` with parsed arguments: print the store's summary (or its JSON)."""
+    from ..store import open_store
+
+    with open_store(args.store, allow_incomplete=True) as st:
+        info = st.info()
+    if args.json:
+        print(json.dumps(info, indent=1, ensure_ascii=False))
+        return 0
+    print(f"{info['path']}")
+    print(f"  dataset {info['dataset']}, format v{info['format_version']}, {info['rows']} rows")
+    print(
+        f"  images {info['image_package']} -> {tuple(info['image_shape'])} ({info['fit']}),"
+        f" {'memory-mapped' if info['memory_mapped'] else 'compressed: ' + str(info['compression'])}"
+    )
+    print(
+        f"  size {info['size_bytes'] / 1e6:.1f} MB apparent, {info['size_on_disk_bytes'] / 1e6:.1f} MB on disk"
+    )
+    print(
+        f"  images decoded: {info['images']['ok']}, bad: {info['bad_images']}, not built: {info['images']['pending']}"
+    )
+    print(f"  barcodes: max_nucleotides={info['max_nucleotides']}; tokens: {info['tokenizations'] or 'none'}")
+    print("  rows per split:")
+    for name, d in info["rows_per_split"].items():
+        print(f"    {name:<16} {d['rows']:>9} rows {d['images']:>9} images")
+    print("  labelled fraction:")
+    for rank, frac in info["labelled_fraction"].items():
+        print(f"    {rank:<16} {100 * frac:6.1f} %")
+    if not info["complete"]:
+        print("  INCOMPLETE: the build has not finished; rerun it to complete the store.")
+    return 0

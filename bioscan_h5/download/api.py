@@ -1,0 +1,151 @@
+"""The public entry point :func:`download`: fetch and extract what a dataset needs."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterable
+
+from ..errors import ChecksumError, DownloadError
+from .extract import _remove_stale_extractions, safe_extract
+from .markers import (
+    COMPLETE_SUFFIX,
+    EXTRACTING_SUFFIX,
+    _abs,
+    _is_complete,
+    _locked,
+    _marker_base,
+    _write_marker,
+)
+from .network import _say
+from .table import Archive, _dataset_name, _join_url, load_archive_table, resolve_mirror, select_archives
+from .transfer import _fetch, _md5_file
+
+__all__ = ["download"]
+
+
+def _ensure(
+    archive: Archive, root: str, mirror: str | None, *, progress: bool, verify: bool, keep_archives: bool
+) -> None:
+    base = _marker_base(archive, root)
+    with _locked(base + ".lock", archive.filename, progress):
+        if _is_complete(archive, root, verify=verify):
+            _say(f"{archive.filename}: already in place.", progress)
+            return
+        urls = [_join_url(mirror, archive.filename)] if mirror else list(archive.urls)
+        if not urls:
+            raise DownloadError(f"The archive table gives no URL for {archive.filename}; pass mirror=URL.")
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(base + COMPLETE_SUFFIX)
+        path = _fetch(archive, root, urls, mirror=mirror, progress=progress, verify=verify)
+        if archive.kind == "file":
+            _write_marker(archive, root)
+            return
+        dest = _abs(root, archive.extract_to)
+        _remove_stale_extractions(dest, archive.filename)
+        with open(base + EXTRACTING_SUFFIX, "w", encoding="utf-8") as fh:
+            fh.write(f"extracting {path} into {dest}\n")
+        written = safe_extract(path, dest, drop_prefix=archive.drop_prefix, progress=progress)
+        if verify:
+            prefix = f"{archive.extract_to}/" if archive.extract_to else ""
+            extracted = {prefix + rel for rel in written}
+            for rel, digest in archive.check:
+                if rel in extracted and _md5_file(_abs(root, rel)).hexdigest() != digest:
+                    raise ChecksumError(
+                        f"{_abs(root, rel)}, extracted from {archive.filename}, does not match its published"
+                        f" checksum {digest}; the archive table and the archive disagree."
+                    )
+        absent = [rel for rel in archive.paths if not os.path.exists(_abs(root, rel))]
+        if absent:
+            raise DownloadError(
+                f"{archive.filename} was extracted into {dest} but did not provide {', '.join(absent)};"
+                " the archive does not have the layout the archive table describes."
+            )
+        _write_marker(archive, root)
+        os.remove(base + EXTRACTING_SUFFIX)
+        if not keep_archives:
+            os.remove(path)
+
+
+# ---------------------------------------------------------------- the public entry point
+def download(
+    dataset: str,
+    root: str | os.PathLike,
+    splits: str | Iterable[str] | None = "all",
+    image_package: str = "cropped_256",
+    *,
+    images: bool = True,
+    mirror: str | os.PathLike | None = None,
+    progress: bool = True,
+    verify: bool = True,
+    keep_archives: bool = False,
+) -> list[str]:
+    """Download and extract what a dataset needs, in the layout of ``bioscan-dataset``.
+
+    Only the archives needed for ``splits`` and ``image_package`` are fetched: the metadata
+    always (and the CLIBD partition files for BIOSCAN-1M), the image archives with
+    ``images=True``. An archive already extracted (a ``.complete`` marker, or its check files
+    in place with their published checksums) is not fetched again; an archive file already
+    present is checked and extracted without downloading it. An interrupted transfer resumes
+    with HTTP ``Range``; an archive that fails its MD5 check is deleted and fetched once more.
+
+    Parameters
+    ----------
+    dataset : {"bioscan5m", "bioscan1m"}
+    root : str or path-like
+        The download root (as ``root`` of the datasets): ``<root>/bioscan5m/...``.
+    splits : str or iterable of str, default="all"
+        Split or metasplit names joined with ``"+"``: ``"all"``, ``"seen"``, ``"unseen"``,
+        ``"pretrain+train"``, ``"val"`` (alias ``"validation"``), ... BIOSCAN-1M image
+        archives hold every split.
+    image_package : str, default="cropped_256"
+        The image package (5M: ``cropped_256``; 1M: ``cropped_256`` or ``original_256``,
+        unless a mirror's manifest lists others).
+    images : bool, default=True
+        Fetch the image archives; ``False`` fetches the metadata only.
+    mirror : str or path-like, optional
+        Base URL (or local folder) serving the archives under their file names, and optionally
+        a ``manifest.json``. Default: the environment variable ``BIOSCAN_H5_MIRROR``, else the
+        public URLs.
+    progress : bool, default=True
+        Show progress bars and messages on stderr.
+    verify : bool, default=True
+        Check MD5 checksums. ``False`` trusts whatever is present and downloaded.
+    keep_archives : bool, default=False
+        Keep the archive files after a successful extraction.
+
+    Returns
+    -------
+    list of str
+        The absolute paths made sure of (metadata file, image folders, partition folder), in
+        table order, without duplicates.
+
+    Raises
+    ------
+    InvalidArgumentError
+        Unknown dataset or image package, or a mirror that is not a URL or folder (it is a
+        ``ValueError``).
+    ValueError
+        Unknown split name.
+    DownloadError
+        A network failure or HTTP error (the message names the URL, the status or error, and
+        how to retry or use a mirror), or an archive refused for an unsafe member.
+    ChecksumError
+        An archive still fails its checksum after being fetched again.
+    InsufficientSpaceError
+        Not enough free disk space.
+    """
+    dataset = _dataset_name(dataset)
+    root = os.path.abspath(os.path.expanduser(os.fspath(root)))
+    mirror_url = resolve_mirror(mirror)
+    table = load_archive_table(mirror_url)
+    archives = select_archives(dataset, splits, image_package, images=images, table=table)
+    os.makedirs(root, exist_ok=True)
+    made: list[str] = []
+    for archive in archives:
+        _ensure(archive, root, mirror_url, progress=progress, verify=verify, keep_archives=keep_archives)
+        for rel in archive.paths:
+            path = _abs(root, rel)
+            if path not in made:
+                made.append(path)
+    return made

@@ -1,0 +1,301 @@
+"""Bringing one archive file onto the disk: HTTP transfers with ``Range`` resume, retries, MD5.
+
+:func:`_fetch` makes sure an archive's file is in place with its published MD5: a file already
+there is checked, an unfinished ``.part`` file is continued, a file that fails its checksum is
+fetched once more. The module-level settings (:data:`RETRY_DELAYS`, and ``TIMEOUT`` of
+:mod:`bioscan_h5.download.network`) are read at call time, so tests may patch them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import re
+import shutil
+import time
+import urllib.error
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from ..errors import ChecksumError, DownloadError, InsufficientSpaceError
+from .network import (
+    RETRY_STATUSES,
+    _http_message,
+    _network_message,
+    _open_url,
+    _retry_hint,
+    _say,
+    logger,
+)
+from .table import Archive
+
+__all__ = ["CHUNK_SIZE", "PART_SUFFIX", "RETRY_DELAYS"]
+
+#: Seconds to wait before each retry of a request that got nothing (errors, 5xx); one entry a retry.
+RETRY_DELAYS: tuple[float, ...] = (2.0, 10.0, 30.0)
+#: Bytes read or written at a time.
+CHUNK_SIZE = 1 << 20
+#: Suffix of an unfinished transfer, resumed with HTTP ``Range``.
+PART_SUFFIX = ".part"
+
+
+def _md5_file(path: str, progress: bool = False, desc: str | None = None, hasher=None):
+    hasher = hasher if hasher is not None else hashlib.md5(usedforsecurity=False)
+    size = os.path.getsize(path)
+    with (
+        open(path, "rb") as fh,
+        tqdm(
+            total=size,
+            desc=desc or f"checking {os.path.basename(path)}",
+            unit="B",
+            unit_scale=True,
+            unit_divisor=1024,
+            disable=not progress or size < (64 << 20),
+            leave=False,
+        ) as bar,
+    ):
+        while chunk := fh.read(CHUNK_SIZE):
+            hasher.update(chunk)
+            bar.update(len(chunk))
+    return hasher
+
+
+def _check_space(folder: str, needed: int, what: str) -> None:
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return
+    if needed > free:
+        raise InsufficientSpaceError(
+            f"Not enough free disk space to {what}: {needed / 1e9:.2f} GB needed, {free / 1e9:.2f} GB free"
+            f" at {folder}. Free some space or choose another root."
+        )
+
+
+def _content_range_start(value: str | None) -> tuple[int | None, int | None]:
+    """``(start, total)`` of a ``Content-Range: bytes a-b/n`` header (``None`` where absent)."""
+    match = re.fullmatch(r"\s*bytes\s+(?:(\d+)-\d+|\*)/(\d+|\*)\s*", value or "")
+    if not match:
+        return None, None
+    start = int(match.group(1)) if match.group(1) is not None else None
+    total = int(match.group(2)) if match.group(2) != "*" else None
+    return start, total
+
+
+class _Transfer:
+    """Bring ``part`` to the whole content of ``url``, resuming what it holds.
+
+    A partial file is continued with an HTTP ``Range`` request; a server that ignores it (status
+    200) restarts the file. A dropped connection is resumed at once when the attempt got further
+    than any before; attempts that got nothing are retried after :data:`RETRY_DELAYS`.
+
+    Each attempt answers ``(digest, error)``: the MD5 hex digest once the file is whole, else
+    the failure worth a retry, or neither to try again at once (after starting over).
+    """
+
+    def __init__(
+        self, url: str, part: str, *, progress: bool, label: str, mirror: str | None, dest: str, md5: str
+    ) -> None:
+        self.url, self.part, self.progress, self.label = url, part, progress, label
+        self.mirror, self.dest, self.md5 = mirror, dest, md5
+        os.makedirs(os.path.dirname(part), exist_ok=True)
+        self.offset = os.path.getsize(part) if os.path.isfile(part) else 0
+        self.hasher = hashlib.md5(usedforsecurity=False)
+        if self.offset:
+            _md5_file(part, progress, f"checking partial {label}", self.hasher)
+        self.high_water = self.offset
+        self.failures = 0
+
+    def run(self) -> str:
+        """Transfer until the file is whole; return its MD5 hex digest."""
+        with tqdm(
+            desc=self.label,
+            unit="B",
+            unit_scale=True,
+            unit_divisor=1024,
+            initial=self.offset,
+            disable=not self.progress,
+        ) as bar:
+            while True:
+                digest, error = self._attempt(bar)
+                if digest is not None:
+                    return digest
+                if error is not None:
+                    self._before_retry(error)
+
+    def _restart(self) -> None:
+        self.offset = 0
+        self.hasher = hashlib.md5(usedforsecurity=False)
+        with open(self.part, "wb"):
+            pass
+
+    def _fail(self, what: Any) -> DownloadError:
+        return DownloadError(
+            _network_message(self.url, what, mirror=self.mirror, dest=self.dest, md5=self.md5)
+        )
+
+    def _attempt(self, bar) -> tuple[str | None, str | None]:
+        headers = {"Range": f"bytes={self.offset}-"} if self.offset else None
+        try:
+            response = _open_url(self.url, headers=headers)
+        except urllib.error.HTTPError as exc:
+            exc.close()
+            return self._http_error(exc)
+        except urllib.error.URLError as exc:
+            reason = exc.reason
+            if isinstance(reason, FileNotFoundError):
+                raise self._fail(reason) from None
+            return None, (
+                f"{type(reason).__name__}: {reason}" if isinstance(reason, BaseException) else str(reason)
+            )
+        except (OSError, http.client.HTTPException) as exc:
+            return None, f"{type(exc).__name__}: {exc}"
+        with response:
+            return self._receive(response, bar)
+
+    def _http_error(self, exc: urllib.error.HTTPError) -> tuple[str | None, str | None]:
+        if exc.code == 416 and self.offset:
+            _, total = _content_range_start(exc.headers.get("Content-Range") if exc.headers else None)
+            if total == self.offset:  # the partial file was already whole
+                return self.hasher.hexdigest(), None
+            _say(f"{self.url}: the partial file is longer than the server's; starting over.", self.progress)
+            self._restart()
+            return None, None
+        if exc.code not in RETRY_STATUSES or self.failures >= len(RETRY_DELAYS):
+            raise DownloadError(
+                _http_message(
+                    self.url, exc.code, exc.reason, mirror=self.mirror, dest=self.dest, md5=self.md5
+                )
+            ) from None
+        return None, f"HTTP {exc.code} {exc.reason}"
+
+    def _receive(self, response, bar) -> tuple[str | None, str | None]:
+        status = response.status or 200  # file:// answers have no status
+        length_header = response.headers.get("Content-Length")
+        length = int(length_header) if length_header and length_header.isdigit() else None
+        total = None
+        if self.offset and status == 206:
+            start, total = _content_range_start(response.headers.get("Content-Range"))
+            if start != self.offset:
+                _say(
+                    f"{self.url}: the server resumed at byte {start}, not {self.offset}; starting over.",
+                    self.progress,
+                )
+                self._restart()
+                return None, None
+        elif self.offset:
+            _say(f"{self.url}: the server does not resume transfers; starting over.", self.progress)
+            self._restart()
+        if total is None and length is not None:
+            total = self.offset + length
+        bar.reset(total=total)
+        bar.update(self.offset)
+        if length is not None:
+            _check_space(os.path.dirname(self.part), length, f"download {self.label}")
+        received, error = self._copy(response, bar)
+        if error is None:
+            if length is None or received >= length:
+                return self.hasher.hexdigest(), None
+            error = f"the connection closed after {self.offset:,} of {total:,} bytes"
+        return None, error
+
+    def _copy(self, response, bar) -> tuple[int, str | None]:
+        """Append the response body to the part file: ``(bytes received, error or None)``."""
+        received = 0
+        with open(self.part, "ab") as fh:
+            while True:
+                try:
+                    chunk = response.read(CHUNK_SIZE)
+                except (OSError, http.client.HTTPException) as exc:
+                    return received, f"{type(exc).__name__}: {exc}"
+                if not chunk:
+                    return received, None
+                fh.write(chunk)
+                self.hasher.update(chunk)
+                received += len(chunk)
+                self.offset += len(chunk)
+                bar.update(len(chunk))
+
+    def _before_retry(self, error: str) -> None:
+        """Resume at once if this attempt got further than any before, else pause or give up."""
+        if self.offset > self.high_water:
+            self.high_water = self.offset
+            self.failures = 0
+            _say(f"{self.url}: {error}; resuming at byte {self.offset:,}.", self.progress)
+            return
+        if self.failures >= len(RETRY_DELAYS):
+            kept = f" ({self.offset:,} bytes are kept in {self.part})" if self.offset else ""
+            raise self._fail(f"{error}; gave up after {self.failures + 1} attempts{kept}")
+        delay = RETRY_DELAYS[self.failures]
+        self.failures += 1
+        _say(f"{self.url}: {error}; retrying in {delay:g} s.", self.progress)
+        time.sleep(delay)
+
+
+def _transfer(
+    url: str, part: str, *, progress: bool, label: str, mirror: str | None, dest: str, md5: str
+) -> str:
+    """Bring ``part`` to the whole content of ``url``, resuming what it holds; return its MD5."""
+    return _Transfer(url, part, progress=progress, label=label, mirror=mirror, dest=dest, md5=md5).run()
+
+
+def _fetch(
+    archive: Archive, root: str, urls: list[str], *, mirror: str | None, progress: bool, verify: bool
+) -> str:
+    """Make sure the archive's file is at ``<root>/<download_to>`` with the right MD5."""
+    path = os.path.join(root, *archive.download_to.split("/"))
+    part = path + PART_SUFFIX
+    if os.path.isfile(path):
+        if not verify:
+            return path
+        digest = _md5_file(path, progress, f"checking {archive.filename}").hexdigest()
+        if digest == archive.md5:
+            return path
+        logger.warning(
+            "%s is corrupt (MD5 %s, expected %s): deleting it and downloading it again.",
+            path,
+            digest,
+            archive.md5,
+        )
+        os.remove(path)
+    digests: list[str] = []
+    for _attempt in range(2):
+        errors: list[str] = []
+        digest = None
+        for url in urls:
+            try:
+                digest = _transfer(
+                    url,
+                    part,
+                    progress=progress,
+                    label=archive.filename,
+                    mirror=mirror,
+                    dest=path,
+                    md5=archive.md5,
+                )
+                break
+            except DownloadError as exc:
+                errors.append(str(exc))
+        if digest is None:
+            raise DownloadError("\n".join(errors) if len(errors) > 1 else errors[0])
+        if not verify or digest == archive.md5:
+            os.replace(part, path)
+            return path
+        os.remove(part)
+        digests.append(digest)
+        if len(digests) == 1:
+            logger.warning(
+                "%s from %s is corrupt (MD5 %s, expected %s): deleted; downloading it again.",
+                archive.filename,
+                url,
+                digest,
+                archive.md5,
+            )
+    raise ChecksumError(
+        f"{archive.filename} downloaded from {url} does not match its published checksum: MD5 {digests[-1]}"
+        f" (and {digests[0]} the time before), expected {archive.md5}. Both copies were deleted. The server may"
+        " be serving a damaged or changed file, or a proxy may alter it."
+        + _retry_hint(mirror, path, archive.md5)
+    )
