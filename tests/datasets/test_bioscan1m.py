@@ -24,7 +24,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from _bioscan1m_helpers import CLIBD_BASE, PV_1M, RANKS, make_sample_data  # noqa: E402
 from PIL import Image
 
 from bioscan_h5 import (
@@ -38,6 +37,7 @@ from bioscan_h5 import (
 )
 from bioscan_h5.builder import BuildConfig, build
 from bioscan_h5.format import ImageStatus
+from tests.helpers.bioscan1m import CLIBD_BASE, PV_1M, RANKS, make_sample_data
 
 TSV = "BIOSCAN_Insect_Dataset_metadata.tsv"
 #: The build status each kind of bad image file gets.
@@ -57,7 +57,7 @@ def _cli(*args: object) -> None:
     import subprocess
 
     env = dict(os.environ)
-    repo = str(Path(__file__).resolve().parents[1])
+    repo = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join([repo, *filter(None, [env.get("PYTHONPATH")])])
     proc = subprocess.run(
         [sys.executable, "-m", "bioscan_h5.cli", "build", *map(str, args)],

@@ -11,12 +11,10 @@ import pickle
 import h5py
 import pytest
 import torch
-from _dataset_helpers import CLEAN
 from torch.utils.data import DataLoader, DistributedSampler
 
 from bioscan_h5 import BIOSCAN5M, batch_loader
-
-pytest_plugins = ["_dataset_fixtures"]
+from tests.helpers.dataset import CLEAN
 
 KW = dict(
     split=CLEAN,

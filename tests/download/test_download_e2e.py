@@ -27,7 +27,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from _network_guard import _loopback_only, md5  # noqa: F401 (an autouse fixture)
 
 from bioscan_h5 import BIOSCAN1M, BIOSCAN5M, builder, cli
 from bioscan_h5 import download as dl
@@ -35,12 +34,11 @@ from bioscan_h5 import format as fmt
 from bioscan_h5.download import transfer as dl_transfer
 from bioscan_h5.errors import DownloadError
 from bioscan_h5.store import Store
+from tools import make_sample_data
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO / "tools") not in sys.path:
-    sys.path.insert(0, str(REPO / "tools"))
+from ._helpers import md5
 
-import make_sample_data  # noqa: E402
+REPO = Path(__file__).resolve().parents[2]
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 EVAL_SPLITS = ("val", "test", "key_unseen", "val_unseen", "test_unseen", "other_heldout")
