@@ -134,6 +134,7 @@ def _quiet(cls=BIOSCAN1M, *args, **kw):
 
 
 # ------------------------------------------------------------------------------ builder: content
+@pytest.mark.subprocess
 def test_cli_build_flags_bad_images(r1m):
     manifest = r1m["manifest"]
     with open_store(r1m["store"]) as st:
@@ -502,6 +503,7 @@ def _collate_images(ds, loader_kw) -> list:
     return list(loader)
 
 
+@pytest.mark.subprocess
 def test_dataloader_with_two_spawned_workers_matches_one_process(r1m):
     ds = _quiet(
         BIOSCAN1M,

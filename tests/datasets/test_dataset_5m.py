@@ -265,6 +265,7 @@ def test_neither_store_nor_raw_data(tmp_path):
         BIOSCAN5M(store=tmp_path / "nope.h5")
 
 
+@pytest.mark.subprocess
 def test_split_not_built(make_root, build_store, store_5m, run_cli, capfd):
     root = make_root()
     build_store(root, splits="val")

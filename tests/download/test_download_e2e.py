@@ -315,6 +315,7 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
+@pytest.mark.subprocess
 def test_cli_subprocesses_cannot_reach_other_hosts(tmp_path):
     code = "import socket; socket.create_connection(('192.0.2.1', 80), timeout=1)"
     proc = subprocess.run(
@@ -349,6 +350,7 @@ def test_dataset_downloads_only_what_the_split_needs_and_builds(mirror, sources,
     assert_same_samples(ds, reference_5m(sources, "test"))
 
 
+@pytest.mark.subprocess
 def test_cli_download_then_dataset_opens_without_building(mirror, sources, tmp_path, monkeypatch, capsys):
     root = tmp_path / "root"
     args = ["download", "--dataset", "bioscan5m", "--root", root, "--splits", "val", "--mirror", mirror.url]

@@ -123,6 +123,7 @@ def test_decodable_oddities_become_rgb(sample_root_5m, store_5m):
         assert im.mode == "CMYK"
 
 
+@pytest.mark.subprocess
 def test_strict_stops_at_the_first_bad_image(make_root, build_store, run_cli, tmp_path):
     root = make_root()
     out = tmp_path / "s.h5"

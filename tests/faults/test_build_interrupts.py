@@ -38,6 +38,8 @@ from ._helpers import (
     superblock_open_for_write,
 )
 
+pytestmark = pytest.mark.subprocess
+
 SECTION = "Builder interrupted"
 
 ROWS = 800  #: rows of the root the interrupted builds use (seven of them with bad images)

@@ -27,6 +27,8 @@ from bioscan_h5.store import open_store
 
 from ._helpers import read_rows, rows_done, write_rows
 
+pytestmark = pytest.mark.subprocess
+
 KILL_SIZE = 64  #: image side of the interrupted builds (small writes; decoding dominates)
 KILL_COPIES = 30  #: the 320-row sample root, 30 times over: 9,600 rows, over 2 s even on 2 fast cores
 

@@ -29,6 +29,8 @@ from tests.helpers.dataset import (
     peer_image,
 )
 
+pytestmark = pytest.mark.parity
+
 #: Modalities both serve, besides the image: the barcode and a mix of column kinds.
 COLUMNS = ("dna", "processid", "coord-lat", "country", "province_state", "chunk", "image_measurement_value")
 #: The peer's metadata columns that are not in its CSV.

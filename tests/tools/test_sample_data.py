@@ -402,6 +402,7 @@ def test_cli_refuses_a_non_empty_directory_without_overwrite(tmp_path, capsys):
     capsys.readouterr()
 
 
+@pytest.mark.subprocess
 def test_cli_runs_as_a_script(tmp_path):
     cmd = [
         sys.executable,
