@@ -53,7 +53,7 @@ def jpeg(img: Image.Image, **kw) -> bytes:
 @pytest.fixture(scope="module")
 def full_root(tmp_path_factory):
     """A generated root with the ``original_full`` package (1024x768 JPEGs)."""
-    import make_sample_data
+    from tools import make_sample_data
 
     root = tmp_path_factory.mktemp("full") / "root"
     make_sample_data.make_bioscan5m_root(root, n_rows=64, packages=("original_full",), faults=False)
