@@ -6,7 +6,7 @@ Command line::
     python tools/make_sample_data.py --out demo                     # BIOSCAN-5M, 320 rows
     python tools/make_sample_data.py --out /tmp/s --dataset both --packages all --overwrite
 
-From Python (the tests do ``sys.path.insert(0, "tools"); import make_sample_data``)::
+From Python (the tests, with the repository root on the path: ``from tools import make_sample_data``)::
 
     info = make_sample_data.make_bioscan5m_root(tmp_path)          # the manifest, as a dict
     info = make_sample_data.make_bioscan1m_root(tmp_path, n_rows=120, packages="all")

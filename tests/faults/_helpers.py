@@ -7,6 +7,7 @@ return code means the process was killed by a signal (a segfault reads as ``-11`
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
@@ -253,6 +254,31 @@ def _state_from_attrs(partial: str) -> str:
     if not attrs.get(fmt.ATTR_METADATA_WRITTEN, False):
         return "metadata"
     return "finish" if attrs.get(fmt.ATTR_COMPLETE, False) else "images"
+
+
+# ------------------------------------------------------------------------------ metadata files, partial stores
+def read_rows(path: Path) -> tuple[list[str], list[list[str]]]:
+    """A CSV metadata file as its header and its data rows."""
+    with open(path, newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    return rows[0], rows[1:]
+
+
+def write_rows(path: Path, header: list[str], body: list[list[str]]) -> None:
+    """Write a CSV metadata file from its header and data rows (LF line endings)."""
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh, lineterminator="\n").writerows([header, *body])
+
+
+def rows_done(partial: str) -> int:
+    """Rows marked done in a partial store, -1 while its metadata stage is running."""
+    try:
+        with h5py.File(partial, "r", locking=False) as f:
+            if not f.attrs.get(fmt.ATTR_METADATA_WRITTEN, False):
+                return -1
+            return int(np.count_nonzero(f[fmt.IMAGE_STATUS][()]))
+    except (OSError, KeyError):
+        return -1
 
 
 # ------------------------------------------------------------------------------ the doc

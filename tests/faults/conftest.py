@@ -15,18 +15,14 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from ._helpers import TOOLS, append_row, sanitize
+from tools import make_sample_data
 
-if str(TOOLS) not in sys.path:
-    sys.path.insert(0, str(TOOLS))
-
-import make_sample_data  # noqa: E402
+from ._helpers import append_row, sanitize
 
 
 class _Roots:

@@ -33,6 +33,8 @@ from bioscan_h5.store import open_store
 
 from ._helpers import assert_no_crash, differences, run_cli, store_arrays, subprocess_env
 
+pytestmark = pytest.mark.subprocess
+
 SECTION = "Bad images"
 SIZE = 32
 

@@ -26,6 +26,8 @@ from bioscan_h5.store import open_store
 
 from ._helpers import METADATA, differences, run_cli, sanitize, store_arrays
 
+pytestmark = pytest.mark.subprocess
+
 SECTION = "Bad metadata files"
 
 

@@ -31,6 +31,8 @@ from bioscan_h5 import format as fmt
 
 from ._helpers import REPO, crash, run, run_cli, sanitize, subprocess_env
 
+pytestmark = pytest.mark.subprocess
+
 SECTION = "Bad or foreign store files"
 
 #: Reads everything through the store API; prints one JSON line: what came out.

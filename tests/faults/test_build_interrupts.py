@@ -38,6 +38,8 @@ from ._helpers import (
     superblock_open_for_write,
 )
 
+pytestmark = pytest.mark.subprocess
+
 SECTION = "Builder interrupted"
 
 ROWS = 800  #: rows of the root the interrupted builds use (seven of them with bad images)
@@ -316,7 +318,7 @@ def test_file_size_limit_hit_in_the_middle_of_a_row(reference, tmp_path, record)
     assert first.returncode == 0, first.stderr
     offset = int(store_arrays(out)[1][fmt.ATTR_PIXEL_OFFSET])
     # left as a build whose image stage has not started (extending a finished store would copy
-    # it first, and the limit refuses that copy outright: tests/test_build_faults.py)
+    # it first, and the limit refuses that copy outright: test_build_resume.py)
     out.rename(fmt.partial_path(str(out)))
     limit = offset + 150 * SIZE * SIZE * 3 + SIZE * SIZE * 3 // 2
     proc = run_cli("build", *build_args(root, out), preexec_fn=_limit_file_size(limit))

@@ -22,6 +22,8 @@ import pytest
 
 from ._helpers import REPO, assert_no_crash, run, run_cli, subprocess_env
 
+pytestmark = pytest.mark.subprocess
+
 SECTION = "Concurrency"
 
 #: One reader process. ``mode`` is ``dataset`` (BIOSCAN5M), ``store`` (open_store) or ``h5py``

@@ -209,6 +209,7 @@ def test_the_scanner_finds_what_it_looks_for(tmp_path):
     assert all(line < 19 for line, _ in found)  # the allowed forms below are not reported
 
 
+@pytest.mark.subprocess
 def test_ruff_bandit_rules_pass_on_the_package():
     text = (REPO / "pyproject.toml").read_text()
     select = re.search(r"\[tool\.ruff\.lint\][^\[]*?select\s*=\s*\[([^\]]*)\]", text, re.S)
@@ -233,6 +234,7 @@ class _Bait:
         return (os.system, (f"touch {self.marker}",))
 
 
+@pytest.mark.subprocess
 def test_a_store_carrying_bait_runs_nothing(_roots, tmp_path, record):
     root = _roots.get(n_rows=64, seed=7)
     out = tmp_path / "s.h5"
@@ -269,6 +271,7 @@ def test_a_store_carrying_bait_runs_nothing(_roots, tmp_path, record):
     )
 
 
+@pytest.mark.subprocess
 def test_an_image_file_holding_a_pickle_runs_nothing(fault_root, tmp_path, record):
     root = fault_root(n_rows=64, seed=7)
     marker = tmp_path / "PWNED"

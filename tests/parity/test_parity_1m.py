@@ -42,11 +42,12 @@ from PIL import Image
 bioscan_dataset = pytest.importorskip("bioscan_dataset")
 peer_mod = pytest.importorskip("bioscan_dataset.bioscan1m")
 
-from _bioscan1m_helpers import CLIBD_BASE, PV_1M, RANKS, make_sample_data  # noqa: E402
-
 from bioscan_h5 import BIOSCAN1M, ImageUnavailableError, load_bioscan1m_metadata  # noqa: E402
 from bioscan_h5 import bioscan1m as ours_mod  # noqa: E402
 from bioscan_h5.builder import BuildConfig, build  # noqa: E402
+from tests.helpers.bioscan1m import CLIBD_BASE, PV_1M, RANKS, make_sample_data  # noqa: E402
+
+pytestmark = pytest.mark.parity
 
 PARTITIONING_VERSIONS = (*PV_1M, "clibd")
 #: Splits of every BIOSCAN-1M partitioning version, and some more for a few of them.

@@ -360,7 +360,7 @@ def test_store_reads_after_fork_and_close(store_5m):
 
 # ------------------------------------------------------------------------------ golden store
 def test_golden_v1_store_still_opens():
-    """A store written by format version 1 (tests/data/make_golden.py) must keep reading."""
+    """A store written by format version 1 (tests/store/data/make_golden.py) must keep reading."""
     expected = json.loads(GOLDEN_EXPECTED.read_text(encoding="utf-8"))
     assert GOLDEN.stat().st_size < 200_000
     with open_store(GOLDEN) as st:

@@ -18,12 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from _network_guard import _loopback_only, md5  # noqa: F401 (an autouse fixture)
 
 from bioscan_h5 import download as dl
 from bioscan_h5.cli.download import add_parser, run
 from bioscan_h5.download import extract as dl_extract
 from bioscan_h5.errors import ChecksumError, DownloadError
+
+from ._helpers import md5
 
 
 # ---------------------------------------------------------------- the test server

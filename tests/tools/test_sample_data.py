@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 from PIL import Image, JpegImagePlugin, UnidentifiedImageError
 
-TOOLS = Path(__file__).resolve().parents[1] / "tools"
-sys.path.insert(0, str(TOOLS))
-import make_sample_data as msd  # noqa: E402
+from tools import make_sample_data as msd
+
+TOOLS = Path(__file__).resolve().parents[2] / "tools"
 
 META_5M = "bioscan5m/metadata/csv/BIOSCAN_5M_Insect_Dataset_metadata.csv"
 META_1M = "bioscan1m/BIOSCAN_Insect_Dataset_metadata.tsv"
@@ -402,6 +402,7 @@ def test_cli_refuses_a_non_empty_directory_without_overwrite(tmp_path, capsys):
     capsys.readouterr()
 
 
+@pytest.mark.subprocess
 def test_cli_runs_as_a_script(tmp_path):
     cmd = [
         sys.executable,

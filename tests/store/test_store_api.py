@@ -9,13 +9,11 @@ import h5py
 import numpy as np
 import pandas as pd
 import pytest
-from _dataset_helpers import ALL_SPLITS, RANKS, assert_frames_match, column_values, norm, peer_image
 from PIL import Image
 
 from bioscan_h5 import Store, StoreFormatError, StoreNotFoundError, open_store
 from bioscan_h5.format import ImageStatus
-
-pytest_plugins = ["_dataset_fixtures"]
+from tests.helpers.dataset import ALL_SPLITS, RANKS, assert_frames_match, column_values, norm, peer_image
 
 
 @pytest.fixture

@@ -16,6 +16,8 @@ from bioscan_h5 import __version__
 from bioscan_h5 import format as fmt
 from bioscan_h5.store import open_store
 
+pytestmark = pytest.mark.subprocess
+
 SIZE = 32
 
 

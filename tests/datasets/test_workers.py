@@ -11,12 +11,10 @@ import pickle
 import h5py
 import pytest
 import torch
-from _dataset_helpers import CLEAN
 from torch.utils.data import DataLoader, DistributedSampler
 
 from bioscan_h5 import BIOSCAN5M, batch_loader
-
-pytest_plugins = ["_dataset_fixtures"]
+from tests.helpers.dataset import CLEAN
 
 KW = dict(
     split=CLEAN,
@@ -111,6 +109,7 @@ def test_the_store_is_opened_once_per_process(ds):
     assert ds.store is st and ds.store.file is st.file
 
 
+@pytest.mark.subprocess
 def test_reads_while_another_process_holds_an_exclusive_lock(sample_root_5m, store_5m, reference):
     """HDF5 file locking is off: a lock held on the file (here by flock) does not block readers."""
     fd = os.open(store_5m, os.O_RDONLY)
@@ -129,6 +128,7 @@ def test_reads_while_another_process_holds_an_exclusive_lock(sample_root_5m, sto
 
 
 # ----------------------------------------------------------------------------- DataLoaders
+@pytest.mark.subprocess
 @pytest.mark.parametrize(
     ("num_workers", "context"),
     [(0, None), (2, "fork"), (2, "spawn")],
@@ -152,6 +152,7 @@ def test_dataloader_matches_single_process(ds, reference, num_workers, context):
         assert pids == {os.getpid()}
 
 
+@pytest.mark.subprocess
 def test_persistent_workers_keep_their_store(ds, reference):
     loader = DataLoader(
         Probe(ds),
@@ -171,6 +172,7 @@ def test_persistent_workers_keep_their_store(ds, reference):
     assert [i for i, *_ in epochs[0]] != [i for i, *_ in epochs[1]]  # reshuffled
 
 
+@pytest.mark.subprocess
 def test_distributed_sampler_both_ranks(ds, reference):
     seen = []
     for rank in (0, 1):
@@ -187,6 +189,7 @@ def test_distributed_sampler_both_ranks(ds, reference):
     assert set(seen[0]) | set(seen[1]) == set(range(len(ds)))
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("num_workers", [0, 2])
 def test_batch_loader_with_workers(ds, reference, num_workers):
     sampler = DistributedSampler(ds, num_replicas=2, rank=1, shuffle=True, seed=0)

@@ -27,7 +27,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from _network_guard import _loopback_only, md5  # noqa: F401 (an autouse fixture)
 
 from bioscan_h5 import BIOSCAN1M, BIOSCAN5M, builder, cli
 from bioscan_h5 import download as dl
@@ -35,12 +34,11 @@ from bioscan_h5 import format as fmt
 from bioscan_h5.download import transfer as dl_transfer
 from bioscan_h5.errors import DownloadError
 from bioscan_h5.store import Store
+from tools import make_sample_data
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO / "tools") not in sys.path:
-    sys.path.insert(0, str(REPO / "tools"))
+from ._helpers import md5
 
-import make_sample_data  # noqa: E402
+REPO = Path(__file__).resolve().parents[2]
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 EVAL_SPLITS = ("val", "test", "key_unseen", "val_unseen", "test_unseen", "other_heldout")
@@ -317,6 +315,7 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
+@pytest.mark.subprocess
 def test_cli_subprocesses_cannot_reach_other_hosts(tmp_path):
     code = "import socket; socket.create_connection(('192.0.2.1', 80), timeout=1)"
     proc = subprocess.run(
@@ -351,6 +350,7 @@ def test_dataset_downloads_only_what_the_split_needs_and_builds(mirror, sources,
     assert_same_samples(ds, reference_5m(sources, "test"))
 
 
+@pytest.mark.subprocess
 def test_cli_download_then_dataset_opens_without_building(mirror, sources, tmp_path, monkeypatch, capsys):
     root = tmp_path / "root"
     args = ["download", "--dataset", "bioscan5m", "--root", root, "--splits", "val", "--mirror", mirror.url]

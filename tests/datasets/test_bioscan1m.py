@@ -24,7 +24,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from _bioscan1m_helpers import CLIBD_BASE, PV_1M, RANKS, make_sample_data  # noqa: E402
 from PIL import Image
 
 from bioscan_h5 import (
@@ -38,6 +37,7 @@ from bioscan_h5 import (
 )
 from bioscan_h5.builder import BuildConfig, build
 from bioscan_h5.format import ImageStatus
+from tests.helpers.bioscan1m import CLIBD_BASE, PV_1M, RANKS, make_sample_data
 
 TSV = "BIOSCAN_Insect_Dataset_metadata.tsv"
 #: The build status each kind of bad image file gets.
@@ -57,7 +57,7 @@ def _cli(*args: object) -> None:
     import subprocess
 
     env = dict(os.environ)
-    repo = str(Path(__file__).resolve().parents[1])
+    repo = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join([repo, *filter(None, [env.get("PYTHONPATH")])])
     proc = subprocess.run(
         [sys.executable, "-m", "bioscan_h5.cli", "build", *map(str, args)],
@@ -134,6 +134,7 @@ def _quiet(cls=BIOSCAN1M, *args, **kw):
 
 
 # ------------------------------------------------------------------------------ builder: content
+@pytest.mark.subprocess
 def test_cli_build_flags_bad_images(r1m):
     manifest = r1m["manifest"]
     with open_store(r1m["store"]) as st:
@@ -502,6 +503,7 @@ def _collate_images(ds, loader_kw) -> list:
     return list(loader)
 
 
+@pytest.mark.subprocess
 def test_dataloader_with_two_spawned_workers_matches_one_process(r1m):
     ds = _quiet(
         BIOSCAN1M,

@@ -1,4 +1,4 @@
-"""Helpers shared by the dataset, parity, worker and store-API tests (fixtures: ``_dataset_fixtures``)."""
+"""Helpers shared by the dataset, parity, worker and store-API tests (their fixtures: ``tests/conftest.py``)."""
 
 from __future__ import annotations
 

@@ -1,13 +1,11 @@
-"""No test touches the internet: the guard shared by the download tests.
+"""No test touches the internet: the guard every download test runs with.
 
-A test module imports the autouse fixture below (``from _network_guard import
-_loopback_only``); every test of that module then runs with it: it refuses any connection that is not
-to this machine, clears proxies and ``$BIOSCAN_H5_MIRROR``, and makes retries immediate.
+``_loopback_only`` is autouse for this folder: it refuses any connection that is not to this
+machine, clears proxies and ``$BIOSCAN_H5_MIRROR``, and makes retries immediate.
 """
 
 from __future__ import annotations
 
-import hashlib
 import socket
 
 import pytest
@@ -16,11 +14,6 @@ from bioscan_h5 import download as dl
 from bioscan_h5.download import network, transfer
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
-
-
-def md5(data: bytes) -> str:
-    """Hex MD5 of some bytes (as the archive table records them)."""
-    return hashlib.md5(data).hexdigest()
 
 
 @pytest.fixture(autouse=True)

@@ -16,7 +16,9 @@ import bioscan_dataset
 import numpy as np
 import pandas as pd
 import pytest
-from _dataset_helpers import (
+
+from bioscan_h5 import BIOSCAN5M, load_bioscan5m_metadata
+from tests.helpers.dataset import (
     ALL_SPLITS,
     BASE_SPLITS,
     RANKS,
@@ -27,9 +29,7 @@ from _dataset_helpers import (
     peer_image,
 )
 
-from bioscan_h5 import BIOSCAN5M, load_bioscan5m_metadata
-
-pytest_plugins = ["_dataset_fixtures"]
+pytestmark = pytest.mark.parity
 
 #: Modalities both serve, besides the image: the barcode and a mix of column kinds.
 COLUMNS = ("dna", "processid", "coord-lat", "country", "province_state", "chunk", "image_measurement_value")

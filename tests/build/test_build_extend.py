@@ -7,6 +7,7 @@ import signal
 import time
 
 import numpy as np
+import pytest
 
 from bioscan_h5 import format as fmt
 from bioscan_h5 import open_store
@@ -41,6 +42,7 @@ def test_extending_a_store_open_in_this_process_keeps_the_open_handle_reading_th
         st.close()
 
 
+@pytest.mark.subprocess
 def test_an_interrupted_extension_leaves_the_store_as_it_was_and_a_rerun_resumes_it(
     make_root, build_store, start_cli, run_cli, assert_stores_equal, tmp_path
 ):

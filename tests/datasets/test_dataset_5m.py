@@ -8,7 +8,6 @@ import shlex
 import numpy as np
 import pytest
 import torch
-from _dataset_helpers import CLEAN, RANKS, norm, peer_image
 from torchvision.transforms.functional import pil_to_tensor
 
 from bioscan_h5 import (
@@ -21,8 +20,7 @@ from bioscan_h5 import (
 )
 from bioscan_h5.format import ImageStatus
 from bioscan_h5.loader import gather_batch
-
-pytest_plugins = ["_dataset_fixtures"]
+from tests.helpers.dataset import CLEAN, RANKS, norm, peer_image
 
 
 def _command(message: str) -> str:
@@ -267,6 +265,7 @@ def test_neither_store_nor_raw_data(tmp_path):
         BIOSCAN5M(store=tmp_path / "nope.h5")
 
 
+@pytest.mark.subprocess
 def test_split_not_built(make_root, build_store, store_5m, run_cli, capfd):
     root = make_root()
     build_store(root, splits="val")

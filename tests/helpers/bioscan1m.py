@@ -7,15 +7,12 @@ The CLIBD partitions come from the sample-data tool, which writes one file per p
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-TOOLS = Path(__file__).resolve().parents[1] / "tools"
-if str(TOOLS) not in sys.path:
-    sys.path.insert(0, str(TOOLS))
+from tools import make_sample_data
+from tools.make_sample_data import CLIBD_BASE_SPLITS as CLIBD_BASE
 
-import make_sample_data  # noqa: E402
-from make_sample_data import CLIBD_BASE_SPLITS as CLIBD_BASE  # noqa: E402
+TOOLS = Path(__file__).resolve().parents[2] / "tools"
 
 __all__ = ["TOOLS", "make_sample_data", "PV_1M", "RANKS", "CLIBD_BASE"]
 

@@ -2,7 +2,7 @@
 """Regenerate ``golden_v1.h5`` and ``golden_v1.json``: a tiny store of format version 1.
 
 The golden store is kept in the repository so that every later version of bioscan-h5 is
-tested against a file written by version 1 (``tests/test_format.py::test_golden_v1_store_still_opens``).
+tested against a file written by version 1 (``tests/store/test_format.py::test_golden_v1_store_still_opens``).
 Only regenerate it on purpose (never to make that test pass): a new format version must
 keep reading the old file.
 
@@ -13,7 +13,7 @@ are taken from the store as written.
 
 Usage::
 
-    python tests/data/make_golden.py            # writes tests/data/golden_v1.{h5,json}
+    python tests/store/data/make_golden.py      # writes tests/store/data/golden_v1.{h5,json}
 """
 
 from __future__ import annotations
@@ -29,15 +29,13 @@ import numpy as np
 import pandas as pd
 
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parents[1]
-sys.path.insert(0, str(REPO / "tools"))
-sys.path.insert(0, str(REPO))
-
-import make_sample_data  # noqa: E402
+REPO = HERE.parents[2]
+sys.path.insert(0, str(REPO))  # run as a script from its folder: the repository root holds `tools`
 
 from bioscan_h5 import format as fmt  # noqa: E402
 from bioscan_h5.builder import BuildConfig, build  # noqa: E402
 from bioscan_h5.store import open_store  # noqa: E402
+from tools import make_sample_data  # noqa: E402
 
 N_ROWS = 64  # the generator's minimum: 8 rows in each of the 8 splits
 IMAGE_SIZE = 16

@@ -18,7 +18,7 @@ from torchvision.transforms import v2
 from bioscan_h5.format import ImageStatus
 from bioscan_h5.images import center_crop_box, decode_image, fit_image, resized_size, to_rgb
 
-SAMPLE_IMAGES = Path(__file__).resolve().parents[1] / "tools" / "sample_images"
+SAMPLE_IMAGES = Path(__file__).resolve().parents[2] / "tools" / "sample_images"
 REAL_256 = sorted(SAMPLE_IMAGES.glob("*.jpg"))  # cropped_256 (h 256) and original_256 (341x256)
 REAL_FULL = sorted((SAMPLE_IMAGES / "original_full").glob("*.jpg"))  # 2880x2160
 
@@ -53,7 +53,7 @@ def jpeg(img: Image.Image, **kw) -> bytes:
 @pytest.fixture(scope="module")
 def full_root(tmp_path_factory):
     """A generated root with the ``original_full`` package (1024x768 JPEGs)."""
-    import make_sample_data
+    from tools import make_sample_data
 
     root = tmp_path_factory.mktemp("full") / "root"
     make_sample_data.make_bioscan5m_root(root, n_rows=64, packages=("original_full",), faults=False)

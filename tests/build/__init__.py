@@ -1,0 +1,1 @@
+"""Building stores: ``bioscan_h5.builder``, extending a store, image decoding (``bioscan_h5.images``)."""

@@ -1,0 +1,15 @@
+"""Fixtures of the dataset tests (the shared ones, ``store_5m``, ``full_store_5m``, ..., are in ``tests/conftest.py``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def store_600(sample_root_5m, build_store, tmp_path_factory) -> Path:
+    """A metadata-only store of ``sample_root_5m`` built with ``--max-nucleotides 600``."""
+    out = tmp_path_factory.mktemp("store-nt600") / "nt600.h5"
+    build_store(sample_root_5m, out=out, workers=2, max_nucleotides=600, no_images=True)
+    return out

@@ -1,0 +1,1 @@
+"""Downloading the archives (``bioscan_h5.download``), with no test touching the internet."""

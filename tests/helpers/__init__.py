@@ -1,0 +1,1 @@
+"""Helpers shared by tests in several folders (fixtures live in the ``conftest.py`` files)."""

@@ -1,0 +1,1 @@
+"""The DNA tokenizers (``bioscan_h5.tokenizers``)."""

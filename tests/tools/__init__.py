@@ -1,0 +1,1 @@
+"""The developer tools in ``tools/``: the sample-data generator every other test builds on."""
