@@ -102,8 +102,11 @@ def random_resized_crop_boxes(
     top = torch.floor(draws[2].gather(1, first).squeeze(1) * (height - h + 1))
     left = torch.floor(draws[3].gather(1, first).squeeze(1) * (width - w + 1))
     boxes = torch.stack([top, left, h, w], dim=1).to(torch.int64)
-    fallback = torch.tensor(_fallback_box(height, width, check_range("ratio", ratio)), device=device)
-    return torch.where(fits.any(dim=1, keepdim=True), boxes, fallback)
+    # filled on the device, not copied there: a copy from the host would wait for a GPU's queue
+    fallback = [
+        torch.full((n,), v, device=device) for v in _fallback_box(height, width, check_range("ratio", ratio))
+    ]
+    return torch.where(fits.any(dim=1, keepdim=True), boxes, torch.stack(fallback, dim=1))
 
 
 def _fallback_box(height: int, width: int, ratio: tuple[float, float]) -> tuple[int, int, int, int]:

@@ -10,7 +10,7 @@ from ..errors import InvalidArgumentError
 from .boxes import center_crop_offset
 from .resample import axis_weights, resample
 
-__all__ = ["resized_crop", "resize_center_crop", "check_size", "resized_shape"]
+__all__ = ["resized_crop", "resize_center_crop", "check_size", "resized_shape", "to_device"]
 
 #: A per-channel constant: a tensor, or a sequence of floats, one per channel.
 Channels = torch.Tensor | Sequence[float]
@@ -39,6 +39,16 @@ def resized_shape(height: int, width: int, shorter: int) -> tuple[int, int]:
     return shorter, int(shorter * width / height)
 
 
+def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """``tensor`` on ``device``; a small CPU tensor goes to a GPU through pinned memory, so the copy
+    queues behind the GPU's work instead of waiting for it (a pageable copy synchronises)."""
+    if tensor.device == device:
+        return tensor
+    if tensor.device.type == "cpu" and device.type == "cuda":
+        return tensor.pin_memory().to(device, non_blocking=True)
+    return tensor.to(device)
+
+
 def _affine(
     images: torch.Tensor, mean: Channels | None, std: Channels | None
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -48,17 +58,15 @@ def _affine(
             f"expected uint8 or floating images of shape (B, C, H, W), got {images.dtype} {tuple(images.shape)}."
         )
     channels = images.shape[1]
-    as_tensor = {"device": images.device, "dtype": torch.float32}
-    mean = (
-        torch.zeros(channels, **as_tensor) if mean is None else torch.as_tensor(mean, **as_tensor).flatten()
-    )
-    std = torch.ones(channels, **as_tensor) if std is None else torch.as_tensor(std, **as_tensor).flatten()
+    mean = torch.zeros(channels) if mean is None else torch.as_tensor(mean, dtype=torch.float32).flatten()
+    std = torch.ones(channels) if std is None else torch.as_tensor(std, dtype=torch.float32).flatten()
     if mean.numel() != channels or std.numel() != channels:
         raise InvalidArgumentError(
             f"mean has {mean.numel()} and std {std.numel()} values for images with {channels} channels; "
             "pass one value per channel."
         )
     unit = 1 / 255 if images.dtype == torch.uint8 else 1.0
+    mean, std = to_device(mean, images.device), to_device(std, images.device)
     return unit / std, -mean / std
 
 
@@ -100,11 +108,11 @@ def resized_crop(
     """
     out_h, out_w = check_size("size", size)
     scale, shift = _affine(images, mean, std)
-    boxes = boxes.to(images.device, torch.int64)
+    boxes = to_device(boxes.to(torch.int64), images.device)
     rows = axis_weights(boxes[:, 0], boxes[:, 2], out_h, images.shape[-2])
     cols = axis_weights(boxes[:, 1], boxes[:, 3], out_w, images.shape[-1])
     if flip is not None:
-        cols = torch.where(flip.to(images.device)[:, None, None], cols.flip(1), cols)
+        cols = torch.where(to_device(flip, images.device)[:, None, None], cols.flip(1), cols)
     return resample(images, rows, cols, scale, shift, dtype)
 
 
