@@ -1,0 +1,19 @@
+"""Batched image augmentation on any device: per-sample RandomResizedCrop, flip, normalisation.
+
+>>> from bioscan_h5.transforms import TrainTransform, EvalTransform
+>>> loader = batch_loader(ds, batch_size=256, batch_transform=TrainTransform(224))  # doctest: +SKIP
+"""
+
+from .boxes import center_crop_offset, random_resized_crop_boxes
+from .functional import resize_center_crop, resized_crop
+from .presets import BatchTransform, EvalTransform, TrainTransform
+
+__all__ = [
+    "BatchTransform",
+    "TrainTransform",
+    "EvalTransform",
+    "random_resized_crop_boxes",
+    "center_crop_offset",
+    "resized_crop",
+    "resize_center_crop",
+]

@@ -1,0 +1,137 @@
+"""Crop boxes for a batch: torchvision's RandomResizedCrop rule drawn for every sample at once.
+
+A box is one row ``(top, left, height, width)`` of an int64 ``(B, 4)`` tensor, in pixels of
+the input image, as torchvision's ``RandomResizedCrop.get_params`` returns it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+
+from ..errors import InvalidArgumentError
+
+__all__ = ["random_resized_crop_boxes", "center_crop_offset", "check_range"]
+
+#: Attempts at an area and aspect ratio before the centre-crop fallback (torchvision's 10).
+ATTEMPTS = 10
+
+
+def check_range(name: str, value: Sequence[float]) -> tuple[float, float]:
+    """``value`` as a ``(low, high)`` pair of positive floats with ``low <= high``.
+
+    Parameters
+    ----------
+    name : str
+        The argument's name, for the error message.
+    value : sequence of float
+        Two numbers.
+
+    Returns
+    -------
+    tuple of float
+
+    Raises
+    ------
+    InvalidArgumentError
+        When ``value`` is not two positive numbers in increasing order.
+    """
+    try:
+        low, high = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise InvalidArgumentError(f"{name}={value!r} is not a pair of numbers; pass (low, high).") from None
+    if not 0 < low <= high:
+        raise InvalidArgumentError(
+            f"{name}={value!r} must satisfy 0 < low <= high; pass e.g. {name}=(0.08, 1.0) or (3/4, 4/3)."
+        )
+    return low, high
+
+
+def random_resized_crop_boxes(
+    n: int,
+    height: int,
+    width: int,
+    *,
+    scale: tuple[float, float] = (0.08, 1.0),
+    ratio: tuple[float, float] = (3 / 4, 4 / 3),
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Draw ``n`` independent RandomResizedCrop boxes on a ``height x width`` image.
+
+    The rule is torchvision's ``RandomResizedCrop.get_params``: up to 10 attempts, each an
+    area fraction uniform in ``scale`` and an aspect ratio (width / height) log-uniform in
+    ``ratio``, ``w = round(sqrt(area * ratio))``, ``h = round(sqrt(area / ratio))``; the
+    first attempt that fits is placed uniformly at random; when none fits, the centre crop
+    of the largest box whose ratio is ``ratio`` clamped to the image's. Every sample draws
+    all its attempts up front, so one call costs four random numbers per sample and attempt
+    whatever fits.
+
+    Parameters
+    ----------
+    n : int
+        Number of boxes (the batch size).
+    height, width : int
+        Size of the input images in pixels.
+    scale : tuple of float, default (0.08, 1.0)
+        Range of the crop's area as a fraction of the image's.
+    ratio : tuple of float, default (3/4, 4/3)
+        Range of the crop's aspect ratio, width / height.
+    generator : torch.Generator, optional
+        The source of randomness (seed it for reproducible boxes). The draws happen on its
+        device; ``None`` uses torch's default CPU generator.
+
+    Returns
+    -------
+    torch.Tensor
+        int64 ``(n, 4)``: ``top, left, height, width`` per sample, on the generator's device.
+    """
+    device = generator.device if generator is not None else torch.device("cpu")
+    low, high = check_range("scale", scale)
+    log_low, log_high = (math.log(r) for r in check_range("ratio", ratio))
+    draws = torch.rand(4, n, ATTEMPTS, generator=generator, device=device, dtype=torch.float64)
+    area = height * width * (low + (high - low) * draws[0])
+    aspect = torch.exp(log_low + (log_high - log_low) * draws[1])
+    w = torch.round(torch.sqrt(area * aspect))
+    h = torch.round(torch.sqrt(area / aspect))
+    fits = (w > 0) & (w <= width) & (h > 0) & (h <= height)
+    first = fits.to(torch.uint8).argmax(dim=1, keepdim=True)
+    w = w.gather(1, first).squeeze(1)
+    h = h.gather(1, first).squeeze(1)
+    top = torch.floor(draws[2].gather(1, first).squeeze(1) * (height - h + 1))
+    left = torch.floor(draws[3].gather(1, first).squeeze(1) * (width - w + 1))
+    boxes = torch.stack([top, left, h, w], dim=1).to(torch.int64)
+    # filled on the device, not copied there: a copy from the host would wait for a GPU's queue
+    fallback = [
+        torch.full((n,), v, device=device) for v in _fallback_box(height, width, check_range("ratio", ratio))
+    ]
+    return torch.where(fits.any(dim=1, keepdim=True), boxes, torch.stack(fallback, dim=1))
+
+
+def _fallback_box(height: int, width: int, ratio: tuple[float, float]) -> tuple[int, int, int, int]:
+    """torchvision's fallback: the centred box whose ratio is the image's clamped to ``ratio``."""
+    in_ratio = width / height
+    h, w = height, width
+    if in_ratio < min(ratio):
+        h = int(round(w / min(ratio)))
+    elif in_ratio > max(ratio):
+        w = int(round(h * max(ratio)))
+    return (height - h) // 2, (width - w) // 2, h, w
+
+
+def center_crop_offset(height: int, width: int, size: tuple[int, int]) -> tuple[int, int]:
+    """``(top, left)`` of torchvision's ``center_crop`` of ``size`` on a ``height x width`` image.
+
+    Parameters
+    ----------
+    height, width : int
+        Size of the image.
+    size : tuple of int
+        ``(crop_height, crop_width)``, at most the image's size.
+
+    Returns
+    -------
+    tuple of int
+    """
+    return int(round((height - size[0]) / 2.0)), int(round((width - size[1]) / 2.0))

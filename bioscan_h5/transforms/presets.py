@@ -1,0 +1,214 @@
+"""Training and evaluation presets: ``nn.Module``\\ s for a batch dict or a batch of images.
+
+Both take what :func:`~bioscan_h5.batch_loader` yields, so either works::
+
+    loader = batch_loader(ds, batch_size=256, batch_transform=TrainTransform(224))
+    images = TrainTransform(224)(batch["image"].to("cuda"))   # or on the device, after the copy
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import torch
+
+from ..datasets.bioscan5m import RGB_MEAN, RGB_STDEV
+from ..errors import InvalidArgumentError
+from .boxes import check_range, random_resized_crop_boxes
+from .functional import Channels, check_size, resize_center_crop, resized_crop
+
+__all__ = ["BatchTransform", "TrainTransform", "EvalTransform"]
+
+
+class BatchTransform(torch.nn.Module):
+    """Base of the presets: applies :meth:`images` to ``batch[key]`` of a dict, or to a tensor.
+
+    Parameters
+    ----------
+    size : int or tuple of int
+        Output ``(height, width)``; an int means a square.
+    mean, std : tensor or sequence of float
+        Per-channel normalisation in [0, 1] units: the output is ``(x / 255 - mean) / std``
+        for uint8 input, ``(x - mean) / std`` for floating input.
+    dtype : torch.dtype
+        Output dtype: ``torch.float32`` or ``torch.bfloat16`` (or ``torch.float16``).
+    key : str
+        The entry of a batch dict that holds the images.
+    """
+
+    def __init__(
+        self, size: int | Sequence[int], *, mean: Channels, std: Channels, dtype: torch.dtype, key: str
+    ) -> None:
+        super().__init__()
+        self.size = check_size("size", size)
+        if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+            raise InvalidArgumentError(
+                f"dtype={dtype!r} is not a floating torch dtype; pass torch.float32 or torch.bfloat16."
+            )
+        self.register_buffer(
+            "mean", torch.as_tensor(mean, dtype=torch.float32).flatten().clone(), persistent=False
+        )
+        self.register_buffer(
+            "std", torch.as_tensor(std, dtype=torch.float32).flatten().clone(), persistent=False
+        )
+        self.dtype = dtype
+        self.key = key
+
+    def forward(self, batch: Mapping[str, object] | torch.Tensor) -> dict[str, object] | torch.Tensor:
+        """Transform a batch dict's ``key`` entry (returning a new dict) or a ``(B, C, H, W)`` tensor.
+
+        Parameters
+        ----------
+        batch : dict or torch.Tensor
+            A batch from :func:`~bioscan_h5.batch_loader`, or uint8/floating images.
+
+        Returns
+        -------
+        dict or torch.Tensor
+            The same kind as ``batch``: a shallow copy of the dict with ``key`` replaced, or
+            the transformed tensor.
+        """
+        if isinstance(batch, torch.Tensor):
+            return self.images(batch)
+        if not isinstance(batch, Mapping) or self.key not in batch:
+            found = sorted(batch) if isinstance(batch, Mapping) else type(batch).__name__
+            raise InvalidArgumentError(
+                f"expected a tensor or a dict with a {self.key!r} entry, got {found!r}."
+            )
+        return {**batch, self.key: self.images(batch[self.key])}
+
+    def images(self, images: torch.Tensor) -> torch.Tensor:
+        """Transform ``(B, C, H, W)`` images (implemented by the presets)."""
+        raise NotImplementedError
+
+    def extra_repr(self) -> str:
+        return f"size={self.size}, dtype={self.dtype}, key={self.key!r}"
+
+
+class TrainTransform(BatchTransform):
+    """RandomResizedCrop, random horizontal flip and normalisation, with parameters per sample.
+
+    Each sample gets its own box, drawn with torchvision's ``RandomResizedCrop`` rule (see
+    :func:`~bioscan_h5.transforms.random_resized_crop_boxes`), and its own flip; then it is
+    cropped and resized with antialiased bilinear interpolation (torchvision's
+    ``resized_crop(..., antialias=True)`` up to float rounding), flipped, converted and
+    normalised, all in two batched matrix products on the images' device.
+
+    Parameters
+    ----------
+    size : int or tuple of int, default 224
+        Output ``(height, width)``; an int means a square.
+    scale : tuple of float, default (0.08, 1.0)
+        Range of the crop's area as a fraction of the image's.
+    ratio : tuple of float, default (3/4, 4/3)
+        Range of the crop's aspect ratio (width / height), sampled log-uniformly.
+    flip : float, default 0.5
+        Probability that a sample is mirrored left to right.
+    mean, std : tensor or sequence of float, default BIOSCAN-5M's ``RGB_MEAN``, ``RGB_STDEV``
+        Per-channel normalisation in [0, 1] units.
+    dtype : torch.dtype, default torch.float32
+        Output dtype (``torch.bfloat16`` for mixed-precision training).
+    generator : torch.Generator, optional
+        The randomness of boxes and flips; seed it for reproducible batches. ``None`` uses
+        torch's default generator (seeded by ``torch.manual_seed``, and differently in each
+        DataLoader worker process). A generator given here is copied into each worker
+        process, so workers would repeat one another's draws: there, leave it ``None``.
+    key : str, default "image"
+        The entry of a batch dict that holds the images.
+
+    Examples
+    --------
+    >>> t = TrainTransform(224, dtype=torch.bfloat16, generator=torch.Generator().manual_seed(0))
+    >>> t(torch.zeros(8, 3, 256, 256, dtype=torch.uint8)).shape
+    torch.Size([8, 3, 224, 224])
+    """
+
+    def __init__(
+        self,
+        size: int | Sequence[int] = 224,
+        *,
+        scale: Sequence[float] = (0.08, 1.0),
+        ratio: Sequence[float] = (3 / 4, 4 / 3),
+        flip: float = 0.5,
+        mean: Channels = RGB_MEAN,
+        std: Channels = RGB_STDEV,
+        dtype: torch.dtype = torch.float32,
+        generator: torch.Generator | None = None,
+        key: str = "image",
+    ) -> None:
+        super().__init__(size, mean=mean, std=std, dtype=dtype, key=key)
+        self.scale = check_range("scale", scale)
+        self.ratio = check_range("ratio", ratio)
+        if not 0.0 <= flip <= 1.0:
+            raise InvalidArgumentError(f"flip={flip!r} is a probability; pass a value in [0, 1].")
+        self.flip = float(flip)
+        self.generator = generator
+
+    def draw(self, n: int, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Draw the boxes and flips of ``n`` samples of ``height x width`` images.
+
+        Returns
+        -------
+        boxes : torch.Tensor
+            int64 ``(n, 4)``: ``top, left, height, width``.
+        flips : torch.Tensor
+            bool ``(n,)``.
+        """
+        boxes = random_resized_crop_boxes(
+            n, height, width, scale=self.scale, ratio=self.ratio, generator=self.generator
+        )
+        flips = torch.rand(n, generator=self.generator, device=boxes.device) < self.flip
+        return boxes, flips
+
+    def images(self, images: torch.Tensor) -> torch.Tensor:
+        """Crop, resize, flip and normalise ``(B, C, H, W)`` images, each sample with its own draw."""
+        if images.ndim != 4:
+            raise InvalidArgumentError(f"expected images of shape (B, C, H, W), got {tuple(images.shape)}.")
+        boxes, flips = self.draw(images.shape[0], images.shape[-2], images.shape[-1])
+        return resized_crop(
+            images, boxes, self.size, flip=flips, mean=self.mean, std=self.std, dtype=self.dtype
+        )
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, scale={self.scale}, ratio={self.ratio}, flip={self.flip}"
+
+
+class EvalTransform(BatchTransform):
+    """Resize (shorter side, antialiased), CenterCrop and normalisation, as torchvision's eval recipes.
+
+    Parameters
+    ----------
+    size : int or tuple of int, default 224
+        Crop ``(height, width)``; an int means a square.
+    resize : int, optional
+        Shorter side after resizing; default ``256 * max(size) // 224`` (the recipes' 256 for
+        224, i.e. a crop of 87.5%).
+    mean, std : tensor or sequence of float, default BIOSCAN-5M's ``RGB_MEAN``, ``RGB_STDEV``
+        Per-channel normalisation in [0, 1] units.
+    dtype : torch.dtype, default torch.float32
+        Output dtype.
+    key : str, default "image"
+        The entry of a batch dict that holds the images.
+    """
+
+    def __init__(
+        self,
+        size: int | Sequence[int] = 224,
+        *,
+        resize: int | None = None,
+        mean: Channels = RGB_MEAN,
+        std: Channels = RGB_STDEV,
+        dtype: torch.dtype = torch.float32,
+        key: str = "image",
+    ) -> None:
+        super().__init__(size, mean=mean, std=std, dtype=dtype, key=key)
+        self.resize = 256 * max(self.size) // 224 if resize is None else check_size("resize", resize)[0]
+
+    def images(self, images: torch.Tensor) -> torch.Tensor:
+        """Resize, centre-crop and normalise ``(B, C, H, W)`` images."""
+        return resize_center_crop(
+            images, self.size, self.resize, mean=self.mean, std=self.std, dtype=self.dtype
+        )
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, resize={self.resize}"
