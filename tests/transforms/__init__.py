@@ -1,0 +1,1 @@
+"""Batched augmentation (``bioscan_h5.transforms``)."""
