@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Callable, Iterable
 
 import numpy as np
 import torch
@@ -17,6 +16,7 @@ from .describe import option_lines
 from .labels import LabelSpace
 from .metadata_files import holds_barcodes, matching_store
 from .provision import download_root
+from .signature import dataset_init, positional
 
 __all__ = ["BIOSCAN1M", "load_bioscan1m_metadata", "RGB_MEAN", "RGB_STDEV"]
 
@@ -63,38 +63,23 @@ class BIOSCAN1M(StoreDataset):
     rank_aliases = {"dna_bin": "uri"}
     text_columns = ("clibd_split",)
 
-    def __init__(
-        self,
-        root=None,
-        split: str = "train",
-        partitioning_version: str = "large_diptera_family",
-        modality: str | Iterable[str] = ("image", "dna"),
-        image_package: str = "cropped_256",
-        reduce_repeated_barcodes: bool = False,
-        max_nucleotides: int | None = 660,
-        target_type: str | Iterable[str] = "family",
-        target_format: str = "index",
-        output_format: str = "tuple",
-        transform: Callable | None = None,
-        dna_transform: Callable | None = None,
-        target_transform: Callable | None = None,
-        download: bool = False,
-        *,
-        store: str | os.PathLike | Store | None = None,
-        image_size: int | None = None,
-        image_format: str = "pil",
-        build: str | bool = "auto",
-        drop_bad_images: bool = False,
-        mirror: str | None = None,
-    ) -> None:
-        self.partitioning_version = check_partitioning_version(partitioning_version)
+    @dataset_init(
+        [
+            positional("split", "train", "str"),
+            positional("partitioning_version", "large_diptera_family", "str"),
+        ],
+        defaults={"target_type": "family"},
+    )
+    def __init__(self, arguments: dict) -> None:
+        self.partitioning_version = check_partitioning_version(arguments["partitioning_version"])
         aliases = CLIBD_SPLIT_ALIASES if self.partitioning_version == "clibd" else BIOSCAN1M_SPLIT_ALIASES
-        self.split = aliases.get(split, split)
-        target_type = ["uri" if t == "dna_bin" else t for t in _as_list(target_type)]
+        self.split = aliases.get(arguments["split"], arguments["split"])
+        target_type = ["uri" if t == "dna_bin" else t for t in _as_list(arguments["target_type"])]
         _warn_if_too_fine(self.partitioning_version, target_type)
-        if download:  # BIOSCAN-1M's images come in one archive per package, for every split
-            download_root(self.dataset_name, root, modality, image_package, mirror, "all")
-        self._setup(root, locals())
+        arguments["target_type"] = target_type
+        if arguments["download"]:  # BIOSCAN-1M's images come in one archive per package, for every split
+            download_root(self.dataset_name, arguments, "all")
+        self._setup(arguments["root"], arguments)
 
     def _select_rows(self, st: Store) -> np.ndarray:
         if self.partitioning_version == "clibd" and not st.partition_names:

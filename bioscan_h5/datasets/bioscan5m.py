@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
 
 import numpy as np
 import torch
@@ -15,6 +14,7 @@ from .base import StoreDataset
 from .describe import option_lines
 from .metadata_files import load_csv_5m, matching_store
 from .provision import download_root
+from .signature import dataset_init, positional
 
 __all__ = ["BIOSCAN5M", "load_bioscan5m_metadata", "RGB_MEAN", "RGB_STDEV"]
 
@@ -88,35 +88,15 @@ class BIOSCAN5M(StoreDataset):
     rank_aliases = {"uri": "dna_bin"}
     text_columns = ("split",)
 
-    def __init__(
-        self,
-        root=None,
-        split: str = "train",
-        modality: str | Iterable[str] = ("image", "dna"),
-        image_package: str = "cropped_256",
-        reduce_repeated_barcodes: bool = False,
-        max_nucleotides: int | None = 660,
-        target_type: str | Iterable[str] = "species",
-        target_format: str = "index",
-        output_format: str = "tuple",
-        transform: Callable | None = None,
-        dna_transform: Callable | None = None,
-        target_transform: Callable | None = None,
-        download: bool = False,
-        *,
-        store: str | os.PathLike | Store | None = None,
-        image_size: int | None = None,
-        image_format: str = "pil",
-        build: str | bool = "auto",
-        drop_bad_images: bool = False,
-        mirror: str | None = None,
-    ) -> None:
+    @dataset_init([positional("split", "train", "str")], defaults={"target_type": "species"})
+    def __init__(self, arguments: dict) -> None:
+        split = arguments["split"]
         self.split = BIOSCAN5M_SPLIT_ALIASES.get(split, split)
         self._split_set = explode_metasplit_5m(self.split, verify=True)
-        self.download_requested = download
-        if download:
-            download_root(self.dataset_name, root, modality, image_package, mirror, self.split)
-        self._setup(root, locals())
+        self.download_requested = arguments["download"]
+        if self.download_requested:
+            download_root(self.dataset_name, arguments, self.split)
+        self._setup(arguments["root"], arguments)
 
     def _select_rows(self, st: Store) -> np.ndarray:
         return BIOSCAN5M_LAYOUT.split_rows(st, self.split)

@@ -15,7 +15,9 @@ import json
 import os
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -62,15 +64,26 @@ class StoreRequest:
         return self.build is not False and self.root is not None and os.path.isfile(self.metadata_path)
 
 
-def download_root(dataset: str, root, modality, image_package: str, mirror: str | None, splits: str) -> None:
-    """``download=True``: fetch the metadata (and the images of ``splits``) into ``root``."""
+def download_root(dataset: str, arguments: Mapping[str, Any], splits: str) -> None:
+    """``download=True``: fetch the metadata (and the images of ``splits``) into ``root``.
+
+    ``arguments`` are the dataset's constructor arguments (``root``, ``modality``,
+    ``image_package``, ``mirror``).
+    """
     from ..download import download
 
+    root = arguments["root"]
     if root is None:
         raise InvalidArgumentError("download=True needs root=, the folder to download the dataset into.")
+    modality = arguments["modality"]
     images = "image" in ([modality] if isinstance(modality, str) else list(modality))
     download(
-        dataset, os.path.expanduser(os.fspath(root)), splits, image_package, images=images, mirror=mirror
+        dataset,
+        os.path.expanduser(os.fspath(root)),
+        splits,
+        arguments["image_package"],
+        images=images,
+        mirror=arguments["mirror"],
     )
 
 
