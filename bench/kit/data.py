@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 
-__all__ = ["GAP", "ReadData", "ffcv_beton", "jpeg_store", "prepare", "run_json"]
+__all__ = ["GAP", "ReadData", "ffcv_beton", "jpeg_store", "prepare", "run_json", "sample_root"]
 
 #: Rows between the epochs' rows and the warm-up rows: 12.6 MB at 256 px, more than the
 #: 4 MB that memory-map read-around fetches before a faulting page (8 MB window).
@@ -76,23 +76,30 @@ class ReadData:
         return self.store_rows - self.warmup - GAP
 
 
-def prepare(work: str, store_rows: int, warmup: int) -> ReadData:
-    """Generate (once) a clean root of ``store_rows`` rows, build its store, write the layout."""
+def sample_root(work: str, store_rows: int) -> tuple[str, str]:
+    """A clean generated root of ``store_rows`` rows and its default store, made once: (root, store)."""
     import make_sample_data
 
-    from bioscan_h5 import BIOSCAN5M
-    from bioscan_h5 import format as fmt
     from bioscan_h5.builder import BuildConfig, build
 
-    n = store_rows
-    root = os.path.join(work, f"root{n}")
+    root = os.path.join(work, f"root{store_rows}")
     store = os.path.join(root, "bioscan5m", "h5", "bioscan5m_cropped_256_256px.h5")
     if not os.path.exists(store):
-        _log(f"generating a {n}-row sample root in {root} and building its store ...")
+        _log(f"generating a {store_rows}-row sample root in {root} and building its store ...")
         t0 = time.perf_counter()
-        make_sample_data.make_bioscan5m_root(root, n_rows=n, seed=0, faults=False, overwrite=True)
+        make_sample_data.make_bioscan5m_root(root, n_rows=store_rows, seed=0, faults=False, overwrite=True)
         build(BuildConfig(root=root, progress=False))
         _log(f"  {time.perf_counter() - t0:.0f} s")
+    return root, store
+
+
+def prepare(work: str, store_rows: int, warmup: int) -> ReadData:
+    """:func:`sample_root`, checked (every row decoded), and the layout files the anchors read."""
+    from bioscan_h5 import BIOSCAN5M
+    from bioscan_h5 import format as fmt
+
+    n = store_rows
+    root, store = sample_root(work, n)
     ds = BIOSCAN5M(root, split="all")
     st = ds.store
     if len(ds) != n or not bool(np.all(st.image_ok[ds.rows])) or n - warmup - GAP < 256:
