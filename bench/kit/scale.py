@@ -15,30 +15,38 @@ import subprocess
 import sys
 import time
 
-__all__ = ["construct", "scale_store"]
+__all__ = ["construct", "scale_csv", "scale_store"]
 
 
 def _log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def scale_store(work: str, n_rows: int) -> tuple[str, str]:
-    """The generated full-scale root (CSV) and its ``--no-images`` store, made once."""
-    import h5py
-    from make_fullscale_metadata import SPLITS, write_scale_csv
+def scale_csv(root: str, n_rows: int) -> str:
+    """The generated ``n_rows``-row metadata file of a BIOSCAN-5M root, written once."""
+    from make_fullscale_metadata import write_scale_csv
 
-    from bioscan_h5 import format as fmt
-    from bioscan_h5.builder import BuildConfig, build
-
-    root = os.path.join(work, f"scale{n_rows}")
     csv = os.path.join(root, "bioscan5m", "metadata", "csv", "BIOSCAN_5M_Insect_Dataset_metadata.csv")
-    store = os.path.join(root, "bioscan5m", "h5", "bioscan5m_cropped_256_256px.h5")
     if not os.path.exists(csv):
         os.makedirs(os.path.dirname(csv), exist_ok=True)
         _log(f"generating a {n_rows:,}-row metadata file {csv} ...")
         t0 = time.perf_counter()
         write_scale_csv(csv, n_rows)
         _log(f"  {time.perf_counter() - t0:.0f} s, {os.path.getsize(csv) / 1e9:.2f} GB")
+    return csv
+
+
+def scale_store(work: str, n_rows: int) -> tuple[str, str]:
+    """The generated full-scale root (CSV) and its ``--no-images`` store, made once."""
+    import h5py
+    from make_fullscale_metadata import SPLITS
+
+    from bioscan_h5 import format as fmt
+    from bioscan_h5.builder import BuildConfig, build
+
+    root = os.path.join(work, f"scale{n_rows}")
+    scale_csv(root, n_rows)
+    store = os.path.join(root, "bioscan5m", "h5", "bioscan5m_cropped_256_256px.h5")
     if not os.path.exists(store):
         _log("building the metadata-only store (bioscan-h5 build --no-images) ...")
         t0 = time.perf_counter()
