@@ -64,6 +64,7 @@ class Dist:
         self.device = torch.device(f"cuda:{local}" if cuda else "cpu")
         if cuda:
             torch.cuda.set_device(self.device)
+            torch.backends.cudnn.benchmark = True  # the same shapes every step
         elif self.world > 1:
             torch.set_num_threads(max(1, (os.cpu_count() or 1) // self.world))
         if self.world > 1:
