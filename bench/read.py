@@ -314,6 +314,7 @@ def plot(results: dict, scale: dict | None, path: str) -> None:
     ax = axes[2]
     names = list(GETITEM) + [n for g, n in results if g == "dataloader"]
     vals = [med_rate(results, "getitem" if n in GETITEM else "dataloader", n) or 0 for n in names]
+    names = [n if n in GETITEM else f"{n.split(',')[0]} DataLoader,{n.split(',')[1]}" for n in names]
     ax.barh(names, vals, color=["C3" if n.startswith("peer") else "C0" for n in names])
     if any(vals):
         ax.set_xscale("log")
@@ -324,7 +325,7 @@ def plot(results: dict, scale: dict | None, path: str) -> None:
         secs = [scale["ours"]["seconds"], scale["peer"]["seconds"]]
         ax.bar(["ours", "peer"], secs, color=["C0", "C3"])
         ax.set_yscale("log")
-        ax.set_title(f"BIOSCAN5M(split='train'), {scale['rows']:,} rows (s)")
+        ax.set_title(f"constructor, {scale['rows']:,} metadata rows (s)")
     fig.tight_layout()
     os.makedirs(os.path.dirname(path), exist_ok=True)
     fig.savefig(path, dpi=90)
