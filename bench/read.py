@@ -87,6 +87,12 @@ GETITEM = {
 
 
 # ----------------------------------------------------------------------------- the cells
+def ffcv_cell(group: str, name: str, beton: str, threads: int, ffcv: str, cold: bool = False) -> Cell:
+    """An epoch of FFCV's ``Loader`` over ``beton`` with ``threads``, run by FFCV's interpreter."""
+    spec = {"kind": "read", "beton": beton, "threads": threads, "pss": threads == 2}
+    return Cell(group, name, spec, [beton], python=ffcv, module=FFCV, cold=cold)
+
+
 def epoch_cells(d: kd.ReadData, group: str, ffcv: str | None, betons: dict[str, str]) -> list[Cell]:
     """Rows 1 (``group="warm"``) or 2 (``"cold"``): the same readers over the same rows."""
     cold = group == "cold"
@@ -102,11 +108,7 @@ def epoch_cells(d: kd.ReadData, group: str, ffcv: str | None, betons: dict[str, 
         for w in (0, 1, 2)
     ]
     if ffcv:
-        cells += [
-            Cell(group, ffcv_name("RAW", t), {"kind": "read", "beton": betons["raw"], "threads": t, "pss": t == 2},
-                 [betons["raw"]], python=ffcv, module=FFCV, cold=cold)
-            for t in (1, 2)
-        ]  # fmt: skip
+        cells += [ffcv_cell(group, ffcv_name("RAW", t), betons["raw"], t, ffcv, cold=cold) for t in (1, 2)]
     cells.append(Cell(group, PREADV, {**d.layout, "kind": "preadv"}, [d.store], cold=cold))
     cells.append(Cell(group, MEMMAP, {**d.layout, "kind": "memmap"}, [d.store], cold=cold))
     return cells
@@ -121,11 +123,7 @@ def jpeg_cells(d: kd.ReadData, ffcv: str | None, betons: dict[str, str], jpeg: s
             Cell("jpeg", f"JPEG store, {loader_name(w)}", {**spec, "workers": w}, [jpeg]) for w in (1, 2)
         ]
     if ffcv:
-        cells += [
-            Cell("jpeg", ffcv_name("JPEG q90", t), {"kind": "read", "beton": betons["jpg"], "threads": t},
-                 [betons["jpg"]], python=ffcv, module=FFCV)
-            for t in (1, 2)
-        ]  # fmt: skip
+        cells += [ffcv_cell("jpeg", ffcv_name("JPEG q90", t), betons["jpg"], t, ffcv) for t in (1, 2)]
     return cells
 
 
