@@ -35,10 +35,12 @@ format: venv
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+# FFCV rows of bench/read.py need .venv-ffcv (bash bench/setup_ffcv.sh; see bench/README.md).
 bench: venv
 	$(PY) bench/build.py
 	$(PY) bench/read.py
 	$(PY) bench/tokenize.py
+	$(PY) bench/train.py
 
 clean:
 	rm -rf $(DEMO_DIR) bench/out .pytest_cache .ruff_cache

@@ -53,7 +53,9 @@ import tempfile
 import time
 
 import numpy as np
-from make_fullscale_metadata import FULL_ROWS, write_scale_csv
+from make_fullscale_metadata import FULL_ROWS
+
+from bench.kit.scale import scale_csv
 
 
 def log(msg: str) -> None:
@@ -298,13 +300,7 @@ def bench_draft(work: str, n: int, size: int) -> list[dict]:
 # ----------------------------------------------------------------------------- 2. metadata at scale
 def scale_root(work: str, n_rows: int) -> str:
     root = os.path.join(work, f"build-scale{n_rows}")
-    csv = os.path.join(root, "bioscan5m", "metadata", "csv", "BIOSCAN_5M_Insect_Dataset_metadata.csv")
-    if not os.path.exists(csv):
-        os.makedirs(os.path.dirname(csv), exist_ok=True)
-        log(f"generating a {n_rows:,}-row metadata file {csv} ...")
-        t0 = time.perf_counter()
-        write_scale_csv(csv, n_rows)
-        log(f"  {time.perf_counter() - t0:.0f} s, {os.path.getsize(csv) / 1e9:.2f} GB")
+    scale_csv(root, n_rows)
     return root
 
 

@@ -1,38 +1,42 @@
-"""Benchmark: reading samples with bioscan-h5 vs ``bioscan-dataset`` 1.3.0 (the peer).
+"""Benchmark: reading epochs with bioscan-h5 vs FFCV 1.0.2, ``bioscan-dataset`` 1.3.0 and plain loops.
 
-Prints, side by side in one run, on the same images and in the same random order:
+What users feel is an epoch: every row once, in random order, in a process that has not
+touched the data before (``/work/shared/docs/measuring.md``). So every number here is one
+epoch in a **fresh process** (each cell is a subprocess, ``bench/kit/cells.py``), after a
+warm-up over *other* rows that pays the process's one-off costs (imports, opening files,
+JIT compilation, FFCV's pipeline compile). An epoch is ``--rows`` random rows of a store of
+``--store-rows`` (4,096 of 16,384 by default, 3.2 GB): as in a store larger than the page
+cache, the neighbours that readahead fetches are mostly not rows of the epoch. Rows, side
+by side in one run; every round runs every row, the order rotated by one each round; the
+tables report medians:
 
-1. **Per sample** ``ds[i]`` (image + DNA + label): ours with PIL output, ours with tensor
-   output, and the peer (its lazily opened JPEG is decoded, as any transform would).
-2. **Batches of 256 in one process**: :func:`bioscan_h5.batch_loader` (the
-   :func:`~bioscan_h5.loader.gather_batch` path) and ``__getitems__``, against the floor: a
-   bare ``np.memmap`` of the store's pixel block at the same offset, gathered with the same
-   indices into a new array per batch (as any reader must hand out).
-3. **DataLoader** (batch 256, shuffled) with 0, 1 and 2 workers: ours per sample (tensor
-   output, default collate), ours ``batch_loader``, the peer (``Resize(256)`` +
-   ``CenterCrop(256)`` + ``PILToTensor``, which it needs to batch its variable-width images),
-   and the same bare ``np.memmap`` batches served by a DataLoader (the floor with workers:
-   what moving 50 MB batches between processes costs). Timed over a whole epoch after a
-   warm-up epoch, with persistent workers.
-4. **Constructing** ``BIOSCAN5M(split="train")`` on a store built (``--no-images``) from a
-   generated full-scale metadata file (5,150,850 rows, realistic columns), vs the peer's
-   constructor on the same CSV: seconds and peak memory (VmHWM growth), each in a fresh
-   subprocess. The store's image statuses are set to "decoded" so that the constructor takes
-   its whole path with the default modality (it reads statuses, never pixels).
+1. **Epochs, page cache warm** (the file read once by another process first), batch 256,
+   random order: :func:`bioscan_h5.batch_loader` with 0/1/2 workers; FFCV RAW at 1/2
+   threads (``.beton`` of the same pixels); a one-thread ``os.preadv`` loop; a one-thread
+   ``np.memmap`` gather into a reused buffer (the floor).
+2. **The same, page cache cold** (``drop_caches`` as root, else ``POSIX_FADV_DONTNEED`` on
+   the files), with the bytes read from disk by the process and its workers vs the useful
+   bytes (rows x 196,608).
+3. **JPEG** (issue 12): ``batch_loader`` on a ``--pixels jpeg`` store (skipped while that
+   store kind does not exist) vs FFCV's JPEG field at quality 90, bytes per image on disk.
+4. **Per sample** ``ds[i]``, one pass over random rows: ours PIL and tensor vs the peer
+   (its lazily opened JPEG decoded with ``.load()``).
+5. **DataLoader per sample**, batch 256, 0/1/2 workers: ours (tensor output) vs the peer
+   (``Resize`` + ``CenterCrop`` + ``PILToTensor``), and 6. the **memory** (PSS, from
+   ``/proc/<pid>/smaps_rollup``) of the process and its workers half way through an epoch
+   with 2 workers.
+7. **Constructing** ``BIOSCAN5M(split="train")`` on a generated 5,150,850-row metadata file
+   vs the peer's constructor (``bench/kit/scale.py``).
 
-Timings are the best of several runs (the machine may be shared).
-
-The sample root for 1-3 is written by ``tools/make_sample_data.py`` (no faulty images). The
-peer checks MD5s of the real files in its constructor, so it runs as a subclass whose
-``_check_integrity`` returns True. Files are cached under ``--work`` (default
-``$TMPDIR/bioscan-h5-bench``): the full-scale CSV (about 4.5 GB) and its store are made once.
+FFCV runs from its own virtual environment (``--ffcv-python``, default ``.venv-ffcv/bin/python``;
+recipe in ``bench/README.md``); without it the FFCV rows are skipped with a note. Files are
+cached under ``--work`` (default ``$TMPDIR/bioscan-h5-bench``). Saves a plot to
+``bench/out/read.png``.
 
 Usage::
 
-    python bench/read.py            # everything (the first run generates the 5.15M-row CSV)
-    python bench/read.py --quick    # small sizes, a 200,000-row metadata file
-
-Saves a plot to ``bench/out/read.png``.
+    python bench/read.py              # 4,096 of 16,384 rows, 3 rounds, the 5.15M-row constructor
+    python bench/read.py --quick      # 512 of 4,096 rows, 1 round, a 200,000-row constructor
 """
 
 # ruff: noqa: E402
@@ -51,448 +55,365 @@ sys.path.insert(0, os.path.join(REPO, "tools"))
 
 import argparse
 import contextlib
-import json
-import subprocess
 import tempfile
-import time
-from collections.abc import Callable, Iterable
 
-import numpy as np
-from make_fullscale_metadata import FULL_ROWS, SPLITS, write_scale_csv
+from bench.kit import data as kd
+from bench.kit.report import kilo, median, print_table, ratio, spread
+from bench.kit.rounds import Cell, Orders, run_rounds
+from bench.kit.system import can_drop_caches
 
-
-# ----------------------------------------------------------------------------- helpers
-def peer_class():
-    """``bioscan_dataset.BIOSCAN5M`` without its MD5 check of the real files (the only change)."""
-    import bioscan_dataset
-
-    class Peer(bioscan_dataset.BIOSCAN5M):
-        def _check_integrity(self, verbose=1):
-            return True
-
-    return Peer
+GROUPS = ("warm", "cold", "jpeg", "getitem", "dataloader", "scale")
+FFCV = "bench.kit.ffcv_cell"
 
 
-def rate(n: int, seconds: float) -> float:
-    return n / seconds if seconds > 0 else float("inf")
+def _s(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
-def timed(fn: Callable[[], object], repeats: int = 3) -> float:
-    """Best of ``repeats`` wall times (the machine may be shared: the best run is the least disturbed)."""
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
+def loader_name(w: int) -> str:
+    return f"batch_loader, {_s(w, 'worker')}"
 
 
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+def ffcv_name(kind: str, t: int) -> str:
+    return f"FFCV {kind}, {_s(t, 'thread')}"
 
 
-# ----------------------------------------------------------------------------- sample root
-def sample_root(work: str, n_rows: int) -> tuple[str, str]:
-    """A generated root of ``n_rows`` clean rows and its default store (both cached)."""
-    import make_sample_data
-
-    from bioscan_h5.builder import BuildConfig, build
-
-    root = os.path.join(work, f"root{n_rows}")
-    store = os.path.join(root, "bioscan5m", "h5", "bioscan5m_cropped_256_256px.h5")
-    if not os.path.exists(store):
-        log(f"generating a {n_rows}-row sample root in {root} ...")
-        make_sample_data.make_bioscan5m_root(root, n_rows=n_rows, seed=0, faults=False, overwrite=True)
-        build(BuildConfig(root=root, progress=False))
-    return root, store
+PREADV, MEMMAP = "os.preadv loop, 1 thread", "np.memmap gather, 1 thread (floor)"
+GETITEM = {
+    "ours ds[i], PIL": ("ours", "pil"),
+    "ours ds[i], tensor": ("ours", "tensor"),
+    "peer ds[i], PIL": ("peer", "pil"),
+}
 
 
-# ----------------------------------------------------------------------------- 1. per sample
-def bench_per_sample(root: str, n: int) -> dict[str, float]:
-    from bioscan_h5 import BIOSCAN5M
-
-    Peer = peer_class()
-    ours_pil = BIOSCAN5M(root, split="all")
-    ours_tensor = BIOSCAN5M(root, split="all", image_format="tensor")
-    peer = Peer(root, split="all")
-    order = np.random.default_rng(0).permutation(len(peer))[:n].tolist()
-
-    def run(ds, consume) -> float:
-        for i in order[:20]:  # warm-up: page cache, lazy store opening
-            consume(ds[i])
-
-        def go() -> None:
-            for i in order:
-                consume(ds[i])
-
-        return rate(len(order), timed(go))
-
-    def decode(sample) -> None:
-        sample[0].load()  # the peer's image is a lazily opened JPEG: decode it
-
-    out = {
-        "ours (PIL)": run(ours_pil, decode),
-        "ours (tensor)": run(ours_tensor, lambda s: None),
-        "peer (PIL)": run(peer, decode),
-    }
-    return out
+# ----------------------------------------------------------------------------- the cells
+def ffcv_cell(group: str, name: str, beton: str, threads: int, ffcv: str, cold: bool = False) -> Cell:
+    """An epoch of FFCV's ``Loader`` over ``beton`` with ``threads``, run by FFCV's interpreter."""
+    spec = {"kind": "read", "beton": beton, "threads": threads, "pss": threads == 2}
+    return Cell(group, name, spec, [beton], python=ffcv, module=FFCV, cold=cold)
 
 
-# ----------------------------------------------------------------------------- 2. batches
-def bench_batches(root: str, store: str, n_batches: int, batch: int = 256) -> dict[str, float]:
-    from bioscan_h5 import BIOSCAN5M, batch_loader, open_store
-    from bioscan_h5 import format as fmt
-
-    ds = BIOSCAN5M(root, split="all")
-    ds_t = BIOSCAN5M(root, split="all", image_format="tensor")
-    ds_n = BIOSCAN5M(root, split="all", image_format="numpy")
-    n = len(ds)
-    with open_store(store) as st:
-        offset, s, n_rows = int(st.attrs[fmt.ATTR_PIXEL_OFFSET]), st.image_size, st.n_rows
-    rng = np.random.default_rng(1)
-    batches = [rng.choice(n, batch, replace=False) for _ in range(n_batches)]
-    rows = [ds.rows[b] for b in batches]
-    mm = np.memmap(store, dtype=np.uint8, mode="r", offset=offset, shape=(n_rows, s, s, 3))
-
-    def floor() -> None:
-        for r in rows:
-            mm[r]  # a new (B, S, S, 3) array per batch, as any reader must hand out
-
-    order = np.concatenate(batches).tolist()
-
-    def ours_loader() -> None:
-        for _ in batch_loader(ds, batch_size=batch, sampler=order, num_workers=0):
-            pass
-
-    def getitems(d) -> Callable[[], None]:
-        def go() -> None:
-            for b in batches:
-                d.__getitems__(b)
-
-        return go
-
-    for fn in (floor, ours_loader):  # warm the page cache
-        fn()
-    total = n_batches * batch
-    res = {
-        "floor: np.memmap gather": rate(total, timed(floor)),
-        "ours batch_loader": rate(total, timed(ours_loader)),
-        "ours __getitems__ (numpy)": rate(total, timed(getitems(ds_n))),
-        "ours __getitems__ (tensor)": rate(total, timed(getitems(ds_t))),
-        "ours __getitems__ (PIL)": rate(total, timed(getitems(ds))),
-    }
-    return res
+def epoch_cells(d: kd.ReadData, group: str, ffcv: str | None, betons: dict[str, str]) -> list[Cell]:
+    """Rows 1 (``group="warm"``) or 2 (``"cold"``): the same readers over the same rows."""
+    cold = group == "cold"
+    base = {"root": d.root, "image_size": d.image_size}
+    cells = [
+        Cell(
+            group,
+            loader_name(w),
+            {**base, "kind": "batch_loader", "workers": w, "pss": w == 2},
+            [d.store],
+            cold=cold,
+        )
+        for w in (0, 1, 2)
+    ]
+    if ffcv:
+        cells += [ffcv_cell(group, ffcv_name("RAW", t), betons["raw"], t, ffcv, cold=cold) for t in (1, 2)]
+    cells.append(Cell(group, PREADV, {**d.layout, "kind": "preadv"}, [d.store], cold=cold))
+    cells.append(Cell(group, MEMMAP, {**d.layout, "kind": "memmap"}, [d.store], cold=cold))
+    return cells
 
 
-# ----------------------------------------------------------------------------- 3. DataLoader
-class MemmapBatches:
-    """The floor for a DataLoader: whole batches of pixels gathered from a bare ``np.memmap``.
+def jpeg_cells(d: kd.ReadData, ffcv: str | None, betons: dict[str, str], jpeg: str | None) -> list[Cell]:
+    """Row group 3, issue 12's hook: ours on a JPEG store (when it exists) vs FFCV's JPEG field."""
+    cells = []
+    if jpeg:
+        spec = {"root": d.root, "store": jpeg, "kind": "batch_loader"}
+        cells += [
+            Cell("jpeg", f"JPEG store, {loader_name(w)}", {**spec, "workers": w}, [jpeg]) for w in (1, 2)
+        ]
+    if ffcv:
+        cells += [ffcv_cell("jpeg", ffcv_name("JPEG q90", t), betons["jpg"], t, ffcv) for t in (1, 2)]
+    return cells
 
-    Items are lists of dataset indices (use a BatchSampler); each returns ``{"index", "image"}``
-    with the uint8 pixels as a tensor. The map is opened lazily in each process.
-    """
 
-    def __init__(self, store: str, rows: np.ndarray) -> None:
-        from bioscan_h5 import format as fmt
-        from bioscan_h5 import open_store
+def sample_cells(d: kd.ReadData) -> list[Cell]:
+    """Row groups 4 and 5 (and the memory of 6): per-sample reading, ours vs the peer."""
+    peer_files = [d.images, d.metadata]
+    cells = []
+    for name, (who, image_format) in GETITEM.items():
+        spec = {"root": d.root, "kind": "getitem", "who": who, "image_format": image_format}
+        cells.append(Cell("getitem", name, spec, [d.store] if who == "ours" else peer_files, subset=True))
+    for who in ("ours", "peer"):
+        for w in (0, 1, 2):
+            spec = {"root": d.root, "kind": "dataloader", "who": who, "workers": w, "pss": w == 2}
+            spec["image_size"] = d.image_size
+            files = [d.store] if who == "ours" else peer_files
+            cells.append(Cell("dataloader", f"{who}, {_s(w, 'worker')}", spec, files, subset=True))
+    return cells
 
-        with open_store(store) as st:
-            self.offset, self.size, self.n_rows = (
-                int(st.attrs[fmt.ATTR_PIXEL_OFFSET]),
-                st.image_size,
-                st.n_rows,
+
+# ----------------------------------------------------------------------------- tables
+def rates(results: dict, group: str, name: str) -> list[float]:
+    return [r["n"] / r["seconds"] for r in results.get((group, name), []) if r]
+
+
+def med_rate(results: dict, group: str, name: str) -> float | None:
+    return median(rates(results, group, name))
+
+
+def med_field(results: dict, group: str, name: str, key: str) -> float | None:
+    return median([r[key] for r in results.get((group, name), []) if r and r.get(key) is not None])
+
+
+def epoch_table(results: dict, group: str, d: kd.ReadData, n: int, ffcv: bool) -> None:
+    useful = n * d.image_size * d.image_size * 3
+    base0 = med_rate(results, group, loader_name(0))
+    pre = med_rate(results, group, PREADV)
+    readers = [(loader_name(w), max(w, 1), w > 0) for w in (0, 1, 2)]
+    readers += [(ffcv_name("RAW", t), None, False) for t in (1, 2)] + [
+        (PREADV, None, False),
+        (MEMMAP, None, False),
+    ]
+    rows = []
+    for name, threads, scaled in readers:
+        if (group, name) not in results:
+            continue
+        x = med_rate(results, group, name)
+        vs_ffcv = ratio(x, med_rate(results, group, ffcv_name("RAW", threads))) if threads else ""
+        row = [name, kilo(x, "/s"), spread(rates(results, group, name)), vs_ffcv]
+        row += [ratio(x, base0) if scaled else "", ratio(x, pre)]
+        row.append(ratio(med_field(results, group, name, "read_bytes"), useful))
+        rows.append(row)
+    cache = "cold (page cache dropped before each process)" if group == "cold" else "warm"
+    print_table(
+        f"{1 if group == 'warm' else 2}. epochs, page cache {cache}: {n:,} random rows of {d.store_rows:,}, "
+        "batch 256, fresh process",
+        [
+            "reader",
+            "samples/s",
+            "range",
+            "vs FFCV (equal threads)",
+            "vs 0 workers",
+            "vs preadv",
+            "disk bytes / useful",
+        ],
+        rows,
+        "" if ffcv else "FFCV rows skipped: no FFCV environment (see bench/README.md, --ffcv-python).",
+    )
+
+
+def jpeg_table(results: dict, d: kd.ReadData, n: int, jpeg: str | None, betons: dict[str, str]) -> None:
+    rows = []
+    for w in (1, 2):
+        name = f"JPEG store, {loader_name(w)}"
+        if ("jpeg", name) in results:
+            x = med_rate(results, "jpeg", name)
+            size = os.path.getsize(jpeg) / d.store_rows
+            rows.append(
+                [
+                    name,
+                    kilo(x, "/s"),
+                    ratio(x, med_rate(results, "jpeg", ffcv_name("JPEG q90", w))),
+                    kilo(size, "B"),
+                ]
             )
-        self.store, self.rows, self.mm = store, rows, None
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def __getitem__(self, indices):
-        import torch
-
-        if self.mm is None:
-            shape = (self.n_rows, self.size, self.size, 3)
-            self.mm = np.memmap(self.store, dtype=np.uint8, mode="r", offset=self.offset, shape=shape)
-        idx = np.asarray(indices)
-        return {"index": torch.from_numpy(idx), "image": torch.from_numpy(self.mm[self.rows[idx]])}
-
-    def __getstate__(self) -> dict:
-        return {**self.__dict__, "mm": None}
-
-
-def _peer_transform():
-    from torchvision.transforms import v2
-
-    return v2.Compose([v2.Resize(256), v2.CenterCrop(256), v2.PILToTensor()])
+    for t in (1, 2):
+        name = ffcv_name("JPEG q90", t)
+        if ("jpeg", name) in results:
+            size = os.path.getsize(betons["jpg"]) / d.store_rows
+            rows.append([name, kilo(med_rate(results, "jpeg", name), "/s"), "", kilo(size, "B")])
+    raw = os.path.getsize(d.store) / d.store_rows
+    rows.append(["(raw store, for size)", "", "", kilo(raw, "B")])
+    note = (
+        ""
+        if jpeg
+        else "JPEG-store rows skipped: this bioscan-h5 has no `build --pixels jpeg` yet (issue 12)."
+    )
+    print_table(
+        f"3. JPEG, page cache warm: {n:,} random rows of {d.store_rows:,}, batch 256",
+        ["reader", "samples/s", "vs FFCV JPEG (equal threads)", "bytes per image on disk"],
+        rows,
+        note,
+    )
 
 
-def bench_dataloader(
-    root: str, n: int, workers: Iterable[int], batch: int = 256
-) -> dict[str, dict[int, float]]:
-    import torch
-    from torch.utils.data import DataLoader, Subset
-
-    from bioscan_h5 import BIOSCAN5M, batch_loader
-
-    Peer = peer_class()
-    ours = BIOSCAN5M(root, split="all", image_format="tensor")
-    peer = Peer(root, split="all", transform=_peer_transform())
-    subset = np.random.default_rng(2).choice(len(ours), n, replace=n > len(ours)).tolist()
-
-    def epoch_rate(loader) -> float:
-        """Samples per second over a whole epoch, after a first epoch that starts the (persistent)
-        workers and opens the files; the timed epoch includes the prefetch it waits for."""
-
-        def size(b) -> int:
-            return len(b["index"]) if isinstance(b, dict) else len(b[-1])
-
-        assert sum(size(b) for b in loader) == n
-
-        def go() -> None:
-            for _ in loader:
-                pass
-
-        return rate(n, timed(go, repeats=2))
-
-    floor = MemmapBatches(ours.store.path, ours.rows)
-    out: dict[str, dict[int, float]] = {
-        "ours per sample": {},
-        "ours batch_loader": {},
-        "peer": {},
-        "floor: np.memmap batches": {},
-    }
-    for w in workers:
-        kw = {"num_workers": w, "persistent_workers": w > 0}
-        g = torch.Generator().manual_seed(0)
-        out["ours per sample"][w] = epoch_rate(
-            DataLoader(Subset(ours, subset), batch, shuffle=True, generator=g, **kw)
+def sample_tables(results: dict, d: kd.ReadData, subset: int) -> None:
+    peer = med_rate(results, "getitem", "peer ds[i], PIL")
+    rows = []
+    for name in GETITEM:
+        x = med_rate(results, "getitem", name)
+        rows.append([name, f"{1e6 / x:.0f} us" if x else "-", kilo(x, "/s"), ratio(x, peer, "{:.1f}x")])
+    print_table(
+        f"4. per sample ds[i] (image + DNA + species), one pass over {subset:,} random rows, fresh process, warm",
+        ["reader", "per sample", "samples/s", "vs peer"],
+        rows,
+    )
+    rows = []
+    for w in (0, 1, 2):
+        ours, peer_w = (
+            med_rate(results, "dataloader", f"{who}, {_s(w, 'worker')}") for who in ("ours", "peer")
         )
-        out["ours batch_loader"][w] = epoch_rate(
-            batch_loader(ours, batch, sampler=torch.utils.data.SubsetRandomSampler(subset, generator=g), **kw)
+        rows.append([str(w), kilo(ours, "/s"), kilo(peer_w, "/s"), ratio(ours, peer_w, "{:.1f}x")])
+    print_table(
+        f"5. DataLoader per sample, batch 256, {subset:,} random rows, fresh workers, warm",
+        ["workers", "ours (tensor)", "peer (Resize+CenterCrop+PILToTensor)", "ours vs peer"],
+        rows,
+    )
+    rows = []
+    for label, key in (
+        ("ours DataLoader per sample", ("dataloader", "ours, 2 workers")),
+        ("peer DataLoader per sample", ("dataloader", "peer, 2 workers")),
+        ("ours batch_loader", ("warm", loader_name(2))),
+        ("FFCV RAW, 2 threads", ("warm", ffcv_name("RAW", 2))),
+    ):
+        pss = [r["pss"] for r in results.get(key, []) if r and r.get("pss")]
+        if not pss:
+            continue
+        main_, work, n_w = (median([p[k] for p in pss]) for k in ("main", "workers", "n_workers"))
+        rows.append(
+            [
+                label,
+                f"{n_w:.0f}",
+                f"{work / 1e6:,.0f} MB",
+                f"{main_ / 1e6:,.0f} MB",
+                f"{(main_ + work) / 1e6:,.0f} MB",
+            ]
         )
-        out["peer"][w] = epoch_rate(DataLoader(Subset(peer, subset), batch, shuffle=True, generator=g, **kw))
-        out["floor: np.memmap batches"][w] = epoch_rate(
-            DataLoader(
-                floor,
-                sampler=torch.utils.data.BatchSampler(
-                    torch.utils.data.SubsetRandomSampler(subset, generator=g), batch, False
-                ),
-                batch_size=None,
-                **kw,
-            )
-        )
-        log(f"  DataLoader num_workers={w}: done")
-    return out
+    print_table(
+        "6. memory half way through an epoch with 2 workers (PSS)",
+        ["loader", "worker processes", "workers' PSS (sum)", "main process", "total"],
+        rows,
+    )
 
 
-# ----------------------------------------------------------------------------- 4. full scale
-def scale_store(work: str, n_rows: int) -> tuple[str, str]:
-    """The generated full-scale root (CSV) and its ``--no-images`` store, made once."""
-    import h5py
-
-    from bioscan_h5 import format as fmt
-    from bioscan_h5.builder import BuildConfig, build
-
-    root = os.path.join(work, f"scale{n_rows}")
-    csv = os.path.join(root, "bioscan5m", "metadata", "csv", "BIOSCAN_5M_Insect_Dataset_metadata.csv")
-    store = os.path.join(root, "bioscan5m", "h5", "bioscan5m_cropped_256_256px.h5")
-    if not os.path.exists(csv):
-        os.makedirs(os.path.dirname(csv), exist_ok=True)
-        log(f"generating a {n_rows:,}-row metadata file {csv} ...")
-        t0 = time.perf_counter()
-        write_scale_csv(csv, n_rows)
-        log(f"  {time.perf_counter() - t0:.0f} s, {os.path.getsize(csv) / 1e9:.2f} GB")
-    if not os.path.exists(store):
-        log("building the metadata-only store (bioscan-h5 build --no-images) ...")
-        t0 = time.perf_counter()
-        build(BuildConfig(root=root, no_images=True, progress=False))
-        # Stand in for decoded images: mark every row's image as present, so the constructor
-        # takes its full path with the default modality (it reads the statuses, never pixels).
-        with h5py.File(store, "r+", locking=False) as f:
-            f[fmt.IMAGE_STATUS][...] = fmt.ImageStatus.OK
-            f.attrs[fmt.ATTR_SPLITS_BUILT] = json.dumps(list(SPLITS))
-        log(f"  {time.perf_counter() - t0:.0f} s")
-    return root, store
+def scale_table(sc: dict) -> None:
+    ours, peer = sc["ours"], sc["peer"]
+    print_table(
+        f"7. BIOSCAN5M(split='train') on a {sc['rows']:,}-row metadata file ({ours['len']:,} train rows), fresh process each",
+        ["constructor", "seconds", "extra peak memory"],
+        [
+            ["ours (store)", f"{ours['seconds']:.3f}", f"{ours['extra_bytes'] / 1e6:,.0f} MB"],
+            ["peer (CSV)", f"{peer['seconds']:.3f}", f"{peer['extra_bytes'] / 1e6:,.0f} MB"],
+            [
+                "ratio",
+                f"{peer['seconds'] / ours['seconds']:.0f}x faster",
+                f"{peer['extra_bytes'] / max(ours['extra_bytes'], 1):.0f}x less",
+            ],
+        ],
+    )
 
 
-_CONSTRUCT = """
-import json, sys, time
-sys.path.insert(0, {repo!r})
-def hwm():
-    for line in open("/proc/self/status"):
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-if {who!r} == "ours":
-    from bioscan_h5 import BIOSCAN5M as cls
-else:
-    import bioscan_dataset
-
-    class cls(bioscan_dataset.BIOSCAN5M):
-        def _check_integrity(self, verbose=1):
-            return True
-
-import torch, pandas, PIL  # imported by both: not part of the construction
-before = hwm()
-t0 = time.perf_counter()
-ds = cls({root!r}, split="train")
-dt = time.perf_counter() - t0
-print(json.dumps({{"seconds": dt, "extra_bytes": hwm() - before, "len": len(ds)}}))
-"""
-
-
-def construct(who: str, root: str) -> dict:
-    code = _CONSTRUCT.format(repo=REPO, who=who, root=root)
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
-    if res.returncode:
-        raise RuntimeError(f"{who} constructor failed:\n{res.stderr[-3000:]}")
-    return json.loads(res.stdout.strip().splitlines()[-1])
-
-
-# ----------------------------------------------------------------------------- report
-def _fmt_rate(x: float) -> str:
-    return f"{x:,.0f}/s"
-
-
-def print_table(title: str, rows: list[tuple[str, ...]], header: tuple[str, ...]) -> None:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    print(f"\n{title}")
-    print("  " + "  ".join(str(h).ljust(w) for h, w in zip(header, widths)))
-    print("  " + "  ".join("-" * w for w in widths))
-    for r in rows:
-        print("  " + "  ".join(str(c).ljust(w) for c, w in zip(r, widths)))
-
-
-def plot(results: dict, path: str) -> None:
+# ----------------------------------------------------------------------------- plot
+def plot(results: dict, scale: dict | None, path: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 4, figsize=(20, 4.5))
-    ax = axes[0]
-    ps = results["per_sample"]
-    ax.barh(list(ps), list(ps.values()), color=["C0", "C0", "C3"])
-    ax.set_title("per sample ds[i] (samples/s)")
-    ax = axes[1]
-    bt = results["batches"]
-    ax.barh(list(bt), list(bt.values()), color=["C7"] + ["C0"] * (len(bt) - 1))
-    ax.set_title("batches of 256, one process (samples/s)")
+    fig, axes = plt.subplots(1, 4, figsize=(22, 5))
+    for ax, group in zip(axes[:2], ("warm", "cold")):
+        names = [n for g, n in results if g == group]
+        vals = [med_rate(results, group, n) or 0 for n in names]
+        colors = ["C0" if n.startswith("batch") else "C1" if n.startswith("FFCV") else "C7" for n in names]
+        ax.barh(names, vals, color=colors)
+        ax.invert_yaxis()
+        ax.set_title(f"epoch, page cache {group} (samples/s)")
     ax = axes[2]
-    dl = results["dataloader"]
-    ws = sorted(next(iter(dl.values())))
-    width = 0.8 / len(dl)
-    for k, (name, by_w) in enumerate(dl.items()):
-        ax.bar(
-            np.arange(len(ws)) + k * width,
-            [by_w[w] for w in ws],
-            width,
-            label=name,
-            color=f"C{[0, 2, 3, 7][k]}",
-        )
-    ax.set_xticks(np.arange(len(ws)) + width, [f"{w} workers" for w in ws])
-    ax.set_yscale("log")
-    ax.legend(fontsize=8)
-    ax.set_title("DataLoader, batch 256 (samples/s)")
+    names = list(GETITEM) + [n for g, n in results if g == "dataloader"]
+    vals = [med_rate(results, "getitem" if n in GETITEM else "dataloader", n) or 0 for n in names]
+    names = [n if n in GETITEM else f"{n.split(',')[0]} DataLoader,{n.split(',')[1]}" for n in names]
+    ax.barh(names, vals, color=["C3" if n.startswith("peer") else "C0" for n in names])
+    if any(vals):
+        ax.set_xscale("log")
+    ax.invert_yaxis()
+    ax.set_title("per sample: ds[i] and DataLoader by workers (samples/s)")
     ax = axes[3]
-    sc = results.get("scale")
-    if sc:
-        names = ["ours", "peer"]
-        ax.bar(names, [sc[n]["seconds"] for n in names], color=["C0", "C3"])
+    if scale:
+        secs = [scale["ours"]["seconds"], scale["peer"]["seconds"]]
+        ax.bar(["ours", "peer"], secs, color=["C0", "C3"])
         ax.set_yscale("log")
-        for i, n in enumerate(names):
-            ax.text(
-                i,
-                sc[n]["seconds"],
-                f"{sc[n]['seconds']:.2f} s\n{sc[n]['extra_bytes'] / 1e6:,.0f} MB",
-                ha="center",
-                va="bottom",
-                fontsize=8,
-            )
-        ax.set_title(f"BIOSCAN5M(split='train'), {sc['rows']:,} rows (s)")
+        ax.set_title(f"constructor, {scale['rows']:,} metadata rows (s)")
     fig.tight_layout()
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=90)
 
 
-def main(argv: list[str] | None = None) -> int:
+# ----------------------------------------------------------------------------- main
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true", help="small sizes (a minute or two)")
+    p.add_argument("--quick", action="store_true", help="smoke test: 512-row epochs, one round (1-2 minutes)")
+    p.add_argument("--rows", type=int, help="rows of one epoch (default 4096; quick 512)")
+    p.add_argument("--store-rows", type=int, help="rows of the store (default 16384; quick 4096)")
+    p.add_argument("--rounds", type=int, help="rounds, medians reported (default 3; quick 1)")
+    p.add_argument("--subset", type=int, help="rows of the per-sample epochs (default min(rows, 2048))")
+    p.add_argument("--warmup", type=int, default=256, help="rows read before each epoch (default 256)")
+    p.add_argument("--skip-cold", action="store_true", help="leave out the cold-cache group")
+    p.add_argument("--skip-scale", action="store_true", help="leave out the full-scale constructor")
+    p.add_argument("--groups", default=",".join(GROUPS), help=f"comma-separated subset of {','.join(GROUPS)}")
+    p.add_argument(
+        "--full-rows", type=int, help="rows of the constructor's metadata file (default 5,150,850)"
+    )
+    default_ffcv = os.path.join(REPO, ".venv-ffcv", "bin", "python")
+    p.add_argument(
+        "--ffcv-python", default=default_ffcv, help="FFCV's interpreter (default .venv-ffcv/bin/python)"
+    )
     p.add_argument(
         "--work", default=os.path.join(tempfile.gettempdir(), "bioscan-h5-bench"), help="cache folder"
     )
-    p.add_argument("--rows", type=int, default=None, help="rows of the sample root (default 2048; quick 512)")
-    p.add_argument(
-        "--full-rows", type=int, default=None, help=f"rows of the metadata file (default {FULL_ROWS:,})"
-    )
-    p.add_argument("--skip-scale", action="store_true", help="skip the constructor benchmark")
     p.add_argument("--out", default=os.path.join(HERE, "out", "read.png"))
     args = p.parse_args(argv)
-    rows = args.rows or (512 if args.quick else 2048)
-    full_rows = args.full_rows or (200_000 if args.quick else FULL_ROWS)
+    args.rows = args.rows or (512 if args.quick else 4096)
+    args.store_rows = args.store_rows or (4096 if args.quick else 16384)
+    args.rounds = args.rounds or (1 if args.quick else 3)
+    args.subset = min(args.subset or 2048, args.rows)
+    args.groups = set(args.groups.split(",")) - ({"cold"} if args.skip_cold else set())
+    args.groups -= {"scale"} if args.skip_scale else set()
+    if args.rows + 256 + 64 > args.store_rows:
+        p.error(f"--rows {args.rows} needs --store-rows of at least {args.rows + 256 + 64}")
+    if not os.path.exists(args.ffcv_python):
+        args.ffcv_python = None
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     os.makedirs(args.work, exist_ok=True)
-    root, store = sample_root(args.work, rows)
-    results: dict = {}
+    d = kd.prepare(args.work, args.store_rows, args.warmup)
+    ffcv = args.ffcv_python
+    groups = args.groups
+    betons = {}
+    if ffcv and groups & {"warm", "cold"}:
+        betons["raw"] = kd.ffcv_beton(d, ffcv, "raw")
+    if ffcv and "jpeg" in groups:
+        betons["jpg"] = kd.ffcv_beton(d, ffcv, "jpg", 90)
+    jpeg = kd.jpeg_store(d) if "jpeg" in groups else None
+    cells: list[Cell] = []
+    for g in ("warm", "cold"):
+        cells += epoch_cells(d, g, ffcv, betons) if g in groups else []
+    cells += jpeg_cells(d, ffcv, betons, jpeg) if "jpeg" in groups else []
+    cells += sample_cells(d) if groups & {"getitem", "dataloader"} else []
+    cells = [c for c in cells if c.group in groups]
 
     import torch
 
+    cold = "drop_caches" if can_drop_caches() else "posix_fadvise(DONTNEED)"
     print(
-        f"bioscan-h5 read benchmark: {rows} sample rows (cropped_256 -> 256 px), {os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}"
+        f"bioscan-h5 read benchmark: {args.rows:,}-row epochs of a {d.store_rows:,}-row store of {d.image_size} px images, {args.rounds} round(s), "
+        f"{len(cells)} cells, {os.cpu_count()} CPUs, torch {torch.__version__}, cold cache by {cold}, "
+        f"FFCV {'from ' + os.path.relpath(ffcv, REPO) if ffcv else 'absent'}"
     )
-    n_single = 300 if args.quick else 2000
-    results["per_sample"] = ps = bench_per_sample(root, min(n_single, rows))
-    peer = ps["peer (PIL)"]
-    print_table(
-        f"1. per sample ds[i] (image + dna + species), random order, {min(n_single, rows)} samples",
-        [(k, _fmt_rate(v), f"{v / peer:.1f}x") for k, v in ps.items()],
-        ("reader", "samples/s", "vs peer"),
+    results = run_rounds(
+        cells, args.rounds, Orders(args.work, d.store_rows, d.epoch_pool, args.rows, args.warmup, args.subset)
     )
-    n_batches = 8 if args.quick else 40
-    results["batches"] = bt = bench_batches(root, store, n_batches)
-    fl = bt["floor: np.memmap gather"]
-    print_table(
-        f"2. batches of 256, one process, random rows ({n_batches} batches)",
-        [(k, _fmt_rate(v), f"{fl / v:.2f}x" if v else "-") for k, v in bt.items()],
-        ("reader", "samples/s", "time vs floor"),
-    )
-    workers = (0, 1, 2)
-    n_dl = 1024 if args.quick else 2048
-    results["dataloader"] = dl = bench_dataloader(root, n_dl, workers)
-    print_table(
-        f"3. DataLoader, batch 256, shuffled, {n_dl} samples per epoch (after a warm-up epoch; persistent workers)",
-        [
-            (
-                f"{w}",
-                *(_fmt_rate(dl[k][w]) for k in dl),
-                f"{dl['ours per sample'][w] / dl['peer'][w]:.1f}x",
-                f"{dl['ours batch_loader'][w] / dl['peer'][w]:.1f}x",
-                f"{dl['floor: np.memmap batches'][w] / dl['ours batch_loader'][w]:.2f}x",
-            )
-            for w in workers
-        ],
-        ("workers", *dl, "per sample vs peer", "batch_loader vs peer", "batch_loader time vs floor"),
-    )
-    if not args.skip_scale:
+    for g in ("warm", "cold"):
+        if g in groups:
+            epoch_table(results, g, d, args.rows, bool(ffcv))
+    if "jpeg" in groups:
+        jpeg_table(results, d, args.rows, jpeg, betons)
+    if groups & {"getitem", "dataloader"}:
+        sample_tables(results, d, args.subset)
+    scale = None
+    if "scale" in groups:
+        from bench.kit.scale import construct, scale_store
+
+        full_rows = args.full_rows or (200_000 if args.quick else 5_150_850)
         sroot, _ = scale_store(args.work, full_rows)
-        ours = construct("ours", sroot)
-        log("  ours constructed; the peer's constructor next (parses the whole CSV)")
-        peer_c = construct("peer", sroot)
-        assert ours["len"] == peer_c["len"], (ours, peer_c)
-        results["scale"] = {"ours": ours, "peer": peer_c, "rows": full_rows}
-        print_table(
-            f"4. BIOSCAN5M(split='train') on a {full_rows:,}-row metadata file ({ours['len']:,} train rows), fresh process each",
-            [
-                ("ours (store)", f"{ours['seconds']:.3f}", f"{ours['extra_bytes'] / 1e6:,.0f}"),
-                ("peer (CSV)", f"{peer_c['seconds']:.3f}", f"{peer_c['extra_bytes'] / 1e6:,.0f}"),
-                (
-                    "ratio",
-                    f"{peer_c['seconds'] / ours['seconds']:.0f}x faster",
-                    f"{peer_c['extra_bytes'] / max(ours['extra_bytes'], 1):.0f}x less",
-                ),
-            ],
-            ("constructor", "seconds", "extra peak memory (MB)"),
-        )
-    with contextlib.suppress(Exception):
-        plot(results, args.out)
+        ours, peer = construct("ours", sroot, REPO), construct("peer", sroot, REPO)
+        scale = {"ours": ours, "peer": peer, "rows": full_rows}
+        scale_table(scale)
+    with contextlib.suppress(ImportError):
+        plot(results, scale, args.out)
         print(f"\nplot: {os.path.relpath(args.out, os.getcwd())}")
     return 0
 

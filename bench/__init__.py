@@ -1,0 +1,1 @@
+"""The benchmark programs (``bench/*.py``) and their shared kit; not part of the package."""

@@ -1,0 +1,84 @@
+"""FFCV 1.0.2 as an anchor, run with the FFCV virtual environment's Python (see bench/README.md).
+
+``python -m bench.kit.ffcv_cell SPEC_JSON`` prints one JSON line. Kinds:
+
+``write``
+    A ``.beton`` of the store's pixels, in dataset order: ``RGBImageField(write_mode=mode)``
+    (``"raw"``, or ``"jpg"`` at ``jpeg_quality``) and the species index as an ``IntField``,
+    read straight from the store's pixel block with an ``np.memmap`` (no bioscan-h5 import).
+``read``
+    One epoch of ``Loader(..., order=OrderOption.RANDOM, os_cache=True, drop_last=False,
+    num_workers=T, batch_size=256)`` with ``SimpleRGBImageDecoder()``, as :mod:`.cells` times
+    ours: a warm-up pass over other indices first (FFCV compiles its pipeline with numba on
+    the first batch of a loader), then the epoch's indices, timed, with the disk bytes read.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+
+from .cells import time_epoch
+
+BATCH = 256
+
+
+def write(spec: dict) -> dict:
+    from ffcv.fields import IntField, RGBImageField
+    from ffcv.writer import DatasetWriter
+
+    s = spec["image_size"]
+    mm = np.memmap(spec["path"], np.uint8, "r", offset=int(spec["offset"]), shape=(spec["n_rows"], s, s, 3))
+    rows, labels = np.load(spec["rows"]), np.load(spec["labels"])
+
+    class Pixels:
+        def __len__(self) -> int:
+            return len(rows)
+
+        def __getitem__(self, i: int):
+            return np.ascontiguousarray(mm[rows[i]]), int(labels[i])
+
+    fields = {
+        "image": RGBImageField(write_mode=spec["mode"], jpeg_quality=spec.get("quality", 90)),
+        "label": IntField(),
+    }
+    DatasetWriter(spec["out"], fields, num_workers=1).from_indexed_dataset(Pixels())
+    return {"out": spec["out"]}
+
+
+def read(spec: dict) -> dict:
+    from ffcv.fields.decoders import IntDecoder, SimpleRGBImageDecoder
+    from ffcv.loader import Loader, OrderOption
+
+    order, warmup = np.load(spec["order"]), np.load(spec["warmup"])
+    loader = Loader(
+        spec["beton"],
+        batch_size=BATCH,
+        num_workers=spec["threads"],
+        order=OrderOption.RANDOM,
+        os_cache=True,
+        drop_last=False,
+        seed=spec.get("seed", 0),
+        indices=np.sort(order),
+        pipelines={"image": [SimpleRGBImageDecoder()], "label": [IntDecoder()]},
+    )
+    walk = loader.traversal_order
+    walk.indices = warmup  # the warm-up epoch: other rows, same compiled pipeline
+    for _ in loader:
+        pass
+    walk.indices = loader.indices
+    pss_at = len(order) // BATCH // 2 if spec.get("pss") else None
+    return time_epoch(loader, lambda b: len(b[0]), pss_at)
+
+
+def main(argv: list[str]) -> int:
+    spec = json.loads(argv[0])
+    result = {"write": write, "read": read}[spec["kind"]](spec)
+    print(json.dumps(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
