@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import BioscanH5Error, InvalidArgumentError
 
 if TYPE_CHECKING:
-    from ..builder import BuildConfig
+    from ..build import BuildConfig
 
 __all__ = [
     "build_config",
@@ -114,7 +114,7 @@ def build_config(args: argparse.Namespace, **options: Any) -> BuildConfig:
     InvalidArgumentError
         A value the configuration refuses (an image size or worker count below 1, ...).
     """
-    from ..builder import BuildConfig
+    from ..build import BuildConfig
 
     with user_arguments():
         return BuildConfig(

@@ -68,7 +68,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``bioscan-h5 build`` with parsed arguments, print what was done and return 0."""
-    from ..builder import build
+    from ..build import build
 
     cfg = build_config(
         args,
