@@ -1,4 +1,4 @@
-"""File helpers with no format knowledge: a sparse-aware copy and durable syncs."""
+"""File helpers with no format knowledge: a sparse-aware copy, whole positional writes, durable syncs."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import contextlib
 import errno
 import os
 
-__all__ = ["copy_sparse", "fsync_dir", "fsync_path"]
+__all__ = ["copy_sparse", "fsync_dir", "fsync_path", "pwrite_all"]
 
 _STEP = 1 << 30
 
@@ -56,6 +56,20 @@ def _copy_range(fd_in: int, fd_out: int, offset: int, count: int) -> int:
             raise
     data = os.pread(fd_in, count, offset)
     return os.pwrite(fd_out, data, offset)
+
+
+def pwrite_all(fd: int, data, offset: int) -> None:
+    """``os.pwrite`` every byte of ``data`` (any C-contiguous buffer) at ``offset``.
+
+    A short write (the disk or the file-size limit reached in the middle of a buffer) is
+    continued, so it raises the real error instead of passing silently.
+    """
+    view = memoryview(data).cast("B")
+    while view:
+        n = os.pwrite(fd, view, offset)
+        if n <= 0:  # pragma: no cover - pwrite raises on errors; 0 would loop forever
+            raise OSError(errno.EIO, f"pwrite wrote nothing at offset {offset}")
+        view, offset = view[n:], offset + n
 
 
 def fsync_path(path: str) -> None:

@@ -1,22 +1,20 @@
 """Argument types and checks shared by the ``bioscan-h5`` commands.
 
-The argparse types turn a bad value into a usage error (exit 2). :func:`user_arguments`
-and :func:`checked_splits` turn the ``ValueError`` of a pure argument check made elsewhere
-(the build configuration, the split names) into :class:`~bioscan_h5.errors.InvalidArgumentError`,
+The argparse types turn a bad value into a usage error (exit 2). The build configuration
+and the split and tokenizer checks raise :class:`~bioscan_h5.errors.InvalidArgumentError`,
 which the command reports in one line; any other exception keeps its traceback.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-from collections.abc import Iterator
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..errors import BioscanH5Error, InvalidArgumentError
+from ..errors import InvalidArgumentError
 
 if TYPE_CHECKING:
-    from ..builder import BuildConfig
+    from ..build import BuildConfig
 
 __all__ = [
     "build_config",
@@ -25,7 +23,6 @@ __all__ = [
     "max_nucleotides",
     "non_negative_int",
     "positive_int",
-    "user_arguments",
 ]
 
 
@@ -59,22 +56,6 @@ def max_nucleotides(value: str) -> int | None:
         raise argparse.ArgumentTypeError(f"expected a positive integer or 'none', got {value!r}") from None
 
 
-@contextlib.contextmanager
-def user_arguments() -> Iterator[None]:
-    """Report the ``ValueError`` of the argument check in the block as an ``InvalidArgumentError``.
-
-    Wrap only calls that check arguments and do nothing else (building a
-    :class:`~bioscan_h5.builder.BuildConfig`, reading split names): their ``ValueError`` is a
-    user's mistake. Errors of bioscan-h5's own classes pass through unchanged.
-    """
-    try:
-        yield
-    except BioscanH5Error:
-        raise
-    except ValueError as exc:
-        raise InvalidArgumentError(str(exc)) from exc
-
-
 def checked_splits(dataset: str, splits: str) -> list[str]:
     """The split names ``splits`` stands for, by the rules ``bioscan-h5 build --splits`` follows.
 
@@ -85,8 +66,7 @@ def checked_splits(dataset: str, splits: str) -> list[str]:
     """
     from ..layouts import get_layout
 
-    with user_arguments():
-        return get_layout(dataset).explode(splits)
+    return get_layout(dataset).explode(splits)
 
 
 def checked_tokenizers(names: tuple[str, ...]) -> None:
@@ -101,29 +81,41 @@ def checked_tokenizers(names: tuple[str, ...]) -> None:
         return
     from ..tokenizers import get_tokenizer
 
-    with user_arguments():
-        for name in names:
+    for name in names:
+        try:
             get_tokenizer(name)
+        except ValueError as exc:  # tokenizers raise plain ValueError for an unknown name
+            raise InvalidArgumentError(str(exc)) from exc
 
 
-def build_config(args: argparse.Namespace, **options: Any) -> BuildConfig:
-    """The build configuration of the options ``build`` and ``download`` share, plus ``options``.
+def build_config(
+    args: argparse.Namespace, content: Mapping[str, Any] | None = None, **options: Any
+) -> BuildConfig:
+    """The build configuration of a command's arguments, made by :meth:`BuildConfig.from_content`.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed arguments with the options ``build`` and ``download`` share (``root``,
+        ``dataset``, ``image_package``, ``image_size``, ``splits``, ``workers``, ``no_images``).
+    content : mapping, optional
+        The command's other content arguments (``fit``, ``tokenize``, ...).
+    **options
+        Other fields of the configuration (``out``, ``progress``, ...).
 
     Raises
     ------
     InvalidArgumentError
         A value the configuration refuses (an image size or worker count below 1, ...).
     """
-    from ..builder import BuildConfig
+    from ..build import BuildConfig
 
-    with user_arguments():
-        return BuildConfig(
-            root=args.root,
-            dataset=args.dataset,
-            image_package=args.image_package,
-            image_size=args.image_size,
-            splits=args.splits,
-            workers=args.workers,
-            no_images=args.no_images,
-            **options,
-        )
+    shared = {"dataset": args.dataset, "image_package": args.image_package, "image_size": args.image_size}
+    return BuildConfig.from_content(
+        args.root,
+        {**shared, **(content or {})},
+        splits=args.splits,
+        workers=args.workers,
+        no_images=args.no_images,
+        **options,
+    )

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from .. import format as fmt
 from .args import build_config, checked_splits, checked_tokenizers, max_nucleotides
 
-__all__ = ["add_parser", "run"]
+if TYPE_CHECKING:
+    from ..build import BuildConfig
+
+__all__ = ["add_parser", "run", "to_config"]
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -66,24 +70,38 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return p
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run ``bioscan-h5 build`` with parsed arguments, print what was done and return 0."""
-    from ..builder import build
+def to_config(args: argparse.Namespace) -> BuildConfig:
+    """The build configuration of parsed ``bioscan-h5 build`` arguments.
 
-    cfg = build_config(
+    Raises
+    ------
+    InvalidArgumentError
+        A value the configuration refuses.
+    """
+    content = {
+        "fit": args.fit,
+        "max_nucleotides": args.max_nucleotides,
+        "compression": args.compression,
+        "draft": not args.no_draft,
+        "tokenize": tuple(t for t in args.tokenize.split(",") if t),
+    }
+    return build_config(
         args,
-        fit=args.fit,
-        max_nucleotides=args.max_nucleotides,
+        content,
         out=args.out,
         overwrite=args.overwrite,
         dry_run=args.dry_run,
-        compression=args.compression,
-        draft=not args.no_draft,
         strict=args.strict,
         check_space=not args.no_space_check,
-        tokenize=tuple(t for t in args.tokenize.split(",") if t),
         progress=not args.no_progress,
     )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``bioscan-h5 build`` with parsed arguments, print what was done and return 0."""
+    from ..build import build
+
+    cfg = to_config(args)
     if not cfg.no_images:
         checked_splits(cfg.dataset, cfg.splits)
     checked_tokenizers(cfg.tokenize)

@@ -102,7 +102,7 @@ def _download_splits(dataset: str, splits: str) -> str:
 
 def _build(args: argparse.Namespace) -> str:
     """Build (or extend) the store of the downloaded root for ``args.splits``; return its path."""
-    from ..builder import build
+    from ..build import build
 
     cfg = build_config(args, progress=not args.quiet)
     what = "metadata only" if args.no_images else f"images of {args.splits}"

@@ -124,7 +124,7 @@ def _find(req: StoreRequest) -> str | None:
 
 
 def _config(req: StoreRequest, path: str, size: int, no_images: bool, st: Store | None = None):
-    from ..builder import BuildConfig
+    from ..build import BuildConfig
 
     content = json.loads(st.attrs.get(fmt.ATTR_BUILD_ARGS, "{}")) if st is not None else {}
     content.setdefault("image_package", req.image_package)
@@ -170,7 +170,7 @@ def ensure_images(req: StoreRequest, st: Store, rows: np.ndarray, split: str) ->
 
 def run_build(cfg) -> None:
     """Run a build in this process, saying what it builds and how long it took."""
-    from ..builder import build
+    from ..build import build
 
     what = "metadata only" if cfg.no_images else "images of " + cfg.splits
     print(f"bioscan-h5: building {cfg.out} ({what})", file=sys.stderr)

@@ -29,6 +29,7 @@ import pandas as pd
 import pytest
 
 from bioscan_h5 import BIOSCAN1M, BIOSCAN5M, builder, cli
+from bioscan_h5 import build as build_package
 from bioscan_h5 import download as dl
 from bioscan_h5 import format as fmt
 from bioscan_h5.download import transfer as dl_transfer
@@ -372,7 +373,7 @@ def test_cli_download_then_dataset_opens_without_building(mirror, sources, tmp_p
 
     reference = reference_5m(sources, "val")
     with monkeypatch.context() as patch:  # the store is there: opening it builds nothing
-        patch.setattr(builder, "build", refuse_to_build)
+        patch.setattr(build_package, "build", refuse_to_build)
         ds = BIOSCAN5M(root, split="val", image_format="numpy")
     assert_same_samples(ds, reference)
 

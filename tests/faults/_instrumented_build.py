@@ -30,13 +30,24 @@ def _mark(name: str) -> None:
     print(f"@{name} {time.monotonic():.6f}", flush=True)
 
 
+def _rebind(real, wrapper) -> None:
+    """Put ``wrapper`` in place of ``real`` under every name the builder's modules hold it by."""
+    for name, module in list(sys.modules.items()):
+        if name == "bioscan_h5._files" or name.startswith("bioscan_h5.build"):
+            for attr, value in list(vars(module).items()):
+                if value is real:
+                    setattr(module, attr, wrapper)
+
+
 def _install() -> None:
-    from bioscan_h5 import builder
+    import bioscan_h5.builder  # noqa: F401 - loads every module of the builder
+    from bioscan_h5 import _files
+    from bioscan_h5.build import finish, lock, pipeline, pixels, stage_images, stage_metadata
 
     d = _dilation()
 
-    def wrap(name: str, marker: str | None = None, sleep: float = 0.0) -> None:
-        real = getattr(builder, name)
+    def wrap(module, name: str, marker: str | None = None, sleep: float = 0.0) -> None:
+        real = getattr(module, name)
 
         def wrapper(*args, **kwargs):
             if marker:
@@ -45,9 +56,9 @@ def _install() -> None:
                 time.sleep(sleep)
             return real(*args, **kwargs)
 
-        setattr(builder, name, wrapper)
+        _rebind(real, wrapper)
 
-    wrap("build", "build")
+    wrap(pipeline, "build", "build")
     if d["column"]:  # each metadata column written in stage 1
         from bioscan_h5.columns import _Codec
 
@@ -58,22 +69,22 @@ def _install() -> None:
             return real_column_write(self, *args, **kwargs)
 
         _Codec.write = column_write
-    wrap("_fill_images", "images")
-    wrap("_finish", "finish")
-    wrap("_fsync_path", sleep=d["fsync"])
-    wrap("_fsync_dir", sleep=d["fsync"])
-    wrap("_json", sleep=d["json"])  # called while HDF5 has the file open for writing
+    wrap(stage_images, "fill_images", "images")
+    wrap(finish, "finish", "finish")
+    wrap(_files, "fsync_path", sleep=d["fsync"])
+    wrap(_files, "fsync_dir", sleep=d["fsync"])
+    wrap(stage_metadata, "json_attr", sleep=d["json"])  # called while HDF5 has the file open for writing
     if d["row"]:
-        real_write = builder._PixelWriter.write
+        real_write = pixels.PixelWriter.write
 
         def write(self, *args, **kwargs):
             time.sleep(d["row"])
             return real_write(self, *args, **kwargs)
 
-        builder._PixelWriter.write = write
-        builder._PixelWriter.SYNC_EVERY_S = 0.25
+        pixels.PixelWriter.write = write
+        pixels.PixelWriter.SYNC_EVERY_S = 0.25
     if d["lock"]:
-        builder.fcntl = _SlowFirstFlock(d["lock"])
+        lock.fcntl = _SlowFirstFlock(d["lock"])
 
 
 class _SlowFirstFlock:

@@ -396,7 +396,7 @@ def test_a_second_builder_on_the_same_output_is_refused(reference, tmp_path, rec
 
 HOLD_LOCK = """
 import os, sys, time
-from bioscan_h5.builder import _build_lock
+from bioscan_h5.build.lock import build_lock as _build_lock
 with _build_lock(sys.argv[1]):
     print("held", flush=True)
     while not os.path.exists(sys.argv[2]):

@@ -26,8 +26,9 @@ from multiprocessing import shared_memory
 
 import numpy as np
 
-from .format import ImageStatus
-from .images import decode_image
+from .._files import pwrite_all
+from ..format import ImageStatus
+from ..images import decode_image
 
 __all__ = ["decode_batches"]
 
@@ -64,16 +65,6 @@ def _init_worker(
     _worker_state["ring"] = np.ndarray((n_slots, batch, size, size, 3), dtype=np.uint8, buffer=shm.buf)
 
 
-def _write_pixels(row: int, pixels: np.ndarray) -> None:
-    fd, view = _worker_state["fd"], memoryview(np.ascontiguousarray(pixels)).cast("B")
-    offset = _worker_state["pixel_offset"] + row * _worker_state["nbytes"]
-    while view:
-        n = os.pwrite(fd, view, offset)
-        if n <= 0:  # pragma: no cover - pwrite raises on errors; 0 would loop forever
-            raise OSError(f"short write of row {row}")
-        view, offset = view[n:], offset + n
-
-
 def _decode_into_slot(slot: int, jobs: Sequence[tuple[int, str]], size, fit, draft, image_dir):
     ring = _worker_state["ring"]
     direct = "fd" in _worker_state
@@ -82,7 +73,8 @@ def _decode_into_slot(slot: int, jobs: Sequence[tuple[int, str]], size, fit, dra
         status, pixels, src, detail = decode_image(path, size, fit, draft, image_dir)
         if pixels is not None:
             if direct:
-                _write_pixels(row, pixels)
+                offset = _worker_state["pixel_offset"] + row * _worker_state["nbytes"]
+                pwrite_all(_worker_state["fd"], np.ascontiguousarray(pixels), offset)
             else:
                 ring[slot, j] = pixels
         out.append((row, int(status), src, detail))
@@ -105,8 +97,6 @@ def decode_batches(
     buffer); copy it to keep it. With ``direct=(store_path, pixel_offset)`` and several
     workers, the workers write the pixels into the file themselves and ``pixels`` is None.
     """
-    import os
-
     real_dir = os.path.realpath(image_dir)
     if workers <= 1 or len(jobs) <= batch:
         for row, path in jobs:

@@ -1,0 +1,216 @@
+"""What a build is asked to do (:class:`BuildConfig`) and what it did (:class:`BuildResult`).
+
+:meth:`BuildConfig.from_content` is the one way the command line (``build`` and
+``download``) and the datasets' automatic builds make a configuration, and
+:meth:`BuildConfig.command` is the ``bioscan-h5 build`` command line that runs one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import format as fmt
+from ..errors import InvalidArgumentError
+
+__all__ = ["CONTENT_ARGS", "BuildConfig", "BuildResult", "config_from_args"]
+
+#: Arguments that define a store's content: a resume or an extension must match them.
+CONTENT_ARGS = (
+    "dataset",
+    "image_package",
+    "image_size",
+    "fit",
+    "max_nucleotides",
+    "compression",
+    "draft",
+    "tokenize",
+)
+
+_COMPRESSIONS = (None, "lzf", "gzip")
+
+
+@dataclass
+class BuildConfig:
+    """Everything ``bioscan-h5 build`` takes (see ``bioscan-h5 build --help``).
+
+    Make one with :meth:`from_content`. The values are checked here, once: a bad one raises
+    :class:`~bioscan_h5.errors.InvalidArgumentError` naming the field and the valid values.
+    ``root`` and ``out`` are made absolute; ``out`` defaults to the store path of the root,
+    and ``workers`` to the number of usable cores.
+    """
+
+    root: str
+    dataset: str = "bioscan5m"
+    image_package: str = "cropped_256"
+    image_size: int = fmt.DEFAULT_IMAGE_SIZE
+    fit: str = "crop"
+    splits: str = "all"
+    max_nucleotides: int | None = fmt.DEFAULT_MAX_NUCLEOTIDES
+    workers: int | None = None
+    out: str | None = None
+    overwrite: bool = False
+    dry_run: bool = False
+    no_images: bool = False
+    compression: str | None = None
+    draft: bool = True
+    strict: bool = False
+    check_space: bool = True
+    tokenize: tuple[str, ...] = ()
+    progress: bool = True
+    batch_size: int = 32
+
+    def __post_init__(self) -> None:
+        self.root = os.path.abspath(os.path.expanduser(os.fspath(self.root)))
+        _check_choice("image_package", self.image_package, fmt.IMAGE_PACKAGES)
+        _check_choice("fit", self.fit, fmt.FITS)
+        _check_choice("compression", self.compression, _COMPRESSIONS)
+        if not _positive_int(self.image_size):
+            raise InvalidArgumentError(f"image_size must be a positive integer, got {self.image_size!r}.")
+        if self.max_nucleotides is not None and not _positive_int(self.max_nucleotides):
+            raise InvalidArgumentError(
+                f"max_nucleotides must be a positive integer or None, got {self.max_nucleotides!r}."
+            )
+        if self.workers is None:
+            self.workers = _usable_cores()
+        if self.workers < 1:
+            raise InvalidArgumentError(f"workers must be at least 1, got {self.workers!r}.")
+        self.tokenize = tuple(self.tokenize)
+        if self.out is None:
+            self.out = self.default_out()
+        self.out = os.path.abspath(os.path.expanduser(os.fspath(self.out)))
+
+    @classmethod
+    def from_content(cls, root: str, content: Mapping[str, Any], **options: Any) -> BuildConfig:
+        """The config that builds (or extends) a store with the given content arguments.
+
+        Parameters
+        ----------
+        root : str
+            The dataset root.
+        content : mapping
+            Content arguments (:data:`CONTENT_ARGS`), e.g. a store's ``build_args`` attribute
+            or the options of the command line; others are ignored and absent ones take their
+            defaults.
+        **options
+            Every other field (``splits``, ``out``, ``no_images``, ``workers``, ...).
+
+        Raises
+        ------
+        InvalidArgumentError
+            A value out of range or not among the valid ones.
+        """
+        known = {k: v for k, v in content.items() if k in CONTENT_ARGS}
+        if "tokenize" in known:
+            known["tokenize"] = tuple(known["tokenize"])
+        return cls(root=root, **{**known, **options})
+
+    def content_args(self) -> dict:
+        """The arguments that define the store's content (compared on resume)."""
+        return {k: getattr(self, k) if k != "tokenize" else list(self.tokenize) for k in CONTENT_ARGS}
+
+    def default_out(self) -> str:
+        """The store path of this root and content (``ROOT/<dataset>/h5/...``)."""
+        return fmt.default_store_path(self.root, self.dataset, self.image_package, self.image_size, self.fit)
+
+    def command(self) -> str:
+        """The ``bioscan-h5 build`` command line that runs this config (shell-quoted).
+
+        It names the root, the content arguments that differ from their defaults, ``--out``
+        when it is not the default path, ``--no-images`` and ``--splits``.
+        """
+        args = ["bioscan-h5", "build", "--root", self.root, "--dataset", self.dataset]
+        args += ["--image-package", self.image_package]
+        if self.image_size != _DEFAULTS["image_size"]:
+            args += ["--image-size", str(self.image_size)]
+        if self.fit != _DEFAULTS["fit"]:
+            args += ["--fit", self.fit]
+        if self.max_nucleotides != _DEFAULTS["max_nucleotides"]:
+            args += [
+                "--max-nucleotides",
+                "none" if self.max_nucleotides is None else str(self.max_nucleotides),
+            ]
+        if self.compression:
+            args += ["--compression", self.compression]
+        if not self.draft:
+            args += ["--no-draft"]
+        if self.tokenize:
+            args += ["--tokenize", ",".join(self.tokenize)]
+        if self.no_images:
+            args += ["--no-images"]
+        if self.out != self.default_out():
+            args += ["--out", self.out]
+        return shlex.join([*args, "--splits", self.splits])
+
+
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(BuildConfig)}
+
+
+def _positive_int(value: object) -> bool:
+    return isinstance(value, int) and value >= 1
+
+
+def _usable_cores() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def _check_choice(name: str, value: object, valid: Sequence) -> None:
+    if value not in valid:
+        raise InvalidArgumentError(
+            f"Invalid {name} {value!r}. Valid values are: {', '.join(repr(v) for v in valid)}."
+        )
+
+
+@dataclass
+class BuildResult:
+    """What a build did.
+
+    Attributes
+    ----------
+    store : str
+        The store path.
+    n_rows : int
+        Rows of the store (every row of the metadata file).
+    decoded_now : int
+        Images decoded by this run (for a dry run: the images a build would decode).
+    counts : dict
+        Rows per image status name, over the whole store.
+    bad_rows : list of dict
+        The rows whose image could not be decoded (as in the build report).
+    report : str or None
+        The path of the build report.
+    seconds : float
+        How long the build took.
+    up_to_date : bool
+        The store already held everything asked for: nothing was done.
+    resumed : bool
+        The run went on from a partial build.
+    dry_run : bool
+        Nothing was written (see ``estimated_bytes``).
+    estimated_bytes : int
+        The estimated size of the store (dry runs).
+    """
+
+    store: str
+    n_rows: int
+    decoded_now: int = 0
+    counts: dict = field(default_factory=dict)
+    bad_rows: list = field(default_factory=list)
+    report: str | None = None
+    seconds: float = 0.0
+    up_to_date: bool = False
+    resumed: bool = False
+    dry_run: bool = False
+    estimated_bytes: int = 0
+
+
+def config_from_args(**kwargs: Any) -> BuildConfig:
+    """A :class:`BuildConfig` from keyword arguments, ignoring unknown keys."""
+    names = {f.name for f in dataclasses.fields(BuildConfig)}
+    return BuildConfig(**{k: v for k, v in kwargs.items() if k in names})

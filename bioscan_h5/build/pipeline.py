@@ -1,0 +1,180 @@
+"""Build a store from an official dataset root: parse once, decode in parallel, write once.
+
+The build runs in three stages, each safe to kill:
+
+1. **Metadata** (:mod:`.stage_metadata`): the metadata file is parsed and validated and every
+   per-row array is written into ``<store>.partial``, with the pixel array allocated in full
+   (sparse) and the image status of every row "pending". The attribute ``metadata_written``
+   is set last. A kill here leaves a partial file that the next run discards and rewrites
+   (seconds to a minute).
+2. **Images** (:mod:`.stage_images`): worker processes decode and resize the images of the
+   requested splits; one writer puts pixels into the pre-allocated chunks with plain
+   ``pwrite`` calls (no HDF5 metadata changes), syncs them, and only then marks the rows done
+   in ``/image_status``. After a kill, a rerun decodes exactly the rows still pending.
+3. **Finish** (:mod:`.finish`): summary attributes, ``complete = True``, then an atomic
+   rename of the partial file to the store path, and the build report beside it.
+
+Rerunning with more splits copies the store to its partial name and fills in only the
+missing rows (:mod:`.resume`). Resuming with other content arguments or a changed metadata
+file is refused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import time
+
+import numpy as np
+
+from .. import format as fmt
+from ..errors import BuildInterrupted
+from ..layouts import SourceLayout, get_layout
+from ..metadata import Table, fingerprint
+from .config import BuildConfig, BuildResult
+from .finish import finish
+from .lock import build_lock
+from .resume import check_same_content, copy_for_extension, open_partial_attrs, pending_rows, read_attrs
+from .signals import interruptible
+from .space import check_space, estimate_bytes
+from .stage_images import fill_images
+from .stage_metadata import start_partial
+
+__all__ = ["build"]
+
+log = logging.getLogger("bioscan_h5.build")
+
+
+def build(cfg: BuildConfig) -> BuildResult:
+    """Build (or resume, or extend) a store. See the module docstring for the stages.
+
+    Parameters
+    ----------
+    cfg : BuildConfig
+
+    Returns
+    -------
+    BuildResult
+
+    Raises
+    ------
+    MetadataError
+        Bad metadata (the message names file, row, column and value).
+    ResumeMismatchError
+        A partial or existing store made with other content arguments or metadata.
+    BuildLockedError
+        Another builder holds the output.
+    InsufficientSpaceError
+        Not enough free disk space (``check_space=False`` skips the check).
+    BuildInterrupted
+        SIGINT/SIGTERM; rerun the same command to resume.
+    """
+    t0 = time.monotonic()
+    layout = get_layout(cfg.dataset)
+    target_splits = [] if cfg.no_images else layout.explode(cfg.splits)
+    meta_path = layout.find_metadata(cfg.root)
+    if cfg.dry_run:
+        return _dry_run(cfg, layout, target_splits)
+    store, partial = cfg.out, fmt.partial_path(cfg.out)
+    os.makedirs(os.path.dirname(store), exist_ok=True)
+    with interruptible(store, partial), build_lock(store):
+        if cfg.overwrite:
+            for p in (store, partial, fmt.report_path(store)):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(p)
+        source_fp = fingerprint(meta_path)
+        extending = os.path.exists(store)
+        if extending and (done := _up_to_date(cfg, source_fp, target_splits)) is not None:
+            return done
+        resumed = _open_partial(cfg, layout, source_fp, target_splits, extending)
+        pending = pending_rows(layout, partial, target_splits)
+        if resumed:
+            log.info(
+                "resuming %s: %d of %d images still to decode", partial, len(pending.todo), len(pending.rows)
+            )
+        check_space(cfg, os.path.dirname(store), len(pending.todo) * cfg.image_size**2 * 3)
+        bad: dict[int, str] = {}
+        decoded = _decode(cfg, layout, pending.table, pending.todo, bad, extending)
+        result = finish(cfg, layout, partial, store, pending.splits, bad, pending.table)
+    result.decoded_now = decoded
+    result.resumed = resumed
+    result.seconds = time.monotonic() - t0
+    return result
+
+
+def _up_to_date(cfg: BuildConfig, source_fp: dict, target_splits: list[str]) -> BuildResult | None:
+    """The result of a build with nothing to do, if the store at ``cfg.out`` holds every split asked for."""
+    store = cfg.out
+    attrs = read_attrs(store)
+    check_same_content(
+        attrs,
+        cfg,
+        source_fp,
+        f"{store!r} already exists and was built differently",
+        "Use --overwrite to rebuild it, or --out to write another file.",
+    )
+    built = set(json.loads(attrs.get(fmt.ATTR_SPLITS_BUILT, "[]")))
+    if set(target_splits) <= built:
+        log.info("%s is up to date", store)
+        return BuildResult(store=store, n_rows=int(attrs[fmt.ATTR_N_ROWS]), up_to_date=True)
+    log.info("extending %s with the images of %s", store, ", ".join(sorted(set(target_splits) - built)))
+    return None
+
+
+def _open_partial(
+    cfg: BuildConfig, layout: SourceLayout, source_fp: dict, target_splits: list[str], extending: bool
+) -> bool:
+    """Make sure a partial file with this build's content and metadata exists; say if it was resumed.
+
+    When extending, it is a copy of the store (unless an earlier extension left one); else it
+    is an earlier run's partial file, or a new one written by stage 1.
+    """
+    store, partial = cfg.out, fmt.partial_path(cfg.out)
+    copied = False
+    if extending and not (os.path.exists(partial) and open_partial_attrs(partial) is not None):
+        copy_for_extension(cfg, store, partial)
+        copied = True
+    attrs = open_partial_attrs(partial) if os.path.exists(partial) else None
+    if attrs is None:
+        start_partial(cfg, layout, partial, source_fp, target_splits)
+        return False
+    check_same_content(
+        attrs,
+        cfg,
+        source_fp,
+        f"A partial build {partial!r} exists with other arguments",
+        "Rerun with the original arguments to resume it, or add --overwrite to start over.",
+    )
+    return not copied
+
+
+def _decode(
+    cfg: BuildConfig,
+    layout: SourceLayout,
+    table: Table,
+    todo: np.ndarray,
+    bad: dict[int, str],
+    extending: bool,
+) -> int:
+    """Stage 2 for the rows ``todo``; the number of images decoded."""
+    if not len(todo):
+        return 0
+    image_dir = layout.image_dir(cfg.root, cfg.image_package)
+    try:
+        return fill_images(cfg, layout, table, image_dir, fmt.partial_path(cfg.out), todo, bad)
+    except BuildInterrupted as exc:
+        if not extending:
+            raise
+        # Readers keep the store, which this build never touches: say so.
+        raise BuildInterrupted(f"{exc} {cfg.out!r} is unchanged until the extension finishes.") from None
+
+
+def _dry_run(cfg: BuildConfig, layout: SourceLayout, target_splits: list[str]) -> BuildResult:
+    table = layout.read(cfg.root, cfg.max_nucleotides)
+    rows = layout.rows_for_splits(table, "+".join(target_splits)) if target_splits else np.zeros(0, np.int64)
+    est = estimate_bytes(cfg, table.n_rows, len(rows))
+    return BuildResult(
+        store=cfg.out, n_rows=table.n_rows, dry_run=True, estimated_bytes=est, decoded_now=len(rows)
+    )

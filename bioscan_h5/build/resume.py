@@ -1,0 +1,134 @@
+"""Going on from what an earlier build left: a partial file, or a store to extend.
+
+A partial file is resumed only if its metadata stage finished and it was made with the same
+content arguments from the same metadata file; an unreadable one is discarded. A store is
+extended on a sparse copy (``<store>.partial``) that is renamed over it once complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+from typing import NamedTuple
+
+import numpy as np
+
+from .. import format as fmt
+from .._files import copy_sparse
+from .._hdf5 import clear_status_flags, open_readonly
+from ..errors import InsufficientSpaceError, ResumeMismatchError
+from ..format import ImageStatus
+from ..layouts import SourceLayout
+from ..metadata import Table
+from ..store import load_table_columns
+from .config import BuildConfig
+from .space import NO_SPACE, check_space, human
+
+__all__ = [
+    "Pending",
+    "check_same_content",
+    "copy_for_extension",
+    "mismatch",
+    "open_partial_attrs",
+    "pending_rows",
+    "read_attrs",
+]
+
+log = logging.getLogger("bioscan_h5.build")
+
+
+def read_attrs(path: str) -> dict:
+    """The root attributes of a store or partial file."""
+    with open_readonly(path) as f:
+        return dict(f.attrs)
+
+
+def open_partial_attrs(path: str) -> dict | None:
+    """Attributes of a partial file, or None if it is unusable (then it is rewritten)."""
+    for attempt in range(2):
+        try:
+            attrs = read_attrs(path)
+        except Exception as exc:  # h5py raises OSError, KeyError, RuntimeError... on a damaged file
+            if attempt == 0 and isinstance(exc, OSError) and clear_status_flags(path):
+                log.warning("cleared the 'open for write' flags a killed build left in %s", path)
+                continue
+            log.warning("discarding unreadable partial file %s (%s)", path, exc)
+            return None
+        if not attrs.get(fmt.ATTR_METADATA_WRITTEN, False):
+            log.warning("discarding partial file %s: its metadata stage did not finish", path)
+            return None
+        return attrs
+    return None  # pragma: no cover
+
+
+def mismatch(attrs: dict, cfg: BuildConfig, source_fp: dict) -> list[str]:
+    """Human-readable differences between a store's recorded arguments and this build's."""
+    diffs = []
+    recorded = json.loads(attrs.get(fmt.ATTR_BUILD_ARGS, "{}"))
+    for k, v in cfg.content_args().items():
+        if recorded.get(k) != v:
+            diffs.append(f"{k}: store has {recorded.get(k)!r}, this build asks for {v!r}")
+    old_fp = json.loads(attrs.get(fmt.ATTR_SOURCE, "{}"))
+    if old_fp.get("sha256") != source_fp.get("sha256"):
+        diffs.append(
+            f"metadata file changed: store was built from {old_fp.get('name')!r} "
+            f"(sha256 {str(old_fp.get('sha256'))[:12]}…, {old_fp.get('size')} bytes), the file is now "
+            f"sha256 {source_fp['sha256'][:12]}…, {source_fp['size']} bytes"
+        )
+    return diffs
+
+
+def check_same_content(attrs: dict, cfg: BuildConfig, source_fp: dict, what: str, fix: str) -> None:
+    """Raise :class:`ResumeMismatchError` (``what``, the differences, ``fix``) if :func:`mismatch` finds any."""
+    diffs = mismatch(attrs, cfg, source_fp)
+    if diffs:
+        raise ResumeMismatchError(f"{what}:\n  - " + "\n  - ".join(diffs) + f"\n{fix}")
+
+
+def copy_for_extension(cfg: BuildConfig, store: str, partial: str) -> None:
+    """Copy the store to the partial file, which the extension then fills and renames over it.
+
+    The store itself is never written: readers (in this process or any other, already open or
+    opening now) keep reading a complete store at its path, and a new open after the rename
+    reads the new file, never a mix of the two.
+    """
+    used = os.stat(store).st_blocks * 512
+    check_space(cfg, os.path.dirname(store), used)
+    log.info("copying %s (%s on disk) to extend it", store, human(used))
+    try:
+        copy_sparse(store, partial)
+    except OSError as exc:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(partial)
+        if exc.errno not in NO_SPACE:
+            raise
+        raise InsufficientSpaceError(
+            f"Copying {store!r} to extend it failed: {os.strerror(exc.errno)} ({store!r} is unchanged). Free"
+            " some space (or raise the file-size limit) and run the same command again."
+        ) from exc
+
+
+class Pending(NamedTuple):
+    """What is left to do in a partial file."""
+
+    table: Table
+    """The columns that locate images and splits."""
+    splits: list[str]
+    """The splits whose images the store will hold: those built before and those asked for."""
+    rows: np.ndarray
+    """The rows of those splits."""
+    todo: np.ndarray
+    """The rows among them whose image is still pending."""
+
+
+def pending_rows(layout: SourceLayout, partial: str, target_splits: list[str]) -> Pending:
+    """Read back a partial file whose metadata stage finished: the rows still to decode."""
+    with open_readonly(partial) as f:
+        table = load_table_columns(f, list(layout.path_columns))
+        status = f[fmt.IMAGE_STATUS][()]
+        built = set(json.loads(f.attrs[fmt.ATTR_SPLITS_BUILT]))
+    splits = sorted(built | set(target_splits))
+    rows = layout.rows_for_splits(table, "+".join(splits)) if splits else np.zeros(0, np.int64)
+    return Pending(table, splits, rows, rows[status[rows] == ImageStatus.PENDING])

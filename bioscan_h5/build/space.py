@@ -1,0 +1,64 @@
+"""How big a store will be, and the checks that refuse a build the disk cannot hold."""
+
+from __future__ import annotations
+
+import errno
+import resource
+import shutil
+
+from ..errors import InsufficientSpaceError
+from .config import BuildConfig
+
+__all__ = ["NO_SPACE", "check_file_size_limit", "check_space", "estimate_bytes", "human"]
+
+#: errno values that mean "no room for the file": disk full, file-size limit, quota.
+NO_SPACE = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+
+
+def estimate_bytes(cfg: BuildConfig, n_rows: int, n_images: int | None) -> int:
+    """The store's size in bytes with ``n_rows`` rows and the pixels of ``n_images`` of them."""
+    per_row_meta = 400 + (cfg.max_nucleotides or 1000) + 600 * len(cfg.tokenize)
+    imgs = 0 if n_images is None else n_images * cfg.image_size**2 * 3
+    return n_rows * per_row_meta + imgs
+
+
+def check_file_size_limit(cfg: BuildConfig, n_rows: int) -> None:
+    """Refuse to start when the file-size limit (``ulimit -f``) is below the store's size.
+
+    Stage 1 allocates the whole uncompressed pixel array (a sparse file of the final size),
+    so a lower limit would fail on the first write. A compressed store grows as pixels come
+    in; its uncompressed size is the bound used, because HDF5 cannot close a file after a
+    failed write (h5py then crashes the process when it lets go of the file).
+    """
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    if not cfg.check_space or limit == resource.RLIM_INFINITY:
+        return
+    size = estimate_bytes(cfg, n_rows, n_rows)
+    if size > limit:
+        raise InsufficientSpaceError(
+            f"The store will be about {human(size)} but this process may not write files larger than"
+            f" {human(limit)} (the file-size limit, `ulimit -f`). Raise the limit, or build a smaller"
+            " --image-size; --no-space-check tries anyway."
+        )
+
+
+def check_space(cfg: BuildConfig, directory: str, need: int) -> None:
+    """Refuse to go on when ``directory`` has less than ``need`` bytes free (unless told not to check)."""
+    if not cfg.check_space or need <= 0:
+        return
+    free = shutil.disk_usage(directory).free
+    if need > free:
+        raise InsufficientSpaceError(
+            f"The store needs about {human(need)} more but {directory!r} has {human(free)} free. Free some space,"
+            " choose another --out, build fewer --splits or a smaller --image-size, or pass --no-space-check"
+            " to try anyway."
+        )
+
+
+def human(n: float) -> str:
+    """A byte count for people: ``"1.5 GB"`` (powers of 1000)."""
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
+        n /= 1000
+    return f"{n:.1f} TB"  # pragma: no cover

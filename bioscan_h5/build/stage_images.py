@@ -1,0 +1,111 @@
+"""Stage 2: decode the pending rows' images and write them into the partial store.
+
+Worker processes decode and resize (:mod:`.pool`); one :class:`~.pixels.PixelWriter` puts
+the pixels into the pre-allocated chunks and marks rows done only once their pixels are
+durable, so a rerun after a kill decodes exactly the rows still pending.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+import numpy as np
+
+from ..errors import BuildInterrupted, InsufficientSpaceError, MetadataError
+from ..format import ImageStatus
+from ..layouts import SourceLayout
+from ..metadata import Table
+from .config import BuildConfig
+from .pixels import PixelWriter
+from .signals import signal_guard
+from .space import NO_SPACE
+
+__all__ = ["fill_images"]
+
+
+def fill_images(
+    cfg: BuildConfig,
+    layout: SourceLayout,
+    table: Table,
+    image_dir: str,
+    partial: str,
+    todo: np.ndarray,
+    bad: dict[int, str],
+) -> int:
+    """Decode the images of rows ``todo`` into ``partial``; return how many were decoded.
+
+    The details of bad images go into ``bad`` (row -> detail).
+
+    Raises
+    ------
+    BuildInterrupted
+        SIGINT/SIGTERM: what is durable is kept, and a rerun resumes.
+    InsufficientSpaceError
+        The disk or the file-size limit is full.
+    MetadataError
+        A bad image with ``cfg.strict``.
+    """
+    from tqdm.auto import tqdm
+
+    writer = PixelWriter(partial, cfg.image_size)
+    with signal_guard():
+        progress = tqdm(
+            total=len(todo), desc="decoding images", unit="img", disable=not cfg.progress, smoothing=0.05
+        )
+        try:
+            done = _decode_rows(cfg, layout, table, image_dir, todo, writer, progress, bad)
+            writer.close()  # the last sync can fail too (a full disk): handled below
+        except (KeyboardInterrupt, BuildInterrupted) as exc:
+            writer.close()
+            progress.close()
+            raise BuildInterrupted(
+                f"Build interrupted ({str(exc) or 'SIGINT'}): the work done so far is kept in {partial!r}."
+                " Run the same command again to resume."
+            ) from None
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                writer.close()
+            progress.close()
+            if exc.errno in NO_SPACE:
+                raise InsufficientSpaceError(
+                    f"Writing {partial!r} failed: {os.strerror(exc.errno)}. The work done so far is kept; free"
+                    " some space (or raise the file-size limit) and run the same command again to resume."
+                ) from exc
+            raise
+        except BaseException:  # e.g. --strict: keep what is durable, release the file
+            with contextlib.suppress(Exception):
+                writer.close()
+            progress.close()
+            raise
+    progress.close()
+    return done
+
+
+def _decode_rows(cfg, layout, table, image_dir, rows, writer, progress, bad) -> int:
+    from .pool import decode_batches
+
+    rel = layout.image_relpaths(table, rows)
+    jobs = [(int(r), os.path.join(image_dir, p)) for r, p in zip(rows, rel)]
+    done = 0
+    direct = (writer.path, writer.pixel_offset) if writer.pixel_offset >= 0 else None
+    for row, status, pixels, size, detail in decode_batches(
+        jobs, cfg.image_size, cfg.fit, cfg.draft, image_dir, cfg.workers, cfg.batch_size, direct=direct
+    ):
+        if status != ImageStatus.OK and cfg.strict:
+            # The bad row stays pending, so a rerun with --strict checks its file again.
+            writer.sync()
+            path = dict(jobs)[row]
+            raise MetadataError(
+                f"{path}: {ImageStatus(status).reason}{': ' + detail if detail else ''}. "
+                "--strict stops at the first bad image; fix or remove the file, or build without --strict "
+                "to flag the row and continue.",
+                path=path,
+                row=row,
+            )
+        writer.write(row, status, pixels, size)
+        if status != ImageStatus.OK:
+            bad[row] = detail
+        done += 1
+        progress.update(1)
+    return done

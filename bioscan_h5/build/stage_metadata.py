@@ -1,0 +1,142 @@
+"""Stage 1: every per-row array of the store, written into the partial file.
+
+The pixel array is allocated in full (sparse, or chunked for a compressed store) and every
+row's image status is "pending". The attribute ``metadata_written`` is set last: a partial
+file without it is discarded and rewritten by the next run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+
+import h5py
+import numpy as np
+
+from .. import __version__
+from .. import format as fmt
+from .._files import fsync_path
+from .._hdf5 import LIBVER, chunk_offsets_contiguous, create_preallocated
+from ..errors import InsufficientSpaceError, MetadataError
+from ..layouts import SourceLayout
+from ..metadata import Table
+from .config import BuildConfig
+from .space import NO_SPACE, check_file_size_limit, check_space, estimate_bytes
+
+__all__ = ["json_attr", "start_partial", "write_metadata"]
+
+
+def json_attr(obj: object) -> str:
+    """``obj`` as the JSON text of a store attribute (keys sorted: the same bytes on every build)."""
+    return json.dumps(obj, sort_keys=True)
+
+
+def start_partial(
+    cfg: BuildConfig, layout: SourceLayout, partial: str, source_fp: dict, target_splits: list[str]
+) -> None:
+    """Parse the metadata file and write a new partial file (stage 1), after the space checks.
+
+    Raises
+    ------
+    MetadataError
+        The metadata file is bad, or has no data rows.
+    InsufficientSpaceError
+        The disk or the file-size limit cannot hold the store.
+    """
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(partial)
+    table = layout.read(cfg.root, cfg.max_nucleotides)
+    if table.n_rows == 0:
+        meta_path = layout.metadata_path(cfg.root)
+        raise MetadataError(
+            f"{meta_path}: the file has a header but no data rows. Download the metadata file again.",
+            path=meta_path,
+        )
+    # Check for the images too before writing anything: the pixel array is allocated in full
+    # here (a file of the store's final size).
+    n_images = len(layout.rows_for_splits(table, "+".join(target_splits))) if target_splits else 0
+    check_space(cfg, os.path.dirname(cfg.out), estimate_bytes(cfg, table.n_rows, n_images))
+    check_file_size_limit(cfg, table.n_rows)
+    try:
+        write_metadata(partial, cfg, table, source_fp, target_splits)
+    except OSError as exc:
+        if exc.errno not in NO_SPACE:
+            raise
+        raise InsufficientSpaceError(
+            f"Writing {partial!r} failed: {os.strerror(exc.errno)}. Free some space (or raise the"
+            " file-size limit) and run the same command again."
+        ) from exc
+
+
+def write_metadata(
+    path: str, cfg: BuildConfig, table: Table, source_fp: dict, target_splits: list[str]
+) -> None:
+    """Write a new partial store at ``path`` with everything but the pixels, and sync it."""
+    with h5py.File(path, "w", libver=LIBVER) as f:
+        _write_attributes(f, cfg, table, source_fp, target_splits)
+        for col in table.columns.values():
+            col.codec.write(f.require_group(f"{fmt.COLUMNS}/{col.name}"), col)
+        f.create_dataset(fmt.DNA_CODES, data=table.dna_codes)
+        f.create_dataset(fmt.DNA_LENGTHS, data=table.dna_lengths.astype(fmt.LENGTH_DTYPE))
+        f.create_dataset(fmt.DNA_FULL_LENGTHS, data=table.dna_full_lengths.astype(fmt.LENGTH_DTYPE))
+        for name, rows in table.partitions.items():
+            f.create_dataset(fmt.partition_path(name), data=np.asarray(rows, dtype=np.int64))
+        for name in cfg.tokenize:
+            _write_tokens(f, name, table.dna_codes, table.dna_lengths)
+        n = table.n_rows
+        f.create_dataset(fmt.IMAGE_STATUS, data=np.zeros(n, dtype=fmt.STATUS_DTYPE))
+        f.create_dataset(fmt.IMAGE_SOURCE_SIZE, data=np.zeros((n, 2), dtype=fmt.SOURCE_SIZE_DTYPE))
+        images = _create_images(f, cfg, n)
+        f.attrs[fmt.ATTR_PIXEL_OFFSET] = chunk_offsets_contiguous(images)
+        f.attrs[fmt.ATTR_METADATA_WRITTEN] = True
+    fsync_path(path)
+
+
+def _write_attributes(
+    f: h5py.File, cfg: BuildConfig, table: Table, source_fp: dict, target_splits: list[str]
+) -> None:
+    a = f.attrs
+    a[fmt.ATTR_FORMAT] = fmt.FORMAT_NAME
+    a[fmt.ATTR_VERSION] = fmt.FORMAT_VERSION
+    a[fmt.ATTR_DATASET] = cfg.dataset
+    a[fmt.ATTR_IMAGE_PACKAGE] = cfg.image_package
+    a[fmt.ATTR_IMAGE_SIZE] = cfg.image_size
+    a[fmt.ATTR_FIT] = cfg.fit
+    a[fmt.ATTR_RESIZE_FILTER] = fmt.RESIZE_FILTER
+    a[fmt.ATTR_PAD_FILL] = fmt.PAD_FILL
+    a[fmt.ATTR_MAX_NUCLEOTIDES] = -1 if cfg.max_nucleotides is None else cfg.max_nucleotides
+    a[fmt.ATTR_N_ROWS] = table.n_rows
+    a[fmt.ATTR_SOURCE] = json_attr(source_fp)
+    a[fmt.ATTR_BUILD_ARGS] = json_attr(cfg.content_args())
+    a[fmt.ATTR_PACKAGE_VERSION] = __version__
+    a[fmt.ATTR_COMPLETE] = False
+    a[fmt.ATTR_METADATA_WRITTEN] = False
+    a[fmt.ATTR_SPLITS_BUILT] = json_attr(target_splits)
+    a[fmt.ATTR_COMPRESSION] = cfg.compression or ""
+    a[fmt.ATTR_DRAFT] = bool(cfg.draft)
+    a[fmt.ATTR_COUNTS] = json_attr({})
+    a[fmt.ATTR_SOURCE_COLUMNS] = json_attr(table.header)
+
+
+def _create_images(f: h5py.File, cfg: BuildConfig, n: int) -> h5py.Dataset:
+    """The pixel array, one chunk a row: preallocated and contiguous unless compressed."""
+    s = cfg.image_size
+    chunks = (1, s, s, 3)
+    if not cfg.compression:
+        return create_preallocated(f, fmt.IMAGES, (n, s, s, 3), chunks)
+    opts = {"compression": cfg.compression}
+    if cfg.compression == "gzip":
+        opts["compression_opts"] = 4
+    return f.create_dataset(fmt.IMAGES, shape=(n, s, s, 3), dtype=fmt.IMAGE_DTYPE, chunks=chunks, **opts)
+
+
+def _write_tokens(f: h5py.File, name: str, codes: np.ndarray, lengths: np.ndarray) -> None:
+    from ..tokenizers import get_tokenizer
+
+    tok = get_tokenizer(name)
+    ids, mask = tok.encode_batch_numpy(codes, lengths)
+    f.create_dataset(fmt.token_path(name, "ids"), data=ids.astype(fmt.TOKEN_DTYPE))
+    f.create_dataset(fmt.token_path(name, "mask"), data=mask.astype(fmt.TOKEN_MASK_DTYPE))
+    f[fmt.token_path(name, "ids")].attrs["vocab"] = json_attr(list(tok.vocab))
+    f[fmt.token_path(name, "ids")].attrs["config"] = json_attr(tok.config())  # readers compare tokenizers
