@@ -28,6 +28,7 @@ from bioscan_h5.store import open_store
 
 from ._helpers import (
     build_state,
+    crash,
     differences,
     run_cli,
     sanitize,
@@ -271,12 +272,15 @@ def test_file_size_limit_hit_while_compressed_pixels_are_written(reference, tmp_
 
     ``--no-space-check`` skips the check that refuses this build up front. HDF5 cannot close a
     file after a failed write, and h5py then crashes the process when it lets go of the file:
-    this records what really happens.
+    this records what really happens. Which signal ends it (SIGSEGV mostly, also SIGBUS or
+    SIGABRT, or none) depends on the memory layout of the process: a ten-line h5py script with
+    lzf shows the same spread, so any of them is accepted, after the message.
     """
     root, out = reference["root"], tmp_path / "s.h5"
     args = build_args(root, out, "--compression", "lzf")
     proc = run_cli("build", *args, "--no-space-check", preexec_fn=_limit_file_size(3_000_000))
-    assert proc.returncode in (2, -signal.SIGSEGV), proc.stderr
+    died = crash(proc.returncode)
+    assert proc.returncode == 2 or died in ("SIGSEGV", "SIGBUS", "SIGABRT"), proc.stderr
     message = next(line for line in proc.stderr.splitlines() if line.startswith("bioscan-h5 build: error:"))
     assert "File too large" in message and "run the same command again" in message, proc.stderr
     again = run_cli("build", *args)
@@ -284,16 +288,15 @@ def test_file_size_limit_hit_while_compressed_pixels_are_written(reference, tmp_
     resumed = "resuming" in again.stderr
     arrays, _ = store_arrays(out)
     assert differences(arrays, reference["arrays"]) == []
-    crashed = proc.returncode < 0
     record(
         "The file-size limit is reached in the image stage of a `--compression lzf` build (whose file grows"
         " as pixels are written), with `--no-space-check`",
         f"Printed `{sanitize(message)}`"
         + (
-            ", then died of SIGSEGV: once an HDF5 write has failed the file cannot be closed, and h5py"
+            f", then died of {died}: once an HDF5 write has failed the file cannot be closed, and h5py"
             " crashes when it lets go of it (an h5py/HDF5 fault; without `--no-space-check` this build is"
             " refused up front)."
-            if crashed
+            if died
             else ", exit code 2."
         )
         + (
