@@ -72,7 +72,9 @@ class SampleReader:
         self._ranks = set(store.schema.ranks)
         self.pixels = RowReader(store) if options.wants_image else None
         self._local = threading.local()
-        self._status = store.image_status if options.wants_image else None
+        self._status = (
+            np.asarray(store.image_status) if options.wants_image else None
+        )  # no memmap subclass per lookup
         self._as_image = self._image_maker() if options.wants_image else None
         self._one_image = self._image_reader() if options.wants_image else None
         # per modality: row -> value (None: the image, made by the caller)
@@ -203,7 +205,7 @@ class SampleReader:
         """row -> the value of one (non-image) modality."""
         st = self.store
         if self.options.is_dna(name, self._barcode):
-            return partial(self.dna.one, st)
+            return self.dna.getter(st)
         if self._rank_index(name):
             return self._code_getter(name[: -len("_index")])
         if name == "image_path":
@@ -217,15 +219,14 @@ class SampleReader:
         """row -> label index of ``rank`` (a Python int)."""
         if rank in self.labels.remap:
             return partial(self.labels.code, rank)
-        codes = self.store.codes(rank)
+        codes = np.asarray(self.store.codes(rank))
         return lambda row: int(codes[row])
 
     def _scratch(self, n: int) -> np.ndarray:
-        """A reused, already-touched ``(n, S, S, 3)`` buffer of this thread (for PIL, which copies)."""
+        """A reused ``(n, S, S, 3)`` buffer of this thread (for PIL, which copies out of it)."""
         buf = getattr(self._local, "buf", None)
         if buf is None or len(buf) < n:
-            buf = self._local.buf = np.zeros((n, *self.pixels.row_shape), dtype=np.uint8)
-            buf.fill(1)  # touch every page now, not on the first read
+            buf = self._local.buf = np.empty((n, *self.pixels.row_shape), dtype=np.uint8)
         return buf[:n]
 
     # ------------------------------------------------------------ parts of a sample

@@ -43,18 +43,21 @@ _MAX_CALL = 0x7FFFF000  # Linux's largest transfer per read call
 _NOWAIT = getattr(os, "RWF_NOWAIT", 0)
 _NOWAIT_UNSUPPORTED = {errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS}
 
-# Guards (re)opening and pool creation. A fork's child gets a new one: a thread of the parent
-# may have held the old one at the moment of the fork.
+# Guards (re)opening and pool creation. A fork's child gets a new one (a thread of the parent
+# may have held the old one at the moment of the fork) and a new generation: a reader made in
+# an earlier generation reopens its descriptor (an int compare per read, not a getpid call).
 _open_lock = threading.Lock()
+_generation = 0
 
 
-def _new_lock_in_child() -> None:
-    global _open_lock
+def _after_fork_in_child() -> None:
+    global _open_lock, _generation
     _open_lock = threading.Lock()
+    _generation += 1
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_new_lock_in_child)
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class _Descriptor:
@@ -136,7 +139,7 @@ class RowReader:
         self.positional = self.offset is not None
         self._run_cap = max(1, min(_IOV_MAX, _MAX_CALL // max(self.row_bytes, 1)))
         self._nowait = _NOWAIT
-        self._pid = -1
+        self._generation = -1
         self._fd: _Descriptor | None = None
         self._dset = None
         self._pool: ThreadPoolExecutor | None = None
@@ -167,12 +170,12 @@ class RowReader:
         else:
             self._dset = self.store.file[fmt.IMAGES]  # Store.file is reopened after a fork
         self._pool = None  # a fork has no threads of its parent's pool
-        self._pid = os.getpid()
+        self._generation = _generation
 
     def _ready(self) -> None:
-        if self._pid != os.getpid():
+        if self._generation != _generation:
             with _open_lock:
-                if self._pid != os.getpid():
+                if self._generation != _generation:
                     self._open()
 
     def close(self) -> None:
@@ -184,7 +187,7 @@ class RowReader:
             if self._fd is not None:
                 self._fd.close()
                 self._fd = None
-            self._pid = -1
+            self._generation = -1
 
     # ------------------------------------------------------------ reads
     def read_one(self, row: int, out: np.ndarray) -> np.ndarray:
