@@ -11,6 +11,7 @@ the first includes starting threads/processes and allocating buffers; the second
 is the steady state, every row once again in a new order:
 
 ``preadv loop``        the floor: one thread, ``os.preadv`` of each row into a reused buffer
+``preadv loop x2``     the same in two threads, each over half of the rows
 ``memmap gather``      the old way: a fresh ``np.memmap``, fancy-indexed into a new array per batch
 ``loader wN``          ``batch_loader(num_workers=N)``: N gathering threads (0 = in the consumer)
 ``procs wN``           the alternative to threads: N forked processes that read into
@@ -61,7 +62,10 @@ def _batches_ds(root: str):
     return _dataset(root, modality=("image",), target_type="species", image_format="tensor")
 
 
-def side_preadv(root: str, order: np.ndarray) -> float:
+def side_preadv(root: str, order: np.ndarray, threads: int = 1) -> float:
+    """The floor: ``threads`` plain loops of ``os.preadv`` into buffers made beforehand."""
+    import threading
+
     from bioscan_h5 import format as fmt
     from bioscan_h5 import open_store
 
@@ -71,11 +75,19 @@ def side_preadv(root: str, order: np.ndarray) -> float:
     rb, rows = s * s * 3, ds.rows[order].tolist()
     fd = os.open(ds.store_path, os.O_RDONLY)
     os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
-    buf = np.ones((BATCH, s, s, 3), dtype=np.uint8)
+    bufs = [np.ones((BATCH, s, s, 3), dtype=np.uint8) for _ in range(threads)]
+
+    def loop(part: list[int], buf: np.ndarray) -> None:
+        for b in range(0, len(part), BATCH):
+            for k, r in enumerate(part[b : b + BATCH]):
+                os.preadv(fd, [buf[k]], off + r * rb)
+
+    workers = [threading.Thread(target=loop, args=(rows[i::threads], bufs[i])) for i in range(threads)]
     t0 = time.perf_counter()
-    for b in range(0, len(rows), BATCH):
-        for k, r in enumerate(rows[b : b + BATCH]):
-            os.preadv(fd, [buf[k]], off + r * rb)
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
     return len(rows) / (time.perf_counter() - t0)
 
 
@@ -210,22 +222,24 @@ def side_peer(root: str, order: np.ndarray) -> float:
 def run_side(name: str, root: str, seed: int) -> list[float]:
     n = len(_dataset(root, modality=("dna",)))
     order = np.random.default_rng(seed).permutation(n)
-    kind, _, arg = name.removeprefix("old ").rpartition(" ")
+    words = name.removeprefix("old ").split()
+    kind, arg = words[0], words[-1]
     table = {
-        "preadv": lambda: side_preadv(root, order),
+        "preadv": lambda: side_preadv(root, order, int(arg[1:]) if arg.startswith("x") else 1),
         "memmap": lambda: side_memmap(root, order),
         "loader": lambda: side_loader(root, order, int(arg[1:])),
         "procs": lambda: side_procs(root, order, int(arg[1:])),
         "ds[i]": lambda: side_getitem(root, order, arg.lower()),
         "peer": lambda: side_peer(root, order),
     }
-    rates = table[kind or arg]()
+    rates = table[kind]()
     return rates if isinstance(rates, list) else [rates]
 
 
 # ----------------------------------------------------------------------------- driver
 SIDES = [
     "preadv loop",
+    "preadv loop x2",
     "memmap gather",
     *(f"loader w{w}" for w in WORKERS),
     *(f"procs w{w}" for w in WORKERS[1:]),
@@ -274,10 +288,12 @@ def report(rates: dict[str, list[float]]) -> None:
         for w in WORKERS:
             ratio(f"loader w{w}{suffix}", "preadv loop")
             ratio(f"loader w{w}{suffix}", f"old loader w{w}{suffix}")
+        ratio(f"loader w2{suffix}", "preadv loop x2")
         ratio(f"loader w2{suffix}", f"loader w0{suffix}")
         ratio(f"loader w1{suffix}", f"loader w0{suffix}")
         for w in WORKERS[1:]:
             ratio(f"loader w{w}{suffix}", f"procs w{w}{suffix}")
+    ratio("preadv loop x2", "preadv loop")
     ratio("memmap gather", "preadv loop")
     for f in ("PIL", "tensor"):
         ratio(f"ds[i] {f}", "peer PIL")

@@ -245,3 +245,11 @@ def test_device_cpu_and_cuda(ds):
             batch_loader(ds, device="cuda")
         with pytest.raises(InvalidArgumentError):
             batch_loader(ds, device=torch.device("cuda", 0))
+
+
+def test_two_iterators_of_one_loader_use_rings_of_their_own(ds):
+    loader = batch_loader(ds, batch_size=32, num_workers=1)
+    for a, b in zip(loader, loader):
+        assert a["image"].data_ptr() != b["image"].data_ptr()
+        assert torch.equal(a["image"], b["image"]) and torch.equal(a["index"], b["index"])
+    assert len(loader._free) == 1  # one ring is kept for the next epoch

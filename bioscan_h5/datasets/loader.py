@@ -19,10 +19,13 @@ samples); pass ``batch_transform`` to act on the batch dict.
 
 Why threads and not processes: ``num_workers=N`` could also mean N forked processes that
 read into shared-memory slots allocated once and send back only slot numbers. Both were
-measured with ``bench/engine_probe.py`` (one epoch of 8,192 random rows per fresh process,
-batch 256, cache warm, sides interleaved, medians of 7 rounds, on the 2-core development VM
-while other jobs ran): threads gathered 1.47x (N=1) and 2.10x (N=2) as many samples per
-second as processes, so ``num_workers`` means threads.
+measured with ``bench/engine_probe.py`` (8,192 random rows per epoch, a fresh process per
+side, batch 256, cache warm, sides interleaved, medians of 7 rounds, on the 2-core
+development VM while other jobs ran). In the first epoch, which starts the workers and makes
+the buffers, threads gathered 1.53x (N=1) and 1.88x (N=2) as many samples per second as
+processes; in the second epoch of the same loader 1.12x and 1.17x. The threads are also at
+the floor: 1.00x (N=0), 0.99x (N=1) of a one-thread ``os.preadv`` loop and 0.92x (N=2) of
+two such loops. So ``num_workers`` means threads.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from .base import StoreDataset
 from .ring import LIFETIME, Ring, Slot, ring_size
 
 __all__ = ["BatchLoader", "BatchView", "batch_loader", "gather_batch"]
+
 
 def gather_batch(ds: StoreDataset, indices) -> dict[str, object]:
     """Collate the samples ``indices`` of ``ds`` into one dict of new tensors.
@@ -308,7 +312,7 @@ class BatchLoader:
                 yield pair
         finally:
             source.close()  # joins the gathering threads before the ring is handed back
-            if ring is not None:
+            if ring is not None and not self._free:  # one ring kept for the next epoch
                 ring.next = start + taken  # prefetched, never yielded batches' slots are free
                 self._free.append(ring)
 
