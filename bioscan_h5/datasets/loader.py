@@ -141,9 +141,8 @@ def batch_loader(
     worker_init_fn : callable, optional
         Called once in each gathering thread with its number (0, 1, ...).
     persistent_workers, multiprocessing_context, pin_memory_device, in_order
-        Accepted as the DataLoader this function used to return took them; without worker
-        processes they change nothing (threads start each epoch, the buffers are kept across
-        epochs, batches always come in order).
+        Accepted as the DataLoader it used to return took them; they change nothing (threads
+        start each epoch, buffers are kept across epochs, batches always come in order).
 
     Returns
     -------
