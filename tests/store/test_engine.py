@@ -70,6 +70,7 @@ def test_engine_refuses_bad_rows_and_buffers(store_5m):
         reader.close()
 
 
+@pytest.mark.subprocess
 def test_engine_after_fork_and_unpickling(store_5m, pixels):
     with open_store(store_5m) as st:
         reader = RowReader(st)
