@@ -8,14 +8,12 @@ import threading
 
 import pytest
 import torch
-from _dataset_helpers import CLEAN
 from torch.utils.data import BatchSampler, DataLoader, DistributedSampler, RandomSampler
 
 from bioscan_h5 import BIOSCAN5M, ImageUnavailableError, batch_loader
 from bioscan_h5.errors import InvalidArgumentError
 from bioscan_h5.loader import BatchView, gather_batch
-
-pytest_plugins = ["_dataset_fixtures"]
+from tests.helpers.dataset import CLEAN
 
 KW = dict(split=CLEAN, image_format="tensor", modality=("image", "dna"), target_type=["genus", "species"])
 

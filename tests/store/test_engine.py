@@ -12,13 +12,11 @@ import threading
 import numpy as np
 import pytest
 import torch
-from _dataset_helpers import CLEAN
 
 from bioscan_h5 import BIOSCAN5M, StoreFormatError, batch_loader, open_store
 from bioscan_h5.loader import gather_batch
 from bioscan_h5.store.rows import RowReader
-
-pytest_plugins = ["_dataset_fixtures"]
+from tests.helpers.dataset import CLEAN
 
 
 def _row_sets(n: int) -> dict[str, np.ndarray]:
