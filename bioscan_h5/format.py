@@ -294,21 +294,37 @@ LOCK_SUFFIX = ".lock"
 REPORT_SUFFIX = ".report.json"
 
 
-def store_filename(dataset: str, image_package: str, image_size: int, fit: str = "crop") -> str:
-    """File name of the store for one image package, size and fit."""
+def store_filename(
+    dataset: str,
+    image_package: str,
+    image_size: int,
+    fit: str = "crop",
+    pixels: str = "raw",
+    jpeg_quality: int | None = None,
+) -> str:
+    """File name of the store for one image package, size, fit and pixel kind.
+
+    A raw store is ``<dataset>_<package>_<S>px[_pad].h5``; a JPEG store adds ``_jpeg`` (the
+    source files' bytes) or ``_jpeg<Q>`` (re-encoded at quality ``Q``): see :func:`jpeg_suffix`.
+    """
     name = f"{dataset}_{image_package}_{image_size}px"
     if fit != "crop":
         name += f"_{fit}"
-    return name + ".h5"
+    return name + jpeg_suffix(pixels, jpeg_quality) + ".h5"
 
 
 def default_store_path(
-    root: str | os.PathLike, dataset: str, image_package: str, image_size: int, fit: str = "crop"
+    root: str | os.PathLike,
+    dataset: str,
+    image_package: str,
+    image_size: int,
+    fit: str = "crop",
+    pixels: str = "raw",
+    jpeg_quality: int | None = None,
 ) -> str:
     """Where ``bioscan-h5 build`` writes a store by default: ``<root>/<dataset>/h5/<name>.h5``."""
-    return os.path.join(
-        os.fspath(root), dataset, STORE_DIRNAME, store_filename(dataset, image_package, image_size, fit)
-    )
+    name = store_filename(dataset, image_package, image_size, fit, pixels, jpeg_quality)
+    return os.path.join(os.fspath(root), dataset, STORE_DIRNAME, name)
 
 
 def store_dir(root: str | os.PathLike, dataset: str) -> str:
@@ -360,4 +376,71 @@ def expected_datasets(schema: DatasetSchema, n_rows: int, image_size: int) -> di
         if spec.required:
             for part, code in COLUMN_PARTS[spec.kind].items():
                 out[column_path(spec.name, part)] = (code, (None,) if code == "O" else (n_rows,))
+    return out
+
+
+# ---------------------------------------------------------------- JPEG stores (``build --pixels jpeg``)
+# A JPEG store keeps each image as encoded bytes instead of decoded pixels: it has no
+# ``/images``; its root attribute ``pixels`` is "jpeg". Every other dataset is as above.
+#
+#     /jpeg/bytes    uint8  (B,)     contiguous (one memory-mappable block, no variable-length
+#                                    types): the images' bytes end to end
+#     /jpeg/offsets  int64  (N,)     where row i's bytes start in /jpeg/bytes
+#     /jpeg/lengths  int64  (N,)     how many bytes (0: none; the row's image_status says why)
+#     /jpeg/sizes    int32  (N, 2)   (width, height) from the stored image's header
+#     /jpeg/modes    S8     (N,)     its Pillow mode ("RGB", "L", "CMYK", ...), b"" where none
+#
+# ``jpeg_quality`` 0: the bytes are each source file's, unchanged (any format Pillow may open
+# as a source, mostly JPEG). Q > 0: each source was decoded, converted to RGB, put through the
+# resize step of ``fit`` at ``image_size`` (no crop or pad) and encoded once as a JPEG of
+# quality Q. Readers apply ``fit`` at ``image_size`` when they decode. The attribute is
+# optional for readers: a store without ``pixels`` is a raw store.
+#
+# While a JPEG store is built, the bytes are appended to a spool file beside the partial file
+# (``<store>.partial.jpeg-spool``); the last stage copies them into /jpeg/bytes.
+
+ATTR_PIXELS = "pixels"  # "raw" (also when absent) or "jpeg"
+ATTR_JPEG_QUALITY = "jpeg_quality"  # 0 = the source files' bytes
+PIXEL_KINDS = ("raw", "jpeg")
+JPEG_BYTES = "jpeg/bytes"
+JPEG_OFFSETS = "jpeg/offsets"
+JPEG_LENGTHS = "jpeg/lengths"
+JPEG_SIZES = "jpeg/sizes"
+JPEG_MODES = "jpeg/modes"
+JPEG_OFFSET_DTYPE = np.dtype(np.int64)
+JPEG_MODE_DTYPE = np.dtype("S8")
+SPOOL_SUFFIX = ".jpeg-spool"
+
+
+def pixel_kind(attrs) -> str:
+    """``"raw"`` or ``"jpeg"``: how a store with these root attributes keeps its images."""
+    kind = attrs.get(ATTR_PIXELS, "raw")
+    return kind.decode("utf-8") if isinstance(kind, bytes) else str(kind)
+
+
+def jpeg_suffix(pixels: str = "raw", jpeg_quality: int | None = None) -> str:
+    """The file-name suffix of a pixel kind: ``""`` (raw), ``"_jpeg"`` or ``"_jpeg<Q>"``."""
+    if pixels != "jpeg":
+        return ""
+    return f"_jpeg{jpeg_quality}" if jpeg_quality else "_jpeg"
+
+
+def spool_path(store_path: str) -> str:
+    """The file a JPEG build appends image bytes to before they go into the store."""
+    return partial_path(store_path) + SPOOL_SUFFIX
+
+
+def jpeg_datasets(n_rows: int, complete: bool = True) -> dict[str, tuple]:
+    """The datasets a JPEG store has instead of ``/images`` (as :func:`expected_datasets`).
+
+    ``/jpeg/bytes`` is written by the last stage of a build: ``complete=False`` leaves it out.
+    """
+    out: dict[str, tuple] = {
+        JPEG_OFFSETS: ("i8", (n_rows,)),
+        JPEG_LENGTHS: ("i8", (n_rows,)),
+        JPEG_SIZES: ("i4", (n_rows, 2)),
+        JPEG_MODES: ("S", (n_rows,)),
+    }
+    if complete:
+        out[JPEG_BYTES] = ("u1", (None,))
     return out

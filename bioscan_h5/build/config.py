@@ -17,7 +17,7 @@ from typing import Any
 from .. import format as fmt
 from ..errors import InvalidArgumentError
 
-__all__ = ["CONTENT_ARGS", "BuildConfig", "BuildResult", "config_from_args"]
+__all__ = ["CONTENT_ARGS", "CONTENT_DEFAULTS", "BuildConfig", "BuildResult", "config_from_args"]
 
 #: Arguments that define a store's content: a resume or an extension must match them.
 CONTENT_ARGS = (
@@ -29,6 +29,8 @@ CONTENT_ARGS = (
     "compression",
     "draft",
     "tokenize",
+    "pixels",
+    "jpeg_quality",
 )
 
 _COMPRESSIONS = (None, "lzf", "gzip")
@@ -63,6 +65,8 @@ class BuildConfig:
     tokenize: tuple[str, ...] = ()
     progress: bool = True
     batch_size: int = 32
+    pixels: str = "raw"
+    jpeg_quality: int | None = None
 
     def __post_init__(self) -> None:
         self.root = os.path.abspath(os.path.expanduser(os.fspath(self.root)))
@@ -75,6 +79,8 @@ class BuildConfig:
             raise InvalidArgumentError(
                 f"max_nucleotides must be a positive integer or None, got {self.max_nucleotides!r}."
             )
+        _check_choice("pixels", self.pixels, fmt.PIXEL_KINDS)
+        _check_jpeg_quality(self.pixels, self.jpeg_quality, self.compression)
         if self.workers is None:
             self.workers = _usable_cores()
         if self.workers < 1:
@@ -115,7 +121,15 @@ class BuildConfig:
 
     def default_out(self) -> str:
         """The store path of this root and content (``ROOT/<dataset>/h5/...``)."""
-        return fmt.default_store_path(self.root, self.dataset, self.image_package, self.image_size, self.fit)
+        return fmt.default_store_path(
+            self.root,
+            self.dataset,
+            self.image_package,
+            self.image_size,
+            self.fit,
+            self.pixels,
+            self.jpeg_quality,
+        )
 
     def command(self) -> str:
         """The ``bioscan-h5 build`` command line that runs this config (shell-quoted).
@@ -140,6 +154,10 @@ class BuildConfig:
             args += ["--no-draft"]
         if self.tokenize:
             args += ["--tokenize", ",".join(self.tokenize)]
+        if self.pixels != _DEFAULTS["pixels"]:
+            args += ["--pixels", self.pixels]
+        if self.jpeg_quality:
+            args += ["--jpeg-quality", str(self.jpeg_quality)]
         if self.no_images:
             args += ["--no-images"]
         if self.out != self.default_out():
@@ -148,6 +166,25 @@ class BuildConfig:
 
 
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(BuildConfig)}
+#: What a content argument that a store does not record was: its default (stores written
+#: before ``pixels`` existed are raw stores).
+CONTENT_DEFAULTS = {k: _DEFAULTS[k] for k in CONTENT_ARGS if k != "tokenize"}
+
+
+def _check_jpeg_quality(pixels: str, quality: object, compression: str | None) -> None:
+    if pixels == "jpeg" and compression:
+        raise InvalidArgumentError(
+            f"compression={compression!r} does not apply to a JPEG store (its bytes are compressed already);"
+            " leave --compression out with --pixels jpeg."
+        )
+    if quality is None:
+        return
+    if pixels != "jpeg":
+        raise InvalidArgumentError(
+            f"jpeg_quality={quality!r} needs pixels='jpeg' (--pixels jpeg): a raw store keeps decoded pixels."
+        )
+    if not isinstance(quality, int) or isinstance(quality, bool) or not 1 <= quality <= 100:
+        raise InvalidArgumentError(f"jpeg_quality must be an integer from 1 to 100 or None, got {quality!r}.")
 
 
 def _positive_int(value: object) -> bool:

@@ -20,7 +20,7 @@ import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import shared_memory
 
@@ -30,7 +30,7 @@ from .._files import pwrite_all
 from ..format import ImageStatus
 from ..images import decode_image
 
-__all__ = ["decode_batches"]
+__all__ = ["decode_batches", "read_batches"]
 
 Row = tuple[int, int, np.ndarray | None, tuple[int, int], str]
 
@@ -63,6 +63,16 @@ def _init_worker(
     shm = shared_memory.SharedMemory(name=shm_name)
     _worker_state["shm"] = shm
     _worker_state["ring"] = np.ndarray((n_slots, batch, size, size, 3), dtype=np.uint8, buffer=shm.buf)
+
+
+def _init_reader(parent: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
+
+
+def _read_batch(reader: Callable, jobs: Sequence[tuple[int, str]]) -> list:
+    return [(row, *reader(path)) for row, path in jobs]
 
 
 def _decode_into_slot(slot: int, jobs: Sequence[tuple[int, str]], size, fit, draft, image_dir):
@@ -159,6 +169,42 @@ def _run_pool(
                     pixels = ring[slot, j] if status == ImageStatus.OK and direct is None else None
                     yield row, status, pixels, src, detail
                 free.append(slot)
+        except BaseException:
+            for fut in inflight:
+                fut.cancel()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+
+
+def read_batches(
+    jobs: Sequence[tuple[int, str]], reader: Callable, workers: int, batch: int = 32
+) -> Iterator[tuple]:
+    """``(row, *reader(path))`` for each ``(row, path)`` job, in order, read by ``workers`` processes.
+
+    ``reader`` must pickle (a module-level function, or a :func:`functools.partial` of one) and
+    return small results: they travel back through the pool's pipe (a JPEG build's encoded
+    bytes, for one). Workers are started and stopped as :func:`decode_batches` does.
+    """
+    if workers <= 1 or len(jobs) <= batch:
+        for row, path in jobs:
+            yield (row, *reader(path))
+        return
+    ctx = multiprocessing.get_context("spawn")
+    chunks = iter([jobs[i : i + batch] for i in range(0, len(jobs), batch)])
+    with ProcessPoolExecutor(
+        workers, mp_context=ctx, initializer=_init_reader, initargs=(os.getpid(),)
+    ) as pool:
+        inflight: deque = deque()
+        try:
+            while True:
+                while len(inflight) < 2 * workers:
+                    nxt = next(chunks, None)
+                    if nxt is None:
+                        break
+                    inflight.append(_submit(pool, _read_batch, reader, nxt))
+                if not inflight:
+                    break
+                yield from inflight.popleft().result()
         except BaseException:
             for fut in inflight:
                 fut.cancel()

@@ -23,7 +23,7 @@ from ..format import ImageStatus
 from ..layouts import SourceLayout
 from ..metadata import Table
 from ..store import load_table_columns
-from .config import BuildConfig
+from .config import CONTENT_DEFAULTS, BuildConfig
 from .space import NO_SPACE, check_space, human
 
 __all__ = [
@@ -66,7 +66,7 @@ def open_partial_attrs(path: str) -> dict | None:
 def mismatch(attrs: dict, cfg: BuildConfig, source_fp: dict) -> list[str]:
     """Human-readable differences between a store's recorded arguments and this build's."""
     diffs = []
-    recorded = json.loads(attrs.get(fmt.ATTR_BUILD_ARGS, "{}"))
+    recorded = {**CONTENT_DEFAULTS, **json.loads(attrs.get(fmt.ATTR_BUILD_ARGS, "{}"))}
     for k, v in cfg.content_args().items():
         if recorded.get(k) != v:
             diffs.append(f"{k}: store has {recorded.get(k)!r}, this build asks for {v!r}")

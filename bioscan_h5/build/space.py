@@ -9,7 +9,7 @@ import shutil
 from ..errors import InsufficientSpaceError
 from .config import BuildConfig
 
-__all__ = ["NO_SPACE", "check_file_size_limit", "check_space", "estimate_bytes", "human"]
+__all__ = ["NO_SPACE", "check_file_size_limit", "check_space", "estimate_bytes", "human", "image_bytes"]
 
 #: errno values that mean "no room for the file": disk full, file-size limit, quota.
 NO_SPACE = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
@@ -18,8 +18,23 @@ NO_SPACE = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 def estimate_bytes(cfg: BuildConfig, n_rows: int, n_images: int | None) -> int:
     """The store's size in bytes with ``n_rows`` rows and the pixels of ``n_images`` of them."""
     per_row_meta = 400 + (cfg.max_nucleotides or 1000) + 600 * len(cfg.tokenize)
-    imgs = 0 if n_images is None else n_images * cfg.image_size**2 * 3
+    imgs = 0 if n_images is None else n_images * image_bytes(cfg)
     return n_rows * per_row_meta + imgs
+
+
+#: Typical bytes of one source file per image package (BIOSCAN-5M), for the estimates of
+#: JPEG stores that keep the source bytes.
+_SOURCE_BYTES = {"cropped_256": 8_000, "original_256": 12_000, "cropped": 80_000, "original_full": 700_000}
+
+
+def image_bytes(cfg: BuildConfig) -> int:
+    """The bytes one image takes in the store: its pixels, or an estimate of its JPEG bytes."""
+    raw = cfg.image_size**2 * 3
+    if cfg.pixels != "jpeg":
+        return raw
+    if cfg.jpeg_quality:
+        return raw // 4  # well above a JPEG at any quality below 100
+    return _SOURCE_BYTES.get(cfg.image_package, raw)
 
 
 def check_file_size_limit(cfg: BuildConfig, n_rows: int) -> None:

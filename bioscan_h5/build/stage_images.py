@@ -8,6 +8,7 @@ durable, so a rerun after a kill decodes exactly the rows still pending.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 
 import numpy as np
@@ -20,6 +21,7 @@ from .config import BuildConfig
 from .pixels import PixelWriter
 from .signals import signal_guard
 from .space import NO_SPACE
+from .stage_jpeg import JpegWriter, ingest
 
 __all__ = ["fill_images"]
 
@@ -48,7 +50,7 @@ def fill_images(
     """
     from tqdm.auto import tqdm
 
-    writer = PixelWriter(partial, cfg.image_size)
+    writer = JpegWriter(partial) if cfg.pixels == "jpeg" else PixelWriter(partial, cfg.image_size)
     with signal_guard():
         progress = tqdm(
             total=len(todo), desc="decoding images", unit="img", disable=not cfg.progress, smoothing=0.05
@@ -83,15 +85,27 @@ def fill_images(
 
 
 def _decode_rows(cfg, layout, table, image_dir, rows, writer, progress, bad) -> int:
-    from .pool import decode_batches
+    from .pool import decode_batches, read_batches
 
     rel = layout.image_relpaths(table, rows)
     jobs = [(int(r), os.path.join(image_dir, p)) for r, p in zip(rows, rel)]
     done = 0
     direct = (writer.path, writer.pixel_offset) if writer.pixel_offset >= 0 else None
-    for row, status, pixels, size, detail in decode_batches(
-        jobs, cfg.image_size, cfg.fit, cfg.draft, image_dir, cfg.workers, cfg.batch_size, direct=direct
-    ):
+    if cfg.pixels == "jpeg":
+        reader = functools.partial(
+            ingest,
+            image_dir_real=os.path.realpath(image_dir),
+            size=cfg.image_size,
+            fit=cfg.fit,
+            draft=cfg.draft,
+            quality=cfg.jpeg_quality,
+        )
+        results = read_batches(jobs, reader, cfg.workers, cfg.batch_size)
+    else:
+        results = decode_batches(
+            jobs, cfg.image_size, cfg.fit, cfg.draft, image_dir, cfg.workers, cfg.batch_size, direct=direct
+        )
+    for row, status, pixels, size, detail in results:
         if status != ImageStatus.OK and cfg.strict:
             # The bad row stays pending, so a rerun with --strict checks its file again.
             writer.sync()

@@ -23,6 +23,7 @@ from ..layouts import SourceLayout
 from ..metadata import Table
 from .config import BuildConfig
 from .space import NO_SPACE, check_file_size_limit, check_space, estimate_bytes
+from .stage_jpeg import create_jpeg_rows
 
 __all__ = ["json_attr", "start_partial", "write_metadata"]
 
@@ -87,8 +88,10 @@ def write_metadata(
         n = table.n_rows
         f.create_dataset(fmt.IMAGE_STATUS, data=np.zeros(n, dtype=fmt.STATUS_DTYPE))
         f.create_dataset(fmt.IMAGE_SOURCE_SIZE, data=np.zeros((n, 2), dtype=fmt.SOURCE_SIZE_DTYPE))
-        images = _create_images(f, cfg, n)
-        f.attrs[fmt.ATTR_PIXEL_OFFSET] = chunk_offsets_contiguous(images)
+        if cfg.pixels == "jpeg":
+            create_jpeg_rows(f, n, cfg.jpeg_quality)
+        else:
+            f.attrs[fmt.ATTR_PIXEL_OFFSET] = chunk_offsets_contiguous(_create_images(f, cfg, n))
         f.attrs[fmt.ATTR_METADATA_WRITTEN] = True
     fsync_path(path)
 

@@ -6,7 +6,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from .. import format as fmt
-from .args import build_config, checked_splits, checked_tokenizers, max_nucleotides
+from .args import build_config, checked_splits, checked_tokenizers, max_nucleotides, positive_int
 
 if TYPE_CHECKING:
     from ..build import BuildConfig
@@ -49,13 +49,30 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     p.add_argument("--workers", type=int, default=None, help="decoding processes (default: all cores)")
     p.add_argument(
-        "--out", default=None, help="store path (default: ROOT/<dataset>/h5/<dataset>_<package>_<S>px.h5)"
+        "--out",
+        default=None,
+        help="store path (default: ROOT/<dataset>/h5/<dataset>_<package>_<S>px.h5; JPEG stores end in"
+        " _jpeg.h5 or _jpeg<Q>.h5)",
     )
     p.add_argument("--overwrite", action="store_true", help="delete an existing store or partial build first")
     p.add_argument("--dry-run", action="store_true", help="print what would be done and write nothing")
     p.add_argument("--no-images", action="store_true", help="store metadata, labels and barcodes only")
     p.add_argument(
         "--compression", choices=("lzf", "gzip"), default=None, help="compress pixels (slower reads)"
+    )
+    p.add_argument(
+        "--pixels",
+        default="raw",
+        choices=fmt.PIXEL_KINDS,
+        help="raw: decoded S x S pixels (default, fastest reads); jpeg: each source file's bytes unchanged"
+        " (about 28x smaller for cropped_256), decoded when read",
+    )
+    p.add_argument(
+        "--jpeg-quality",
+        type=positive_int,
+        default=None,
+        help="with --pixels jpeg: resize each image as the raw store does (no crop) and encode it once at"
+        " this quality, e.g. 90 (for the large packages)",
     )
     p.add_argument("--no-draft", action="store_true", help="never use JPEG draft (reduced-scale) decoding")
     p.add_argument("--strict", action="store_true", help="stop at the first bad image instead of flagging it")
@@ -84,6 +101,8 @@ def to_config(args: argparse.Namespace) -> BuildConfig:
         "compression": args.compression,
         "draft": not args.no_draft,
         "tokenize": tuple(t for t in args.tokenize.split(",") if t),
+        "pixels": args.pixels,
+        "jpeg_quality": args.jpeg_quality,
     }
     return build_config(
         args,

@@ -35,6 +35,16 @@ __all__ = ["SampleReader", "take_rows"]
 _OK = int(ImageStatus.OK)
 
 
+def store_kind(store) -> str:
+    """``"raw"`` or ``"jpeg"``: how ``store`` keeps its images."""
+    return fmt.pixel_kind(store.attrs)
+
+
+def _pixel_reader(store):
+    """The reader of a store's images: the read engine (raw) or the JPEG block (decodes)."""
+    return store.jpeg if store_kind(store) == "jpeg" else RowReader(store)
+
+
 def take_rows(images, rows: np.ndarray) -> np.ndarray:
     """The pixels of ``rows`` (in that order) from a memory map or an h5py dataset."""
     if isinstance(images, np.ndarray):
@@ -70,7 +80,7 @@ class SampleReader:
         self.dna = DnaPlan.choose(store, options.max_nucleotides, options.dna_transform)
         self._barcode = store.schema.barcode_column
         self._ranks = set(store.schema.ranks)
-        self.pixels = RowReader(store) if options.wants_image else None
+        self.pixels = _pixel_reader(store) if options.wants_image else None
         self._local = threading.local()
         self._status = (
             np.asarray(store.image_status) if options.wants_image else None
@@ -101,6 +111,8 @@ class SampleReader:
             return [self._sample(r, None) for r in rows.tolist()]
         self.check_images(rows)
         n, px = len(rows), self.pixels
+        if self.options.image_format == "pil" and store_kind(self.store) == "jpeg":
+            return [self._sample(r, self._one_image(r)) for r in rows.tolist()]
         if self.options.image_format == "pil":
             block = self._scratch(n)
         else:  # the samples are rows of this block: one allocation, no copy per sample
@@ -184,7 +196,15 @@ class SampleReader:
             self.pixels.row_shape,
         )
         unavailable = self._unavailable
-        if self.options.image_format == "pil":
+        if self.options.image_format == "pil" and store_kind(self.store) == "jpeg":
+            pil, tf = self.pixels.pil, self.options.transform
+
+            def image(row: int):  # the stored image itself, as the peer decodes it
+                if status[row] != _OK:
+                    raise unavailable(row)
+                return pil(row) if tf is None else tf(pil(row))
+
+        elif self.options.image_format == "pil":
             scratch = self._scratch
 
             def image(row: int):

@@ -18,6 +18,7 @@ from ..errors import StoreFormatError, StoreNotFoundError
 from ..format import ImageStatus, Kind
 from ..layouts import get_layout
 from .damage import damage_reported, reads
+from .jpeg import JpegBlock, JpegImages
 from .pixels import pixel_array
 from .summary import store_info
 from .tables import LazyMapping, to_frame
@@ -204,7 +205,12 @@ class Store:
     @reads("the pixel array")
     def images(self):
         """``(N, S, S, 3)`` uint8 pixels, sliceable like a numpy array (a memory map when uncompressed)."""
+        if self.pixels == "jpeg":  # an array-like that decodes the rows it is indexed with
+            return JpegImages(self.jpeg)
         return pixel_array(self.file[fmt.IMAGES], self.attrs, self.n_rows, self.image_size, self._map_source)
+
+    #: ``"raw"`` (decoded pixels) or ``"jpeg"`` (encoded bytes: ``jpeg``, a :class:`~.jpeg.JpegBlock`)
+    pixels, jpeg = property(lambda self: fmt.pixel_kind(self.attrs)), cached_property(reads("JPEG")(JpegBlock))
 
     @property
     def memory_mapped(self) -> bool:

@@ -67,7 +67,12 @@ def read_header(f: h5py.File, path: str, allow_incomplete: bool) -> StoreHeader:
     for name in _JSON_ATTRS:
         if name in a:
             json.loads(a[name])
-    for name, valid in ((fmt.ATTR_IMAGE_PACKAGE, fmt.IMAGE_PACKAGES), (fmt.ATTR_FIT, fmt.FITS)):
+    checked = (
+        (fmt.ATTR_IMAGE_PACKAGE, fmt.IMAGE_PACKAGES),
+        (fmt.ATTR_FIT, fmt.FITS),
+        (fmt.ATTR_PIXELS, fmt.PIXEL_KINDS),
+    )
+    for name, valid in checked:
         if name in a and a[name] not in valid:
             raise StoreFormatError(
                 f"{path!r} is damaged: its {name!r} attribute is {a[name]!r}, not one of"
@@ -107,7 +112,11 @@ def _check_identity(a: dict, path: str, allow_incomplete: bool) -> None:
 
 
 def _check_datasets(f: h5py.File, path: str, header: StoreHeader) -> None:
-    for name, (kind, shape) in fmt.expected_datasets(header.schema, header.n_rows, header.image_size).items():
+    expected = fmt.expected_datasets(header.schema, header.n_rows, header.image_size)
+    if fmt.pixel_kind(header.attrs) == "jpeg":  # encoded bytes instead of the pixel block
+        del expected[fmt.IMAGES]
+        expected.update(fmt.jpeg_datasets(header.n_rows, bool(header.attrs.get(fmt.ATTR_COMPLETE))))
+    for name, (kind, shape) in expected.items():
         obj = f.get(name)
         if not isinstance(obj, h5py.Dataset):
             raise StoreFormatError(f"{path!r} is damaged: the dataset {name!r} is missing. {_REBUILD}")
