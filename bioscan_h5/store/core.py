@@ -209,8 +209,8 @@ class Store:
             return JpegImages(self.jpeg)
         return pixel_array(self.file[fmt.IMAGES], self.attrs, self.n_rows, self.image_size, self._map_source)
 
-    #: ``"raw"`` (decoded pixels) or ``"jpeg"`` (encoded bytes: ``jpeg``, a :class:`~.jpeg.JpegBlock`)
-    pixels, jpeg = property(lambda self: fmt.pixel_kind(self.attrs)), cached_property(reads("JPEG")(JpegBlock))
+    pixels = property(lambda self: fmt.pixel_kind(self.attrs), doc='``"raw"`` or ``"jpeg"``: the kind.')
+    jpeg = cached_property(reads("the JPEG tables")(JpegBlock))  #: a JPEG store's :class:`~.jpeg.JpegBlock`
 
     @property
     def memory_mapped(self) -> bool:
