@@ -28,10 +28,13 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(f"{info['path']}")
     print(f"  dataset {info['dataset']}, format v{info['format_version']}, {info['rows']} rows")
-    print(
-        f"  images {info['image_package']} -> {tuple(info['image_shape'])} ({info['fit']}),"
-        f" {'memory-mapped' if info['memory_mapped'] else 'compressed: ' + str(info['compression'])}"
-    )
+    if info["pixels"] == "jpeg":
+        what = f"re-encoded at quality {info['jpeg_quality']}" if info["jpeg_quality"] else "the source bytes"
+        kind = f"JPEG store ({what}, decoded when read)"
+    else:
+        kind = "memory-mapped" if info["memory_mapped"] else "compressed: " + str(info["compression"])
+    print(f"  images {info['image_package']} -> {tuple(info['image_shape'])} ({info['fit']}), {kind}")
+    print(f"  image bytes {info['image_bytes'] / 1e6:.1f} MB, {info['bytes_per_image']} per image")
     print(
         f"  size {info['size_bytes'] / 1e6:.1f} MB apparent, {info['size_on_disk_bytes'] / 1e6:.1f} MB on disk"
     )

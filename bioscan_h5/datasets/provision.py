@@ -110,7 +110,16 @@ def _find(req: StoreRequest) -> str | None:
     folder = fmt.store_dir(req.root, req.dataset)
     if req.image_size is not None:
         path = fmt.default_store_path(req.root, req.dataset, req.image_package, req.image_size)
-        return path if os.path.exists(path) else None
+        if os.path.exists(path):
+            return path
+        # else a JPEG store of that size: <name>_jpeg.h5 or <name>_jpeg<Q>.h5
+        jpeg = sorted(glob.glob(path[: -len(".h5")] + "_jpeg*.h5"))
+        if len(jpeg) > 1:
+            raise InvalidArgumentError(
+                f"Several JPEG stores for image_package={req.image_package!r} and image_size={req.image_size!r}"
+                f" in {folder!r}: {', '.join(os.path.basename(c) for c in jpeg)}. Choose one with store=."
+            )
+        return jpeg[0] if jpeg else None
     candidates = sorted(glob.glob(os.path.join(folder, f"{req.dataset}_{req.image_package}_*px*.h5")))
     default = fmt.default_store_path(req.root, req.dataset, req.image_package, fmt.DEFAULT_IMAGE_SIZE)
     if default in candidates:

@@ -47,5 +47,21 @@ def store_info(st) -> dict:
         "size_bytes": disk.st_size,
         "size_on_disk_bytes": disk.st_blocks * 512,
         "tokenizations": st.tokenizations,
+        **_pixel_summary(st, counts["ok"]),
         "complete": bool(st.attrs.get(fmt.ATTR_COMPLETE)),
+    }
+
+
+def _pixel_summary(st, n_ok: int) -> dict:
+    """The store's kind, and the bytes its images take (in all, and per decoded image)."""
+    if st.pixels == "jpeg":
+        block = st.jpeg
+        nbytes, quality = block.nbytes, block.quality
+    else:
+        nbytes, quality = n_ok * st.image_size**2 * 3, None
+    return {
+        "pixels": st.pixels,
+        "jpeg_quality": quality,
+        "image_bytes": nbytes,
+        "bytes_per_image": round(nbytes / n_ok) if n_ok else 0,
     }
