@@ -120,7 +120,9 @@ class SampleReader:
         px.read(rows, block)
         return [self._sample(r, self._as_image(block[k])) for k, r in enumerate(rows.tolist())]
 
-    def batch(self, rows: np.ndarray, image_out: np.ndarray | None = None) -> dict[str, Any]:
+    def batch(
+        self, rows: np.ndarray, image_out: np.ndarray | None = None, encoded: bool = False
+    ) -> dict[str, Any]:
         """The samples of ``rows`` collated into one dict of tensors (see :func:`~bioscan_h5.gather_batch`).
 
         Parameters
@@ -130,6 +132,9 @@ class SampleReader:
         image_out : numpy.ndarray, optional
             C-contiguous uint8 ``(len(rows), S, S, 3)`` to read the pixels into (a loader's
             reused buffer); by default a new array.
+        encoded : bool
+            JPEG stores: ``"image"`` is the list of each row's encoded bytes (uint8 tensors), for
+            a decoder on the GPU.
         """
         import torch
 
@@ -137,6 +142,11 @@ class SampleReader:
         for m in self.options.modality:
             if m == "image":
                 self.check_images(rows)
+                if encoded:
+                    out["image"] = [
+                        torch.frombuffer(self.pixels.encoded(int(r)), dtype=torch.uint8) for r in rows
+                    ]
+                    continue
                 if image_out is None:
                     image_out = np.empty((len(rows), *self.pixels.row_shape), dtype=np.uint8)
                 self.pixels.read(rows, image_out)

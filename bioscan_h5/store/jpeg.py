@@ -56,7 +56,7 @@ class JpegBlock:
     positional = True
 
     def __init__(self, store) -> None:
-        self._fd, self._pid = -1, -1
+        self._fd, self._pid, self._decoder = -1, -1, None
         if fmt.pixel_kind(store.attrs) != "jpeg":
             raise StoreFormatError(
                 f"{store.path!r} is a raw store (decoded pixels): it has no JPEG bytes. Use Store.images, or"
@@ -130,17 +130,22 @@ class JpegBlock:
         img.load()
         return img
 
+    @property
+    def decoder(self):
+        """The :class:`~.decode.RowDecoder` of :meth:`read_one` (made on first use)."""
+        if self._decoder is None:
+            from .decode import RowDecoder
+
+            self._decoder = RowDecoder(self.row_shape[0], self.fit, self.draft)
+        return self._decoder
+
     def read_one(self, row: int, out: np.ndarray) -> np.ndarray:
         """Decode ``row`` into ``out`` (``(S, S, 3)`` uint8) as a raw store holds it; zeros without an image."""
-        from ..images import fit_decoded, open_encoded
-
         data = self.encoded(row)
         if not data:
             out[...] = 0
             return out
-        with open_encoded(data) as img:
-            out[...] = fit_decoded(img, self.row_shape[0], self.fit, self.draft)
-        return out
+        return self.decoder.into(data, bytes(self.modes[row]), out)
 
     def read(self, rows, out: np.ndarray) -> np.ndarray:
         """Decode the images of ``rows`` into ``out[i]`` for ``rows[i]`` (as :meth:`RowReader.read`)."""
