@@ -45,7 +45,7 @@ def test_images_equal_a_raw_stores(pair):
 @pytest.mark.parametrize("fast", [False, True], ids=["pillow", "simplejpeg"])
 def test_both_decoders_give_the_raw_pixels(pair, fast):
     if fast and simplejpeg_module() is None:
-        pytest.skip("simplejpeg is not installed (pip install bioscan-h5[jpeg])")
+        pytest.skip("simplejpeg is not installed")
     raw, jpeg = pair
     with open_store(raw) as a, open_store(jpeg) as b:
         block = b.jpeg
