@@ -35,8 +35,8 @@ import time
 import numpy as np
 
 
-def _encoded(work: str, n: int) -> tuple[list[bytes], list[bytes]]:
-    """``n`` stored images (bytes) and their modes, from a JPEG store of a generated root."""
+def _encoded(work: str, n: int) -> tuple[list[bytes], list[bytes], list[tuple[int, int]]]:
+    """``n`` stored images (bytes), their modes and sizes, from a JPEG store of a generated root."""
     from bioscan_h5 import open_store
     from bioscan_h5.builder import BuildConfig, build
     from tools import make_sample_data
@@ -48,7 +48,8 @@ def _encoded(work: str, n: int) -> tuple[list[bytes], list[bytes]]:
         build(BuildConfig(root=root, out=store, pixels="jpeg", progress=False, workers=1))
     with open_store(store) as st:
         rows = np.flatnonzero(st.image_ok)
-        return [st.jpeg.encoded(int(r)) for r in rows], [bytes(st.jpeg.modes[r]) for r in rows]
+        jp = st.jpeg
+        return [jp.encoded(int(r)) for r in rows], [bytes(jp.modes[r]) for r in rows], jp.sizes[rows].tolist()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     from bioscan_h5.store.decode import RowDecoder, simplejpeg_module
 
-    datas, modes = _encoded(args.work, args.images)
+    datas, modes, sizes = _encoded(args.work, args.images)
     fast = simplejpeg_module() is not None
     cases = {
         "S=256, Pillow": RowDecoder(256, "crop", True, fast=False),
@@ -78,8 +79,8 @@ def main(argv: list[str] | None = None) -> int:
             dec = cases[name]
             out = np.empty((dec.size, dec.size, 3), np.uint8)
             t0 = time.perf_counter()
-            for data, mode in zip(datas, modes):
-                dec.into(data, mode, out)
+            for data, mode, size in zip(datas, modes, sizes):
+                dec.into(data, mode, size, out)
             times[name].append((time.perf_counter() - t0) / len(datas) * 1e6)
     print(
         f"decoding {len(datas)} cropped_256 JPEGs (mean {np.mean([len(d) for d in datas]):,.0f} B), one thread,"

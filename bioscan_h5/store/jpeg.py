@@ -17,6 +17,7 @@ for notebooks.
 from __future__ import annotations
 
 import os
+import threading
 
 import numpy as np
 
@@ -24,6 +25,8 @@ from .. import format as fmt
 from ..errors import StoreFormatError
 
 __all__ = ["JpegBlock", "JpegImages"]
+
+_open_lock = threading.Lock()  # one descriptor per process, however many threads read at once
 
 
 class JpegBlock:
@@ -95,24 +98,28 @@ class JpegBlock:
     def _descriptor(self) -> int:
         """This process's descriptor of the open store (made after a fork or unpickling)."""
         if self._pid != os.getpid():
-            vfd = self.store.file.id.get_vfd_handle()
-            try:
-                fd = os.open(f"/proc/self/fd/{vfd}", os.O_RDONLY | os.O_CLOEXEC)
-            except OSError:
-                fd = os.dup(vfd)
-            if hasattr(os, "posix_fadvise"):
-                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
-            self._fd, self._pid = fd, os.getpid()
+            with _open_lock:
+                if self._pid != os.getpid():
+                    vfd = self.store.file.id.get_vfd_handle()
+                    try:
+                        fd = os.open(f"/proc/self/fd/{vfd}", os.O_RDONLY | os.O_CLOEXEC)
+                    except OSError:
+                        fd = os.dup(vfd)
+                    if hasattr(os, "posix_fadvise"):
+                        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
+                    self._fd, self._pid = fd, os.getpid()
         return self._fd
 
     def encoded(self, row: int) -> bytes:
         """The stored bytes of ``row`` (``b""`` where the row has no image)."""
         if not 0 <= row < self.n_rows:
             raise IndexError(f"row {row!r} is out of range for a store of {self.n_rows} rows")
-        n = int(self.lengths[row])
+        return self._bytes(row, int(self.offsets[row]), int(self.lengths[row]))
+
+    def _bytes(self, row: int, offset: int, n: int) -> bytes:
         if not n:
             return b""
-        at = self.start + int(self.offsets[row])
+        at = self.start + offset
         data = os.pread(self._descriptor(), n, at)
         while len(data) < n:  # a short read: go on where it stopped
             more = os.pread(self._descriptor(), n - len(data), at + len(data))
@@ -145,7 +152,8 @@ class JpegBlock:
         if not data:
             out[...] = 0
             return out
-        return self.decoder.into(data, bytes(self.modes[row]), out)
+        w, h = self.sizes[row].tolist()
+        return self.decoder.into(data, bytes(self.modes[row]), (w, h), out)
 
     def read(self, rows, out: np.ndarray) -> np.ndarray:
         """Decode the images of ``rows`` into ``out[i]`` for ``rows[i]`` (as :meth:`RowReader.read`)."""
@@ -154,8 +162,17 @@ class JpegBlock:
             raise ValueError(
                 f"out must be a uint8 array of shape {(len(rows), *self.row_shape)}, got {out.dtype} {out.shape}"
             )
-        for k in np.argsort(self.offsets[rows], kind="stable").tolist():  # in file order
-            self.read_one(int(rows[k]), out[k])
+        if len(rows) and (rows.min() < 0 or rows.max() >= self.n_rows):
+            raise IndexError(f"rows out of range for a store of {self.n_rows} rows")
+        offsets, lengths = self.offsets[rows], self.lengths[rows]
+        modes, sizes = self.modes[rows].tolist(), self.sizes[rows].tolist()
+        into = self.decoder.into
+        for k in np.argsort(offsets, kind="stable").tolist():  # in file order
+            data = self._bytes(int(rows[k]), int(offsets[k]), int(lengths[k]))
+            if data:
+                into(data, modes[k], sizes[k], out[k])
+            else:
+                out[k] = 0
         return out
 
     def close(self) -> None:

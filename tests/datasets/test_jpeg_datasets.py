@@ -114,3 +114,26 @@ def test_a_missing_split_is_added_to_the_jpeg_store(make_root, build_store):
     ds = BIOSCAN5M(str(root.root), split="val_unseen", build="auto", store=None)
     assert ds.store_path == res.store and ds.store.pixels == "jpeg"
     assert ds.store.image_ok[ds.rows].all()
+
+
+@pytest.mark.parametrize(("size", "fit"), [(256, "crop"), (200, "pad")])
+def test_the_gpu_decoder_on_the_cpu(sample_root_5m, build_store, tmp_path, size, fit):
+    """``decode="cuda"``'s decoder, run on the CPU (torchvision decodes with libjpeg-turbo there)."""
+    pytest.importorskip("torchvision")
+    from bioscan_h5 import open_store
+    from bioscan_h5.datasets.decode import GpuJpegDecoder
+
+    kw = dict(image_size=size, fit=fit, splits="val+test", workers=1)
+    raw = build_store(sample_root_5m, out=tmp_path / "r.h5", **kw).store
+    jpeg = build_store(sample_root_5m, out=tmp_path / "j.h5", pixels="jpeg", **kw).store
+    with open_store(raw) as a, open_store(jpeg) as b:
+        rows = np.flatnonzero(b.image_ok)
+        encoded = [torch.frombuffer(bytearray(b.jpeg.encoded(int(r))), dtype=torch.uint8) for r in rows]
+        got = GpuJpegDecoder(b.jpeg, torch.device("cpu"))(encoded, rows)
+        want = torch.from_numpy(np.asarray(a.images)[rows]).permute(0, 3, 1, 2)
+        assert got.shape == want.shape and got.is_contiguous(memory_format=torch.channels_last)
+        diff = (got.int() - want.int()).abs()
+        if size == 256:  # no resize: libjpeg-turbo's pixels, the same as Pillow's
+            assert torch.equal(got, want)
+        else:  # torch's antialiased bilinear resize against Pillow's
+            assert diff.float().mean() < 1 and diff.max() <= 8

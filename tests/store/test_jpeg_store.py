@@ -53,7 +53,7 @@ def test_both_decoders_give_the_raw_pixels(pair, fast):
         assert (dec.simplejpeg is not None) == fast
         out = np.empty(block.row_shape, dtype=np.uint8)
         for row in np.flatnonzero(b.image_ok).tolist():
-            dec.into(block.encoded(row), bytes(block.modes[row]), out)
+            dec.into(block.encoded(row), bytes(block.modes[row]), tuple(block.sizes[row]), out)
             assert np.array_equal(out, a.images[row]), row
 
 
