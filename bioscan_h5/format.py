@@ -314,17 +314,14 @@ def store_filename(
 
 
 def default_store_path(
-    root: str | os.PathLike,
-    dataset: str,
-    image_package: str,
-    image_size: int,
-    fit: str = "crop",
-    pixels: str = "raw",
-    jpeg_quality: int | None = None,
+    root: str | os.PathLike, dataset: str, *name: str | int | None, **kinds: str | int | None
 ) -> str:
-    """Where ``bioscan-h5 build`` writes a store by default: ``<root>/<dataset>/h5/<name>.h5``."""
-    name = store_filename(dataset, image_package, image_size, fit, pixels, jpeg_quality)
-    return os.path.join(os.fspath(root), dataset, STORE_DIRNAME, name)
+    """Where ``bioscan-h5 build`` writes a store by default: ``<root>/<dataset>/h5/<name>.h5``.
+
+    ``name`` and ``kinds`` are the arguments of :func:`store_filename` after ``dataset``
+    (``image_package``, ``image_size``, then ``fit``, ``pixels``, ``jpeg_quality``).
+    """
+    return os.path.join(os.fspath(root), dataset, STORE_DIRNAME, store_filename(dataset, *name, **kinds))
 
 
 def store_dir(root: str | os.PathLike, dataset: str) -> str:

@@ -35,14 +35,9 @@ __all__ = ["SampleReader", "take_rows"]
 _OK = int(ImageStatus.OK)
 
 
-def store_kind(store) -> str:
-    """``"raw"`` or ``"jpeg"``: how ``store`` keeps its images."""
-    return fmt.pixel_kind(store.attrs)
-
-
 def _pixel_reader(store):
     """The reader of a store's images: the read engine (raw) or the JPEG block (decodes)."""
-    return store.jpeg if store_kind(store) == "jpeg" else RowReader(store)
+    return store.jpeg if store.pixels == "jpeg" else RowReader(store)
 
 
 def take_rows(images, rows: np.ndarray) -> np.ndarray:
@@ -111,7 +106,7 @@ class SampleReader:
             return [self._sample(r, None) for r in rows.tolist()]
         self.check_images(rows)
         n, px = len(rows), self.pixels
-        if self.options.image_format == "pil" and store_kind(self.store) == "jpeg":
+        if self.options.image_format == "pil" and self.store.pixels == "jpeg":
             return [self._sample(r, self._one_image(r)) for r in rows.tolist()]
         if self.options.image_format == "pil":
             block = self._scratch(n)
@@ -144,7 +139,8 @@ class SampleReader:
                 self.check_images(rows)
                 if encoded:
                     out["image"] = [
-                        torch.frombuffer(self.pixels.encoded(int(r)), dtype=torch.uint8) for r in rows
+                        torch.frombuffer(bytearray(self.pixels.encoded(int(r))), dtype=torch.uint8)
+                        for r in rows
                     ]
                     continue
                 if image_out is None:
@@ -206,7 +202,7 @@ class SampleReader:
             self.pixels.row_shape,
         )
         unavailable = self._unavailable
-        if self.options.image_format == "pil" and store_kind(self.store) == "jpeg":
+        if self.options.image_format == "pil" and self.store.pixels == "jpeg":
             pil, tf = self.pixels.pil, self.options.transform
 
             def image(row: int):  # the stored image itself, as the peer decodes it
