@@ -208,5 +208,10 @@ class JpegImages:
         rows = np.arange(self.shape[0])[key]
         return self.block.read(rows, np.empty((len(rows), *self.block.row_shape), dtype=np.uint8))
 
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        """Every row decoded (``np.asarray(store.images)``): ``N x S x S x 3`` bytes of memory."""
+        out = self[:]
+        return out if dtype is None else out.astype(dtype)
+
     def __repr__(self) -> str:
         return f"<JpegImages {self.shape} uint8, decoded from {self.block.nbytes} bytes>"

@@ -37,6 +37,7 @@ def test_images_equal_a_raw_stores(pair):
         assert isinstance(b.images, JpegImages) and not b.memory_mapped
         assert b.images.shape == a.images.shape and len(b.images) == len(a.images)
         assert np.array_equal(b.images[:], np.asarray(a.images))  # zeros where a row has no image
+        assert np.array_equal(np.asarray(b.images), np.asarray(a.images))
         rows = np.array([5, 3, 5, a.n_rows - 1])
         assert np.array_equal(b.images[rows], np.asarray(a.images)[rows])
         assert np.array_equal(b.images[-1], np.asarray(a.images[-1]))
