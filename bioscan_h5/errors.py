@@ -84,8 +84,14 @@ class MetadataError(BioscanH5Error, ValueError):
         self.value = value
 
 
-class ImageUnavailableError(BioscanH5Error, RuntimeError):
-    """The image of a row could not be decoded at build time (the builder flagged it)."""
+class ImageUnavailableError(BioscanH5Error, OSError, RuntimeError):
+    """The image of a row could not be decoded at build time (the builder flagged it).
+
+    It is an ``OSError``, as the errors ``bioscan-dataset`` raises for the same files (PIL's
+    ``UnidentifiedImageError``, ``FileNotFoundError``, a truncated-file ``OSError``), so the
+    usual ``except OSError:`` skips such a sample with either package. It is also a
+    ``RuntimeError``, as in earlier releases.
+    """
 
 
 class SplitNotBuiltError(BioscanH5Error, RuntimeError):
