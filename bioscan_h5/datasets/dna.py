@@ -28,20 +28,34 @@ class DnaPlan:
         ``tokenizer`` would give; they are served as they are.
     transform : callable or None
         Any other ``dna_transform``, applied to the text.
+    whole : bool
+        Barcodes are read beyond the store's fixed-width array, from its whole-barcode block
+        (``max_nucleotides`` is None or wider than the array).
     """
 
     max_nucleotides: int | None
     tokenizer: Any = None
     stored_tokens: str | None = None
     transform: Any = None
+    whole: bool = False
 
     @classmethod
     def choose(cls, st, max_nucleotides: int | None, dna_transform) -> DnaPlan:
         """The plan for a store and the dataset's ``max_nucleotides`` / ``dna_transform``."""
+        wider = max_nucleotides is None or max_nucleotides > st.dna_codes.shape[1]
+        whole = st.dna_tail is not None and wider
         tok = _as_code_tokenizer(dna_transform)
         if tok is None:
-            return cls(max_nucleotides, transform=dna_transform)
-        return cls(max_nucleotides, tokenizer=tok, stored_tokens=_matching_tokens(st, tok, max_nucleotides))
+            return cls(max_nucleotides, transform=dna_transform, whole=whole)
+        stored = _matching_tokens(st, tok, max_nucleotides)
+        return cls(max_nucleotides, tokenizer=tok, stored_tokens=stored, whole=whole)
+
+    def _row(self, st, row: int) -> tuple[np.ndarray, int]:
+        """One row's codes and its served length (-1 = missing)."""
+        if self.whole:
+            codes, lengths = st.barcode_codes(np.array([row]), self.max_nucleotides)
+            return codes[0], int(lengths[0])
+        return np.asarray(st.dna_codes[row]), self.length(int(st.dna_lengths[row]))
 
     def length(self, stored: int) -> int:
         """A row's served length (-1 = missing)."""
@@ -56,10 +70,10 @@ class DnaPlan:
         if self.stored_tokens is not None:
             ids, _ = st.tokens(self.stored_tokens)
             return torch.from_numpy(np.asarray(ids[row], dtype=np.int64))
-        length = self.length(int(st.dna_lengths[row]))
+        codes, length = self._row(st, row)
         if self.tokenizer is not None:
-            return self.tokenizer.encode_codes(np.asarray(st.dna_codes[row]), length)
-        value: Any = float("nan") if length < 0 else st.dna_codes[row, :length].tobytes().decode("ascii")
+            return self.tokenizer.encode_codes(codes, length)
+        value: Any = float("nan") if length < 0 else codes[:length].tobytes().decode("ascii")
         if self.transform is not None:
             value = self.transform(value)
         return value
@@ -74,11 +88,14 @@ class DnaPlan:
                 "dna": torch.from_numpy(np.asarray(ids[rows]).astype(np.int64)),
                 "dna_mask": torch.from_numpy(np.asarray(mask[rows]).astype(np.int64)),
             }
-        codes = np.asarray(st.dna_codes[rows])
-        lengths = np.asarray(st.dna_lengths[rows]).astype(np.int64)
-        if self.max_nucleotides is not None:
-            np.minimum(lengths, self.max_nucleotides, out=lengths)
-            codes = codes[:, : self.max_nucleotides]
+        if self.whole:
+            codes, lengths = st.barcode_codes(rows, self.max_nucleotides)
+        else:
+            codes = np.asarray(st.dna_codes[rows])
+            lengths = np.asarray(st.dna_lengths[rows]).astype(np.int64)
+            if self.max_nucleotides is not None:
+                np.minimum(lengths, self.max_nucleotides, out=lengths)
+                codes = codes[:, : self.max_nucleotides]
         if self.tokenizer is not None:
             ids, mask = self.tokenizer.encode_batch(codes, lengths)
             return {"dna": ids, "dna_mask": mask}

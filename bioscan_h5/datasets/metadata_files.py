@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -16,51 +17,36 @@ from .. import format as fmt
 from ..layouts import FrameSource, get_layout
 from ..metadata import fingerprint
 from ..store import Store
+from .peer_columns import COLUMN_DTYPES_5M
 
-__all__ = ["PEER_DTYPES_5M", "holds_barcodes", "load_csv_5m", "matching_store"]
-
-#: Column dtypes bioscan-dataset reads the BIOSCAN-5M CSV with (used when the CSV itself is parsed).
-PEER_DTYPES_5M = {
-    "processid": str,
-    "sampleid": str,
-    "taxon": "category",
-    **dict.fromkeys(fmt.BIOSCAN5M_RANKS, "category"),
-    "dna_barcode": str,
-    "country": "category",
-    "province_state": "category",
-    "coord-lat": float,
-    "coord-lon": float,
-    "image_measurement_value": float,
-    "area_fraction": float,
-    "scale_factor": float,
-    "inferred_ranks": "uint8",
-    "split": str,
-    "index_bioscan_1M_insect": "Int64",
-    "chunk": str,
-}
+__all__ = ["holds_barcodes", "is_default_dtype", "load_csv_5m", "matching_store"]
 
 
-def matching_store(metadata_path, store, levels: int = 3) -> str | None:
-    """A store under the dataset folder whose recorded source file is ``metadata_path``.
+def is_default_dtype(dtype) -> bool:
+    """Whether a loader's ``dtype`` argument is the default (ours, the peer's enum member, or its value)."""
+    value = getattr(dtype, "value", dtype)
+    return isinstance(value, str) and value.endswith("_default_dtypes")
 
-    ``levels``: folders between the dataset folder and the metadata file (3 for BIOSCAN-5M's
-    ``metadata/csv/``, 1 for BIOSCAN-1M).
+
+def matching_store(metadata_path, store, folders: Sequence[str]) -> str | None:
+    """``store`` if given, else a store in one of ``folders`` whose recorded source file is ``metadata_path``.
+
+    A store matches when the file's size and modification time are those recorded, or, if
+    only its time changed, its SHA-256.
     """
     if store is not None:
         return os.fspath(store)
-    meta_dir = os.path.abspath(os.fspath(metadata_path))
-    for _ in range(levels):
-        meta_dir = os.path.dirname(meta_dir)
-    folder = os.path.join(meta_dir, fmt.STORE_DIRNAME)
-    if not os.path.isdir(folder):
+    folders = [f for f in folders if os.path.isdir(f)]
+    if not folders:
         return None
     st_meta = os.stat(metadata_path)
     sha = None
-    for name in sorted(os.listdir(folder)):
-        if not name.endswith(".h5"):
-            continue
+    candidates = [
+        os.path.join(f, name) for f in folders for name in sorted(os.listdir(f)) if name.endswith(".h5")
+    ]
+    for candidate in candidates:
         try:
-            with Store(os.path.join(folder, name)) as st:
+            with Store(candidate) as st:
                 fp = json.loads(st.attrs[fmt.ATTR_SOURCE])
         except Exception:  # noqa: S112 - an unreadable file is simply not a match
             continue
@@ -70,7 +56,7 @@ def matching_store(metadata_path, store, levels: int = 3) -> str | None:
             sha = sha or fingerprint(metadata_path)["sha256"]
             if fp.get("sha256") != sha:
                 continue
-        return os.path.join(folder, name)
+        return candidate
     return None
 
 
@@ -78,7 +64,7 @@ def holds_barcodes(path: str, max_nucleotides: int | None) -> bool:
     """Whether the store keeps every barcode at least ``max_nucleotides`` long (None: whole)."""
     with Store(path) as st:
         stored = st.max_nucleotides
-        if stored is None or (max_nucleotides is not None and max_nucleotides <= stored):
+        if st.full_barcodes or (max_nucleotides is not None and max_nucleotides <= stored):
             return True
         return int(np.max(st.dna_full_lengths, initial=0)) <= stored
 
@@ -87,8 +73,8 @@ def load_csv_5m(metadata_path, max_nucleotides, reduce_repeated_barcodes, split,
     """The peer's CSV path (used when no store matches or pandas options are given)."""
     import pandas as pd
 
-    if dtype == "BIOSCAN5M_default_dtypes":
-        dtype = PEER_DTYPES_5M
+    if is_default_dtype(dtype):
+        dtype = COLUMN_DTYPES_5M
     df = pd.read_csv(metadata_path, dtype=dtype, **kwargs)
     if max_nucleotides is not None:
         df["dna_barcode"] = df["dna_barcode"].str[:max_nucleotides]

@@ -5,7 +5,7 @@ builder, the store (:meth:`bioscan_h5.store.Store.indices`) and the datasets all
 """
 
 from .base import ColumnSource, FrameSource, SourceLayout, rows_in
-from .bioscan1m import BIOSCAN1M_LAYOUT, Bioscan1MLayout, clean_labels_1m
+from .bioscan1m import BIOSCAN1M_LAYOUT, OLD_1M_FOLDER, Bioscan1MLayout, clean_labels_1m
 from .bioscan5m import BIOSCAN5M_LAYOUT, Bioscan5MLayout
 from .clibd import CLIBD_DIRNAME, CLIBD_FILES
 from .paths import check_path_component, unsafe_components
@@ -17,6 +17,7 @@ __all__ = [
     "CLIBD_DIRNAME",
     "CLIBD_FILES",
     "LAYOUTS",
+    "OLD_1M_FOLDER",
     "Bioscan1MLayout",
     "Bioscan5MLayout",
     "ColumnSource",

@@ -14,9 +14,10 @@ import numpy as np
 from .. import format as fmt
 from .._hdf5 import open_readonly
 from ..columns import StoredColumn, read_column
-from ..errors import StoreFormatError, StoreNotFoundError
+from ..errors import InvalidArgumentError, StoreFormatError, StoreNotFoundError
 from ..format import ImageStatus, Kind
 from ..layouts import get_layout
+from .barcodes import barcode_block
 from .damage import damage_reported, reads
 from .pixels import pixel_array
 from .summary import store_info
@@ -173,10 +174,12 @@ class Store:
         return self.n_rows
 
     def __repr__(self) -> str:
-        return (
-            f"<Store {os.path.basename(self.path)!r}: {self.dataset}, {self.n_rows} rows,"
-            f" {self.attrs.get(fmt.ATTR_IMAGE_PACKAGE)} at {self.image_size}px>"
+        what = (
+            f"{self.attrs.get(fmt.ATTR_IMAGE_PACKAGE)} at {self.image_size}px"
+            if self.has_images
+            else "no images"
         )
+        return f"<Store {os.path.basename(self.path)!r}: {self.dataset}, {self.n_rows} rows, {what}>"
 
     # ------------------------------------------------------------ raw arrays
     @reads(lambda self, name: f"dataset {name!r}")
@@ -200,10 +203,17 @@ class Store:
             maps[name] = arr
         return arr
 
+    @property
+    def has_images(self) -> bool:
+        """False for a store of a DNA-only dataset (no image arrays at all)."""
+        return self.schema.has_images
+
     @cached_property
     @reads("the pixel array")
     def images(self):
         """``(N, S, S, 3)`` uint8 pixels, sliceable like a numpy array (a memory map when uncompressed)."""
+        if not self.has_images:
+            raise InvalidArgumentError(f"{self.path!r} is a store of {self.dataset}, which has no images.")
         return pixel_array(self.file[fmt.IMAGES], self.attrs, self.n_rows, self.image_size, self._map_source)
 
     @property
@@ -213,6 +223,9 @@ class Store:
 
     @cached_property
     def image_status(self) -> np.ndarray:
+        """``(N,)`` :class:`~bioscan_h5.format.ImageStatus` codes (all pending in a DNA-only store)."""
+        if not self.has_images:
+            return np.zeros(self.n_rows, dtype=fmt.STATUS_DTYPE)
         return self.array(fmt.IMAGE_STATUS)
 
     @property
@@ -239,9 +252,35 @@ class Store:
 
     @property
     def max_nucleotides(self) -> int | None:
-        """The barcode truncation the store was built with (None: full length)."""
+        """The width of :attr:`dna_codes`, the ``max_nucleotides`` of the build (None: the longest barcode)."""
         v = int(self.attrs[fmt.ATTR_MAX_NUCLEOTIDES])
         return None if v < 0 else v
+
+    @cached_property
+    @reads("the whole-barcode block")
+    def dna_tail(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(codes, offsets)`` of the letters beyond :attr:`dna_codes`, or None (see :mod:`bioscan_h5.format`)."""
+        if fmt.DNA_TAIL_OFFSETS not in self.file:
+            return None
+        return self.array(fmt.DNA_TAIL_CODES), self.array(fmt.DNA_TAIL_OFFSETS)
+
+    @property
+    def full_barcodes(self) -> bool:
+        """Whether the store holds every barcode whole (a whole-barcode block, or no truncation)."""
+        return self.max_nucleotides is None or self.dna_tail is not None
+
+    @cached_property
+    def longest_barcode(self) -> int:
+        """The length of the longest barcode in the metadata file (0 if none)."""
+        return int(np.max(self.dna_full_lengths, initial=0))
+
+    def barcode_codes(self, rows, max_nucleotides: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Barcodes of ``rows`` as a uint8 code block and int64 lengths, cut to ``max_nucleotides``.
+
+        Whole barcodes (``None``) or a cut beyond :attr:`max_nucleotides` need a store that
+        holds them (:attr:`full_barcodes`); otherwise barcodes are cut at the stored width.
+        """
+        return barcode_block(self, np.asarray(rows, dtype=np.int64), max_nucleotides)
 
     # ------------------------------------------------------------ metadata columns
     @cached_property
@@ -325,11 +364,25 @@ class Store:
         return get_layout(self.dataset).split_rows(self, split, partitioning_version)
 
     @reads("the barcodes")
-    def barcodes(self, rows=None, max_nucleotides: int | None = None) -> list:
-        """Barcodes as strings (``nan`` where missing), optionally truncated further."""
+    def barcodes(self, rows=None, max_nucleotides: int | None = None, *, whole: bool = False) -> list:
+        """Barcodes as strings (``nan`` where missing), optionally truncated further.
+
+        Parameters
+        ----------
+        rows : array_like of int, optional
+            Default: every row.
+        max_nucleotides : int, optional
+            Cut each barcode to this many letters.
+        whole : bool, default=False
+            Read beyond :attr:`max_nucleotides` from the whole-barcode block (a store built
+            with ``full_barcodes``, the default); by default barcodes are as wide as
+            :attr:`dna_codes`.
+        """
         from ..dna import decode_barcodes
 
         rows = np.arange(self.n_rows) if rows is None else np.asarray(rows)
+        if whole:
+            return decode_barcodes(*self.barcode_codes(rows, max_nucleotides))
         lengths = np.array(self.dna_lengths[rows])
         if max_nucleotides is not None:
             lengths = np.where(lengths > max_nucleotides, max_nucleotides, lengths)

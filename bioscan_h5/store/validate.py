@@ -67,7 +67,8 @@ def read_header(f: h5py.File, path: str, allow_incomplete: bool) -> StoreHeader:
     for name in _JSON_ATTRS:
         if name in a:
             json.loads(a[name])
-    for name, valid in ((fmt.ATTR_IMAGE_PACKAGE, fmt.IMAGE_PACKAGES), (fmt.ATTR_FIT, fmt.FITS)):
+    packages = fmt.IMAGE_PACKAGES if fmt.SCHEMAS[dataset].has_images else ("",)  # DNA-only: none
+    for name, valid in ((fmt.ATTR_IMAGE_PACKAGE, packages), (fmt.ATTR_FIT, fmt.FITS)):
         if name in a and a[name] not in valid:
             raise StoreFormatError(
                 f"{path!r} is damaged: its {name!r} attribute is {a[name]!r}, not one of"
