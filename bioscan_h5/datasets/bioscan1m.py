@@ -190,6 +190,8 @@ class BIOSCAN1M(StoreDataset):
         self.clibd_partitioning_path = (
             clibd if clibd and (os.path.isdir(clibd) or self.partitioning_version == "clibd") else None
         )
+        # whether the peer would find the CLIBD files (and merge their partitions in)
+        self._clibd_files = bool(self.store.partition_names) and (clibd is None or os.path.isdir(clibd))
 
     def _select_rows(self, st: Store) -> np.ndarray:
         if self.partitioning_version == "clibd" and not st.partition_names:
@@ -209,7 +211,9 @@ class BIOSCAN1M(StoreDataset):
             for c in file_columns(st)
             if c != "clibd_split" and (every_column or c in self.frame_rules.usecols)
         ]
-        index, clibd, single = _clibd_parts(st, self._rows, self._kept, self.partitioning_version, self.split)
+        index, clibd, single = _clibd_parts(
+            st, self._rows, self._kept, self.partitioning_version, self.split, self._clibd_files
+        )
         if single:  # the peer merges the partition file (sampleids) with the metadata: sampleid first
             columns.sort(key=lambda c: c != "sampleid")
         df = peer_frame(
@@ -238,18 +242,18 @@ def _as_list(value) -> list[str]:
     return [value] if isinstance(value, str) else list(value)
 
 
-def _clibd_parts(st, rows: np.ndarray, kept: np.ndarray | None, partitioning_version: str, split: str):
+def _clibd_parts(
+    st, rows: np.ndarray, kept: np.ndarray | None, partitioning_version: str, split: str, files: bool
+):
     """What the peer's CLIBD merges make of its frame: ``(index, clibd_split values, single)``.
 
-    Where the CLIBD files are present, the peer merges each row's partition in (a
+    Where the CLIBD files are present (``files``), the peer merges each row's partition in (a
     ``clibd_split`` column, and an index renumbered over the whole, de-duplicated file);
     ``single``: a lone CLIBD split is read in its file's order (index: the position in it).
     """
     whole = split in (None, "all")
     single = partitioning_version == "clibd" and not whole and "+" not in split
-    merged = bool(st.partition_names) and (
-        partitioning_version != "clibd" or whole or split not in CLIBD_VALID_SPLITS
-    )
+    merged = files and (partitioning_version != "clibd" or whole or split not in CLIBD_VALID_SPLITS)
     if single:
         order = np.zeros(st.n_rows, dtype=np.int64)
         part = st.partition(split)
@@ -341,6 +345,12 @@ def load_bioscan1m_metadata(
             **extra,
             **kwargs,
         )
+    # the peer looks for the CLIBD files beside the metadata file
+    clibd = os.path.join(os.path.dirname(os.path.abspath(os.fspath(metadata_path))), CLIBD_DIRNAME)
+    if not os.path.isdir(clibd) and str(partitioning_version).lower() == "clibd":
+        raise OSError(
+            f"clibd partitioning requested, but the corresponding partitioning data could not be found at: {clibd!r}"
+        )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         ds = BIOSCAN1M(
@@ -353,6 +363,7 @@ def load_bioscan1m_metadata(
             target_type=[],
             store=path,
         )
+    ds._clibd_files = ds._clibd_files and os.path.isdir(clibd)  # the clibd_split column
     return ds.file_metadata()
 
 

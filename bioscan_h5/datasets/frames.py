@@ -11,7 +11,6 @@ the file unless the caller gives another (BIOSCAN-1M's merges renumber it).
 from __future__ import annotations
 
 import functools
-import io
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -52,10 +51,10 @@ class FrameRules:
 
 @functools.cache
 def _text_dtype():
-    """The dtype this pandas gives a column read with ``dtype=str`` (``str`` in pandas 3, else object)."""
+    """The dtype this pandas gives text read with ``dtype=str`` (``str`` in pandas 3, else object)."""
     import pandas as pd
 
-    return pd.read_csv(io.StringIO("a\nx\n"), dtype=str)["a"].dtype
+    return pd.Series(["a"], dtype=str).dtype
 
 
 def text_series(values: Sequence | np.ndarray, index) -> Any:
