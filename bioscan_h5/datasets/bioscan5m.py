@@ -17,7 +17,7 @@ from ..store import Store
 from .base import StoreDataset
 from .describe import option_lines
 from .frames import FrameRules
-from .metadata_files import holds_barcodes, is_default_dtype, load_csv_5m, matching_store
+from .metadata_files import holds_barcodes, is_default_dtype, load_csv, matching_store
 from .peer_columns import COLUMN_DTYPES_5M, LABELS_5M, USECOLS_5M
 from .provision import download_root
 from .signature import dataset_init, positional
@@ -55,6 +55,9 @@ SPLIT_ALIASES = dict(BIOSCAN5M_SPLIT_ALIASES)
 VALID_METASPLITS = list(BIOSCAN5M_METASPLITS)
 SEEN_SPLITS = list(_SEEN)
 UNSEEN_SPLITS = list(_UNSEEN)
+
+
+_FRAME_RULES = FrameRules(COLUMN_DTYPES_5M, tuple(USECOLS_5M), LABELS_5M, image_path=True)
 
 
 class MetadataDtype(str, enum.Enum):
@@ -159,7 +162,7 @@ class BIOSCAN5M(StoreDataset):
     dataset_name = "bioscan5m"
     base_folder = "bioscan5m"
     rank_aliases = {"uri": "dna_bin"}
-    frame_rules = FrameRules(COLUMN_DTYPES_5M, tuple(USECOLS_5M), LABELS_5M, image_path=True)
+    frame_rules = _FRAME_RULES
 
     @dataset_init([positional("split", "train", "str")], defaults={"target_type": "species"})
     def __init__(self, arguments: dict) -> None:
@@ -214,7 +217,17 @@ def load_bioscan5m_metadata(
     if path is not None and store is None and not holds_barcodes(path, max_nucleotides):
         path = None  # its barcodes are cut shorter than asked: parse the file
     if path is None:
-        return load_csv_5m(metadata_path, max_nucleotides, reduce_repeated_barcodes, split, dtype, **kwargs)
+        dtype = COLUMN_DTYPES_5M if is_default_dtype(dtype) else dtype
+        return load_csv(
+            "bioscan5m",
+            _FRAME_RULES,
+            metadata_path,
+            max_nucleotides,
+            reduce_repeated_barcodes,
+            split,
+            dtype,
+            **kwargs,
+        )
     ds = BIOSCAN5M(
         None,
         split=split if split is not None else "all",

@@ -17,9 +17,8 @@ from .. import format as fmt
 from ..layouts import FrameSource, get_layout
 from ..metadata import fingerprint
 from ..store import Store
-from .peer_columns import COLUMN_DTYPES_5M
 
-__all__ = ["holds_barcodes", "is_default_dtype", "load_csv_5m", "matching_store"]
+__all__ = ["holds_barcodes", "is_default_dtype", "load_csv", "matching_store"]
 
 
 def is_default_dtype(dtype) -> bool:
@@ -69,25 +68,33 @@ def holds_barcodes(path: str, max_nucleotides: int | None) -> bool:
         return int(np.max(st.dna_full_lengths, initial=0)) <= stored
 
 
-def load_csv_5m(metadata_path, max_nucleotides, reduce_repeated_barcodes, split, dtype, **kwargs):
-    """The peer's CSV path (used when no store matches or pandas options are given)."""
+def load_csv(
+    dataset: str, rules, metadata_path, max_nucleotides, reduce_repeated_barcodes, split, dtype, **kwargs
+):
+    """The peer's CSV path (used when no store matches or pandas options are given).
+
+    ``rules`` (a :class:`~.frames.FrameRules`) names the label columns; ``dtype`` is passed
+    to :func:`pandas.read_csv` (the peer's ``COLUMN_DTYPES`` for the default).
+    """
     import pandas as pd
 
-    if is_default_dtype(dtype):
-        dtype = COLUMN_DTYPES_5M
+    barcode = fmt.SCHEMAS[dataset].barcode_column
     df = pd.read_csv(metadata_path, dtype=dtype, **kwargs)
     if max_nucleotides is not None:
-        df["dna_barcode"] = df["dna_barcode"].str[:max_nucleotides]
+        df[barcode] = df[barcode].str[:max_nucleotides]
     if reduce_repeated_barcodes:
         df = df.sample(frac=1, random_state=0)
-        df["dna_barcode_strip"] = df["dna_barcode"].str.rstrip("N")
-        df = df.drop_duplicates(subset=["dna_barcode_strip"])
-        df = df.drop(columns=["dna_barcode_strip"]).sort_index()
+        stripped = "_stripped_barcode"
+        df[stripped] = df[barcode].str.rstrip("N")
+        df = df.drop_duplicates(subset=[stripped]).drop(columns=[stripped]).sort_index()
     if split is not None and split != "all":
-        df = df.iloc[get_layout("bioscan5m").split_rows(FrameSource(df), split)]
-    for c in fmt.BIOSCAN5M_RANKS:
+        df = df.iloc[get_layout(dataset).split_rows(FrameSource(df), split)]
+    for c in rules.labels:
+        if not rules.image_path:  # the peer's Canadian Invertebrates loader makes them categories here
+            df[c] = df[c].astype("category")
         df[c + "_index"] = df[c].cat.codes
-    chunk = df["chunk"].astype(str) + os.path.sep
-    chunk = chunk.where(df["chunk"].notna(), "")
-    df["image_path"] = df["split"] + os.path.sep + chunk + df["processid"] + ".jpg"
+    if rules.image_path:
+        chunk = df["chunk"].astype(str) + os.path.sep
+        chunk = chunk.where(df["chunk"].notna(), "")
+        df["image_path"] = df["split"] + os.path.sep + chunk + df["processid"] + ".jpg"
     return df

@@ -127,12 +127,15 @@ def check_against_store(opts: DatasetOptions, st, always_barcodes: bool = False)
         Naming the bad value and the valid ones, or how to rebuild the store.
     """
     schema = st.schema
-    valid = set(st.columns) | {schema.barcode_column, "image", "image_path", *DNA_MODALITIES}
+    valid = set(st.columns) | {schema.barcode_column, *DNA_MODALITIES}
     valid |= {f"{r}_index" for r in schema.ranks}
+    if schema.has_images:
+        valid |= {"image", "image_path"}
     for m in opts.modality:
         if m not in valid:
+            head = "'image', 'dna'" if schema.has_images else "'dna' (the dataset has no images)"
             raise InvalidArgumentError(
-                f"Unfamiliar modality: {m!r}. Valid modalities are 'image', 'dna' and the metadata columns: "
+                f"Unfamiliar modality: {m!r}. Valid modalities are {head} and the metadata columns: "
                 f"{', '.join(repr(c) for c in sorted(valid - {'image', *DNA_MODALITIES}))}."
             )
     for t in opts.target_type:

@@ -67,7 +67,7 @@ def download_root(dataset: str, arguments: Mapping[str, Any], splits: str) -> No
     """``download=True``: fetch the metadata (and the images of ``splits``) into ``root``.
 
     ``arguments`` are the dataset's constructor arguments (``root``, ``modality``,
-    ``image_package``, ``mirror``).
+    ``image_package`` where the dataset has images, ``mirror``).
     """
     from ..download import download
 
@@ -80,8 +80,8 @@ def download_root(dataset: str, arguments: Mapping[str, Any], splits: str) -> No
         dataset,
         os.path.expanduser(os.fspath(root)),
         splits,
-        arguments["image_package"],
-        images=images,
+        arguments.get("image_package", "cropped_256"),
+        images=images and get_layout(dataset).schema.has_images,
         mirror=arguments["mirror"],
     )
 

@@ -19,9 +19,9 @@ import numpy as np
 from .. import format as fmt
 from ..columns import StoredColumn
 from ..errors import StoreNotFoundError
-from ..metadata import Table, read_table
+from ..metadata import Table, metadata_error, read_table
 
-__all__ = ["ColumnSource", "FrameSource", "SourceLayout", "rows_in"]
+__all__ = ["ColumnSource", "FrameSource", "SourceLayout", "refuse_unknown_splits", "rows_in"]
 
 
 class ColumnSource(Protocol):
@@ -70,6 +70,36 @@ def rows_in(source: ColumnSource, column: str, values: Iterable[str]) -> np.ndar
     cats = list(col.categories or ())
     wanted = [cats.index(v) for v in values if v in cats]
     return np.flatnonzero(np.isin(np.asarray(col.codes), wanted)).astype(np.int64)
+
+
+def refuse_unknown_splits(table: Table, path: str, column: str, valid: Iterable[str], id_column: str) -> None:
+    """Refuse a row whose split (in ``column``) is missing or not one of ``valid``.
+
+    Raises
+    ------
+    MetadataError
+        Naming the file, the first such row, the column and the value.
+    """
+    valid = tuple(valid)
+    split = table.column(column)
+    unknown = sorted(set(split.categories or ()) - set(valid))
+    missing = np.flatnonzero(split.codes < 0)
+    if not unknown and not missing.size:
+        return
+    if unknown:
+        row = int(np.flatnonzero(split.codes == split.categories.index(unknown[0]))[0])
+        value = unknown[0]
+    else:
+        row, value = int(missing[0]), ""
+    raise metadata_error(
+        path,
+        row,
+        column,
+        value,
+        "unknown split name",
+        f"Valid split names are: {', '.join(valid)}.",
+        id_value=table.column(id_column).values[row].decode(),
+    )
 
 
 @dataclass(frozen=True)
