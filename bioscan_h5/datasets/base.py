@@ -209,6 +209,22 @@ class StoreDataset(torch.utils.data.Dataset):
         """
         return self._peer_frame(every_column=True)
 
+    @classmethod
+    def store_file_metadata(
+        cls, store, split: str | None, max_nucleotides: int | None, reduce_repeated_barcodes: bool
+    ):
+        """:meth:`file_metadata` of a store's split: what the ``load_*_metadata`` functions return."""
+        ds = cls(
+            None,
+            split=split if split is not None else "all",
+            modality=(),
+            reduce_repeated_barcodes=reduce_repeated_barcodes,
+            max_nucleotides=max_nucleotides,
+            target_type=[],
+            store=store,
+        )
+        return ds.file_metadata()
+
     def _peer_frame(self, every_column: bool):
         """The frame of :attr:`metadata` (or, ``every_column``, of :meth:`file_metadata`)."""
         columns = file_columns(self.store) if every_column else None

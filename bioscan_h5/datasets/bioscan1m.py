@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 import os
 import warnings
 
@@ -27,7 +26,7 @@ from .base import StoreDataset
 from .describe import option_lines
 from .frames import FrameRules, file_columns, peer_frame, text_series
 from .labels import LabelSpace
-from .metadata_files import holds_barcodes, is_default_dtype, matching_store
+from .metadata_files import default_dtype_enum, holds_barcodes, is_default_dtype, matching_store
 from .peer_columns import COLUMN_DTYPES_1M, LABELS_1M, USECOLS_1M
 from .provision import download_root
 from .signature import dataset_init, positional
@@ -73,10 +72,8 @@ CLIBD_SPLIT_ALIASES = dict(CLIBD_SPLIT_ALIASES)
 CLIBD_VALID_METASPLITS = list(CLIBD_METASPLITS)
 
 
-class MetadataDtype(str, enum.Enum):
-    """The ``dtype`` of :func:`load_bioscan1m_metadata` that means :data:`COLUMN_DTYPES`."""
-
-    DEFAULT = "BIOSCAN1M_default_dtypes"
+#: ``MetadataDtype.DEFAULT``, the default ``dtype`` of :func:`load_bioscan1m_metadata`, means :data:`COLUMN_DTYPES`.
+MetadataDtype = default_dtype_enum("BIOSCAN1M", __name__)
 
 
 def explode_metasplit(metasplit: str | None, partitioning_version: str, verify: bool = False) -> set[str]:

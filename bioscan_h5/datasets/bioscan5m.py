@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 import os
 
 import numpy as np
@@ -17,7 +16,7 @@ from ..store import Store
 from .base import StoreDataset
 from .describe import option_lines
 from .frames import FrameRules
-from .metadata_files import holds_barcodes, is_default_dtype, load_csv, matching_store
+from .metadata_files import default_dtype_enum, holds_barcodes, is_default_dtype, load_csv, matching_store
 from .peer_columns import COLUMN_DTYPES_5M, LABELS_5M, USECOLS_5M
 from .provision import download_root
 from .signature import dataset_init, positional
@@ -60,10 +59,8 @@ UNSEEN_SPLITS = list(_UNSEEN)
 _FRAME_RULES = FrameRules(COLUMN_DTYPES_5M, tuple(USECOLS_5M), LABELS_5M, image_path=True)
 
 
-class MetadataDtype(str, enum.Enum):
-    """The ``dtype`` of :func:`load_bioscan5m_metadata` that means :data:`COLUMN_DTYPES`."""
-
-    DEFAULT = "BIOSCAN5M_default_dtypes"
+#: ``MetadataDtype.DEFAULT``, the default ``dtype`` of :func:`load_bioscan5m_metadata`, means :data:`COLUMN_DTYPES`.
+MetadataDtype = default_dtype_enum("BIOSCAN5M", __name__)
 
 
 def explode_metasplit(metasplit: str | None, verify: bool = False) -> set[str]:
@@ -228,16 +225,7 @@ def load_bioscan5m_metadata(
             dtype,
             **kwargs,
         )
-    ds = BIOSCAN5M(
-        None,
-        split=split if split is not None else "all",
-        modality=(),
-        reduce_repeated_barcodes=reduce_repeated_barcodes,
-        max_nucleotides=max_nucleotides,
-        target_type=[],
-        store=path,
-    )
-    return ds.file_metadata()
+    return BIOSCAN5M.store_file_metadata(path, split, max_nucleotides, reduce_repeated_barcodes)
 
 
 #: The peer's other name of :func:`load_bioscan5m_metadata`.

@@ -7,7 +7,6 @@ specimens, from ``<root>/CanadianInvertebrates/CanInv_metadata.csv``, without im
 
 from __future__ import annotations
 
-import enum
 import os
 
 import numpy as np
@@ -25,7 +24,7 @@ from ..store import Store
 from .base import StoreDataset
 from .describe import option_lines
 from .frames import FrameRules
-from .metadata_files import is_default_dtype, load_csv, matching_store
+from .metadata_files import default_dtype_enum, is_default_dtype, load_csv, matching_store
 from .peer_columns import COLUMN_DTYPES_CANINV, LABELS_CANINV, USECOLS_CANINV
 from .provision import download_root
 from .signature import dataset_init, positional
@@ -59,22 +58,12 @@ UNSEEN_SPLITS = list(CANINV_UNSEEN_SPLITS)
 _FRAME_RULES = FrameRules(COLUMN_DTYPES_CANINV, tuple(USECOLS_CANINV), LABELS_CANINV)
 
 
-class MetadataDtype(str, enum.Enum):
-    """The ``dtype`` of :func:`load_canadian_invertebrates_metadata` that means :data:`COLUMN_DTYPES`."""
-
-    DEFAULT = "CanadianInvertebrates_default_dtypes"
+#: ``MetadataDtype.DEFAULT``, the default ``dtype`` of :func:`load_canadian_invertebrates_metadata`, means :data:`COLUMN_DTYPES`.
+MetadataDtype = default_dtype_enum("CanadianInvertebrates", __name__)
 
 
 def explode_metasplit(metasplit: str | None, verify: bool = False) -> set[str]:
-    """The splits a (meta)split name stands for (``"seen"``, ``"unseen"``, ``"pretrain+train"``...).
-
-    Parameters
-    ----------
-    metasplit : str or None
-        None is ``"all"``.
-    verify : bool, default=False
-        Raise ``ValueError`` for a name that is not a split.
-    """
+    """The splits of a (meta)split name, see :func:`bioscan_h5.splits.explode_metasplit_caninv` (``verify`` off by default)."""
     return explode_metasplit_caninv(metasplit, verify=verify)
 
 
@@ -196,16 +185,7 @@ def load_canadian_invertebrates_metadata(
             COLUMN_DTYPES if is_default_dtype(dtype) else dtype,
             **kwargs,
         )
-    ds = CanadianInvertebrates(
-        None,
-        split=split if split is not None else "all",
-        modality=(),
-        reduce_repeated_barcodes=reduce_repeated_barcodes,
-        max_nucleotides=max_nucleotides,
-        target_type=[],
-        store=path,
-    )
-    return ds.file_metadata()
+    return CanadianInvertebrates.store_file_metadata(path, split, max_nucleotides, reduce_repeated_barcodes)
 
 
 #: The peer's other name of :func:`load_canadian_invertebrates_metadata`.

@@ -7,6 +7,7 @@ options the store cannot honour they parse the file as the peer does.
 
 from __future__ import annotations
 
+import enum
 import json
 import os
 from collections.abc import Sequence
@@ -18,7 +19,15 @@ from ..layouts import FrameSource, get_layout
 from ..metadata import fingerprint
 from ..store import Store
 
-__all__ = ["holds_barcodes", "is_default_dtype", "load_csv", "matching_store"]
+__all__ = ["default_dtype_enum", "holds_barcodes", "is_default_dtype", "load_csv", "matching_store"]
+
+
+def default_dtype_enum(prefix: str, module: str) -> type[enum.Enum]:
+    """A loader's ``MetadataDtype`` enum: its member ``DEFAULT`` stands for the peer's ``COLUMN_DTYPES``.
+
+    A ``str`` enum, so that its value (``"<prefix>_default_dtypes"``) compares equal too.
+    """
+    return enum.Enum("MetadataDtype", {"DEFAULT": f"{prefix}_default_dtypes"}, type=str, module=module)
 
 
 def is_default_dtype(dtype) -> bool:

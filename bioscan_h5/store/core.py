@@ -17,7 +17,7 @@ from ..columns import StoredColumn, read_column
 from ..errors import InvalidArgumentError, StoreFormatError, StoreNotFoundError
 from ..format import ImageStatus, Kind
 from ..layouts import get_layout
-from .barcodes import barcode_block
+from .barcodes import BarcodeArrays
 from .damage import damage_reported, reads
 from .pixels import pixel_array
 from .summary import store_info
@@ -61,7 +61,7 @@ def _missing_store_error(path: str) -> StoreNotFoundError:
     return StoreNotFoundError(f"No store file at {path!r}.{hint}")
 
 
-class Store:
+class Store(BarcodeArrays):
     """A bioscan-h5 store: the whole dataset as numpy arrays, row ``i`` = metadata row ``i``.
 
     Uncompressed arrays are numpy memory maps of the file (zero-copy, shared by every process
@@ -236,52 +236,6 @@ class Store:
     def image_source_size(self) -> np.ndarray:
         return self.array(fmt.IMAGE_SOURCE_SIZE)
 
-    @cached_property
-    def dna_codes(self) -> np.ndarray:
-        """``(N, W)`` uint8 ASCII barcode letters, 0-padded."""
-        return self.array(fmt.DNA_CODES)
-
-    @cached_property
-    def dna_lengths(self) -> np.ndarray:
-        """``(N,)`` stored barcode lengths, -1 where missing."""
-        return self.array(fmt.DNA_LENGTHS)
-
-    @cached_property
-    def dna_full_lengths(self) -> np.ndarray:
-        return self.array(fmt.DNA_FULL_LENGTHS)
-
-    @property
-    def max_nucleotides(self) -> int | None:
-        """The width of :attr:`dna_codes`, the ``max_nucleotides`` of the build (None: the longest barcode)."""
-        v = int(self.attrs[fmt.ATTR_MAX_NUCLEOTIDES])
-        return None if v < 0 else v
-
-    @cached_property
-    @reads("the whole-barcode block")
-    def dna_tail(self) -> tuple[np.ndarray, np.ndarray] | None:
-        """``(codes, offsets)`` of the letters beyond :attr:`dna_codes`, or None (see :mod:`bioscan_h5.format`)."""
-        if fmt.DNA_TAIL_OFFSETS not in self.file:
-            return None
-        return self.array(fmt.DNA_TAIL_CODES), self.array(fmt.DNA_TAIL_OFFSETS)
-
-    @property
-    def full_barcodes(self) -> bool:
-        """Whether the store holds every barcode whole (a whole-barcode block, or no truncation)."""
-        return self.max_nucleotides is None or self.dna_tail is not None
-
-    @cached_property
-    def longest_barcode(self) -> int:
-        """The length of the longest barcode in the metadata file (0 if none)."""
-        return int(np.max(self.dna_full_lengths, initial=0))
-
-    def barcode_codes(self, rows, max_nucleotides: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Barcodes of ``rows`` as a uint8 code block and int64 lengths, cut to ``max_nucleotides``.
-
-        Whole barcodes (``None``) or a cut beyond :attr:`max_nucleotides` need a store that
-        holds them (:attr:`full_barcodes`); otherwise barcodes are cut at the stored width.
-        """
-        return barcode_block(self, np.asarray(rows, dtype=np.int64), max_nucleotides)
-
     # ------------------------------------------------------------ metadata columns
     @cached_property
     @reads("the column list")
@@ -362,31 +316,6 @@ class Store:
             BIOSCAN-1M only (default ``"large_diptera_family"``).
         """
         return get_layout(self.dataset).split_rows(self, split, partitioning_version)
-
-    @reads("the barcodes")
-    def barcodes(self, rows=None, max_nucleotides: int | None = None, *, whole: bool = False) -> list:
-        """Barcodes as strings (``nan`` where missing), optionally truncated further.
-
-        Parameters
-        ----------
-        rows : array_like of int, optional
-            Default: every row.
-        max_nucleotides : int, optional
-            Cut each barcode to this many letters.
-        whole : bool, default=False
-            Read beyond :attr:`max_nucleotides` from the whole-barcode block (a store built
-            with ``full_barcodes``, the default); by default barcodes are as wide as
-            :attr:`dna_codes`.
-        """
-        from ..dna import decode_barcodes
-
-        rows = np.arange(self.n_rows) if rows is None else np.asarray(rows)
-        if whole:
-            return decode_barcodes(*self.barcode_codes(rows, max_nucleotides))
-        lengths = np.array(self.dna_lengths[rows])
-        if max_nucleotides is not None:
-            lengths = np.where(lengths > max_nucleotides, max_nucleotides, lengths)
-        return decode_barcodes(self.dna_codes[rows], lengths)
 
     @reads(lambda self, name, rows=None: f"column {name!r}")
     def column_values(self, name: str, rows=None) -> np.ndarray:
