@@ -382,6 +382,15 @@ DNA_TAIL_CODES = "dna/tail/codes"
 DNA_TAIL_OFFSETS = "dna/tail/offsets"
 OFFSET_DTYPE = np.dtype(np.int64)
 
+
+def expected_tail_datasets(n_rows: int) -> dict[str, tuple]:
+    """The whole-barcode block's datasets, as :func:`expected_datasets` lists them.
+
+    Required of a store whose ``build_args`` say ``"full_barcodes": true`` with a
+    ``max_nucleotides`` (a damaged link must not pass for a store without the block).
+    """
+    return {DNA_TAIL_CODES: ("u1", (None,)), DNA_TAIL_OFFSETS: ("i8", (n_rows + 1,))}
+
 # ---------------------------------------------------------------- DNA-only datasets
 #: Canadian Invertebrates (``bioscan-dataset``'s development branch): barcodes and taxonomy of
 #: ~1M specimens, no images. Its stores hold no ``/images``, ``/image_status`` or
