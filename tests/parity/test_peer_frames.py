@@ -26,7 +26,7 @@ pytestmark = pytest.mark.parity
 # ----------------------------------------------------------------------------- BIOSCAN-5M
 @pytest.mark.parametrize("split", ALL_SPLITS)
 def test_5m_metadata_is_the_peers_frame(sample_root_5m, store_5m, peer_factory, split):
-    for reduce, mx in ((False, 660), (True, 660), (False, None), (True, 100)):
+    for reduce, mx in ((False, 660), (True, 660), (False, None), (True, None), (True, 100), (False, 700)):
         kw = dict(split=split, reduce_repeated_barcodes=reduce, max_nucleotides=mx)
         ours = BIOSCAN5M(str(sample_root_5m.root), build=False, **kw)
         pd.testing.assert_frame_equal(ours.metadata, peer_factory(**kw).metadata)
