@@ -391,6 +391,7 @@ def expected_tail_datasets(n_rows: int) -> dict[str, tuple]:
     """
     return {DNA_TAIL_CODES: ("u1", (None,)), DNA_TAIL_OFFSETS: ("i8", (n_rows + 1,))}
 
+
 # ---------------------------------------------------------------- DNA-only datasets
 #: Canadian Invertebrates (``bioscan-dataset``'s development branch): barcodes and taxonomy of
 #: ~1M specimens, no images. Its stores hold no ``/images``, ``/image_status`` or
