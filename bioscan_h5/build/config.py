@@ -17,7 +17,7 @@ from typing import Any
 from .. import format as fmt
 from ..errors import InvalidArgumentError
 
-__all__ = ["CONTENT_ARGS", "BuildConfig", "BuildResult", "config_from_args"]
+__all__ = ["CONTENT_ARGS", "BuildConfig", "BuildResult", "config_from_args", "recorded_content"]
 
 #: Arguments that define a store's content: a resume or an extension must match them.
 CONTENT_ARGS = (
@@ -29,6 +29,7 @@ CONTENT_ARGS = (
     "compression",
     "draft",
     "tokenize",
+    "full_barcodes",
 )
 
 _COMPRESSIONS = (None, "lzf", "gzip")
@@ -63,6 +64,7 @@ class BuildConfig:
     tokenize: tuple[str, ...] = ()
     progress: bool = True
     batch_size: int = 32
+    full_barcodes: bool = True
 
     def __post_init__(self) -> None:
         self.root = os.path.abspath(os.path.expanduser(os.fspath(self.root)))
@@ -75,6 +77,11 @@ class BuildConfig:
             raise InvalidArgumentError(
                 f"max_nucleotides must be a positive integer or None, got {self.max_nucleotides!r}."
             )
+        if self.max_nucleotides is None:
+            self.full_barcodes = True  # one array as wide as the longest barcode: whole anyway
+        schema = fmt.SCHEMAS.get(self.dataset)
+        if schema is not None and not schema.has_images:
+            self.no_images = True  # a DNA-only dataset
         if self.workers is None:
             self.workers = _usable_cores()
         if self.workers < 1:
@@ -115,7 +122,9 @@ class BuildConfig:
 
     def default_out(self) -> str:
         """The store path of this root and content (``ROOT/<dataset>/h5/...``)."""
-        return fmt.default_store_path(self.root, self.dataset, self.image_package, self.image_size, self.fit)
+        from ..layouts import get_layout
+
+        return get_layout(self.dataset).store_path(self.root, self.image_package, self.image_size, self.fit)
 
     def command(self) -> str:
         """The ``bioscan-h5 build`` command line that runs this config (shell-quoted).
@@ -140,6 +149,8 @@ class BuildConfig:
             args += ["--no-draft"]
         if self.tokenize:
             args += ["--tokenize", ",".join(self.tokenize)]
+        if not self.full_barcodes:
+            args += ["--no-full-barcodes"]
         if self.no_images:
             args += ["--no-images"]
         if self.out != self.default_out():
@@ -208,6 +219,20 @@ class BuildResult:
     resumed: bool = False
     dry_run: bool = False
     estimated_bytes: int = 0
+
+
+def recorded_content(build_args: str | None) -> dict[str, Any]:
+    """The content arguments a store records (its ``build_args`` attribute, JSON), completed.
+
+    A store written before ``full_barcodes`` existed records none: it has no whole-barcode
+    block, and holds every barcode whole only if it was built with ``max_nucleotides=None``.
+    """
+    import json
+
+    recorded = json.loads(build_args or "{}")
+    if "full_barcodes" not in recorded:
+        recorded["full_barcodes"] = "max_nucleotides" in recorded and recorded["max_nucleotides"] is None
+    return recorded
 
 
 def config_from_args(**kwargs: Any) -> BuildConfig:

@@ -9,7 +9,8 @@ import h5py
 import numpy as np
 
 from .. import format as fmt
-from ..errors import StoreFormatError, StoreIncompleteError, StoreVersionError
+from ..errors import InvalidArgumentError, StoreFormatError, StoreIncompleteError, StoreVersionError
+from ..layouts import get_layout
 
 __all__ = ["StoreHeader", "attr_value", "column_order", "read_header"]
 
@@ -67,7 +68,9 @@ def read_header(f: h5py.File, path: str, allow_incomplete: bool) -> StoreHeader:
     for name in _JSON_ATTRS:
         if name in a:
             json.loads(a[name])
-    for name, valid in ((fmt.ATTR_IMAGE_PACKAGE, fmt.IMAGE_PACKAGES), (fmt.ATTR_FIT, fmt.FITS)):
+    _check_split_names(a, dataset, path)
+    packages = fmt.IMAGE_PACKAGES if fmt.SCHEMAS[dataset].has_images else ("",)  # DNA-only: none
+    for name, valid in ((fmt.ATTR_IMAGE_PACKAGE, packages), (fmt.ATTR_FIT, fmt.FITS)):
         if name in a and a[name] not in valid:
             raise StoreFormatError(
                 f"{path!r} is damaged: its {name!r} attribute is {a[name]!r}, not one of"
@@ -83,6 +86,21 @@ def read_header(f: h5py.File, path: str, allow_incomplete: bool) -> StoreHeader:
     check_links(f, path)
     _check_datasets(f, path, header)
     return header
+
+
+def _check_split_names(a: dict, dataset: str, path: str) -> None:
+    """The splits whose images the store holds must be split names of its dataset."""
+    built = json.loads(a.get(fmt.ATTR_SPLITS_BUILT, "[]"))
+    try:
+        if not isinstance(built, list) or not all(isinstance(s, str) for s in built):
+            raise InvalidArgumentError("not a list of names")
+        if built:
+            get_layout(dataset).explode("+".join(built))
+    except InvalidArgumentError:
+        raise StoreFormatError(
+            f"{path!r} is damaged: its {fmt.ATTR_SPLITS_BUILT!r} attribute is {built!r}, which are not"
+            f" split names of {dataset}. {_REBUILD}"
+        ) from None
 
 
 def _check_identity(a: dict, path: str, allow_incomplete: bool) -> None:
@@ -107,7 +125,11 @@ def _check_identity(a: dict, path: str, allow_incomplete: bool) -> None:
 
 
 def _check_datasets(f: h5py.File, path: str, header: StoreHeader) -> None:
-    for name, (kind, shape) in fmt.expected_datasets(header.schema, header.n_rows, header.image_size).items():
+    expected = fmt.expected_datasets(header.schema, header.n_rows, header.image_size)
+    content = json.loads(header.attrs.get(fmt.ATTR_BUILD_ARGS, "{}"))
+    if content.get("full_barcodes") and content.get("max_nucleotides") is not None:
+        expected.update(fmt.expected_tail_datasets(header.n_rows))
+    for name, (kind, shape) in expected.items():
         obj = f.get(name)
         if not isinstance(obj, h5py.Dataset):
             raise StoreFormatError(f"{path!r} is damaged: the dataset {name!r} is missing. {_REBUILD}")
