@@ -9,18 +9,8 @@ import numpy as np
 import torch
 
 from .. import format as fmt
+from .. import splits as _splits
 from ..layouts import BIOSCAN1M_LAYOUT, CLIBD_DIRNAME, OLD_1M_FOLDER
-from ..splits import (
-    BIOSCAN1M_METASPLITS,
-    BIOSCAN1M_SPLIT_ALIASES,
-    BIOSCAN1M_SPLITS,
-    CLIBD_METASPLITS,
-    CLIBD_SPLIT_ALIASES,
-    CLIBD_VALID_SPLITS,
-    check_partitioning_version,
-    explode_metasplit_1m,
-)
-from ..splits import PARTITIONING_VERSIONS as _PARTITIONING_VERSIONS
 from ..store import Store
 from .base import StoreDataset
 from .describe import option_lines
@@ -62,14 +52,14 @@ RGB_STDEV = torch.tensor([0.12654378, 0.14301962, 0.16103319])
 COLUMN_DTYPES = COLUMN_DTYPES_1M
 #: The columns :class:`BIOSCAN1M` reads, besides the six partition columns.
 USECOLS = USECOLS_1M
-PARTITIONING_VERSIONS = list(_PARTITIONING_VERSIONS)
-VALID_SPLITS = list(BIOSCAN1M_SPLITS)
-SPLIT_ALIASES = dict(BIOSCAN1M_SPLIT_ALIASES)
-VALID_METASPLITS = list(BIOSCAN1M_METASPLITS)
+PARTITIONING_VERSIONS = list(_splits.PARTITIONING_VERSIONS)
+VALID_SPLITS = list(_splits.BIOSCAN1M_SPLITS)
+SPLIT_ALIASES = dict(_splits.BIOSCAN1M_SPLIT_ALIASES)
+VALID_METASPLITS = list(_splits.BIOSCAN1M_METASPLITS)
 CLIBD_PARTITIONING_DIRNAME = CLIBD_DIRNAME
-CLIBD_VALID_SPLITS = list(CLIBD_VALID_SPLITS)
-CLIBD_SPLIT_ALIASES = dict(CLIBD_SPLIT_ALIASES)
-CLIBD_VALID_METASPLITS = list(CLIBD_METASPLITS)
+CLIBD_VALID_SPLITS = list(_splits.CLIBD_VALID_SPLITS)
+CLIBD_SPLIT_ALIASES = dict(_splits.CLIBD_SPLIT_ALIASES)
+CLIBD_VALID_METASPLITS = list(_splits.CLIBD_METASPLITS)
 
 
 #: ``MetadataDtype.DEFAULT``, the default ``dtype`` of :func:`load_bioscan1m_metadata`, means :data:`COLUMN_DTYPES`.
@@ -92,7 +82,7 @@ def explode_metasplit(metasplit: str | None, partitioning_version: str, verify: 
     -------
     set of str
     """
-    return explode_metasplit_1m(metasplit, partitioning_version, verify=verify)
+    return _splits.explode_metasplit_1m(metasplit, partitioning_version, verify=verify)
 
 
 def extract_zip_without_prefix(
@@ -174,8 +164,10 @@ class BIOSCAN1M(StoreDataset):
         defaults={"target_type": "family"},
     )
     def __init__(self, arguments: dict) -> None:
-        self.partitioning_version = check_partitioning_version(arguments["partitioning_version"])
-        aliases = CLIBD_SPLIT_ALIASES if self.partitioning_version == "clibd" else BIOSCAN1M_SPLIT_ALIASES
+        self.partitioning_version = _splits.check_partitioning_version(arguments["partitioning_version"])
+        aliases = (
+            CLIBD_SPLIT_ALIASES if self.partitioning_version == "clibd" else _splits.BIOSCAN1M_SPLIT_ALIASES
+        )
         self.split = aliases.get(arguments["split"], arguments["split"])
         target_type = ["uri" if t == "dna_bin" else t for t in _as_list(arguments["target_type"])]
         _warn_if_too_fine(self.partitioning_version, target_type)

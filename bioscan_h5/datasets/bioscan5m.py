@@ -16,27 +16,20 @@ from ..store import Store
 from .base import StoreDataset
 from .describe import option_lines
 from .frames import FrameRules
-from .metadata_files import default_dtype_enum, holds_barcodes, is_default_dtype, load_csv, matching_store
-from .peer_columns import COLUMN_DTYPES_5M, LABELS_5M, USECOLS_5M
+from .metadata_files import default_dtype_enum, metadata_loader
+from .peer_columns import COLUMN_DTYPES_5M, LABELS_5M, PEER_MODULE_NAMES, USECOLS_5M
 from .provision import download_root
 from .signature import dataset_init, positional
 
 __all__ = [
     "BIOSCAN5M",
-    "COLUMN_DTYPES",
-    "MetadataDtype",
     "RGB_MEAN",
     "RGB_STDEV",
     "SEEN_SPLITS",
-    "SPLIT_ALIASES",
     "UNSEEN_SPLITS",
-    "USECOLS",
-    "VALID_METASPLITS",
-    "VALID_SPLITS",
-    "explode_metasplit",
     "get_image_path",
     "load_bioscan5m_metadata",
-    "load_metadata",
+    *PEER_MODULE_NAMES,
 ]
 
 #: Per-channel mean of the BIOSCAN-5M images (as published with bioscan-dataset).
@@ -181,52 +174,34 @@ class BIOSCAN5M(StoreDataset):
         return option_lines(self, [f"split: {self.split!r}"])
 
 
-def load_bioscan5m_metadata(
-    metadata_path,
-    max_nucleotides: int | None = 660,
-    reduce_repeated_barcodes: bool = False,
-    split: str | None = None,
-    dtype=MetadataDtype.DEFAULT,
-    *,
-    store: str | os.PathLike | None = None,
-    **kwargs,
-):
-    """Load BIOSCAN-5M metadata as ``bioscan_dataset.load_bioscan5m_metadata`` does.
+def _store_folders(metadata_path: str) -> list[str]:
+    """``<dataset folder>/h5``: the metadata file lies in ``<dataset folder>/metadata/csv/``."""
+    dataset_dir = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(metadata_path))))
+    return [os.path.join(dataset_dir, fmt.STORE_DIRNAME)]
 
-    When a store built from this metadata file exists (under ``<root>/bioscan5m/h5/``, or
-    given as ``store=``), the frame is assembled from the store's arrays instead of parsing
-    the CSV, which is many times faster. With extra ``pandas.read_csv`` keyword arguments, a
-    non-default ``dtype``, or whole barcodes that a found store does not hold (a store built
-    with ``--no-full-barcodes``), the CSV is parsed with pandas, exactly as the peer does.
 
-    Returns
-    -------
-    pandas.DataFrame
-        Every column of the file (with the peer's dtypes), ``<rank>_index`` columns (global
-        label indices) and ``image_path``; index = row number in the file.
-    """
-    path = None
-    if not kwargs and is_default_dtype(dtype):
-        dataset_dir = os.path.dirname(
-            os.path.dirname(os.path.dirname(os.path.abspath(os.fspath(metadata_path))))
-        )
-        path = matching_store(metadata_path, store, [os.path.join(dataset_dir, fmt.STORE_DIRNAME)])
-    if path is not None and store is None and not holds_barcodes(path, max_nucleotides):
-        path = None  # its barcodes are cut shorter than asked: parse the file
-    if path is None:
-        dtype = COLUMN_DTYPES_5M if is_default_dtype(dtype) else dtype
-        return load_csv(
-            "bioscan5m",
-            _FRAME_RULES,
-            metadata_path,
-            max_nucleotides,
-            reduce_repeated_barcodes,
-            split,
-            dtype,
-            **kwargs,
-        )
-    return BIOSCAN5M.store_file_metadata(path, split, max_nucleotides, reduce_repeated_barcodes)
+load_bioscan5m_metadata = metadata_loader(
+    "load_bioscan5m_metadata",
+    BIOSCAN5M,
+    _store_folders,
+    _FRAME_RULES,
+    check_barcodes=True,
+    default_dtype=MetadataDtype.DEFAULT,
+    doc="""Load BIOSCAN-5M metadata as ``bioscan_dataset.load_bioscan5m_metadata`` does.
 
+When a store built from this metadata file exists (under ``<root>/bioscan5m/h5/``, or
+given as ``store=``), the frame is assembled from the store's arrays instead of parsing
+the CSV, which is many times faster. With extra ``pandas.read_csv`` keyword arguments, a
+non-default ``dtype``, or whole barcodes that a found store does not hold (a store built
+with ``--no-full-barcodes``), the CSV is parsed with pandas, exactly as the peer does.
+
+Returns
+-------
+pandas.DataFrame
+    Every column of the file (with the peer's dtypes), ``<rank>_index`` columns (global
+    label indices) and ``image_path``; index = row number in the file.
+""",
+)
 
 #: The peer's other name of :func:`load_bioscan5m_metadata`.
 load_metadata = load_bioscan5m_metadata

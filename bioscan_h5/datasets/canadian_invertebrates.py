@@ -24,25 +24,18 @@ from ..store import Store
 from .base import StoreDataset
 from .describe import option_lines
 from .frames import FrameRules
-from .metadata_files import default_dtype_enum, is_default_dtype, load_csv, matching_store
-from .peer_columns import COLUMN_DTYPES_CANINV, LABELS_CANINV, USECOLS_CANINV
+from .metadata_files import default_dtype_enum, metadata_loader
+from .peer_columns import COLUMN_DTYPES_CANINV, LABELS_CANINV, PEER_MODULE_NAMES, USECOLS_CANINV
 from .provision import download_root
 from .signature import dataset_init, positional
 
 __all__ = [
     "COLUMN_ALIASES",
-    "COLUMN_DTYPES",
     "CanadianInvertebrates",
-    "MetadataDtype",
     "SEEN_SPLITS",
-    "SPLIT_ALIASES",
     "UNSEEN_SPLITS",
-    "USECOLS",
-    "VALID_METASPLITS",
-    "VALID_SPLITS",
-    "explode_metasplit",
     "load_canadian_invertebrates_metadata",
-    "load_metadata",
+    *PEER_MODULE_NAMES,
 ]
 
 # The names the peer's ``bioscan_dataset.canadian_invertebrates`` defines, with the same values.
@@ -148,45 +141,31 @@ class CanadianInvertebrates(StoreDataset):
         return f"{type(self).__name__} Dataset\n" + "\n".join("    " + line for line in lines)
 
 
-def load_canadian_invertebrates_metadata(
-    metadata_path,
-    max_nucleotides: int | None = 660,
-    reduce_repeated_barcodes: bool = False,
-    split: str | None = None,
-    dtype=MetadataDtype.DEFAULT,
-    *,
-    store: str | os.PathLike | None = None,
-    **kwargs,
-):
-    """Load Canadian Invertebrates metadata as the peer's ``load_canadian_invertebrates_metadata`` does.
+def _store_folders(metadata_path: str) -> list[str]:
+    """``CanadianInvertebrates/h5``, beside the metadata file."""
+    return [os.path.join(os.path.dirname(os.path.abspath(metadata_path)), fmt.STORE_DIRNAME)]
 
-    A store built from this metadata file (under ``CanadianInvertebrates/h5/``, or given as
-    ``store=``) supplies the frame; with extra ``pandas.read_csv`` keyword arguments, a
-    non-default ``dtype``, or no store, the CSV is parsed with pandas as the peer does.
 
-    Returns
-    -------
-    pandas.DataFrame
-        Every column of the file (with the peer's dtypes) and ``<rank>_index`` columns; index
-        = row number in the file.
-    """
-    path = None
-    if not kwargs and is_default_dtype(dtype):
-        folder = os.path.join(os.path.dirname(os.path.abspath(os.fspath(metadata_path))), fmt.STORE_DIRNAME)
-        path = matching_store(metadata_path, store, [folder])
-    if path is None:
-        return load_csv(
-            CANADIAN_INVERTEBRATES_LAYOUT.name,
-            _FRAME_RULES,
-            metadata_path,
-            max_nucleotides,
-            reduce_repeated_barcodes,
-            split,
-            COLUMN_DTYPES if is_default_dtype(dtype) else dtype,
-            **kwargs,
-        )
-    return CanadianInvertebrates.store_file_metadata(path, split, max_nucleotides, reduce_repeated_barcodes)
+load_canadian_invertebrates_metadata = metadata_loader(
+    "load_canadian_invertebrates_metadata",
+    CanadianInvertebrates,
+    _store_folders,
+    _FRAME_RULES,
+    check_barcodes=False,
+    default_dtype=MetadataDtype.DEFAULT,
+    doc="""Load Canadian Invertebrates metadata as the peer's ``load_canadian_invertebrates_metadata`` does.
 
+A store built from this metadata file (under ``CanadianInvertebrates/h5/``, or given as
+``store=``) supplies the frame; with extra ``pandas.read_csv`` keyword arguments, a
+non-default ``dtype``, or no store, the CSV is parsed with pandas as the peer does.
+
+Returns
+-------
+pandas.DataFrame
+    Every column of the file (with the peer's dtypes) and ``<rank>_index`` columns; index
+    = row number in the file.
+""",
+)
 
 #: The peer's other name of :func:`load_canadian_invertebrates_metadata`.
 load_metadata = load_canadian_invertebrates_metadata

@@ -10,7 +10,8 @@ from __future__ import annotations
 import enum
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -19,7 +20,14 @@ from ..layouts import FrameSource, get_layout
 from ..metadata import fingerprint
 from ..store import Store
 
-__all__ = ["default_dtype_enum", "holds_barcodes", "is_default_dtype", "load_csv", "matching_store"]
+__all__ = [
+    "default_dtype_enum",
+    "holds_barcodes",
+    "is_default_dtype",
+    "load_csv",
+    "matching_store",
+    "metadata_loader",
+]
 
 
 def default_dtype_enum(prefix: str, module: str) -> type[enum.Enum]:
@@ -107,3 +115,65 @@ def load_csv(
         chunk = chunk.where(df["chunk"].notna(), "")
         df["image_path"] = df["split"] + os.path.sep + chunk + df["processid"] + ".jpg"
     return df
+
+
+def metadata_loader(
+    name: str,
+    dataset: Any,
+    store_folders: Callable[[str], list[str]],
+    rules: Any,
+    *,
+    check_barcodes: bool,
+    default_dtype: Any,
+    doc: str,
+) -> Callable[..., Any]:
+    """A peer-shaped ``load_<dataset>_metadata`` function that prefers a matching store.
+
+    Parameters
+    ----------
+    name : str
+        The function's name.
+    dataset : type
+        The dataset class; its ``store_file_metadata`` assembles the frame from a store.
+    store_folders : callable
+        ``metadata_path -> folders`` where that file's stores are.
+    rules : FrameRules
+        The peer's dtypes and columns, for parsing the file itself.
+    check_barcodes : bool
+        Parse the file when the store found cuts barcodes shorter than asked.
+    default_dtype : enum member
+        The default of ``dtype`` (the peer's ``MetadataDtype.DEFAULT``).
+    doc : str
+        The docstring.
+    """
+
+    def load(
+        metadata_path,
+        max_nucleotides: int | None = 660,
+        reduce_repeated_barcodes: bool = False,
+        split: str | None = None,
+        dtype=default_dtype,
+        *,
+        store: str | os.PathLike | None = None,
+        **kwargs,
+    ):
+        path = None
+        if not kwargs and is_default_dtype(dtype):
+            path = matching_store(metadata_path, store, store_folders(os.fspath(metadata_path)))
+        if (
+            path is not None
+            and check_barcodes
+            and store is None
+            and not holds_barcodes(path, max_nucleotides)
+        ):
+            path = None  # its barcodes are cut shorter than asked: parse the file
+        if path is None:
+            dtypes = rules.dtypes if is_default_dtype(dtype) else dtype
+            args = (metadata_path, max_nucleotides, reduce_repeated_barcodes, split, dtypes)
+            return load_csv(dataset.dataset_name, rules, *args, **kwargs)
+        return dataset.store_file_metadata(path, split, max_nucleotides, reduce_repeated_barcodes)
+
+    load.__name__ = load.__qualname__ = name
+    load.__doc__ = doc
+    load.__module__ = dataset.__module__
+    return load

@@ -122,3 +122,16 @@ USECOLS_CANINV: list[str] = [
     "split",
 ]
 LABELS_CANINV: tuple[str, ...] = fmt.CANADIAN_INVERTEBRATES_RANKS
+
+#: Module-level names that each of the peer's dataset modules defines (BIOSCAN-5M, BIOSCAN-1M
+#: and Canadian Invertebrates alike); ours define them too, with the same values.
+PEER_MODULE_NAMES = (
+    "COLUMN_DTYPES",
+    "MetadataDtype",
+    "SPLIT_ALIASES",
+    "USECOLS",
+    "VALID_METASPLITS",
+    "VALID_SPLITS",
+    "explode_metasplit",
+    "load_metadata",
+)
