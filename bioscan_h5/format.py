@@ -193,6 +193,7 @@ class DatasetSchema:
     barcode_column: str
     ranks: tuple[str, ...]  #: label columns, coarse to fine
     split_columns: tuple[str, ...]  #: columns holding split names
+    has_images: bool = True  #: False: a DNA-only dataset, whose stores hold no image arrays
 
     def column(self, name: str) -> ColumnSpec:
         for spec in self.columns:
@@ -361,14 +362,14 @@ def expected_datasets(schema: DatasetSchema, n_rows: int, image_size: int) -> di
     Readers use this to check that a file really is a complete store of this format.
     """
     s = image_size
-    out: dict[str, tuple] = {
-        IMAGES: ("u1", (n_rows, s, s, 3)),
-        IMAGE_STATUS: ("u1", (n_rows,)),
-        IMAGE_SOURCE_SIZE: ("i4", (n_rows, 2)),
-        DNA_CODES: ("u1", (n_rows, None)),
-        DNA_LENGTHS: ("i4", (n_rows,)),
-        DNA_FULL_LENGTHS: ("i4", (n_rows,)),
-    }
+    out: dict[str, tuple] = {}
+    if schema.has_images:
+        out[IMAGES] = ("u1", (n_rows, s, s, 3))
+        out[IMAGE_STATUS] = ("u1", (n_rows,))
+        out[IMAGE_SOURCE_SIZE] = ("i4", (n_rows, 2))
+    out[DNA_CODES] = ("u1", (n_rows, None))
+    out[DNA_LENGTHS] = ("i4", (n_rows,))
+    out[DNA_FULL_LENGTHS] = ("i4", (n_rows,))
     for spec in schema.columns:
         if spec.required:
             for part, code in COLUMN_PARTS[spec.kind].items():
@@ -392,9 +393,6 @@ def expected_datasets(schema: DatasetSchema, n_rows: int, image_size: int) -> di
 # resize step of ``fit`` at ``image_size`` (no crop or pad) and encoded once as a JPEG of
 # quality Q. Readers apply ``fit`` at ``image_size`` when they decode. The attribute is
 # optional for readers: a store without ``pixels`` is a raw store.
-#
-# While a JPEG store is built, the bytes are appended to a spool file beside the partial file
-# (``<store>.partial.jpeg-spool``); the last stage copies them into /jpeg/bytes.
 
 ATTR_PIXELS = "pixels"  # "raw" (also when absent) or "jpeg"
 ATTR_JPEG_QUALITY = "jpeg_quality"  # 0 = the source files' bytes
@@ -423,7 +421,7 @@ def jpeg_suffix(pixels: str = "raw", jpeg_quality: int | None = None) -> str:
 
 
 def spool_path(store_path: str) -> str:
-    """The file a JPEG build appends image bytes to before they go into the store."""
+    """``<store>.partial.jpeg-spool``: a JPEG build appends the bytes here; its last stage copies them."""
     return partial_path(store_path) + SPOOL_SUFFIX
 
 
@@ -441,3 +439,60 @@ def jpeg_datasets(n_rows: int, complete: bool = True) -> dict[str, tuple]:
     if complete:
         out[JPEG_BYTES] = ("u1", (None,))
     return out
+
+
+# ================================================================ additions of issue 13
+# Optional for readers: a store without them opens and reads as before.
+
+# ---------------------------------------------------------------- whole barcodes
+#: ``/dna/codes`` keeps the first ``W`` letters of each barcode (``max_nucleotides``, 660 by
+#: default) in a fixed-width array for the fast paths. A store built with
+#: ``full_barcodes`` (the default) also keeps every letter after them, end to end, in one
+#: ragged block, so that it serves every barcode whole::
+#:
+#:     /dna/tail/codes    uint8 (T,)    contiguous; letters W, W+1, ... of every barcode, row after row
+#:     /dna/tail/offsets  int64 (N+1,)  contiguous; row i's letters are codes[offsets[i]:offsets[i+1]]
+#:
+#: A barcode's whole length is ``/dna/full_lengths``. A store built with
+#: ``max_nucleotides=None`` has ``W`` = the longest barcode and needs no tail block.
+DNA_TAIL_CODES = "dna/tail/codes"
+DNA_TAIL_OFFSETS = "dna/tail/offsets"
+OFFSET_DTYPE = np.dtype(np.int64)
+
+
+def expected_tail_datasets(n_rows: int) -> dict[str, tuple]:
+    """The whole-barcode block's datasets, as :func:`expected_datasets` lists them.
+
+    Required of a store whose ``build_args`` say ``"full_barcodes": true`` with a
+    ``max_nucleotides`` (a damaged link must not pass for a store without the block).
+    """
+    return {DNA_TAIL_CODES: ("u1", (None,)), DNA_TAIL_OFFSETS: ("i8", (n_rows + 1,))}
+
+
+# ---------------------------------------------------------------- DNA-only datasets
+#: Canadian Invertebrates (``bioscan-dataset``'s development branch): barcodes and taxonomy of
+#: ~1M specimens, no images. Its stores hold no ``/images``, ``/image_status`` or
+#: ``/image_source_size``; their ``image_package`` attribute is ``""`` and ``image_size`` 0.
+CANADIAN_INVERTEBRATES_RANKS = ("phylum", "class", "order", "family", "genus", "species", "dna_bin")
+CANADIAN_INVERTEBRATES_SPLITS = ("pretrain", "train", "val", "test", "test_unseen")
+CANADIAN_INVERTEBRATES = DatasetSchema(
+    name="canadian_invertebrates",
+    columns=(
+        ColumnSpec("processid", _S),
+        ColumnSpec("sampleid", _S, required=False),
+        *(ColumnSpec(r, _C) for r in CANADIAN_INVERTEBRATES_RANKS),
+        ColumnSpec("sequence_len", _F, required=False),
+        ColumnSpec("split", _C),
+    ),
+    id_column="processid",
+    barcode_column="dna_barcode",
+    ranks=CANADIAN_INVERTEBRATES_RANKS,
+    split_columns=("split",),
+    has_images=False,
+)
+SCHEMAS[CANADIAN_INVERTEBRATES.name] = CANADIAN_INVERTEBRATES
+
+
+def dna_store_filename(dataset: str) -> str:
+    """File name of the store of a DNA-only dataset (one per root: no image package or size)."""
+    return f"{dataset}.h5"

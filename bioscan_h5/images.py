@@ -35,6 +35,7 @@ __all__ = [
     "failure",
     "fit_decoded",
     "fit_image",
+    "ingest",
     "open_encoded",
     "open_source",
     "resize_step",
@@ -177,6 +178,37 @@ def decode_image(
             src = img.size
             pixels = fit_decoded(img, size, fit, draft)
         return ImageStatus.OK, pixels, src, ""
+    except Exception as exc:  # any decoder failure on a hostile file is a bad row, not a crash
+        return failure(exc)
+
+
+def ingest(
+    path: str, image_dir_real: str, size: int, fit: str, draft: bool, quality: int | None
+) -> tuple[ImageStatus, tuple | None, tuple[int, int], str]:
+    """Read one source file for a JPEG store: ``(status, (bytes, mode, (w, h)) or None, source size, detail)``.
+
+    The file is decoded as the raw builder decodes it (which flags the same bad files). With
+    ``quality`` the image, converted to RGB and resized (the resize step of ``fit``, no crop
+    or pad), is encoded once as a JPEG of that quality; else its bytes are kept unchanged.
+    """
+    status = classify_path(path, image_dir_real)
+    if status is not None:
+        return status, None, (0, 0), ""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+        with open_source(io.BytesIO(data)) as img:
+            src, mode = img.size, img.mode
+            if not quality:
+                fit_decoded(img, size, fit, draft)  # the check: pixels not kept
+                return ImageStatus.OK, (data, mode, src), src, ""
+            if draft:
+                draft_for(img, size, fit)
+            img.load()
+            small = resize_step(to_rgb(img), size, fit)
+        buf = io.BytesIO()
+        small.save(buf, format="JPEG", quality=quality)
+        return ImageStatus.OK, (buf.getvalue(), "RGB", small.size), src, ""
     except Exception as exc:  # any decoder failure on a hostile file is a bad row, not a crash
         return failure(exc)
 

@@ -10,7 +10,7 @@ import numpy as np
 from . import format as fmt
 from .errors import BioscanH5Error
 from .format import ImageStatus
-from .images import decode_image
+from .images import decode_image, ingest
 from .layouts import get_layout
 from .metadata import fingerprint
 from .store import open_store
@@ -62,8 +62,6 @@ def _check_row(st, row: int, path: str, real: str, status: int) -> str:
     """What is wrong with a row of ``st`` against its source file ("" if nothing)."""
     size, fit, draft = st.image_size, st.attrs[fmt.ATTR_FIT], bool(st.attrs[fmt.ATTR_DRAFT])
     if st.pixels == "jpeg":  # the bytes must be the source's (or its one re-encoding)
-        from .build.stage_jpeg import ingest
-
         got, payload, _, _ = ingest(path, real, size, fit, draft, st.jpeg.quality or None)
         differs = payload is not None and payload[0] != st.jpeg.encoded(row)
         what = "bytes differ from the source file" + (" re-encoded" if st.jpeg.quality else "")

@@ -37,18 +37,19 @@ def image_bytes(cfg: BuildConfig) -> int:
     return _SOURCE_BYTES.get(cfg.image_package, raw)
 
 
-def check_file_size_limit(cfg: BuildConfig, n_rows: int) -> None:
+def check_file_size_limit(cfg: BuildConfig, n_rows: int, images: bool = True) -> None:
     """Refuse to start when the file-size limit (``ulimit -f``) is below the store's size.
 
     Stage 1 allocates the whole uncompressed pixel array (a sparse file of the final size),
     so a lower limit would fail on the first write. A compressed store grows as pixels come
     in; its uncompressed size is the bound used, because HDF5 cannot close a file after a
-    failed write (h5py then crashes the process when it lets go of the file).
+    failed write (h5py then crashes the process when it lets go of the file). ``images=False``:
+    a DNA-only store, without pixels.
     """
     limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
     if not cfg.check_space or limit == resource.RLIM_INFINITY:
         return
-    size = estimate_bytes(cfg, n_rows, n_rows)
+    size = estimate_bytes(cfg, n_rows, n_rows if images else None)
     if size > limit:
         raise InsufficientSpaceError(
             f"The store will be about {human(size)} but this process may not write files larger than"

@@ -15,13 +15,14 @@ import numpy as np
 
 from ..errors import BuildInterrupted, InsufficientSpaceError, MetadataError
 from ..format import ImageStatus
+from ..images import ingest
 from ..layouts import SourceLayout
 from ..metadata import Table
 from .config import BuildConfig
 from .pixels import PixelWriter
 from .signals import signal_guard
 from .space import NO_SPACE
-from .stage_jpeg import JpegWriter, ingest
+from .stage_jpeg import JpegWriter
 
 __all__ = ["fill_images"]
 

@@ -6,10 +6,11 @@ The stages are those of a raw build (:mod:`.pipeline`), with these differences:
    of allocating a pixel block (:func:`create_jpeg_rows`).
 2. Stage 2's workers read each source file, check it with the raw builder's own decode (so
    bad files are flagged exactly as in a raw build) and hand back its bytes
-   (:func:`ingest`): the file's own bytes, or with ``jpeg_quality`` the resized image encoded
-   once. :class:`JpegWriter` appends them to a spool file beside the partial file and, as
-   the pixel writer does, records rows as done only after their bytes are durable. On
-   resume the spool is cut back to the bytes of the rows recorded as done
+   (:func:`bioscan_h5.images.ingest`, in the light worker processes of
+   :func:`.pool.read_batches`): the file's own bytes, or with ``jpeg_quality`` the resized
+   image encoded once. :class:`JpegWriter` appends them to a spool file beside the partial
+   file and, as the pixel writer does, records rows as done only after their bytes are
+   durable. On resume the spool is cut back to the bytes of the rows recorded as done
    (:func:`prepare_spool`).
 3. Before the last stage, :func:`assemble` copies the spool into ``/jpeg/bytes``, one
    contiguous dataset of exactly the bytes' size.
@@ -22,7 +23,6 @@ the old ones and the extended store's block is again one dataset with nothing le
 from __future__ import annotations
 
 import errno
-import io
 import logging
 import os
 import time
@@ -34,7 +34,6 @@ from .. import format as fmt
 from .._files import fsync_path, pwrite_all
 from .._hdf5 import LIBVER, open_readonly
 from ..format import ImageStatus
-from ..images import classify_path, draft_for, failure, fit_decoded, open_source, resize_step, to_rgb
 from .pixels import PixelWriter
 
 __all__ = [
@@ -42,7 +41,6 @@ __all__ = [
     "assemble",
     "copy_for_jpeg_extension",
     "create_jpeg_rows",
-    "ingest",
     "prepare_spool",
 ]
 
@@ -62,37 +60,6 @@ def create_jpeg_rows(f: h5py.File, n_rows: int, jpeg_quality: int | None) -> Non
     f.create_dataset(fmt.JPEG_MODES, data=np.zeros(n_rows, dtype=fmt.JPEG_MODE_DTYPE))
 
 
-def ingest(
-    path: str, image_dir_real: str, size: int, fit: str, draft: bool, quality: int | None
-) -> tuple[ImageStatus, tuple | None, tuple[int, int], str]:
-    """Read one source file for a JPEG store: ``(status, (bytes, mode, (w, h)) or None, source size, detail)``.
-
-    The file is decoded as the raw builder decodes it (which flags the same bad files). With
-    ``quality`` the image, converted to RGB and resized (the resize step of ``fit``, no crop
-    or pad), is encoded once as a JPEG of that quality; else its bytes are kept unchanged.
-    """
-    status = classify_path(path, image_dir_real)
-    if status is not None:
-        return status, None, (0, 0), ""
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read()
-        with open_source(io.BytesIO(data)) as img:
-            src, mode = img.size, img.mode
-            if not quality:
-                fit_decoded(img, size, fit, draft)  # the check: pixels not kept
-                return ImageStatus.OK, (data, mode, src), src, ""
-            if draft:
-                draft_for(img, size, fit)
-            img.load()
-            small = resize_step(to_rgb(img), size, fit)
-        buf = io.BytesIO()
-        small.save(buf, format="JPEG", quality=quality)
-        return ImageStatus.OK, (buf.getvalue(), "RGB", small.size), src, ""
-    except Exception as exc:  # any decoder failure on a hostile file is a bad row, not a crash
-        return failure(exc)
-
-
 def _offsets(f: h5py.File) -> dict[str, int]:
     return {name: f[name].id.get_offset() for name in (fmt.IMAGE_STATUS, *_TABLES)}
 
@@ -105,7 +72,8 @@ def _durable_end(status: np.ndarray, offsets: np.ndarray, lengths: np.ndarray) -
 class JpegWriter(PixelWriter):
     """Appends rows' bytes to the spool; statuses (and the JPEG tables) only once the bytes are durable.
 
-    :meth:`write` takes the ``(bytes, mode, (w, h))`` of :func:`ingest` in place of pixels.
+    :meth:`write` takes the ``(bytes, mode, (w, h))`` of :func:`~bioscan_h5.images.ingest` in place
+    of pixels.
     """
 
     def __init__(self, path: str) -> None:  # not PixelWriter's: there is no pixel block

@@ -23,7 +23,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         " one HDF5 store. Safe to interrupt: rerun the same command to resume.",
     )
     p.add_argument(
-        "--root", required=True, help="folder holding bioscan5m/ (or bioscan1m/), as for bioscan-dataset"
+        "--root",
+        required=True,
+        help="folder holding bioscan5m/ (or bioscan1m/, CanadianInvertebrates/), as for bioscan-dataset",
     )
     p.add_argument("--dataset", default="bioscan5m", choices=sorted(fmt.SCHEMAS), help="default: %(default)s")
     p.add_argument(
@@ -45,7 +47,14 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--max-nucleotides",
         type=max_nucleotides,
         default=fmt.DEFAULT_MAX_NUCLEOTIDES,
-        help="barcode width kept (default 660; 'none' keeps them whole)",
+        help="width of the fixed barcode array (default 660; 'none': as wide as the longest barcode);"
+        " the letters beyond it are kept too, unless --no-full-barcodes",
+    )
+    p.add_argument(
+        "--no-full-barcodes",
+        action="store_true",
+        help="keep only the first --max-nucleotides letters of each barcode (a smaller store that cannot"
+        " serve longer barcodes)",
     )
     p.add_argument("--workers", type=int, default=None, help="decoding processes (default: all cores)")
     p.add_argument(
@@ -103,6 +112,7 @@ def to_config(args: argparse.Namespace) -> BuildConfig:
         "tokenize": tuple(t for t in args.tokenize.split(",") if t),
         "pixels": args.pixels,
         "jpeg_quality": args.jpeg_quality,
+        "full_barcodes": not args.no_full_barcodes,
     }
     return build_config(
         args,

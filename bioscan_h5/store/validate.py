@@ -9,7 +9,8 @@ import h5py
 import numpy as np
 
 from .. import format as fmt
-from ..errors import StoreFormatError, StoreIncompleteError, StoreVersionError
+from ..errors import InvalidArgumentError, StoreFormatError, StoreIncompleteError, StoreVersionError
+from ..layouts import get_layout
 
 __all__ = ["StoreHeader", "attr_value", "column_order", "read_header"]
 
@@ -67,10 +68,12 @@ def read_header(f: h5py.File, path: str, allow_incomplete: bool) -> StoreHeader:
     for name in _JSON_ATTRS:
         if name in a:
             json.loads(a[name])
+    _check_split_names(a, dataset, path)
+    images = fmt.SCHEMAS[dataset].has_images
     checked = (
-        (fmt.ATTR_IMAGE_PACKAGE, fmt.IMAGE_PACKAGES),
+        (fmt.ATTR_IMAGE_PACKAGE, fmt.IMAGE_PACKAGES if images else ("",)),  # DNA-only: none
         (fmt.ATTR_FIT, fmt.FITS),
-        (fmt.ATTR_PIXELS, fmt.PIXEL_KINDS),
+        (fmt.ATTR_PIXELS, fmt.PIXEL_KINDS if images else ("raw",)),
     )
     for name, valid in checked:
         if name in a and a[name] not in valid:
@@ -88,6 +91,21 @@ def read_header(f: h5py.File, path: str, allow_incomplete: bool) -> StoreHeader:
     check_links(f, path)
     _check_datasets(f, path, header)
     return header
+
+
+def _check_split_names(a: dict, dataset: str, path: str) -> None:
+    """The splits whose images the store holds must be split names of its dataset."""
+    built = json.loads(a.get(fmt.ATTR_SPLITS_BUILT, "[]"))
+    try:
+        if not isinstance(built, list) or not all(isinstance(s, str) for s in built):
+            raise InvalidArgumentError("not a list of names")
+        if built:
+            get_layout(dataset).explode("+".join(built))
+    except InvalidArgumentError:
+        raise StoreFormatError(
+            f"{path!r} is damaged: its {fmt.ATTR_SPLITS_BUILT!r} attribute is {built!r}, which are not"
+            f" split names of {dataset}. {_REBUILD}"
+        ) from None
 
 
 def _check_identity(a: dict, path: str, allow_incomplete: bool) -> None:
@@ -116,6 +134,9 @@ def _check_datasets(f: h5py.File, path: str, header: StoreHeader) -> None:
     if fmt.pixel_kind(header.attrs) == "jpeg":  # encoded bytes instead of the pixel block
         del expected[fmt.IMAGES]
         expected.update(fmt.jpeg_datasets(header.n_rows, bool(header.attrs.get(fmt.ATTR_COMPLETE))))
+    content = json.loads(header.attrs.get(fmt.ATTR_BUILD_ARGS, "{}"))
+    if content.get("full_barcodes") and content.get("max_nucleotides") is not None:
+        expected.update(fmt.expected_tail_datasets(header.n_rows))
     for name, (kind, shape) in expected.items():
         obj = f.get(name)
         if not isinstance(obj, h5py.Dataset):
