@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -36,6 +36,8 @@ __all__ = ["StoredColumn", "ColumnValueError", "codec_for", "read_column"]
 #: Reads one part (``"codes"``, ``"values"``, ...) of a stored column: a numpy array, with
 #: ``"categories"`` as a sequence of ``str``.
 PartLoader = Callable[[str], Any]
+
+_T = TypeVar("_T")
 
 
 class ColumnValueError(ValueError):
@@ -81,6 +83,26 @@ class StoredColumn:
         """Every value as an object array (``nan`` = missing)."""
         return self.objects()
 
+    @property
+    def category_codes(self) -> np.ndarray:
+        """The int32 codes of a category column (``-1`` = missing)."""
+        return _required(self, self.codes, "codes")
+
+    @property
+    def category_names(self) -> list[str]:
+        """The sorted categories of a category column."""
+        return _required(self, self.categories, "categories")
+
+    @property
+    def value_array(self) -> np.ndarray:
+        """The values of a string, float or int column."""
+        return _required(self, self.values, "values")
+
+    @property
+    def missing_mask(self) -> np.ndarray:
+        """Which rows of an int column are missing (bool)."""
+        return _required(self, self.missing, "missing")
+
     def category_lookup(self) -> np.ndarray:
         """The categories as an object array with ``nan`` appended: index it with codes."""
         if self._lookup is None:
@@ -88,6 +110,13 @@ class StoredColumn:
             lookup.flags.writeable = False
             self._lookup = lookup
         return self._lookup
+
+
+def _required(col: StoredColumn, part: _T | None, name: str) -> _T:
+    """``part`` of ``col``; a clear error where its kind does not store one."""
+    if part is None:
+        raise TypeError(f"column {col.name!r} ({col.kind.value} kind) has no {name!r} part")
+    return part
 
 
 def _all_rows(col: StoredColumn) -> np.ndarray:

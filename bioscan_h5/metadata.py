@@ -175,7 +175,7 @@ def read_table(
     header = read_header(path, sep)
     specs = _column_kinds(schema, header, path)
     float_cols = [c.name for c in specs if c.kind is Kind.FLOAT]
-    dtypes = {name: str for name in header}
+    dtypes: dict[str, type | str] = {name: str for name in header}
     dtypes.update({c: "float64" for c in float_cols})
     parts: dict[str, list] = {c.name: [] for c in specs}
     dna_parts: list[tuple[np.ndarray | None, np.ndarray, np.ndarray]] = []
@@ -306,13 +306,13 @@ def _raw(text: str) -> bytes:
 def _first_bad_utf8(path: str, reader, id_column: str | None, fix: str) -> MetadataError | None:
     n = 0
     for chunk in reader:
-        first = {}  # column -> first row holding a bad byte
+        first: dict[str, int] = {}  # column -> first row holding a bad byte
         for col in chunk.columns:
             hits = np.flatnonzero(chunk[col].str.contains(_NOT_UTF8, na=False).to_numpy())
             if hits.size:
                 first[col] = int(hits[0])
         if first:
-            col = min(first, key=first.get)  # the earliest row; on a tie, the leftmost column
+            col = min(first, key=first.__getitem__)  # the earliest row; on a tie, the leftmost column
             r = first[col]
             ids = chunk[id_column] if id_column in chunk else None
             return metadata_error(
@@ -382,7 +382,7 @@ def _parse(chunk: pd.DataFrame, spec: ColumnSpec, path: str, offset: int, schema
 
 
 def _check_unique(table: Table, schema: DatasetSchema, path: str) -> None:
-    ids = table.columns[schema.id_column].values
+    ids = table.columns[schema.id_column].value_array
     empty = np.flatnonzero(ids == b"")
     if empty.size:
         raise metadata_error(

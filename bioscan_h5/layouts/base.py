@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -83,11 +83,11 @@ def refuse_unknown_splits(table: Table, path: str, column: str, valid: Iterable[
     valid = tuple(valid)
     split = table.column(column)
     unknown = sorted(set(split.categories or ()) - set(valid))
-    missing = np.flatnonzero(split.codes < 0)
+    missing = np.flatnonzero(split.category_codes < 0)
     if not unknown and not missing.size:
         return
     if unknown:
-        row = int(np.flatnonzero(split.codes == split.categories.index(unknown[0]))[0])
+        row = int(np.flatnonzero(split.category_codes == split.category_names.index(unknown[0]))[0])
         value = unknown[0]
     else:
         row, value = int(missing[0]), ""
@@ -98,7 +98,7 @@ def refuse_unknown_splits(table: Table, path: str, column: str, valid: Iterable[
         value,
         "unknown split name",
         f"Valid split names are: {', '.join(valid)}.",
-        id_value=table.column(id_column).values[row].decode(),
+        id_value=table.column(id_column).value_array[row].decode(),
     )
 
 
@@ -134,7 +134,7 @@ class SourceLayout:
         """The folder of the root's stores (``<dataset folder>/h5``)."""
         return os.path.join(self.dataset_dir(root), fmt.STORE_DIRNAME)
 
-    def store_path(self, root: str, *name: str | int | None, **kinds: str | int | None) -> str:
+    def store_path(self, root: str, *name: Any, **kinds: Any) -> str:
         """Where ``bioscan-h5 build`` writes a store of this root by default.
 
         ``name`` and ``kinds`` are the arguments of :func:`~bioscan_h5.format.store_filename`

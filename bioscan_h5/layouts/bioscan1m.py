@@ -105,17 +105,17 @@ class Bioscan1MLayout(SourceLayout):
         return table
 
     def validate(self, table: Table, path: str) -> None:
-        ids = table.column("sampleid").values
+        ids = table.column("sampleid").value_array
         refuse_unsafe(path, table, "image_file", "sampleid")
         chunk = table.column("chunk_number")
-        bad = np.flatnonzero(chunk.missing | (chunk.values < 0))
+        bad = np.flatnonzero(chunk.missing_mask | (chunk.value_array < 0))
         if bad.size:
             r = int(bad[0])
             raise metadata_error(
                 path,
                 r,
                 "chunk_number",
-                None if chunk.missing[r] else int(chunk.values[r]),
+                None if chunk.missing_mask[r] else int(chunk.value_array[r]),
                 "the image folder number is missing or negative",
                 "Each row needs its part<N> folder number.",
                 id_value=ids[r].decode("utf-8"),
@@ -124,7 +124,7 @@ class Bioscan1MLayout(SourceLayout):
             c = table.column(col)
             unknown = sorted(set(c.categories or ()) - set(BIOSCAN1M_SPLITS))
             if unknown:
-                r = int(np.flatnonzero(c.codes == c.categories.index(unknown[0]))[0])
+                r = int(np.flatnonzero(c.category_codes == c.category_names.index(unknown[0]))[0])
                 raise metadata_error(
                     path,
                     r,
@@ -136,8 +136,8 @@ class Bioscan1MLayout(SourceLayout):
                 )
 
     def image_relpaths(self, source: ColumnSource, rows: np.ndarray) -> list[str]:
-        files = source.column("image_file").values
-        chunks = source.column("chunk_number").values
+        files = source.column("image_file").value_array
+        chunks = source.column("chunk_number").value_array
         return [f"part{int(chunks[r])}/{files[r].decode('utf-8')}" for r in rows]
 
     def explode(self, splits: str) -> list[str]:

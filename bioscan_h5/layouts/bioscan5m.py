@@ -26,12 +26,12 @@ class Bioscan5MLayout(SourceLayout):
         refuse_unsafe(path, table, "chunk", "processid", allow_empty=True)
 
     def image_relpaths(self, source: ColumnSource, rows: np.ndarray) -> list[str]:
-        ids = source.column("processid").values
-        chunks = source.column("chunk").values
+        ids = source.column("processid").value_array
+        chunks = source.column("chunk").value_array
         split = source.column("split")
         out = []
         for r in rows:
-            s = split.categories[split.codes[r]]
+            s = split.category_names[split.category_codes[r]]
             c = chunks[r].decode("utf-8")
             pid = ids[r].decode("utf-8")
             out.append(f"{s}/{c}/{pid}.jpg" if c else f"{s}/{pid}.jpg")

@@ -38,7 +38,7 @@ def add_clibd_partitions(table: Table, folder: str) -> None:
     """
     if not os.path.isdir(folder):
         return
-    ids = table.column("sampleid").values
+    ids = table.column("sampleid").value_array
     index = pd.Index(ids)
     split_codes = np.full(table.n_rows, -1, dtype=np.int32)
     cats = sorted(CLIBD_VALID_SPLITS)
