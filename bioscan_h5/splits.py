@@ -144,6 +144,8 @@ def explode_metasplit_1m(metasplit: str | None, partitioning_version: str, verif
     """The BIOSCAN-1M partitions a (meta)split name stands for, for one partitioning version."""
     if metasplit is None:
         metasplit = "all"
+    valid_splits: tuple[str, ...]
+    valid_meta: tuple[str, ...]
     if partitioning_version == "clibd":
         aliases, valid_splits, valid_meta = CLIBD_SPLIT_ALIASES, CLIBD_VALID_SPLITS, CLIBD_METASPLITS
     else:

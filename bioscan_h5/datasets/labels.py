@@ -37,7 +37,7 @@ class LabelSpace:
         return {"store": self.store, "remap": self.remap}
 
     def __setstate__(self, state: dict) -> None:
-        self.__init__(state["store"], state["remap"])
+        LabelSpace.__init__(self, state["store"], state["remap"])
 
     def reduced(self, keep: np.ndarray) -> LabelSpace:
         """The label space of the rows ``keep`` alone: only labels they hold, renumbered in order."""

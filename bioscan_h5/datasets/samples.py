@@ -92,7 +92,7 @@ class SampleReader:
         return {"store": self.store, "options": self.options, "labels": self.labels}
 
     def __setstate__(self, state: dict) -> None:
-        self.__init__(state["store"], state["options"], state["labels"])
+        SampleReader.__init__(self, state["store"], state["options"], state["labels"])
 
     # ------------------------------------------------------------ public
     def one(self, row: int):

@@ -9,7 +9,11 @@ some rows, cut to a ``max_nucleotides``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cached_property
+from typing import Any
+
+import h5py
 
 import numpy as np
 
@@ -21,6 +25,12 @@ __all__ = ["BarcodeArrays", "barcode_block", "block_width"]
 
 class BarcodeArrays:
     """The barcode arrays of a :class:`~bioscan_h5.store.Store` (which supplies ``array``, ``file``, ``attrs``)."""
+
+    # supplied by the Store (annotations only)
+    array: Callable[[str], np.ndarray]
+    file: h5py.File
+    attrs: dict[str, Any]
+    n_rows: int
 
     @cached_property
     def dna_codes(self) -> np.ndarray:

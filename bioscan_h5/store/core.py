@@ -168,7 +168,7 @@ class Store(ImageArrays, BarcodeArrays):
         return {"path": self.path, "allow_incomplete": self.allow_incomplete}
 
     def __setstate__(self, state: dict) -> None:
-        self.__init__(state["path"], allow_incomplete=state["allow_incomplete"])
+        Store.__init__(self, state["path"], allow_incomplete=state["allow_incomplete"])
 
     def __len__(self) -> int:
         return self.n_rows

@@ -79,6 +79,7 @@ class RowDecoder:
 
     def _fast(self, data: bytes, w: int, h: int) -> np.ndarray | None:
         """The pixels through simplejpeg, or None where only Pillow gives the builder's pixels."""
+        assert self.simplejpeg is not None, "into() takes this path only with simplejpeg"
         s = self.size
         new_w, new_h = resized_size(w, h, s, self.fit)
         if self.draft and min(w / new_w, h / new_h) >= 2:

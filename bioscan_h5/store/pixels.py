@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cached_property
 
 import h5py
@@ -28,6 +29,11 @@ class ImageArrays:
     The store supplies ``array``, ``file``, ``attrs``, ``schema``, ``n_rows``, ``image_size``,
     ``path``, ``dataset`` and ``_map_source``.
     """
+
+    # supplied by the Store (annotations only)
+    array: Callable[[str], np.ndarray]
+    schema: fmt.DatasetSchema
+    n_rows: int
 
     @property
     def has_images(self) -> bool:

@@ -27,12 +27,16 @@ import errno
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .. import format as fmt
 from ..errors import StoreFormatError
 from .pixels import pixel_block_offset
+
+if TYPE_CHECKING:
+    import h5py
 
 __all__ = ["QUEUE_DEPTH", "RowReader"]
 
@@ -141,12 +145,12 @@ class RowReader:
         self._nowait = _NOWAIT
         self._generation = -1
         self._fd: _Descriptor | None = None
-        self._dset = None
+        self._dset: h5py.Dataset | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._open()
         if self.positional:
             end = self.offset + self.n_rows * self.row_bytes
-            size = os.fstat(self._fd.fd).st_size
+            size = os.fstat(self._descriptor()).st_size
             if size < end:
                 raise StoreFormatError(
                     f"{store.path!r} is {size} bytes long but its pixel block ends at byte {end}"
@@ -172,6 +176,16 @@ class RowReader:
         self._pool = None  # a fork has no threads of its parent's pool
         self._generation = _generation
 
+    def _descriptor(self) -> int:
+        """The file descriptor that positional reads use (:meth:`_open` made it)."""
+        assert self._fd is not None, "a positional RowReader reads after _open()"
+        return self._fd.fd
+
+    def _dataset(self) -> h5py.Dataset:
+        """The pixel dataset that h5py reads use (:meth:`_open` opened it)."""
+        assert self._dset is not None, "an h5py RowReader reads after _open()"
+        return self._dset
+
     def _ready(self) -> None:
         if self._generation != _generation:
             with _open_lock:
@@ -196,12 +210,12 @@ class RowReader:
             raise IndexError(f"row {row!r} is out of range for a store of {self.n_rows} rows")
         self._ready()
         if not self.positional:
-            self._dset.read_direct(out, np.s_[row])
+            self._dataset().read_direct(out, np.s_[row])
             return out
-        fd, off = self._fd.fd, self.offset + row * self.row_bytes
-        got = os.preadv(fd, [out], off)
+        fd, off = self._descriptor(), self.offset + row * self.row_bytes
+        got = os.preadv(fd, [out.data], off)
         if got < self.row_bytes:
-            self._finish(fd, [memoryview(out).cast("B")], off, got)
+            self._finish(fd, [out.data.cast("B")], off, got)
         return out
 
     def read(self, rows, out: np.ndarray) -> np.ndarray:
@@ -237,16 +251,16 @@ class RowReader:
         order = np.argsort(rows, kind="stable")
         if not self.positional:
             for k, r in zip(order.tolist(), rows[order].tolist()):
-                self._dset.read_direct(out, np.s_[r], np.s_[k])
+                self._dataset().read_direct(out, np.s_[r], np.s_[k])
             return out
-        pending = self._read_runs(rows[order], order, memoryview(out).cast("B"))
+        pending = self._read_runs(rows[order], order, out.data.cast("B"))
         if pending:
             self._complete(pending)
         return out
 
     def _read_runs(self, srt: np.ndarray, order: np.ndarray, mv: memoryview) -> list:
         """One read per run of adjacent rows, without waiting for the disk; what is left to read."""
-        rb, cap, base, fd = self.row_bytes, self._run_cap, self.offset, self._fd.fd
+        rb, cap, base, fd = self.row_bytes, self._run_cap, self.offset, self._descriptor()
         cuts = (np.flatnonzero(np.diff(srt) != 1) + 1).tolist()
         dest, first = order.tolist(), srt.tolist()
         pending = []
@@ -277,7 +291,7 @@ class RowReader:
 
     def _complete(self, pending: list) -> None:
         """Finish the reads that missed the page cache, :data:`QUEUE_DEPTH` at a time."""
-        fd = self._fd.fd
+        fd = self._descriptor()
         if len(pending) == 1:
             self._finish(fd, *pending[0])
             return
