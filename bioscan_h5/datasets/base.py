@@ -211,9 +211,13 @@ class StoreDataset(torch.utils.data.Dataset):
 
     @classmethod
     def store_file_metadata(
-        cls, store, split: str | None, max_nucleotides: int | None, reduce_repeated_barcodes: bool
+        cls: Any, store, split: str | None, max_nucleotides: int | None, reduce_repeated_barcodes: bool
     ):
-        """:meth:`file_metadata` of a store's split: what the ``load_*_metadata`` functions return."""
+        """:meth:`file_metadata` of a store's split: what the ``load_*_metadata`` functions return.
+
+        Called on a dataset class (``BIOSCAN5M``, ...), whose constructor takes the root first
+        (``cls`` is typed ``Any``: this base class has no constructor of its own).
+        """
         ds = cls(
             None,
             split=split if split is not None else "all",

@@ -33,7 +33,7 @@ from __future__ import annotations
 import itertools
 import warnings
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -46,6 +46,9 @@ from .decode import GpuJpegDecoder, check_gpu_decode
 from .ring import LIFETIME, Ring, Slot, ring_size
 
 __all__ = ["BatchLoader", "BatchView", "batch_loader", "gather_batch"]
+
+#: Batches with the ring slot each was gathered into (None: not into a ring).
+_Batches = Generator[tuple[dict, Slot | None], None, None]
 
 
 def gather_batch(ds: StoreDataset, indices) -> dict[str, object]:
@@ -315,7 +318,7 @@ class BatchLoader:
             return None
         return self._free.pop() if self._free else Ring(self.ring_size, self.batch_size, self.pin_memory)
 
-    def _batches(self) -> Iterator[tuple[dict, Slot | None]]:
+    def _batches(self) -> _Batches:
         """(batch, slot) pairs of one epoch, in order; the ring's numbering goes on across epochs."""
         ring = self._take_ring()
         start = ring.next if ring is not None else 0
@@ -336,12 +339,12 @@ class BatchLoader:
                 ring.next = start + taken  # prefetched, never yielded batches' slots are free
                 self._free.append(ring)
 
-    def _serial(self, indices, ring: Ring | None, start: int) -> Iterator[tuple[dict, Slot | None]]:
+    def _serial(self, indices, ring: Ring | None, start: int) -> _Batches:
         for n, idx in enumerate(indices):
             slot = ring.slot(start + n) if ring is not None else None
             yield self._gather(slot, idx), slot
 
-    def _threaded(self, indices, ring: Ring | None, start: int) -> Iterator[tuple[dict, Slot | None]]:
+    def _threaded(self, indices, ring: Ring | None, start: int) -> _Batches:
         counter = itertools.count()
         init = self.worker_init_fn
         pool = ThreadPoolExecutor(
@@ -378,7 +381,7 @@ class BatchLoader:
             pool.shutdown(wait=True, cancel_futures=True)
 
     @staticmethod
-    def _on_host(batches: Iterator[tuple[dict, Slot | None]]) -> Iterator[dict]:
+    def _on_host(batches: _Batches) -> Iterator[dict]:
         try:
             for batch, _ in batches:
                 yield batch
@@ -386,7 +389,7 @@ class BatchLoader:
             batches.close()
 
     # ------------------------------------------------------------ to the GPU
-    def _on_device(self, batches: Iterator[tuple[dict, Slot | None]]) -> Iterator[dict]:
+    def _on_device(self, batches: _Batches) -> Iterator[dict]:
         """Copy each batch to the device on a side stream; yield it once the next one is on its way."""
         dev = self.device
         stream = torch.cuda.Stream(device=dev)

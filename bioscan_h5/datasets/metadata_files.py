@@ -30,10 +30,11 @@ __all__ = [
 ]
 
 
-def default_dtype_enum(prefix: str, module: str) -> type[enum.Enum]:
+def default_dtype_enum(prefix: str, module: str) -> Any:
     """A loader's ``MetadataDtype`` enum: its member ``DEFAULT`` stands for the peer's ``COLUMN_DTYPES``.
 
-    A ``str`` enum, so that its value (``"<prefix>_default_dtypes"``) compares equal too.
+    A ``str`` enum, so that its value (``"<prefix>_default_dtypes"``) compares equal too. (Typed
+    ``Any``: a type checker cannot see the members of an enum class made at run time.)
     """
     return enum.Enum("MetadataDtype", {"DEFAULT": f"{prefix}_default_dtypes"}, type=str, module=module)
 
@@ -80,7 +81,7 @@ def holds_barcodes(path: str, max_nucleotides: int | None) -> bool:
     """Whether the store keeps every barcode at least ``max_nucleotides`` long (None: whole)."""
     with Store(path) as st:
         stored = st.max_nucleotides
-        if st.full_barcodes or (max_nucleotides is not None and max_nucleotides <= stored):
+        if stored is None or st.full_barcodes or (max_nucleotides is not None and max_nucleotides <= stored):
             return True
         return int(np.max(st.dna_full_lengths, initial=0)) <= stored
 

@@ -39,7 +39,7 @@ class Slot:
         self.capacity = capacity
         self.pinned = pinned
         self.tensors: dict[str, torch.Tensor] = {}
-        self.event = None  # the CUDA event of the last copy out of this slot
+        self.event: torch.cuda.Event | None = None  # the CUDA event of the last copy out of this slot
 
     def wait(self) -> None:
         """Block until the last asynchronous copy out of this slot has finished."""

@@ -243,6 +243,7 @@ def tokenize_args(settings: TokenizerSettings, uppercase: bool = False) -> Token
     letter outside the alphabet, as the published tokenizers treat it.
     """
     alphabet, k, stride, max_len, specials, pad, unknown, prefix, padding_side = settings
+    assert stride is not None, "tokenize_args takes checked settings (check_settings sets stride)"
     specials = list(specials)
     digits = np.full(256, -1, dtype=np.int64)
     if unknown in alphabet:

@@ -136,7 +136,8 @@ class Tokenizer:
         self.name = str(name)
         self.alphabet = settings.alphabet
         self.k = settings.k
-        self.stride = settings.stride
+        assert settings.stride is not None, "check_settings sets stride"
+        self.stride: int = settings.stride
         self.max_len = settings.max_len
         self.specials = settings.specials
         self.pad = pad
@@ -144,7 +145,7 @@ class Tokenizer:
         self.prefix = prefix
         self.padding_side = padding_side
         self.uppercase = bool(uppercase)
-        self.vocab: list[str] = self.specials + kmers
+        self.vocab: list[str] = [*self.specials, *kmers]
         self._ids = {tok: i for i, tok in enumerate(self.vocab)}
         self.num_windows = (self.max_len - self.k) // self.stride + 1
         self.num_tokens = self.num_windows + (1 if prefix is not None else 0)
@@ -384,9 +385,8 @@ def _decode(
         )
     if stride > k:
         raise ValueError(f"{name!r} is not invertible: stride {stride} > k {k} skips letters between windows")
-    ids = [int(t) for t in ids]
     first = 1 if tokenizer.prefix is not None else 0
-    wins = ids[first:]
+    wins = [int(t) for t in ids][first:]
     left = tokenizer.padding_side == "left"
     cover = (tokenizer.num_windows - 1) * stride + k  # padded positions the windows cover
     if length is not None:

@@ -9,6 +9,7 @@ Both take what :func:`~bioscan_h5.batch_loader` yields, so either works::
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 
@@ -36,6 +37,10 @@ class BatchTransform(torch.nn.Module):
         The entry of a batch dict that holds the images.
     """
 
+    #: Registered buffers (they follow the module to a device).
+    mean: torch.Tensor
+    std: torch.Tensor
+
     def __init__(
         self, size: int | Sequence[int], *, mean: Channels, std: Channels, dtype: torch.dtype, key: str
     ) -> None:
@@ -54,7 +59,7 @@ class BatchTransform(torch.nn.Module):
         self.dtype = dtype
         self.key = key
 
-    def forward(self, batch: Mapping[str, object] | torch.Tensor) -> dict[str, object] | torch.Tensor:
+    def forward(self, batch: Mapping[str, Any] | torch.Tensor) -> dict[str, object] | torch.Tensor:
         """Transform a batch dict's ``key`` entry (returning a new dict) or a ``(B, C, H, W)`` tensor.
 
         Parameters
