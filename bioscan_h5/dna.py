@@ -8,6 +8,7 @@ whole columns at once; each is plain Python compiled by numba (see :mod:`bioscan
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 
@@ -82,7 +83,7 @@ def encode_barcodes(
     """
     n = len(values)
     present = [isinstance(v, str) for v in values]
-    strs = [v if ok else "" for v, ok in zip(values, present)]
+    strs = cast("list[str]", [v if ok else "" for v, ok in zip(values, present)])  # present: a str
     full = np.fromiter((len(s) for s in strs), dtype=np.int64, count=n)
     full[~np.asarray(present, dtype=bool)] = -1
     try:

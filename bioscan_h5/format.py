@@ -36,6 +36,7 @@ from __future__ import annotations
 import enum
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -314,9 +315,7 @@ def store_filename(
     return name + jpeg_suffix(pixels, jpeg_quality) + ".h5"
 
 
-def default_store_path(
-    root: str | os.PathLike, dataset: str, *name: str | int | None, **kinds: str | int | None
-) -> str:
+def default_store_path(root: str | os.PathLike, dataset: str, *name: Any, **kinds: Any) -> str:
     """Where ``bioscan-h5 build`` writes a store by default: ``<root>/<dataset>/h5/<name>.h5``.
 
     ``name`` and ``kinds`` are the arguments of :func:`store_filename` after ``dataset``

@@ -62,7 +62,8 @@ class BuildConfig:
     splits: str = "all"
     max_nucleotides: int | None = fmt.DEFAULT_MAX_NUCLEOTIDES
     workers: int | None = None
-    out: str | None = None
+    # None (the default store path) is replaced in __post_init__: a str from then on
+    out: str = None  # type: ignore[assignment]
     overwrite: bool = False
     dry_run: bool = False
     no_images: bool = False

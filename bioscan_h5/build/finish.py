@@ -70,7 +70,7 @@ def _bad_rows(layout: SourceLayout, table: Table, status: np.ndarray, bad: dict[
     rows = np.flatnonzero(status > ImageStatus.OK)
     if not rows.size:
         return []
-    ids = table.columns[layout.schema.id_column].values
+    ids = table.columns[layout.schema.id_column].value_array
     rel = layout.image_relpaths(table, rows)
     out = []
     for r, p in zip(rows, rel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from typing import Any
 
 import h5py
 import numpy as np
@@ -35,7 +36,7 @@ class PixelWriter:
             self.size_offset = f[fmt.IMAGE_SOURCE_SIZE].id.get_offset()
         self.path = path
         self.nbytes = image_size * image_size * 3
-        self.pending: list[tuple[int, int, int, int]] = []
+        self.pending: list[tuple[Any, ...]] = []  # row, status, width, height (a subclass adds more)
         self.h5: h5py.File | None = None
         self.fd = os.open(path, os.O_RDWR)
         if self.pixel_offset < 0:  # compressed: pixels go through HDF5's filter pipeline

@@ -116,7 +116,7 @@ class JpegWriter(PixelWriter):
         os.fdatasync(self.spool)
         if rows:
             r = np.array([x[0] for x in rows], dtype=np.int64)
-            columns = {
+            columns: dict[str, np.ndarray] = {
                 fmt.JPEG_OFFSETS: np.array([x[4] for x in rows], dtype=fmt.JPEG_OFFSET_DTYPE),
                 fmt.JPEG_LENGTHS: np.array([x[5] for x in rows], dtype=fmt.JPEG_OFFSET_DTYPE),
                 fmt.JPEG_SIZES: np.array([(x[6], x[7]) for x in rows], dtype=fmt.SOURCE_SIZE_DTYPE),

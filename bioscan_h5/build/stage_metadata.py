@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from typing import Any
 
 import h5py
 import numpy as np
@@ -77,6 +78,10 @@ def write_metadata(
 
     ``images=False`` (a DNA-only dataset): no image arrays at all.
     """
+    # a parsed metadata file (read_table) holds its barcodes; a tail comes with its offsets
+    assert (
+        table.dna_codes is not None and table.dna_lengths is not None and table.dna_full_lengths is not None
+    )
     with h5py.File(path, "w", libver=LIBVER) as f:
         _write_attributes(f, cfg, table, source_fp, target_splits)
         for col in table.columns.values():
@@ -85,6 +90,7 @@ def write_metadata(
         f.create_dataset(fmt.DNA_LENGTHS, data=table.dna_lengths.astype(fmt.LENGTH_DTYPE))
         f.create_dataset(fmt.DNA_FULL_LENGTHS, data=table.dna_full_lengths.astype(fmt.LENGTH_DTYPE))
         if table.dna_tail_codes is not None:
+            assert table.dna_tail_offsets is not None
             f.create_dataset(fmt.DNA_TAIL_CODES, data=table.dna_tail_codes.astype(fmt.DNA_DTYPE))
             f.create_dataset(fmt.DNA_TAIL_OFFSETS, data=table.dna_tail_offsets.astype(fmt.OFFSET_DTYPE))
         for name, rows in table.partitions.items():
@@ -140,7 +146,7 @@ def _create_images(f: h5py.File, cfg: BuildConfig, n: int) -> h5py.Dataset:
     chunks = (1, s, s, 3)
     if not cfg.compression:
         return create_preallocated(f, fmt.IMAGES, (n, s, s, 3), chunks)
-    opts = {"compression": cfg.compression}
+    opts: dict[str, Any] = {"compression": cfg.compression}
     if cfg.compression == "gzip":
         opts["compression_opts"] = 4
     return f.create_dataset(fmt.IMAGES, shape=(n, s, s, 3), dtype=fmt.IMAGE_DTYPE, chunks=chunks, **opts)

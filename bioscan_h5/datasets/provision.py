@@ -56,8 +56,15 @@ class StoreRequest:
     splits: str
 
     @property
+    def given_root(self) -> str:
+        """``root``, where a store is found or built under it (:class:`InvalidArgumentError` if not given)."""
+        if self.root is None:
+            raise InvalidArgumentError("Give root= (the dataset root) or store= (a store file).")
+        return self.root
+
+    @property
     def metadata_path(self) -> str:
-        return get_layout(self.dataset).metadata_path(self.root)
+        return get_layout(self.dataset).metadata_path(self.given_root)
 
     def can_build(self) -> bool:
         return self.build is not False and self.root is not None and os.path.isfile(self.metadata_path)
@@ -95,24 +102,23 @@ def provide_store(req: StoreRequest, store, wants_image: bool) -> Store:
         if not os.path.exists(path):
             raise StoreNotFoundError(f"No store file at {path!r} (the store= argument).")
         return Store(path)
-    if req.root is None:
-        raise InvalidArgumentError("Give root= (the dataset root) or store= (a store file).")
+    root = req.given_root
     path = _find(req)
     if path is None:
         size = req.image_size or fmt.DEFAULT_IMAGE_SIZE
-        path = get_layout(req.dataset).store_path(req.root, req.image_package, size)
+        path = get_layout(req.dataset).store_path(root, req.image_package, size)
         _build_missing(req, path, size, no_images=not wants_image)
     return Store(path)
 
 
 def _find(req: StoreRequest) -> str | None:
-    layout = get_layout(req.dataset)
-    folder = layout.store_dir(req.root)
+    layout, root = get_layout(req.dataset), req.given_root
+    folder = layout.store_dir(root)
     if not layout.schema.has_images:  # one store per root
-        path = layout.store_path(req.root, req.image_package, fmt.DEFAULT_IMAGE_SIZE)
+        path = layout.store_path(root, req.image_package, fmt.DEFAULT_IMAGE_SIZE)
         return path if os.path.exists(path) else None
     if req.image_size is not None:
-        path = layout.store_path(req.root, req.image_package, req.image_size)
+        path = layout.store_path(root, req.image_package, req.image_size)
         if os.path.exists(path):
             return path
         # else a JPEG store of that size: <name>_jpeg.h5 or <name>_jpeg<Q>.h5
@@ -124,7 +130,7 @@ def _find(req: StoreRequest) -> str | None:
             )
         return jpeg[0] if jpeg else None
     candidates = sorted(glob.glob(os.path.join(folder, f"{req.dataset}_{req.image_package}_*px*.h5")))
-    default = layout.store_path(req.root, req.image_package, fmt.DEFAULT_IMAGE_SIZE)
+    default = layout.store_path(root, req.image_package, fmt.DEFAULT_IMAGE_SIZE)
     if default in candidates:
         return default
     if len(candidates) > 1:
@@ -143,7 +149,7 @@ def _config(req: StoreRequest, path: str, size: int, no_images: bool, st: Store 
     content.setdefault("image_package", req.image_package)
     content["image_size"] = size
     return BuildConfig.from_content(
-        req.root, {**content, "dataset": req.dataset}, splits=req.splits, out=path, no_images=no_images
+        req.given_root, {**content, "dataset": req.dataset}, splits=req.splits, out=path, no_images=no_images
     )
 
 
