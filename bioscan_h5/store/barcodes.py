@@ -14,7 +14,6 @@ from functools import cached_property
 from typing import Any
 
 import h5py
-
 import numpy as np
 
 from .. import format as fmt
