@@ -104,6 +104,7 @@ class SampleReader:
         rows = np.asarray(rows, dtype=np.int64)
         if self._as_image is None:
             return [self._sample(r, None) for r in rows.tolist()]
+        assert self.pixels is not None and self._one_image is not None  # made with _as_image
         self.check_images(rows)
         n, px = len(rows), self.pixels
         if self.options.image_format == "pil" and self.store.pixels == "jpeg":
@@ -133,9 +134,11 @@ class SampleReader:
         """
         import torch
 
+        out: dict[str, Any]
         st, out = self.store, {}
         for m in self.options.modality:
             if m == "image":
+                assert self.pixels is not None  # made for the image modality
                 self.check_images(rows)
                 if encoded:
                     out["image"] = [
@@ -154,7 +157,9 @@ class SampleReader:
             elif m in st.columns and st.column_kind(m) is fmt.Kind.FLOAT:
                 out[m] = torch.from_numpy(np.asarray(st.column(m).values[rows]))
             else:
-                out[m] = [self._getters[self.options.modality.index(m)](int(r)) for r in rows]
+                getter = self._getters[self.options.modality.index(m)]
+                assert getter is not None  # None only for the image
+                out[m] = [getter(int(r)) for r in rows]
         targets = []
         for t in self.options.target_type:
             codes = torch.from_numpy(self.labels.codes(t, rows))
@@ -174,9 +179,11 @@ class SampleReader:
     def _image_maker(self) -> Callable[[np.ndarray], Any]:
         """HWC uint8 pixels the sample may keep -> the image in the requested format, transformed."""
         fmt_, tf = self.options.image_format, self.options.transform
+        make: Callable[[np.ndarray], Any] | None
         if fmt_ == "pil":
             from PIL import Image
 
+            assert self.pixels is not None  # made for the image modality
             s = self.pixels.row_shape
             make = partial(Image.frombytes, "RGB", (s[1], s[0]))
         elif fmt_ == "numpy":
@@ -195,6 +202,7 @@ class SampleReader:
 
     def _image_reader(self) -> Callable[[int], Any]:
         """row -> its image: one positional read into the sample's own storage (PIL: a reused buffer)."""
+        assert self.pixels is not None and self._status is not None and self._as_image is not None
         status, make, read_one, shape = (
             self._status,
             self._as_image,
@@ -252,6 +260,7 @@ class SampleReader:
         """A reused ``(n, S, S, 3)`` buffer of this thread (for PIL, which copies out of it)."""
         buf = getattr(self._local, "buf", None)
         if buf is None or len(buf) < n:
+            assert self.pixels is not None  # a buffer for the image modality
             buf = self._local.buf = np.empty((n, *self.pixels.row_shape), dtype=np.uint8)
         return buf[:n]
 
