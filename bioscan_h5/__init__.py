@@ -15,7 +15,7 @@ import importlib
 
 __version__ = "0.1.0"
 
-from .errors import (  # noqa: E402
+from .errors import (
     BioscanH5Error,
     ImageUnavailableError,
     MetadataError,
@@ -39,24 +39,24 @@ _LAZY = {
 }
 
 __all__ = [
-    "__version__",
-    "BIOSCAN5M",
     "BIOSCAN1M",
-    "CanadianInvertebrates",
-    "load_bioscan5m_metadata",
-    "load_bioscan1m_metadata",
-    "load_canadian_invertebrates_metadata",
-    "Store",
-    "open_store",
-    "batch_loader",
+    "BIOSCAN5M",
     "BioscanH5Error",
+    "CanadianInvertebrates",
     "ImageUnavailableError",
     "MetadataError",
     "SplitNotBuiltError",
+    "Store",
     "StoreFormatError",
     "StoreIncompleteError",
     "StoreNotFoundError",
     "StoreVersionError",
+    "__version__",
+    "batch_loader",
+    "load_bioscan1m_metadata",
+    "load_bioscan5m_metadata",
+    "load_canadian_invertebrates_metadata",
+    "open_store",
 ]
 
 

@@ -7,7 +7,7 @@ import os
 import h5py
 import numpy as np
 
-__all__ = ["LIBVER", "open_readonly", "clear_status_flags", "create_preallocated", "chunk_offsets_contiguous"]
+__all__ = ["LIBVER", "chunk_offsets_contiguous", "clear_status_flags", "create_preallocated", "open_readonly"]
 
 #: Writer format bounds: HDF5 1.10 file format (fixed-array chunk index, readable by HDF5 >= 1.10).
 LIBVER = ("v110", "v110")

@@ -31,7 +31,7 @@ import numpy as np
 from . import format as fmt
 from .format import Kind
 
-__all__ = ["StoredColumn", "ColumnValueError", "codec_for", "read_column"]
+__all__ = ["ColumnValueError", "StoredColumn", "codec_for", "read_column"]
 
 #: Reads one part (``"codes"``, ``"values"``, ...) of a stored column: a numpy array, with
 #: ``"categories"`` as a sequence of ``str``.

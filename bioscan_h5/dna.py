@@ -16,9 +16,9 @@ from ._jit import kernel
 
 __all__ = [
     "ALLOWED_LETTERS",
-    "encode_barcodes",
     "decode_barcode",
     "decode_barcodes",
+    "encode_barcodes",
     "first_unique_rows",
 ]
 

@@ -2,4 +2,4 @@
 
 from .datasets.loader import BatchLoader, BatchView, batch_loader, gather_batch
 
-__all__ = ["batch_loader", "BatchLoader", "BatchView", "gather_batch"]
+__all__ = ["BatchLoader", "BatchView", "batch_loader", "gather_batch"]

@@ -25,7 +25,7 @@ from .dna import encode_barcodes
 from .errors import MetadataError
 from .format import ColumnSpec, DatasetSchema, Kind
 
-__all__ = ["Table", "read_table", "fingerprint", "metadata_error"]
+__all__ = ["Table", "fingerprint", "metadata_error", "read_table"]
 
 CHUNK_ROWS = 200_000
 

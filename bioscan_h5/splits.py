@@ -6,20 +6,20 @@ from .errors import InvalidArgumentError
 from .format import BIOSCAN1M_PARTITIONINGS, BIOSCAN5M_SPLITS, CANADIAN_INVERTEBRATES_SPLITS
 
 __all__ = [
-    "BIOSCAN5M_SPLIT_ALIASES",
-    "explode_metasplit_5m",
-    "explode_metasplit_1m",
-    "CLIBD_VALID_SPLITS",
-    "CLIBD_SPLIT_ALIASES",
-    "CLIBD_METASPLITS",
     "BIOSCAN1M_SPLITS",
     "BIOSCAN1M_SPLIT_ALIASES",
-    "PARTITIONING_VERSIONS",
-    "check_partitioning_version",
-    "CANINV_SPLIT_ALIASES",
+    "BIOSCAN5M_SPLIT_ALIASES",
     "CANINV_METASPLITS",
     "CANINV_SEEN_SPLITS",
+    "CANINV_SPLIT_ALIASES",
     "CANINV_UNSEEN_SPLITS",
+    "CLIBD_METASPLITS",
+    "CLIBD_SPLIT_ALIASES",
+    "CLIBD_VALID_SPLITS",
+    "PARTITIONING_VERSIONS",
+    "check_partitioning_version",
+    "explode_metasplit_1m",
+    "explode_metasplit_5m",
     "explode_metasplit_caninv",
 ]
 

@@ -75,6 +75,9 @@ import numpy as np
 from PIL import Image
 
 __all__ = [
+    "CANINV_COLUMNS",
+    "CANINV_SPLITS",
+    "CLIBD_BASE_SPLITS",
     "CLIBD_FILES",
     "COLUMNS_1M",
     "COLUMNS_5M",
@@ -84,9 +87,6 @@ __all__ = [
     "PACKAGES",
     "PARTITION_COLUMNS_1M",
     "SPLITS_5M",
-    "CLIBD_BASE_SPLITS",
-    "CANINV_COLUMNS",
-    "CANINV_SPLITS",
     "main",
     "make_bioscan1m_root",
     "make_bioscan5m_root",

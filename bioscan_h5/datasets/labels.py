@@ -109,7 +109,7 @@ class LabelSpace:
         table = self._lookup[column]
 
         def one(lab) -> int:
-            if isinstance(lab, str) and lab == "" or (not isinstance(lab, str) and pd.isna(lab)):
+            if (isinstance(lab, str) and lab == "") or (not isinstance(lab, str) and pd.isna(lab)):
                 return -1
             try:
                 return table[lab]

@@ -65,7 +65,7 @@ def matching_store(metadata_path, store, folders: Sequence[str]) -> str | None:
         try:
             with Store(candidate) as st:
                 fp = json.loads(st.attrs[fmt.ATTR_SOURCE])
-        except Exception:  # noqa: S112 - an unreadable file is simply not a match
+        except Exception:  # an unreadable file is simply not a match
             continue
         if fp.get("size") != st_meta.st_size:
             continue

@@ -18,7 +18,7 @@ import numpy as np
 from .. import format as fmt
 from ..errors import InvalidArgumentError
 
-__all__ = ["DNA_MODALITIES", "IMAGE_FORMATS", "DatasetOptions", "check_option", "check_against_store"]
+__all__ = ["DNA_MODALITIES", "IMAGE_FORMATS", "DatasetOptions", "check_against_store", "check_option"]
 
 #: Modality names that mean "the barcode" (besides the dataset's barcode column).
 DNA_MODALITIES = ("dna", "dna_barcode", "barcode")
@@ -30,7 +30,7 @@ _BUILD_CHOICES = ("auto", True, False)
 def check_option(name: str, value: Any, valid: Iterable) -> None:
     """Raise :class:`InvalidArgumentError` unless ``value`` is one of ``valid`` (booleans by identity)."""
     valid = tuple(valid)
-    if value not in valid or isinstance(value, bool) and not any(v is value for v in valid):
+    if value not in valid or (isinstance(value, bool) and not any(v is value for v in valid)):
         raise InvalidArgumentError(
             f"Unknown {name}: {value!r}. Valid values are: {', '.join(repr(v) for v in valid)}."
         )

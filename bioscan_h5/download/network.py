@@ -38,7 +38,7 @@ def _open_url(url: str, *, headers: dict[str, str] | None = None, timeout: float
     request = urllib.request.Request(
         url, headers={"User-Agent": _USER_AGENT, "Accept-Encoding": "identity", **(headers or {})}
     )
-    return urllib.request.urlopen(request, timeout=TIMEOUT if timeout is None else timeout)  # noqa: S310
+    return urllib.request.urlopen(request, timeout=TIMEOUT if timeout is None else timeout)
 
 
 def _retry_hint(mirror: str | None, dest: str | None = None, md5: str | None = None) -> str:

@@ -13,7 +13,7 @@ from ..splits import explode_metasplit_5m
 from .base import ColumnSource, SourceLayout, refuse_unknown_splits, rows_in
 from .paths import refuse_unsafe
 
-__all__ = ["Bioscan5MLayout", "BIOSCAN5M_LAYOUT"]
+__all__ = ["BIOSCAN5M_LAYOUT", "Bioscan5MLayout"]
 
 
 @dataclass(frozen=True)

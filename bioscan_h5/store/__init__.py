@@ -11,4 +11,4 @@
 from .core import Store, open_store
 from .tables import load_table_columns
 
-__all__ = ["Store", "open_store", "load_table_columns"]
+__all__ = ["Store", "load_table_columns", "open_store"]

@@ -18,14 +18,14 @@ from .reverse_complement import reverse_complement, reverse_complement_codes
 from .tokenizer import Tokenizer
 
 __all__ = [
-    "Tokenizer",
-    "CharTokenizer",
-    "KmerTokenizer",
     "PEER_CHAR_VOCAB",
     "TOKENIZER_PRESETS",
+    "CharTokenizer",
+    "KmerTokenizer",
+    "Tokenizer",
     "barcodebert_tokenizer",
-    "clibd_tokenizer",
     "barcodemamba_tokenizer",
+    "clibd_tokenizer",
     "get_tokenizer",
     "reverse_complement",
     "reverse_complement_codes",

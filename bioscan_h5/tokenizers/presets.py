@@ -8,10 +8,10 @@ from collections.abc import Callable, Sequence
 from .tokenizer import Tokenizer, config_class
 
 __all__ = [
-    "CharTokenizer",
-    "KmerTokenizer",
     "PEER_CHAR_VOCAB",
     "TOKENIZER_PRESETS",
+    "CharTokenizer",
+    "KmerTokenizer",
     "barcodebert_tokenizer",
     "barcodemamba_tokenizer",
     "clibd_tokenizer",

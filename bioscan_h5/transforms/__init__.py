@@ -10,10 +10,10 @@ from .presets import BatchTransform, EvalTransform, TrainTransform
 
 __all__ = [
     "BatchTransform",
-    "TrainTransform",
     "EvalTransform",
-    "random_resized_crop_boxes",
+    "TrainTransform",
     "center_crop_offset",
-    "resized_crop",
+    "random_resized_crop_boxes",
     "resize_center_crop",
+    "resized_crop",
 ]

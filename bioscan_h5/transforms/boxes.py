@@ -13,7 +13,7 @@ import torch
 
 from ..errors import InvalidArgumentError
 
-__all__ = ["random_resized_crop_boxes", "center_crop_offset", "check_range"]
+__all__ = ["center_crop_offset", "check_range", "random_resized_crop_boxes"]
 
 #: Attempts at an area and aspect ratio before the centre-crop fallback (torchvision's 10).
 ATTEMPTS = 10

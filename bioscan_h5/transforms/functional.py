@@ -10,7 +10,7 @@ from ..errors import InvalidArgumentError
 from .boxes import center_crop_offset
 from .resample import axis_weights, resample
 
-__all__ = ["resized_crop", "resize_center_crop", "check_size", "resized_shape", "to_device"]
+__all__ = ["check_size", "resize_center_crop", "resized_crop", "resized_shape", "to_device"]
 
 #: A per-channel constant: a tensor, or a sequence of floats, one per channel.
 Channels = torch.Tensor | Sequence[float]

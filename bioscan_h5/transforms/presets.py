@@ -18,7 +18,7 @@ from ..errors import InvalidArgumentError
 from .boxes import check_range, random_resized_crop_boxes
 from .functional import Channels, check_size, resize_center_crop, resized_crop
 
-__all__ = ["BatchTransform", "TrainTransform", "EvalTransform"]
+__all__ = ["BatchTransform", "EvalTransform", "TrainTransform"]
 
 
 class BatchTransform(torch.nn.Module):

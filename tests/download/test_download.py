@@ -59,10 +59,10 @@ class ServerState:
 class Handler(http.server.BaseHTTPRequestHandler):
     server_version = "TestMirror/1"
 
-    def log_message(self, format, *args):  # noqa: A002 - silence the request log
+    def log_message(self, format, *args):  # silence the request log
         pass
 
-    def do_GET(self):  # noqa: N802 - http.server's naming
+    def do_GET(self):  # http.server's naming
         state: ServerState = self.server.state  # type: ignore[attr-defined]
         name = urllib.parse.unquote(self.path.lstrip("/"))
         with state.lock:

@@ -14,7 +14,7 @@ from tools.make_sample_data import CLIBD_BASE_SPLITS as CLIBD_BASE
 
 TOOLS = Path(__file__).resolve().parents[2] / "tools"
 
-__all__ = ["TOOLS", "make_sample_data", "PV_1M", "RANKS", "CLIBD_BASE"]
+__all__ = ["CLIBD_BASE", "PV_1M", "RANKS", "TOOLS", "make_sample_data"]
 
 #: The six BIOSCAN-1M partitioning versions (partition columns of the TSV).
 PV_1M = (

@@ -103,9 +103,8 @@ def test_damaged_tables_are_refused(jpeg_store_5m, tmp_path):
     shutil.copy(jpeg_store_5m, bad)
     with h5py.File(bad, "r+") as f:
         f[fmt.JPEG_OFFSETS][3] = 10**12
-    with open_store(bad) as st:
-        with pytest.raises(StoreFormatError, match="point outside"):
-            st.jpeg  # noqa: B018
+    with open_store(bad) as st, pytest.raises(StoreFormatError, match="point outside"):
+        st.jpeg  # noqa: B018
     with h5py.File(bad, "r+") as f:
         f.attrs[fmt.ATTR_PIXELS] = "webp"
     with pytest.raises(StoreFormatError, match="'pixels' attribute is 'webp'"):
