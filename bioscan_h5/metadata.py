@@ -314,7 +314,7 @@ def _first_bad_utf8(path: str, reader, id_column: str | None, fix: str) -> Metad
         if first:
             col = min(first, key=first.__getitem__)  # the earliest row; on a tie, the leftmost column
             r = first[col]
-            ids = chunk[id_column] if id_column in chunk else None
+            ids = chunk.get(id_column)
             return metadata_error(
                 path,
                 n + r,

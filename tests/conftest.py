@@ -55,6 +55,7 @@ Fixtures
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 from collections.abc import Callable
@@ -196,10 +197,8 @@ def start_cli(tmp_path) -> Callable[..., CliProcess]:
     import signal
 
     for proc in started:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         proc.wait()
 
 

@@ -112,7 +112,7 @@ def test_module_class_and_function_sizes(name):
         length = getattr(node, "end_lineno", 0) - getattr(node, "lineno", 0)
         if isinstance(node, ast.ClassDef) and length > MAX_CLASS:
             too_big.append(f"class {node.name}: {length} lines")
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and length > MAX_FUNCTION:
-            if not _is_kernel(node):
-                too_big.append(f"{node.name}(): {length} lines")
+        is_function = isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        if is_function and length > MAX_FUNCTION and not _is_kernel(node):
+            too_big.append(f"{node.name}(): {length} lines")
     assert too_big == [], f"{path.relative_to(PACKAGE.parent)}: {', '.join(too_big)}"

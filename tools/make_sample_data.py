@@ -1152,9 +1152,13 @@ def _raw_labels_1m(
     raw: list[dict[str, str]] = []
     for i, row in enumerate(rows):
         lab = _labels(row, "bioscan1m")
-        if lab["genus"] and lab["tribe"] and i not in subfamily_dropped:
-            if rng.random() < 0.4 or i == no_split[4]:
-                lab["tribe"] = ""  # tribes are often unrecorded
+        if (
+            lab["genus"]
+            and lab["tribe"]
+            and i not in subfamily_dropped
+            and (rng.random() < 0.4 or i == no_split[4])
+        ):
+            lab["tribe"] = ""  # tribes are often unrecorded
         if lab["genus"] in _TRIBE_FIXES_1M:
             lab["tribe"] = "Eryciini" if i == no_split[1] else ""  # a wrong tribe (Nemorilla), or none
         if i in subfamily_dropped:

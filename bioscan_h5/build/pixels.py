@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 import time
@@ -91,7 +92,7 @@ class PixelWriter:
             status = np.fromiter((x[1] for x in rows), dtype=fmt.STATUS_DTYPE, count=len(rows))
             size = np.array([(x[2], x[3]) for x in rows], dtype=fmt.SOURCE_SIZE_DTYPE)
             bounds = [0, *(np.flatnonzero(np.diff(r) != 1) + 1).tolist(), len(r)]
-            for a, b in zip(bounds[:-1], bounds[1:]):  # one write per run of consecutive rows
+            for a, b in itertools.pairwise(bounds):  # one write per run of consecutive rows
                 pwrite_all(fd, status[a:b], self.status_offset + int(r[a]))
                 pwrite_all(fd, size[a:b], self.size_offset + int(r[a]) * 8)
             os.fdatasync(fd)

@@ -23,6 +23,7 @@ the old ones and the extended store's block is again one dataset with nothing le
 from __future__ import annotations
 
 import errno
+import itertools
 import logging
 import os
 import time
@@ -125,7 +126,7 @@ class JpegWriter(PixelWriter):
             bounds = [0, *(np.flatnonzero(np.diff(r) != 1) + 1).tolist(), len(r)]
             for name, values in columns.items():
                 step = values[:1].nbytes
-                for a, b in zip(bounds[:-1], bounds[1:]):  # one write per run of consecutive rows
+                for a, b in itertools.pairwise(bounds):  # one write per run of consecutive rows
                     pwrite_all(fd, values[a:b], self.table_offsets[name] + int(r[a]) * step)
         super()._sync_rows(fd, rows)
 

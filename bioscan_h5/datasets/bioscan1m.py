@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Mapping
 
 import numpy as np
 import torch
@@ -153,7 +154,7 @@ class BIOSCAN1M(StoreDataset):
 
     dataset_name = "bioscan1m"
     base_folder = "bioscan1m"
-    rank_aliases = {"dna_bin": "uri"}
+    rank_aliases: Mapping[str, str] = {"dna_bin": "uri"}
     frame_rules = _FRAME_RULES
 
     @dataset_init(

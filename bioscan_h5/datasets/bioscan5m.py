@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 
 import numpy as np
 import torch
@@ -151,7 +152,7 @@ class BIOSCAN5M(StoreDataset):
 
     dataset_name = "bioscan5m"
     base_folder = "bioscan5m"
-    rank_aliases = {"uri": "dna_bin"}
+    rank_aliases: Mapping[str, str] = {"uri": "dna_bin"}
     frame_rules = _FRAME_RULES
 
     @dataset_init([positional("split", "train", "str")], defaults={"target_type": "species"})

@@ -145,7 +145,7 @@ class Store(ImageArrays, BarcodeArrays):
         f = self.file
         raw = self.__dict__.get("_raw")
         if raw is None:
-            raw = self.__dict__["_raw"] = open(os.dup(f.id.get_vfd_handle()), "rb")
+            raw = self.__dict__["_raw"] = open(os.dup(f.id.get_vfd_handle()), "rb")  # noqa: SIM115 - lives with the store
             weakref.finalize(self, raw.close)  # closed with the store, without a ResourceWarning
         return raw
 

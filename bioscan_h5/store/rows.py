@@ -23,6 +23,7 @@ Compressed stores are read through h5py (``read_direct`` into the destination, r
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import threading
@@ -72,7 +73,7 @@ class _Descriptor:
 
     def close(self) -> None:
         if self.fd >= 0 and self.pid == os.getpid():
-            try:
+            try:  # noqa: SIM105 - also __del__: no module lookups at interpreter exit
                 os.close(self.fd)
             except OSError:  # pragma: no cover - closed behind our back
                 pass
@@ -81,10 +82,8 @@ class _Descriptor:
     def drop_inherited(self) -> None:
         """In a forked child: close the copy of the parent's descriptor."""
         if self.fd >= 0 and self.pid != os.getpid():
-            try:
+            with contextlib.suppress(OSError):  # already closed
                 os.close(self.fd)
-            except OSError:  # pragma: no cover - already closed
-                pass
         self.fd = -1
 
     __del__ = close

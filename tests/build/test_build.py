@@ -188,7 +188,7 @@ def test_changed_metadata_file_is_refused(make_root, build_store, tmp_path):
     build_store(root, image_size=16, out=out, splits="val", workers=1)
     text = root.metadata.read_text(encoding="utf-8")
     root.metadata.write_text(text.replace("Diptera", "Dipterra", 1), encoding="utf-8")
-    with pytest.raises(ResumeMismatchError, match="metadata file changed.*sha256") as info:
+    with pytest.raises(ResumeMismatchError, match=r"metadata file changed.*sha256") as info:
         build_store(root, image_size=16, out=out, splits="all")
     assert "BIOSCAN_5M_Insect_Dataset_metadata.csv" in str(info.value)
 

@@ -50,7 +50,7 @@ ROUND_TRIPS = {
 }
 
 
-@pytest.mark.parametrize("content, options", ROUND_TRIPS.values(), ids=ROUND_TRIPS.keys())
+@pytest.mark.parametrize(("content", "options"), ROUND_TRIPS.values(), ids=ROUND_TRIPS.keys())
 def test_command_parses_back_into_the_same_config(tmp_path, monkeypatch, content, options):
     monkeypatch.chdir(tmp_path)
     cfg = BuildConfig.from_content(tmp_path / "a root", content, **options)
@@ -60,8 +60,18 @@ def test_command_parses_back_into_the_same_config(tmp_path, monkeypatch, content
 def test_command_names_only_what_differs_from_the_defaults(tmp_path):
     cfg = BuildConfig(root=tmp_path)
     assert cfg.command() == shlex.join(
-        ["bioscan-h5", "build", "--root", str(tmp_path), "--dataset", "bioscan5m"]
-        + ["--image-package", "cropped_256", "--splits", "all"]
+        [
+            "bioscan-h5",
+            "build",
+            "--root",
+            str(tmp_path),
+            "--dataset",
+            "bioscan5m",
+            "--image-package",
+            "cropped_256",
+            "--splits",
+            "all",
+        ]
     )
     assert "--out" not in BuildConfig(root=tmp_path, out=cfg.default_out()).command()
 
@@ -94,7 +104,7 @@ BAD = {
 }
 
 
-@pytest.mark.parametrize("fields, message", BAD.values(), ids=BAD.keys())
+@pytest.mark.parametrize(("fields", "message"), BAD.values(), ids=BAD.keys())
 def test_bad_values_raise_invalid_argument_error(tmp_path, fields, message):
     with pytest.raises(InvalidArgumentError, match=message) as info:
         BuildConfig(root=tmp_path, **fields)

@@ -274,7 +274,7 @@ def test_draft_changes_original_full_pixels_slightly(full_root, size):
 
 def test_draft_on_real_full_size_originals():
     for path in REAL_FULL[:2]:
-        status, fast, size, _ = decode_image(str(path), 256, "crop", True)
+        _status, fast, size, _ = decode_image(str(path), 256, "crop", True)
         exact = decode(path, 256, draft=False)
         assert size == (2880, 2160)  # the source size, not the reduced decode
         assert not np.array_equal(fast, exact)

@@ -197,7 +197,7 @@ def test_build_again_is_up_to_date(built, run_cli):
 
 
 def test_build_with_other_arguments_is_refused(built, run_cli):
-    out, _, args = built
+    _out, _, args = built
     res = run_cli(*args, "--fit", "pad")
     assert res.returncode == 2
     assert "already exists and was built differently" in res.stderr

@@ -256,7 +256,7 @@ def test_images_come_from_part_folders_by_image_file(r1m):
         assert path == rel
         with Image.open(image_dir / rel) as src:
             src = src.convert("RGB")
-            w, h = src.size
+            w, _h = src.size
             left = int(round((w - 256) / 2.0))
             want = np.asarray(src.crop((left, 0, left + 256, 256)))
         assert np.array_equal(np.asarray(img), want)

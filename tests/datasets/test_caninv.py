@@ -63,7 +63,7 @@ def test_dataset_reads_the_store_and_refuses_images(root, store):
     assert ds.store_path == str(store) and len(ds) > 0
     dna, target = ds[0]
     assert isinstance(dna, str) and type(target) is int
-    with pytest.raises(ValueError, match="Unfamiliar modality: 'image'.*no images"):
+    with pytest.raises(ValueError, match=r"Unfamiliar modality: 'image'.*no images"):
         CanadianInvertebrates(str(root), modality=("image", "dna"))
     assert bioscan_h5.CanadianInvertebrates is CanadianInvertebrates
     from bioscan_h5.canadian_invertebrates import VALID_SPLITS

@@ -94,7 +94,7 @@ def test_a_missing_clibd_union_file_is_a_file_not_found_error(make_root):
     kw = dict(split="all_keys", partitioning_version="clibd", modality=("dna",))
     with pytest.raises(FileNotFoundError):
         _Peer1M(str(root), **kw)
-    with pytest.raises(FileNotFoundError, match="all_keys.txt"):
+    with pytest.raises(FileNotFoundError, match=r"all_keys.txt"):
         BIOSCAN1M(str(root), **kw)
     # the other splits are there
     assert len(BIOSCAN1M(str(root), split="test_seen", partitioning_version="clibd", modality=("dna",))) > 0

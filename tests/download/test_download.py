@@ -325,7 +325,7 @@ def test_select_archives_1m_and_errors():
         dl.select_archives("bioscan5m", "train+bogus")
     with pytest.raises(ValueError, match="bogus"):
         dl.select_archives("bioscan1m", "bogus")
-    with pytest.raises(ValueError, match="original_full.*cropped_256"):
+    with pytest.raises(ValueError, match=r"original_full.*cropped_256"):
         dl.select_archives("bioscan5m", "train", "original_full")
     with pytest.raises(ValueError, match="Unknown dataset"):
         dl.select_archives("bioscan2m")
@@ -729,7 +729,7 @@ def test_minimal_manifest_and_newer_format(server, tmp_path):
 
     manifest["format"] = 2
     (server.state.directory / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(DownloadError, match="format 2.*upgrade bioscan-h5"):
+    with pytest.raises(DownloadError, match=r"format 2.*upgrade bioscan-h5"):
         dl.download("bioscan1m", root, mirror=url_of(server), progress=False)
     (server.state.directory / "manifest.json").write_text("{not json")
     with pytest.raises(DownloadError, match="not JSON"):

@@ -7,6 +7,7 @@ return code means the process was killed by a signal (a segfault reads as ``-11`
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -136,10 +137,8 @@ class Started:
 
     def kill_group(self, sig: int = signal.SIGKILL) -> None:
         """Send ``sig`` to the whole process group (the builder and its decoding workers)."""
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, sig)
-        except ProcessLookupError:
-            pass
 
     def group_alive(self) -> bool:
         """Whether any process of the group is still there (a leftover decoding worker...)."""

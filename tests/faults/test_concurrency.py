@@ -247,11 +247,11 @@ def _digest(path: Path) -> str:
     return proc.stdout.strip()
 
 
-def test_readers_while_the_store_is_replaced_atomically(store, _roots, tmp_path, record):
+def test_readers_while_the_store_is_replaced_atomically(store, shared_root, tmp_path, record):
     old = store["path"]
     new = tmp_path / "other.h5"
     proc = run_cli(
-        "build", "--root", _roots.get(n_rows=200, seed=10), "--image-size", 32, "--out", new, "--no-progress"
+        "build", "--root", shared_root(n_rows=200, seed=10), "--image-size", 32, "--out", new, "--no-progress"
     )
     assert proc.returncode == 0, proc.stderr
     a, b = _digest(old), _digest(new)

@@ -235,8 +235,8 @@ class _Bait:
 
 
 @pytest.mark.subprocess
-def test_a_store_carrying_bait_runs_nothing(_roots, tmp_path, record):
-    root = _roots.get(n_rows=64, seed=7)
+def test_a_store_carrying_bait_runs_nothing(shared_root, tmp_path, record):
+    root = shared_root(n_rows=64, seed=7)
     out = tmp_path / "s.h5"
     proc = run_cli("build", "--root", root, "--image-size", 16, "--out", out, "--no-progress")
     assert proc.returncode == 0, proc.stderr

@@ -82,7 +82,8 @@ def _describe(ds) -> dict:
 
 
 def main(impl: str, example: str, out: str) -> int:
-    source = open(example, encoding="utf-8").read()
+    with open(example, encoding="utf-8") as fh:
+        source = fh.read()
     if impl == "peer":
         _quiet_integrity_checks()
     else:  # the import, and nothing else

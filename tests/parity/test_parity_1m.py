@@ -454,6 +454,17 @@ def test_transforms_are_applied_like_the_peer(root1m):
         assert torch.equal(pi, oi) and pd_ == od and pt == ot
 
 
+def _load_peer_image(peer, i: int) -> None:
+    """Load the peer's image of row ``i`` (PIL opens lazily), closing it whatever happens."""
+    img = None
+    try:
+        img = peer[i][0]
+        img.load()
+    finally:
+        if img is not None:
+            img.close()
+
+
 def test_images_match_and_bad_ones_raise(root1m):
     """Every image equals the peer's (resized, cropped); undecodable ones raise our error."""
     peer, ours = make_pair(
@@ -471,13 +482,7 @@ def test_images_match_and_bad_ones_raise(root1m):
             ):
                 ours[i]
             with pytest.raises(OSError):  # missing, empty, not an image, or truncated (at load)
-                img = None
-                try:
-                    img = peer[i][0]
-                    img.load()
-                finally:
-                    if img is not None:
-                        img.close()
+                _load_peer_image(peer, i)
             continue
         (p, _), (o, _) = peer[i], ours[i]
         assert o.size == (256, 256)
@@ -529,12 +534,12 @@ def test_unknown_modality_and_target_type_are_refused_when_the_dataset_is_made(r
     peer = PeerBIOSCAN1M(root1m["root"], modality=("bogus",))
     with pytest.raises(ValueError, match="Unfamiliar modality: 'bogus'"):
         peer[0]
-    with pytest.raises(ValueError, match="Unfamiliar modality: 'bogus'.*'sampleid'"):
+    with pytest.raises(ValueError, match=r"Unfamiliar modality: 'bogus'.*'sampleid'"):
         BIOSCAN1M(root1m["root"], modality=("bogus",))
     peer = PeerBIOSCAN1M(root1m["root"], modality=(), target_type="kingdom")
     with pytest.raises(KeyError):
         peer[0]
-    with pytest.raises(ValueError, match="Invalid target_type 'kingdom'.*'uri'"):
+    with pytest.raises(ValueError, match=r"Invalid target_type 'kingdom'.*'uri'"):
         BIOSCAN1M(root1m["root"], modality=(), target_type="kingdom")
 
 
@@ -557,10 +562,10 @@ def test_index2label_and_label2index_match(root1m, reduce, partitioning_version)
         assert list(ours.index2label(idx, rank)) == list(peer.index2label(idx, column))
         for i in (-1, 0, len(cats) - 1):
             assert ours.index2label(i, rank) == peer.index2label(i, column)
-        for label in cats[:: max(1, len(cats) // 7)] + [""]:
+        for label in [*cats[:: max(1, len(cats) // 7)], ""]:
             got = ours.label2index(label, rank)
             assert got == peer.label2index(label, column) and type(got) is int
-        labels = cats[:5] + ["", float("nan")]
+        labels = [*cats[:5], "", float("nan")]
         want = [peer.label2index(lab, column) for lab in labels]
         assert ours.label2index(labels, rank).tolist() == want
     for bad in ("not a label", "Asteiini "):

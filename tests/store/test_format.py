@@ -322,7 +322,7 @@ def test_incomplete_store(damaged):
 
 def test_missing_dataset(damaged):
     path = damaged(lambda f: f.__delitem__(fmt.DNA_LENGTHS))
-    with pytest.raises(StoreFormatError, match="'dna/lengths' is missing.*--overwrite"):
+    with pytest.raises(StoreFormatError, match=r"'dna/lengths' is missing.*--overwrite"):
         open_store(path)
 
 

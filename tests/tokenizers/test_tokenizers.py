@@ -215,7 +215,7 @@ REFERENCES = [
 ]
 
 
-@pytest.mark.parametrize("tok,ref", REFERENCES, ids=[t.name for t, _ in REFERENCES])
+@pytest.mark.parametrize(("tok", "ref"), REFERENCES, ids=[t.name for t, _ in REFERENCES])
 @SETTINGS
 @given(seqs=batches)
 def test_presets_follow_the_published_rules(tok: Tokenizer, ref, seqs: list[str | None]) -> None:

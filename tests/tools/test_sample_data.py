@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import itertools
 import json
 import re
 import subprocess
@@ -132,7 +133,7 @@ def test_5m_labels_are_realistic(root5m, peer):
     known = df[RANKS_5M].notna()
     # Hierarchically consistent: a known rank implies every rank above it is known
     # (subfamily excepted: many genera have none).
-    for upper, lower in zip(RANKS_5M[:4], RANKS_5M[1:5]):
+    for upper, lower in itertools.pairwise(RANKS_5M[:5]):
         assert not (known[lower] & ~known[upper]).any(), (upper, lower)
     assert not (known["genus"] & ~known["family"]).any()
     assert not (known["species"] & ~known["genus"]).any()
