@@ -3,44 +3,5 @@
 The module-level names of ``bioscan_dataset.bioscan1m`` are here too, with the same values.
 """
 
-from .datasets.bioscan1m import (
-    BIOSCAN1M,
-    CLIBD_PARTITIONING_DIRNAME,
-    CLIBD_SPLIT_ALIASES,
-    CLIBD_VALID_METASPLITS,
-    CLIBD_VALID_SPLITS,
-    COLUMN_DTYPES,
-    PARTITIONING_VERSIONS,
-    RGB_MEAN,
-    RGB_STDEV,
-    SPLIT_ALIASES,
-    USECOLS,
-    VALID_METASPLITS,
-    VALID_SPLITS,
-    MetadataDtype,
-    explode_metasplit,
-    extract_zip_without_prefix,
-    load_bioscan1m_metadata,
-    load_metadata,
-)
-
-__all__ = [
-    "BIOSCAN1M",
-    "CLIBD_PARTITIONING_DIRNAME",
-    "CLIBD_SPLIT_ALIASES",
-    "CLIBD_VALID_METASPLITS",
-    "CLIBD_VALID_SPLITS",
-    "COLUMN_DTYPES",
-    "PARTITIONING_VERSIONS",
-    "RGB_MEAN",
-    "RGB_STDEV",
-    "SPLIT_ALIASES",
-    "USECOLS",
-    "VALID_METASPLITS",
-    "VALID_SPLITS",
-    "MetadataDtype",
-    "explode_metasplit",
-    "extract_zip_without_prefix",
-    "load_bioscan1m_metadata",
-    "load_metadata",
-]
+from .datasets.bioscan1m import *  # noqa: F403 - the peer's names, as its module has them
+from .datasets.bioscan1m import __all__  # noqa: F401
