@@ -18,11 +18,15 @@ from __future__ import annotations
 
 import os
 import threading
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .. import format as fmt
 from ..errors import StoreFormatError
+
+if TYPE_CHECKING:
+    from .decode import RowDecoder
 
 __all__ = ["JpegBlock", "JpegImages"]
 
@@ -59,6 +63,7 @@ class JpegBlock:
     positional = True
 
     def __init__(self, store) -> None:
+        self._decoder: RowDecoder | None
         self._fd, self._pid, self._decoder = -1, -1, None
         if fmt.pixel_kind(store.attrs) != "jpeg":
             raise StoreFormatError(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cached_property
+from typing import Any
 
 import h5py
 import numpy as np
@@ -32,8 +33,14 @@ class ImageArrays:
 
     # supplied by the Store (annotations only)
     array: Callable[[str], np.ndarray]
+    file: h5py.File
+    attrs: dict[str, Any]
     schema: fmt.DatasetSchema
     n_rows: int
+    image_size: int
+    path: str
+    dataset: str
+    _map_source: Any
 
     @property
     def has_images(self) -> bool:
