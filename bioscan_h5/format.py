@@ -1,4 +1,4 @@
-"""The on-disk store format, version 1: the one place that names every path, dtype and attribute.
+"""The on-disk store format, version 2: the one place that names every path, dtype and attribute.
 
 A store is one HDF5 file. Row ``i`` of every per-row array is the ``i``-th data row of the
 source metadata file, and **every** row of that file is stored, so label indices are global
@@ -6,9 +6,10 @@ source metadata file, and **every** row of that file is stored, so label indices
 
 Layout (``N`` rows, images ``S x S``, barcodes ``W`` wide)::
 
-    /images               uint8  (N, S, S, 3)  chunked (1, S, S, 3); uncompressed unless the
-                                               build asked for lzf/gzip. Rows whose image
-                                               was not decoded read as zeros.
+    /images               uint8  (N, S, S, 3)  uncompressed: one contiguous block (format 2;
+                                               chunked (1, S, S, 3) in format 1); lzf/gzip:
+                                               chunked (1, S, S, 3). Rows whose image was
+                                               not decoded read as zeros.
     /image_status         uint8  (N,)          contiguous; ImageStatus codes (0 = not built)
     /image_source_size    int32  (N, 2)        contiguous; (width, height) of the source file
     /dna/codes            uint8  (N, W)        contiguous; ASCII letters, 0-padded
@@ -24,11 +25,16 @@ Layout (``N`` rows, images ``S x S``, barcodes ``W`` wide)::
     /partitions/<name>    int64  (M,)          BIOSCAN-1M only: the rows listed in a CLIBD
                                                partition file, in that file's order
 
+    /checksums/...        format 2: CRC-32 checksums of the contents (see the section
+                                               "format version 2" below)
+
 Taxonomic ranks are ``category`` columns; their codes are the label indices.
 
-Root attributes are listed in :data:`ROOT_ATTRS`. The pixel array is allocated when the
-store is created, chunks in row order, so an uncompressed store's pixels are one memory-mappable
-block that starts at the byte offset saved in ``pixel_offset``.
+Root attributes are listed in :data:`ROOT_ATTRS`, their types and values in
+:data:`ATTR_SCHEMA`. The pixel array is allocated when the store is created, so an
+uncompressed store's pixels are one memory-mappable block that starts at the byte offset
+saved in ``pixel_offset`` (in format 2 the dataset's own offset; in format 1 the first of
+chunks allocated end to end in row order, which readers check chunk by chunk).
 """
 
 from __future__ import annotations
@@ -40,8 +46,9 @@ from dataclasses import dataclass
 import numpy as np
 
 FORMAT_NAME = "bioscan-h5"
-#: The version this package writes. Readers accept any version <= this one.
-FORMAT_VERSION = 1
+#: The version this package writes. Readers accept any version <= this one (format 2 adds
+#: checksums and the contiguous pixel block; each addition is optional for readers).
+FORMAT_VERSION = 2
 
 # ---------------------------------------------------------------- dataset paths
 IMAGES = "images"
@@ -361,3 +368,86 @@ def expected_datasets(schema: DatasetSchema, n_rows: int, image_size: int) -> di
             for part, code in COLUMN_PARTS[spec.kind].items():
                 out[column_path(spec.name, part)] = (code, (None,) if code == "O" else (n_rows,))
     return out
+
+
+# ================================================================ format version 2 (issue 14)
+# Integrity: declared attribute types, the contiguous pixel block, checksums. Every addition
+# is optional for readers: a format-1 store has no checksums, and its chunked pixel block is
+# checked chunk by chunk before it is memory-mapped.
+
+#: At most this many metadata columns (column groups in a store). The official files have 23
+#: (BIOSCAN-5M) and 34 (BIOSCAN-1M); each column costs a parse per chunk of the file and a
+#: group in the store, so a file with thousands is refused up front instead of running for
+#: minutes.
+MAX_COLUMNS = 256
+
+
+@dataclass(frozen=True)
+class AttrSpec:
+    """The type and allowed values of one root attribute (checked when a store is opened)."""
+
+    type: str  #: "str", "int", "bool" or "json" (JSON text holding a ``json_type``)
+    choices: tuple = ()  #: the allowed values (any when empty)
+    minimum: int | None = None
+    maximum: int | None = None
+    required: bool = False
+    json_type: type | None = None
+
+
+#: Every root attribute: its type and allowed values. Readers refuse a store whose attribute
+#: breaks this (a ``complete`` of ``"no"``, a ``max_nucleotides`` of ``"abc"``, ...).
+ATTR_SCHEMA: dict[str, AttrSpec] = {
+    ATTR_FORMAT: AttrSpec("str", required=True),
+    ATTR_VERSION: AttrSpec("int", minimum=1, required=True),
+    ATTR_DATASET: AttrSpec("str", choices=tuple(SCHEMAS), required=True),
+    ATTR_IMAGE_PACKAGE: AttrSpec("str", choices=IMAGE_PACKAGES),
+    ATTR_IMAGE_SIZE: AttrSpec("int", minimum=1, required=True),
+    ATTR_FIT: AttrSpec("str", choices=FITS),
+    ATTR_RESIZE_FILTER: AttrSpec("str"),
+    ATTR_PAD_FILL: AttrSpec("int", minimum=0, maximum=255),
+    ATTR_MAX_NUCLEOTIDES: AttrSpec("int", minimum=-1, required=True),
+    ATTR_N_ROWS: AttrSpec("int", minimum=1, required=True),
+    ATTR_SOURCE: AttrSpec("json", json_type=dict),
+    ATTR_BUILD_ARGS: AttrSpec("json", json_type=dict),
+    ATTR_PACKAGE_VERSION: AttrSpec("str"),
+    ATTR_COMPLETE: AttrSpec("bool"),
+    ATTR_METADATA_WRITTEN: AttrSpec("bool"),
+    ATTR_SPLITS_BUILT: AttrSpec("json", json_type=list),
+    ATTR_PIXEL_OFFSET: AttrSpec("int", minimum=-1),
+    ATTR_COMPRESSION: AttrSpec("str", choices=("", "lzf", "gzip")),
+    ATTR_DRAFT: AttrSpec("bool"),
+    ATTR_COUNTS: AttrSpec("json", json_type=dict),
+    ATTR_SOURCE_COLUMNS: AttrSpec("json", json_type=list),
+}
+
+#: Attribute of every column group: how the column is stored (a :class:`Kind` value).
+ATTR_KIND = "kind"
+
+# ---------------------------------------------------------------- checksums (CRC-32, as zlib.crc32)
+#: ``/checksums``: written by the builder (stage 1, then as pixels are written, then at the
+#: finish); absent in format 1. Attributes of the group: ``algorithm`` ("crc32"),
+#: ``block_rows`` and ``small`` (JSON {path: CRC-32} of the arrays that are not per row).
+CHECKSUMS = "checksums"
+#: uint32 (N,): CRC-32 of row i's bytes in each per-row array written in stage 1 (barcodes,
+#: lengths, every column part, tokens), chained in the order of its ``arrays`` attribute.
+CHECKSUM_ROWS = "checksums/rows"
+#: uint32 (N,): CRC-32 of row i's pixels (only when its status is OK), continued over its
+#: status byte and its source size (8 bytes). Rows not built hold the value for status 0.
+CHECKSUM_IMAGES = "checksums/images"
+#: ``checksums/blocks/<path>``: uint32, the CRC-32 of each block of ``block_rows`` rows
+#: (along the first axis) of every other dataset but the pixels: names the damaged array.
+CHECKSUM_BLOCKS = "checksums/blocks"
+CHECKSUM_DTYPE = np.dtype(np.uint32)
+CHECKSUM_ALGORITHM = "crc32"
+CHECKSUM_BLOCK_ROWS = 1 << 16
+ATTR_CRC_ALGORITHM = "algorithm"
+ATTR_CRC_BLOCK_ROWS = "block_rows"
+ATTR_CRC_SMALL = "small"
+ATTR_CRC_ARRAYS = "arrays"
+#: Per-row arrays written as pixels are decoded (covered by :data:`CHECKSUM_IMAGES`).
+IMAGE_ROW_ARRAYS = (IMAGE_STATUS, IMAGE_SOURCE_SIZE)
+
+
+def checksum_block_path(path: str) -> str:
+    """Where the block checksums of the dataset ``path`` are."""
+    return f"{CHECKSUM_BLOCKS}/{path}"

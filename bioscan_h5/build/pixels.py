@@ -12,6 +12,7 @@ import numpy as np
 from .. import format as fmt
 from .._files import pwrite_all
 from .._hdf5 import open_readonly
+from ..store.pixels import pixel_block_offset
 
 __all__ = ["PixelWriter"]
 
@@ -30,7 +31,9 @@ class PixelWriter:
 
     def __init__(self, path: str, image_size: int) -> None:
         with open_readonly(path) as f:
-            self.pixel_offset = int(f.attrs[fmt.ATTR_PIXEL_OFFSET])
+            # Checked, not taken from the attribute: a format-1 store's chunks are verified.
+            offset = pixel_block_offset(f[fmt.IMAGES], dict(f.attrs), f[fmt.IMAGES].shape[0], image_size)
+            self.pixel_offset = -1 if offset is None else offset
             self.status_offset = f[fmt.IMAGE_STATUS].id.get_offset()
             self.size_offset = f[fmt.IMAGE_SOURCE_SIZE].id.get_offset()
         self.path = path
@@ -38,7 +41,7 @@ class PixelWriter:
         self.pending: list[tuple[int, int, int, int]] = []
         self.h5: h5py.File | None = None
         self.fd = os.open(path, os.O_RDWR)
-        if self.pixel_offset < 0:  # compressed: pixels go through HDF5's filter pipeline
+        if self.pixel_offset < 0:  # compressed (or chunks out of order): pixels go through HDF5
             self.h5 = h5py.File(path, "r+", locking=False)
             self.images = self.h5[fmt.IMAGES]
         self.last_sync = time.monotonic()

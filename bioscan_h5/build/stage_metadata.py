@@ -17,7 +17,7 @@ import numpy as np
 from .. import __version__
 from .. import format as fmt
 from .._files import fsync_path
-from .._hdf5 import LIBVER, chunk_offsets_contiguous, create_preallocated
+from .._hdf5 import LIBVER, create_preallocated
 from ..errors import InsufficientSpaceError, MetadataError
 from ..layouts import SourceLayout
 from ..metadata import Table
@@ -88,7 +88,8 @@ def write_metadata(
         f.create_dataset(fmt.IMAGE_STATUS, data=np.zeros(n, dtype=fmt.STATUS_DTYPE))
         f.create_dataset(fmt.IMAGE_SOURCE_SIZE, data=np.zeros((n, 2), dtype=fmt.SOURCE_SIZE_DTYPE))
         images = _create_images(f, cfg, n)
-        f.attrs[fmt.ATTR_PIXEL_OFFSET] = chunk_offsets_contiguous(images)
+        offset = images.id.get_offset() if images.chunks is None else None
+        f.attrs[fmt.ATTR_PIXEL_OFFSET] = -1 if offset is None else int(offset)
         f.attrs[fmt.ATTR_METADATA_WRITTEN] = True
     fsync_path(path)
 
@@ -120,11 +121,11 @@ def _write_attributes(
 
 
 def _create_images(f: h5py.File, cfg: BuildConfig, n: int) -> h5py.Dataset:
-    """The pixel array, one chunk a row: preallocated and contiguous unless compressed."""
+    """The pixel array: one preallocated contiguous block, or one chunk a row when compressed."""
     s = cfg.image_size
     chunks = (1, s, s, 3)
     if not cfg.compression:
-        return create_preallocated(f, fmt.IMAGES, (n, s, s, 3), chunks)
+        return create_preallocated(f, fmt.IMAGES, (n, s, s, 3))
     opts = {"compression": cfg.compression}
     if cfg.compression == "gzip":
         opts["compression_opts"] = 4

@@ -302,7 +302,7 @@ def test_info_json(built, run_cli, sample_root_5m):
     assert info["rows"] == sample_root_5m.n_rows
     assert info["rows_per_split"]["val"]["rows"] == len(sample_root_5m.split_rows("val"))
     assert info["images"]["ok"] + info["bad_images"] == sample_root_5m.n_rows
-    assert info["complete"] is True and info["format_version"] == 1
+    assert info["complete"] is True and info["format_version"] == 2
 
 
 def test_info_on_a_partial_build(run_cli, make_root, tmp_path):

@@ -264,7 +264,12 @@ CASES = [
         "rebuild",
     ),
     Case("an HDF5 file that is not a store", _foreign_hdf5, "StoreFormatError", "Build a store"),
-    Case("a store of a newer format version (2)", _attr(fmt.ATTR_VERSION, 2), "StoreVersionError", "Upgrade"),
+    Case(
+        f"a store of a newer format version ({fmt.FORMAT_VERSION + 1})",
+        _attr(fmt.ATTR_VERSION, fmt.FORMAT_VERSION + 1),
+        "StoreVersionError",
+        "Upgrade",
+    ),
     Case("a format version that is not a number", _attr(fmt.ATTR_VERSION, "1"), "StoreFormatError", ""),
     Case("the n_rows attribute missing", _attr(fmt.ATTR_N_ROWS, None), "StoreFormatError", "Rebuild"),
     Case(
@@ -369,7 +374,7 @@ def test_bioscan5m_and_info_report_the_same_errors(good, tmp_path, record):
     cases = {c.name: c for c in CASES}
     picked = [
         cases["truncated to half its size"],
-        cases["a store of a newer format version (2)"],
+        cases[f"a store of a newer format version ({fmt.FORMAT_VERSION + 1})"],
         cases["an incomplete store (its build did not finish)"],
         cases["a virtual dataset mapping a file outside the store"],
     ]
