@@ -1,4 +1,9 @@
-"""Checks a store passes when it is opened: format, version, completeness, shapes, links."""
+"""Checks a store passes when it is opened: format, version, attributes, completeness, shapes, links.
+
+Each check is cheap (attributes and dataset headers, no array contents); the contents of
+code arrays are checked on first use (:mod:`.ranges`), the storage of every dataset against
+the file's size in :mod:`.storage`.
+"""
 
 from __future__ import annotations
 
@@ -10,19 +15,11 @@ import numpy as np
 
 from .. import format as fmt
 from ..errors import StoreFormatError, StoreIncompleteError, StoreVersionError
+from .storage import check_storage
 
-__all__ = ["StoreHeader", "attr_value", "column_order", "read_header"]
+__all__ = ["StoreHeader", "attr_value", "check_attributes", "column_order", "read_header"]
 
 _REBUILD = "Rebuild it with `bioscan-h5 build --overwrite`."
-#: Root attributes holding JSON; HDF5 does not checksum attribute values kept in dense
-#: storage, so they are parsed at open, and a damaged one fails there.
-_JSON_ATTRS = (
-    fmt.ATTR_SOURCE,
-    fmt.ATTR_BUILD_ARGS,
-    fmt.ATTR_SPLITS_BUILT,
-    fmt.ATTR_COUNTS,
-    fmt.ATTR_SOURCE_COLUMNS,
-)
 
 
 @dataclass(frozen=True)
@@ -60,45 +57,101 @@ def read_header(f: h5py.File, path: str, allow_incomplete: bool) -> StoreHeader:
         The build has not finished (unless ``allow_incomplete``).
     """
     a = {k: attr_value(v) for k, v in f.attrs.items()}
-    _check_identity(a, path, allow_incomplete)
-    dataset = str(a.get(fmt.ATTR_DATASET))
-    if dataset not in fmt.SCHEMAS:
-        raise StoreFormatError(f"{path!r} holds an unknown dataset {dataset!r}.")
-    for name in _JSON_ATTRS:
-        if name in a:
-            json.loads(a[name])
-    for name, valid in ((fmt.ATTR_IMAGE_PACKAGE, fmt.IMAGE_PACKAGES), (fmt.ATTR_FIT, fmt.FITS)):
-        if name in a and a[name] not in valid:
-            raise StoreFormatError(
-                f"{path!r} is damaged: its {name!r} attribute is {a[name]!r}, not one of"
-                f" {', '.join(map(repr, valid))}. {_REBUILD}"
-            )
+    _check_identity(a, path)
+    check_attributes(a, path)
+    _check_complete(a, path, allow_incomplete)
+    dataset = a[fmt.ATTR_DATASET]
     header = StoreHeader(
         attrs=a,
         dataset=dataset,
         schema=fmt.SCHEMAS[dataset],
-        n_rows=int(a[fmt.ATTR_N_ROWS]),
-        image_size=int(a[fmt.ATTR_IMAGE_SIZE]),
+        n_rows=a[fmt.ATTR_N_ROWS],
+        image_size=a[fmt.ATTR_IMAGE_SIZE],
     )
+    if fmt.COLUMNS in f and len(f[fmt.COLUMNS]) > fmt.MAX_COLUMNS:
+        raise StoreFormatError(
+            f"{path!r} is damaged: it holds {len(f[fmt.COLUMNS])} metadata columns, more than the"
+            f" {fmt.MAX_COLUMNS} a store may have. {_REBUILD}"
+        )
     check_links(f, path)
     _check_datasets(f, path, header)
+    check_storage(f, path, header)
     return header
 
 
-def _check_identity(a: dict, path: str, allow_incomplete: bool) -> None:
+def _describe(spec: fmt.AttrSpec) -> str:
+    """What a valid value of an attribute looks like, for messages."""
+    if spec.choices:
+        return "one of " + ", ".join(map(repr, spec.choices))
+    if spec.type == "json":
+        return f"JSON text holding a {'list' if spec.json_type is list else 'mapping'}"
+    if spec.type == "int":
+        bounds = [
+            f">= {spec.minimum}" if spec.minimum is not None else "",
+            f"<= {spec.maximum}" if spec.maximum is not None else "",
+        ]
+        return " ".join(["an integer", " and ".join(b for b in bounds if b)]).strip()
+    return {"str": "a string", "bool": "a boolean (True or False)"}[spec.type]
+
+
+def _valid(spec: fmt.AttrSpec, value) -> bool:
+    if spec.type == "bool":
+        return isinstance(value, bool)
+    if spec.type == "str" or spec.type == "json":
+        if not isinstance(value, str):
+            return False
+        if spec.type == "json":
+            try:
+                return isinstance(json.loads(value), spec.json_type)
+            except ValueError:
+                return False
+        return not spec.choices or value in spec.choices
+    if not isinstance(value, int) or isinstance(value, bool):
+        return False
+    low = spec.minimum if spec.minimum is not None else value
+    high = spec.maximum if spec.maximum is not None else value
+    return low <= value <= high and (not spec.choices or value in spec.choices)
+
+
+def check_attributes(attrs: dict, path: str) -> None:
+    """Check every root attribute against :data:`bioscan_h5.format.ATTR_SCHEMA`.
+
+    Raises
+    ------
+    StoreFormatError
+        A required attribute is missing, or one has the wrong type or a value it may not hold.
+    """
+    for name, spec in fmt.ATTR_SCHEMA.items():
+        if name not in attrs:
+            if spec.required:
+                raise StoreFormatError(f"{path!r} is damaged: its {name!r} attribute is missing. {_REBUILD}")
+            continue
+        if not _valid(spec, attrs[name]):
+            raise StoreFormatError(
+                f"{path!r} is damaged: its {name!r} attribute is {attrs[name]!r}, expected {_describe(spec)}."
+                f" {_REBUILD}"
+            )
+
+
+def _check_identity(a: dict, path: str) -> None:
     if a.get(fmt.ATTR_FORMAT) != fmt.FORMAT_NAME:
         raise StoreFormatError(
             f"{path!r} is an HDF5 file but not a bioscan-h5 store (its 'format' attribute is"
             f" {a.get(fmt.ATTR_FORMAT)!r}, expected {fmt.FORMAT_NAME!r}). Build a store with `bioscan-h5 build`."
         )
     version = a.get(fmt.ATTR_VERSION)
-    if not isinstance(version, (int, np.integer)) or version < 1:
-        raise StoreFormatError(f"{path!r} has an invalid format version {version!r}.")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise StoreFormatError(f"{path!r} has an invalid format version {version!r}. {_REBUILD}")
     if version > fmt.FORMAT_VERSION:
         raise StoreVersionError(
             f"{path!r} was written in store format version {version}, but this bioscan-h5 reads"
             f" versions up to {fmt.FORMAT_VERSION}. Upgrade bioscan-h5 (pip install -U bioscan-h5)."
         )
+    if a.get(fmt.ATTR_DATASET) not in fmt.SCHEMAS:
+        raise StoreFormatError(f"{path!r} holds an unknown dataset {a.get(fmt.ATTR_DATASET)!r}. {_REBUILD}")
+
+
+def _check_complete(a: dict, path: str, allow_incomplete: bool) -> None:
     if not a.get(fmt.ATTR_COMPLETE, False) and not allow_incomplete:
         raise StoreIncompleteError(
             f"{path!r} is incomplete: its build has not finished. Rerun the same `bioscan-h5 build`"
@@ -108,18 +161,45 @@ def _check_identity(a: dict, path: str, allow_incomplete: bool) -> None:
 
 def _check_datasets(f: h5py.File, path: str, header: StoreHeader) -> None:
     for name, (kind, shape) in fmt.expected_datasets(header.schema, header.n_rows, header.image_size).items():
-        obj = f.get(name)
-        if not isinstance(obj, h5py.Dataset):
-            raise StoreFormatError(f"{path!r} is damaged: the dataset {name!r} is missing. {_REBUILD}")
-        ok_kind = obj.dtype.kind == kind[0] if kind != "O" else h5py.check_string_dtype(obj.dtype) is not None
-        if kind not in ("S", "O") and obj.dtype.itemsize != int(kind[1]):
-            ok_kind = False
-        ok_shape = len(obj.shape) == len(shape) and all(s is None or s == t for s, t in zip(shape, obj.shape))
-        if not (ok_kind and ok_shape):
+        _check_dataset(f, path, name, kind, shape)
+    _check_columns(f, path, header)
+    width = header.attrs[fmt.ATTR_MAX_NUCLEOTIDES]
+    if width >= 0 and f[fmt.DNA_CODES].shape[1] != width:
+        raise StoreFormatError(
+            f"{path!r} is damaged: its barcodes are {f[fmt.DNA_CODES].shape[1]} letters wide but its"
+            f" 'max_nucleotides' attribute says {width}. {_REBUILD}"
+        )
+
+
+def _check_dataset(f: h5py.File, path: str, name: str, kind: str, shape: tuple) -> None:
+    obj = f.get(name)
+    if not isinstance(obj, h5py.Dataset):
+        raise StoreFormatError(f"{path!r} is damaged: the dataset {name!r} is missing. {_REBUILD}")
+    ok_kind = obj.dtype.kind == kind[0] if kind != "O" else h5py.check_string_dtype(obj.dtype) is not None
+    if kind not in ("S", "O") and obj.dtype.itemsize != int(kind[1]):
+        ok_kind = False
+    ok_shape = len(obj.shape) == len(shape) and all(s is None or s == t for s, t in zip(shape, obj.shape))
+    if not (ok_kind and ok_shape):
+        raise StoreFormatError(
+            f"{path!r} is damaged: dataset {name!r} has dtype {obj.dtype} and shape {obj.shape},"
+            f" expected {kind} and {tuple('any' if s is None else s for s in shape)}. {_REBUILD}"
+        )
+
+
+def _check_columns(f: h5py.File, path: str, header: StoreHeader) -> None:
+    """Each column group: a known kind (the schema's, for the schema's columns) and its parts."""
+    known = {c.name: c.kind for c in header.schema.columns}
+    for name, group in f[fmt.COLUMNS].items() if fmt.COLUMNS in f else ():
+        kind = attr_value(group.attrs.get(fmt.ATTR_KIND)) if isinstance(group, h5py.Group) else None
+        valid = [k.value for k in fmt.Kind]
+        if kind not in valid or (name in known and kind != known[name].value):
+            expected = repr(known[name].value) if name in known else "one of " + ", ".join(map(repr, valid))
             raise StoreFormatError(
-                f"{path!r} is damaged: dataset {name!r} has dtype {obj.dtype} and shape {obj.shape},"
-                f" expected {kind} and {tuple('any' if s is None else s for s in shape)}. {_REBUILD}"
+                f"{path!r} is damaged: column {name!r} is stored as kind {kind!r}, expected {expected}. {_REBUILD}"
             )
+        for part, code in fmt.COLUMN_PARTS[fmt.Kind(kind)].items():
+            shape = (None,) if code == "O" else (header.n_rows,)
+            _check_dataset(f, path, fmt.column_path(name, part), code, shape)
 
 
 def check_links(group: h5py.Group, path: str) -> None:
