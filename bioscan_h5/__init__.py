@@ -15,6 +15,7 @@ __version__ = "0.1.0"
 
 from .errors import (  # noqa: E402
     BioscanH5Error,
+    ChecksumMismatchError,
     ImageUnavailableError,
     MetadataError,
     SplitNotBuiltError,
@@ -44,6 +45,7 @@ __all__ = [
     "open_store",
     "batch_loader",
     "BioscanH5Error",
+    "ChecksumMismatchError",
     "ImageUnavailableError",
     "MetadataError",
     "SplitNotBuiltError",

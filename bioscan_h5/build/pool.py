@@ -27,12 +27,13 @@ from multiprocessing import shared_memory
 import numpy as np
 
 from .._files import pwrite_all
+from ..crc import pixels_crc
 from ..format import ImageStatus
 from ..images import decode_image
 
 __all__ = ["decode_batches"]
 
-Row = tuple[int, int, np.ndarray | None, tuple[int, int], str]
+Row = tuple[int, int, np.ndarray | None, tuple[int, int], str, int | None]
 
 _worker_state: dict = {}
 
@@ -71,13 +72,15 @@ def _decode_into_slot(slot: int, jobs: Sequence[tuple[int, str]], size, fit, dra
     out = []
     for j, (row, path) in enumerate(jobs):
         status, pixels, src, detail = decode_image(path, size, fit, draft, image_dir)
+        crc = None
         if pixels is not None:
+            crc = pixels_crc(pixels)  # here, in parallel, while the pixels are in the cache
             if direct:
                 offset = _worker_state["pixel_offset"] + row * _worker_state["nbytes"]
                 pwrite_all(_worker_state["fd"], np.ascontiguousarray(pixels), offset)
             else:
                 ring[slot, j] = pixels
-        out.append((row, int(status), src, detail))
+        out.append((row, int(status), src, detail, crc))
     return slot, out
 
 
@@ -91,7 +94,9 @@ def decode_batches(
     batch: int = 32,
     direct: tuple[str, int] | None = None,
 ) -> Iterator[Row]:
-    """Decode ``(row, path)`` jobs, yielding ``(row, status, pixels, (w, h), detail)`` in order.
+    """Decode ``(row, path)`` jobs, yielding ``(row, status, pixels, (w, h), detail, crc)`` in order.
+
+    ``crc`` is the CRC-32 of the pixels (None for a bad image).
 
     ``pixels`` is only valid until the next item is requested (it may be a view of a reused
     buffer); copy it to keep it. With ``direct=(store_path, pixel_offset)`` and several
@@ -101,7 +106,7 @@ def decode_batches(
     if workers <= 1 or len(jobs) <= batch:
         for row, path in jobs:
             status, pixels, src, detail = decode_image(path, size, fit, draft, real_dir)
-            yield row, int(status), pixels, src, detail
+            yield row, int(status), pixels, src, detail, None if pixels is None else pixels_crc(pixels)
         return
     n_slots = 2 * workers + 1
     ring_batch = 1 if direct is not None else batch  # direct mode needs no pixel ring
@@ -155,9 +160,9 @@ def _run_pool(
                 if not inflight:
                     break
                 slot, results = inflight.popleft().result()
-                for j, (row, status, src, detail) in enumerate(results):
+                for j, (row, status, src, detail, crc) in enumerate(results):
                     pixels = ring[slot, j] if status == ImageStatus.OK and direct is None else None
-                    yield row, status, pixels, src, detail
+                    yield row, status, pixels, src, detail, crc
                 free.append(slot)
         except BaseException:
             for fut in inflight:

@@ -89,7 +89,7 @@ def _decode_rows(cfg, layout, table, image_dir, rows, writer, progress, bad) -> 
     jobs = [(int(r), os.path.join(image_dir, p)) for r, p in zip(rows, rel)]
     done = 0
     direct = (writer.path, writer.pixel_offset) if writer.pixel_offset >= 0 else None
-    for row, status, pixels, size, detail in decode_batches(
+    for row, status, pixels, size, detail, crc in decode_batches(
         jobs, cfg.image_size, cfg.fit, cfg.draft, image_dir, cfg.workers, cfg.batch_size, direct=direct
     ):
         if status != ImageStatus.OK and cfg.strict:
@@ -103,7 +103,7 @@ def _decode_rows(cfg, layout, table, image_dir, rows, writer, progress, bad) -> 
                 path=path,
                 row=row,
             )
-        writer.write(row, status, pixels, size)
+        writer.write(row, status, pixels, size, crc)
         if status != ImageStatus.OK:
             bad[row] = detail
         done += 1

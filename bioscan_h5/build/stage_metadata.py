@@ -21,6 +21,7 @@ from .._hdf5 import LIBVER, create_preallocated
 from ..errors import InsufficientSpaceError, MetadataError
 from ..layouts import SourceLayout
 from ..metadata import Table
+from .checksums import write_checksums
 from .config import BuildConfig
 from .space import NO_SPACE, check_file_size_limit, check_space, estimate_bytes
 
@@ -90,6 +91,7 @@ def write_metadata(
         images = _create_images(f, cfg, n)
         offset = images.id.get_offset() if images.chunks is None else None
         f.attrs[fmt.ATTR_PIXEL_OFFSET] = -1 if offset is None else int(offset)
+        write_checksums(f, n)
         f.attrs[fmt.ATTR_METADATA_WRITTEN] = True
     fsync_path(path)
 

@@ -18,15 +18,19 @@ from ..errors import StoreFormatError, StoreNotFoundError
 from ..format import ImageStatus, Kind
 from ..layouts import get_layout
 from .damage import damage_reported, reads
+from .integrity import ChecksumAccess
 from .pixels import pixel_array
+from .ranges import CheckedArrays, check_codes
 from .summary import store_info
 from .tables import LazyMapping, to_frame
-from .validate import attr_value, column_order, read_header
+from .validate import StoreHeader, attr_value, column_order, read_header
 
 __all__ = ["Store", "open_store"]
 
 
-def open_store(path: str | os.PathLike, *, allow_incomplete: bool = False) -> Store:
+def open_store(
+    path: str | os.PathLike, *, allow_incomplete: bool = False, verify_reads: bool = False
+) -> Store:
     """Open a store file (see :class:`Store`).
 
     Parameters
@@ -35,6 +39,10 @@ def open_store(path: str | os.PathLike, *, allow_incomplete: bool = False) -> St
         The ``.h5`` file written by ``bioscan-h5 build``.
     allow_incomplete : bool, default=False
         Open a store whose build has not finished (a ``.partial`` file), e.g. to inspect it.
+    verify_reads : bool, default=False
+        Check every row the datasets serve from this store against its checksums (format 2),
+        and raise :class:`~bioscan_h5.errors.ChecksumMismatchError` naming a damaged row. It
+        costs about 60 us per 196 KB image row and 10-20 us per row of metadata.
 
     Raises
     ------
@@ -46,8 +54,34 @@ def open_store(path: str | os.PathLike, *, allow_incomplete: bool = False) -> St
         Written by a newer format version.
     StoreIncompleteError
         The build has not finished.
+    InvalidArgumentError
+        ``verify_reads=True`` on a store without checksums (format version 1).
     """
-    return Store(path, allow_incomplete=allow_incomplete)
+    return Store(path, allow_incomplete=allow_incomplete, verify_reads=verify_reads)
+
+
+def _open_validated(path: str, allow_incomplete: bool) -> tuple[h5py.File, StoreHeader]:
+    """Open ``path`` read-only and validate it as a store (see :func:`.validate.read_header`)."""
+    if not os.path.exists(path):
+        raise _missing_store_error(path)
+    if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would block the open forever
+        raise StoreFormatError(
+            f"{path!r} is not a regular file (a directory, pipe or device). Pass the .h5 file"
+            " written by `bioscan-h5 build`."
+        )
+    try:
+        f = open_readonly(path)
+    except OSError as exc:
+        raise StoreFormatError(
+            f"{path!r} is not a readable HDF5 file ({exc}). It may be truncated or damaged:"
+            " rebuild it with `bioscan-h5 build --overwrite`."
+        ) from None
+    try:
+        with damage_reported(path, "its attributes and dataset headers"):
+            return f, read_header(f, path, allow_incomplete)
+    except BaseException:
+        f.close()
+        raise
 
 
 def _missing_store_error(path: str) -> StoreNotFoundError:
@@ -60,7 +94,7 @@ def _missing_store_error(path: str) -> StoreNotFoundError:
     return StoreNotFoundError(f"No store file at {path!r}.{hint}")
 
 
-class Store:
+class Store(CheckedArrays, ChecksumAccess):
     """A bioscan-h5 store: the whole dataset as numpy arrays, row ``i`` = metadata row ``i``.
 
     Uncompressed arrays are numpy memory maps of the file (zero-copy, shared by every process
@@ -85,37 +119,29 @@ class Store:
         ``<rank>_index``.
     vocab : Mapping[str, list of str]
         Per rank, the sorted label names: ``vocab[rank][labels[rank][i]]``.
+    verify_reads : bool
+        Whether the datasets check each row they serve against its checksums
+        (:meth:`verify_rows`).
+
+    Arrays that index something are checked against their bounds on first use
+    (:class:`~.ranges.CheckedArrays`).
     """
 
-    def __init__(self, path: str | os.PathLike, *, allow_incomplete: bool = False) -> None:
+    def __init__(
+        self, path: str | os.PathLike, *, allow_incomplete: bool = False, verify_reads: bool = False
+    ) -> None:
         self.path = os.path.abspath(os.fspath(path))
         self.allow_incomplete = allow_incomplete
+        self.verify_reads = bool(verify_reads)
         self._pid: int | None = None
         self._file: h5py.File | None = None
         self._open()
+        if self.verify_reads:
+            self._require_checksums("verify_reads=True")
 
     # ------------------------------------------------------------ opening
     def _open(self) -> None:
-        if not os.path.exists(self.path):
-            raise _missing_store_error(self.path)
-        if not stat.S_ISREG(os.stat(self.path).st_mode):  # a FIFO would block the open forever
-            raise StoreFormatError(
-                f"{self.path!r} is not a regular file (a directory, pipe or device). Pass the .h5 file"
-                " written by `bioscan-h5 build`."
-            )
-        try:
-            f = open_readonly(self.path)
-        except OSError as exc:
-            raise StoreFormatError(
-                f"{self.path!r} is not a readable HDF5 file ({exc}). It may be truncated or damaged:"
-                " rebuild it with `bioscan-h5 build --overwrite`."
-            ) from None
-        try:
-            with damage_reported(self.path, "its attributes and dataset headers"):
-                header = read_header(f, self.path, self.allow_incomplete)
-        except BaseException:
-            f.close()
-            raise
+        f, header = _open_validated(self.path, self.allow_incomplete)
         self.attrs = header.attrs
         self.dataset = header.dataset
         self.schema = header.schema
@@ -130,7 +156,7 @@ class Store:
         if self._file is None or self._pid != os.getpid():
             self._file = open_readonly(self.path)
             self._pid = os.getpid()
-            for cached in ("_maps", "_raw", "_columns"):
+            for cached in ("_maps", "_raw", "_columns", "_checksums"):
                 self.__dict__.pop(cached, None)
         return self._file
 
@@ -164,10 +190,18 @@ class Store:
         self.close()
 
     def __getstate__(self) -> dict:
-        return {"path": self.path, "allow_incomplete": self.allow_incomplete}
+        return {
+            "path": self.path,
+            "allow_incomplete": self.allow_incomplete,
+            "verify_reads": self.verify_reads,
+        }
 
     def __setstate__(self, state: dict) -> None:
-        self.__init__(state["path"], allow_incomplete=state["allow_incomplete"])
+        self.__init__(
+            state["path"],
+            allow_incomplete=state["allow_incomplete"],
+            verify_reads=state.get("verify_reads", False),
+        )
 
     def __len__(self) -> int:
         return self.n_rows
@@ -211,10 +245,6 @@ class Store:
         """True when :attr:`images` is a memory map (uncompressed store)."""
         return isinstance(self.images, np.memmap)
 
-    @cached_property
-    def image_status(self) -> np.ndarray:
-        return self.array(fmt.IMAGE_STATUS)
-
     @property
     def image_ok(self) -> np.ndarray:
         return self.image_status == ImageStatus.OK
@@ -227,11 +257,6 @@ class Store:
     def dna_codes(self) -> np.ndarray:
         """``(N, W)`` uint8 ASCII barcode letters, 0-padded."""
         return self.array(fmt.DNA_CODES)
-
-    @cached_property
-    def dna_lengths(self) -> np.ndarray:
-        """``(N,)`` stored barcode lengths, -1 where missing."""
-        return self.array(fmt.DNA_LENGTHS)
 
     @cached_property
     def dna_full_lengths(self) -> np.ndarray:
@@ -272,7 +297,10 @@ class Store:
                     return self.file[fmt.column_path(name, part)].asstr()[()]
                 return self.array(fmt.column_path(name, part))
 
-            cache[name] = read_column(name, self.column_kind(name), load)
+            col = read_column(name, self.column_kind(name), load)
+            if col.kind is Kind.CATEGORY:
+                check_codes(self.path, name, col.codes, len(col.categories))
+            cache[name] = col
         return cache[name]
 
     @cached_property
@@ -284,8 +312,11 @@ class Store:
         return LazyMapping(self.schema.ranks, self.categories)
 
     def codes(self, column: str) -> np.ndarray:
-        """Category codes of a category column (-1 = missing)."""
-        return self.array(fmt.column_path(column, "codes"))
+        """Category codes of a category column (-1 = missing), checked against its categories."""
+        codes = self.column(column).codes
+        if codes is None:
+            raise KeyError(f"{column!r} is not a category column of the store")
+        return codes
 
     def categories(self, column: str) -> list[str]:
         """Sorted category names of a category column."""
@@ -297,16 +328,7 @@ class Store:
         """Names of the token arrays precomputed with ``build --tokenize``."""
         return list(self.file[fmt.TOKENS].keys()) if fmt.TOKENS in self.file else []
 
-    def tokens(self, name: str) -> tuple[np.ndarray, np.ndarray]:
-        """Precomputed ``(ids, mask)`` arrays of a tokenizer."""
-        return self.array(fmt.token_path(name, "ids")), self.array(fmt.token_path(name, "mask"))
-
     # ------------------------------------------------------------ rows and values
-    def partition(self, name: str) -> np.ndarray | None:
-        """The rows of a BIOSCAN-1M CLIBD partition file, in its order (None if absent)."""
-        path = fmt.partition_path(name)
-        return np.asarray(self.file[path][()], dtype=np.int64) if path in self.file else None
-
     @property
     def partition_names(self) -> list[str]:
         """The CLIBD partition files the store holds (BIOSCAN-1M)."""

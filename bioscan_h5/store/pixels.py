@@ -19,7 +19,6 @@ import os
 import h5py
 import numpy as np
 
-from .. import format as fmt
 from .._hdf5 import chunk_offsets_contiguous
 
 __all__ = ["pixel_array", "pixel_block_offset"]
