@@ -39,7 +39,10 @@ _ALLOWED = _allowed_table()
 
 @kernel
 def _encode_kernel(buf, offsets, lengths, width, allowed, codes, stored):  # pragma: no cover - jitted
-    """Copy each barcode's letters into ``codes``; return the first bad (row, position) or (-1, -1)."""
+    """Copy each barcode's letters into ``codes``; return the first bad (row, position) or (-1, -1).
+
+    Lengths are clamped to the letters left in ``buf`` (the kernel never reads past it).
+    """
     n = lengths.shape[0]
     for i in range(n):
         ln = lengths[i]
@@ -47,6 +50,10 @@ def _encode_kernel(buf, offsets, lengths, width, allowed, codes, stored):  # pra
             stored[i] = -1
             continue
         start = offsets[i]
+        if start < 0 or start > buf.shape[0]:
+            start = buf.shape[0]
+        if ln > buf.shape[0] - start:
+            ln = buf.shape[0] - start
         for j in range(ln):
             if allowed[buf[start + j]] == 0:
                 return i, j
@@ -126,8 +133,13 @@ def decode_barcodes(codes: np.ndarray, lengths: np.ndarray) -> list[str | float]
 
 @kernel
 def _strip_hash_kernel(codes, lengths, limit, hashes, stripped):  # pragma: no cover - jitted
-    """FNV-1a hash of each barcode truncated to ``limit`` with trailing N removed."""
+    """FNV-1a hash of each barcode truncated to ``limit`` with trailing N removed.
+
+    Lengths are clamped to the width of ``codes`` too: a length the store got wrong never
+    reads past a row.
+    """
     n = lengths.shape[0]
+    width = codes.shape[1]
     for i in range(n):
         ln = lengths[i]
         if ln < 0:
@@ -136,6 +148,8 @@ def _strip_hash_kernel(codes, lengths, limit, hashes, stripped):  # pragma: no c
             continue
         if limit >= 0 and ln > limit:
             ln = limit
+        if ln > width:
+            ln = width
         while ln > 0 and codes[i, ln - 1] == 78:  # 'N'
             ln -= 1
         stripped[i] = ln

@@ -60,12 +60,16 @@ class SampleReader:
     # ------------------------------------------------------------ public
     def one(self, row: int):
         """The sample of one store row."""
+        if self.options.verify_reads:
+            self.store.verify_rows(row, images=self.options.wants_image)
         pixels = self.store.images[row] if self.options.wants_image else None
         return self._sample(row, pixels)
 
     def many(self, rows: np.ndarray) -> list:
         """The samples of ``rows``, with the pixels of all of them read in one pass."""
         rows = np.asarray(rows, dtype=np.int64)
+        if self.options.verify_reads:
+            self.store.verify_rows(rows, images=self.options.wants_image)
         if not self.options.wants_image:
             return [self._sample(int(r), None) for r in rows]
         # read in row order (sequential in the file), once; sample i's pixels are pix[rank[i]],
@@ -84,6 +88,8 @@ class SampleReader:
         import torch
 
         st, out = self.store, {}
+        if self.options.verify_reads:
+            st.verify_rows(rows, images=self.options.wants_image)
         for m in self.options.modality:
             if m == "image":
                 self.check_images(rows)

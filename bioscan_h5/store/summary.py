@@ -48,4 +48,5 @@ def store_info(st) -> dict:
         "size_on_disk_bytes": disk.st_blocks * 512,
         "tokenizations": st.tokenizations,
         "complete": bool(st.attrs.get(fmt.ATTR_COMPLETE)),
+        "checksums": st.has_checksums,
     }

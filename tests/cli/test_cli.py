@@ -282,7 +282,7 @@ def test_info_text(built, run_cli, sample_root_5m):
     bad = len(sample_root_5m.undecodable_rows)
     text = res.stdout
     assert text.splitlines()[0] == str(out)
-    assert f"dataset bioscan5m, format v1, {n} rows" in text
+    assert f"dataset bioscan5m, format v{fmt.FORMAT_VERSION}, {n} rows" in text
     assert f"images cropped_256 -> ({SIZE}, {SIZE}, 3) (crop), memory-mapped" in text
     assert f"images decoded: {n - bad}, bad: {bad}, not built: 0" in text
     assert "max_nucleotides=660; tokens: none" in text
