@@ -114,10 +114,11 @@ class PixelWriter:
             crcs = np.fromiter((x[4] for x in rows), dtype=fmt.CHECKSUM_DTYPE, count=len(rows))
             bounds = [0, *(np.flatnonzero(np.diff(r) != 1) + 1).tolist(), len(r)]
             for a, b in zip(bounds[:-1], bounds[1:]):  # one write per run of consecutive rows
-                pwrite_all(fd, status[a:b], self.status_offset + int(r[a]))
-                pwrite_all(fd, size[a:b], self.size_offset + int(r[a]) * 8)
+                # The status last: it is what marks a row done.
                 if self.crc_offset is not None:
                     pwrite_all(fd, crcs[a:b], self.crc_offset + int(r[a]) * 4)
+                pwrite_all(fd, size[a:b], self.size_offset + int(r[a]) * 8)
+                pwrite_all(fd, status[a:b], self.status_offset + int(r[a]))
             os.fdatasync(fd)
 
     def sync(self) -> None:

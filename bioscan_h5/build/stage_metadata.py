@@ -88,10 +88,12 @@ def write_metadata(
         n = table.n_rows
         f.create_dataset(fmt.IMAGE_STATUS, data=np.zeros(n, dtype=fmt.STATUS_DTYPE))
         f.create_dataset(fmt.IMAGE_SOURCE_SIZE, data=np.zeros((n, 2), dtype=fmt.SOURCE_SIZE_DTYPE))
+        write_checksums(f, n)
+        # The pixel block last: everything the image stage rewrites (statuses, sizes, image
+        # checksums) lies before it, and the file never grows past its end.
         images = _create_images(f, cfg, n)
         offset = images.id.get_offset() if images.chunks is None else None
         f.attrs[fmt.ATTR_PIXEL_OFFSET] = -1 if offset is None else int(offset)
-        write_checksums(f, n)
         f.attrs[fmt.ATTR_METADATA_WRITTEN] = True
     fsync_path(path)
 
