@@ -2,10 +2,10 @@
 
 Used by the column codecs (:mod:`bioscan_h5.columns`) on each chunk of a metadata file:
 
-- :func:`first_control` finds a NUL or other control character (C0 and DEL) in text
-  values. HDF5 cannot store a NUL inside a string, and the others have no place in a BIOSCAN
-  label or identifier; the values are joined and searched once, and only a hit is looked
-  for value by value.
+- :func:`first_control` finds a NUL or other control character (C0 and DEL, but tab and
+  line breaks, which a quoted CSV field may hold) in text values. HDF5 cannot store a NUL
+  inside a string, and the others have no place in a BIOSCAN label or identifier; the
+  values are joined and searched once, and only a hit is looked for value by value.
 - :func:`parse_ints` turns the text of an integer column into int64 exactly, without a
   float64 round trip (which loses integers above 2**53): ``"150502"`` and
   ``"150502.0"`` (as the peer writes them) both read as 150502, and a value outside the
@@ -19,11 +19,13 @@ import re
 
 import numpy as np
 
-__all__ = ["INT64_MAX", "INT64_MIN", "CONTROL", "first_control", "parse_ints"]
+__all__ = ["INT64_MAX", "INT64_MIN", "CONTROL", "CONTROL_IN_VALUES", "first_control", "parse_ints"]
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
-#: A control character: C0 (including NUL, tab, line breaks) or DEL.
+#: Any control character: C0 (NUL, tab, line breaks, ...) or DEL (refused in column names).
 CONTROL = re.compile("[\x00-\x1f\x7f]")
+#: A control character refused in values: all of :data:`CONTROL` but tab, LF and CR.
+CONTROL_IN_VALUES = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 #: An integer of at most 18 digits (always within int64), optionally with a zero fraction.
 _SIMPLE_INT = r"\s*[+-]?\d{1,18}(?:\.0*)?\s*"
 
@@ -37,10 +39,10 @@ def first_control(values) -> int | None:
         ``None`` (and anything not a ``str``) is a missing value and skipped.
     """
     texts = [v for v in values if isinstance(v, str)]
-    if not CONTROL.search("".join(texts)):
+    if not CONTROL_IN_VALUES.search("".join(texts)):
         return None
     for i, v in enumerate(values):
-        if isinstance(v, str) and CONTROL.search(v):
+        if isinstance(v, str) and CONTROL_IN_VALUES.search(v):
             return i
     return None  # pragma: no cover - the joined search found one
 

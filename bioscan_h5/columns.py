@@ -281,7 +281,7 @@ def _control_error(position: int, value: str) -> ColumnValueError:
     return ColumnValueError(
         position,
         value,
-        "a control character (NUL, tab, line break or another) inside a text value",
+        "a control character (NUL or another; tab and line breaks are allowed) inside a text value",
         "Labels and identifiers hold printable text only: remove the character from the metadata file.",
     )
 

@@ -32,6 +32,7 @@ __all__ = [
     "pixels_crc",
     "row_bytes",
     "strings_crc",
+    "zero_crc",
 ]
 
 
@@ -122,21 +123,30 @@ def pixels_crc(pixels: np.ndarray) -> int:
     return zlib.crc32(np.ascontiguousarray(pixels))
 
 
-def image_crc(pixel_crc: int | None, status: int, size: Iterable[int]) -> int:
-    """A row's image checksum: its pixels' CRC (OK rows only), continued over status and size.
+def zero_crc(nbytes: int) -> int:
+    """The CRC-32 of ``nbytes`` zero bytes (the pixels of a row never written)."""
+    if nbytes not in _ZERO_CRCS:
+        _ZERO_CRCS[nbytes] = zlib.crc32(bytes(nbytes))
+    return _ZERO_CRCS[nbytes]
 
-    ``pixel_crc`` is ignored unless ``status`` is OK: the pixels of other rows are never
-    served (they read as zeros, or are left from an interrupted write).
+
+_ZERO_CRCS: dict[int, int] = {}
+
+
+def image_crc(pixel_crc: int, status: int, size: Iterable[int]) -> int:
+    """A row's image checksum: its pixels' CRC continued over its status byte and source size.
+
+    Every row's pixels count, built or not: a row not built, or whose image was bad, holds
+    zeros (:func:`zero_crc`), so a byte flipped anywhere in the pixel block is found.
     """
     tail = np.array([status], dtype=fmt.STATUS_DTYPE).tobytes()
     tail += np.asarray(tuple(size), dtype=fmt.SOURCE_SIZE_DTYPE).tobytes()
-    start = int(pixel_crc or 0) if status == fmt.ImageStatus.OK else 0
-    return zlib.crc32(tail, start)
+    return zlib.crc32(tail, int(pixel_crc))
 
 
-def pending_image_crc() -> int:
-    """The image checksum of a row not built yet (status 0, source size 0 x 0)."""
-    return image_crc(None, fmt.ImageStatus.PENDING, (0, 0))
+def pending_image_crc(row_nbytes: int) -> int:
+    """The image checksum of a row not built yet: zero pixels, status 0, source size 0 x 0."""
+    return image_crc(zero_crc(row_nbytes), fmt.ImageStatus.PENDING, (0, 0))
 
 
 def strings_crc(values: Iterable[str | bytes]) -> int:

@@ -32,8 +32,11 @@ def has_checksums(f: h5py.File) -> bool:
     return fmt.CHECKSUM_ROWS in f
 
 
-def write_checksums(f: h5py.File, n_rows: int) -> None:
-    """Write ``/checksums`` of a store whose stage-1 arrays are all written (see the module notes)."""
+def write_checksums(f: h5py.File, n_rows: int, row_nbytes: int) -> None:
+    """Write ``/checksums`` of a store whose stage-1 arrays are all written (see the module notes).
+
+    ``row_nbytes`` is the size of one row's pixels (their checksum starts as that of zeros).
+    """
     record, blocks, small = covered_datasets(f, n_rows)
     step = fmt.CHECKSUM_BLOCK_ROWS
     rows = np.zeros(n_rows, dtype=fmt.CHECKSUM_DTYPE)
@@ -54,7 +57,7 @@ def write_checksums(f: h5py.File, n_rows: int) -> None:
     )
     f.create_dataset(fmt.CHECKSUM_ROWS, data=rows)
     f[fmt.CHECKSUM_ROWS].attrs[fmt.ATTR_CRC_ARRAYS] = json.dumps(record)
-    images = np.full(n_rows, pending_image_crc(), dtype=fmt.CHECKSUM_DTYPE)
+    images = np.full(n_rows, pending_image_crc(row_nbytes), dtype=fmt.CHECKSUM_DTYPE)
     f.create_dataset(fmt.CHECKSUM_IMAGES, data=images)
     for name, values in sums.items():
         f.create_dataset(fmt.checksum_block_path(name), data=np.asarray(values, dtype=fmt.CHECKSUM_DTYPE))

@@ -40,6 +40,7 @@ class PixelWriter:
             # Format 2: each row's image checksum goes with its status (None: no checksums).
             self.crc_offset = f[fmt.CHECKSUM_IMAGES].id.get_offset() if fmt.CHECKSUM_IMAGES in f else None
         self.path = path
+        self.size = image_size
         self.nbytes = image_size * image_size * 3
         self.pending: list[tuple[int, int, int, int, int]] = []
         self.h5: h5py.File | None = None
@@ -62,13 +63,14 @@ class PixelWriter:
         """Write the pixels of ``row`` (None for a bad image); its status goes with a later sync.
 
         ``pixel_crc`` is the CRC-32 of pixels written by someone else (a decoding worker);
-        it is computed here from ``pixels`` otherwise.
+        it is computed here from ``pixels`` otherwise. A bad image's row is set to zeros (it
+        is one already unless an interrupted run wrote it), which its checksum then covers.
         """
         crc = 0
+        if pixels is None and pixel_crc is None and self.crc_offset is not None:
+            pixels = np.zeros((self.size, self.size, 3), dtype=np.uint8)
         if self.crc_offset is not None:
-            if pixel_crc is None and pixels is not None:
-                pixel_crc = pixels_crc(pixels)
-            crc = image_crc(pixel_crc, status, size)
+            crc = image_crc(pixels_crc(pixels) if pixel_crc is None else pixel_crc, status, size)
         if pixels is not None:
             if self.h5 is not None:
                 self.images[row] = pixels

@@ -88,7 +88,7 @@ def write_metadata(
         n = table.n_rows
         f.create_dataset(fmt.IMAGE_STATUS, data=np.zeros(n, dtype=fmt.STATUS_DTYPE))
         f.create_dataset(fmt.IMAGE_SOURCE_SIZE, data=np.zeros((n, 2), dtype=fmt.SOURCE_SIZE_DTYPE))
-        write_checksums(f, n)
+        write_checksums(f, n, cfg.image_size**2 * 3)
         # The pixel block last: everything the image stage rewrites (statuses, sizes, image
         # checksums) lies before it, and the file never grows past its end.
         images = _create_images(f, cfg, n)

@@ -14,6 +14,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import zlib
@@ -24,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import format as fmt
-from ..crc import covered_datasets, crc_blocks, crc_rows, image_crc, strings_crc
+from ..crc import covered_datasets, crc_blocks, crc_rows, image_crc, strings_crc, zero_crc
 from ..errors import ChecksumMismatchError, InvalidArgumentError, StoreFormatError
 from ..format import ImageStatus
 from .damage import damage_reported
@@ -102,17 +104,23 @@ class Checksums:
             crc_rows(np.asarray(self.store.array(name)[rows]), crcs)
         return crcs
 
-    def image_crcs(self, rows: np.ndarray, threads: int = 1) -> np.ndarray:
-        """The image checksum of ``rows`` (pixels of OK rows, status, source size) computed now."""
+    def image_crcs(self, rows: np.ndarray, threads: int = 1, holes=None) -> np.ndarray:
+        """The image checksum of ``rows`` (pixels, status, source size) computed now.
+
+        ``holes(row)`` may say that a row's pixels lie in a hole of the file (all zeros,
+        not read); ``threads`` > 1 checks memory-mapped rows in parallel.
+        """
         st = self.store
         status = np.asarray(st.array(fmt.IMAGE_STATUS)[rows])
         size = np.asarray(st.array(fmt.IMAGE_SOURCE_SIZE)[rows])
         images = st.images
+        zero = zero_crc(st.image_size**2 * 3)
 
         def one(k: int) -> int:
-            if status[k] != ImageStatus.OK:
-                return image_crc(None, int(status[k]), size[k])
-            return image_crc(zlib.crc32(np.ascontiguousarray(images[int(rows[k])])), ImageStatus.OK, size[k])
+            row = int(rows[k])
+            if holes is not None and status[k] == ImageStatus.PENDING and holes(row):
+                return image_crc(zero, int(status[k]), size[k])
+            return image_crc(zlib.crc32(np.ascontiguousarray(images[row])), int(status[k]), size[k])
 
         if threads > 1 and isinstance(images, np.ndarray):  # zlib releases the GIL; h5py does not
             with ThreadPoolExecutor(threads) as pool:
@@ -180,6 +188,13 @@ class Checksums:
             arrays=arrays,
         )
 
+    def _blame_rows(self, damage: Damage, bad: np.ndarray, phase: str) -> None:
+        names = self.record if phase == "rows" else list(fmt.IMAGE_ROW_ARRAYS)
+        fallback = fmt.CHECKSUM_ROWS if phase == "rows" else _PIXELS
+        for row in bad.tolist():
+            blamed = [a for a in names if any(lo <= row < hi for lo, hi in damage.arrays.get(a, ()))]
+            damage.add_row(row, blamed or [fallback])
+
     # ------------------------------------------------------------ the full scan
     def scan(self, progress: Callable[[int], None] | None = None, threads: int | None = None) -> Damage:
         """Check everything; ``progress(n)`` is called as rows are done (twice the row count in all)."""
@@ -194,22 +209,52 @@ class Checksums:
         stored_rows = self._stored(fmt.CHECKSUM_ROWS)
         stored_images = self._stored(fmt.CHECKSUM_IMAGES)
         threads = threads or min(8, os.cpu_count() or 1)
-        for phase in ("rows", "images"):
-            for start in range(0, n, _SCAN_ROWS):
-                rows = np.arange(start, min(start + _SCAN_ROWS, n))
-                if phase == "rows":
-                    bad = rows[self.row_crcs(rows) != stored_rows[rows]]
-                    names = self.record
-                else:
-                    bad = rows[self.image_crcs(rows, threads) != stored_images[rows]]
-                    names = list(fmt.IMAGE_ROW_ARRAYS)
-                fallback = fmt.CHECKSUM_ROWS if phase == "rows" else _PIXELS
-                for row in bad.tolist():
-                    blamed = [a for a in names if any(lo <= row < hi for lo, hi in damage.arrays.get(a, ()))]
-                    damage.add_row(row, blamed or [fallback])
-                if progress is not None:
-                    progress(len(rows))
+        with _HoleFinder(self.store) as holes:
+            for phase in ("rows", "images"):
+                for start in range(0, n, _SCAN_ROWS):
+                    rows = np.arange(start, min(start + _SCAN_ROWS, n))
+                    if phase == "rows":
+                        bad = rows[self.row_crcs(rows) != stored_rows[rows]]
+                    else:
+                        bad = rows[self.image_crcs(rows, threads, holes) != stored_images[rows]]
+                    self._blame_rows(damage, bad, phase)
+                    if progress is not None:
+                        progress(len(rows))
         return damage
+
+
+class _HoleFinder:
+    """``holes(row)``: whether a row's pixels lie wholly in a hole of a sparse file (never written).
+
+    A full scan of a store whose other splits were never built then skips reading those
+    rows (zeros, by definition). Its own descriptor asks ``SEEK_DATA``, so no shared file
+    position moves; where that is not possible (compressed pixels, no ``SEEK_DATA``), every
+    row is read.
+    """
+
+    def __init__(self, store) -> None:
+        self.fd = -1
+        self.offset = 0
+        if isinstance(store.images, np.memmap) and hasattr(os, "SEEK_DATA"):
+            self.offset = store.images.offset
+            with contextlib.suppress(OSError):
+                self.fd = os.open(f"/proc/self/fd/{store.file.id.get_vfd_handle()}", os.O_RDONLY)
+        self.nbytes = store.image_size**2 * 3
+
+    def __enter__(self):
+        return self if self.fd >= 0 else None
+
+    def __exit__(self, *exc) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+
+    def __call__(self, row: int) -> bool:
+        start = self.offset + row * self.nbytes
+        try:
+            data = os.lseek(self.fd, start, os.SEEK_DATA)
+        except OSError as exc:  # ENXIO: no data after start
+            return exc.errno == errno.ENXIO
+        return data >= start + self.nbytes
 
 
 class ChecksumAccess:
