@@ -60,6 +60,27 @@ def open_store(
     return Store(path, allow_incomplete=allow_incomplete, verify_reads=verify_reads)
 
 
+#: What a store makes from its open file: dropped when the file is opened again.
+_PER_FILE = (
+    "_maps",
+    "_raw",
+    "_columns",
+    "_checksums",
+    "_kinds",
+    "_tokens_checked",
+    "images",
+    "image_status",
+    "image_source_size",
+    "dna_codes",
+    "dna_lengths",
+    "dna_full_lengths",
+    "columns",
+    "labels",
+    "vocab",
+    "tokenizations",
+)
+
+
 def _open_validated(path: str, allow_incomplete: bool) -> tuple[h5py.File, StoreHeader]:
     """Open ``path`` read-only and validate it as a store (see :func:`.validate.read_header`)."""
     if not os.path.exists(path):
@@ -154,9 +175,23 @@ class Store(CheckedArrays, ChecksumAccess):
     def file(self) -> h5py.File:
         """The open h5py file (reopened after a fork or unpickling)."""
         if self._file is None or self._pid != os.getpid():
-            self._file = open_readonly(self.path)
-            self._pid = os.getpid()
-            for cached in ("_maps", "_raw", "_columns", "_checksums"):
+            # A fork (a DataLoader worker) or a reopen after close(): open the path again,
+            # validated as at first. Extending a store renames a new file over it, so this may
+            # be another file than before: nothing made from the old one is kept.
+            f, header = _open_validated(self.path, self.allow_incomplete)
+            if (header.dataset, header.n_rows, header.image_size) != (
+                self.dataset,
+                self.n_rows,
+                self.image_size,
+            ):
+                f.close()
+                raise StoreFormatError(
+                    f"{self.path!r} was replaced by another store ({header.dataset}, {header.n_rows} rows,"
+                    f" {header.image_size} px; this one was opened as {self.dataset}, {self.n_rows} rows,"
+                    f" {self.image_size} px). Open it again."
+                )
+            self._file, self._pid, self.attrs = f, os.getpid(), header.attrs
+            for cached in _PER_FILE:
                 self.__dict__.pop(cached, None)
         return self._file
 
