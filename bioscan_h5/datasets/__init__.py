@@ -4,13 +4,14 @@ from .base import StoreDataset
 from .bioscan1m import BIOSCAN1M, load_bioscan1m_metadata
 from .bioscan5m import BIOSCAN5M, load_bioscan5m_metadata
 from .labels import LabelSpace
-from .loader import BatchView, batch_loader, gather_batch
+from .loader import BatchLoader, BatchView, batch_loader, gather_batch
 from .options import DatasetOptions
 from .samples import SampleReader
 
 __all__ = [
     "BIOSCAN1M",
     "BIOSCAN5M",
+    "BatchLoader",
     "BatchView",
     "DatasetOptions",
     "LabelSpace",

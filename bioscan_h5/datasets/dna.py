@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,18 +52,26 @@ class DnaPlan:
 
     def one(self, st, row: int):
         """The barcode of one row: text (``nan`` if missing), or a token tensor."""
+        return self.getter(st)(row)
+
+    def getter(self, st) -> Callable[[int], Any]:
+        """``row -> barcode`` as :meth:`one` gives it, with the store's arrays looked up once."""
         import torch
 
         if self.stored_tokens is not None:
-            ids, _ = st.tokens(self.stored_tokens)
-            return torch.from_numpy(np.asarray(ids[row], dtype=np.int64))
-        length = self.length(int(st.dna_lengths[row]))
-        if self.tokenizer is not None:
-            return self.tokenizer.encode_codes(np.asarray(st.dna_codes[row]), length)
-        value: Any = float("nan") if length < 0 else st.dna_codes[row, :length].tobytes().decode("ascii")
-        if self.transform is not None:
-            value = self.transform(value)
-        return value
+            ids = np.asarray(st.tokens(self.stored_tokens)[0])
+            return lambda row: torch.from_numpy(np.asarray(ids[row], dtype=np.int64))
+        codes, lengths, length = np.asarray(st.dna_codes), np.asarray(st.dna_lengths), self.length
+        tok, transform = self.tokenizer, self.transform
+        if tok is not None:
+            return lambda row: tok.encode_codes(codes[row], length(int(lengths[row])))
+
+        def text(row: int):
+            n = length(int(lengths[row]))
+            value: Any = float("nan") if n < 0 else codes[row, :n].tobytes().decode("ascii")
+            return value if transform is None else transform(value)
+
+        return text
 
     def batch(self, st, rows: np.ndarray) -> dict[str, Any]:
         """The barcodes of ``rows`` as tensors: ``dna`` + ``dna_length`` (codes) or ``dna_mask`` (tokens)."""

@@ -3,11 +3,20 @@
 :class:`SampleReader` serves ``dataset[i]`` (:meth:`~SampleReader.one`), ``__getitems__``
 (:meth:`~SampleReader.many`) and :func:`~bioscan_h5.batch_loader` (:meth:`~SampleReader.batch`).
 It reads a :class:`~bioscan_h5.store.Store` according to :class:`DatasetOptions`; it never
-sees the dataset.
+sees the dataset. Pixels come from the read engine (:class:`~bioscan_h5.store.rows.RowReader`):
+positional reads of whole rows into buffers, never first touches of a memory map.
+
+Tensor images are channels-last views: a sample's ``(3, S, S)`` tensor is the CHW view of its
+own HWC storage (strides ``(1, 3 * S, 3)``), whichever path produced it, and a batch's
+``(B, 3, S, S)`` tensor is the view of one ``(B, S, S, 3)`` block. No path makes a strided
+copy per sample.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -16,11 +25,14 @@ from .. import format as fmt
 from ..errors import ImageUnavailableError
 from ..format import ImageStatus
 from ..layouts import get_layout
+from ..store.rows import RowReader
 from .dna import DnaPlan
 from .labels import LabelSpace
 from .options import DatasetOptions
 
 __all__ = ["SampleReader", "take_rows"]
+
+_OK = int(ImageStatus.OK)
 
 
 def take_rows(images, rows: np.ndarray) -> np.ndarray:
@@ -36,11 +48,19 @@ def take_rows(images, rows: np.ndarray) -> np.ndarray:
 class SampleReader:
     """Reads samples of a store as ``bioscan-dataset`` returns them.
 
+    Everything that depends only on the options (which reader serves each modality, how an
+    image is made, how targets are looked up) is chosen here, once; :meth:`one` only reads.
+
     Parameters
     ----------
     store : Store
     options : DatasetOptions
     labels : LabelSpace
+
+    Attributes
+    ----------
+    pixels : RowReader or None
+        The read engine, when the dataset has the image modality.
     """
 
     def __init__(self, store, options: DatasetOptions, labels: LabelSpace) -> None:
@@ -50,6 +70,18 @@ class SampleReader:
         self.dna = DnaPlan.choose(store, options.max_nucleotides, options.dna_transform)
         self._barcode = store.schema.barcode_column
         self._ranks = set(store.schema.ranks)
+        self.pixels = RowReader(store) if options.wants_image else None
+        self._local = threading.local()
+        self._status = (
+            np.asarray(store.image_status) if options.wants_image else None
+        )  # no memmap subclass per lookup
+        self._as_image = self._image_maker() if options.wants_image else None
+        self._one_image = self._image_reader() if options.wants_image else None
+        # per modality: row -> value (None: the image, made by the caller)
+        self._getters = [None if m == "image" else self._getter(m) for m in options.modality]
+        self._codes = [self._code_getter(t) for t in options.target_type]
+        self._text = options.target_format != "index"
+        self._dict = options.output_format == "dict"
 
     def __getstate__(self) -> dict:
         return {"store": self.store, "options": self.options, "labels": self.labels}
@@ -62,29 +94,35 @@ class SampleReader:
         """The sample of one store row."""
         if self.options.verify_reads:
             self.store.verify_rows(row, images=self.options.wants_image)
-        pixels = self.store.images[row] if self.options.wants_image else None
-        return self._sample(row, pixels)
+        return self._sample(row, None if self._one_image is None else self._one_image(row))
 
     def many(self, rows: np.ndarray) -> list:
-        """The samples of ``rows``, with the pixels of all of them read in one pass."""
+        """The samples of ``rows``, with the pixels of all of them read in one engine call."""
         rows = np.asarray(rows, dtype=np.int64)
         if self.options.verify_reads:
             self.store.verify_rows(rows, images=self.options.wants_image)
-        if not self.options.wants_image:
-            return [self._sample(int(r), None) for r in rows]
-        # read in row order (sequential in the file), once; sample i's pixels are pix[rank[i]],
-        # a row of this batch's own copy (no second copy per sample)
-        order = np.argsort(rows, kind="stable")
-        pix = take_rows(self.store.images, rows[order])
-        if self.options.image_format == "tensor":
-            # one CHW copy of the block: contiguous samples, as one() returns
-            pix = np.ascontiguousarray(pix.transpose(0, 3, 1, 2))
-        rank = np.empty_like(order)
-        rank[order] = np.arange(len(order))
-        return [self._sample(int(r), pix[k], private=True) for r, k in zip(rows, rank)]
+        if self._as_image is None:
+            return [self._sample(r, None) for r in rows.tolist()]
+        self.check_images(rows)
+        n, px = len(rows), self.pixels
+        if self.options.image_format == "pil":
+            block = self._scratch(n)
+        else:  # the samples are rows of this block: one allocation, no copy per sample
+            block = np.empty((n, *px.row_shape), dtype=np.uint8)
+        px.read(rows, block)
+        return [self._sample(r, self._as_image(block[k])) for k, r in enumerate(rows.tolist())]
 
-    def batch(self, rows: np.ndarray) -> dict[str, Any]:
-        """The samples of ``rows`` collated into one dict of tensors (see :func:`~bioscan_h5.gather_batch`)."""
+    def batch(self, rows: np.ndarray, image_out: np.ndarray | None = None) -> dict[str, Any]:
+        """The samples of ``rows`` collated into one dict of tensors (see :func:`~bioscan_h5.gather_batch`).
+
+        Parameters
+        ----------
+        rows : numpy.ndarray of int64
+            Store rows.
+        image_out : numpy.ndarray, optional
+            C-contiguous uint8 ``(len(rows), S, S, 3)`` to read the pixels into (a loader's
+            reused buffer); by default a new array.
+        """
         import torch
 
         st, out = self.store, {}
@@ -93,10 +131,10 @@ class SampleReader:
         for m in self.options.modality:
             if m == "image":
                 self.check_images(rows)
-                # One gather into memory numpy allocates: numpy asks for transparent huge pages
-                # for large blocks and torch.empty does not, which makes first-touch page faults
-                # of a fresh 50 MB batch cost more than the copy itself.
-                out["image"] = torch.from_numpy(take_rows(st.images, rows)).permute(0, 3, 1, 2)
+                if image_out is None:
+                    image_out = np.empty((len(rows), *self.pixels.row_shape), dtype=np.uint8)
+                self.pixels.read(rows, image_out)
+                out["image"] = torch.from_numpy(image_out).permute(0, 3, 1, 2)
             elif self.options.is_dna(m, self._barcode):
                 out.update(self.dna.batch(st, rows))
             elif self._rank_index(m):
@@ -104,7 +142,7 @@ class SampleReader:
             elif m in st.columns and st.column_kind(m) is fmt.Kind.FLOAT:
                 out[m] = torch.from_numpy(np.asarray(st.column(m).values[rows]))
             else:
-                out[m] = [self._value(m, int(r)) for r in rows]
+                out[m] = [self._getters[self.options.modality.index(m)](int(r)) for r in rows]
         targets = []
         for t in self.options.target_type:
             codes = torch.from_numpy(self.labels.codes(t, rows))
@@ -120,6 +158,83 @@ class SampleReader:
         if bad.size:
             raise self._unavailable(int(rows[bad[0]]))
 
+    # ------------------------------------------------------------ chosen once
+    def _image_maker(self) -> Callable[[np.ndarray], Any]:
+        """HWC uint8 pixels the sample may keep -> the image in the requested format, transformed."""
+        fmt_, tf = self.options.image_format, self.options.transform
+        if fmt_ == "pil":
+            from PIL import Image
+
+            s = self.pixels.row_shape
+            make = partial(Image.frombytes, "RGB", (s[1], s[0]))
+        elif fmt_ == "numpy":
+            make = None
+        else:
+            import torch
+
+            def make(pixels: np.ndarray):
+                return torch.from_numpy(pixels).permute(2, 0, 1)  # CHW view, channels-last strides
+
+        if tf is None:
+            return make or (lambda pixels: pixels)
+        if make is None:
+            return tf
+        return lambda pixels: tf(make(pixels))
+
+    def _image_reader(self) -> Callable[[int], Any]:
+        """row -> its image: one positional read into the sample's own storage (PIL: a reused buffer)."""
+        status, make, read_one, shape = (
+            self._status,
+            self._as_image,
+            self.pixels.read_one,
+            self.pixels.row_shape,
+        )
+        unavailable = self._unavailable
+        if self.options.image_format == "pil":
+            scratch = self._scratch
+
+            def image(row: int):
+                if status[row] != _OK:
+                    raise unavailable(row)
+                return make(read_one(row, scratch(1)[0]))  # PIL copies into its own storage
+
+        else:
+
+            def image(row: int):
+                if status[row] != _OK:
+                    raise unavailable(row)
+                return make(read_one(row, np.empty(shape, dtype=np.uint8)))
+
+        return image
+
+    def _getter(self, name: str) -> Callable[[int], Any]:
+        """row -> the value of one (non-image) modality."""
+        st = self.store
+        if self.options.is_dna(name, self._barcode):
+            return self.dna.getter(st)
+        if self._rank_index(name):
+            return self._code_getter(name[: -len("_index")])
+        if name == "image_path":
+            layout = get_layout(st.dataset)
+            return lambda row: layout.image_relpaths(st, np.array([row]))[0]
+        if st.column_kind(name) is fmt.Kind.FLOAT:
+            return st.column(name).values.__getitem__
+        return lambda row: st.column_values(name, [row])[0]
+
+    def _code_getter(self, rank: str) -> Callable[[int], int]:
+        """row -> label index of ``rank`` (a Python int)."""
+        if rank in self.labels.remap:
+            return partial(self.labels.code, rank)
+        codes = np.asarray(self.store.codes(rank))
+        return lambda row: int(codes[row])
+
+    def _scratch(self, n: int) -> np.ndarray:
+        """A reused ``(n, S, S, 3)`` buffer of this thread (for PIL, which copies out of it)."""
+        buf = getattr(self._local, "buf", None)
+        if buf is None or len(buf) < n:
+            buf = self._local.buf = np.empty((n, *self.pixels.row_shape), dtype=np.uint8)
+        return buf[:n]
+
     # ------------------------------------------------------------ parts of a sample
     def _unavailable(self, row: int) -> ImageUnavailableError:
         st = self.store
@@ -131,64 +246,28 @@ class SampleReader:
             f" {fmt.report_path(st.path)!r}). Pass drop_bad_images=True to leave such rows out of the split."
         )
 
-    def _image(self, row: int, pixels: np.ndarray, private: bool = False):
-        """The image of ``row`` in the requested format; ``private``: ``pixels`` is our own copy."""
-        if int(self.store.image_status[row]) != ImageStatus.OK:
-            raise self._unavailable(row)
-        fmt_ = self.options.image_format
-        if fmt_ == "pil":
-            from PIL import Image
-
-            # PIL copies the pixels into its own storage: no intermediate numpy copy needed
-            img = Image.frombuffer("RGB", (pixels.shape[1], pixels.shape[0]), pixels, "raw", "RGB", 0, 1)
-        elif fmt_ == "numpy":
-            img = pixels if private else np.array(pixels, copy=True)
-        else:
-            import torch
-
-            # contiguous CHW, copied by numpy (a torch copy may start its thread pool per sample)
-            img = torch.from_numpy(pixels if private else np.ascontiguousarray(np.moveaxis(pixels, -1, 0)))
-        if self.options.transform is not None:
-            img = self.options.transform(img)
-        return img
-
     def _rank_index(self, name: str) -> bool:
         return name.endswith("_index") and name[: -len("_index")] in self._ranks
 
-    def _value(self, name: str, row: int):
-        st = self.store
-        if self._rank_index(name):
-            return self.labels.code(name[: -len("_index")], row)
-        if name == "image_path":
-            return get_layout(st.dataset).image_relpaths(st, np.array([row]))[0]
-        if st.column_kind(name) is fmt.Kind.FLOAT:
-            return st.column(name).values[row]
-        return st.column_values(name, [row])[0]
-
-    def _sample(self, row: int, pixels, private: bool = False) -> tuple | dict:
+    def _sample(self, row: int, image) -> tuple | dict:
+        values = [image if g is None else g(row) for g in self._getters]
         opts = self.options
-        values: list[tuple[str, Any]] = []
-        for m in opts.modality:
-            if m == "image":
-                x = self._image(row, pixels, private)
-            elif opts.is_dna(m, self._barcode):
-                x = self.dna.one(self.store, row)
-            else:
-                x = self._value(m, row)
-            values.append((m, x))
-        target = []
-        for t in opts.target_type:
-            code = self.labels.code(t, row)
-            target.append(code if opts.target_format == "index" else self.labels.name(t, code))
-            if opts.output_format == "dict":
-                values.append((t, self.labels.name(t, code)))
-                values.append((f"{t}_index", code))
+        codes = [c(row) for c in self._codes]
+        if self._dict:
+            sample = dict(zip(opts.modality, values))
+            for t, code in zip(opts.target_type, codes):
+                sample[t] = self.labels.name(t, code)
+                sample[f"{t}_index"] = code
+        if self._text:
+            target = [self.labels.name(t, c) for t, c in zip(opts.target_type, codes)]
+        else:
+            target = codes
         tgt: Any = None
         if target:
             tgt = tuple(target) if len(target) > 1 else target[0]
             if opts.target_transform is not None:
                 tgt = opts.target_transform(tgt)
-        values.append(("target", tgt))
-        if opts.output_format == "tuple":
-            return tuple(v for _, v in values)
-        return dict(values)
+        if self._dict:
+            sample["target"] = tgt
+            return sample
+        return (*values, tgt)

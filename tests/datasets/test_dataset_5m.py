@@ -42,7 +42,9 @@ def test_image_formats(sample_root_5m, store_5m):
         assert p.mode == "RGB" and p.size == (256, 256)
         assert isinstance(a, np.ndarray) and a.shape == (256, 256, 3) and a.dtype == np.uint8
         assert isinstance(t, torch.Tensor) and t.shape == (3, 256, 256) and t.dtype == torch.uint8
-        assert torch.equal(t, pil_to_tensor(p)) and t.is_contiguous()
+        # a CHW view of the sample's own HWC storage (channels-last strides, no strided copy)
+        assert torch.equal(t, pil_to_tensor(p)) and t.stride() == (1, 3 * 256, 3)
+        assert t.permute(1, 2, 0).is_contiguous() and t.untyped_storage().nbytes() == 3 * 256 * 256
         assert np.array_equal(np.asarray(p), a)
         assert torch.equal(t, torch.from_numpy(a).permute(2, 0, 1))
     assert "image_format: 'tensor'" in repr(ten) and "image_format" not in repr(pil)

@@ -1,0 +1,312 @@
+"""The read engine: whole pixel rows of a store, read with positional reads into caller buffers.
+
+:class:`RowReader` serves every pixel read of the datasets (``ds[i]``, ``__getitems__`` and
+:func:`~bioscan_h5.batch_loader`); :attr:`Store.images <bioscan_h5.store.Store.images>` stays
+a memory map for notebooks.
+
+Uncompressed stores (the pixel block lies end to end in the file):
+
+- the rows of a call are sorted and each run of adjacent rows is read with one ``os.preadv``
+  that scatters the rows into their places in the destination (no second copy);
+- each read is tried first with ``RWF_NOWAIT`` on the calling thread: what the page cache
+  holds is copied at once (a warm read never leaves the thread that asked for it), and for
+  the rest the kernel starts the disk reads and returns. Those are then waited for by a small
+  pool of threads, :data:`QUEUE_DEPTH` at a time (a cold batch keeps the disk busy);
+- the descriptor is the engine's own: a new open file description of the very file HDF5 has
+  open (so a store replaced on disk meanwhile is not read), advised ``POSIX_FADV_RANDOM`` so
+  that no read fetches more than it asks for. That advice stays on this descriptor: the
+  store's memory maps keep their readahead. One descriptor per process, reopened after a
+  fork, never pickled (a reader pickles as its store).
+
+Compressed stores are read through h5py (``read_direct`` into the destination, row order).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from .. import format as fmt
+from ..errors import StoreFormatError
+from .pixels import pixel_block_offset
+
+__all__ = ["QUEUE_DEPTH", "RowReader"]
+
+#: Reads that miss the page cache are completed by this many threads at once (per process).
+QUEUE_DEPTH = 8
+_IOV_MAX = 1024  # Linux's limit of buffers per preadv
+_MAX_CALL = 0x7FFFF000  # Linux's largest transfer per read call
+_NOWAIT = getattr(os, "RWF_NOWAIT", 0)
+_NOWAIT_UNSUPPORTED = {errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS}
+
+# Guards (re)opening and pool creation. A fork's child gets a new one (a thread of the parent
+# may have held the old one at the moment of the fork) and a new generation: a reader made in
+# an earlier generation reopens its descriptor (an int compare per read, not a getpid call).
+_open_lock = threading.Lock()
+_generation = 0
+
+
+def _after_fork_in_child() -> None:
+    global _open_lock, _generation
+    _open_lock = threading.Lock()
+    _generation += 1
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+class _Descriptor:
+    """A file descriptor closed by the process that opened it (a fork's copy is closed apart)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd, self.pid = fd, os.getpid()
+
+    def close(self) -> None:
+        if self.fd >= 0 and self.pid == os.getpid():
+            try:
+                os.close(self.fd)
+            except OSError:  # pragma: no cover - closed behind our back
+                pass
+        self.fd = -1
+
+    def drop_inherited(self) -> None:
+        """In a forked child: close the copy of the parent's descriptor."""
+        if self.fd >= 0 and self.pid != os.getpid():
+            try:
+                os.close(self.fd)
+            except OSError:  # pragma: no cover - already closed
+                pass
+        self.fd = -1
+
+    __del__ = close
+
+
+def _own_descriptor(vfd: int) -> _Descriptor:
+    """A new open file description of the file open as ``vfd``, advised for random reads.
+
+    ``/proc/self/fd`` opens the same file even if its path now names another one. Where that
+    is not possible, a duplicate of ``vfd`` is used and left without advice (it shares the
+    readahead state of the memory maps).
+    """
+    want = os.fstat(vfd)
+    try:
+        fd = os.open(f"/proc/self/fd/{vfd}", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return _Descriptor(os.dup(vfd))
+    got = os.fstat(fd)
+    if (got.st_dev, got.st_ino) != (want.st_dev, want.st_ino):  # pragma: no cover - not Linux's /proc
+        os.close(fd)
+        return _Descriptor(os.dup(vfd))
+    if hasattr(os, "posix_fadvise"):
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
+    return _Descriptor(fd)
+
+
+class RowReader:
+    """Reads whole pixel rows of a store into buffers the caller owns.
+
+    Parameters
+    ----------
+    store : Store
+        An open store. The offset and length of its pixel block are checked here, once.
+
+    Attributes
+    ----------
+    row_shape : tuple of int
+        ``(S, S, 3)``, one row's pixels (uint8, HWC).
+    row_bytes : int
+    positional : bool
+        True when rows are read with ``os.preadv`` (uncompressed store), False through h5py.
+
+    Raises
+    ------
+    StoreFormatError
+        The file is shorter than the pixel block it records.
+    """
+
+    def __init__(self, store) -> None:
+        self.store = store
+        s = store.image_size
+        self.n_rows = store.n_rows
+        self.row_shape = (s, s, 3)
+        self.row_bytes = s * s * 3
+        self.offset = pixel_block_offset(store.file[fmt.IMAGES], store.attrs, store.n_rows, s)
+        self.positional = self.offset is not None
+        self._run_cap = max(1, min(_IOV_MAX, _MAX_CALL // max(self.row_bytes, 1)))
+        self._nowait = _NOWAIT
+        self._generation = -1
+        self._fd: _Descriptor | None = None
+        self._dset = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._open()
+        if self.positional:
+            end = self.offset + self.n_rows * self.row_bytes
+            size = os.fstat(self._fd.fd).st_size
+            if size < end:
+                raise StoreFormatError(
+                    f"{store.path!r} is {size} bytes long but its pixel block ends at byte {end}"
+                    f" ({self.n_rows} rows of {self.row_bytes} bytes from byte {self.offset}): the file"
+                    " is truncated. Rebuild it with `bioscan-h5 build --overwrite`."
+                )
+
+    def __reduce__(self):
+        return (RowReader, (self.store,))
+
+    def __repr__(self) -> str:
+        how = f"preadv from byte {self.offset}" if self.positional else "h5py"
+        return f"<RowReader {os.path.basename(self.store.path)!r}: {self.n_rows} rows of {self.row_shape}, {how}>"
+
+    # ------------------------------------------------------------ per process
+    def _open(self) -> None:
+        if self._fd is not None:
+            self._fd.drop_inherited()
+        if self.positional:
+            self._fd = _own_descriptor(self.store.file.id.get_vfd_handle())
+        else:
+            self._dset = self.store.file[fmt.IMAGES]  # Store.file is reopened after a fork
+        self._pool = None  # a fork has no threads of its parent's pool
+        self._generation = _generation
+
+    def _ready(self) -> None:
+        if self._generation != _generation:
+            with _open_lock:
+                if self._generation != _generation:
+                    self._open()
+
+    def close(self) -> None:
+        """Close the descriptor and stop the pool (a later read reopens them)."""
+        with _open_lock:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+                self._pool = None
+            if self._fd is not None:
+                self._fd.close()
+                self._fd = None
+            self._generation = -1
+
+    # ------------------------------------------------------------ reads
+    def read_one(self, row: int, out: np.ndarray) -> np.ndarray:
+        """Read the pixels of ``row`` into ``out`` (C-contiguous uint8 of :attr:`row_shape`)."""
+        if not 0 <= row < self.n_rows:
+            raise IndexError(f"row {row!r} is out of range for a store of {self.n_rows} rows")
+        self._ready()
+        if not self.positional:
+            self._dset.read_direct(out, np.s_[row])
+            return out
+        fd, off = self._fd.fd, self.offset + row * self.row_bytes
+        got = os.preadv(fd, [out], off)
+        if got < self.row_bytes:
+            self._finish(fd, [memoryview(out).cast("B")], off, got)
+        return out
+
+    def read(self, rows, out: np.ndarray) -> np.ndarray:
+        """Read the pixels of ``rows`` (any order, repeats allowed) into ``out[i]`` for ``rows[i]``.
+
+        Parameters
+        ----------
+        rows : array_like of int
+            Store rows.
+        out : numpy.ndarray
+            C-contiguous, writeable uint8 of shape ``(len(rows), S, S, 3)``.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``out``.
+        """
+        rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+        n = len(rows)
+        if out.shape != (n, *self.row_shape) or out.dtype != np.uint8 or not out.flags.c_contiguous:
+            raise ValueError(
+                f"out must be a C-contiguous uint8 array of shape {(n, *self.row_shape)}, got"
+                f" {out.dtype} {out.shape}"
+            )
+        if n == 0:
+            return out
+        lo, hi = int(rows.min()), int(rows.max())
+        if lo < 0 or hi >= self.n_rows:
+            raise IndexError(
+                f"row {lo if lo < 0 else hi!r} is out of range for a store of {self.n_rows} rows"
+            )
+        self._ready()
+        order = np.argsort(rows, kind="stable")
+        if not self.positional:
+            for k, r in zip(order.tolist(), rows[order].tolist()):
+                self._dset.read_direct(out, np.s_[r], np.s_[k])
+            return out
+        pending = self._read_runs(rows[order], order, memoryview(out).cast("B"))
+        if pending:
+            self._complete(pending)
+        return out
+
+    def _read_runs(self, srt: np.ndarray, order: np.ndarray, mv: memoryview) -> list:
+        """One read per run of adjacent rows, without waiting for the disk; what is left to read."""
+        rb, cap, base, fd = self.row_bytes, self._run_cap, self.offset, self._fd.fd
+        cuts = (np.flatnonzero(np.diff(srt) != 1) + 1).tolist()
+        dest, first = order.tolist(), srt.tolist()
+        pending = []
+        a = 0
+        for b in [*cuts, len(dest)]:
+            for a2 in range(a, b, cap):
+                bufs = [mv[k * rb : (k + 1) * rb] for k in dest[a2 : min(b, a2 + cap)]]
+                off = base + first[a2] * rb
+                got = self._try(fd, bufs, off)
+                if got < len(bufs) * rb:
+                    pending.append((bufs, off, got))
+            a = b
+        return pending
+
+    def _try(self, fd: int, bufs: list, off: int) -> int:
+        """Bytes read from the page cache alone (the kernel starts the disk reads for the rest)."""
+        if not self._nowait:
+            return 0
+        try:
+            return os.preadv(fd, bufs, off, self._nowait)
+        except BlockingIOError:
+            return 0
+        except OSError as exc:
+            if exc.errno not in _NOWAIT_UNSUPPORTED:
+                raise
+            self._nowait = 0  # this file system has no RWF_NOWAIT: every read goes to the pool
+            return 0
+
+    def _complete(self, pending: list) -> None:
+        """Finish the reads that missed the page cache, :data:`QUEUE_DEPTH` at a time."""
+        fd = self._fd.fd
+        if len(pending) == 1:
+            self._finish(fd, *pending[0])
+            return
+        with _open_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(QUEUE_DEPTH, thread_name_prefix="bioscan-h5-io")
+            pool = self._pool
+        groups = [pending[i::QUEUE_DEPTH] for i in range(min(QUEUE_DEPTH, len(pending)))]
+        futures = [pool.submit(self._finish_all, fd, g) for g in groups]
+        for f in futures:
+            f.result()
+
+    def _finish_all(self, fd: int, group: list) -> None:
+        for bufs, off, got in group:
+            self._finish(fd, bufs, off, got)
+
+    def _finish(self, fd: int, bufs: list, off: int, got: int) -> None:
+        """Read the rest of ``bufs`` (rows of :attr:`row_bytes`) after ``got`` bytes, waiting for the disk."""
+        rb = self.row_bytes
+        total = len(bufs) * rb
+        while got < total:
+            skip, part = divmod(got, rb)
+            rest = list(bufs[skip:])
+            if part:
+                rest[0] = rest[0][part:]
+            n = os.preadv(fd, rest, off + got)
+            if n <= 0:
+                raise StoreFormatError(
+                    f"{self.store.path!r} ended at byte {off + got} while reading pixels: the file was"
+                    " truncated after it was opened. Rebuild it with `bioscan-h5 build --overwrite`."
+                )
+            got += n

@@ -1,0 +1,118 @@
+"""The shape of the package (docs/architecture.md): small modules, no import circles.
+
+Parsed from the source, so the rules hold for every module, imported or not: no module over
+500 lines, no class over 300, no function over 80 (numba kernels, which cannot call each
+other, excepted), and no circle in the graph of imports between the package's modules,
+counting imports made inside functions too.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "bioscan_h5"
+MAX_MODULE, MAX_CLASS, MAX_FUNCTION = 500, 300, 80
+
+
+def _modules() -> dict[str, tuple[Path, ast.Module]]:
+    out = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        out[name] = (path, ast.parse(path.read_text(encoding="utf-8"), filename=str(path)))
+    return out
+
+
+MODULES = _modules()
+
+
+def _is_kernel(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    names = {ast.unparse(d).split("(")[0].split(".")[-1] for d in node.decorator_list}
+    return bool(names & {"kernel", "njit", "jit"})
+
+
+def _imports(name: str, path: Path, tree: ast.Module) -> set[str]:
+    """The package modules ``name`` imports (``from x import y`` counts ``x`` and ``x.y`` if a module)."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            found.add(target)
+            found |= {f"{target}.{a.name}" for a in node.names}
+    return {m for m in found if m in MODULES and m != name}
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    out = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                out.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_the_package_is_parsed():
+    assert len(MODULES) > 50 and "bioscan_h5.store.core" in MODULES
+
+
+def test_no_import_circles():
+    graph = {name: _imports(name, path, tree) for name, (path, tree) in MODULES.items()}
+    assert _cycles(graph) == []
+
+
+def test_the_cycle_finder_finds_a_circle():
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_module_class_and_function_sizes(name):
+    path, tree = MODULES[name]
+    too_big = []
+    lines = path.read_text(encoding="utf-8").count("\n")
+    if lines > MAX_MODULE:
+        too_big.append(f"module: {lines} lines")
+    for node in ast.walk(tree):
+        length = getattr(node, "end_lineno", 0) - getattr(node, "lineno", 0)
+        if isinstance(node, ast.ClassDef) and length > MAX_CLASS:
+            too_big.append(f"class {node.name}: {length} lines")
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and length > MAX_FUNCTION:
+            if not _is_kernel(node):
+                too_big.append(f"{node.name}(): {length} lines")
+    assert too_big == [], f"{path.relative_to(PACKAGE.parent)}: {', '.join(too_big)}"
