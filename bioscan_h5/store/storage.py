@@ -28,8 +28,11 @@ __all__ = ["check_storage"]
 _REBUILD = "Rebuild it with `bioscan-h5 build --overwrite`."
 
 
-def check_storage(f: h5py.File, path: str, header) -> None:
+def check_storage(f: h5py.File, path: str, header, seen: dict | None = None) -> None:
     """Refuse a store whose datasets declare more than the file holds (see the module notes).
+
+    ``seen`` maps each dataset's path to ``(dataset, dtype, shape)`` when the caller has
+    opened them already (:func:`.validate.read_header`); by default the file is walked.
 
     Raises
     ------
@@ -37,58 +40,61 @@ def check_storage(f: h5py.File, path: str, header) -> None:
         Naming the dataset, what it declares and the file's size.
     """
     size = os.fstat(f.id.get_vfd_handle()).st_size
-    datasets: dict[str, h5py.Dataset] = {}
+    if seen is None:
+        seen = {}
 
-    def collect(name: str, obj) -> None:  # returning a value would stop visititems
-        if isinstance(obj, h5py.Dataset):
-            datasets[name] = obj
+        def collect(name: str, obj) -> None:  # returning a value would stop visititems
+            if isinstance(obj, h5py.Dataset):
+                seen[name] = (obj, obj.dtype, obj.shape)
 
-    f.visititems(collect)
-    for name, dset in datasets.items():
-        _check_one(name, dset, size, path)
+        f.visititems(collect)
+    for name, (dset, dtype, shape) in seen.items():
+        _check_one(name, dset, dtype, shape, size, path)
     per_row = set(fmt.expected_datasets(header.schema, header.n_rows, header.image_size)) - {fmt.IMAGES}
     for name in sorted(per_row):
-        if datasets[name].chunks is not None or datasets[name].compression is not None:
+        if seen[name][0].id.get_create_plist().get_layout() != h5py.h5d.CONTIGUOUS:
             raise StoreFormatError(
                 f"{path!r} is damaged: dataset {name!r} is chunked; a store keeps it in one contiguous"
                 f" block. {_REBUILD}"
             )
-    for name, dset in datasets.items():
-        if (
-            name.startswith(fmt.COLUMNS + "/")
-            and name.endswith("/categories")
-            and dset.shape[0] > header.n_rows
-        ):
+    for name, (_, _, shape) in seen.items():
+        if name.startswith(fmt.COLUMNS + "/") and name.endswith("/categories") and shape[0] > header.n_rows:
             raise StoreFormatError(
-                f"{path!r} is damaged: {name!r} declares {dset.shape[0]} categories for {header.n_rows} rows"
+                f"{path!r} is damaged: {name!r} declares {shape[0]} categories for {header.n_rows} rows"
                 f" (a category is only kept when a row holds it). {_REBUILD}"
             )
 
 
-def _check_one(name: str, dset: h5py.Dataset, size: int, path: str) -> None:
-    declared = dset.size * dset.dtype.itemsize
-    if dset.chunks is None:
-        if dset.size == 0:
+def _check_one(name: str, dset: h5py.Dataset, dtype, shape: tuple, size: int, path: str) -> None:
+    count = _prod(shape)
+    declared = count * dtype.itemsize
+    plist = dset.id.get_create_plist()
+    layout = plist.get_layout()
+    if layout == h5py.h5d.CONTIGUOUS:
+        if count == 0:
             return
         offset = dset.id.get_offset()
         stored = dset.id.get_storage_size()
-        vlen = dset.dtype.kind == "O"
+        vlen = dtype.kind == "O"
         if offset is None or offset + stored > size or (not vlen and stored != declared):
             where = "is not allocated" if offset is None else f"takes {stored} bytes from byte {offset}"
             raise StoreFormatError(
-                f"{path!r} is damaged: dataset {name!r} declares shape {dset.shape} ({declared} bytes) but"
+                f"{path!r} is damaged: dataset {name!r} declares shape {shape} ({declared} bytes) but"
                 f" {where}, and the file is {size} bytes long. {_REBUILD}"
             )
-    elif dset.compression is None and not dset.id.get_create_plist().get_nfilters() and declared > size:
-        raise StoreFormatError(
-            f"{path!r} is damaged: dataset {name!r} declares shape {dset.shape} ({declared} bytes), more"
-            f" than the file's {size} bytes. {_REBUILD}"
-        )
-    elif dset.chunks is not None and dset.dtype.itemsize * _prod(dset.chunks) >= 1 << 32:
-        raise StoreFormatError(
-            f"{path!r} is damaged: dataset {name!r} declares chunks of {dset.chunks}, over HDF5's 4 GiB."
-            f" {_REBUILD}"
-        )
+    elif layout == h5py.h5d.CHUNKED:
+        if not plist.get_nfilters() and declared > size:
+            raise StoreFormatError(
+                f"{path!r} is damaged: dataset {name!r} declares shape {shape} ({declared} bytes), more"
+                f" than the file's {size} bytes. {_REBUILD}"
+            )
+        if dtype.itemsize * _prod(plist.get_chunk()) >= 1 << 32:
+            raise StoreFormatError(
+                f"{path!r} is damaged: dataset {name!r} declares chunks of {plist.get_chunk()}, over HDF5's"
+                f" 4 GiB. {_REBUILD}"
+            )
+    elif declared > size:  # compact: kept in its header, never more than 64 KB
+        raise StoreFormatError(f"{path!r} is damaged: dataset {name!r} declares {declared} bytes. {_REBUILD}")
 
 
 def _prod(shape: tuple[int, ...]) -> int:

@@ -73,9 +73,10 @@ def read_header(f: h5py.File, path: str, allow_incomplete: bool) -> StoreHeader:
             f"{path!r} is damaged: it holds {len(f[fmt.COLUMNS])} metadata columns, more than the"
             f" {fmt.MAX_COLUMNS} a store may have. {_REBUILD}"
         )
-    check_links(f, path)
-    _check_datasets(f, path, header)
-    check_storage(f, path, header)
+    found = check_links(f, path)
+    seen = {name: (d, d.dtype, d.shape) for name, d in found.items()}
+    _check_datasets(seen, f, path, header)
+    check_storage(f, path, header, seen)
     return header
 
 
@@ -159,39 +160,43 @@ def _check_complete(a: dict, path: str, allow_incomplete: bool) -> None:
         )
 
 
-def _check_datasets(f: h5py.File, path: str, header: StoreHeader) -> None:
+#: name -> (dataset, dtype, shape): each dataset of a file, opened once at open time.
+Seen = dict
+
+
+def _check_datasets(seen: Seen, f: h5py.File, path: str, header: StoreHeader) -> None:
     for name, (kind, shape) in fmt.expected_datasets(header.schema, header.n_rows, header.image_size).items():
-        _check_dataset(f, path, name, kind, shape)
-    _check_columns(f, path, header)
+        _check_dataset(seen, path, name, kind, shape)
+    _check_columns(seen, f, path, header)
     width = header.attrs[fmt.ATTR_MAX_NUCLEOTIDES]
-    if width >= 0 and f[fmt.DNA_CODES].shape[1] != width:
+    if width >= 0 and seen[fmt.DNA_CODES][2][1] != width:
         raise StoreFormatError(
-            f"{path!r} is damaged: its barcodes are {f[fmt.DNA_CODES].shape[1]} letters wide but its"
+            f"{path!r} is damaged: its barcodes are {seen[fmt.DNA_CODES][2][1]} letters wide but its"
             f" 'max_nucleotides' attribute says {width}. {_REBUILD}"
         )
 
 
-def _check_dataset(f: h5py.File, path: str, name: str, kind: str, shape: tuple) -> None:
-    obj = f.get(name)
-    if not isinstance(obj, h5py.Dataset):
+def _check_dataset(seen: Seen, path: str, name: str, kind: str, shape: tuple) -> None:
+    if name not in seen:
         raise StoreFormatError(f"{path!r} is damaged: the dataset {name!r} is missing. {_REBUILD}")
-    ok_kind = obj.dtype.kind == kind[0] if kind != "O" else h5py.check_string_dtype(obj.dtype) is not None
-    if kind not in ("S", "O") and obj.dtype.itemsize != int(kind[1]):
+    _, dtype, have = seen[name]
+    ok_kind = dtype.kind == kind[0] if kind != "O" else h5py.check_string_dtype(dtype) is not None
+    if kind not in ("S", "O") and dtype.itemsize != int(kind[1]):
         ok_kind = False
-    ok_shape = len(obj.shape) == len(shape) and all(s is None or s == t for s, t in zip(shape, obj.shape))
+    ok_shape = len(have) == len(shape) and all(s is None or s == t for s, t in zip(shape, have))
     if not (ok_kind and ok_shape):
         raise StoreFormatError(
-            f"{path!r} is damaged: dataset {name!r} has dtype {obj.dtype} and shape {obj.shape},"
+            f"{path!r} is damaged: dataset {name!r} has dtype {dtype} and shape {have},"
             f" expected {kind} and {tuple('any' if s is None else s for s in shape)}. {_REBUILD}"
         )
 
 
-def _check_columns(f: h5py.File, path: str, header: StoreHeader) -> None:
+def _check_columns(seen: Seen, f: h5py.File, path: str, header: StoreHeader) -> None:
     """Each column group: a known kind (the schema's, for the schema's columns) and its parts."""
     known = {c.name: c.kind for c in header.schema.columns}
+    valid = [k.value for k in fmt.Kind]
     for name, group in f[fmt.COLUMNS].items() if fmt.COLUMNS in f else ():
         kind = attr_value(group.attrs.get(fmt.ATTR_KIND)) if isinstance(group, h5py.Group) else None
-        valid = [k.value for k in fmt.Kind]
         if kind not in valid or (name in known and kind != known[name].value):
             expected = repr(known[name].value) if name in known else "one of " + ", ".join(map(repr, valid))
             raise StoreFormatError(
@@ -199,11 +204,18 @@ def _check_columns(f: h5py.File, path: str, header: StoreHeader) -> None:
             )
         for part, code in fmt.COLUMN_PARTS[fmt.Kind(kind)].items():
             shape = (None,) if code == "O" else (header.n_rows,)
-            _check_dataset(f, path, fmt.column_path(name, part), code, shape)
+            _check_dataset(seen, path, fmt.column_path(name, part), code, shape)
 
 
-def check_links(group: h5py.Group, path: str) -> None:
-    """Refuse external/soft links, virtual and external-storage datasets (data outside the file)."""
+def check_links(group: h5py.Group, path: str, found: dict | None = None) -> dict[str, h5py.Dataset]:
+    """Refuse external/soft links, virtual and external-storage datasets (data outside the file).
+
+    Returns
+    -------
+    dict
+        Every dataset under ``group`` by its path (no leading ``/``), each opened once.
+    """
+    found = {} if found is None else found
     for key in group:
         link = group.get(key, getlink=True)
         where = f"{group.name.rstrip('/')}/{key}"
@@ -214,12 +226,15 @@ def check_links(group: h5py.Group, path: str) -> None:
             )
         obj = group[key]
         if isinstance(obj, h5py.Group):
-            check_links(obj, path)
-        elif isinstance(obj, h5py.Dataset) and (obj.is_virtual or obj.external):
-            raise StoreFormatError(
-                f"{path!r}: dataset {where!r} reads data from outside the file (virtual or external storage);"
-                " a store keeps all its data inside the file. Rebuild it with `bioscan-h5 build`."
-            )
+            check_links(obj, path, found)
+        elif isinstance(obj, h5py.Dataset):
+            if obj.is_virtual or obj.external:
+                raise StoreFormatError(
+                    f"{path!r}: dataset {where!r} reads data from outside the file (virtual or external storage);"
+                    " a store keeps all its data inside the file. Rebuild it with `bioscan-h5 build`."
+                )
+            found[where.lstrip("/")] = obj
+    return found
 
 
 def column_order(attrs: dict, stored: list[str], barcode_column: str, path: str) -> list[str]:
