@@ -426,13 +426,14 @@ ATTR_KIND = "kind"
 # ---------------------------------------------------------------- checksums (CRC-32, as zlib.crc32)
 #: ``/checksums``: written by the builder (stage 1, then as pixels are written, then at the
 #: finish); absent in format 1. Attributes of the group: ``algorithm`` ("crc32"),
-#: ``block_rows`` and ``small`` (JSON {path: CRC-32} of the arrays that are not per row).
+#: ``block_rows`` and ``small`` (JSON {path: CRC-32} of the vocabularies, variable-length
+#: strings, each string as its UTF-8 length in 4 bytes and its bytes).
 CHECKSUMS = "checksums"
 #: uint32 (N,): CRC-32 of row i's bytes in each per-row array written in stage 1 (barcodes,
 #: lengths, every column part, tokens), chained in the order of its ``arrays`` attribute.
 CHECKSUM_ROWS = "checksums/rows"
-#: uint32 (N,): CRC-32 of row i's pixels (only when its status is OK), continued over its
-#: status byte and its source size (8 bytes). Rows not built hold the value for status 0.
+#: uint32 (N,): CRC-32 of row i's pixels (zeros where no image was written: rows not built,
+#: bad images), continued over its status byte and its source size (8 bytes).
 CHECKSUM_IMAGES = "checksums/images"
 #: ``checksums/blocks/<path>``: uint32, the CRC-32 of each block of ``block_rows`` rows
 #: (along the first axis) of every other dataset but the pixels: names the damaged array.

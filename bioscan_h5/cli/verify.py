@@ -21,8 +21,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "verify",
         help="check a store against its sources (--root) or against its checksums (--full)",
         description=(
-            "Exit status: 0 sound; 1 problems found (each printed as FAIL); 2 an error (the store"
-            f" cannot be opened, bad arguments); {NO_CHECKSUMS} --full on a store without checksums"
+            "Exit status: 0 sound; 1 problems found, each printed as FAIL (a store that cannot be"
+            f" opened is one); 2 a usage error; {NO_CHECKSUMS} --full on a store without checksums"
             " (format version 1) in which nothing else was found."
         ),
     )

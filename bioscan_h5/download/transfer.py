@@ -333,30 +333,12 @@ class _Transfer:
         time.sleep(delay)
 
 
-def _transfer(
-    url: str,
-    part: str,
-    *,
-    progress: bool,
-    label: str,
-    mirror: str | None,
-    dest: str,
-    md5: str,
-    size: int | None = None,
-    deadline: _Deadline | None = None,
-) -> str:
-    """Bring ``part`` to the whole content of ``url``, resuming what it holds; return its MD5."""
-    return _Transfer(
-        url,
-        part,
-        progress=progress,
-        label=label,
-        mirror=mirror,
-        dest=dest,
-        md5=md5,
-        size=size,
-        deadline=deadline,
-    ).run()
+def _transfer(url: str, part: str, **options: Any) -> str:
+    """Bring ``part`` to the whole content of ``url``, resuming what it holds; return its MD5.
+
+    ``options`` are the keyword arguments of :class:`_Transfer`.
+    """
+    return _Transfer(url, part, **options).run()
 
 
 def _fetch(
