@@ -1,10 +1,10 @@
 """Readers while the store is extended (issue 14): a DataLoader through 30 epochs, uninterrupted.
 
-A reader process trains through 30 epochs of the ``val`` split with ``batch_loader`` (a
-DataLoader with 2 workers, not persistent: new workers open the store at the start of every
-epoch) and makes a new ``BIOSCAN5M`` each epoch, while another process extends the same store
-three times with more ``--splits``. Every batch is compared with the store's contents, and
-each batch says which file (inode) its worker had open.
+A reader process goes through 30 epochs of the ``val`` split with a ``torch`` DataLoader (2
+worker processes, not persistent: new workers, forked at the start of every epoch, open the
+store again) and makes a new ``BIOSCAN5M`` each epoch, while another process extends the same
+store three times with more ``--splits``. Every batch is compared with the store's contents,
+and each batch says which file (inode) its worker had open.
 """
 
 from __future__ import annotations
@@ -28,33 +28,37 @@ READER = r"""
 import json, os, sys, time
 import numpy as np
 import torch
-from bioscan_h5 import BIOSCAN5M, batch_loader
+from torch.utils.data import DataLoader, Dataset, default_collate
+from bioscan_h5 import BIOSCAN5M
 
 path, truth_path, started, epochs = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 truth = np.load(truth_path)
-
-def with_inode(batch):
-    # runs in the worker: which file did this worker's store open?
-    ds = batch_with_inode.dataset
-    batch["inode"] = torch.tensor([os.fstat(ds.store.file.id.get_vfd_handle()).st_ino])
-    time.sleep(0.05)  # stretch the epoch, so that extensions land in the middle of the run
-    return batch
-
 ds = BIOSCAN5M(split="val", store=path, image_format="numpy", target_type="species")
-batch_with_inode = type("Holder", (), {"dataset": ds})
-loader = batch_loader(ds, batch_size=8, shuffle=True, num_workers=2, persistent_workers=False, batch_transform=with_inode)
+
+class Indexed(Dataset):
+    def __len__(self):
+        return len(ds)
+
+    def __getitem__(self, i):
+        return i, ds[i]
+
+def collate(items):
+    # runs in the worker: which file did this worker's store open?
+    time.sleep(0.05)  # stretch the epoch, so that extensions land in the middle of the run
+    return default_collate(items), os.fstat(ds.store.file.id.get_vfd_handle()).st_ino
+
+loader = DataLoader(Indexed(), batch_size=8, shuffle=True, num_workers=2, persistent_workers=False, collate_fn=collate)
 report = {"epochs": 0, "batches": 0, "mismatches": 0, "inodes": [], "fresh": 0, "errors": []}
 for epoch in range(epochs):
     seen = set()
     try:
-        for batch in loader:
-            rows = ds.rows[batch["index"].numpy()]
-            pixels = batch["image"].permute(0, 2, 3, 1).numpy()
-            bad = (pixels != truth["images"][rows]).reshape(len(rows), -1).any(axis=1).sum()
-            bad += int((batch["target"].numpy() != truth["species"][rows]).sum())
+        for (index, (image, _dna, target)), inode in loader:
+            rows = ds.rows[index.numpy()]
+            bad = (image.numpy() != truth["images"][rows]).reshape(len(rows), -1).any(axis=1).sum()
+            bad += int((target.numpy() != truth["species"][rows]).sum())
             report["mismatches"] += int(bad)
             report["batches"] += 1
-            seen.add(int(batch["inode"][0]))
+            seen.add(int(inode))
         fresh = BIOSCAN5M(split="val", store=path, image_format="numpy", target_type="species")
         image, _, target = fresh[epoch % len(fresh)]
         row = int(fresh.rows[epoch % len(fresh)])
@@ -108,7 +112,7 @@ def test_a_dataloader_reads_30_epochs_while_the_store_is_extended(_roots, tmp_pa
         built = json.loads(f.attrs["image_splits"])
     assert built == sorted(["key_unseen", "test", "train", "val"])
     record(
-        f"a DataLoader (`batch_loader`, 2 workers, not persistent: new workers reopen the store every epoch)"
+        f"a DataLoader (2 worker processes, not persistent: new workers reopen the store every epoch)"
         f" reading the val split through {EPOCHS} epochs, plus a new `BIOSCAN5M` each epoch, while another"
         " process extends the same store three times with more `--splits`",
         f"All {EPOCHS} epochs finished: {report['batches']} batches, every image and target equal to the"
