@@ -17,8 +17,10 @@ tables report medians:
 2. **The same, page cache cold** (``drop_caches`` as root, else ``POSIX_FADV_DONTNEED`` on
    the files), with the bytes read from disk by the process and its workers vs the useful
    bytes (rows x 196,608).
-3. **JPEG** (issue 12): ``batch_loader`` on a ``--pixels jpeg`` store (skipped while that
-   store kind does not exist) vs FFCV's JPEG field at quality 90, bytes per image on disk.
+3. **JPEG** (issue 12): ``batch_loader`` with 0/1/2 workers on a ``--pixels jpeg`` store (the
+   source files' bytes; decoded by simplejpeg where installed, and by Pillow alone) vs FFCV's
+   JPEG field at quality 90, and ``ds[i]`` PIL on it (the peer's exact image); beside them the
+   raw store, FFCV RAW and the peer, with bytes per image on disk.
 4. **Per sample** ``ds[i]``, one pass over random rows: ours PIL and tensor vs the peer
    (its lazily opened JPEG decoded with ``.load()``).
 5. **DataLoader per sample**, batch 256, 0/1/2 workers: ours (tensor output) vs the peer
@@ -114,14 +116,34 @@ def epoch_cells(d: kd.ReadData, group: str, ffcv: str | None, betons: dict[str, 
     return cells
 
 
+#: JPEG-store decoders measured: as installed (simplejpeg where it gives Pillow's pixels), and
+#: Pillow alone when simplejpeg is there to compare with.
+JPEG_DECODERS = {"auto": "simplejpeg", "pillow": "Pillow"}
+JPEG_GETITEM = "ours ds[i], PIL, JPEG store (the peer's image)"
+
+
+def jpeg_name(w: int, decoder: str) -> str:
+    return f"JPEG store ({JPEG_DECODERS[decoder]}), {loader_name(w)}"
+
+
+def jpeg_decoders() -> list[str]:
+    import importlib.util
+
+    return ["auto", "pillow"] if importlib.util.find_spec("simplejpeg") else ["pillow"]
+
+
 def jpeg_cells(d: kd.ReadData, ffcv: str | None, betons: dict[str, str], jpeg: str | None) -> list[Cell]:
-    """Row group 3, issue 12's hook: ours on a JPEG store (when it exists) vs FFCV's JPEG field."""
+    """Row group 3 (issue 12): ours on a JPEG store, per decoder, vs FFCV's JPEG field; ds[i] PIL on it."""
     cells = []
     if jpeg:
         spec = {"root": d.root, "store": jpeg, "kind": "batch_loader"}
         cells += [
-            Cell("jpeg", f"JPEG store, {loader_name(w)}", {**spec, "workers": w}, [jpeg]) for w in (1, 2)
+            Cell("jpeg", jpeg_name(w, dec), {**spec, "workers": w, "decoder": dec}, [jpeg])
+            for dec in jpeg_decoders()
+            for w in (0, 1, 2)
         ]
+        spec = {"root": d.root, "store": jpeg, "kind": "getitem", "who": "ours", "image_format": "pil"}
+        cells.append(Cell("jpeg", JPEG_GETITEM, spec, [jpeg], subset=True))
     if ffcv:
         cells += [ffcv_cell("jpeg", ffcv_name("JPEG q90", t), betons["jpg"], t, ffcv) for t in (1, 2)]
     return cells
@@ -194,35 +216,36 @@ def epoch_table(results: dict, group: str, d: kd.ReadData, n: int, ffcv: bool) -
 
 
 def jpeg_table(results: dict, d: kd.ReadData, n: int, jpeg: str | None, betons: dict[str, str]) -> None:
+    """Table 3: the JPEG store beside FFCV JPEG, the raw store, FFCV RAW and the peer (size and speed)."""
+    per = d.store_rows
+    jpeg_size = os.path.getsize(jpeg) / per if jpeg else None
+    tree = os.walk(os.path.join(d.images, "cropped_256"))
+    source = sum(os.path.getsize(os.path.join(top, f)) for top, _, files in tree for f in files) / per
+    readers = [
+        (jpeg_name(w, dec), "jpeg", max(w, 1), jpeg_size, "= raw store")
+        for dec in jpeg_decoders()
+        for w in (0, 1, 2)
+    ]
+    readers += [
+        (ffcv_name("JPEG q90", t), "jpeg", None, betons.get("jpg"), "re-encoded q90 (lossy)") for t in (1, 2)
+    ]
+    readers += [(loader_name(w), "warm", None, d.store, "256 px crop") for w in (0, 1, 2)]
+    readers += [(ffcv_name("RAW", t), "warm", None, betons.get("raw"), "256 px crop") for t in (1, 2)]
+    readers += [(JPEG_GETITEM, "jpeg", None, jpeg_size, "= peer's image")]
+    readers += [("peer ds[i], PIL", "getitem", None, source, "source JPEG")]
     rows = []
-    for w in (1, 2):
-        name = f"JPEG store, {loader_name(w)}"
-        if ("jpeg", name) in results:
-            x = med_rate(results, "jpeg", name)
-            size = os.path.getsize(jpeg) / d.store_rows
-            rows.append(
-                [
-                    name,
-                    kilo(x, "/s"),
-                    ratio(x, med_rate(results, "jpeg", ffcv_name("JPEG q90", w))),
-                    kilo(size, "B"),
-                ]
-            )
-    for t in (1, 2):
-        name = ffcv_name("JPEG q90", t)
-        if ("jpeg", name) in results:
-            size = os.path.getsize(betons["jpg"]) / d.store_rows
-            rows.append([name, kilo(med_rate(results, "jpeg", name), "/s"), "", kilo(size, "B")])
-    raw = os.path.getsize(d.store) / d.store_rows
-    rows.append(["(raw store, for size)", "", "", kilo(raw, "B")])
-    note = (
-        ""
-        if jpeg
-        else "JPEG-store rows skipped: this bioscan-h5 has no `build --pixels jpeg` yet (issue 12)."
-    )
+    for name, group, threads, size, pixels in readers:
+        if (group, name) not in results:
+            continue
+        x = med_rate(results, group, name)
+        vs = ratio(x, med_rate(results, "jpeg", ffcv_name("JPEG q90", threads))) if threads else ""
+        if isinstance(size, str):
+            size = os.path.getsize(size) / per
+        rows.append([name, kilo(x, "/s"), spread(rates(results, group, name)), vs, kilo(size, "B"), pixels])
+    note = "" if jpeg else "JPEG-store rows skipped: no `build --pixels jpeg` in this bioscan-h5."
     print_table(
-        f"3. JPEG, page cache warm: {n:,} random rows of {d.store_rows:,}, batch 256",
-        ["reader", "samples/s", "vs FFCV JPEG (equal threads)", "bytes per image on disk"],
+        f"3. JPEG, page cache warm: {n:,} random rows of {d.store_rows:,}, batch 256 (ds[i]: one pass)",
+        ["reader", "samples/s", "range", "vs FFCV JPEG (equal threads)", "bytes per image on disk", "pixels"],
         rows,
         note,
     )

@@ -1,5 +1,7 @@
 """bioscan-h5: BIOSCAN-1M and BIOSCAN-5M as one HDF5 file, read at memory-mapped speed.
 
+Canadian Invertebrates (DNA barcodes only) is served the same way.
+
 >>> from bioscan_h5 import BIOSCAN5M          # drop-in for bioscan_dataset.BIOSCAN5M
 >>> from bioscan_h5 import open_store         # numpy arrays for notebooks
 
@@ -30,6 +32,8 @@ _LAZY = {
     "load_bioscan5m_metadata": "bioscan_h5.bioscan5m",
     "BIOSCAN1M": "bioscan_h5.bioscan1m",
     "load_bioscan1m_metadata": "bioscan_h5.bioscan1m",
+    "CanadianInvertebrates": "bioscan_h5.canadian_invertebrates",
+    "load_canadian_invertebrates_metadata": "bioscan_h5.canadian_invertebrates",
     "Store": "bioscan_h5.store",
     "open_store": "bioscan_h5.store",
     "batch_loader": "bioscan_h5.loader",
@@ -39,8 +43,10 @@ __all__ = [
     "__version__",
     "BIOSCAN5M",
     "BIOSCAN1M",
+    "CanadianInvertebrates",
     "load_bioscan5m_metadata",
     "load_bioscan1m_metadata",
+    "load_canadian_invertebrates_metadata",
     "Store",
     "open_store",
     "batch_loader",

@@ -167,7 +167,8 @@ def covered_datasets(f, n_rows: int) -> tuple[list[str], list[str], list[str]]:
         The per-row arrays written in stage 1 (under ``dna/``, ``columns/``, ``tokens/``,
         first axis ``n_rows``, fixed-size values): chained into :data:`~bioscan_h5.format.CHECKSUM_ROWS`.
     blocks : list of str
-        Every dataset of fixed-size values but the pixels and the checksums: block checksums.
+        Every dataset of fixed-size values but the pixels (``/images``, a JPEG store's
+        ``/jpeg/bytes``) and the checksums: block checksums.
     small : list of str
         The variable-length string arrays (vocabularies): one checksum each.
     """
@@ -176,7 +177,8 @@ def covered_datasets(f, n_rows: int) -> tuple[list[str], list[str], list[str]]:
     names: list[str] = []
 
     def collect(name: str, obj) -> None:
-        if isinstance(obj, h5py.Dataset) and name != fmt.IMAGES and not name.startswith(fmt.CHECKSUMS + "/"):
+        pixels = name in (fmt.IMAGES, fmt.JPEG_BYTES)  # covered row by row by the image checksums
+        if isinstance(obj, h5py.Dataset) and not pixels and not name.startswith(fmt.CHECKSUMS + "/"):
             names.append(name)
 
     f.visititems(collect)

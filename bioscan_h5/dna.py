@@ -132,11 +132,13 @@ def decode_barcodes(codes: np.ndarray, lengths: np.ndarray) -> list[str | float]
 
 
 @kernel
-def _strip_hash_kernel(codes, lengths, limit, hashes, stripped):  # pragma: no cover - jitted
+def _strip_hash_kernel(codes, lengths, tail, offsets, limit, hashes, stripped):  # pragma: no cover - jitted
     """FNV-1a hash of each barcode truncated to ``limit`` with trailing N removed.
 
-    Lengths are clamped to the width of ``codes`` too: a length the store got wrong never
-    reads past a row.
+    Letter ``j`` of row ``i`` is ``codes[i, j]`` below the width of ``codes``, then
+    ``tail[offsets[i] + j - width]`` (the whole-barcode block; empty when there is none).
+    Lengths and offsets are clamped to the arrays' bounds: a length or offset the store got
+    wrong never reads past a row or the block.
     """
     n = lengths.shape[0]
     width = codes.shape[1]
@@ -146,22 +148,35 @@ def _strip_hash_kernel(codes, lengths, limit, hashes, stripped):  # pragma: no c
             stripped[i] = -1
             hashes[i] = np.uint64(0)
             continue
-        if limit >= 0 and ln > limit:
-            ln = limit
         if ln > width:
             ln = width
-        while ln > 0 and codes[i, ln - 1] == 78:  # 'N'
+        extra = offsets[i + 1] - offsets[i]
+        if extra < 0 or offsets[i] < 0 or offsets[i] + extra > tail.shape[0]:
+            extra = 0
+        ln += extra
+        if limit >= 0 and ln > limit:
+            ln = limit
+        while ln > 0:
+            j = ln - 1
+            c = codes[i, j] if j < width else tail[offsets[i] + j - width]
+            if c != 78:  # 'N'
+                break
             ln -= 1
         stripped[i] = ln
         h = np.uint64(14695981039346656037)
         for j in range(ln):
-            h = (h ^ np.uint64(codes[i, j])) * np.uint64(1099511628211)
+            c = codes[i, j] if j < width else tail[offsets[i] + j - width]
+            h = (h ^ np.uint64(c)) * np.uint64(1099511628211)
         h = (h ^ np.uint64(ln)) * np.uint64(1099511628211)
         hashes[i] = h
 
 
 def first_unique_rows(
-    codes: np.ndarray, lengths: np.ndarray, max_nucleotides: int | None, seed: int = 0
+    codes: np.ndarray,
+    lengths: np.ndarray,
+    max_nucleotides: int | None,
+    seed: int = 0,
+    tail: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Rows kept by ``bioscan-dataset``'s ``reduce_repeated_barcodes``, in row order.
 
@@ -178,6 +193,9 @@ def first_unique_rows(
         Truncation before comparing.
     seed : int
         The ``random_state`` of the shuffle.
+    tail : (numpy.ndarray, numpy.ndarray), optional
+        A store's whole-barcode block ``(codes, offsets)``: the letters beyond the width of
+        ``codes`` (see :mod:`bioscan_h5.format`).
 
     Returns
     -------
@@ -189,7 +207,11 @@ def first_unique_rows(
     hashes = np.zeros(n, dtype=np.uint64)
     stripped = np.zeros(n, dtype=np.int32)
     limit = -1 if max_nucleotides is None else int(max_nucleotides)
-    _strip_hash_kernel(codes, lengths, limit, hashes, stripped)
+    if tail is None:
+        letters, offsets = np.zeros(1, dtype=np.uint8), np.zeros(n + 1, dtype=np.int64)
+    else:
+        letters, offsets = np.asarray(tail[0]), np.asarray(tail[1])
+    _strip_hash_kernel(codes, lengths, letters, offsets, limit, hashes, stripped)
     # The position of each row in the peer's shuffled order (pandas' sample uses
     # RandomState.choice(n, n, replace=False), i.e. permutation(n)).
     perm = np.random.RandomState(seed).permutation(n)
@@ -207,15 +229,21 @@ def first_unique_rows(
         if e - s == 1:
             continue
         # Confirm the group really holds one value (hash collisions are split exactly).
-        seen = {_key(codes, stripped, first)}
+        seen = {_key(codes, letters, offsets, stripped, first)}
         for r in order[s + 1 : e]:
-            k = _key(codes, stripped, r)
+            k = _key(codes, letters, offsets, stripped, r)
             if k not in seen:
                 seen.add(k)
                 keep.append(r)
     return np.sort(np.asarray(keep, dtype=np.int64))
 
 
-def _key(codes: np.ndarray, stripped: np.ndarray, row: int) -> bytes | None:
+def _key(
+    codes: np.ndarray, tail: np.ndarray, offsets: np.ndarray, stripped: np.ndarray, row: int
+) -> bytes | None:
     ln = int(stripped[row])
-    return None if ln < 0 else codes[row, :ln].tobytes()
+    if ln < 0:
+        return None
+    width = codes.shape[1]
+    start = int(offsets[row])
+    return codes[row, : min(ln, width)].tobytes() + tail[start : start + max(ln - width, 0)].tobytes()

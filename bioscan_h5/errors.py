@@ -31,6 +31,8 @@ __all__ = [
     "ChecksumError",
     "InvalidArgumentError",
     "BuildInterrupted",
+    "SourceFileNotFoundError",
+    "ResizedImagesWarning",
 ]
 
 
@@ -102,8 +104,14 @@ class MetadataError(BioscanH5Error, ValueError):
         self.value = value
 
 
-class ImageUnavailableError(BioscanH5Error, RuntimeError):
-    """The image of a row could not be decoded at build time (the builder flagged it)."""
+class ImageUnavailableError(BioscanH5Error, OSError, RuntimeError):
+    """The image of a row could not be decoded at build time (the builder flagged it).
+
+    It is an ``OSError``, as the errors ``bioscan-dataset`` raises for the same files (PIL's
+    ``UnidentifiedImageError``, ``FileNotFoundError``, a truncated-file ``OSError``), so the
+    usual ``except OSError:`` skips such a sample with either package. It is also a
+    ``RuntimeError``, as in earlier releases.
+    """
 
 
 class SplitNotBuiltError(BioscanH5Error, RuntimeError):
@@ -132,3 +140,19 @@ class ChecksumError(DownloadError):
 
 class BuildInterrupted(BioscanH5Error):
     """The build was stopped by SIGINT/SIGTERM; rerunning the same command resumes it."""
+
+
+class SourceFileNotFoundError(BioscanH5Error, FileNotFoundError):
+    """A file of the dataset root that a split needs was not there when the store was built.
+
+    For example a CLIBD union partition file (``all_keys.txt``): ``bioscan-dataset`` raises
+    ``FileNotFoundError`` for it too.
+    """
+
+
+class ResizedImagesWarning(UserWarning):
+    """A full-resolution image package is served as the store's smaller images.
+
+    ``bioscan-dataset`` returns the original JPEG of ``original_full`` (and ``cropped``);
+    a store holds one size. Passing ``image_size=`` says which size is wanted.
+    """

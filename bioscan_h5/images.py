@@ -16,6 +16,7 @@ Every input mode becomes RGB: grayscale, palette, CMYK and RGBA through ``Image.
 from __future__ import annotations
 
 import functools
+import io
 import os
 import stat
 import warnings
@@ -25,7 +26,22 @@ from PIL import Image
 
 from .format import PAD_FILL, ImageStatus
 
-__all__ = ["resized_size", "center_crop_box", "to_rgb", "fit_image", "decode_image", "SOURCE_FORMATS"]
+__all__ = [
+    "SOURCE_FORMATS",
+    "center_crop_box",
+    "classify_path",
+    "decode_image",
+    "draft_for",
+    "failure",
+    "fit_decoded",
+    "fit_image",
+    "ingest",
+    "open_encoded",
+    "open_source",
+    "resize_step",
+    "resized_size",
+    "to_rgb",
+]
 
 #: The only formats Pillow may open a source file as, whatever its name: raster formats
 #: decoded in-process. Pillow picks a plugin from the file's first bytes, and some plugins run
@@ -78,12 +94,19 @@ def to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def fit_image(img: Image.Image, size: int, fit: str = "crop") -> np.ndarray:
-    """Resize an RGB image and crop or pad it to ``(size, size, 3)`` uint8."""
+def resize_step(img: Image.Image, size: int, fit: str = "crop") -> Image.Image:
+    """The resize of :func:`fit_image` alone: to :func:`resized_size` (bilinear, antialiased)."""
     w, h = img.size
     new_w, new_h = resized_size(w, h, size, fit)
     if (new_w, new_h) != (w, h):
         img = img.resize((new_w, new_h), Image.Resampling.BILINEAR)
+    return img
+
+
+def fit_image(img: Image.Image, size: int, fit: str = "crop") -> np.ndarray:
+    """Resize an RGB image and crop or pad it to ``(size, size, 3)`` uint8."""
+    img = resize_step(img, size, fit)
+    new_w, new_h = img.size
     if fit == "crop":
         if (new_w, new_h) != (size, size):
             img = img.crop(center_crop_box(new_w, new_h, size))
@@ -94,7 +117,11 @@ def fit_image(img: Image.Image, size: int, fit: str = "crop") -> np.ndarray:
     return out
 
 
-def _classify_path(path: str, image_dir_real: str) -> ImageStatus | None:
+def classify_path(path: str, image_dir_real: str) -> ImageStatus | None:
+    """The status of a source path that cannot be decoded before it is opened, else None.
+
+    Missing, a link out of ``image_dir_real``, not a regular file, or empty.
+    """
     try:
         st = os.lstat(path)
     except FileNotFoundError:
@@ -143,22 +170,96 @@ def decode_image(
     detail : str
         The decoder's message for a failure, "" otherwise.
     """
-    status = _classify_path(path, image_dir_real or os.path.realpath(os.path.dirname(path)))
+    status = classify_path(path, image_dir_real or os.path.realpath(os.path.dirname(path)))
     if status is not None:
         return status, None, (0, 0), ""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path, formats=_open_formats()) as img:
-                src = img.size
-                if draft and img.format == "JPEG":
-                    need_w, need_h = resized_size(src[0], src[1], size, fit)
-                    if min(src[0] / need_w, src[1] / need_h) >= 2:
-                        img.draft("RGB", (need_w, need_h))
-                img.load()
-                pixels = fit_image(to_rgb(img), size, fit)
+        with open_source(path) as img:
+            src = img.size
+            pixels = fit_decoded(img, size, fit, draft)
         return ImageStatus.OK, pixels, src, ""
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        return ImageStatus.TOO_LARGE, None, (0, 0), str(exc)
     except Exception as exc:  # any decoder failure on a hostile file is a bad row, not a crash
-        return ImageStatus.UNDECODABLE, None, (0, 0), f"{type(exc).__name__}: {exc}"
+        return failure(exc)
+
+
+def ingest(
+    path: str, image_dir_real: str, size: int, fit: str, draft: bool, quality: int | None
+) -> tuple[ImageStatus, tuple | None, tuple[int, int], str]:
+    """Read one source file for a JPEG store: ``(status, (bytes, mode, (w, h)) or None, source size, detail)``.
+
+    The file is decoded as the raw builder decodes it (which flags the same bad files). With
+    ``quality`` the image, converted to RGB and resized (the resize step of ``fit``, no crop
+    or pad), is encoded once as a JPEG of that quality; else its bytes are kept unchanged.
+    """
+    status = classify_path(path, image_dir_real)
+    if status is not None:
+        return status, None, (0, 0), ""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+        with open_source(io.BytesIO(data)) as img:
+            src, mode = img.size, img.mode
+            if not quality:
+                fit_decoded(img, size, fit, draft)  # the check: pixels not kept
+                return ImageStatus.OK, (data, mode, src), src, ""
+            if draft:
+                draft_for(img, size, fit)
+            img.load()
+            small = resize_step(to_rgb(img), size, fit)
+        buf = io.BytesIO()
+        small.save(buf, format="JPEG", quality=quality)
+        return ImageStatus.OK, (buf.getvalue(), "RGB", small.size), src, ""
+    except Exception as exc:  # any decoder failure on a hostile file is a bad row, not a crash
+        return failure(exc)
+
+
+def failure(exc: BaseException) -> tuple[ImageStatus, None, tuple[int, int], str]:
+    """The :func:`decode_image` result for a decoder's exception: too large or undecodable."""
+    if isinstance(exc, (Image.DecompressionBombError, Image.DecompressionBombWarning)):
+        return ImageStatus.TOO_LARGE, None, (0, 0), str(exc)
+    return ImageStatus.UNDECODABLE, None, (0, 0), f"{type(exc).__name__}: {exc}"
+
+
+def open_source(fp) -> Image.Image:
+    """Open a source image (a path or a binary file object) as the builder does.
+
+    Only :data:`SOURCE_FORMATS` are tried, and a decompression bomb raises
+    :class:`PIL.Image.DecompressionBombWarning` (as an error) instead of warning.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        return Image.open(fp, formats=_open_formats())
+
+
+def open_encoded(data) -> Image.Image:
+    """Open image bytes kept by a JPEG store, as :func:`open_source` opens a file.
+
+    Thread-safe (no warning filters change): the store's images passed the
+    decompression-bomb check when they were built.
+    """
+    return Image.open(io.BytesIO(data), formats=_open_formats())
+
+
+def draft_for(img: Image.Image, size: int, fit: str) -> None:
+    """Ask a JPEG decoder for a reduced scale when the source is at least twice the target.
+
+    The builder's rule (see the module notes); call it before the image is loaded.
+    """
+    if img.format != "JPEG":
+        return
+    w, h = img.size
+    need_w, need_h = resized_size(w, h, size, fit)
+    if min(w / need_w, h / need_h) >= 2:
+        img.draft("RGB", (need_w, need_h))
+
+
+def fit_decoded(img: Image.Image, size: int, fit: str = "crop", draft: bool = True) -> np.ndarray:
+    """An opened, not yet loaded, source image as the builder stores it: ``(S, S, 3)`` uint8.
+
+    Draft mode (if allowed), decode, conversion to RGB, resize and crop or pad: the pixels of
+    a raw store.
+    """
+    if draft:
+        draft_for(img, size, fit)
+    img.load()
+    return fit_image(to_rgb(img), size, fit)

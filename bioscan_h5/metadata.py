@@ -42,6 +42,9 @@ class Table:
     dna_codes: np.ndarray | None = None
     dna_lengths: np.ndarray | None = None
     dna_full_lengths: np.ndarray | None = None
+    #: the letters after the first ``max_nucleotides`` of each barcode, end to end (``full_barcodes``)
+    dna_tail_codes: np.ndarray | None = None
+    dna_tail_offsets: np.ndarray | None = None  #: int64 (N+1,): row i's tail is codes[o[i]:o[i+1]]
 
     def column(self, name: str) -> StoredColumn:
         """One column (the :class:`~bioscan_h5.layouts.ColumnSource` protocol)."""
@@ -174,6 +177,7 @@ def read_table(
     max_nucleotides: int | None = fmt.DEFAULT_MAX_NUCLEOTIDES,
     prepare: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
     chunk_rows: int = CHUNK_ROWS,
+    full_barcodes: bool = False,
 ) -> Table:
     """Read and validate a metadata file.
 
@@ -192,6 +196,9 @@ def read_table(
         label clean-up. It must act on each row independently.
     chunk_rows : int
         Rows per chunk.
+    full_barcodes : bool
+        Also keep the letters after the first ``max_nucleotides`` of each barcode
+        (:attr:`Table.dna_tail_codes`), so that the table holds every barcode whole.
 
     Raises
     ------
@@ -217,7 +224,7 @@ def read_table(
                 chunk = prepare(chunk)
             for spec in specs:
                 parts[spec.name].append(_parse(chunk, spec, path, n, schema))
-            dna_parts.append(_barcodes(chunk, schema, path, n, max_nucleotides))
+            dna_parts.append(_barcodes(chunk, schema, path, n, max_nucleotides, full_barcodes))
             n += len(chunk)
     except UnicodeDecodeError as exc:
         raise _bad_utf8_error(path, sep, exc, schema.id_column) from None
@@ -241,9 +248,18 @@ def read_table(
 
 
 def _barcodes(
-    chunk: pd.DataFrame, schema: DatasetSchema, path: str, offset: int, max_nucleotides: int | None
+    chunk: pd.DataFrame,
+    schema: DatasetSchema,
+    path: str,
+    offset: int,
+    max_nucleotides: int | None,
+    tails: bool = False,
 ):
-    """The barcodes of a chunk as ``(codes, lengths, full_lengths)``; a bad letter names its row."""
+    """The barcodes of a chunk as ``(codes, lengths, full_lengths, tail)``; a bad letter names its row.
+
+    ``tail``: with ``tails``, the letters after the first ``max_nucleotides`` of every
+    barcode, end to end (uint8); else None.
+    """
     barcodes = chunk[schema.barcode_column].to_numpy(dtype=object, na_value=None)
     codes, lengths, full, bad = encode_barcodes(barcodes, max_nucleotides)
     if bad is not None:
@@ -258,19 +274,28 @@ def _barcodes(
             "Fix or remove the barcode in the metadata file.",
             id_value=chunk[schema.id_column].iloc[row],
         )
-    return codes, lengths, full
+    tail = None
+    if tails and max_nucleotides is not None:
+        long = np.flatnonzero(full > max_nucleotides)
+        tail = np.frombuffer("".join(barcodes[i][max_nucleotides:] for i in long).encode("ascii"), np.uint8)
+    return codes, lengths, full, tail
 
 
 def _merge_barcodes(table: Table, dna_parts: list, max_nucleotides: int | None) -> None:
     width = max_nucleotides if max_nucleotides is not None else max([p[0].shape[1] for p in dna_parts] + [0])
     table.dna_codes = np.zeros((table.n_rows, width), dtype=fmt.DNA_DTYPE)
     start = 0
-    for i, (codes, lengths, full) in enumerate(dna_parts):
+    for i, (codes, lengths, full, tail) in enumerate(dna_parts):
         table.dna_codes[start : start + len(codes), : codes.shape[1]] = codes
         start += len(codes)
-        dna_parts[i] = (None, lengths, full)
+        dna_parts[i] = (None, lengths, full, tail)
     table.dna_lengths = np.concatenate([p[1] for p in dna_parts]) if dna_parts else np.zeros(0, np.int32)
     table.dna_full_lengths = np.concatenate([p[2] for p in dna_parts]) if dna_parts else np.zeros(0, np.int32)
+    if dna_parts and dna_parts[0][3] is not None:
+        extra = np.maximum(table.dna_full_lengths.astype(np.int64) - table.dna_lengths, 0)
+        extra[table.dna_lengths < 0] = 0
+        table.dna_tail_offsets = np.concatenate([[0], np.cumsum(extra)]).astype(fmt.OFFSET_DTYPE)
+        table.dna_tail_codes = np.concatenate([p[3] for p in dna_parts]).astype(fmt.DNA_DTYPE)
 
 
 def _parse_error(path: str, exc: ValueError) -> MetadataError:

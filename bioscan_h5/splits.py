@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .errors import InvalidArgumentError
-from .format import BIOSCAN1M_PARTITIONINGS, BIOSCAN5M_SPLITS
+from .format import BIOSCAN1M_PARTITIONINGS, BIOSCAN5M_SPLITS, CANADIAN_INVERTEBRATES_SPLITS
 
 __all__ = [
     "BIOSCAN5M_SPLIT_ALIASES",
@@ -16,6 +16,11 @@ __all__ = [
     "BIOSCAN1M_SPLIT_ALIASES",
     "PARTITIONING_VERSIONS",
     "check_partitioning_version",
+    "CANINV_SPLIT_ALIASES",
+    "CANINV_METASPLITS",
+    "CANINV_SEEN_SPLITS",
+    "CANINV_UNSEEN_SPLITS",
+    "explode_metasplit_caninv",
 ]
 
 BIOSCAN5M_SPLIT_ALIASES = {"validation": "val"}
@@ -49,6 +54,11 @@ CLIBD_SPLIT_ALIASES = {
 #: CLIBD partition files that are unions of the base partitions (in their own row order).
 CLIBD_METASPLITS = ("all", "all_keys", "no_split_and_seen_train")
 PARTITIONING_VERSIONS = (*BIOSCAN1M_PARTITIONINGS, "clibd")
+
+CANINV_SPLIT_ALIASES = {"validation": "val"}
+CANINV_METASPLITS = ("all", "seen", "unseen")
+CANINV_SEEN_SPLITS = ("train", "val", "test")
+CANINV_UNSEEN_SPLITS = ("test_unseen",)
 
 
 def check_partitioning_version(partitioning_version: str) -> str:
@@ -90,18 +100,42 @@ def explode_metasplit_5m(metasplit: str | None, verify: bool = True) -> set[str]
     ValueError
         A name is not a split (with ``verify=True``), listing the valid names.
     """
+    members = {"all": BIOSCAN5M_SPLITS, "seen": SEEN_SPLITS, "unseen": UNSEEN_SPLITS}
+    return _explode_named(metasplit, verify, BIOSCAN5M_SPLITS, BIOSCAN5M_SPLIT_ALIASES, members)
+
+
+def explode_metasplit_caninv(metasplit: str | None, verify: bool = True) -> set[str]:
+    """The Canadian Invertebrates splits a (meta)split name stands for.
+
+    ``"seen"`` = train+val+test, ``"unseen"`` = test_unseen, ``"all"`` (or None) = every
+    split, ``"+"`` joins, and ``"validation"`` is an alias of ``"val"``.
+
+    Raises
+    ------
+    ValueError
+        A name is not a split (with ``verify=True``), listing the valid names.
+    """
+    members = {
+        "all": CANADIAN_INVERTEBRATES_SPLITS,
+        "seen": CANINV_SEEN_SPLITS,
+        "unseen": CANINV_UNSEEN_SPLITS,
+    }
+    return _explode_named(metasplit, verify, CANADIAN_INVERTEBRATES_SPLITS, CANINV_SPLIT_ALIASES, members)
+
+
+def _explode_named(metasplit, verify, splits, aliases, metasplits) -> set[str]:
+    """Split names and metasplits (``metasplits``: name -> its splits) joined by ``"+"``."""
     if metasplit is None:
         metasplit = "all"
-    parts = [BIOSCAN5M_SPLIT_ALIASES.get(s.strip(), s.strip()) for s in metasplit.split("+")]
-    out = set(parts)
-    for meta, members in (("all", BIOSCAN5M_SPLITS), ("seen", SEEN_SPLITS), ("unseen", UNSEEN_SPLITS)):
+    out = {aliases.get(s.strip(), s.strip()) for s in metasplit.split("+")}
+    for meta, members in metasplits.items():
         if meta in out:
             out.discard(meta)
             out |= set(members)
     if verify:
-        invalid = out - set(BIOSCAN5M_SPLITS)
+        invalid = out - set(splits)
         if invalid:
-            valid = ", ".join(repr(s) for s in (*BIOSCAN5M_METASPLITS, *BIOSCAN5M_SPLITS))
+            valid = ", ".join(repr(s) for s in (*metasplits, *splits))
             raise _invalid(metasplit, out, invalid, f"Valid split names are: {valid}.")
     return out
 

@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 from . import format as fmt
 from .errors import BioscanH5Error
 from .format import ImageStatus
-from .images import decode_image
+from .images import decode_image, ingest
 from .layouts import get_layout
 from .metadata import fingerprint
 from .store import open_store
@@ -58,19 +58,9 @@ def verify_store(store_path: str, root: str, sample: int = 64, seed: int = 0) ->
         image_dir = layout.image_dir(root, st.attrs[fmt.ATTR_IMAGE_PACKAGE])
         real = os.path.realpath(image_dir)
         for r, rel in zip(rows, layout.image_relpaths(table, rows)):
-            got, pixels, _, _ = decode_image(
-                os.path.join(image_dir, rel),
-                st.image_size,
-                st.attrs[fmt.ATTR_FIT],
-                bool(st.attrs[fmt.ATTR_DRAFT]),
-                real,
-            )
-            if int(got) != int(status[r]):
-                problems.append(
-                    f"row {r} ({rel}): store says {ImageStatus(int(status[r])).name}, source is {got.name}"
-                )
-            elif pixels is not None and not np.array_equal(np.asarray(st.images[r]), pixels):
-                problems.append(f"row {r} ({rel}): pixels differ from a fresh decode of the source")
+            problem = _check_row(st, int(r), os.path.join(image_dir, rel), real, int(status[r]))
+            if problem:
+                problems.append(f"row {r} ({rel}): {problem}")
     return problems
 
 
@@ -97,7 +87,7 @@ class FullReport:
 def _bounds_problems(st) -> list[str]:
     """Every array that indexes something, checked in full (each would fail on its first use)."""
     checks = [lambda c=c: st.column(c) for c in st.columns if st.column_kind(c) is fmt.Kind.CATEGORY]
-    checks += [lambda: st.dna_lengths, lambda: st.image_status]
+    checks += [lambda: st.dna_lengths, lambda: st.dna_tail, lambda: st.image_status]
     checks += [lambda p=p: st.partition(p) for p in st.partition_names]
     checks += [lambda t=t: st.tokens(t) for t in st.tokenizations]
     problems = []
@@ -155,3 +145,19 @@ def _row_id(st, row: int) -> str:
         return f" ({st.schema.id_column} {st.column_values(st.schema.id_column, [row])[0]!r})"
     except Exception:  # the id column itself may be the damaged one
         return ""
+
+
+def _check_row(st, row: int, path: str, real: str, status: int) -> str:
+    """What is wrong with a row of ``st`` against its source file ("" if nothing)."""
+    size, fit, draft = st.image_size, st.attrs[fmt.ATTR_FIT], bool(st.attrs[fmt.ATTR_DRAFT])
+    if st.pixels == "jpeg":  # the bytes must be the source's (or its one re-encoding)
+        got, payload, _, _ = ingest(path, real, size, fit, draft, st.jpeg.quality or None)
+        differs = payload is not None and payload[0] != st.jpeg.encoded(row)
+        what = "bytes differ from the source file" + (" re-encoded" if st.jpeg.quality else "")
+    else:
+        got, pixels, _, _ = decode_image(path, size, fit, draft, real)
+        differs = pixels is not None and not np.array_equal(np.asarray(st.images[row]), pixels)
+        what = "pixels differ from a fresh decode of the source"
+    if int(got) != status:
+        return f"store says {ImageStatus(status).name}, source is {ImageStatus(int(got)).name}"
+    return what if differs else ""

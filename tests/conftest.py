@@ -39,9 +39,10 @@ Fixtures
     Session-wide store built from ``sample_root_5m`` with the default arguments (256 px,
     crop, every split) at its default path ``<root>/bioscan5m/h5/...``, so
     ``BIOSCAN5M(sample_root_5m.root)`` finds it. Read-only.
-``full_store_5m``, ``lzf_store``, ``peer_factory``
+``full_store_5m``, ``lzf_store``, ``jpeg_store_5m``, ``peer_factory``
     More session-wide stores of ``sample_root_5m`` (whole barcodes, metadata only; every
-    split with ``--compression lzf``), and the peer's dataset on it.
+    split with ``--compression lzf``; every split with ``--pixels jpeg``), and the peer's
+    dataset on it.
 ``build_store(root, **kw)``
     Build in this process (``bioscan_h5.builder.build``) with the progress bar off.
 ``run_cli(*args, **subprocess_kw)`` / ``start_cli(*args)``
@@ -137,6 +138,12 @@ def full_store_5m(sample_root_5m, tmp_path_factory) -> Path:
 def lzf_store(sample_root_5m, tmp_path_factory) -> Path:
     """A store of ``sample_root_5m`` with every split's images, ``--compression lzf``."""
     return _build_private(tmp_path_factory, sample_root_5m, "lzf", compression="lzf")
+
+
+@pytest.fixture(scope="session")
+def jpeg_store_5m(sample_root_5m, tmp_path_factory) -> Path:
+    """A JPEG store (``--pixels jpeg``: the source files' bytes) of ``sample_root_5m``, every split."""
+    return _build_private(tmp_path_factory, sample_root_5m, "jpeg", pixels="jpeg")
 
 
 @pytest.fixture(scope="session")

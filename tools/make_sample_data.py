@@ -5,11 +5,13 @@ Command line::
 
     python tools/make_sample_data.py --out demo                     # BIOSCAN-5M, 320 rows
     python tools/make_sample_data.py --out /tmp/s --dataset both --packages all --overwrite
+    python tools/make_sample_data.py --out /tmp/c --dataset canadian_invertebrates
 
 From Python (the tests, with the repository root on the path: ``from tools import make_sample_data``)::
 
     info = make_sample_data.make_bioscan5m_root(tmp_path)          # the manifest, as a dict
     info = make_sample_data.make_bioscan1m_root(tmp_path, n_rows=120, packages="all")
+    info = make_sample_data.make_canadian_invertebrates_root(tmp_path)   # DNA only, 300 rows
 
 Layouts (the official ones, as read by ``bioscan-dataset`` 1.3.0)::
 
@@ -21,6 +23,9 @@ Layouts (the official ones, as read by ``bioscan-dataset`` 1.3.0)::
     <root>/bioscan1m/images/<package>/part<chunk_number>/<image_file>
     <root>/bioscan1m/CLIBD_partitioning/<split>.txt
     <root>/bioscan1m/SAMPLE_MANIFEST.json
+
+    <root>/CanadianInvertebrates/CanInv_metadata.csv           (the peer's development branch)
+    <root>/CanadianInvertebrates/SAMPLE_MANIFEST.json
 
 Everything is derived from ``seed``: the same arguments give byte-identical files. The
 metadata does not depend on ``packages`` or ``faults``, and each package's images do not
@@ -80,9 +85,12 @@ __all__ = [
     "PARTITION_COLUMNS_1M",
     "SPLITS_5M",
     "CLIBD_BASE_SPLITS",
+    "CANINV_COLUMNS",
+    "CANINV_SPLITS",
     "main",
     "make_bioscan1m_root",
     "make_bioscan5m_root",
+    "make_canadian_invertebrates_root",
 ]
 
 LOGGER = logging.getLogger("make_sample_data")
@@ -1362,6 +1370,152 @@ def make_bioscan1m_root(
     return _write_manifest(ds_dir, manifest)
 
 
+# ------------------------------------------------------------------------------ Canadian Invertebrates
+
+#: Splits of Canadian Invertebrates (bioscan-dataset's development branch).
+CANINV_SPLITS: tuple[str, ...] = ("pretrain", "train", "val", "test", "test_unseen")
+#: Columns of ``CanInv_metadata.csv``, in order.
+CANINV_COLUMNS: tuple[str, ...] = (
+    "processid",
+    "sampleid",
+    "dna_bin",
+    "phylum",
+    "class",
+    "order",
+    "family",
+    "genus",
+    "species",
+    "dna_barcode",
+    "sequence_len",
+    "split",
+)
+_METADATA_CANINV = "CanInv_metadata.csv"
+_PLAN_CANINV = (
+    ("pretrain", 0.0, 10),
+    ("train", 0.12, 10),
+    ("val", 0.04, 8),
+    ("test", 0.05, 8),
+    ("test_unseen", 0.05, 8),
+)
+# Invertebrates beyond the BIOSCAN insects: crustaceans, molluscs, worms, centipedes.
+# fmt: off
+_CANINV_TAXA: tuple[_Genus, ...] = (
+    _g(3, "Malacostraca/Isopoda/Oniscidae///Oniscus", ["Oniscus asellus"]),
+    _g(3, "Branchiopoda/Anomopoda/Daphniidae///Daphnia", ["Daphnia pulex", "Daphnia magna"]),
+    _g(2, "Gastropoda/Stylommatophora/Helicidae///Cepaea", ["Cepaea nemoralis"]),
+    _g(2, "Clitellata/Crassiclitellata/Lumbricidae///Lumbricus", ["Lumbricus terrestris"]),
+    _g(1, "Bivalvia/Sphaeriida/Sphaeriidae///Pisidium", ["Pisidium casertanum"]),
+    _g(1, "Chilopoda/Lithobiomorpha/Lithobiidae///Lithobius", ["Lithobius forficatus"]),
+)
+# fmt: on
+_PHYLUM_OF_CLASS = {"Gastropoda": "Mollusca", "Bivalvia": "Mollusca", "Clitellata": "Annelida"}
+_PROJECTS_CANINV = ("BBCCM", "BBHYL", "CNWBA", "SMTPB", "BBARA", "GBMIN")
+
+
+def _labels_caninv(row: _Row) -> dict[str, str]:
+    """The label columns of a Canadian Invertebrates row ("" = missing)."""
+    e, d = row.entry, row.depth
+    return {
+        "phylum": _PHYLUM_OF_CLASS.get(e.klass, "Arthropoda"),
+        "class": e.klass if d >= 1 else "",
+        "order": e.order if d >= 2 else "",
+        "family": e.family if d >= 3 else "",
+        "genus": e.genus if d >= 5 else "",
+        "species": row.species if d >= 6 else "",
+    }
+
+
+def make_canadian_invertebrates_root(
+    root: str | Path, n_rows: int = 300, seed: int = 0, *, missing_barcodes: int = 0, overwrite: bool = False
+) -> dict[str, Any]:
+    """Write a small Canadian Invertebrates root: ``<root>/CanadianInvertebrates/CanInv_metadata.csv``.
+
+    A DNA-only dataset (barcodes and taxonomy, no images), as read by the development branch of
+    bioscan-dataset. Like the real file, it holds one row per full-length barcode: barcodes
+    may still repeat once cut to 660 letters or stripped of trailing N.
+
+    Parameters
+    ----------
+    root : str or pathlib.Path
+        The dataset root (the ``root`` argument of ``CanadianInvertebrates``).
+    n_rows : int, default=300
+        Number of rows (at least 44).
+    seed : int, default=0
+    missing_barcodes : int, default=0
+        Number of ``pretrain`` rows to give an empty ``dna_barcode``.
+    overwrite : bool, default=False
+        Replace an existing non-empty ``<root>/CanadianInvertebrates``.
+
+    Returns
+    -------
+    dict
+        The manifest, also written to ``<root>/CanadianInvertebrates/SAMPLE_MANIFEST.json``:
+        ``n_rows``, ``rows_per_split``, ``barcode_cases`` (``duplicate_exact`` is empty:
+        those pairs differ by trailing Ns, see ``duplicate_trailing_n``) and ``species``
+        (the seen and unseen pools).
+    """
+    dataset = "canadian_invertebrates"
+    seed = _check_seed(seed)
+    sizes = _allocate(n_rows, _PLAN_CANINV, dataset)
+    ds_dir = Path(root) / "CanadianInvertebrates"
+    _prepare_dir(ds_dir, overwrite)
+
+    rng = _rng(seed, 7, 0)
+    splits = _interleave(rng, sizes)
+    taxonomy = (*_TAXONOMY, *_CANINV_TAXA)
+    seen, unseen = _species_pools(rng, taxonomy, (0.7, 0.3))
+    species_of_split = {
+        "train": _assign_species(rng, sizes["train"], seen, cyclic=True),
+        "val": _assign_species(rng, sizes["val"], seen, cyclic=False),
+        "test": _assign_species(rng, sizes["test"], seen, cyclic=False),
+        "test_unseen": _assign_species(rng, sizes["test_unseen"], unseen, cyclic=True),
+    }
+    rows = _build_rows(rng, splits, taxonomy, species_of_split, "pretrain")
+    _assign_bins(rng, rows)
+    processids = _unique(rng, n_rows, _processid(_PROJECTS_CANINV, (10, 20)))
+    sampleids = _unique(rng, n_rows, _bioug_sampleid)
+    pretrain = [i for i, sp in enumerate(splits) if sp == "pretrain"]
+    barcodes, cases = _make_barcodes(
+        _rng(seed, 7, 2), [r.bin for r in rows], pretrain[::-1], missing_barcodes
+    )
+    # one row per full-length barcode: exact repeats become repeats up to trailing Ns
+    seen_barcodes: set[str] = set()
+    for i, barcode in enumerate(barcodes):
+        while barcode and barcode in seen_barcodes:
+            barcode += "N"
+        seen_barcodes.add(barcode)
+        barcodes[i] = barcode
+    cases["duplicate_trailing_n"] = sorted(cases["duplicate_trailing_n"] + cases["duplicate_exact"])
+    cases["duplicate_exact"] = []
+    bin_missing = (rng.random(n_rows) < 0.01) | (np.arange(n_rows) == pretrain[0])
+    records = []
+    for i, row in enumerate(rows):
+        lab = _labels_caninv(row)
+        records.append(
+            [
+                processids[i],
+                sampleids[i],
+                "" if bin_missing[i] else row.bin,
+                *(lab[r] for r in ("phylum", "class", "order", "family", "genus", "species")),
+                barcodes[i],
+                f"{float(len(barcodes[i]))}" if barcodes[i] else "",
+                row.split,
+            ]
+        )
+    _write_table(ds_dir / _METADATA_CANINV, CANINV_COLUMNS, records, ",")
+    manifest = {
+        "dataset": dataset,
+        "generator": "tools/make_sample_data.py",
+        "seed": seed,
+        "n_rows": n_rows,
+        "metadata": f"CanadianInvertebrates/{_METADATA_CANINV}",
+        "rows_per_split": sizes,
+        "barcode_cases": cases,
+        "species": {"seen": list(seen), "unseen": list(unseen)},
+    }
+    return _write_manifest(ds_dir, manifest)
+
+
 # ------------------------------------------------------------------------------ CLI
 
 
@@ -1372,7 +1526,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Write tiny BIOSCAN-5M / BIOSCAN-1M shaped dataset roots (metadata, images, manifest).",
     )
     parser.add_argument("--out", required=True, type=Path, help="dataset root to write into")
-    parser.add_argument("--dataset", choices=("bioscan5m", "bioscan1m", "both"), default="bioscan5m")
+    parser.add_argument(
+        "--dataset", choices=("bioscan5m", "bioscan1m", "both", "canadian_invertebrates"), default="bioscan5m"
+    )
     parser.add_argument(
         "--rows", type=int, default=None, help="rows per dataset (default: 320 for 5M, 240 for 1M)"
     )
@@ -1409,14 +1565,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     makers = {"bioscan5m": make_bioscan5m_root, "bioscan1m": make_bioscan1m_root}
     for dataset in datasets:
         kwargs = {} if args.rows is None else {"n_rows": args.rows}
+        if dataset in makers:  # the image datasets
+            kwargs.update(packages=packages, faults=not args.no_faults)
         try:
-            info = makers[dataset](
-                out,
-                seed=args.seed,
-                packages=packages,
-                faults=not args.no_faults,
-                overwrite=args.overwrite,
-                **kwargs,
+            info = makers.get(dataset, make_canadian_invertebrates_root)(
+                out, seed=args.seed, overwrite=args.overwrite, **kwargs
             )
         except ValueError as exc:
             parser.error(str(exc))
@@ -1426,9 +1579,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             dataset,
             info["n_rows"],
             splits,
-            ",".join(info["packages"]),
-            len(info["faulty_rows"]),
-            out / dataset,
+            ",".join(info.get("packages", [])) or "none (DNA only)",
+            len(info.get("faulty_rows", [])),
+            out / Path(info["metadata"]).parts[0],
         )
     return 0
 

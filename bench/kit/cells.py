@@ -7,7 +7,9 @@ JIT compilation) on rows the epoch does not touch. It then times the epoch and c
 bytes the process and its workers read from disk meanwhile. Kinds:
 
 ``batch_loader``
-    :func:`bioscan_h5.batch_loader` with ``spec["workers"]``, batch 256, on ``BIOSCAN5M``.
+    :func:`bioscan_h5.batch_loader` with ``spec["workers"]``, batch 256, on ``BIOSCAN5M``
+    (``spec["store"]``: another store, e.g. a JPEG store; ``spec["decoder"] = "pillow"``: its
+    images decoded by Pillow alone).
 ``dataloader``
     ``torch.utils.data.DataLoader`` per sample, batch 256: ours (tensor output) or the peer
     (``Resize`` + ``CenterCrop`` + ``PILToTensor``, which batching its JPEGs needs).
@@ -184,6 +186,8 @@ KINDS = {
 
 def main(argv: list[str]) -> int:
     spec = json.loads(argv[0])
+    if spec.get("decoder") == "pillow":  # a JPEG store's decode without simplejpeg
+        os.environ["BIOSCAN_H5_JPEG_DECODER"] = "pillow"
     order, warmup = np.load(spec["order"]), np.load(spec["warmup"])
     result = KINDS[spec["kind"]](spec, order, warmup)
     print(json.dumps(result), flush=True)

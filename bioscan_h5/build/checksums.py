@@ -7,7 +7,7 @@
 - **Stage 2**: the pixel writer records each decoded row's image checksum with its status
   (:mod:`.pixels`).
 - **Finish** (:func:`update_image_blocks`): the block CRCs of ``/image_status`` and
-  ``/image_source_size``, which stage 2 changed.
+  ``/image_source_size`` (and of a JPEG store's row tables), which stage 2 changed.
 
 What is covered, and how, is decided by :func:`bioscan_h5.crc.covered_datasets` (shared
 with the readers); a store without ``/checksums`` (format 1, or one extended from it) is
@@ -32,10 +32,12 @@ def has_checksums(f: h5py.File) -> bool:
     return fmt.CHECKSUM_ROWS in f
 
 
-def write_checksums(f: h5py.File, n_rows: int, row_nbytes: int) -> None:
+def write_checksums(f: h5py.File, n_rows: int, row_nbytes: int | None) -> None:
     """Write ``/checksums`` of a store whose stage-1 arrays are all written (see the module notes).
 
-    ``row_nbytes`` is the size of one row's pixels (their checksum starts as that of zeros).
+    ``row_nbytes`` is the size of one row's pixels (their checksum starts as that of zeros;
+    0 for a JPEG store, whose rows have no bytes yet); None for a DNA-only store, which has
+    no image checksums.
     """
     record, blocks, small = covered_datasets(f, n_rows)
     step = fmt.CHECKSUM_BLOCK_ROWS
@@ -57,8 +59,9 @@ def write_checksums(f: h5py.File, n_rows: int, row_nbytes: int) -> None:
     )
     f.create_dataset(fmt.CHECKSUM_ROWS, data=rows)
     f[fmt.CHECKSUM_ROWS].attrs[fmt.ATTR_CRC_ARRAYS] = json.dumps(record)
-    images = np.full(n_rows, pending_image_crc(row_nbytes), dtype=fmt.CHECKSUM_DTYPE)
-    f.create_dataset(fmt.CHECKSUM_IMAGES, data=images)
+    if row_nbytes is not None:
+        images = np.full(n_rows, pending_image_crc(row_nbytes), dtype=fmt.CHECKSUM_DTYPE)
+        f.create_dataset(fmt.CHECKSUM_IMAGES, data=images)
     for name, values in sums.items():
         f.create_dataset(fmt.checksum_block_path(name), data=np.asarray(values, dtype=fmt.CHECKSUM_DTYPE))
 
@@ -68,5 +71,6 @@ def update_image_blocks(f: h5py.File) -> None:
     if not has_checksums(f):
         return
     step = int(f[fmt.CHECKSUMS].attrs[fmt.ATTR_CRC_BLOCK_ROWS])
-    for name in fmt.IMAGE_ROW_ARRAYS:
-        f[fmt.checksum_block_path(name)][...] = crc_blocks(f[name][()], step)
+    for name in (*fmt.IMAGE_ROW_ARRAYS, *fmt.JPEG_ROW_ARRAYS):
+        if name in f:
+            f[fmt.checksum_block_path(name)][...] = crc_blocks(f[name][()], step)

@@ -17,7 +17,14 @@ from typing import Any
 from .. import format as fmt
 from ..errors import InvalidArgumentError
 
-__all__ = ["CONTENT_ARGS", "BuildConfig", "BuildResult", "config_from_args"]
+__all__ = [
+    "CONTENT_ARGS",
+    "CONTENT_DEFAULTS",
+    "BuildConfig",
+    "BuildResult",
+    "config_from_args",
+    "recorded_content",
+]
 
 #: Arguments that define a store's content: a resume or an extension must match them.
 CONTENT_ARGS = (
@@ -29,6 +36,9 @@ CONTENT_ARGS = (
     "compression",
     "draft",
     "tokenize",
+    "pixels",
+    "jpeg_quality",
+    "full_barcodes",
 )
 
 _COMPRESSIONS = (None, "lzf", "gzip")
@@ -63,6 +73,9 @@ class BuildConfig:
     tokenize: tuple[str, ...] = ()
     progress: bool = True
     batch_size: int = 32
+    pixels: str = "raw"
+    jpeg_quality: int | None = None
+    full_barcodes: bool = True
 
     def __post_init__(self) -> None:
         self.root = os.path.abspath(os.path.expanduser(os.fspath(self.root)))
@@ -75,6 +88,14 @@ class BuildConfig:
             raise InvalidArgumentError(
                 f"max_nucleotides must be a positive integer or None, got {self.max_nucleotides!r}."
             )
+        _check_choice("pixels", self.pixels, fmt.PIXEL_KINDS)
+        _check_jpeg_quality(self.pixels, self.jpeg_quality, self.compression)
+        if self.max_nucleotides is None:
+            self.full_barcodes = True  # one array as wide as the longest barcode: whole anyway
+        schema = fmt.SCHEMAS.get(self.dataset)
+        if schema is not None and not schema.has_images:
+            _refuse_pixels_without_images(self.dataset, self.pixels)
+            self.no_images = True  # a DNA-only dataset
         if self.workers is None:
             self.workers = _usable_cores()
         if self.workers < 1:
@@ -115,7 +136,11 @@ class BuildConfig:
 
     def default_out(self) -> str:
         """The store path of this root and content (``ROOT/<dataset>/h5/...``)."""
-        return fmt.default_store_path(self.root, self.dataset, self.image_package, self.image_size, self.fit)
+        from ..layouts import get_layout
+
+        return get_layout(self.dataset).store_path(
+            self.root, self.image_package, self.image_size, self.fit, self.pixels, self.jpeg_quality
+        )
 
     def command(self) -> str:
         """The ``bioscan-h5 build`` command line that runs this config (shell-quoted).
@@ -140,6 +165,12 @@ class BuildConfig:
             args += ["--no-draft"]
         if self.tokenize:
             args += ["--tokenize", ",".join(self.tokenize)]
+        if self.pixels != _DEFAULTS["pixels"]:
+            args += ["--pixels", self.pixels]
+        if self.jpeg_quality:
+            args += ["--jpeg-quality", str(self.jpeg_quality)]
+        if not self.full_barcodes:
+            args += ["--no-full-barcodes"]
         if self.no_images:
             args += ["--no-images"]
         if self.out != self.default_out():
@@ -148,6 +179,33 @@ class BuildConfig:
 
 
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(BuildConfig)}
+#: What a content argument that a store does not record was: its default (stores written
+#: before ``pixels`` existed are raw stores).
+CONTENT_DEFAULTS = {k: _DEFAULTS[k] for k in CONTENT_ARGS if k != "tokenize"}
+
+
+def _check_jpeg_quality(pixels: str, quality: object, compression: str | None) -> None:
+    if pixels == "jpeg" and compression:
+        raise InvalidArgumentError(
+            f"compression={compression!r} does not apply to a JPEG store (its bytes are compressed already);"
+            " leave --compression out with --pixels jpeg."
+        )
+    if quality is None:
+        return
+    if pixels != "jpeg":
+        raise InvalidArgumentError(
+            f"jpeg_quality={quality!r} needs pixels='jpeg' (--pixels jpeg): a raw store keeps decoded pixels."
+        )
+    if not isinstance(quality, int) or isinstance(quality, bool) or not 1 <= quality <= 100:
+        raise InvalidArgumentError(f"jpeg_quality must be an integer from 1 to 100 or None, got {quality!r}.")
+
+
+def _refuse_pixels_without_images(dataset: str, pixels: str) -> None:
+    if pixels != "raw":
+        raise InvalidArgumentError(
+            f"pixels={pixels!r} needs images, and {dataset!r} is a DNA-only dataset (its store holds"
+            " barcodes and taxonomy, no images); leave --pixels and --jpeg-quality out."
+        )
 
 
 def _positive_int(value: object) -> bool:
@@ -208,6 +266,22 @@ class BuildResult:
     resumed: bool = False
     dry_run: bool = False
     estimated_bytes: int = 0
+
+
+def recorded_content(build_args: str | None) -> dict[str, Any]:
+    """The content arguments a store records (its ``build_args`` attribute, JSON), completed.
+
+    A store written before ``full_barcodes`` existed records none: it has no whole-barcode
+    block, and holds every barcode whole only if it was built with ``max_nucleotides=None``.
+    Any other argument it does not record takes its default (:data:`CONTENT_DEFAULTS`: a store
+    written before ``pixels`` existed is a raw store).
+    """
+    import json
+
+    recorded = json.loads(build_args or "{}")
+    if "full_barcodes" not in recorded:
+        recorded["full_barcodes"] = "max_nucleotides" in recorded and recorded["max_nucleotides"] is None
+    return {**CONTENT_DEFAULTS, **recorded}
 
 
 def config_from_args(**kwargs: Any) -> BuildConfig:

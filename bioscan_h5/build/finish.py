@@ -36,7 +36,7 @@ def finish(
     ``detail``); ``all_splits`` are the splits whose images the store now holds.
     """
     with open_readonly(partial) as f:
-        status = f[fmt.IMAGE_STATUS][()]
+        status = f[fmt.IMAGE_STATUS][()] if fmt.IMAGE_STATUS in f else np.zeros(0, fmt.STATUS_DTYPE)
     counts = {s.name: int(c) for s, c in zip(ImageStatus, np.bincount(status, minlength=len(ImageStatus)))}
     with h5py.File(partial, "r+", locking=False) as f:
         update_image_blocks(f)

@@ -38,8 +38,9 @@ from .finish import finish
 from .lock import build_lock
 from .resume import check_same_content, copy_for_extension, open_partial_attrs, pending_rows, read_attrs
 from .signals import interruptible
-from .space import check_space, estimate_bytes, space_errors
+from .space import check_space, estimate_bytes, image_bytes, space_errors
 from .stage_images import fill_images
+from .stage_jpeg import assemble, copy_for_jpeg_extension, prepare_spool
 from .stage_metadata import start_partial
 
 __all__ = ["build"]
@@ -81,7 +82,7 @@ def build(cfg: BuildConfig) -> BuildResult:
     os.makedirs(os.path.dirname(store), exist_ok=True)
     with interruptible(store, partial), space_errors(store), build_lock(store):
         if cfg.overwrite:
-            for p in (store, partial, fmt.report_path(store)):
+            for p in (store, partial, fmt.report_path(store), fmt.spool_path(store)):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(p)
         source_fp = fingerprint(meta_path)
@@ -89,15 +90,23 @@ def build(cfg: BuildConfig) -> BuildResult:
         if extending and (done := _up_to_date(cfg, source_fp, target_splits)) is not None:
             return done
         resumed = _open_partial(cfg, layout, source_fp, target_splits, extending)
+        if cfg.pixels == "jpeg":
+            prepare_spool(partial)
         pending = pending_rows(layout, partial, target_splits)
         if resumed:
             log.info(
                 "resuming %s: %d of %d images still to decode", partial, len(pending.todo), len(pending.rows)
             )
-        check_space(cfg, os.path.dirname(store), len(pending.todo) * cfg.image_size**2 * 3)
+        # a JPEG build holds its bytes twice for a moment: in the spool, then in the store
+        twice = 2 if cfg.pixels == "jpeg" else 1
+        check_space(cfg, os.path.dirname(store), twice * len(pending.todo) * image_bytes(cfg))
         bad: dict[int, str] = {}
         decoded = _decode(cfg, layout, pending.table, pending.todo, bad, extending)
+        if cfg.pixels == "jpeg":
+            assemble(partial)
         result = finish(cfg, layout, partial, store, pending.splits, bad, pending.table)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(fmt.spool_path(store))
     result.decoded_now = decoded
     result.resumed = resumed
     result.seconds = time.monotonic() - t0
@@ -134,7 +143,11 @@ def _open_partial(
     store, partial = cfg.out, fmt.partial_path(cfg.out)
     copied = False
     if extending and not (os.path.exists(partial) and open_partial_attrs(partial) is not None):
-        copy_for_extension(cfg, store, partial)
+        if cfg.pixels == "jpeg":
+            check_space(cfg, os.path.dirname(store), os.stat(store).st_blocks * 512)
+            copy_for_jpeg_extension(store, partial)
+        else:
+            copy_for_extension(cfg, store, partial)
         copied = True
     attrs = open_partial_attrs(partial) if os.path.exists(partial) else None
     if attrs is None:

@@ -10,78 +10,35 @@ each task is a batch of rows, and results come back in submission order. Where t
   through any descriptor of it) does it mark them in ``/image_status``.
 - **shared memory** (compressed stores, which HDF5 must write): a worker decodes into a slot
   of one shared-memory ring and the builder writes from there.
+
+:func:`read_batches` runs a reader over the jobs instead (a JPEG build's
+:func:`~bioscan_h5.images.ingest`, whose encoded bytes come back through the pool's pipe).
+
+The workers are spawned processes (:func:`bioscan_h5._spawn.worker_context`) that import
+:mod:`bioscan_h5._decode_worker` and nothing else of the package, and never the user's main
+module: a script without an ``if __name__ == "__main__":`` guard does not run again in them.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import signal
-import threading
-import time
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import shared_memory
 
 import numpy as np
 
-from .._files import pwrite_all
+from .._decode_worker import decode_into_slot, init_reader, init_worker, read_batch
+from .._spawn import worker_context
 from ..crc import pixels_crc
 from ..format import ImageStatus
 from ..images import decode_image
 
-__all__ = ["decode_batches"]
+__all__ = ["decode_batches", "read_batches"]
 
 Row = tuple[int, int, np.ndarray | None, tuple[int, int], str, int | None]
-
-_worker_state: dict = {}
-
-
-def _exit_with_parent(parent: int, interval: float = 1.0) -> None:
-    """Exit when the builder dies without shutting the pool down (``kill -9``, OOM killer).
-
-    An idle worker blocks reading its task pipe, which every worker also holds open, so it
-    would never see end-of-file and would wait forever (keeping the shared memory alive).
-    """
-    while True:
-        time.sleep(interval)
-        if os.getppid() != parent:
-            os._exit(1)
-
-
-def _init_worker(
-    shm_name: str, n_slots: int, batch: int, size: int, parent: int, direct: tuple[str, int] | None = None
-) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and shuts us down
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a file-size limit is an EFBIG error, not death
-    if direct is not None:
-        _worker_state["fd"] = os.open(direct[0], os.O_RDWR)
-        _worker_state["pixel_offset"] = direct[1]
-        _worker_state["nbytes"] = size * size * 3
-    # The parent's pid comes from the parent: it may already be gone when this runs.
-    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
-    shm = shared_memory.SharedMemory(name=shm_name)
-    _worker_state["shm"] = shm
-    _worker_state["ring"] = np.ndarray((n_slots, batch, size, size, 3), dtype=np.uint8, buffer=shm.buf)
-
-
-def _decode_into_slot(slot: int, jobs: Sequence[tuple[int, str]], size, fit, draft, image_dir):
-    ring = _worker_state["ring"]
-    direct = "fd" in _worker_state
-    out = []
-    for j, (row, path) in enumerate(jobs):
-        status, pixels, src, detail = decode_image(path, size, fit, draft, image_dir)
-        crc = None
-        if pixels is not None:
-            crc = pixels_crc(pixels)  # here, in parallel, while the pixels are in the cache
-            if direct:
-                offset = _worker_state["pixel_offset"] + row * _worker_state["nbytes"]
-                pwrite_all(_worker_state["fd"], np.ascontiguousarray(pixels), offset)
-            else:
-                ring[slot, j] = pixels
-        out.append((row, int(status), src, detail, crc))
-    return slot, out
 
 
 def decode_batches(
@@ -139,11 +96,10 @@ def _submit(pool: ProcessPoolExecutor, *args):
 def _run_pool(
     jobs, ring, shm_name, n_slots, batch, ring_batch, size, fit, draft, real_dir, workers, direct
 ) -> Iterator[Row]:
-    ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(
         workers,
-        mp_context=ctx,
-        initializer=_init_worker,
+        mp_context=worker_context(),
+        initializer=init_worker,
         initargs=(shm_name, n_slots, ring_batch, size, os.getpid(), direct),
     ) as pool:
         free = deque(range(n_slots))
@@ -156,7 +112,7 @@ def _run_pool(
                     if nxt is None:
                         break
                     slot = free.popleft()
-                    inflight.append(_submit(pool, _decode_into_slot, slot, nxt, size, fit, draft, real_dir))
+                    inflight.append(_submit(pool, decode_into_slot, slot, nxt, size, fit, draft, real_dir))
                 if not inflight:
                     break
                 slot, results = inflight.popleft().result()
@@ -164,6 +120,42 @@ def _run_pool(
                     pixels = ring[slot, j] if status == ImageStatus.OK and direct is None else None
                     yield row, status, pixels, src, detail, crc
                 free.append(slot)
+        except BaseException:
+            for fut in inflight:
+                fut.cancel()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+
+
+def read_batches(
+    jobs: Sequence[tuple[int, str]], reader: Callable, workers: int, batch: int = 32
+) -> Iterator[tuple]:
+    """``(row, *reader(path))`` for each ``(row, path)`` job, in order, read by ``workers`` processes.
+
+    ``reader`` must pickle (a module-level function, or a :func:`functools.partial` of one) and
+    live in a module as light as :mod:`bioscan_h5._decode_worker` (the workers import it):
+    :mod:`bioscan_h5.images`, for one. Its results must be small: they travel back through the
+    pool's pipe (a JPEG build's encoded bytes, for one). Workers are started and stopped as
+    :func:`decode_batches` starts and stops them.
+    """
+    if workers <= 1 or len(jobs) <= batch:
+        yield from read_batch(reader, jobs)
+        return
+    chunks = iter([jobs[i : i + batch] for i in range(0, len(jobs), batch)])
+    with ProcessPoolExecutor(
+        workers, mp_context=worker_context(), initializer=init_reader, initargs=(os.getpid(),)
+    ) as pool:
+        inflight: deque = deque()
+        try:
+            while True:
+                while len(inflight) < 2 * workers:
+                    nxt = next(chunks, None)
+                    if nxt is None:
+                        break
+                    inflight.append(_submit(pool, read_batch, reader, nxt))
+                if not inflight:
+                    break
+                yield from inflight.popleft().result()
         except BaseException:
             for fut in inflight:
                 fut.cancel()

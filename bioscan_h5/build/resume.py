@@ -23,7 +23,7 @@ from ..format import ImageStatus
 from ..layouts import SourceLayout
 from ..metadata import Table
 from ..store import load_table_columns
-from .config import BuildConfig
+from .config import BuildConfig, recorded_content
 from .space import NO_SPACE, check_space, human
 
 __all__ = [
@@ -66,7 +66,7 @@ def open_partial_attrs(path: str) -> dict | None:
 def mismatch(attrs: dict, cfg: BuildConfig, source_fp: dict) -> list[str]:
     """Human-readable differences between a store's recorded arguments and this build's."""
     diffs = []
-    recorded = json.loads(attrs.get(fmt.ATTR_BUILD_ARGS, "{}"))
+    recorded = recorded_content(attrs.get(fmt.ATTR_BUILD_ARGS))
     for k, v in cfg.content_args().items():
         if recorded.get(k) != v:
             diffs.append(f"{k}: store has {recorded.get(k)!r}, this build asks for {v!r}")
@@ -127,7 +127,8 @@ def pending_rows(layout: SourceLayout, partial: str, target_splits: list[str]) -
     """Read back a partial file whose metadata stage finished: the rows still to decode."""
     with open_readonly(partial) as f:
         table = load_table_columns(f, list(layout.path_columns))
-        status = f[fmt.IMAGE_STATUS][()]
+        # a DNA-only store has no image status: no row has an image to decode
+        status = f[fmt.IMAGE_STATUS][()] if fmt.IMAGE_STATUS in f else np.full(table.n_rows, ImageStatus.OK)
         built = set(json.loads(f.attrs[fmt.ATTR_SPLITS_BUILT]))
     splits = sorted(built | set(target_splits))
     rows = layout.rows_for_splits(table, "+".join(splits)) if splits else np.zeros(0, np.int64)

@@ -12,7 +12,15 @@ from collections.abc import Iterator
 from ..errors import BioscanH5Error, InsufficientSpaceError
 from .config import BuildConfig
 
-__all__ = ["NO_SPACE", "check_file_size_limit", "check_space", "estimate_bytes", "human", "space_errors"]
+__all__ = [
+    "NO_SPACE",
+    "check_file_size_limit",
+    "check_space",
+    "estimate_bytes",
+    "human",
+    "image_bytes",
+    "space_errors",
+]
 
 #: errno values that mean "no room for the file": disk full, file-size limit, quota.
 NO_SPACE = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
@@ -21,22 +29,38 @@ NO_SPACE = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 def estimate_bytes(cfg: BuildConfig, n_rows: int, n_images: int | None) -> int:
     """The store's size in bytes with ``n_rows`` rows and the pixels of ``n_images`` of them."""
     per_row_meta = 400 + (cfg.max_nucleotides or 1000) + 600 * len(cfg.tokenize)
-    imgs = 0 if n_images is None else n_images * cfg.image_size**2 * 3
+    imgs = 0 if n_images is None else n_images * image_bytes(cfg)
     return n_rows * per_row_meta + imgs
 
 
-def check_file_size_limit(cfg: BuildConfig, n_rows: int) -> None:
+#: Typical bytes of one source file per image package (BIOSCAN-5M), for the estimates of
+#: JPEG stores that keep the source bytes.
+_SOURCE_BYTES = {"cropped_256": 8_000, "original_256": 12_000, "cropped": 80_000, "original_full": 700_000}
+
+
+def image_bytes(cfg: BuildConfig) -> int:
+    """The bytes one image takes in the store: its pixels, or an estimate of its JPEG bytes."""
+    raw = cfg.image_size**2 * 3
+    if cfg.pixels != "jpeg":
+        return raw
+    if cfg.jpeg_quality:
+        return raw // 4  # well above a JPEG at any quality below 100
+    return _SOURCE_BYTES.get(cfg.image_package, raw)
+
+
+def check_file_size_limit(cfg: BuildConfig, n_rows: int, images: bool = True) -> None:
     """Refuse to start when the file-size limit (``ulimit -f``) is below the store's size.
 
     Stage 1 allocates the whole uncompressed pixel array (a sparse file of the final size),
     so a lower limit would fail on the first write. A compressed store grows as pixels come
     in; its uncompressed size is the bound used, because HDF5 cannot close a file after a
-    failed write (h5py then crashes the process when it lets go of the file).
+    failed write (h5py then crashes the process when it lets go of the file). ``images=False``:
+    a DNA-only store, without pixels.
     """
     limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
     if not cfg.check_space or limit == resource.RLIM_INFINITY:
         return
-    size = estimate_bytes(cfg, n_rows, n_rows)
+    size = estimate_bytes(cfg, n_rows, n_rows if images else None)
     if size > limit:
         raise InsufficientSpaceError(
             f"The store will be about {human(size)} but this process may not write files larger than"

@@ -8,18 +8,21 @@ durable, so a rerun after a kill decodes exactly the rows still pending.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 
 import numpy as np
 
 from ..errors import BuildInterrupted, InsufficientSpaceError, MetadataError
 from ..format import ImageStatus
+from ..images import ingest
 from ..layouts import SourceLayout
 from ..metadata import Table
 from .config import BuildConfig
 from .pixels import PixelWriter
 from .signals import signal_guard
 from .space import NO_SPACE
+from .stage_jpeg import JpegWriter
 
 __all__ = ["fill_images"]
 
@@ -48,7 +51,7 @@ def fill_images(
     """
     from tqdm.auto import tqdm
 
-    writer = PixelWriter(partial, cfg.image_size)
+    writer = JpegWriter(partial) if cfg.pixels == "jpeg" else PixelWriter(partial, cfg.image_size)
     with signal_guard():
         progress = tqdm(
             total=len(todo), desc="decoding images", unit="img", disable=not cfg.progress, smoothing=0.05
@@ -83,15 +86,28 @@ def fill_images(
 
 
 def _decode_rows(cfg, layout, table, image_dir, rows, writer, progress, bad) -> int:
-    from .pool import decode_batches
+    from .pool import decode_batches, read_batches
 
     rel = layout.image_relpaths(table, rows)
     jobs = [(int(r), os.path.join(image_dir, p)) for r, p in zip(rows, rel)]
     done = 0
     direct = (writer.path, writer.pixel_offset) if writer.pixel_offset >= 0 else None
-    for row, status, pixels, size, detail, crc in decode_batches(
-        jobs, cfg.image_size, cfg.fit, cfg.draft, image_dir, cfg.workers, cfg.batch_size, direct=direct
-    ):
+    if cfg.pixels == "jpeg":
+        reader = functools.partial(
+            ingest,
+            image_dir_real=os.path.realpath(image_dir),
+            size=cfg.image_size,
+            fit=cfg.fit,
+            draft=cfg.draft,
+            quality=cfg.jpeg_quality,
+        )
+        # The JPEG writer checksums the bytes itself: no pixel CRC comes with a row.
+        results = ((*row, None) for row in read_batches(jobs, reader, cfg.workers, cfg.batch_size))
+    else:
+        results = decode_batches(
+            jobs, cfg.image_size, cfg.fit, cfg.draft, image_dir, cfg.workers, cfg.batch_size, direct=direct
+        )
+    for row, status, pixels, size, detail, crc in results:
         if status != ImageStatus.OK and cfg.strict:
             # The bad row stays pending, so a rerun with --strict checks its file again.
             writer.sync()

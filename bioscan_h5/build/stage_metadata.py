@@ -24,6 +24,7 @@ from ..metadata import Table
 from .checksums import write_checksums
 from .config import BuildConfig
 from .space import NO_SPACE, check_file_size_limit, check_space, estimate_bytes
+from .stage_jpeg import create_jpeg_rows
 
 __all__ = ["json_attr", "start_partial", "write_metadata"]
 
@@ -47,7 +48,7 @@ def start_partial(
     """
     with contextlib.suppress(FileNotFoundError):
         os.unlink(partial)
-    table = layout.read(cfg.root, cfg.max_nucleotides)
+    table = layout.read(cfg.root, cfg.max_nucleotides, full_barcodes=cfg.full_barcodes)
     if table.n_rows == 0:
         meta_path = layout.metadata_path(cfg.root)
         raise MetadataError(
@@ -58,9 +59,9 @@ def start_partial(
     # here (a file of the store's final size).
     n_images = len(layout.rows_for_splits(table, "+".join(target_splits))) if target_splits else 0
     check_space(cfg, os.path.dirname(cfg.out), estimate_bytes(cfg, table.n_rows, n_images))
-    check_file_size_limit(cfg, table.n_rows)
+    check_file_size_limit(cfg, table.n_rows, images=layout.schema.has_images)
     try:
-        write_metadata(partial, cfg, table, source_fp, target_splits)
+        write_metadata(partial, cfg, table, source_fp, target_splits, images=layout.schema.has_images)
     except OSError as exc:
         if exc.errno not in NO_SPACE:
             raise
@@ -71,9 +72,12 @@ def start_partial(
 
 
 def write_metadata(
-    path: str, cfg: BuildConfig, table: Table, source_fp: dict, target_splits: list[str]
+    path: str, cfg: BuildConfig, table: Table, source_fp: dict, target_splits: list[str], images: bool = True
 ) -> None:
-    """Write a new partial store at ``path`` with everything but the pixels, and sync it."""
+    """Write a new partial store at ``path`` with everything but the pixels, and sync it.
+
+    ``images=False`` (a DNA-only dataset): no image arrays at all.
+    """
     with h5py.File(path, "w", libver=LIBVER) as f:
         _write_attributes(f, cfg, table, source_fp, target_splits)
         for col in table.columns.values():
@@ -81,19 +85,33 @@ def write_metadata(
         f.create_dataset(fmt.DNA_CODES, data=table.dna_codes)
         f.create_dataset(fmt.DNA_LENGTHS, data=table.dna_lengths.astype(fmt.LENGTH_DTYPE))
         f.create_dataset(fmt.DNA_FULL_LENGTHS, data=table.dna_full_lengths.astype(fmt.LENGTH_DTYPE))
+        if table.dna_tail_codes is not None:
+            f.create_dataset(fmt.DNA_TAIL_CODES, data=table.dna_tail_codes.astype(fmt.DNA_DTYPE))
+            f.create_dataset(fmt.DNA_TAIL_OFFSETS, data=table.dna_tail_offsets.astype(fmt.OFFSET_DTYPE))
         for name, rows in table.partitions.items():
             f.create_dataset(fmt.partition_path(name), data=np.asarray(rows, dtype=np.int64))
         for name in cfg.tokenize:
             _write_tokens(f, name, table.dna_codes, table.dna_lengths)
         n = table.n_rows
-        f.create_dataset(fmt.IMAGE_STATUS, data=np.zeros(n, dtype=fmt.STATUS_DTYPE))
-        f.create_dataset(fmt.IMAGE_SOURCE_SIZE, data=np.zeros((n, 2), dtype=fmt.SOURCE_SIZE_DTYPE))
-        write_checksums(f, n, cfg.image_size**2 * 3)
-        # The pixel block last: everything the image stage rewrites (statuses, sizes, image
-        # checksums) lies before it, and the file never grows past its end.
-        images = _create_images(f, cfg, n)
-        offset = images.id.get_offset() if images.chunks is None else None
-        f.attrs[fmt.ATTR_PIXEL_OFFSET] = -1 if offset is None else int(offset)
+        offset = -1
+        if images:
+            f.create_dataset(fmt.IMAGE_STATUS, data=np.zeros(n, dtype=fmt.STATUS_DTYPE))
+            f.create_dataset(fmt.IMAGE_SOURCE_SIZE, data=np.zeros((n, 2), dtype=fmt.SOURCE_SIZE_DTYPE))
+            if cfg.pixels == "jpeg":
+                create_jpeg_rows(f, n, cfg.jpeg_quality)
+                write_checksums(f, n, 0)  # a row's image checksum covers its JPEG bytes (none yet)
+            else:
+                write_checksums(f, n, cfg.image_size**2 * 3)
+                # The pixel block last: everything the image stage rewrites (statuses, sizes,
+                # image checksums) lies before it, and the file never grows past its end.
+                images_block = _create_images(f, cfg, n)
+                if images_block.chunks is None:
+                    offset = int(images_block.id.get_offset())
+        else:
+            f.attrs[fmt.ATTR_IMAGE_PACKAGE] = ""
+            f.attrs[fmt.ATTR_IMAGE_SIZE] = 0
+            write_checksums(f, n, None)  # a DNA-only store: no image checksums
+        f.attrs[fmt.ATTR_PIXEL_OFFSET] = offset
         f.attrs[fmt.ATTR_METADATA_WRITTEN] = True
     fsync_path(path)
 

@@ -6,7 +6,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from .. import format as fmt
-from .args import build_config, checked_splits, checked_tokenizers, max_nucleotides
+from .args import build_config, checked_splits, checked_tokenizers, max_nucleotides, positive_int
 
 if TYPE_CHECKING:
     from ..build import BuildConfig
@@ -23,7 +23,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         " one HDF5 store. Safe to interrupt: rerun the same command to resume.",
     )
     p.add_argument(
-        "--root", required=True, help="folder holding bioscan5m/ (or bioscan1m/), as for bioscan-dataset"
+        "--root",
+        required=True,
+        help="folder holding bioscan5m/ (or bioscan1m/, CanadianInvertebrates/), as for bioscan-dataset",
     )
     p.add_argument("--dataset", default="bioscan5m", choices=sorted(fmt.SCHEMAS), help="default: %(default)s")
     p.add_argument(
@@ -45,17 +47,41 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--max-nucleotides",
         type=max_nucleotides,
         default=fmt.DEFAULT_MAX_NUCLEOTIDES,
-        help="barcode width kept (default 660; 'none' keeps them whole)",
+        help="width of the fixed barcode array (default 660; 'none': as wide as the longest barcode);"
+        " the letters beyond it are kept too, unless --no-full-barcodes",
+    )
+    p.add_argument(
+        "--no-full-barcodes",
+        action="store_true",
+        help="keep only the first --max-nucleotides letters of each barcode (a smaller store that cannot"
+        " serve longer barcodes)",
     )
     p.add_argument("--workers", type=int, default=None, help="decoding processes (default: all cores)")
     p.add_argument(
-        "--out", default=None, help="store path (default: ROOT/<dataset>/h5/<dataset>_<package>_<S>px.h5)"
+        "--out",
+        default=None,
+        help="store path (default: ROOT/<dataset>/h5/<dataset>_<package>_<S>px.h5; JPEG stores end in"
+        " _jpeg.h5 or _jpeg<Q>.h5)",
     )
     p.add_argument("--overwrite", action="store_true", help="delete an existing store or partial build first")
     p.add_argument("--dry-run", action="store_true", help="print what would be done and write nothing")
     p.add_argument("--no-images", action="store_true", help="store metadata, labels and barcodes only")
     p.add_argument(
         "--compression", choices=("lzf", "gzip"), default=None, help="compress pixels (slower reads)"
+    )
+    p.add_argument(
+        "--pixels",
+        default="raw",
+        choices=fmt.PIXEL_KINDS,
+        help="raw: decoded S x S pixels (default, fastest reads); jpeg: each source file's bytes unchanged"
+        " (about 28x smaller for cropped_256), decoded when read",
+    )
+    p.add_argument(
+        "--jpeg-quality",
+        type=positive_int,
+        default=None,
+        help="with --pixels jpeg: resize each image as the raw store does (no crop) and encode it once at"
+        " this quality, e.g. 90 (for the large packages)",
     )
     p.add_argument("--no-draft", action="store_true", help="never use JPEG draft (reduced-scale) decoding")
     p.add_argument("--strict", action="store_true", help="stop at the first bad image instead of flagging it")
@@ -84,6 +110,9 @@ def to_config(args: argparse.Namespace) -> BuildConfig:
         "compression": args.compression,
         "draft": not args.no_draft,
         "tokenize": tuple(t for t in args.tokenize.split(",") if t),
+        "pixels": args.pixels,
+        "jpeg_quality": args.jpeg_quality,
+        "full_barcodes": not args.no_full_barcodes,
     }
     return build_config(
         args,

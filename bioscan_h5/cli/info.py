@@ -28,17 +28,32 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(f"{info['path']}")
     print(f"  dataset {info['dataset']}, format v{info['format_version']}, {info['rows']} rows")
-    print(
-        f"  images {info['image_package']} -> {tuple(info['image_shape'])} ({info['fit']}),"
-        f" {'memory-mapped' if info['memory_mapped'] else 'compressed: ' + str(info['compression'])}"
-    )
+    if info["image_shape"] is None:
+        print("  no images (a DNA-only dataset)")
+    else:
+        if info["pixels"] == "jpeg":
+            q = info["jpeg_quality"]
+            kind = (
+                f"JPEG store ({f're-encoded at quality {q}' if q else 'the source bytes'}, decoded when read)"
+            )
+        else:
+            kind = "memory-mapped" if info["memory_mapped"] else "compressed: " + str(info["compression"])
+        print(f"  images {info['image_package']} -> {tuple(info['image_shape'])} ({info['fit']}), {kind}")
+        print(f"  image bytes {info['image_bytes'] / 1e6:.1f} MB, {info['bytes_per_image']} per image")
     print(
         f"  size {info['size_bytes'] / 1e6:.1f} MB apparent, {info['size_on_disk_bytes'] / 1e6:.1f} MB on disk"
     )
-    print(
-        f"  images decoded: {info['images']['ok']}, bad: {info['bad_images']}, not built: {info['images']['pending']}"
-    )
+    if info["image_shape"] is not None:
+        print(
+            f"  images decoded: {info['images']['ok']}, bad: {info['bad_images']},"
+            f" not built: {info['images']['pending']}"
+        )
     print(f"  barcodes: max_nucleotides={info['max_nucleotides']}; tokens: {info['tokenizations'] or 'none'}")
+    print(
+        "  whole barcodes: kept (any max_nucleotides is served)"
+        if info["full_barcodes"]
+        else f"  whole barcodes: no (cut at {info['max_nucleotides']} letters)"
+    )
     print(
         "  checksums: CRC-32 of every row and array (`bioscan-h5 verify --full` checks them)"
         if info["checksums"]

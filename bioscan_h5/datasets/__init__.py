@@ -1,8 +1,9 @@
-"""The PyTorch datasets: drop-ins for ``bioscan_dataset.BIOSCAN5M`` / ``BIOSCAN1M`` over a store."""
+"""The PyTorch datasets: drop-ins for ``bioscan_dataset``'s ``BIOSCAN5M``, ``BIOSCAN1M`` and ``CanadianInvertebrates``."""
 
 from .base import StoreDataset
 from .bioscan1m import BIOSCAN1M, load_bioscan1m_metadata
 from .bioscan5m import BIOSCAN5M, load_bioscan5m_metadata
+from .canadian_invertebrates import CanadianInvertebrates, load_canadian_invertebrates_metadata
 from .labels import LabelSpace
 from .loader import BatchLoader, BatchView, batch_loader, gather_batch
 from .options import DatasetOptions
@@ -13,6 +14,7 @@ __all__ = [
     "BIOSCAN5M",
     "BatchLoader",
     "BatchView",
+    "CanadianInvertebrates",
     "DatasetOptions",
     "LabelSpace",
     "SampleReader",
@@ -21,4 +23,5 @@ __all__ = [
     "gather_batch",
     "load_bioscan1m_metadata",
     "load_bioscan5m_metadata",
+    "load_canadian_invertebrates_metadata",
 ]

@@ -4,29 +4,37 @@
 :class:`~.options.DatasetOptions` (the constructor arguments, checked once),
 :mod:`.provision` (find, download or build the store), the dataset's layout (which rows a
 split stands for), :class:`~.labels.LabelSpace` (label indices and names),
-:class:`~.samples.SampleReader` (rows -> samples) and :func:`~.frames.metadata_frame`.
+:class:`~.samples.SampleReader` (rows -> samples) and :func:`~.frames.peer_frame`.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
+from .. import format as fmt
 from ..dna import first_unique_rows
+from ..errors import ResizedImagesWarning
 from ..format import ImageStatus
+from ..layouts import get_layout
 from ..store import Store
 from .describe import StandardTransformRepr, dataset_repr
-from .frames import metadata_frame
+from .frames import FrameRules, file_columns, peer_frame
 from .labels import LabelSpace, resolve_column
 from .options import DatasetOptions, check_against_store
 from .provision import StoreRequest, ensure_images, provide_store
 from .samples import SampleReader
+from .signature import OPTION_DEFAULTS
 
-__all__ = ["StoreDataset"]
+__all__ = ["FULL_RESOLUTION_PACKAGES", "StoreDataset"]
+
+#: Image packages at full resolution (the peer serves these images at their own size).
+FULL_RESOLUTION_PACKAGES = ("original_full", "cropped")
 
 
 class StoreDataset(torch.utils.data.Dataset):
@@ -45,18 +53,21 @@ class StoreDataset(torch.utils.data.Dataset):
     base_folder: str = ""
     #: target_type aliases (the peer maps "uri" <-> "dna_bin")
     rank_aliases: Mapping[str, str] = {}
-    #: columns the peer's ``metadata`` frame holds as text rather than categories
-    text_columns: tuple[str, ...] = ()
+    #: how the peer reads the metadata file into its ``metadata`` frame
+    frame_rules: FrameRules
     split: str
 
     def _setup(self, root, arguments: Mapping[str, Any]) -> None:
-        """Finish construction from the constructor's ``locals()``."""
-        opts = DatasetOptions.from_arguments(arguments, self.rank_aliases)
+        """Finish construction from the constructor's arguments."""
+        opts = DatasetOptions.from_arguments({**OPTION_DEFAULTS, **arguments}, self.rank_aliases)
         self.options = opts
         self.root = os.path.expanduser(os.fspath(root)) if root is not None else None
         for name in opts.names():  # the peer's attributes, as the peer spells them
+            if name not in arguments:
+                continue  # an option this dataset does not take
             value = getattr(opts, name)
             setattr(self, name, list(value) if name in ("modality", "target_type") else value)
+        self._set_paths(opts)
         self.transforms = (
             StandardTransformRepr(opts.transform, opts.target_transform)
             if opts.transform or opts.target_transform
@@ -77,8 +88,9 @@ class StoreDataset(torch.utils.data.Dataset):
         check_against_store(opts, st)
         rows = self._select_rows(st)
         keep = None
+        self._warn_if_resized(opts, st)
         if opts.reduce_repeated_barcodes:
-            keep = first_unique_rows(st.dna_codes, st.dna_lengths, opts.max_nucleotides)
+            keep = first_unique_rows(st.dna_codes, st.dna_lengths, opts.max_nucleotides, tail=st.dna_tail)
             rows = rows[np.isin(rows, keep)]
         if opts.wants_image:
             st = ensure_images(request, st, rows, self.split)
@@ -94,7 +106,38 @@ class StoreDataset(torch.utils.data.Dataset):
         self._labels: LabelSpace | None = labels
         self._reader: SampleReader | None = None
         self._rows = np.ascontiguousarray(rows, dtype=np.int64)
+        self._kept = keep
         self._metadata = None
+
+    def _set_paths(self, opts: DatasetOptions) -> None:
+        """The peer's path attributes: ``base_folder``, ``metadata_path`` and ``image_dir``."""
+        layout = get_layout(self.dataset_name)
+        if self.root is None:
+            self.metadata_path = None
+            if layout.schema.has_images:
+                self.image_dir = None
+            return
+        self.base_folder = os.path.basename(layout.dataset_dir(self.root))
+        self.metadata_path = layout.metadata_path(self.root)
+        if layout.schema.has_images:
+            self.image_dir = layout.image_dir(self.root, opts.image_package)
+
+    def _warn_if_resized(self, opts: DatasetOptions, st: Store) -> None:
+        """Say so when a full-resolution package is served as the store's small images."""
+        if not opts.wants_image or opts.image_size is not None:
+            return
+        if opts.image_package not in FULL_RESOLUTION_PACKAGES:
+            return
+        warnings.warn(
+            f"image_package={opts.image_package!r} holds full-resolution images, but {st.path!r} serves"
+            f" them resized to {st.image_size}x{st.image_size} px ({st.attrs.get(fmt.ATTR_FIT)})."
+            " bioscan-dataset returns the original JPEG. Pass image_size= to choose the size (for example"
+            f" image_size={st.image_size} to keep these), which also silences this warning; a store of"
+            f" another size is built with `bioscan-h5 build --image-package {opts.image_package}"
+            " --image-size S`.",
+            ResizedImagesWarning,
+            stacklevel=4,
+        )
 
     # ------------------------------------------------------------------ per dataset
     def _select_rows(self, st: Store) -> np.ndarray:  # pragma: no cover - overridden
@@ -150,12 +193,46 @@ class StoreDataset(torch.utils.data.Dataset):
 
     @property
     def metadata(self):
-        """The selected rows as a pandas DataFrame (built on first access, like the peer's)."""
+        """The selected rows as the peer's ``metadata`` DataFrame (built on first access).
+
+        The same columns, column order, dtypes, index and values as ``bioscan-dataset``'s.
+        Every column of the metadata file (the peer's dataset reads only some):
+        :meth:`file_metadata`, or the store API, ``ds.store.to_pandas(rows=ds.rows)``.
+        """
         if self._metadata is None:
-            self._metadata = metadata_frame(
-                self.store, self._rows, self.options, self.labels, self.text_columns
-            )
+            self._metadata = self._peer_frame(every_column=False)
         return self._metadata
+
+    def file_metadata(self):
+        """The selected rows with every column of the metadata file, as a pandas DataFrame.
+
+        As the peer's ``load_*_metadata`` function returns them (its dtypes, its
+        ``<label>_index`` columns), for this dataset's rows and options.
+        """
+        return self._peer_frame(every_column=True)
+
+    @classmethod
+    def store_file_metadata(
+        cls, store, split: str | None, max_nucleotides: int | None, reduce_repeated_barcodes: bool
+    ):
+        """:meth:`file_metadata` of a store's split: what the ``load_*_metadata`` functions return."""
+        ds = cls(
+            None,
+            split=split if split is not None else "all",
+            modality=(),
+            reduce_repeated_barcodes=reduce_repeated_barcodes,
+            max_nucleotides=max_nucleotides,
+            target_type=[],
+            store=store,
+        )
+        return ds.file_metadata()
+
+    def _peer_frame(self, every_column: bool):
+        """The frame of :attr:`metadata` (or, ``every_column``, of :meth:`file_metadata`)."""
+        columns = file_columns(self.store) if every_column else None
+        return peer_frame(
+            self.store, self._rows, self.frame_rules, self.options.max_nucleotides, self.labels, columns
+        )
 
     # ------------------------------------------------------------------ labels
     def index2label(self, index, column: str | None = None):

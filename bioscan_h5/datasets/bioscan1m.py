@@ -8,25 +8,118 @@ import warnings
 import numpy as np
 import torch
 
-from ..layouts import BIOSCAN1M_LAYOUT, CLIBD_DIRNAME
-from ..splits import BIOSCAN1M_SPLIT_ALIASES, CLIBD_SPLIT_ALIASES, check_partitioning_version
+from .. import format as fmt
+from .. import splits as _splits
+from ..layouts import BIOSCAN1M_LAYOUT, CLIBD_DIRNAME, OLD_1M_FOLDER
 from ..store import Store
 from .base import StoreDataset
 from .describe import option_lines
+from .frames import FrameRules, file_columns, peer_frame, text_series
 from .labels import LabelSpace
-from .metadata_files import holds_barcodes, matching_store
+from .metadata_files import default_dtype_enum, holds_barcodes, is_default_dtype, matching_store
+from .peer_columns import COLUMN_DTYPES_1M, LABELS_1M, USECOLS_1M
 from .provision import download_root
 from .signature import dataset_init, positional
 
-__all__ = ["BIOSCAN1M", "load_bioscan1m_metadata", "RGB_MEAN", "RGB_STDEV"]
+__all__ = [
+    "BIOSCAN1M",
+    "CLIBD_PARTITIONING_DIRNAME",
+    "CLIBD_SPLIT_ALIASES",
+    "CLIBD_VALID_METASPLITS",
+    "CLIBD_VALID_SPLITS",
+    "COLUMN_DTYPES",
+    "MetadataDtype",
+    "PARTITIONING_VERSIONS",
+    "RGB_MEAN",
+    "RGB_STDEV",
+    "SPLIT_ALIASES",
+    "USECOLS",
+    "VALID_METASPLITS",
+    "VALID_SPLITS",
+    "explode_metasplit",
+    "extract_zip_without_prefix",
+    "load_bioscan1m_metadata",
+    "load_metadata",
+]
 
 #: Per-channel mean of the BIOSCAN-1M images (as published with bioscan-dataset).
 RGB_MEAN = torch.tensor([0.72510918, 0.72891550, 0.72956181])
 #: Per-channel standard deviation of the BIOSCAN-1M images.
 RGB_STDEV = torch.tensor([0.12654378, 0.14301962, 0.16103319])
 
+# The names ``bioscan_dataset.bioscan1m`` defines, with the same values.
+#: The dtypes the metadata TSV is read with (the label columns become categories after clean-up).
+COLUMN_DTYPES = COLUMN_DTYPES_1M
+#: The columns :class:`BIOSCAN1M` reads, besides the six partition columns.
+USECOLS = USECOLS_1M
+PARTITIONING_VERSIONS = list(_splits.PARTITIONING_VERSIONS)
+VALID_SPLITS = list(_splits.BIOSCAN1M_SPLITS)
+SPLIT_ALIASES = dict(_splits.BIOSCAN1M_SPLIT_ALIASES)
+VALID_METASPLITS = list(_splits.BIOSCAN1M_METASPLITS)
+CLIBD_PARTITIONING_DIRNAME = CLIBD_DIRNAME
+CLIBD_VALID_SPLITS = list(_splits.CLIBD_VALID_SPLITS)
+CLIBD_SPLIT_ALIASES = dict(_splits.CLIBD_SPLIT_ALIASES)
+CLIBD_VALID_METASPLITS = list(_splits.CLIBD_METASPLITS)
+
+
+#: ``MetadataDtype.DEFAULT``, the default ``dtype`` of :func:`load_bioscan1m_metadata`, means :data:`COLUMN_DTYPES`.
+MetadataDtype = default_dtype_enum("BIOSCAN1M", __name__)
+
+
+def explode_metasplit(metasplit: str | None, partitioning_version: str, verify: bool = False) -> set[str]:
+    """The partitions a (meta)split name stands for under a partitioning version.
+
+    Parameters
+    ----------
+    metasplit : str or None
+        None is ``"all"``.
+    partitioning_version : str
+        One of :data:`PARTITIONING_VERSIONS`.
+    verify : bool, default=False
+        Raise ``ValueError`` for a name that is not a partition of that version.
+
+    Returns
+    -------
+    set of str
+    """
+    return _splits.explode_metasplit_1m(metasplit, partitioning_version, verify=verify)
+
+
+def extract_zip_without_prefix(
+    from_path, to_path=None, drop_prefix: str | None = None, remove_finished: bool = False
+):
+    """Extract a zip file, dropping a leading folder (``drop_prefix``) from its member paths.
+
+    Members that would land outside ``to_path`` (absolute paths, ``..``, links) are refused.
+
+    Parameters
+    ----------
+    from_path : str or path-like
+        The zip file.
+    to_path : str or path-like, optional
+        The folder to extract into (default: the zip's folder).
+    drop_prefix : str, optional
+        A leading folder of the member paths to drop (``"bioscan"`` for BIOSCAN-1M's zips).
+    remove_finished : bool, default=False
+        Delete the zip afterwards.
+    """
+    from ..download.extract import safe_extract
+
+    from_path = os.fspath(from_path)
+    dest = os.path.dirname(from_path) if to_path is None else os.fspath(to_path)
+    safe_extract(from_path, dest, drop_prefix=drop_prefix.strip("/") if drop_prefix else None)
+    if remove_finished:
+        os.remove(from_path)
+
+
 _FINE_RANKS = {"subfamily", "tribe", "genus", "species"}
 _ORDER_PARTITIONINGS = {"large_insect_order", "medium_insect_order", "small_insect_order"}
+#: The frame holds the label columns as categories (after clean-up), the rest as the peer reads them.
+_FRAME_RULES = FrameRules(
+    {**COLUMN_DTYPES_1M, **dict.fromkeys(LABELS_1M, "category")},
+    (*USECOLS_1M, *fmt.BIOSCAN1M_PARTITIONINGS),
+    LABELS_1M,
+)
 
 
 class BIOSCAN1M(StoreDataset):
@@ -61,7 +154,7 @@ class BIOSCAN1M(StoreDataset):
     dataset_name = "bioscan1m"
     base_folder = "bioscan1m"
     rank_aliases = {"dna_bin": "uri"}
-    text_columns = ("clibd_split",)
+    frame_rules = _FRAME_RULES
 
     @dataset_init(
         [
@@ -71,8 +164,10 @@ class BIOSCAN1M(StoreDataset):
         defaults={"target_type": "family"},
     )
     def __init__(self, arguments: dict) -> None:
-        self.partitioning_version = check_partitioning_version(arguments["partitioning_version"])
-        aliases = CLIBD_SPLIT_ALIASES if self.partitioning_version == "clibd" else BIOSCAN1M_SPLIT_ALIASES
+        self.partitioning_version = _splits.check_partitioning_version(arguments["partitioning_version"])
+        aliases = (
+            CLIBD_SPLIT_ALIASES if self.partitioning_version == "clibd" else _splits.BIOSCAN1M_SPLIT_ALIASES
+        )
         self.split = aliases.get(arguments["split"], arguments["split"])
         target_type = ["uri" if t == "dna_bin" else t for t in _as_list(arguments["target_type"])]
         _warn_if_too_fine(self.partitioning_version, target_type)
@@ -80,6 +175,12 @@ class BIOSCAN1M(StoreDataset):
         if arguments["download"]:  # BIOSCAN-1M's images come in one archive per package, for every split
             download_root(self.dataset_name, arguments, "all")
         self._setup(arguments["root"], arguments)
+        clibd = None if self.root is None else os.path.join(self.root, self.base_folder, CLIBD_DIRNAME)
+        self.clibd_partitioning_path = (
+            clibd if clibd and (os.path.isdir(clibd) or self.partitioning_version == "clibd") else None
+        )
+        # whether the peer would find the CLIBD files (and merge their partitions in)
+        self._clibd_files = bool(self.store.partition_names) and (clibd is None or os.path.isdir(clibd))
 
     def _select_rows(self, st: Store) -> np.ndarray:
         if self.partitioning_version == "clibd" and not st.partition_names:
@@ -90,6 +191,26 @@ class BIOSCAN1M(StoreDataset):
                 " CLIBD_partitioning.zip there and rebuild the store with --overwrite."
             )
         return BIOSCAN1M_LAYOUT.split_rows(st, self.split, self.partitioning_version)
+
+    def _peer_frame(self, every_column: bool):
+        """The peer's frame: its CLIBD merges add ``clibd_split`` last and renumber the index."""
+        st = self.store
+        columns = [
+            c
+            for c in file_columns(st)
+            if c != "clibd_split" and (every_column or c in self.frame_rules.usecols)
+        ]
+        index, clibd, single = _clibd_parts(
+            st, self._rows, self._kept, self.partitioning_version, self.split, self._clibd_files
+        )
+        if single:  # the peer merges the partition file (sampleids) with the metadata: sampleid first
+            columns.sort(key=lambda c: c != "sampleid")
+        df = peer_frame(
+            st, self._rows, self.frame_rules, self.options.max_nucleotides, self.labels, columns, index
+        )
+        if clibd is not None:
+            df["clibd_split"] = text_series(clibd, df.index)
+        return df
 
     def _label_space(self, labels: LabelSpace, keep: np.ndarray) -> LabelSpace:
         # The peer computes category codes after de-duplication: only labels of kept rows count.
@@ -108,6 +229,36 @@ class BIOSCAN1M(StoreDataset):
 
 def _as_list(value) -> list[str]:
     return [value] if isinstance(value, str) else list(value)
+
+
+def _clibd_parts(
+    st, rows: np.ndarray, kept: np.ndarray | None, partitioning_version: str, split: str, files: bool
+):
+    """What the peer's CLIBD merges make of its frame: ``(index, clibd_split values, single)``.
+
+    Where the CLIBD files are present (``files``), the peer merges each row's partition in (a
+    ``clibd_split`` column, and an index renumbered over the whole, de-duplicated file);
+    ``single``: a lone CLIBD split is read in its file's order (index: the position in it).
+    """
+    whole = split in (None, "all")
+    single = partitioning_version == "clibd" and not whole and "+" not in split
+    merged = files and (partitioning_version != "clibd" or whole or split not in CLIBD_VALID_SPLITS)
+    if single:
+        order = np.zeros(st.n_rows, dtype=np.int64)
+        part = st.partition(split)
+        order[part] = np.arange(len(part))
+        index = order[rows]
+    elif merged and kept is not None:
+        index = np.searchsorted(np.sort(kept), rows)
+    else:
+        index = rows
+    if merged:
+        clibd = st.column_values("clibd_split", rows)
+    elif single:
+        clibd = np.full(len(rows), split, dtype=object)
+    else:
+        clibd = None
+    return index, clibd, single
 
 
 def _warn_if_too_fine(partitioning_version: str, target_type: list[str]) -> None:
@@ -133,24 +284,31 @@ def load_bioscan1m_metadata(
     split: str | None = None,
     partitioning_version: str = "large_diptera_family",
     clibd_partitioning_path: str | None = None,
-    dtype="BIOSCAN1M_default_dtypes",
+    dtype=MetadataDtype.DEFAULT,
     *,
     store: str | os.PathLike | None = None,
     **kwargs,
 ):
     """Load BIOSCAN-1M metadata as ``bioscan_dataset.load_bioscan1m_metadata`` does, from a store.
 
-    The store built from ``metadata_path`` (found under ``<root>/bioscan1m/h5/`` or given as
-    ``store=``) supplies the frame; without one, the peer package's own loader is used if it
-    is installed.
+    The store built from ``metadata_path`` (found under ``<root>/bioscan1m/h5/``, or
+    ``<root>/bioscan/h5/`` in the layout of bioscan-dataset 1.1, or given as ``store=``)
+    supplies the frame; without one, the peer package's own loader is used if it is installed.
 
     Returns
     -------
     pandas.DataFrame
+        Every column of the file (with the peer's dtypes), ``<rank>_index`` columns and,
+        where the CLIBD partition files were there, ``clibd_split``.
     """
     path = short = None
-    if not kwargs and dtype == "BIOSCAN1M_default_dtypes" and clibd_partitioning_path is None:
-        path = matching_store(metadata_path, store, levels=1)
+    if not kwargs and is_default_dtype(dtype) and clibd_partitioning_path is None:
+        meta_dir = os.path.dirname(os.path.abspath(os.fspath(metadata_path)))
+        folders = [
+            os.path.join(meta_dir, fmt.STORE_DIRNAME),
+            os.path.join(meta_dir, OLD_1M_FOLDER, fmt.STORE_DIRNAME),
+        ]
+        path = matching_store(metadata_path, store, folders)
     if path is not None and store is None and not holds_barcodes(path, max_nucleotides):
         short, path = path, None  # its barcodes are cut shorter than asked: parse the file
     if path is None:
@@ -165,7 +323,7 @@ def load_bioscan1m_metadata(
                     " build --dataset bioscan1m --root ROOT --no-images`, or pass store=."
                 ) from None
     if path is None:
-        extra = {} if dtype == "BIOSCAN1M_default_dtypes" else {"dtype": dtype}
+        extra = {} if is_default_dtype(dtype) else {"dtype": dtype}
         return peer_loader(
             metadata_path,
             max_nucleotides=max_nucleotides,
@@ -175,6 +333,12 @@ def load_bioscan1m_metadata(
             clibd_partitioning_path=clibd_partitioning_path,
             **extra,
             **kwargs,
+        )
+    # the peer looks for the CLIBD files beside the metadata file
+    clibd = os.path.join(os.path.dirname(os.path.abspath(os.fspath(metadata_path))), CLIBD_DIRNAME)
+    if not os.path.isdir(clibd) and str(partitioning_version).lower() == "clibd":
+        raise OSError(
+            f"clibd partitioning requested, but the corresponding partitioning data could not be found at: {clibd!r}"
         )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
@@ -188,4 +352,9 @@ def load_bioscan1m_metadata(
             target_type=[],
             store=path,
         )
-    return ds.metadata
+    ds._clibd_files = ds._clibd_files and os.path.isdir(clibd)  # the clibd_split column
+    return ds.file_metadata()
+
+
+#: The peer's other name of :func:`load_bioscan1m_metadata`.
+load_metadata = load_bioscan1m_metadata

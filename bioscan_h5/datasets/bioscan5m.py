@@ -7,21 +7,87 @@ import os
 import numpy as np
 import torch
 
+from .. import format as fmt
 from ..layouts import BIOSCAN5M_LAYOUT
-from ..splits import BIOSCAN5M_SPLIT_ALIASES, explode_metasplit_5m
+from ..splits import BIOSCAN5M_METASPLITS, BIOSCAN5M_SPLIT_ALIASES, explode_metasplit_5m
+from ..splits import SEEN_SPLITS as _SEEN
+from ..splits import UNSEEN_SPLITS as _UNSEEN
 from ..store import Store
 from .base import StoreDataset
 from .describe import option_lines
-from .metadata_files import load_csv_5m, matching_store
+from .frames import FrameRules
+from .metadata_files import default_dtype_enum, metadata_loader
+from .peer_columns import COLUMN_DTYPES_5M, LABELS_5M, PEER_MODULE_NAMES, USECOLS_5M
 from .provision import download_root
 from .signature import dataset_init, positional
 
-__all__ = ["BIOSCAN5M", "load_bioscan5m_metadata", "RGB_MEAN", "RGB_STDEV"]
+__all__ = [
+    "BIOSCAN5M",
+    "RGB_MEAN",
+    "RGB_STDEV",
+    "SEEN_SPLITS",
+    "UNSEEN_SPLITS",
+    "get_image_path",
+    "load_bioscan5m_metadata",
+    *PEER_MODULE_NAMES,
+]
 
 #: Per-channel mean of the BIOSCAN-5M images (as published with bioscan-dataset).
 RGB_MEAN = torch.tensor([0.76281859, 0.76503749, 0.76373138])
 #: Per-channel standard deviation of the BIOSCAN-5M images.
 RGB_STDEV = torch.tensor([0.14205404, 0.15642502, 0.17309470])
+
+# The names ``bioscan_dataset.bioscan5m`` defines, with the same values.
+#: The dtypes the metadata CSV is read with.
+COLUMN_DTYPES = COLUMN_DTYPES_5M
+#: The columns :class:`BIOSCAN5M`'s ``metadata`` frame holds (in the file's order).
+USECOLS = USECOLS_5M
+VALID_SPLITS = list(fmt.BIOSCAN5M_SPLITS)
+SPLIT_ALIASES = dict(BIOSCAN5M_SPLIT_ALIASES)
+VALID_METASPLITS = list(BIOSCAN5M_METASPLITS)
+SEEN_SPLITS = list(_SEEN)
+UNSEEN_SPLITS = list(_UNSEEN)
+
+
+_FRAME_RULES = FrameRules(COLUMN_DTYPES_5M, tuple(USECOLS_5M), LABELS_5M, image_path=True)
+
+
+#: ``MetadataDtype.DEFAULT``, the default ``dtype`` of :func:`load_bioscan5m_metadata`, means :data:`COLUMN_DTYPES`.
+MetadataDtype = default_dtype_enum("BIOSCAN5M", __name__)
+
+
+def explode_metasplit(metasplit: str | None, verify: bool = False) -> set[str]:
+    """The splits a (meta)split name stands for (``"seen"``, ``"pretrain+train"``, ``"validation"``...).
+
+    Parameters
+    ----------
+    metasplit : str or None
+        None is ``"all"``.
+    verify : bool, default=False
+        Raise ``ValueError`` for a name that is not a split.
+
+    Returns
+    -------
+    set of str
+    """
+    return explode_metasplit_5m(metasplit, verify=verify)
+
+
+def get_image_path(row) -> str:
+    """The image file of a metadata row, relative to the image package folder.
+
+    ``<split>/<chunk>/<processid>.jpg``, without the chunk folder where the row has none.
+
+    Parameters
+    ----------
+    row : pandas.Series or Mapping
+        A row of the metadata frame (``split``, ``chunk`` and ``processid``).
+    """
+    import pandas as pd
+
+    chunk = row["chunk"]
+    folder = f"{chunk}{os.path.sep}" if pd.notna(chunk) and chunk else ""
+    return f"{row['split']}{os.path.sep}{folder}{row['processid']}.jpg"
 
 
 class BIOSCAN5M(StoreDataset):
@@ -90,7 +156,7 @@ class BIOSCAN5M(StoreDataset):
     dataset_name = "bioscan5m"
     base_folder = "bioscan5m"
     rank_aliases = {"uri": "dna_bin"}
-    text_columns = ("split",)
+    frame_rules = _FRAME_RULES
 
     @dataset_init([positional("split", "train", "str")], defaults={"target_type": "species"})
     def __init__(self, arguments: dict) -> None:
@@ -112,41 +178,34 @@ class BIOSCAN5M(StoreDataset):
         return option_lines(self, [f"split: {self.split!r}"])
 
 
-def load_bioscan5m_metadata(
-    metadata_path,
-    max_nucleotides: int | None = 660,
-    reduce_repeated_barcodes: bool = False,
-    split: str | None = None,
-    dtype="BIOSCAN5M_default_dtypes",
-    *,
-    store: str | os.PathLike | None = None,
-    **kwargs,
-):
-    """Load BIOSCAN-5M metadata as ``bioscan_dataset.load_bioscan5m_metadata`` does.
+def _store_folders(metadata_path: str) -> list[str]:
+    """``<dataset folder>/h5``: the metadata file lies in ``<dataset folder>/metadata/csv/``."""
+    dataset_dir = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(metadata_path))))
+    return [os.path.join(dataset_dir, fmt.STORE_DIRNAME)]
 
-    When a store built from this metadata file exists (under ``<root>/bioscan5m/h5/``, or
-    given as ``store=``), the frame is assembled from the store's arrays instead of parsing
-    the CSV, which is many times faster. With extra ``pandas.read_csv`` keyword arguments or a
-    non-default ``dtype`` the CSV is parsed with pandas, exactly as the peer does.
 
-    Returns
-    -------
-    pandas.DataFrame
-        Every column of the file, ``<rank>_index`` columns (global label indices) and
-        ``image_path``; index = row number in the file.
-    """
-    path = (
-        matching_store(metadata_path, store) if not kwargs and dtype == "BIOSCAN5M_default_dtypes" else None
-    )
-    if path is None:
-        return load_csv_5m(metadata_path, max_nucleotides, reduce_repeated_barcodes, split, dtype, **kwargs)
-    ds = BIOSCAN5M(
-        None,
-        split=split if split is not None else "all",
-        modality=(),
-        reduce_repeated_barcodes=reduce_repeated_barcodes,
-        max_nucleotides=max_nucleotides,
-        target_type=[],
-        store=path,
-    )
-    return ds.metadata
+load_bioscan5m_metadata = metadata_loader(
+    "load_bioscan5m_metadata",
+    BIOSCAN5M,
+    _store_folders,
+    _FRAME_RULES,
+    check_barcodes=True,
+    default_dtype=MetadataDtype.DEFAULT,
+    doc="""Load BIOSCAN-5M metadata as ``bioscan_dataset.load_bioscan5m_metadata`` does.
+
+When a store built from this metadata file exists (under ``<root>/bioscan5m/h5/``, or
+given as ``store=``), the frame is assembled from the store's arrays instead of parsing
+the CSV, which is many times faster. With extra ``pandas.read_csv`` keyword arguments, a
+non-default ``dtype``, or whole barcodes that a found store does not hold (a store built
+with ``--no-full-barcodes``), the CSV is parsed with pandas, exactly as the peer does.
+
+Returns
+-------
+pandas.DataFrame
+    Every column of the file (with the peer's dtypes), ``<rank>_index`` columns (global
+    label indices) and ``image_path``; index = row number in the file.
+""",
+)
+
+#: The peer's other name of :func:`load_bioscan5m_metadata`.
+load_metadata = load_bioscan5m_metadata

@@ -60,7 +60,7 @@ def option_lines(ds, split_lines: list[str]) -> str:
         xr.append(f"dna_transform: {ds.dna_transform!r}")
     if has_image and ds.image_format != "pil":
         xr.append(f"image_format: {ds.image_format!r}")
-    if ds.drop_bad_images:
+    if getattr(ds, "drop_bad_images", False):  # (a DNA-only dataset has no such option)
         xr.append("drop_bad_images: True (rows whose image could not be decoded are left out)")
     if getattr(ds, "verify_reads", False):
         xr.append("verify_reads: True (each sample is checked against the store's checksums)")

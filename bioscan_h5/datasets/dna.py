@@ -29,20 +29,27 @@ class DnaPlan:
         ``tokenizer`` would give; they are served as they are.
     transform : callable or None
         Any other ``dna_transform``, applied to the text.
+    whole : bool
+        Barcodes are read beyond the store's fixed-width array, from its whole-barcode block
+        (``max_nucleotides`` is None or wider than the array).
     """
 
     max_nucleotides: int | None
     tokenizer: Any = None
     stored_tokens: str | None = None
     transform: Any = None
+    whole: bool = False
 
     @classmethod
     def choose(cls, st, max_nucleotides: int | None, dna_transform) -> DnaPlan:
         """The plan for a store and the dataset's ``max_nucleotides`` / ``dna_transform``."""
+        wider = max_nucleotides is None or max_nucleotides > st.dna_codes.shape[1]
+        whole = st.dna_tail is not None and wider
         tok = _as_code_tokenizer(dna_transform)
         if tok is None:
-            return cls(max_nucleotides, transform=dna_transform)
-        return cls(max_nucleotides, tokenizer=tok, stored_tokens=_matching_tokens(st, tok, max_nucleotides))
+            return cls(max_nucleotides, transform=dna_transform, whole=whole)
+        stored = _matching_tokens(st, tok, max_nucleotides)
+        return cls(max_nucleotides, tokenizer=tok, stored_tokens=stored, whole=whole)
 
     def length(self, stored: int) -> int:
         """A row's served length (-1 = missing)."""
@@ -61,17 +68,29 @@ class DnaPlan:
         if self.stored_tokens is not None:
             ids = np.asarray(st.tokens(self.stored_tokens)[0])
             return lambda row: torch.from_numpy(np.asarray(ids[row], dtype=np.int64))
-        codes, lengths, length = np.asarray(st.dna_codes), np.asarray(st.dna_lengths), self.length
+        row_codes = self._row_reader(st)
         tok, transform = self.tokenizer, self.transform
         if tok is not None:
-            return lambda row: tok.encode_codes(codes[row], length(int(lengths[row])))
+            return lambda row: tok.encode_codes(*row_codes(row))
 
         def text(row: int):
-            n = length(int(lengths[row]))
-            value: Any = float("nan") if n < 0 else codes[row, :n].tobytes().decode("ascii")
+            codes, n = row_codes(row)
+            value: Any = float("nan") if n < 0 else codes[:n].tobytes().decode("ascii")
             return value if transform is None else transform(value)
 
         return text
+
+    def _row_reader(self, st) -> Callable[[int], tuple[np.ndarray, int]]:
+        """``row -> (codes, served length)``, -1 = missing; whole barcodes from the tail block."""
+        if self.whole:
+
+            def whole(row: int) -> tuple[np.ndarray, int]:
+                codes, lengths = st.barcode_codes(np.array([row]), self.max_nucleotides)
+                return codes[0], int(lengths[0])
+
+            return whole
+        codes, lengths, length = np.asarray(st.dna_codes), np.asarray(st.dna_lengths), self.length
+        return lambda row: (codes[row], length(int(lengths[row])))
 
     def batch(self, st, rows: np.ndarray) -> dict[str, Any]:
         """The barcodes of ``rows`` as tensors: ``dna`` + ``dna_length`` (codes) or ``dna_mask`` (tokens)."""
@@ -83,11 +102,14 @@ class DnaPlan:
                 "dna": torch.from_numpy(np.asarray(ids[rows]).astype(np.int64)),
                 "dna_mask": torch.from_numpy(np.asarray(mask[rows]).astype(np.int64)),
             }
-        codes = np.asarray(st.dna_codes[rows])
-        lengths = np.asarray(st.dna_lengths[rows]).astype(np.int64)
-        if self.max_nucleotides is not None:
-            np.minimum(lengths, self.max_nucleotides, out=lengths)
-            codes = codes[:, : self.max_nucleotides]
+        if self.whole:
+            codes, lengths = st.barcode_codes(rows, self.max_nucleotides)
+        else:
+            codes = np.asarray(st.dna_codes[rows])
+            lengths = np.asarray(st.dna_lengths[rows]).astype(np.int64)
+            if self.max_nucleotides is not None:
+                np.minimum(lengths, self.max_nucleotides, out=lengths)
+                codes = codes[:, : self.max_nucleotides]
         if self.tokenizer is not None:
             ids, mask = self.tokenizer.encode_batch(codes, lengths)
             return {"dna": ids, "dna_mask": mask}

@@ -1,42 +1,163 @@
-"""The ``metadata`` DataFrame of a dataset, assembled from the store as the peer's frame looks."""
+"""The ``metadata`` DataFrames of the datasets, assembled from the store as the peer's look.
+
+``bioscan-dataset`` reads the metadata file with pandas (:mod:`.peer_columns` says with which
+dtypes and columns) and adds ``<label>_index`` columns (and, for BIOSCAN-5M, ``image_path``).
+:func:`peer_frame` gives the same frame from a store's arrays: the same columns in the same
+order, the same dtypes (pandas' text dtype where the peer reads text, categories over the
+whole file, ``uint8``, ``Int64``, ...) and the same values. The index is the row number in
+the file unless the caller gives another (BIOSCAN-1M's merges renumber it).
+"""
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from .. import format as fmt
 from ..layouts import get_layout
 from .labels import LabelSpace
-from .options import DatasetOptions, check_barcode_length
+from .options import check_barcode_length
 
-__all__ = ["metadata_frame"]
+__all__ = ["FrameRules", "file_columns", "peer_frame", "text_series"]
 
 
-def metadata_frame(
-    st, rows: np.ndarray, options: DatasetOptions, labels: LabelSpace, text_columns: Sequence[str]
-):
-    """The selected rows as a pandas DataFrame, index = row numbers.
+@dataclass(frozen=True)
+class FrameRules:
+    """How the peer reads one dataset's metadata file into a frame.
 
-    Every stored column in source-file order (barcodes truncated to ``max_nucleotides``),
-    ``<rank>_index`` label indices of this dataset's label space, and ``image_path``.
-    ``text_columns`` are presented as text instead of categories (the peer reads them so).
+    Attributes
+    ----------
+    dtypes : Mapping[str, Any]
+        Each column's dtype in the frame (``str``, ``"category"``, ``float``, ``"uint8"``,
+        ``"Int64"``); columns not named are given pandas' inferred type.
+    usecols : tuple of str
+        The columns the dataset class reads (its loader function reads every column).
+    labels : tuple of str
+        The columns that get a ``<column>_index`` column, in the order they are added.
+    image_path : bool
+        Add an ``image_path`` column after them (BIOSCAN-5M).
     """
+
+    dtypes: Mapping[str, Any]
+    usecols: tuple[str, ...]
+    labels: tuple[str, ...]
+    image_path: bool = False
+
+
+@functools.cache
+def _text_dtype():
+    """The dtype this pandas gives text read with ``dtype=str`` (``str`` in pandas 3, else object)."""
+    import pandas as pd
+
+    return pd.Series(["a"], dtype=str).dtype
+
+
+def text_series(values: Sequence | np.ndarray, index) -> Any:
+    """Text values (``nan`` = missing) as the peer's text column."""
+    import pandas as pd
+
+    return pd.Series(np.asarray(values, dtype=object), index=index, dtype=_text_dtype())
+
+
+def file_columns(st) -> list[str]:
+    """The metadata file's columns a store holds, in the file's order (the barcode included)."""
     bc = st.schema.barcode_column
     order = json.loads(st.attrs.get(fmt.ATTR_SOURCE_COLUMNS, "[]")) or [*st.columns, bc]
-    cols = [c for c in order if c in st.columns or c == bc]
-    check_barcode_length(st, options.max_nucleotides)  # the frame holds barcodes even without "dna"
-    df = st.to_pandas(cols, rows)
-    if options.max_nucleotides is not None:
-        df[bc] = df[bc].str[: options.max_nucleotides]
-    for col in text_columns:
-        if col in df.columns:
-            df[col] = df[col].astype(object)
-    for r in st.schema.ranks:
-        if r in labels.remap:
-            df[r] = df[r].cat.set_categories(labels.vocab(r))
-        df[f"{r}_index"] = df[r].cat.codes
-    df["image_path"] = get_layout(st.dataset).image_relpaths(st, rows)
+    return [c for c in order if c in st.columns or c == bc]
+
+
+def peer_frame(
+    st,
+    rows: np.ndarray,
+    rules: FrameRules,
+    max_nucleotides: int | None,
+    labels: LabelSpace,
+    columns: Sequence[str] | None = None,
+    index: np.ndarray | None = None,
+):
+    """The rows of a store as the peer's metadata frame.
+
+    Parameters
+    ----------
+    st : Store
+    rows : numpy.ndarray of int
+        The store rows, in the frame's order.
+    rules : FrameRules
+    max_nucleotides : int or None
+        Barcodes are cut to this many letters (None: whole; the store must hold them).
+    labels : LabelSpace
+        The label indices (with BIOSCAN-1M's ``reduce_repeated_barcodes``, over the
+        de-duplicated file).
+    columns : sequence of str, optional
+        The file's columns to hold, in order (default: those of ``rules.usecols`` the store has,
+        in the file's order).
+    index : numpy.ndarray, optional
+        The frame's index (default: ``rows``, the row numbers in the file).
+
+    Raises
+    ------
+    InvalidArgumentError
+        ``max_nucleotides`` asks for more of the barcodes than the store holds.
+    """
+    import pandas as pd
+
+    rows = np.asarray(rows, dtype=np.int64)
+    if columns is None:
+        columns = [c for c in file_columns(st) if c in rules.usecols]
+    data = {
+        name: _column(st, name, rows, rules.dtypes.get(name), max_nucleotides, labels) for name in columns
+    }
+    df = pd.DataFrame(data, index=rows)
+    for name in rules.labels:
+        df[f"{name}_index"] = df[name].cat.codes
+    if rules.image_path:
+        df["image_path"] = text_series(get_layout(st.dataset).image_relpaths(st, rows), rows)
+    if index is not None:
+        df.index = pd.Index(np.asarray(index, dtype=np.int64))
     return df
+
+
+def _column(st, name: str, rows: np.ndarray, dtype, max_nucleotides: int | None, labels: LabelSpace):
+    """One column of the frame, with the dtype the peer reads it with."""
+    import pandas as pd
+
+    if name == st.schema.barcode_column:
+        check_barcode_length(st, max_nucleotides)
+        return text_series(st.barcodes(rows, max_nucleotides, whole=True), rows)
+    kind = st.column_kind(name)
+    if dtype == "category":
+        if kind is not fmt.Kind.CATEGORY:
+            return pd.Series(st.column_values(name, rows), index=rows).astype("category")
+        if name in st.schema.ranks:
+            codes, cats = labels.codes(name, rows), labels.vocab(name)
+        else:
+            codes, cats = np.asarray(st.codes(name))[rows], st.categories(name)
+        return pd.Series(pd.Categorical.from_codes(codes, categories=cats), index=rows)
+    if kind is fmt.Kind.FLOAT:
+        return pd.Series(np.asarray(np.asarray(st.column(name).values)[rows]), index=rows)
+    if kind is fmt.Kind.INT:
+        return _integers(st.column(name), rows, dtype)
+    return text_series(st.column_values(name, rows), rows)
+
+
+def _integers(col, rows: np.ndarray, dtype):
+    """An integer column: the peer's ``uint8`` / ``Int64``, or what pandas infers (int64, or float64 with gaps)."""
+    import pandas as pd
+
+    values = np.asarray(np.asarray(col.values)[rows])
+    missing = np.asarray(np.asarray(col.missing)[rows])
+    if dtype == "Int64" or (dtype is not None and missing.any()):
+        out = pd.Series(pd.arrays.IntegerArray(values, missing), index=rows)
+        return (
+            out if dtype == "Int64" else out.astype(str(np.dtype(dtype)).capitalize().replace("Uint", "UInt"))
+        )
+    if dtype is not None:
+        return pd.Series(values.astype(np.dtype(dtype)), index=rows)
+    if missing.any():
+        return pd.Series(np.where(missing, np.nan, values.astype(np.float64)), index=rows)
+    return pd.Series(values, index=rows)

@@ -42,6 +42,7 @@ from torch.utils.data import BatchSampler, RandomSampler, Sampler, SequentialSam
 
 from ..errors import InvalidArgumentError
 from .base import StoreDataset
+from .decode import GpuJpegDecoder, check_gpu_decode
 from .ring import LIFETIME, Ring, Slot, ring_size
 
 __all__ = ["BatchLoader", "BatchView", "batch_loader", "gather_batch"]
@@ -90,6 +91,7 @@ def batch_loader(
     batch_transform: Callable | None = None,
     copy: bool = False,
     device: str | torch.device | None = None,
+    decode: str | torch.device | None = None,
     prefetch_factor: int | None = None,
     pin_memory: bool = False,
     timeout: float = 0,
@@ -128,14 +130,15 @@ def batch_loader(
         ``"cuda"`` (or ``"cuda:1"``, a ``torch.device``): batches are gathered into
         page-locked buffers and copied to the GPU without blocking, on a side stream, one
         batch in flight ahead of the one yielded. ``None`` or ``"cpu"``: CPU tensors.
+    decode : {"cpu", "cuda"}, optional
+        JPEG stores: decode in the gathering threads, or on the GPU (:mod:`~bioscan_h5.datasets.decode`).
     prefetch_factor : int, optional
         Batches in flight per thread. By default ``num_workers + 1`` batches are in flight in
         all (each thread starts its next batch while you use the last one); every batch in
         flight is a buffer of the ring. With ``num_workers=0`` nothing is gathered ahead.
     pin_memory : bool
-        Page-locked ring buffers (for your own ``.to("cuda", non_blocking=True)``; such a
-        copy must finish within the batch's lifetime). Implied by ``device="cuda"``; ignored
-        with a warning where CUDA is not available.
+        Page-locked ring buffers (for your own ``.to("cuda", non_blocking=True)``, finished within the
+        batch's lifetime). Implied by ``device="cuda"``; ignored with a warning without CUDA.
     timeout : float
         Seconds to wait for a gathered batch (0: no limit); then ``RuntimeError``.
     worker_init_fn : callable, optional
@@ -151,14 +154,18 @@ def batch_loader(
     Raises
     ------
     InvalidArgumentError
-        ``num_workers``, ``prefetch_factor`` or ``device`` is not valid (``device="cuda"``
-        where CUDA is not available, for one).
+        ``num_workers``, ``prefetch_factor``, ``device`` or ``decode`` is not valid
+        (``device="cuda"`` where CUDA is not available, for one).
     """
-    del persistent_workers, multiprocessing_context, pin_memory_device, in_order  # see above
-    options = {k: v for k, v in locals().items() if k in _LOADER_OPTIONS}
+    options = {k: v for k, v in locals().items() if k in _LOADER_OPTIONS}  # the others: see above
+    batches = _batch_sampler(dataset, batch_size, shuffle, drop_last, sampler, generator)
+    return BatchLoader(dataset, batches, **options)
+
+
+def _batch_sampler(dataset, batch_size, shuffle, drop_last, sampler, generator) -> BatchSampler:
     if sampler is None:
         sampler = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
-    return BatchLoader(dataset, BatchSampler(sampler, batch_size, drop_last), **options)
+    return BatchSampler(sampler, batch_size, drop_last)
 
 
 #: The keyword arguments of :class:`BatchLoader` that :func:`batch_loader` passes on.
@@ -168,6 +175,7 @@ _LOADER_OPTIONS = frozenset(
         "batch_transform",
         "copy",
         "device",
+        "decode",
         "prefetch_factor",
         "pin_memory",
         "timeout",
@@ -221,6 +229,7 @@ class BatchLoader:
         batch_transform: Callable | None = None,
         copy: bool = False,
         device=None,
+        decode=None,
         prefetch_factor: int | None = None,
         pin_memory: bool = False,
         timeout: float = 0,
@@ -239,6 +248,10 @@ class BatchLoader:
         self.num_workers = num_workers
         self.batch_transform = batch_transform
         self.device = _check_device(device)
+        self.decode_device = check_gpu_decode(dataset, decode)
+        if self.decode_device is not None:  # the batches are decoded, and stay, on that GPU
+            self.device = self.device or self.decode_device
+            self._gpu = GpuJpegDecoder(dataset.store.jpeg, self.decode_device)
         if pin_memory and self.device is None and not torch.cuda.is_available():
             warnings.warn("pin_memory=True is ignored: CUDA is not available here.", stacklevel=3)
             pin_memory = False
@@ -276,7 +289,10 @@ class BatchLoader:
         ds = self.dataset
         rows = ds.rows[idx]
         if slot is None:
-            batch = {"index": torch.from_numpy(idx), **ds.reader.batch(rows)}
+            batch = {
+                "index": torch.from_numpy(idx),
+                **ds.reader.batch(rows, encoded=self.decode_device is not None),
+            }
             if self.pin_memory:
                 batch = {k: v.pin_memory() if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
         else:
@@ -284,7 +300,12 @@ class BatchLoader:
             image = None
             if ds.reader.pixels is not None:
                 image = slot.buffer("image", (len(idx), *ds.reader.pixels.row_shape), torch.uint8).numpy()
-            batch = slot.adopt({"index": torch.from_numpy(idx), **ds.reader.batch(rows, image_out=image)})
+            encoded = self.decode_device is not None
+            if encoded:
+                image = None
+            batch = slot.adopt(
+                {"index": torch.from_numpy(idx), **ds.reader.batch(rows, image_out=image, encoded=encoded)}
+            )
         if self.batch_transform is not None and self.device is None:
             batch = self.batch_transform(batch)
         return batch
@@ -377,6 +398,8 @@ class BatchLoader:
                         k: v.to(dev, non_blocking=True) if isinstance(v, torch.Tensor) else v
                         for k, v in batch.items()
                     }
+                if self.decode_device is not None:  # decoded in _arrived, on the consumer's stream
+                    moved["image"] = (batch["image"], self.dataset.rows[batch["index"].numpy()])
                 copied = torch.cuda.Event()
                 copied.record(stream)
                 if slot is not None:
@@ -393,6 +416,8 @@ class BatchLoader:
         """``batch`` for use on the current stream, which waits for its copy (and only for it)."""
         current = torch.cuda.current_stream(self.device)
         current.wait_event(copied)
+        if self.decode_device is not None:
+            batch["image"] = self._gpu(*batch["image"])
         for v in batch.values():
             if isinstance(v, torch.Tensor):
                 v.record_stream(current)  # the allocator must not reuse it before `current` is done

@@ -7,8 +7,11 @@ options the store cannot honour they parse the file as the peer does.
 
 from __future__ import annotations
 
+import enum
 import json
 import os
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -17,50 +20,49 @@ from ..layouts import FrameSource, get_layout
 from ..metadata import fingerprint
 from ..store import Store
 
-__all__ = ["PEER_DTYPES_5M", "holds_barcodes", "load_csv_5m", "matching_store"]
-
-#: Column dtypes bioscan-dataset reads the BIOSCAN-5M CSV with (used when the CSV itself is parsed).
-PEER_DTYPES_5M = {
-    "processid": str,
-    "sampleid": str,
-    "taxon": "category",
-    **dict.fromkeys(fmt.BIOSCAN5M_RANKS, "category"),
-    "dna_barcode": str,
-    "country": "category",
-    "province_state": "category",
-    "coord-lat": float,
-    "coord-lon": float,
-    "image_measurement_value": float,
-    "area_fraction": float,
-    "scale_factor": float,
-    "inferred_ranks": "uint8",
-    "split": str,
-    "index_bioscan_1M_insect": "Int64",
-    "chunk": str,
-}
+__all__ = [
+    "default_dtype_enum",
+    "holds_barcodes",
+    "is_default_dtype",
+    "load_csv",
+    "matching_store",
+    "metadata_loader",
+]
 
 
-def matching_store(metadata_path, store, levels: int = 3) -> str | None:
-    """A store under the dataset folder whose recorded source file is ``metadata_path``.
+def default_dtype_enum(prefix: str, module: str) -> type[enum.Enum]:
+    """A loader's ``MetadataDtype`` enum: its member ``DEFAULT`` stands for the peer's ``COLUMN_DTYPES``.
 
-    ``levels``: folders between the dataset folder and the metadata file (3 for BIOSCAN-5M's
-    ``metadata/csv/``, 1 for BIOSCAN-1M).
+    A ``str`` enum, so that its value (``"<prefix>_default_dtypes"``) compares equal too.
+    """
+    return enum.Enum("MetadataDtype", {"DEFAULT": f"{prefix}_default_dtypes"}, type=str, module=module)
+
+
+def is_default_dtype(dtype) -> bool:
+    """Whether a loader's ``dtype`` argument is the default (ours, the peer's enum member, or its value)."""
+    value = getattr(dtype, "value", dtype)
+    return isinstance(value, str) and value.endswith("_default_dtypes")
+
+
+def matching_store(metadata_path, store, folders: Sequence[str]) -> str | None:
+    """``store`` if given, else a store in one of ``folders`` whose recorded source file is ``metadata_path``.
+
+    A store matches when the file's size and modification time are those recorded, or, if
+    only its time changed, its SHA-256.
     """
     if store is not None:
         return os.fspath(store)
-    meta_dir = os.path.abspath(os.fspath(metadata_path))
-    for _ in range(levels):
-        meta_dir = os.path.dirname(meta_dir)
-    folder = os.path.join(meta_dir, fmt.STORE_DIRNAME)
-    if not os.path.isdir(folder):
+    folders = [f for f in folders if os.path.isdir(f)]
+    if not folders:
         return None
     st_meta = os.stat(metadata_path)
     sha = None
-    for name in sorted(os.listdir(folder)):
-        if not name.endswith(".h5"):
-            continue
+    candidates = [
+        os.path.join(f, name) for f in folders for name in sorted(os.listdir(f)) if name.endswith(".h5")
+    ]
+    for candidate in candidates:
         try:
-            with Store(os.path.join(folder, name)) as st:
+            with Store(candidate) as st:
                 fp = json.loads(st.attrs[fmt.ATTR_SOURCE])
         except Exception:  # noqa: S112 - an unreadable file is simply not a match
             continue
@@ -70,7 +72,7 @@ def matching_store(metadata_path, store, levels: int = 3) -> str | None:
             sha = sha or fingerprint(metadata_path)["sha256"]
             if fp.get("sha256") != sha:
                 continue
-        return os.path.join(folder, name)
+        return candidate
     return None
 
 
@@ -78,30 +80,100 @@ def holds_barcodes(path: str, max_nucleotides: int | None) -> bool:
     """Whether the store keeps every barcode at least ``max_nucleotides`` long (None: whole)."""
     with Store(path) as st:
         stored = st.max_nucleotides
-        if stored is None or (max_nucleotides is not None and max_nucleotides <= stored):
+        if st.full_barcodes or (max_nucleotides is not None and max_nucleotides <= stored):
             return True
         return int(np.max(st.dna_full_lengths, initial=0)) <= stored
 
 
-def load_csv_5m(metadata_path, max_nucleotides, reduce_repeated_barcodes, split, dtype, **kwargs):
-    """The peer's CSV path (used when no store matches or pandas options are given)."""
+def load_csv(
+    dataset: str, rules, metadata_path, max_nucleotides, reduce_repeated_barcodes, split, dtype, **kwargs
+):
+    """The peer's CSV path (used when no store matches or pandas options are given).
+
+    ``rules`` (a :class:`~.frames.FrameRules`) names the label columns; ``dtype`` is passed
+    to :func:`pandas.read_csv` (the peer's ``COLUMN_DTYPES`` for the default).
+    """
     import pandas as pd
 
-    if dtype == "BIOSCAN5M_default_dtypes":
-        dtype = PEER_DTYPES_5M
+    barcode = fmt.SCHEMAS[dataset].barcode_column
     df = pd.read_csv(metadata_path, dtype=dtype, **kwargs)
     if max_nucleotides is not None:
-        df["dna_barcode"] = df["dna_barcode"].str[:max_nucleotides]
+        df[barcode] = df[barcode].str[:max_nucleotides]
     if reduce_repeated_barcodes:
         df = df.sample(frac=1, random_state=0)
-        df["dna_barcode_strip"] = df["dna_barcode"].str.rstrip("N")
-        df = df.drop_duplicates(subset=["dna_barcode_strip"])
-        df = df.drop(columns=["dna_barcode_strip"]).sort_index()
+        stripped = "_stripped_barcode"
+        df[stripped] = df[barcode].str.rstrip("N")
+        df = df.drop_duplicates(subset=[stripped]).drop(columns=[stripped]).sort_index()
     if split is not None and split != "all":
-        df = df.iloc[get_layout("bioscan5m").split_rows(FrameSource(df), split)]
-    for c in fmt.BIOSCAN5M_RANKS:
+        df = df.iloc[get_layout(dataset).split_rows(FrameSource(df), split)]
+    for c in rules.labels:
+        if not rules.image_path:  # the peer's Canadian Invertebrates loader makes them categories here
+            df[c] = df[c].astype("category")
         df[c + "_index"] = df[c].cat.codes
-    chunk = df["chunk"].astype(str) + os.path.sep
-    chunk = chunk.where(df["chunk"].notna(), "")
-    df["image_path"] = df["split"] + os.path.sep + chunk + df["processid"] + ".jpg"
+    if rules.image_path:
+        chunk = df["chunk"].astype(str) + os.path.sep
+        chunk = chunk.where(df["chunk"].notna(), "")
+        df["image_path"] = df["split"] + os.path.sep + chunk + df["processid"] + ".jpg"
     return df
+
+
+def metadata_loader(
+    name: str,
+    dataset: Any,
+    store_folders: Callable[[str], list[str]],
+    rules: Any,
+    *,
+    check_barcodes: bool,
+    default_dtype: Any,
+    doc: str,
+) -> Callable[..., Any]:
+    """A peer-shaped ``load_<dataset>_metadata`` function that prefers a matching store.
+
+    Parameters
+    ----------
+    name : str
+        The function's name.
+    dataset : type
+        The dataset class; its ``store_file_metadata`` assembles the frame from a store.
+    store_folders : callable
+        ``metadata_path -> folders`` where that file's stores are.
+    rules : FrameRules
+        The peer's dtypes and columns, for parsing the file itself.
+    check_barcodes : bool
+        Parse the file when the store found cuts barcodes shorter than asked.
+    default_dtype : enum member
+        The default of ``dtype`` (the peer's ``MetadataDtype.DEFAULT``).
+    doc : str
+        The docstring.
+    """
+
+    def load(
+        metadata_path,
+        max_nucleotides: int | None = 660,
+        reduce_repeated_barcodes: bool = False,
+        split: str | None = None,
+        dtype=default_dtype,
+        *,
+        store: str | os.PathLike | None = None,
+        **kwargs,
+    ):
+        path = None
+        if not kwargs and is_default_dtype(dtype):
+            path = matching_store(metadata_path, store, store_folders(os.fspath(metadata_path)))
+        if (
+            path is not None
+            and check_barcodes
+            and store is None
+            and not holds_barcodes(path, max_nucleotides)
+        ):
+            path = None  # its barcodes are cut shorter than asked: parse the file
+        if path is None:
+            dtypes = rules.dtypes if is_default_dtype(dtype) else dtype
+            args = (metadata_path, max_nucleotides, reduce_repeated_barcodes, split, dtypes)
+            return load_csv(dataset.dataset_name, rules, *args, **kwargs)
+        return dataset.store_file_metadata(path, split, max_nucleotides, reduce_repeated_barcodes)
+
+    load.__name__ = load.__qualname__ = name
+    load.__doc__ = doc
+    load.__module__ = dataset.__module__
+    return load

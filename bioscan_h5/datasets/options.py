@@ -129,12 +129,15 @@ def check_against_store(opts: DatasetOptions, st, always_barcodes: bool = False)
         Naming the bad value and the valid ones, or how to rebuild the store.
     """
     schema = st.schema
-    valid = set(st.columns) | {schema.barcode_column, "image", "image_path", *DNA_MODALITIES}
+    valid = set(st.columns) | {schema.barcode_column, *DNA_MODALITIES}
     valid |= {f"{r}_index" for r in schema.ranks}
+    if schema.has_images:
+        valid |= {"image", "image_path"}
     for m in opts.modality:
         if m not in valid:
+            head = "'image', 'dna'" if schema.has_images else "'dna' (the dataset has no images)"
             raise InvalidArgumentError(
-                f"Unfamiliar modality: {m!r}. Valid modalities are 'image', 'dna' and the metadata columns: "
+                f"Unfamiliar modality: {m!r}. Valid modalities are {head} and the metadata columns: "
                 f"{', '.join(repr(c) for c in sorted(valid - {'image', *DNA_MODALITIES}))}."
             )
     for t in opts.target_type:
@@ -147,9 +150,12 @@ def check_against_store(opts: DatasetOptions, st, always_barcodes: bool = False)
 
 
 def check_barcode_length(st, max_nucleotides: int | None) -> None:
-    """Refuse ``max_nucleotides`` longer than the store keeps, where a barcode is cut shorter."""
+    """Refuse ``max_nucleotides`` longer than the store keeps, where a barcode is cut shorter.
+
+    A store with whole barcodes (the default build) serves any ``max_nucleotides``.
+    """
     stored = st.max_nucleotides
-    if stored is None or (max_nucleotides is not None and max_nucleotides <= stored):
+    if st.full_barcodes or (max_nucleotides is not None and max_nucleotides <= stored):
         return
     full = np.asarray(st.dna_full_lengths)
     longest = int(np.max(full, initial=0))
@@ -157,6 +163,6 @@ def check_barcode_length(st, max_nucleotides: int | None) -> None:
         raise InvalidArgumentError(
             f"max_nucleotides={max_nucleotides!r} asks for more than the store holds: {st.path!r} keeps the"
             f" first {stored} nucleotides and {int((full > stored).sum())} barcodes are longer (up to"
-            f" {longest}). Use max_nucleotides<={stored}, or rebuild the store with"
-            " `bioscan-h5 build --max-nucleotides none --overwrite` (or a larger value)."
+            f" {longest}). Use max_nucleotides<={stored}, or rebuild the store with whole barcodes:"
+            " `bioscan-h5 build --overwrite` (without --no-full-barcodes), or `--max-nucleotides none`."
         )

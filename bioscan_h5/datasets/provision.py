@@ -11,7 +11,6 @@ the dataset then opens the extended one.
 from __future__ import annotations
 
 import glob
-import json
 import os
 import sys
 import time
@@ -68,7 +67,7 @@ def download_root(dataset: str, arguments: Mapping[str, Any], splits: str) -> No
     """``download=True``: fetch the metadata (and the images of ``splits``) into ``root``.
 
     ``arguments`` are the dataset's constructor arguments (``root``, ``modality``,
-    ``image_package``, ``mirror``).
+    ``image_package`` where the dataset has images, ``mirror``).
     """
     from ..download import download
 
@@ -81,8 +80,8 @@ def download_root(dataset: str, arguments: Mapping[str, Any], splits: str) -> No
         dataset,
         os.path.expanduser(os.fspath(root)),
         splits,
-        arguments["image_package"],
-        images=images,
+        arguments.get("image_package", "cropped_256"),
+        images=images and get_layout(dataset).schema.has_images,
         mirror=arguments["mirror"],
     )
 
@@ -101,18 +100,31 @@ def provide_store(req: StoreRequest, store, wants_image: bool) -> Store:
     path = _find(req)
     if path is None:
         size = req.image_size or fmt.DEFAULT_IMAGE_SIZE
-        path = fmt.default_store_path(req.root, req.dataset, req.image_package, size)
+        path = get_layout(req.dataset).store_path(req.root, req.image_package, size)
         _build_missing(req, path, size, no_images=not wants_image)
     return Store(path)
 
 
 def _find(req: StoreRequest) -> str | None:
-    folder = fmt.store_dir(req.root, req.dataset)
-    if req.image_size is not None:
-        path = fmt.default_store_path(req.root, req.dataset, req.image_package, req.image_size)
+    layout = get_layout(req.dataset)
+    folder = layout.store_dir(req.root)
+    if not layout.schema.has_images:  # one store per root
+        path = layout.store_path(req.root, req.image_package, fmt.DEFAULT_IMAGE_SIZE)
         return path if os.path.exists(path) else None
+    if req.image_size is not None:
+        path = layout.store_path(req.root, req.image_package, req.image_size)
+        if os.path.exists(path):
+            return path
+        # else a JPEG store of that size: <name>_jpeg.h5 or <name>_jpeg<Q>.h5
+        jpeg = sorted(glob.glob(path[: -len(".h5")] + "_jpeg*.h5"))
+        if len(jpeg) > 1:
+            raise InvalidArgumentError(
+                f"Several JPEG stores for image_package={req.image_package!r} and image_size={req.image_size!r}"
+                f" in {folder!r}: {', '.join(os.path.basename(c) for c in jpeg)}. Choose one with store=."
+            )
+        return jpeg[0] if jpeg else None
     candidates = sorted(glob.glob(os.path.join(folder, f"{req.dataset}_{req.image_package}_*px*.h5")))
-    default = fmt.default_store_path(req.root, req.dataset, req.image_package, fmt.DEFAULT_IMAGE_SIZE)
+    default = layout.store_path(req.root, req.image_package, fmt.DEFAULT_IMAGE_SIZE)
     if default in candidates:
         return default
     if len(candidates) > 1:
@@ -125,8 +137,9 @@ def _find(req: StoreRequest) -> str | None:
 
 def _config(req: StoreRequest, path: str, size: int, no_images: bool, st: Store | None = None):
     from ..build import BuildConfig
+    from ..build.config import recorded_content
 
-    content = json.loads(st.attrs.get(fmt.ATTR_BUILD_ARGS, "{}")) if st is not None else {}
+    content = recorded_content(st.attrs.get(fmt.ATTR_BUILD_ARGS)) if st is not None else {}
     content.setdefault("image_package", req.image_package)
     content["image_size"] = size
     return BuildConfig.from_content(

@@ -35,6 +35,11 @@ __all__ = ["SampleReader", "take_rows"]
 _OK = int(ImageStatus.OK)
 
 
+def _pixel_reader(store):
+    """The reader of a store's images: the read engine (raw) or the JPEG block (decodes)."""
+    return store.jpeg if store.pixels == "jpeg" else RowReader(store)
+
+
 def take_rows(images, rows: np.ndarray) -> np.ndarray:
     """The pixels of ``rows`` (in that order) from a memory map or an h5py dataset."""
     if isinstance(images, np.ndarray):
@@ -70,7 +75,7 @@ class SampleReader:
         self.dna = DnaPlan.choose(store, options.max_nucleotides, options.dna_transform)
         self._barcode = store.schema.barcode_column
         self._ranks = set(store.schema.ranks)
-        self.pixels = RowReader(store) if options.wants_image else None
+        self.pixels = _pixel_reader(store) if options.wants_image else None
         #: check each row served against the checksums (the dataset's or the store's verify_reads)
         self._verify = bool(options.verify_reads or getattr(store, "verify_reads", False))
         self._local = threading.local()
@@ -107,6 +112,8 @@ class SampleReader:
             return [self._sample(r, None) for r in rows.tolist()]
         self.check_images(rows)
         n, px = len(rows), self.pixels
+        if self.options.image_format == "pil" and self.store.pixels == "jpeg":
+            return [self._sample(r, self._one_image(r)) for r in rows.tolist()]
         if self.options.image_format == "pil":
             block = self._scratch(n)
         else:  # the samples are rows of this block: one allocation, no copy per sample
@@ -114,7 +121,9 @@ class SampleReader:
         px.read(rows, block)
         return [self._sample(r, self._as_image(block[k])) for k, r in enumerate(rows.tolist())]
 
-    def batch(self, rows: np.ndarray, image_out: np.ndarray | None = None) -> dict[str, Any]:
+    def batch(
+        self, rows: np.ndarray, image_out: np.ndarray | None = None, encoded: bool = False
+    ) -> dict[str, Any]:
         """The samples of ``rows`` collated into one dict of tensors (see :func:`~bioscan_h5.gather_batch`).
 
         Parameters
@@ -124,6 +133,9 @@ class SampleReader:
         image_out : numpy.ndarray, optional
             C-contiguous uint8 ``(len(rows), S, S, 3)`` to read the pixels into (a loader's
             reused buffer); by default a new array.
+        encoded : bool
+            JPEG stores: ``"image"`` is the list of each row's encoded bytes (uint8 tensors), for
+            a decoder on the GPU.
         """
         import torch
 
@@ -133,6 +145,12 @@ class SampleReader:
         for m in self.options.modality:
             if m == "image":
                 self.check_images(rows)
+                if encoded:
+                    out["image"] = [
+                        torch.frombuffer(bytearray(self.pixels.encoded(int(r))), dtype=torch.uint8)
+                        for r in rows
+                    ]
+                    continue
                 if image_out is None:
                     image_out = np.empty((len(rows), *self.pixels.row_shape), dtype=np.uint8)
                 self.pixels.read(rows, image_out)
@@ -192,7 +210,15 @@ class SampleReader:
             self.pixels.row_shape,
         )
         unavailable = self._unavailable
-        if self.options.image_format == "pil":
+        if self.options.image_format == "pil" and self.store.pixels == "jpeg":
+            pil, tf = self.pixels.pil, self.options.transform
+
+            def image(row: int):  # the stored image itself, as the peer decodes it
+                if status[row] != _OK:
+                    raise unavailable(row)
+                return pil(row) if tf is None else tf(pil(row))
+
+        elif self.options.image_format == "pil":
             scratch = self._scratch
 
             def image(row: int):

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from inspect import Parameter
 from typing import Any
 
-__all__ = ["PEER_PARAMETERS", "EXTRA_PARAMETERS", "dataset_init", "positional"]
+__all__ = ["EXTRA_PARAMETERS", "OPTION_DEFAULTS", "PEER_PARAMETERS", "dataset_init", "positional"]
 
 _P, _K = Parameter.POSITIONAL_OR_KEYWORD, Parameter.KEYWORD_ONLY
 
@@ -50,6 +50,10 @@ EXTRA_PARAMETERS: tuple[Parameter, ...] = (
     Parameter("mirror", _K, default=None, annotation="str | None"),
     Parameter("verify_reads", _K, default=False, annotation="bool"),
 )
+
+
+#: The default of every shared parameter (a dataset without one of them gets its default).
+OPTION_DEFAULTS: dict[str, Any] = {p.name: p.default for p in (*PEER_PARAMETERS, *EXTRA_PARAMETERS)}
 
 
 def dataset_init(

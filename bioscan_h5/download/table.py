@@ -288,9 +288,18 @@ def _wanted_splits(dataset: str, splits: str | Iterable[str] | None) -> set[str]
     Names follow the datasets' rules (:mod:`bioscan_h5.splits`); BIOSCAN-1M names may carry a
     ``<partitioning>:`` prefix. BIOSCAN-1M images come in one archive, so they only get checked.
     """
-    from ..splits import CLIBD_METASPLITS, explode_metasplit_1m, explode_metasplit_5m
+    from ..splits import (
+        CLIBD_METASPLITS,
+        explode_metasplit_1m,
+        explode_metasplit_5m,
+        explode_metasplit_caninv,
+    )
 
     names = _split_names(splits)
+    if not SCHEMAS[dataset].has_images:  # one metadata file: the names are only checked
+        for name in names:
+            explode_metasplit_caninv(name, verify=True)
+        return None
     if dataset == "bioscan1m":
         for name in names:
             pv, _, split = name.rpartition(":")
@@ -320,7 +329,7 @@ def select_archives(
 
     Parameters
     ----------
-    dataset : {"bioscan5m", "bioscan1m"}
+    dataset : {"bioscan5m", "bioscan1m", "canadian_invertebrates"}
     splits : str or iterable of str, default="all"
         Split or metasplit names joined with ``"+"`` (``"all"``, ``"seen"``, ``"unseen"``,
         ``"pretrain+train"``, alias ``"validation"``). BIOSCAN-1M image archives hold every
@@ -350,7 +359,7 @@ def select_archives(
     archives = [_parse_archive(dataset, entry, source) for entry in entries["archives"]]
     wanted = _wanted_splits(dataset, splits)
     chosen = [a for a in archives if a.role != "images"]
-    if not images:
+    if not images or not SCHEMAS[dataset].has_images:
         return chosen
     packages = sorted({a.image_package for a in archives if a.role == "images" and a.image_package})
     of_package = [a for a in archives if a.role == "images" and a.image_package == image_package]

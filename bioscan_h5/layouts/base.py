@@ -19,9 +19,9 @@ import numpy as np
 from .. import format as fmt
 from ..columns import StoredColumn
 from ..errors import StoreNotFoundError
-from ..metadata import Table, read_table
+from ..metadata import Table, metadata_error, read_table
 
-__all__ = ["ColumnSource", "FrameSource", "SourceLayout", "rows_in"]
+__all__ = ["ColumnSource", "FrameSource", "SourceLayout", "refuse_unknown_splits", "rows_in"]
 
 
 class ColumnSource(Protocol):
@@ -72,6 +72,36 @@ def rows_in(source: ColumnSource, column: str, values: Iterable[str]) -> np.ndar
     return np.flatnonzero(np.isin(np.asarray(col.codes), wanted)).astype(np.int64)
 
 
+def refuse_unknown_splits(table: Table, path: str, column: str, valid: Iterable[str], id_column: str) -> None:
+    """Refuse a row whose split (in ``column``) is missing or not one of ``valid``.
+
+    Raises
+    ------
+    MetadataError
+        Naming the file, the first such row, the column and the value.
+    """
+    valid = tuple(valid)
+    split = table.column(column)
+    unknown = sorted(set(split.categories or ()) - set(valid))
+    missing = np.flatnonzero(split.codes < 0)
+    if not unknown and not missing.size:
+        return
+    if unknown:
+        row = int(np.flatnonzero(split.codes == split.categories.index(unknown[0]))[0])
+        value = unknown[0]
+    else:
+        row, value = int(missing[0]), ""
+    raise metadata_error(
+        path,
+        row,
+        column,
+        value,
+        "unknown split name",
+        f"Valid split names are: {', '.join(valid)}.",
+        id_value=table.column(id_column).values[row].decode(),
+    )
+
+
 @dataclass(frozen=True)
 class SourceLayout:
     """How one dataset's official root is laid out, and what its split names stand for."""
@@ -81,18 +111,40 @@ class SourceLayout:
     sep: str
     #: Columns needed to find each row's image and split (read back from a partial store).
     path_columns: tuple[str, ...]
+    #: The dataset's folder under the root (default: the dataset name).
+    folder: str = ""
 
     @property
     def name(self) -> str:
         return self.schema.name
 
+    def dataset_dir(self, root: str) -> str:
+        """The dataset's folder in ``root`` (``<root>/bioscan5m``, ...)."""
+        return os.path.join(root, self.folder or self.name)
+
     def metadata_path(self, root: str) -> str:
         """Where the metadata file of ``root`` is."""
-        return os.path.join(root, self.name, self.metadata_relpath)
+        return os.path.join(self.dataset_dir(root), self.metadata_relpath)
 
     def image_dir(self, root: str, image_package: str) -> str:
         """The folder of one image package."""
-        return os.path.join(root, self.name, "images", image_package)
+        return os.path.join(self.dataset_dir(root), "images", image_package)
+
+    def store_dir(self, root: str) -> str:
+        """The folder of the root's stores (``<dataset folder>/h5``)."""
+        return os.path.join(self.dataset_dir(root), fmt.STORE_DIRNAME)
+
+    def store_path(self, root: str, *name: str | int | None, **kinds: str | int | None) -> str:
+        """Where ``bioscan-h5 build`` writes a store of this root by default.
+
+        ``name`` and ``kinds`` are the arguments of :func:`~bioscan_h5.format.store_filename`
+        after ``dataset`` (``image_package``, ``image_size``, then ``fit``, ``pixels``,
+        ``jpeg_quality``). A DNA-only dataset has one store per root
+        (:func:`~bioscan_h5.format.dna_store_filename`), whatever they are.
+        """
+        if not self.schema.has_images:
+            return os.path.join(self.store_dir(root), fmt.dna_store_filename(self.name))
+        return os.path.join(self.store_dir(root), fmt.store_filename(self.name, *name, **kinds))
 
     def find_metadata(self, root: str) -> str:
         """The metadata file of ``root``; :class:`StoreNotFoundError` saying how to get it."""
@@ -100,15 +152,17 @@ class SourceLayout:
         if not os.path.isfile(path):
             raise StoreNotFoundError(
                 f"No {self.name} metadata file at {path!r}. Point --root at the folder that holds"
-                f" {self.name}/ (the layout of bioscan-dataset), or download it with"
+                f" {self.folder or self.name}/ (the layout of bioscan-dataset), or download it with"
                 f" `bioscan-h5 download --dataset {self.name} --root ROOT`."
             )
         return path
 
-    def read(self, root: str, max_nucleotides: int | None) -> Table:
-        """Read and validate the metadata file of a root."""
+    def read(self, root: str, max_nucleotides: int | None, full_barcodes: bool = False) -> Table:
+        """Read and validate the metadata file of a root (see :func:`~bioscan_h5.metadata.read_table`)."""
         path = self.find_metadata(root)
-        table = read_table(path, self.schema, sep=self.sep, max_nucleotides=max_nucleotides)
+        table = read_table(
+            path, self.schema, sep=self.sep, max_nucleotides=max_nucleotides, full_barcodes=full_barcodes
+        )
         self.validate(table, path)
         return table
 

@@ -6,6 +6,10 @@ Layout::
     <root>/bioscan1m/images/<package>/part<chunk_number>/<image_file>
     <root>/bioscan1m/CLIBD_partitioning/<split>.txt     (optional; see :mod:`.clibd`)
 
+or, as ``bioscan-dataset`` 1.1 and earlier laid it out (read when ``<root>/bioscan1m/`` does
+not exist), ``<root>/BIOSCAN_Insect_Dataset_metadata.tsv`` with the rest under
+``<root>/bioscan/``; the stores then go to ``<root>/bioscan/h5/``.
+
 The store keeps the labels *after* ``bioscan-dataset``'s clean-up (``not_classified`` ->
 missing, three tribe fixes, genus from species, "unassigned ..." tribe and subfamily
 placeholders), every partitioning column, the CLIBD split of each row (``clibd_split``) and
@@ -21,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from .. import format as fmt
-from ..errors import InvalidArgumentError
+from ..errors import InvalidArgumentError, SourceFileNotFoundError
 from ..metadata import Table, metadata_error, read_table
 from ..splits import (
     BIOSCAN1M_SPLITS,
@@ -35,7 +39,10 @@ from .base import ColumnSource, SourceLayout, rows_in
 from .clibd import CLIBD_DIRNAME, add_clibd_partitions
 from .paths import refuse_unsafe
 
-__all__ = ["BIOSCAN1M_LAYOUT", "Bioscan1MLayout", "clean_labels_1m"]
+__all__ = ["BIOSCAN1M_LAYOUT", "OLD_1M_FOLDER", "Bioscan1MLayout", "clean_labels_1m"]
+
+#: The dataset folder of the layout of bioscan-dataset <= 1.1 (the metadata file beside it).
+OLD_1M_FOLDER = "bioscan"
 
 _LABELS = fmt.BIOSCAN1M_RANKS
 _TRIBE_FIXES = {"Asteia": "Asteiini", "Nemorilla": "Winthemiini", "Philaenus": "Philaenini"}
@@ -63,14 +70,35 @@ def clean_labels_1m(df: pd.DataFrame) -> pd.DataFrame:
 class Bioscan1MLayout(SourceLayout):
     """The BIOSCAN-1M root (TSV metadata, ``part<N>`` image folders, CLIBD partition files)."""
 
+    def old_layout(self, root: str) -> bool:
+        """Whether ``root`` has the layout of bioscan-dataset <= 1.1 (and not the current one)."""
+        return (
+            not os.path.isdir(os.path.join(root, self.name))
+            and os.path.isfile(os.path.join(root, self.metadata_relpath))
+            and os.path.isdir(os.path.join(root, OLD_1M_FOLDER))
+        )
+
+    def dataset_dir(self, root: str) -> str:
+        return os.path.join(root, OLD_1M_FOLDER) if self.old_layout(root) else super().dataset_dir(root)
+
+    def metadata_path(self, root: str) -> str:
+        if self.old_layout(root):
+            return os.path.join(root, self.metadata_relpath)
+        return super().metadata_path(root)
+
     def clibd_dir(self, root: str) -> str:
         """The folder of the CLIBD partition files."""
-        return os.path.join(root, self.name, CLIBD_DIRNAME)
+        return os.path.join(self.dataset_dir(root), CLIBD_DIRNAME)
 
-    def read(self, root: str, max_nucleotides: int | None) -> Table:
+    def read(self, root: str, max_nucleotides: int | None, full_barcodes: bool = False) -> Table:
         path = self.find_metadata(root)
         table = read_table(
-            path, self.schema, sep=self.sep, max_nucleotides=max_nucleotides, prepare=clean_labels_1m
+            path,
+            self.schema,
+            sep=self.sep,
+            max_nucleotides=max_nucleotides,
+            prepare=clean_labels_1m,
+            full_barcodes=full_barcodes,
         )
         self.validate(table, path)
         add_clibd_partitions(table, self.clibd_dir(root))
@@ -153,11 +181,18 @@ class Bioscan1MLayout(SourceLayout):
             )
         if "+" in split:
             return rows_in(source, "clibd_split", explode_metasplit_1m(split, pv, verify=True))
-        rows = source.partition(split) if split in CLIBD_VALID_SPLITS + CLIBD_METASPLITS else None
-        if rows is None:
+        if split not in CLIBD_VALID_SPLITS + CLIBD_METASPLITS:
             valid = ", ".join(repr(s) for s in CLIBD_METASPLITS + CLIBD_VALID_SPLITS)
             raise InvalidArgumentError(
                 f"Invalid split value: {split!r}. Valid splits for partitioning version 'clibd' are: {valid}"
+            )
+        rows = source.partition(split)
+        if rows is None:  # a union file (the ten base files are required at build time)
+            where = getattr(source, "path", "the store")
+            raise SourceFileNotFoundError(
+                f"The CLIBD partition file {split + '.txt'!r} was not in {CLIBD_DIRNAME}/ when {where!r} was"
+                f" built. Put it there (it comes with CLIBD_partitioning.zip) and rebuild the store with"
+                " `bioscan-h5 build --overwrite`."
             )
         return np.asarray(rows, dtype=np.int64)
 

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import format as fmt
-from ..metadata import Table, metadata_error
+from ..metadata import Table
 from ..splits import explode_metasplit_5m
-from .base import ColumnSource, SourceLayout, rows_in
+from .base import ColumnSource, SourceLayout, refuse_unknown_splits, rows_in
 from .paths import refuse_unsafe
 
 __all__ = ["Bioscan5MLayout", "BIOSCAN5M_LAYOUT"]
@@ -21,24 +21,7 @@ class Bioscan5MLayout(SourceLayout):
     """The BIOSCAN-5M root; one ``split`` column names each row's split."""
 
     def validate(self, table: Table, path: str) -> None:
-        split = table.column("split")
-        unknown = sorted(set(split.categories or ()) - set(fmt.BIOSCAN5M_SPLITS))
-        missing = np.flatnonzero(split.codes < 0)
-        if unknown or missing.size:
-            if unknown:
-                row = int(np.flatnonzero(split.codes == split.categories.index(unknown[0]))[0])
-                value = unknown[0]
-            else:
-                row, value = int(missing[0]), ""
-            raise metadata_error(
-                path,
-                row,
-                "split",
-                value,
-                "unknown split name",
-                f"Valid split names are: {', '.join(fmt.BIOSCAN5M_SPLITS)}.",
-                id_value=table.column("processid").values[row].decode(),
-            )
+        refuse_unknown_splits(table, path, "split", fmt.BIOSCAN5M_SPLITS, "processid")
         refuse_unsafe(path, table, "processid", "processid")
         refuse_unsafe(path, table, "chunk", "processid", allow_empty=True)
 

@@ -6,11 +6,14 @@ from ..errors import InvalidArgumentError
 from .base import SourceLayout
 from .bioscan1m import BIOSCAN1M_LAYOUT
 from .bioscan5m import BIOSCAN5M_LAYOUT
+from .canadian_invertebrates import CANADIAN_INVERTEBRATES_LAYOUT
 
 __all__ = ["LAYOUTS", "get_layout"]
 
-#: The layouts, by dataset name (``"bioscan5m"``, ``"bioscan1m"``).
-LAYOUTS: dict[str, SourceLayout] = {layout.name: layout for layout in (BIOSCAN5M_LAYOUT, BIOSCAN1M_LAYOUT)}
+#: The layouts, by dataset name (``"bioscan5m"``, ``"bioscan1m"``, ``"canadian_invertebrates"``).
+LAYOUTS: dict[str, SourceLayout] = {
+    layout.name: layout for layout in (BIOSCAN5M_LAYOUT, BIOSCAN1M_LAYOUT, CANADIAN_INVERTEBRATES_LAYOUT)
+}
 
 
 def get_layout(dataset: str) -> SourceLayout:

@@ -15,11 +15,12 @@ from .. import format as fmt
 from .._hdf5 import open_readonly
 from ..columns import StoredColumn, read_column
 from ..errors import StoreFormatError, StoreNotFoundError
-from ..format import ImageStatus, Kind
+from ..format import Kind
 from ..layouts import get_layout
+from .barcodes import BarcodeArrays
 from .damage import damage_reported, reads
 from .integrity import ChecksumAccess
-from .pixels import pixel_array
+from .pixels import ImageArrays
 from .ranges import CheckedArrays, check_codes
 from .summary import store_info
 from .tables import LazyMapping, to_frame
@@ -115,7 +116,7 @@ def _missing_store_error(path: str) -> StoreNotFoundError:
     return StoreNotFoundError(f"No store file at {path!r}.{hint}")
 
 
-class Store(CheckedArrays, ChecksumAccess):
+class Store(ImageArrays, BarcodeArrays, CheckedArrays, ChecksumAccess):
     """A bioscan-h5 store: the whole dataset as numpy arrays, row ``i`` = metadata row ``i``.
 
     Uncompressed arrays are numpy memory maps of the file (zero-copy, shared by every process
@@ -242,10 +243,12 @@ class Store(CheckedArrays, ChecksumAccess):
         return self.n_rows
 
     def __repr__(self) -> str:
-        return (
-            f"<Store {os.path.basename(self.path)!r}: {self.dataset}, {self.n_rows} rows,"
-            f" {self.attrs.get(fmt.ATTR_IMAGE_PACKAGE)} at {self.image_size}px>"
+        what = (
+            f"{self.attrs.get(fmt.ATTR_IMAGE_PACKAGE)} at {self.image_size}px"
+            if self.has_images
+            else "no images"
         )
+        return f"<Store {os.path.basename(self.path)!r}: {self.dataset}, {self.n_rows} rows, {what}>"
 
     # ------------------------------------------------------------ raw arrays
     @reads(lambda self, name: f"dataset {name!r}")
@@ -268,40 +271,6 @@ class Store(CheckedArrays, ChecksumAccess):
                 arr = np.memmap(self._map_source, dtype=dset.dtype, mode="r", offset=offset, shape=dset.shape)
             maps[name] = arr
         return arr
-
-    @cached_property
-    @reads("the pixel array")
-    def images(self):
-        """``(N, S, S, 3)`` uint8 pixels, sliceable like a numpy array (a memory map when uncompressed)."""
-        return pixel_array(self.file[fmt.IMAGES], self.attrs, self.n_rows, self.image_size, self._map_source)
-
-    @property
-    def memory_mapped(self) -> bool:
-        """True when :attr:`images` is a memory map (uncompressed store)."""
-        return isinstance(self.images, np.memmap)
-
-    @property
-    def image_ok(self) -> np.ndarray:
-        return self.image_status == ImageStatus.OK
-
-    @cached_property
-    def image_source_size(self) -> np.ndarray:
-        return self.array(fmt.IMAGE_SOURCE_SIZE)
-
-    @cached_property
-    def dna_codes(self) -> np.ndarray:
-        """``(N, W)`` uint8 ASCII barcode letters, 0-padded."""
-        return self.array(fmt.DNA_CODES)
-
-    @cached_property
-    def dna_full_lengths(self) -> np.ndarray:
-        return self.array(fmt.DNA_FULL_LENGTHS)
-
-    @property
-    def max_nucleotides(self) -> int | None:
-        """The barcode truncation the store was built with (None: full length)."""
-        v = int(self.attrs[fmt.ATTR_MAX_NUCLEOTIDES])
-        return None if v < 0 else v
 
     # ------------------------------------------------------------ metadata columns
     @cached_property
@@ -380,17 +349,6 @@ class Store(CheckedArrays, ChecksumAccess):
             BIOSCAN-1M only (default ``"large_diptera_family"``).
         """
         return get_layout(self.dataset).split_rows(self, split, partitioning_version)
-
-    @reads("the barcodes")
-    def barcodes(self, rows=None, max_nucleotides: int | None = None) -> list:
-        """Barcodes as strings (``nan`` where missing), optionally truncated further."""
-        from ..dna import decode_barcodes
-
-        rows = np.arange(self.n_rows) if rows is None else np.asarray(rows)
-        lengths = np.array(self.dna_lengths[rows])
-        if max_nucleotides is not None:
-            lengths = np.where(lengths > max_nucleotides, max_nucleotides, lengths)
-        return decode_barcodes(self.dna_codes[rows], lengths)
 
     @reads(lambda self, name, rows=None: f"column {name!r}")
     def column_values(self, name: str, rows=None) -> np.ndarray:

@@ -40,6 +40,7 @@ _FEW_ROWS = 4
 _SCAN_ROWS = 1 << 14
 #: What is blamed when a row's image checksum fails but its status and size blocks do not.
 _PIXELS = f"{fmt.IMAGES} (its pixels, or its checksum in {fmt.CHECKSUM_IMAGES})"
+_JPEG_BYTES = f"{fmt.JPEG_BYTES} (its bytes, or its checksum in {fmt.CHECKSUM_IMAGES})"
 
 
 @dataclass
@@ -91,8 +92,13 @@ class Checksums:
                 f"{store.path!r} is damaged: its checksums cover {sorted(self.record)!r} but the store holds the"
                 f" per-row arrays {record!r}. {_REBUILD}"
             )
+        #: The per-row arrays an image checksum covers (a JPEG store's row tables too).
+        self.image_arrays = [n for n in (*fmt.IMAGE_ROW_ARRAYS, *fmt.JPEG_ROW_ARRAYS) if n in self.blocks]
+        #: Whether the store has image checksums (a DNA-only dataset's store has none).
+        self.has_images = fmt.CHECKSUM_IMAGES in f
+        self.jpeg = store.has_images and store.pixels == "jpeg"
         #: Arrays that are not per row (partitions, ...): checked whole, once per process.
-        self.whole = [n for n in self.blocks if n not in self.record and n not in fmt.IMAGE_ROW_ARRAYS]
+        self.whole = [n for n in self.blocks if n not in self.record and n not in self.image_arrays]
         self._whole_checked = False
 
     # ------------------------------------------------------------ pieces
@@ -123,22 +129,28 @@ class Checksums:
     def image_crcs(self, rows: np.ndarray, threads: int = 1, holes=None) -> np.ndarray:
         """The image checksum of ``rows`` (pixels, status, source size) computed now.
 
-        ``holes(row)`` may say that a row's pixels lie in a hole of the file (all zeros,
-        not read); ``threads`` > 1 checks memory-mapped rows in parallel.
+        A JPEG store's rows are checked over their stored bytes. ``holes(row)`` may say that a
+        row's pixels lie in a hole of the file (all zeros, not read); ``threads`` > 1 checks
+        memory-mapped rows (or JPEG rows, read with ``pread``) in parallel.
         """
         st = self.store
         status = np.asarray(st.array(fmt.IMAGE_STATUS)[rows])
         size = np.asarray(st.array(fmt.IMAGE_SOURCE_SIZE)[rows])
-        images = st.images
+        if self.jpeg:
+            images, encoded = None, st.jpeg.encoded
+        else:
+            images, encoded = st.images, None
         zero = zero_crc(st.image_size**2 * 3)
 
         def one(k: int) -> int:
             row = int(rows[k])
+            if encoded is not None:
+                return image_crc(zlib.crc32(encoded(row)), int(status[k]), size[k])
             if holes is not None and status[k] == ImageStatus.PENDING and holes(row):
                 return image_crc(zero, int(status[k]), size[k])
             return image_crc(zlib.crc32(np.ascontiguousarray(images[row])), int(status[k]), size[k])
 
-        if threads > 1 and isinstance(images, np.ndarray):  # zlib releases the GIL; h5py does not
+        if threads > 1 and (encoded is not None or isinstance(images, np.ndarray)):  # zlib releases the GIL
             with ThreadPoolExecutor(threads) as pool:
                 return np.fromiter(pool.map(one, range(len(rows))), fmt.CHECKSUM_DTYPE, len(rows))
         return np.fromiter(map(one, range(len(rows))), fmt.CHECKSUM_DTYPE, len(rows))
@@ -186,14 +198,14 @@ class Checksums:
         if bad.size:
             row = int(rows[bad[0]])
             raise self._row_error(row, self._blame(self.record, row) or [fmt.CHECKSUM_ROWS], "its values")
-        if images:
+        if images and self.has_images:
             bad = np.flatnonzero(self.image_crcs(rows) != self._stored(fmt.CHECKSUM_IMAGES)[rows])
             if bad.size:
                 row = int(rows[bad[0]])
                 raise self._row_error(row, self._image_blame(row), "its image")
 
     def _image_blame(self, row: int) -> list[str]:
-        return self._blame(list(fmt.IMAGE_ROW_ARRAYS), row) or [_PIXELS]
+        return self._blame(self.image_arrays, row) or [_JPEG_BYTES if self.jpeg else _PIXELS]
 
     def _row_error(self, row: int, arrays: list[str], what: str) -> ChecksumMismatchError:
         st = self.store
@@ -205,8 +217,8 @@ class Checksums:
         )
 
     def _blame_rows(self, damage: Damage, bad: np.ndarray, phase: str) -> None:
-        names = self.record if phase == "rows" else list(fmt.IMAGE_ROW_ARRAYS)
-        fallback = fmt.CHECKSUM_ROWS if phase == "rows" else _PIXELS
+        names = self.record if phase == "rows" else self.image_arrays
+        fallback = fmt.CHECKSUM_ROWS if phase == "rows" else (_JPEG_BYTES if self.jpeg else _PIXELS)
         for row in bad.tolist():
             blamed = [a for a in names if any(lo <= row < hi for lo, hi in damage.arrays.get(a, ()))]
             damage.add_row(row, blamed or [fallback])
@@ -223,10 +235,14 @@ class Checksums:
             damage.arrays[name] = [(0, len(self.store.file[name]))]
         n = self.store.n_rows
         stored_rows = self._stored(fmt.CHECKSUM_ROWS)
-        stored_images = self._stored(fmt.CHECKSUM_IMAGES)
+        stored_images = self._stored(fmt.CHECKSUM_IMAGES) if self.has_images else None
         threads = threads or min(8, os.cpu_count() or 1)
         with _HoleFinder(self.store) as holes:
             for phase in ("rows", "images"):
+                if phase == "images" and stored_images is None:
+                    if progress is not None:
+                        progress(n)  # nothing to check: the bar still ends at twice the rows
+                    continue
                 for start in range(0, n, _SCAN_ROWS):
                     rows = np.arange(start, min(start + _SCAN_ROWS, n))
                     if phase == "rows":
@@ -251,7 +267,8 @@ class _HoleFinder:
     def __init__(self, store) -> None:
         self.fd = -1
         self.offset = 0
-        if isinstance(store.images, np.memmap) and hasattr(os, "SEEK_DATA"):
+        raw = store.has_images and store.pixels == "raw"
+        if raw and isinstance(store.images, np.memmap) and hasattr(os, "SEEK_DATA"):
             self.offset = store.images.offset
             with contextlib.suppress(OSError):
                 self.fd = os.open(f"/proc/self/fd/{store.file.id.get_vfd_handle()}", os.O_RDONLY)

@@ -1,6 +1,12 @@
-"""The pixel block of a store: a memory map when its rows lie end to end, else the h5py dataset.
+"""A store's images: the pixel block of a raw store, the encoded images of a JPEG store.
 
-Nothing about the layout is taken on trust before the block is memory-mapped:
+:class:`ImageArrays` (a part of :class:`~bioscan_h5.store.Store`) serves both kinds as
+``Store.images``. A store of a DNA-only dataset has none. A JPEG store's images are decoded
+when indexed (:class:`~.jpeg.JpegImages`).
+
+A raw store's pixel block is a memory map when its rows lie end to end in the file
+(:func:`pixel_array`), else the h5py dataset. Nothing about the layout is taken on trust
+before the block is memory-mapped:
 
 - format 2 writes the uncompressed pixels as one contiguous HDF5 dataset, so there is one
   offset, the dataset's own (HDF5 reads the same bytes), and no chunk offsets to trust;
@@ -15,13 +21,72 @@ from __future__ import annotations
 
 import logging
 import os
+from functools import cached_property
 
 import h5py
 import numpy as np
 
+from .. import format as fmt
 from .._hdf5 import chunk_offsets_contiguous
+from ..errors import InvalidArgumentError
+from ..format import ImageStatus
+from .damage import reads
+from .jpeg import JpegBlock, JpegImages
+from .ranges import check_status
 
-__all__ = ["pixel_array", "pixel_block_offset"]
+__all__ = ["ImageArrays", "pixel_array", "pixel_block_offset"]
+
+
+class ImageArrays:
+    """The image arrays of a :class:`~bioscan_h5.store.Store`.
+
+    The store supplies ``array``, ``file``, ``attrs``, ``schema``, ``n_rows``, ``image_size``,
+    ``path``, ``dataset`` and ``_map_source``.
+    """
+
+    @property
+    def has_images(self) -> bool:
+        """False for a store of a DNA-only dataset (no image arrays at all)."""
+        return self.schema.has_images
+
+    @cached_property
+    @reads("the pixel array")
+    def images(self):
+        """``(N, S, S, 3)`` uint8 pixels, sliceable like a numpy array (a memory map when uncompressed).
+
+        On a JPEG store, an array-like that decodes the rows it is indexed with.
+        """
+        if not self.has_images:
+            raise InvalidArgumentError(f"{self.path!r} is a store of {self.dataset}, which has no images.")
+        if self.pixels == "jpeg":
+            return JpegImages(self.jpeg)
+        return pixel_array(self.file[fmt.IMAGES], self.attrs, self.n_rows, self.image_size, self._map_source)
+
+    pixels = property(lambda self: fmt.pixel_kind(self.attrs), doc='``"raw"`` or ``"jpeg"``: the kind.')
+    jpeg = cached_property(reads("the JPEG tables")(JpegBlock))  #: a JPEG store's :class:`~.jpeg.JpegBlock`
+
+    @property
+    def memory_mapped(self) -> bool:
+        """True when :attr:`images` is a memory map (uncompressed store)."""
+        return isinstance(self.images, np.memmap)
+
+    @cached_property
+    def image_status(self) -> np.ndarray:
+        """``(N,)`` :class:`~bioscan_h5.format.ImageStatus` codes (all pending in a DNA-only store)."""
+        if not self.has_images:
+            return np.zeros(self.n_rows, dtype=fmt.STATUS_DTYPE)
+        status = self.array(fmt.IMAGE_STATUS)
+        check_status(self.path, status)  # each code a known status, checked on first use
+        return status
+
+    @property
+    def image_ok(self) -> np.ndarray:
+        return self.image_status == ImageStatus.OK
+
+    @cached_property
+    def image_source_size(self) -> np.ndarray:
+        return self.array(fmt.IMAGE_SOURCE_SIZE)
+
 
 log = logging.getLogger("bioscan_h5.store")
 

@@ -13,7 +13,6 @@ sample, so it is done lazily here, and in full by ``bioscan-h5 verify --full``.
 from __future__ import annotations
 
 import json
-from functools import cached_property
 
 import numpy as np
 
@@ -22,7 +21,15 @@ from ..errors import StoreFormatError
 from ..format import ImageStatus
 from .damage import reads
 
-__all__ = ["CheckedArrays", "check_codes", "check_lengths", "check_rows", "check_status", "check_tokens"]
+__all__ = [
+    "CheckedArrays",
+    "check_codes",
+    "check_lengths",
+    "check_offsets",
+    "check_rows",
+    "check_status",
+    "check_tokens",
+]
 
 _REBUILD = "Rebuild it with `bioscan-h5 build --overwrite` (or copy it again)."
 
@@ -63,6 +70,21 @@ def check_lengths(path: str, lengths: np.ndarray, width: int) -> None:
     )
 
 
+def check_offsets(path: str, what: str, offsets: np.ndarray, total: int) -> None:
+    """Offsets into a block of ``total`` items: from 0, never decreasing, ending at ``total``."""
+    offsets = np.asarray(offsets)
+    if offsets.size == 0:
+        return
+    _check_within(path, what, offsets, 0, total, f"an offset in [0, {total}] (the block's size)", "position")
+    steps = np.flatnonzero(np.diff(offsets) < 0)
+    if steps.size or int(offsets[0]) != 0 or int(offsets[-1]) != total:
+        at = int(steps[0]) + 1 if steps.size else (0 if int(offsets[0]) != 0 else len(offsets) - 1)
+        raise StoreFormatError(
+            f"{path!r} is damaged: {what} holds {int(offsets[at])!r} at position {at}, expected offsets"
+            f" that start at 0, never decrease and end at {total} (the block's size). {_REBUILD}"
+        )
+
+
 def check_status(path: str, status: np.ndarray) -> None:
     """Image statuses among :class:`~bioscan_h5.format.ImageStatus`."""
     top = max(ImageStatus)
@@ -85,22 +107,9 @@ class CheckedArrays:
     """The arrays of :class:`~bioscan_h5.store.Store` that index something, checked on first use.
 
     A mixin: it uses the store's ``array``, ``file``, ``path`` and ``n_rows``. Category codes
-    are checked by ``Store.column``.
+    are checked by ``Store.column``, image statuses by ``ImageArrays.image_status``, barcode
+    lengths and the whole-barcode block by ``BarcodeArrays``.
     """
-
-    @cached_property
-    def image_status(self) -> np.ndarray:
-        """``(N,)`` :class:`~bioscan_h5.format.ImageStatus` codes."""
-        status = self.array(fmt.IMAGE_STATUS)
-        check_status(self.path, status)
-        return status
-
-    @cached_property
-    def dna_lengths(self) -> np.ndarray:
-        """``(N,)`` stored barcode lengths, -1 where missing (each within the barcodes' width)."""
-        lengths = self.array(fmt.DNA_LENGTHS)
-        check_lengths(self.path, lengths, self.file[fmt.DNA_CODES].shape[1])
-        return lengths
 
     @reads(lambda self, name: f"tokens {name!r}")
     def tokens(self, name: str) -> tuple[np.ndarray, np.ndarray]:

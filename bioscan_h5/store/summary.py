@@ -28,17 +28,19 @@ def store_info(st) -> dict:
         per_split[name] = {"rows": int(sel.sum()), "images": int((status[sel] == ImageStatus.OK).sum())}
     n = max(st.n_rows, 1)
     labelled = {r: round(float((np.asarray(st.labels[r]) >= 0).sum()) / n, 4) for r in st.schema.ranks}
+    images = st.has_images
     return {
         "path": st.path,
         "dataset": st.dataset,
         "format_version": int(st.attrs[fmt.ATTR_VERSION]),
         "rows": st.n_rows,
-        "image_package": st.attrs.get(fmt.ATTR_IMAGE_PACKAGE),
-        "image_shape": [st.image_size, st.image_size, 3],
-        "fit": st.attrs.get(fmt.ATTR_FIT),
+        "image_package": st.attrs.get(fmt.ATTR_IMAGE_PACKAGE) if images else None,
+        "image_shape": [st.image_size, st.image_size, 3] if images else None,
+        "fit": st.attrs.get(fmt.ATTR_FIT) if images else None,
         "compression": st.attrs.get(fmt.ATTR_COMPRESSION) or None,
-        "memory_mapped": st.memory_mapped,
+        "memory_mapped": st.memory_mapped if images else False,
         "max_nucleotides": st.max_nucleotides,
+        "full_barcodes": st.full_barcodes,
         "image_splits": json.loads(st.attrs.get(fmt.ATTR_SPLITS_BUILT, "[]")),
         "images": counts,
         "bad_images": int(sum(v for k, v in counts.items() if k not in ("ok", "pending"))),
@@ -47,6 +49,24 @@ def store_info(st) -> dict:
         "size_bytes": disk.st_size,
         "size_on_disk_bytes": disk.st_blocks * 512,
         "tokenizations": st.tokenizations,
+        **_pixel_summary(st, counts["ok"]),
         "complete": bool(st.attrs.get(fmt.ATTR_COMPLETE)),
         "checksums": st.has_checksums,
+    }
+
+
+def _pixel_summary(st, n_ok: int) -> dict:
+    """The store's kind, and the bytes its images take (in all, and per decoded image)."""
+    if not st.has_images:  # a DNA-only store: no pixels of either kind
+        return {"pixels": None, "jpeg_quality": None, "image_bytes": 0, "bytes_per_image": 0}
+    if st.pixels == "jpeg":
+        block = st.jpeg
+        nbytes, quality = block.nbytes, block.quality
+    else:
+        nbytes, quality = n_ok * st.image_size**2 * 3, None
+    return {
+        "pixels": st.pixels,
+        "jpeg_quality": quality,
+        "image_bytes": nbytes,
+        "bytes_per_image": round(nbytes / n_ok) if n_ok else 0,
     }

@@ -14,7 +14,8 @@ import h5py
 import numpy as np
 
 from .. import format as fmt
-from ..errors import StoreFormatError, StoreIncompleteError, StoreVersionError
+from ..errors import InvalidArgumentError, StoreFormatError, StoreIncompleteError, StoreVersionError
+from ..layouts import get_layout
 from .storage import check_storage
 
 __all__ = ["StoreHeader", "attr_value", "check_attributes", "column_order", "read_header"]
@@ -61,6 +62,14 @@ def read_header(f: h5py.File, path: str, allow_incomplete: bool) -> StoreHeader:
     check_attributes(a, path)
     _check_complete(a, path, allow_incomplete)
     dataset = a[fmt.ATTR_DATASET]
+    _check_split_names(a, dataset, path)
+    if not fmt.SCHEMAS[dataset].has_images:  # a DNA-only dataset's store: no image package, raw
+        for name, valid in ((fmt.ATTR_IMAGE_PACKAGE, ""), (fmt.ATTR_PIXELS, "raw")):
+            if name in a and a[name] != valid:
+                raise StoreFormatError(
+                    f"{path!r} is damaged: its {name!r} attribute is {a[name]!r}, but {dataset} has no"
+                    f" images (expected {valid!r}). {_REBUILD}"
+                )
     header = StoreHeader(
         attrs=a,
         dataset=dataset,
@@ -134,6 +143,21 @@ def check_attributes(attrs: dict, path: str) -> None:
             )
 
 
+def _check_split_names(a: dict, dataset: str, path: str) -> None:
+    """The splits whose images the store holds must be split names of its dataset."""
+    built = json.loads(a.get(fmt.ATTR_SPLITS_BUILT, "[]"))
+    try:
+        if not isinstance(built, list) or not all(isinstance(s, str) for s in built):
+            raise InvalidArgumentError("not a list of names")
+        if built:
+            get_layout(dataset).explode("+".join(built))
+    except InvalidArgumentError:
+        raise StoreFormatError(
+            f"{path!r} is damaged: its {fmt.ATTR_SPLITS_BUILT!r} attribute is {built!r}, which are not"
+            f" split names of {dataset}. {_REBUILD}"
+        ) from None
+
+
 def _check_identity(a: dict, path: str) -> None:
     if a.get(fmt.ATTR_FORMAT) != fmt.FORMAT_NAME:
         raise StoreFormatError(
@@ -165,7 +189,14 @@ Seen = dict
 
 
 def _check_datasets(seen: Seen, f: h5py.File, path: str, header: StoreHeader) -> None:
-    for name, (kind, shape) in fmt.expected_datasets(header.schema, header.n_rows, header.image_size).items():
+    expected = fmt.expected_datasets(header.schema, header.n_rows, header.image_size)
+    if fmt.pixel_kind(header.attrs) == "jpeg":  # encoded bytes instead of the pixel block
+        del expected[fmt.IMAGES]
+        expected.update(fmt.jpeg_datasets(header.n_rows, bool(header.attrs.get(fmt.ATTR_COMPLETE))))
+    content = json.loads(header.attrs.get(fmt.ATTR_BUILD_ARGS, "{}"))
+    if content.get("full_barcodes") and content.get("max_nucleotides") is not None:
+        expected.update(fmt.expected_tail_datasets(header.n_rows))
+    for name, (kind, shape) in expected.items():
         _check_dataset(seen, path, name, kind, shape)
     _check_columns(seen, f, path, header)
     width = header.attrs[fmt.ATTR_MAX_NUCLEOTIDES]

@@ -236,8 +236,12 @@ class TokenizeArgs(NamedTuple):
     prefix_id: int
 
 
-def tokenize_args(settings: TokenizerSettings) -> TokenizeArgs:
-    """The kernel's tables and ids for checked tokenizer settings (specials take the first ids)."""
+def tokenize_args(settings: TokenizerSettings, uppercase: bool = False) -> TokenizeArgs:
+    """The kernel's tables and ids for checked tokenizer settings (specials take the first ids).
+
+    ``uppercase``: a lower-case letter counts as its upper-case letter; otherwise it is a
+    letter outside the alphabet, as the published tokenizers treat it.
+    """
     alphabet, k, stride, max_len, specials, pad, unknown, prefix, padding_side = settings
     specials = list(specials)
     digits = np.full(256, -1, dtype=np.int64)
@@ -245,7 +249,8 @@ def tokenize_args(settings: TokenizerSettings) -> TokenizeArgs:
         digits[:] = alphabet.index(unknown)
     for i, ch in enumerate(alphabet):
         digits[ord(ch)] = i
-        digits[ord(ch.lower())] = i
+        if uppercase:
+            digits[ord(ch.lower())] = i
     return TokenizeArgs(
         digits=digits,
         base=len(alphabet),

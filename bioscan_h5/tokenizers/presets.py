@@ -28,8 +28,9 @@ class CharTokenizer(Tokenizer):
 
     The defaults are the peer README's map ``{"P": 0, "A": 1, "C": 2, "G": 3, "T": 4,
     "N": 5}``, padded on the right with the token ``P`` to 660 letters. Letters outside the
-    alphabet (other IUPAC codes, ``'-'``, anything else) get the id of ``unknown``: ``N``
-    (5) by default, since that map has no unknown token.
+    alphabet (other IUPAC codes, ``'-'``, lower-case letters unless ``uppercase=True``,
+    anything else) get the id of ``unknown``: ``N`` (5) by default, since that map has no
+    unknown token.
 
     Parameters
     ----------
@@ -46,11 +47,15 @@ class CharTokenizer(Tokenizer):
         A letter of ``alphabet`` or one of ``specials``.
     padding_side : {"right", "left"}
     name : str
+    uppercase : bool
+        Count lower-case letters as upper case (by default they are unknown letters).
 
     Examples
     --------
     >>> tok = CharTokenizer(max_len=8)
     >>> tok("ACgtR").tolist()
+    [1, 2, 5, 5, 5, 0, 0, 0]
+    >>> CharTokenizer(max_len=8, uppercase=True)("ACgtR").tolist()
     [1, 2, 3, 4, 5, 0, 0, 0]
     >>> tok.decode(tok("ACGTN"))
     'ACGTN'
@@ -68,6 +73,7 @@ class CharTokenizer(Tokenizer):
         unknown: str = "N",
         padding_side: str = "right",
         name: str = "char",
+        uppercase: bool = False,
     ) -> None:
         super().__init__(
             alphabet,
@@ -80,6 +86,7 @@ class CharTokenizer(Tokenizer):
             prefix=None,
             padding_side=padding_side,
             name=name,
+            uppercase=uppercase,
         )
 
 
@@ -111,11 +118,15 @@ class KmerTokenizer(Tokenizer):
     padding_side : {"right", "left"}
     name : str or None
         Defaults to ``"kmer{k}"``.
+    uppercase : bool
+        Count lower-case letters as upper case (by default a k-mer holding one is ``unknown``).
 
     Examples
     --------
     >>> tok = KmerTokenizer(4, max_len=12)
     >>> tok("ACGTacgtAC").tolist()  # ACGT = 0*64 + 1*16 + 2*4 + 3 = 27, plus 2 specials
+    [29, 1, 1]
+    >>> KmerTokenizer(4, max_len=12, uppercase=True)("ACGTacgtAC").tolist()
     [29, 29, 1]
     """
 
@@ -132,6 +143,7 @@ class KmerTokenizer(Tokenizer):
         prefix: str | None = None,
         padding_side: str = "right",
         name: str | None = None,
+        uppercase: bool = False,
     ) -> None:
         if pad in specials:
             raise ValueError(
@@ -148,6 +160,7 @@ class KmerTokenizer(Tokenizer):
             prefix=prefix,
             padding_side=padding_side,
             name=f"kmer{k}" if name is None else name,
+            uppercase=uppercase,
         )
 
 
@@ -156,16 +169,19 @@ class KmerTokenizer(Tokenizer):
 # ----------------------------------------------------------------------------------------------
 
 
-def barcodebert_tokenizer(k: int = 4) -> KmerTokenizer:
+def barcodebert_tokenizer(k: int = 4, *, uppercase: bool = False) -> KmerTokenizer:
     """BarcodeBERT's tokenizer: non-overlapping k-mers of ``ACGT``, padded with N to 660.
 
     ``[MASK]=0``, ``[UNK]=1``, then the ``4**k`` k-mers in product order; ``660 // k``
-    tokens (165 for k = 4); attention mask 1 on the first ``len(seq) // k``.
+    tokens (165 for k = 4); attention mask 1 on the first ``len(seq) // k``. A k-mer with a
+    lower-case letter is ``[UNK]``, as in BarcodeBERT.
 
     Parameters
     ----------
     k : int
         k-mer size (BarcodeBERT's default is 4; 5 and 6 were published too).
+    uppercase : bool, default=False
+        Count lower-case letters as upper case (not what BarcodeBERT does).
 
     Returns
     -------
@@ -181,15 +197,22 @@ def barcodebert_tokenizer(k: int = 4) -> KmerTokenizer:
         unknown="[UNK]",
         pad="N",
         name="barcodebert" if int(k) == 4 else f"barcodebert-k{int(k)}",
+        uppercase=uppercase,
     )
 
 
-def clibd_tokenizer() -> KmerTokenizer:
+def clibd_tokenizer(*, uppercase: bool = False) -> KmerTokenizer:
     """CLIBD's DNA tokenizer: 5-mers, stride 5, padded with N to 660, ``<MASK>`` prepended.
 
     ``<MASK>=0``, ``<CLS>=1``, ``<UNK>=2``, then the 1024 5-mers in product order; 133
     tokens. CLIBD feeds its encoder no attention mask; ours is 1 on the prefix and the first
-    ``len(seq) // 5`` k-mers (use all ones to match CLIBD's embeddings exactly).
+    ``len(seq) // 5`` k-mers (use all ones to match CLIBD's embeddings exactly). A 5-mer with
+    a lower-case letter is ``<UNK>``, as in CLIBD.
+
+    Parameters
+    ----------
+    uppercase : bool, default=False
+        Count lower-case letters as upper case (not what CLIBD does).
 
     Returns
     -------
@@ -205,14 +228,21 @@ def clibd_tokenizer() -> KmerTokenizer:
         pad="N",
         prefix="<MASK>",
         name="clibd",
+        uppercase=uppercase,
     )
 
 
-def barcodemamba_tokenizer() -> CharTokenizer:
+def barcodemamba_tokenizer(*, uppercase: bool = False) -> CharTokenizer:
     """BarcodeMamba's character tokenizer (vocab of 8), left-padded with N to 660.
 
     ``[MASK]=0``, ``[SEP]=1``, ``[UNK]=2``, ``A=3``, ``C=4``, ``G=5``, ``T=6``, ``N=7``;
-    letters outside ``ACGTN`` are ``[UNK]``; attention mask 1 on the real letters.
+    letters outside ``ACGTN`` (lower-case ones included, as in BarcodeMamba) are ``[UNK]``;
+    attention mask 1 on the real letters.
+
+    Parameters
+    ----------
+    uppercase : bool, default=False
+        Count lower-case letters as upper case (not what BarcodeMamba does).
 
     Returns
     -------
@@ -226,6 +256,7 @@ def barcodemamba_tokenizer() -> CharTokenizer:
         unknown="[UNK]",
         padding_side="left",
         name="barcodemamba",
+        uppercase=uppercase,
     )
 
 

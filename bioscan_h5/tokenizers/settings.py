@@ -54,8 +54,8 @@ def check_settings(given: TokenizerSettings) -> tuple[TokenizerSettings, list[st
         raise ValueError(f"alphabet must be a non-empty str of letters, got {alphabet!r}")
     if alphabet != alphabet.upper() or len(set(alphabet)) != len(alphabet) or not alphabet.isascii():
         raise ValueError(
-            f"alphabet must hold distinct upper-case ASCII letters (lower case is mapped to upper "
-            f"case), got {alphabet!r}"
+            f"alphabet must hold distinct upper-case ASCII letters (lower case is unknown, or upper case "
+            f"with uppercase=True), got {alphabet!r}"
         )
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k!r}")

@@ -31,6 +31,7 @@ _REPR_FIELDS = (
     "unknown",
     "prefix",
     "padding_side",
+    "uppercase",
 )
 
 #: The classes :meth:`Tokenizer.from_config` rebuilds, by name (see :func:`config_class`).
@@ -54,6 +55,8 @@ def _from_config(config: dict[str, Any]) -> Tokenizer:
         )
     for key in cls._implied:
         cfg.pop(key, None)
+    # Configs written before the setting existed come from tokenizers that upper-cased.
+    cfg.setdefault("uppercase", True)
     return cls(**cfg)
 
 
@@ -95,6 +98,9 @@ class Tokenizer:
         Where padding goes.
     name : str
         The tokenizer's name (presets use their registry name).
+    uppercase : bool
+        Count a lower-case letter as its upper-case letter. By default (as BarcodeBERT, CLIBD
+        and BarcodeMamba do) a lower-case letter is a letter outside the alphabet.
 
     Attributes
     ----------
@@ -123,6 +129,7 @@ class Tokenizer:
         prefix: str | None = None,
         padding_side: str = "right",
         name: str = "tokenizer",
+        uppercase: bool = False,
     ) -> None:
         given = TokenizerSettings(alphabet, k, stride, max_len, specials, pad, unknown, prefix, padding_side)
         settings, kmers = check_settings(given)
@@ -136,11 +143,12 @@ class Tokenizer:
         self.unknown = unknown
         self.prefix = prefix
         self.padding_side = padding_side
+        self.uppercase = bool(uppercase)
         self.vocab: list[str] = self.specials + kmers
         self._ids = {tok: i for i, tok in enumerate(self.vocab)}
         self.num_windows = (self.max_len - self.k) // self.stride + 1
         self.num_tokens = self.num_windows + (1 if prefix is not None else 0)
-        self._args = tokenize_args(settings)
+        self._args = tokenize_args(settings, self.uppercase)
 
     # -- properties -------------------------------------------------------------------------
 
@@ -188,6 +196,7 @@ class Tokenizer:
             "unknown": self.unknown,
             "prefix": self.prefix,
             "padding_side": self.padding_side,
+            "uppercase": self.uppercase,
         }
 
     @staticmethod

@@ -91,10 +91,29 @@ def r1m(tmp_path_factory) -> dict:
         full,
         "--no-progress",
     )
+    cut = base / "cut_barcodes.h5"  # a store that keeps only the first 660 letters
+    _cli(
+        "--root",
+        root,
+        "--dataset",
+        "bioscan1m",
+        "--no-full-barcodes",
+        "--no-images",
+        "--out",
+        cut,
+        "--no-progress",
+    )
     store = root / "bioscan1m" / "h5" / "bioscan1m_cropped_256_256px.h5"
     assert store.is_file()
     raw = pd.read_csv(root / "bioscan1m" / TSV, sep="\t", dtype=str, keep_default_na=False)
-    return {"root": str(root), "manifest": manifest, "store": str(store), "full_store": str(full), "raw": raw}
+    return {
+        "root": str(root),
+        "manifest": manifest,
+        "store": str(store),
+        "full_store": str(full),
+        "cut_store": str(cut),
+        "raw": raw,
+    }
 
 
 def _fresh_root(tmp_path: Path, request) -> Path:
@@ -241,7 +260,8 @@ def test_images_come_from_part_folders_by_image_file(r1m):
             left = int(round((w - 256) / 2.0))
             want = np.asarray(src.crop((left, 0, left + 256, 256)))
         assert np.array_equal(np.asarray(img), want)
-    assert ds.metadata["image_path"].tolist()[:3] == [
+    # (the peer's metadata frame has no image_path column: the modality serves it)
+    assert [ds[i][1] for i in range(3)] == [
         f"part{raw['chunk_number'][r]}/{raw['image_file'][r]}" for r in ds.rows[:3]
     ]
 
@@ -419,15 +439,25 @@ def test_bad_images_raise_or_are_dropped(r1m):
 
 # ------------------------------------------------------------------------------ max_nucleotides
 def test_max_nucleotides_beyond_the_store_is_a_clear_error(r1m):
+    # (a store built with --no-full-barcodes: the default one keeps every barcode whole)
     for asked in (None, 661, 5000):
         with pytest.raises(
             ValueError, match=r"max_nucleotides=\S+ asks for more than the store holds"
         ) as err:
-            BIOSCAN1M(r1m["root"], split="all", modality=("dna",), max_nucleotides=asked)
-        assert r1m["store"] in str(err.value) and "--max-nucleotides none" in str(err.value)
+            BIOSCAN1M(
+                r1m["root"], split="all", modality=("dna",), max_nucleotides=asked, store=r1m["cut_store"]
+            )
+        assert r1m["cut_store"] in str(err.value) and "--max-nucleotides none" in str(err.value)
     # Without a DNA modality (and no de-duplication) the barcode width matters only to the
     # metadata frame, which holds the barcodes: never cut shorter than asked.
-    ds = BIOSCAN1M(r1m["root"], split="all", modality=("sampleid",), max_nucleotides=None, target_type=[])
+    ds = BIOSCAN1M(
+        r1m["root"],
+        split="all",
+        modality=("sampleid",),
+        max_nucleotides=None,
+        target_type=[],
+        store=r1m["cut_store"],
+    )
     assert ds[0] == (r1m["raw"]["sampleid"][0], None)
     with pytest.raises(ValueError, match="max_nucleotides=None asks for more than the store holds"):
         _ = ds.metadata

@@ -139,8 +139,10 @@ def test_max_nucleotides_within_the_store(sample_root_5m, store_600, peer_factor
 
 
 def test_whole_barcodes_need_a_whole_barcode_store(sample_root_5m, store_5m, full_store_5m):
-    with pytest.raises(ValueError, match="keeps the first 660 nucleotides"):
-        _ds(sample_root_5m, split="all", modality=("dna",), max_nucleotides=None)
+    # The default store keeps every barcode whole (issue 13): it serves max_nucleotides=None.
+    default = _ds(sample_root_5m, split="all", modality=("dna",), max_nucleotides=None)
+    whole = _ds(sample_root_5m, store=full_store_5m, split="all", modality=("dna",), max_nucleotides=None)
+    assert [default[i] for i in range(len(default))] == [whole[i] for i in range(len(whole))]
     ds = _ds(sample_root_5m, store=full_store_5m, split="all", modality=("dna",), max_nucleotides=None)
     lengths = [len(ds[i][0]) for i in range(len(ds))]
     assert max(lengths) > 660 and "max_nucleotides: None" in repr(ds)

@@ -159,11 +159,14 @@ def _huge_shapes(f: h5py.File) -> None:
     schema = fmt.SCHEMAS[f.attrs[fmt.ATTR_DATASET]]
     expected = fmt.expected_datasets(schema, int(f.attrs[fmt.ATTR_N_ROWS]), int(f.attrs[fmt.ATTR_IMAGE_SIZE]))
     as_format_1(f)
+    if fmt.DNA_TAIL_OFFSETS in f:  # the whole-barcode block's offsets: one per row, and one more
+        expected[fmt.DNA_TAIL_OFFSETS] = ("i8", (None,))
     for name in list(expected):
         old = f[name]
-        if old.dtype.kind == "O":
+        if old.dtype.kind == "O" or name == fmt.DNA_TAIL_CODES:
             continue
-        shape, dtype = (n, *old.shape[1:]), old.dtype
+        rows = n + 1 if name == fmt.DNA_TAIL_OFFSETS else n
+        shape, dtype = (rows, *old.shape[1:]), old.dtype
         del f[name]
         f.create_dataset(name, shape=shape, dtype=dtype, chunks=(1, *shape[1:]))
     f.attrs[fmt.ATTR_N_ROWS] = n
@@ -305,7 +308,8 @@ def test_the_kernels_clamp_lengths_to_the_width_jitted_and_python():
     for name, kernel in (("jit", _strip_hash_kernel), ("python", _strip_hash_kernel.py_func)):
         hashes, stripped = np.zeros(6, np.uint64), np.zeros(6, np.int32)
         with np.errstate(over="ignore"):  # FNV-1a wraps around by design (numba does not warn)
-            kernel(codes, lengths, -1, hashes, stripped)
+            no_tail, offsets = np.zeros(0, np.uint8), np.zeros(len(lengths) + 1, np.int64)
+            kernel(codes, lengths, no_tail, offsets, -1, hashes, stripped)
         out[name] = (hashes.tolist(), stripped.tolist())
         assert stripped.max() <= 8
     assert out["jit"] == out["python"]

@@ -17,8 +17,8 @@ Known, deliberate differences (asserted where they show):
   ``reduce_repeated_barcodes=True`` the peer's left merge with the partition file yields
   all-NaN rows for the samples that de-duplication dropped; ours leaves them out
   (:func:`test_clibd_single_split_with_reduced_barcodes_has_no_nan_rows`);
-* the ``metadata`` frame holds every column of the file (the peer reads a subset) and its
-  index is the row number in the file (the peer's index is renumbered by its merges);
+* the ``metadata`` frame is the peer's (columns, dtypes and index: ``test_peer_frames.py``),
+  except for the NaN rows above;
 * an image that could not be decoded at build time raises
   :class:`~bioscan_h5.ImageUnavailableError` (the peer fails in PIL when opening it).
 """
@@ -651,16 +651,29 @@ def test_dataset_metadata_frame_matches(root1m, kw):
     ],
     ids=str,
 )
-def test_load_bioscan1m_metadata_matches_and_reads_the_store(root1m, monkeypatch, kw):
+def test_load_bioscan1m_metadata_matches_and_reads_the_store(root1m, monkeypatch, kw, tmp_path):
     path = root1m["metadata"]
     peer = peer_mod.load_bioscan1m_metadata(path, **kw)
     if "max_nucleotides" in kw and kw["max_nucleotides"] is None:
-        # The default store keeps 660 nucleotides: the file is parsed instead of it...
-        assert_same_frame_columns(peer, load_bioscan1m_metadata(path, **kw))
-        # ... it is refused when named...
+        # A store that keeps only 660 nucleotides (--no-full-barcodes) is refused when named;
+        # the default store keeps every barcode whole (issue 13) and is read below, as is a
+        # store built with --max-nucleotides none.
+        cut = build(
+            BuildConfig(
+                root=root1m["root"],
+                dataset="bioscan1m",
+                workers=1,
+                progress=False,
+                no_images=True,
+                full_barcodes=False,
+                out=str(tmp_path / "cut.h5"),
+            )
+        ).store
         with pytest.raises(ValueError, match="max_nucleotides=None asks for more than the store holds"):
-            load_bioscan1m_metadata(path, **kw, store=root1m["store"])
-        # ... and a store keeping whole barcodes is read.
+            load_bioscan1m_metadata(path, **kw, store=cut)
+        with monkeypatch.context() as m:
+            m.setattr(pd, "read_csv", _refuse_csv)
+            assert_same_frame_columns(peer, load_bioscan1m_metadata(path, **kw, store=root1m["store"]))
         kw = {**kw, "store": root1m["full_store"]}
 
     def refuse(*args, **kwargs):
@@ -674,6 +687,10 @@ def test_load_bioscan1m_metadata_matches_and_reads_the_store(root1m, monkeypatch
     shared = assert_same_frame_columns(peer, ours, check_index=not (single_clibd or reduce))
     assert set(peer.columns) <= set(ours.columns)
     assert "clibd_split" in shared and "nucraw" in shared
+
+
+def _refuse_csv(*args, **kwargs):
+    raise AssertionError("the metadata file was parsed although a store holds it")
 
 
 def test_load_bioscan1m_metadata_without_a_store_uses_the_peer_loader(root1m, tmp_path):

@@ -366,11 +366,11 @@ def test_metadata_attribute_matches_for_shared_columns(sample_root_5m, store_5m,
 
 
 def test_metadata_is_built_lazily(sample_root_5m, store_5m, monkeypatch):
-    from bioscan_h5.store import Store
+    from bioscan_h5.datasets import base
 
     calls = []
-    original = Store.to_pandas
-    monkeypatch.setattr(Store, "to_pandas", lambda self, *a, **k: calls.append(1) or original(self, *a, **k))
+    original = base.peer_frame
+    monkeypatch.setattr(base, "peer_frame", lambda *a, **k: calls.append(1) or original(*a, **k))
     ds = _ours(sample_root_5m, split="train")
     ds[0]
     assert calls == []

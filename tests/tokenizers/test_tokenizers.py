@@ -65,6 +65,9 @@ def customs() -> list[Tokenizer]:
             "ACGT", 12, specials=("[PAD]", "[UNK]"), pad="[PAD]", unknown="[UNK]", padding_side="left"
         ),
         CharTokenizer("ACGT-", 7, specials=("[UNK]",), pad="-", unknown="[UNK]"),
+        # the explicit option: lower case counts as upper case
+        KmerTokenizer(4, max_len=14, uppercase=True, name="kmer4up"),
+        CharTokenizer(max_len=9, uppercase=True, name="charup"),
     ]
 
 
@@ -160,12 +163,15 @@ def test_revcomp_kernel_matches_python_twin_and_str(seqs: list[str | None]) -> N
 
 
 def ref_kmer(seq: str | None, k: int, specials: list[str], prefix: bool) -> tuple[list[int], list[int]]:
-    """BarcodeBERT / CLIBD as published: pad with N or truncate to 660, k-mers every k, dict lookup."""
+    """BarcodeBERT / CLIBD as published: pad with N or truncate to 660, k-mers every k, dict lookup.
+
+    The lookup is case-sensitive: a k-mer with a lower-case letter is unknown.
+    """
     vocab = {s: i for i, s in enumerate(specials)}
     for kmer in itertools.product("ACGT", repeat=k):
         vocab["".join(kmer)] = len(vocab)
     unk = vocab[specials[-1]]
-    x = "" if seq is None else seq.upper()
+    x = "" if seq is None else seq
     mask = [1] * (660 // k)
     if len(x) > 660:
         x = x[:660]
@@ -179,16 +185,19 @@ def ref_kmer(seq: str | None, k: int, specials: list[str], prefix: bool) -> tupl
 
 
 def ref_mamba(seq: str | None) -> tuple[list[int], list[int]]:
-    """BarcodeMamba's char tokenizer: [MASK] [SEP] [UNK] A C G T N, left-padded with N to 660."""
+    """BarcodeMamba's char tokenizer: [MASK] [SEP] [UNK] A C G T N, left-padded with N to 660.
+
+    Lower-case letters are [UNK].
+    """
     vocab = {"A": 3, "C": 4, "G": 5, "T": 6, "N": 7}
-    x = ("" if seq is None else seq.upper())[:660]
+    x = ("" if seq is None else seq)[:660]
     pad = 660 - len(x)
     return [7] * pad + [vocab.get(c, 2) for c in x], [0] * pad + [1] * len(x)
 
 
 def ref_char(seq: str | None) -> tuple[list[int], list[int]]:
-    """The peer README's map, right-padded with P; other letters -> N."""
-    x = ("" if seq is None else seq.upper())[:660]
+    """The peer README's map, right-padded with P; other letters (lower case too) -> N."""
+    x = ("" if seq is None else seq)[:660]
     pad = 660 - len(x)
     return [PEER_CHAR_VOCAB[c] if c in "ACGTN" else 5 for c in x] + [0] * pad, [1] * len(x) + [0] * pad
 
@@ -199,6 +208,10 @@ REFERENCES = [
     (clibd_tokenizer(), lambda s: ref_kmer(s, 5, ["<MASK>", "<CLS>", "<UNK>"], True)),
     (barcodemamba_tokenizer(), ref_mamba),
     (CharTokenizer(), ref_char),
+    (
+        barcodebert_tokenizer(uppercase=True),
+        lambda s: ref_kmer(None if s is None else s.upper(), 4, ["[MASK]", "[UNK]"], False),
+    ),
 ]
 
 
@@ -231,8 +244,9 @@ def test_barcodebert_hand_checked() -> None:
     assert mask.tolist() == [1, 1] + [0] * 163
 
     ids, mask = tok.encode("AAAACCCCGGGGTTTTacgtNACG")
-    # AAAA=0, CCCC=85, GGGG=170, TTTT=255, acgt=27, NACG has an N -> [UNK]
-    assert ids[:7].tolist() == [2, 87, 172, 257, 29, 1, 1]
+    # AAAA=0, CCCC=85, GGGG=170, TTTT=255; acgt (lower case) and NACG (an N) -> [UNK]
+    assert ids[:7].tolist() == [2, 87, 172, 257, 1, 1, 1]
+    assert barcodebert_tokenizer(uppercase=True)("AAAACCCCGGGGTTTTacgt")[:5].tolist() == [2, 87, 172, 257, 29]
     assert mask.tolist() == [1] * 6 + [0] * 159
 
     ids, mask = tok.encode("ACGTA")  # ANNN -> [UNK]; 5 // 4 = 1 token on
@@ -265,7 +279,8 @@ def test_barcodemamba_hand_checked() -> None:
     ids, mask = tok.encode("ACGTN")
     assert ids.tolist() == [7] * 655 + [3, 4, 5, 6, 7]
     assert mask.tolist() == [0] * 655 + [1] * 5
-    assert tok("acgRy-").tolist() == [7] * 654 + [3, 4, 5, 2, 2, 2]
+    assert tok("acgRy-").tolist() == [7] * 654 + [2, 2, 2, 2, 2, 2]  # lower case is [UNK], as published
+    assert barcodemamba_tokenizer(uppercase=True)("acgRy-").tolist() == [7] * 654 + [3, 4, 5, 2, 2, 2]
 
 
 def test_char_hand_checked() -> None:
@@ -274,7 +289,8 @@ def test_char_hand_checked() -> None:
     ids, mask = tok.encode("ACGTN")
     assert ids.tolist() == [1, 2, 3, 4, 5] + [0] * 655
     assert mask.tolist() == [1] * 5 + [0] * 655
-    assert tok("ACgR-y").tolist() == [1, 2, 3, 5, 5, 5] + [0] * 654  # IUPAC and '-' -> N
+    assert tok("ACgR-y").tolist() == [1, 2, 5, 5, 5, 5] + [0] * 654  # lower case, IUPAC and '-' -> N
+    assert CharTokenizer(uppercase=True)("ACgR-y").tolist() == [1, 2, 3, 5, 5, 5] + [0] * 654
     assert tok("ACGT\u00e9")[:5].tolist() == [1, 2, 3, 4, 5]  # non-ASCII -> unknown -> N
 
 
@@ -301,7 +317,7 @@ def test_entry_points_agree(tok: Tokenizer, seqs: list[str | None], extra: int) 
         assert torch.equal(tok(s), tokens[i])
         assert torch.equal(tok.encode_codes_with_mask(codes[i], int(lengths[i]))[1], mask[i])
         assert torch.equal(tok.encode(s)[1], mask[i])
-        if s is not None:
+        if s is not None and tok.uppercase:
             assert torch.equal(tok(s.lower()), tok(s.upper()))
 
 
@@ -352,7 +368,7 @@ INVERTIBLE = [t for t in ALL if t.stride <= t.k]
 @SETTINGS
 @given(data=st.data())
 def test_decode_round_trips(tok: Tokenizer, data) -> None:
-    letters = tok.alphabet + tok.alphabet.lower()
+    letters = tok.alphabet + (tok.alphabet.lower() if tok.uppercase else "")
     cover = (tok.num_windows - 1) * tok.stride + tok.k  # letters the windows keep
     if tok.pad not in tok.specials and tok.pad not in tok.alphabet:
         # Padding that is [UNK]: only whole windows of letters can come back.
@@ -373,7 +389,10 @@ def test_decode_round_trips(tok: Tokenizer, data) -> None:
 def test_decode_hand_checked_and_failures() -> None:
     bert = barcodebert_tokenizer()
     assert bert.decode([29, 2, 257] + [1] * 162, 12) == "ACGTAAAATTTT"
-    assert bert.decode(bert("acgtacgt"), 8) == "ACGTACGT"
+    upper = barcodebert_tokenizer(uppercase=True)
+    assert upper.decode(upper("acgtacgt"), 8) == "ACGTACGT"
+    with pytest.raises(ValueError, match=r"\[UNK\]"):
+        bert.decode(bert("acgtacgt"), 8)  # lower case is [UNK]: its letters are lost
     with pytest.raises(ValueError, match=r"\[UNK\]"):
         bert.decode(bert("ACGTR"), 5)
     with pytest.raises(ValueError, match=r"\[UNK\]"):

@@ -45,6 +45,87 @@ from dataclasses import dataclass
 
 import numpy as np
 
+__all__ = [
+    "jpeg_suffix",
+    "ATTR_BUILD_ARGS",
+    "ATTR_COMPLETE",
+    "ATTR_COMPRESSION",
+    "ATTR_COUNTS",
+    "ATTR_DATASET",
+    "ATTR_DRAFT",
+    "ATTR_FIT",
+    "ATTR_FORMAT",
+    "ATTR_IMAGE_PACKAGE",
+    "ATTR_IMAGE_SIZE",
+    "ATTR_MAX_NUCLEOTIDES",
+    "ATTR_METADATA_WRITTEN",
+    "ATTR_N_ROWS",
+    "ATTR_PACKAGE_VERSION",
+    "ATTR_PAD_FILL",
+    "ATTR_PIXEL_OFFSET",
+    "ATTR_RESIZE_FILTER",
+    "ATTR_SOURCE",
+    "ATTR_SOURCE_COLUMNS",
+    "ATTR_SPLITS_BUILT",
+    "ATTR_VERSION",
+    "BIOSCAN1M",
+    "BIOSCAN1M_PARTITIONINGS",
+    "BIOSCAN1M_RANKS",
+    "BIOSCAN5M",
+    "BIOSCAN5M_RANKS",
+    "BIOSCAN5M_SPLITS",
+    "CODE_DTYPE",
+    "COLUMNS",
+    "COLUMN_PARTS",
+    "ColumnSpec",
+    "DEFAULT_IMAGE_SIZE",
+    "DEFAULT_MAX_NUCLEOTIDES",
+    "DNA_CODES",
+    "DNA_DTYPE",
+    "DNA_FULL_LENGTHS",
+    "DNA_LENGTHS",
+    "DatasetSchema",
+    "FITS",
+    "FLOAT_DTYPE",
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "IMAGES",
+    "IMAGE_DTYPE",
+    "IMAGE_PACKAGES",
+    "IMAGE_SOURCE_SIZE",
+    "IMAGE_STATUS",
+    "INT_DTYPE",
+    "ImageStatus",
+    "Kind",
+    "LENGTH_DTYPE",
+    "LOCK_SUFFIX",
+    "MISSING_CODE",
+    "MISSING_LENGTH",
+    "PAD_FILL",
+    "PARTIAL_SUFFIX",
+    "PARTITIONS",
+    "REPORT_SUFFIX",
+    "RESIZE_FILTER",
+    "ROOT_ATTRS",
+    "SCHEMAS",
+    "SOURCE_SIZE_DTYPE",
+    "STATUS_DTYPE",
+    "STORE_DIRNAME",
+    "TOKENS",
+    "TOKEN_DTYPE",
+    "TOKEN_MASK_DTYPE",
+    "column_path",
+    "default_store_path",
+    "expected_datasets",
+    "lock_path",
+    "partial_path",
+    "partition_path",
+    "report_path",
+    "store_dir",
+    "store_filename",
+    "token_path",
+]
+
 FORMAT_NAME = "bioscan-h5"
 #: The version this package writes. Readers accept any version <= this one (format 2 adds
 #: checksums and the contiguous pixel block; each addition is optional for readers).
@@ -200,6 +281,7 @@ class DatasetSchema:
     barcode_column: str
     ranks: tuple[str, ...]  #: label columns, coarse to fine
     split_columns: tuple[str, ...]  #: columns holding split names
+    has_images: bool = True  #: False: a DNA-only dataset, whose stores hold no image arrays
 
     def column(self, name: str) -> ColumnSpec:
         for spec in self.columns:
@@ -301,21 +383,41 @@ LOCK_SUFFIX = ".lock"
 REPORT_SUFFIX = ".report.json"
 
 
-def store_filename(dataset: str, image_package: str, image_size: int, fit: str = "crop") -> str:
-    """File name of the store for one image package, size and fit."""
+def store_filename(
+    dataset: str,
+    image_package: str,
+    image_size: int,
+    fit: str = "crop",
+    pixels: str = "raw",
+    jpeg_quality: int | None = None,
+) -> str:
+    """File name of the store for one image package, size, fit and pixel kind.
+
+    A raw store is ``<dataset>_<package>_<S>px[_pad].h5``; a JPEG store adds ``_jpeg`` (the
+    source files' bytes) or ``_jpeg<Q>`` (re-encoded at quality ``Q``): see :func:`jpeg_suffix`.
+    """
     name = f"{dataset}_{image_package}_{image_size}px"
     if fit != "crop":
         name += f"_{fit}"
-    return name + ".h5"
+    return name + jpeg_suffix(pixels, jpeg_quality) + ".h5"
+
+
+def jpeg_suffix(pixels: str = "raw", jpeg_quality: int | None = None) -> str:
+    """The file-name suffix of a pixel kind: ``""`` (raw), ``"_jpeg"`` or ``"_jpeg<Q>"``."""
+    if pixels != "jpeg":
+        return ""
+    return f"_jpeg{jpeg_quality}" if jpeg_quality else "_jpeg"
 
 
 def default_store_path(
-    root: str | os.PathLike, dataset: str, image_package: str, image_size: int, fit: str = "crop"
+    root: str | os.PathLike, dataset: str, *name: str | int | None, **kinds: str | int | None
 ) -> str:
-    """Where ``bioscan-h5 build`` writes a store by default: ``<root>/<dataset>/h5/<name>.h5``."""
-    return os.path.join(
-        os.fspath(root), dataset, STORE_DIRNAME, store_filename(dataset, image_package, image_size, fit)
-    )
+    """Where ``bioscan-h5 build`` writes a store by default: ``<root>/<dataset>/h5/<name>.h5``.
+
+    ``name`` and ``kinds`` are the arguments of :func:`store_filename` after ``dataset``
+    (``image_package``, ``image_size``, then ``fit``, ``pixels``, ``jpeg_quality``).
+    """
+    return os.path.join(os.fspath(root), dataset, STORE_DIRNAME, store_filename(dataset, *name, **kinds))
 
 
 def store_dir(root: str | os.PathLike, dataset: str) -> str:
@@ -355,100 +457,16 @@ def expected_datasets(schema: DatasetSchema, n_rows: int, image_size: int) -> di
     Readers use this to check that a file really is a complete store of this format.
     """
     s = image_size
-    out: dict[str, tuple] = {
-        IMAGES: ("u1", (n_rows, s, s, 3)),
-        IMAGE_STATUS: ("u1", (n_rows,)),
-        IMAGE_SOURCE_SIZE: ("i4", (n_rows, 2)),
-        DNA_CODES: ("u1", (n_rows, None)),
-        DNA_LENGTHS: ("i4", (n_rows,)),
-        DNA_FULL_LENGTHS: ("i4", (n_rows,)),
-    }
+    out: dict[str, tuple] = {}
+    if schema.has_images:
+        out[IMAGES] = ("u1", (n_rows, s, s, 3))
+        out[IMAGE_STATUS] = ("u1", (n_rows,))
+        out[IMAGE_SOURCE_SIZE] = ("i4", (n_rows, 2))
+    out[DNA_CODES] = ("u1", (n_rows, None))
+    out[DNA_LENGTHS] = ("i4", (n_rows,))
+    out[DNA_FULL_LENGTHS] = ("i4", (n_rows,))
     for spec in schema.columns:
         if spec.required:
             for part, code in COLUMN_PARTS[spec.kind].items():
                 out[column_path(spec.name, part)] = (code, (None,) if code == "O" else (n_rows,))
     return out
-
-
-# ================================================================ format version 2 (issue 14)
-# Integrity: declared attribute types, the contiguous pixel block, checksums. Every addition
-# is optional for readers: a format-1 store has no checksums, and its chunked pixel block is
-# checked chunk by chunk before it is memory-mapped.
-
-#: At most this many metadata columns (column groups in a store). The official files have 23
-#: (BIOSCAN-5M) and 34 (BIOSCAN-1M); each column costs a parse per chunk of the file and a
-#: group in the store, so a file with thousands is refused up front instead of running for
-#: minutes.
-MAX_COLUMNS = 256
-
-
-@dataclass(frozen=True)
-class AttrSpec:
-    """The type and allowed values of one root attribute (checked when a store is opened)."""
-
-    type: str  #: "str", "int", "bool" or "json" (JSON text holding a ``json_type``)
-    choices: tuple = ()  #: the allowed values (any when empty)
-    minimum: int | None = None
-    maximum: int | None = None
-    required: bool = False
-    json_type: type | None = None
-
-
-#: Every root attribute: its type and allowed values. Readers refuse a store whose attribute
-#: breaks this (a ``complete`` of ``"no"``, a ``max_nucleotides`` of ``"abc"``, ...).
-ATTR_SCHEMA: dict[str, AttrSpec] = {
-    ATTR_FORMAT: AttrSpec("str", required=True),
-    ATTR_VERSION: AttrSpec("int", minimum=1, required=True),
-    ATTR_DATASET: AttrSpec("str", choices=tuple(SCHEMAS), required=True),
-    ATTR_IMAGE_PACKAGE: AttrSpec("str", choices=IMAGE_PACKAGES),
-    ATTR_IMAGE_SIZE: AttrSpec("int", minimum=1, required=True),
-    ATTR_FIT: AttrSpec("str", choices=FITS),
-    ATTR_RESIZE_FILTER: AttrSpec("str"),
-    ATTR_PAD_FILL: AttrSpec("int", minimum=0, maximum=255),
-    ATTR_MAX_NUCLEOTIDES: AttrSpec("int", minimum=-1, required=True),
-    ATTR_N_ROWS: AttrSpec("int", minimum=1, required=True),
-    ATTR_SOURCE: AttrSpec("json", json_type=dict),
-    ATTR_BUILD_ARGS: AttrSpec("json", json_type=dict),
-    ATTR_PACKAGE_VERSION: AttrSpec("str"),
-    ATTR_COMPLETE: AttrSpec("bool"),
-    ATTR_METADATA_WRITTEN: AttrSpec("bool"),
-    ATTR_SPLITS_BUILT: AttrSpec("json", json_type=list),
-    ATTR_PIXEL_OFFSET: AttrSpec("int", minimum=-1),
-    ATTR_COMPRESSION: AttrSpec("str", choices=("", "lzf", "gzip")),
-    ATTR_DRAFT: AttrSpec("bool"),
-    ATTR_COUNTS: AttrSpec("json", json_type=dict),
-    ATTR_SOURCE_COLUMNS: AttrSpec("json", json_type=list),
-}
-
-#: Attribute of every column group: how the column is stored (a :class:`Kind` value).
-ATTR_KIND = "kind"
-
-# ---------------------------------------------------------------- checksums (CRC-32, as zlib.crc32)
-#: ``/checksums``: written by the builder (stage 1, then as pixels are written, then at the
-#: finish); absent in format 1. Attributes of the group: ``algorithm`` ("crc32"),
-#: ``block_rows`` and ``small`` (JSON {path: CRC-32} of the vocabularies, variable-length
-#: strings, each string as its UTF-8 length in 4 bytes and its bytes).
-CHECKSUMS = "checksums"
-#: uint32 (N,): CRC-32 of row i's bytes in each per-row array written in stage 1 (barcodes,
-#: lengths, every column part, tokens), chained in the order of its ``arrays`` attribute.
-CHECKSUM_ROWS = "checksums/rows"
-#: uint32 (N,): CRC-32 of row i's pixels (zeros where no image was written: rows not built,
-#: bad images), continued over its status byte and its source size (8 bytes).
-CHECKSUM_IMAGES = "checksums/images"
-#: ``checksums/blocks/<path>``: uint32, the CRC-32 of each block of ``block_rows`` rows
-#: (along the first axis) of every other dataset but the pixels: names the damaged array.
-CHECKSUM_BLOCKS = "checksums/blocks"
-CHECKSUM_DTYPE = np.dtype(np.uint32)
-CHECKSUM_ALGORITHM = "crc32"
-CHECKSUM_BLOCK_ROWS = 1 << 16
-ATTR_CRC_ALGORITHM = "algorithm"
-ATTR_CRC_BLOCK_ROWS = "block_rows"
-ATTR_CRC_SMALL = "small"
-ATTR_CRC_ARRAYS = "arrays"
-#: Per-row arrays written as pixels are decoded (covered by :data:`CHECKSUM_IMAGES`).
-IMAGE_ROW_ARRAYS = (IMAGE_STATUS, IMAGE_SOURCE_SIZE)
-
-
-def checksum_block_path(path: str) -> str:
-    """Where the block checksums of the dataset ``path`` are."""
-    return f"{CHECKSUM_BLOCKS}/{path}"

@@ -1,0 +1,111 @@
+"""What the builder's decoding processes run (the worker side of :mod:`bioscan_h5.build.pool`).
+
+A decoding process imports this module and nothing else of the package (``bioscan_h5``'s own
+``__init__`` is light): numpy, Pillow and :mod:`bioscan_h5.images`. It never imports
+:mod:`bioscan_h5.build` (h5py, pandas, the store, the layouts), so a worker is ready to decode
+in the time it takes to start Python and import Pillow.
+
+Raw builds run :func:`init_worker` and :func:`decode_into_slot`; JPEG builds, whose results
+are small enough for the pool's pipe, :func:`init_reader` and :func:`read_batch` (with
+:func:`bioscan_h5.images.ingest` as the reader).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+import zlib
+from collections.abc import Callable, Sequence
+from multiprocessing import shared_memory
+
+import numpy as np
+
+from ._files import pwrite_all
+from .images import decode_image
+
+__all__ = ["decode_into_slot", "init_reader", "init_worker", "read_batch"]
+
+_state: dict = {}
+
+
+def _exit_with_parent(parent: int, interval: float = 1.0) -> None:
+    """Exit when the builder dies without shutting the pool down (``kill -9``, OOM killer).
+
+    An idle worker blocks reading its task pipe, which every worker also holds open, so it
+    would never see end-of-file and would wait forever (keeping the shared memory alive).
+    """
+    while True:
+        time.sleep(interval)
+        if os.getppid() != parent:
+            os._exit(1)
+
+
+def init_reader(parent: int) -> None:
+    """Set up a worker process: signals and the watch on the builder (pid ``parent``)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and shuts us down
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a file-size limit is an EFBIG error, not death
+    # The parent's pid comes from the parent: it may already be gone when this runs.
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
+
+
+def read_batch(reader: Callable, jobs: Sequence[tuple[int, str]]) -> list[tuple]:
+    """``(row, *reader(path))`` for each ``(row, path)`` job of a batch."""
+    return [(row, *reader(path)) for row, path in jobs]
+
+
+def init_worker(
+    shm_name: str, n_slots: int, batch: int, size: int, parent: int, direct: tuple[str, int] | None = None
+) -> None:
+    """Set up a decoding process: signals, the pixel ring (or the store file), the parent watch.
+
+    Parameters
+    ----------
+    shm_name : str
+        The shared-memory ring the results go to (shared-memory mode).
+    n_slots, batch, size : int
+        The ring's shape: ``(n_slots, batch, size, size, 3)`` uint8.
+    parent : int
+        The builder's pid (the worker exits when it is gone).
+    direct : (str, int) or None
+        ``(store path, pixel offset)``: write the pixels into the store file instead.
+    """
+    init_reader(parent)
+    if direct is not None:
+        _state["fd"] = os.open(direct[0], os.O_RDWR)
+        _state["pixel_offset"] = direct[1]
+        _state["nbytes"] = size * size * 3
+    shm = shared_memory.SharedMemory(name=shm_name)
+    _state["shm"] = shm
+    _state["ring"] = np.ndarray((n_slots, batch, size, size, 3), dtype=np.uint8, buffer=shm.buf)
+
+
+def decode_into_slot(
+    slot: int, jobs: Sequence[tuple[int, str]], size: int, fit: str, draft: bool, image_dir: str
+) -> tuple[int, list[tuple[int, int, tuple[int, int], str, int | None]]]:
+    """Decode a batch of ``(row, path)`` jobs into ring slot ``slot`` (or the store file).
+
+    Returns
+    -------
+    slot : int
+    results : list of (row, status, (width, height), detail, crc)
+        ``crc``: the CRC-32 of the row's pixels (format 2's image checksum starts from it;
+        computed here, in parallel, while the pixels are in the cache), None for a bad image.
+    """
+    ring = _state["ring"]
+    direct = "fd" in _state
+    out = []
+    for j, (row, path) in enumerate(jobs):
+        status, pixels, src, detail = decode_image(path, size, fit, draft, image_dir)
+        crc = None
+        if pixels is not None:
+            pixels = np.ascontiguousarray(pixels)
+            crc = zlib.crc32(pixels)  # as bioscan_h5.crc.pixels_crc (not imported: it loads numba)
+            if direct:
+                offset = _state["pixel_offset"] + row * _state["nbytes"]
+                pwrite_all(_state["fd"], pixels, offset)
+            else:
+                ring[slot, j] = pixels
+        out.append((row, int(status), src, detail, crc))
+    return slot, out

@@ -1,0 +1,64 @@
+"""A spawn start method for the package's worker processes that never imports ``__main__``.
+
+``multiprocessing`` has a spawned child import the parent's main module before anything else,
+so that functions defined there can be found. A script without an
+``if __name__ == "__main__":`` guard then runs again in every child: a dataset made at module
+level would start building its store once more in each decoding process. Our workers only run
+functions of this package, importable by name, so the main module is hidden from
+``multiprocessing`` while a child is launched.
+
+This module imports nothing but the standard library: a child unpickles its process object
+(of the class below) before it runs anything, and that must stay cheap.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing.context
+import sys
+import types
+from collections.abc import Iterator
+
+__all__ = ["worker_context"]
+
+
+@contextlib.contextmanager
+def _main_hidden() -> Iterator[None]:
+    """Show ``multiprocessing`` an empty ``__main__`` while a child process is launched.
+
+    The spawn start method records the main module's file (or name) for the child; a
+    stand-in module with neither makes the child skip importing it.
+    """
+    main = sys.modules.get("__main__")
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        if main is None:
+            del sys.modules["__main__"]
+        else:
+            sys.modules["__main__"] = main
+
+
+class _WorkerProcess(multiprocessing.context.SpawnProcess):
+    """A spawned process that does not import the parent's ``__main__`` module."""
+
+    @staticmethod
+    def _Popen(process_obj):
+        with _main_hidden():
+            return multiprocessing.context.SpawnProcess._Popen(process_obj)
+
+
+class _WorkerContext(multiprocessing.context.SpawnContext):
+    """The spawn context, with processes that leave the user's main module alone."""
+
+    Process = _WorkerProcess
+
+
+def worker_context() -> multiprocessing.context.BaseContext:
+    """The ``multiprocessing`` context of the package's worker processes (spawn, without ``__main__``).
+
+    Pass it as ``mp_context`` to :class:`concurrent.futures.ProcessPoolExecutor`. The
+    functions the workers run must be importable by name (not defined in ``__main__``).
+    """
+    return _WorkerContext()

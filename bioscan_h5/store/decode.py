@@ -1,0 +1,102 @@
+"""One stored image of a JPEG store -> the ``(S, S, 3)`` uint8 pixels a raw store holds for it.
+
+Two decoders, both libjpeg-turbo:
+
+- **Pillow** (always there): :func:`bioscan_h5.images.fit_decoded`, the raw builder's own code
+  (draft rule, conversion to RGB, resize, crop or pad), so the pixels are a raw store's by
+  construction.
+- **simplejpeg** (a dependency; where it is missing, or with ``BIOSCAN_H5_JPEG_DECODER=pillow``,
+  Pillow decodes everything), used where it gives the very same pixels: an RGB (YCbCr or
+  RGB) JPEG decoded at full scale, with libjpeg's
+  defaults (accurate integer IDCT, smooth chroma upsampling) as Pillow decodes it. It
+  decodes straight into a numpy array, without Pillow's per-image Python work and its
+  4-byte-per-pixel intermediate; the resize (when the source is not already at the size) is
+  Pillow's. Draft-mode decodes (sources at least twice the target), other modes (grayscale,
+  CMYK, palette), other formats (a PNG under a ``.jpg`` name) and anything simplejpeg refuses
+  go to Pillow. ``tests/store/test_jpeg_store.py`` checks that both give a raw store's pixels.
+
+Both release the GIL while they decode, so several threads decode at once.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+
+import numpy as np
+
+from ..images import center_crop_box, fit_decoded, fit_image, open_encoded, resized_size
+
+__all__ = ["RowDecoder", "simplejpeg_module"]
+
+_JPEG_MAGIC = b"\xff\xd8"
+
+
+@functools.cache
+def simplejpeg_module():
+    """The ``simplejpeg`` module, or None where it is not installed or ``BIOSCAN_H5_JPEG_DECODER=pillow``."""
+    if os.environ.get("BIOSCAN_H5_JPEG_DECODER", "").lower() == "pillow":
+        return None
+    try:
+        import simplejpeg
+    except ImportError:
+        return None
+    return simplejpeg
+
+
+class RowDecoder:
+    """Decodes stored images to ``(size, size, 3)`` uint8 as the raw builder stores them.
+
+    Parameters
+    ----------
+    size : int
+    fit : {"crop", "pad"}
+    draft : bool
+        The store's ``jpeg_draft``: sources at least twice the target are decoded at a
+        reduced scale (by Pillow).
+    fast : bool, optional
+        Use simplejpeg where it gives the same pixels (default: when it is installed).
+    """
+
+    def __init__(self, size: int, fit: str, draft: bool, fast: bool | None = None) -> None:
+        self.size, self.fit, self.draft = size, fit, draft
+        self.simplejpeg = simplejpeg_module() if fast is not False else None
+
+    def __repr__(self) -> str:
+        how = "simplejpeg + Pillow" if self.simplejpeg is not None else "Pillow"
+        return f"<RowDecoder {self.size}px {self.fit} draft={self.draft}: {how}>"
+
+    def into(self, data: bytes, mode: bytes, size: tuple[int, int], out: np.ndarray) -> np.ndarray:
+        """Decode ``data`` (a stored image: its Pillow ``mode`` and ``(width, height)``) into ``out``."""
+        if self.simplejpeg is not None and mode == b"RGB" and data[:2] == _JPEG_MAGIC:
+            pixels = self._fast(data, *size)
+            if pixels is not None:
+                out[...] = pixels
+                return out
+        with open_encoded(data) as img:
+            out[...] = fit_decoded(img, self.size, self.fit, self.draft)
+        return out
+
+    def _fast(self, data: bytes, w: int, h: int) -> np.ndarray | None:
+        """The pixels through simplejpeg, or None where only Pillow gives the builder's pixels."""
+        s = self.size
+        new_w, new_h = resized_size(w, h, s, self.fit)
+        if self.draft and min(w / new_w, h / new_h) >= 2:
+            return None  # Pillow's draft decode: its scale choice and its pixels
+        try:
+            arr = self.simplejpeg.decode_jpeg(data, colorspace="RGB", fastdct=False, fastupsample=False)
+        except Exception:  # whatever simplejpeg cannot read, Pillow may
+            return None
+        if arr.shape[:2] != (h, w):  # pragma: no cover - a table that disagrees with the bytes
+            return None
+        if (new_w, new_h) != (w, h):
+            from PIL import Image
+
+            return fit_image(Image.fromarray(arr), s, self.fit)
+        if self.fit == "crop":
+            left, top, _, _ = center_crop_box(w, h, s)
+            return arr[top : top + s, left : left + s]
+        out = np.zeros((s, s, 3), dtype=np.uint8)
+        top, left = (s - h) // 2, (s - w) // 2
+        out[top : top + h, left : left + w] = arr
+        return out
