@@ -78,8 +78,7 @@ def test_a_flipped_whole_barcode_byte_is_reported(jpeg_store_5m, tmp_path, recor
     report = verify_full(str(copy), progress=False)
     assert report.checked and any(fmt.DNA_TAIL_CODES in p for p in report.problems), report.problems
     record(
-        "one byte flipped in the whole-barcode block (`/dna/tail/codes`, the letters past"
-        " `max_nucleotides`)",
+        "one byte flipped in the whole-barcode block (`/dna/tail/codes`, the letters past `max_nucleotides`)",
         "`verify --full` reported the array and the block it lies in (its block checksum).",
         "The flipped byte, found and named.",
     )
