@@ -17,6 +17,7 @@ __version__ = "0.1.0"
 
 from .errors import (
     BioscanH5Error,
+    ChecksumMismatchError,
     ImageUnavailableError,
     MetadataError,
     SplitNotBuiltError,
@@ -43,6 +44,7 @@ __all__ = [
     "BIOSCAN5M",
     "BioscanH5Error",
     "CanadianInvertebrates",
+    "ChecksumMismatchError",
     "ImageUnavailableError",
     "MetadataError",
     "SplitNotBuiltError",

@@ -16,6 +16,7 @@ import os
 import signal
 import threading
 import time
+import zlib
 from collections.abc import Callable, Sequence
 from multiprocessing import shared_memory
 
@@ -82,24 +83,29 @@ def init_worker(
 
 def decode_into_slot(
     slot: int, jobs: Sequence[tuple[int, str]], size: int, fit: str, draft: bool, image_dir: str
-) -> tuple[int, list[tuple[int, int, tuple[int, int], str]]]:
+) -> tuple[int, list[tuple[int, int, tuple[int, int], str, int | None]]]:
     """Decode a batch of ``(row, path)`` jobs into ring slot ``slot`` (or the store file).
 
     Returns
     -------
     slot : int
-    results : list of (row, status, (width, height), detail)
+    results : list of (row, status, (width, height), detail, crc)
+        ``crc``: the CRC-32 of the row's pixels (format 2's image checksum starts from it;
+        computed here, in parallel, while the pixels are in the cache), None for a bad image.
     """
     ring = _state["ring"]
     direct = "fd" in _state
     out = []
     for j, (row, path) in enumerate(jobs):
         status, pixels, src, detail = decode_image(path, size, fit, draft, image_dir)
+        crc = None
         if pixels is not None:
+            pixels = np.ascontiguousarray(pixels)
+            crc = zlib.crc32(pixels.data)  # as bioscan_h5.crc.pixels_crc (not imported: it loads numba)
             if direct:
                 offset = _state["pixel_offset"] + row * _state["nbytes"]
-                pwrite_all(_state["fd"], np.ascontiguousarray(pixels), offset)
+                pwrite_all(_state["fd"], pixels, offset)
             else:
                 ring[slot, j] = pixels
-        out.append((row, int(status), src, detail))
+        out.append((row, int(status), src, detail, crc))
     return slot, out

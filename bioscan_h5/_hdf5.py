@@ -103,14 +103,18 @@ def clear_status_flags(path: str | os.PathLike) -> bool:
 
 
 def create_preallocated(
-    group: h5py.Group, name: str, shape: tuple[int, ...], chunks: tuple[int, ...]
+    group: h5py.Group, name: str, shape: tuple[int, ...], chunks: tuple[int, ...] | None = None
 ) -> h5py.Dataset:
-    """An uncompressed uint8 chunked dataset whose chunks are all allocated now, in order.
+    """An uncompressed uint8 dataset whose storage is all allocated now.
 
-    Fill values are never written, so the file stays sparse until pixels are written.
+    ``chunks=None`` makes one contiguous block (format 2); otherwise every chunk is allocated,
+    in order. Fill values are never written, so the file stays sparse until data is written.
     """
     dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
-    dcpl.set_chunk(chunks)
+    if chunks is None:
+        dcpl.set_layout(h5py.h5d.CONTIGUOUS)
+    else:
+        dcpl.set_chunk(chunks)
     dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
     dcpl.set_fill_time(h5py.h5d.FILL_TIME_NEVER)
     space = h5py.h5s.create_simple(shape)

@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from . import format as fmt
+from .cells import INT64_MAX, INT64_MIN, first_control, parse_ints
 from .format import Kind
 
 __all__ = ["ColumnValueError", "StoredColumn", "codec_for", "read_column"]
@@ -174,7 +175,11 @@ class _CategoryCodec(_Codec):
         import pandas as pd
 
         codes, uniques = pd.factorize(series, use_na_sentinel=True)
-        return codes.astype(np.int32), [str(u) for u in uniques]
+        uniques = [str(u) for u in uniques]
+        bad = first_control(uniques)  # each distinct value once
+        if bad is not None:
+            raise _control_error(int(np.flatnonzero(codes == bad)[0]), uniques[bad])
+        return codes.astype(np.int32), uniques
 
     def merge(self, name, pieces):
         import pandas as pd
@@ -211,7 +216,11 @@ class _StringCodec(_Codec):
     kind = Kind.STRING
 
     def parse(self, series):
-        return series.to_numpy(dtype=object, na_value=None)
+        values = series.to_numpy(dtype=object, na_value=None)
+        bad = first_control(values)
+        if bad is not None:
+            raise _control_error(bad, values[bad])
+        return values
 
     def merge(self, name, pieces):
         vals = np.concatenate(pieces) if pieces else np.zeros(0, object)
@@ -258,22 +267,17 @@ class _IntCodec(_Codec):
     kind = Kind.INT
 
     def parse(self, series):
-        import pandas as pd
-
-        # Text -> number, with an integral check (values may be written "150502.0").
-        values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-        present = series.notna().to_numpy()
-        bad = np.flatnonzero(present & (np.isnan(values) | (values != np.floor(values))))
-        if bad.size:
-            r = int(bad[0])
+        # Text -> int64 exactly (values may be written "150502.0"), no float64 round trip.
+        values, missing, bad = parse_ints(series)
+        if bad is not None:
+            r, reason = bad
             raise ColumnValueError(
                 r,
                 series.iloc[r],
-                "not a whole number",
-                "This column holds integers (like 3 or 150502.0) or nothing.",
+                reason,
+                f"This column holds integers (like 3 or 150502.0) from {INT64_MIN} to {INT64_MAX}, or nothing.",
             )
-        missing = ~present
-        return np.where(missing, 0, values).astype(np.int64), missing
+        return values, missing
 
     def merge(self, name, pieces):
         vals = np.concatenate([p[0] for p in pieces]) if pieces else np.zeros(0, np.int64)
@@ -300,6 +304,15 @@ class _IntCodec(_Codec):
         vals = np.asarray(np.asarray(col.values)[rows])
         miss = np.asarray(np.asarray(col.missing)[rows])
         return pd.Series(pd.arrays.IntegerArray(vals, miss), index=rows)
+
+
+def _control_error(position: int, value: str) -> ColumnValueError:
+    return ColumnValueError(
+        position,
+        value,
+        "a control character (NUL or another; tab and line breaks are allowed) inside a text value",
+        "Labels and identifiers hold printable text only: remove the character from the metadata file.",
+    )
 
 
 _CODECS: dict[Kind, _Codec] = {

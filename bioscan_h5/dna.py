@@ -40,7 +40,10 @@ _ALLOWED = _allowed_table()
 
 @kernel
 def _encode_kernel(buf, offsets, lengths, width, allowed, codes, stored):  # pragma: no cover - jitted
-    """Copy each barcode's letters into ``codes``; return the first bad (row, position) or (-1, -1)."""
+    """Copy each barcode's letters into ``codes``; return the first bad (row, position) or (-1, -1).
+
+    Lengths are clamped to the letters left in ``buf`` (the kernel never reads past it).
+    """
     n = lengths.shape[0]
     for i in range(n):
         ln = lengths[i]
@@ -48,6 +51,10 @@ def _encode_kernel(buf, offsets, lengths, width, allowed, codes, stored):  # pra
             stored[i] = -1
             continue
         start = offsets[i]
+        if start < 0 or start > buf.shape[0]:
+            start = buf.shape[0]
+        if ln > buf.shape[0] - start:
+            ln = buf.shape[0] - start
         for j in range(ln):
             if allowed[buf[start + j]] == 0:
                 return i, j
@@ -131,6 +138,8 @@ def _strip_hash_kernel(codes, lengths, tail, offsets, limit, hashes, stripped): 
 
     Letter ``j`` of row ``i`` is ``codes[i, j]`` below the width of ``codes``, then
     ``tail[offsets[i] + j - width]`` (the whole-barcode block; empty when there is none).
+    Lengths and offsets are clamped to the arrays' bounds: a length or offset the store got
+    wrong never reads past a row or the block.
     """
     n = lengths.shape[0]
     width = codes.shape[1]
@@ -140,7 +149,12 @@ def _strip_hash_kernel(codes, lengths, tail, offsets, limit, hashes, stripped): 
             stripped[i] = -1
             hashes[i] = np.uint64(0)
             continue
-        ln += offsets[i + 1] - offsets[i]
+        if ln > width:
+            ln = width
+        extra = offsets[i + 1] - offsets[i]
+        if extra < 0 or offsets[i] < 0 or offsets[i] + extra > tail.shape[0]:
+            extra = 0
+        ln += extra
         if limit >= 0 and ln > limit:
             ln = limit
         while ln > 0:

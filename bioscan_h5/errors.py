@@ -19,6 +19,7 @@ __all__ = [
     "BuildInterrupted",
     "BuildLockedError",
     "ChecksumError",
+    "ChecksumMismatchError",
     "DownloadError",
     "ImageUnavailableError",
     "InsufficientSpaceError",
@@ -57,6 +58,23 @@ class StoreFormatError(BioscanH5Error, ValueError):
 
 class StoreVersionError(StoreFormatError):
     """The store was written by a newer format version than this package can read."""
+
+
+class ChecksumMismatchError(StoreFormatError):
+    """Store contents do not match their checksums (format 2): the file is damaged.
+
+    Attributes
+    ----------
+    row : int or None
+        The first damaged row found (None when a whole array, such as a vocabulary, is).
+    arrays : list of str
+        The damaged arrays, as far as the block checksums tell.
+    """
+
+    def __init__(self, message: str, *, row: int | None = None, arrays=()) -> None:
+        super().__init__(message)
+        self.row = row
+        self.arrays = list(arrays)
 
 
 class StoreIncompleteError(BioscanH5Error, RuntimeError):

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from . import format as fmt
+from .cells import CONTROL
 from .columns import ColumnValueError, StoredColumn, codec_for
 from .dna import encode_barcodes
 from .errors import MetadataError
@@ -95,7 +96,40 @@ def fingerprint_json(path: str) -> str:
     return json.dumps(fingerprint(path), sort_keys=True)
 
 
+def _check_header(header: list[str], path: str) -> None:
+    """A bounded number of columns, each named with printable text that can name an HDF5 group."""
+    if len(header) > fmt.MAX_COLUMNS:
+        raise metadata_error(
+            path,
+            None,
+            None,
+            None,
+            f"the header has {len(header)} columns, more than the {fmt.MAX_COLUMNS} a store holds (the"
+            " official files have 23 and 34; every column is parsed and stored on its own, so thousands"
+            " would take minutes)",
+            "Is this the official metadata file? Remove the extra columns.",
+        )
+    for name in header:
+        if (
+            not isinstance(name, str)
+            or not name
+            or "/" in name
+            or name in (".", "..")
+            or CONTROL.search(name)
+        ):
+            raise metadata_error(
+                path,
+                None,
+                None,
+                name,
+                "a column name that cannot name a stored column (empty, '.', '..', or holding '/' or a"
+                " control character)",
+                "Rename the column in the header row.",
+            )
+
+
 def _column_kinds(schema: DatasetSchema, header: list[str], path: str) -> list[ColumnSpec]:
+    _check_header(header, path)
     known = {c.name: c for c in schema.columns}
     missing = [c.name for c in schema.columns if c.required and c.name not in header]
     if schema.barcode_column not in header:
@@ -169,8 +203,10 @@ def read_table(
     Raises
     ------
     MetadataError
-        Missing column, non-numeric value in a numeric column, bad barcode letter, invalid
-        UTF-8, or an empty file, naming the row, column and value.
+        Missing column, more than :data:`~bioscan_h5.format.MAX_COLUMNS` columns, a
+        non-numeric value in a numeric column, an integer that is not whole or outside
+        int64, a control character in a text value, a bad barcode letter, invalid UTF-8, or
+        an empty file, naming the row, column and value.
     """
     header = read_header(path, sep)
     specs = _column_kinds(schema, header, path)

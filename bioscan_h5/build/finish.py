@@ -14,6 +14,7 @@ from .._hdf5 import open_readonly
 from ..format import ImageStatus
 from ..layouts import SourceLayout
 from ..metadata import Table
+from .checksums import update_image_blocks
 from .config import BuildConfig, BuildResult
 from .stage_metadata import json_attr
 
@@ -38,6 +39,7 @@ def finish(
         status = f[fmt.IMAGE_STATUS][()] if fmt.IMAGE_STATUS in f else np.zeros(0, fmt.STATUS_DTYPE)
     counts = {s.name: int(c) for s, c in zip(ImageStatus, np.bincount(status, minlength=len(ImageStatus)))}
     with h5py.File(partial, "r+", locking=False) as f:
+        update_image_blocks(f)
         f.attrs[fmt.ATTR_COUNTS] = json_attr(counts)
         f.attrs[fmt.ATTR_SPLITS_BUILT] = json_attr(all_splits)
         f.attrs[fmt.ATTR_COMPLETE] = True

@@ -8,7 +8,8 @@ import os
 from collections.abc import Iterator
 
 from .. import format as fmt
-from ..errors import BuildLockedError
+from ..errors import BuildLockedError, InsufficientSpaceError
+from .space import NO_SPACE
 
 __all__ = ["build_lock"]
 
@@ -21,6 +22,8 @@ def build_lock(store: str) -> Iterator[None]:
     ------
     BuildLockedError
         Another builder holds it.
+    InsufficientSpaceError
+        The disk (or the file-size limit) has no room for the lock file's few bytes.
     """
     path = fmt.lock_path(store)
     os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -42,10 +45,23 @@ def build_lock(store: str) -> Iterator[None]:
                 break
         os.close(fd)
     try:
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        _write_pid(fd, path)
         yield
     finally:
         with contextlib.suppress(OSError):
             os.unlink(path)
         os.close(fd)
+
+
+def _write_pid(fd: int, path: str) -> None:
+    """Record the builder's pid in the lock file (for people looking at it)."""
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+    except OSError as exc:
+        if exc.errno not in NO_SPACE:
+            raise
+        raise InsufficientSpaceError(
+            f"Writing the build lock {path!r} failed: {os.strerror(exc.errno)}. Free some space (or raise the"
+            " file-size limit) and run the same command again."
+        ) from exc

@@ -38,7 +38,7 @@ from .finish import finish
 from .lock import build_lock
 from .resume import check_same_content, copy_for_extension, open_partial_attrs, pending_rows, read_attrs
 from .signals import interruptible
-from .space import check_space, estimate_bytes, image_bytes
+from .space import check_space, estimate_bytes, image_bytes, space_errors
 from .stage_images import fill_images
 from .stage_jpeg import assemble, copy_for_jpeg_extension, prepare_spool
 from .stage_metadata import start_partial
@@ -80,7 +80,7 @@ def build(cfg: BuildConfig) -> BuildResult:
         return _dry_run(cfg, layout, target_splits)
     store, partial = cfg.out, fmt.partial_path(cfg.out)
     os.makedirs(os.path.dirname(store), exist_ok=True)
-    with interruptible(store, partial), build_lock(store):
+    with interruptible(store, partial), space_errors(store), build_lock(store):
         if cfg.overwrite:
             for p in (store, partial, fmt.report_path(store), fmt.spool_path(store)):
                 with contextlib.suppress(FileNotFoundError):

@@ -14,6 +14,8 @@ import numpy as np
 from .. import format as fmt
 from .._files import pwrite_all
 from .._hdf5 import open_readonly
+from ..crc import image_crc, pixels_crc
+from ..store.pixels import pixel_block_offset
 
 __all__ = ["PixelWriter"]
 
@@ -32,29 +34,54 @@ class PixelWriter:
 
     def __init__(self, path: str, image_size: int) -> None:
         with open_readonly(path) as f:
-            self.pixel_offset = int(f.attrs[fmt.ATTR_PIXEL_OFFSET])
+            # Checked, not taken from the attribute: a format-1 store's chunks are verified.
+            offset = pixel_block_offset(f[fmt.IMAGES], dict(f.attrs), f[fmt.IMAGES].shape[0], image_size)
+            self.pixel_offset = -1 if offset is None else offset
             self.status_offset = f[fmt.IMAGE_STATUS].id.get_offset()
             self.size_offset = f[fmt.IMAGE_SOURCE_SIZE].id.get_offset()
+            # Format 2: each row's image checksum goes with its status (None: no checksums).
+            self.crc_offset = f[fmt.CHECKSUM_IMAGES].id.get_offset() if fmt.CHECKSUM_IMAGES in f else None
         self.path = path
+        self.size = image_size
         self.nbytes = image_size * image_size * 3
-        self.pending: list[tuple[Any, ...]] = []  # row, status, width, height (a subclass adds more)
+        self.pending: list[tuple[Any, ...]] = []  # row, status, width, height, crc (a subclass adds more)
         self.h5: h5py.File | None = None
         self.fd = os.open(path, os.O_RDWR)
-        if self.pixel_offset < 0:  # compressed: pixels go through HDF5's filter pipeline
+        if self.pixel_offset < 0:  # compressed (or chunks out of order): pixels go through HDF5
             self.h5 = h5py.File(path, "r+", locking=False)
             self.images = self.h5[fmt.IMAGES]
         self.last_sync = time.monotonic()
         self._syncer: threading.Thread | None = None
         self._sync_error: BaseException | None = None
 
-    def write(self, row: int, status: int, pixels: np.ndarray | None, size: tuple[int, int]) -> None:
-        """Write the pixels of ``row`` (None for a bad image); its status goes with a later sync."""
+    def write(
+        self,
+        row: int,
+        status: int,
+        pixels: np.ndarray | None,
+        size: tuple[int, int],
+        pixel_crc: int | None = None,
+    ) -> None:
+        """Write the pixels of ``row`` (None for a bad image); its status goes with a later sync.
+
+        ``pixel_crc`` is the CRC-32 of pixels written by someone else (a decoding worker);
+        it is computed here from ``pixels`` otherwise. A bad image's row is set to zeros (it
+        is one already unless an interrupted run wrote it), which its checksum then covers.
+        """
+        crc = 0
+        if pixels is None and pixel_crc is None and self.crc_offset is not None:
+            pixels = np.zeros((self.size, self.size, 3), dtype=np.uint8)
+        if self.crc_offset is not None:
+            if pixel_crc is None:
+                assert pixels is not None  # a bad image's row was set to zeros just above
+                pixel_crc = pixels_crc(pixels)
+            crc = image_crc(pixel_crc, status, size)
         if pixels is not None:
             if self.h5 is not None:
                 self.images[row] = pixels
             else:  # straight from the decoder's buffer, no copy
                 pwrite_all(self.fd, np.ascontiguousarray(pixels), self.pixel_offset + row * self.nbytes)
-        self.pending.append((row, status, size[0], size[1]))
+        self.pending.append((row, status, size[0], size[1], crc))
         if time.monotonic() - self.last_sync > self.SYNC_EVERY_S:
             self._sync_in_background()
 
@@ -76,7 +103,7 @@ class PixelWriter:
         self._syncer = threading.Thread(target=self._sync_thread, args=(fd, rows), daemon=True)
         self._syncer.start()
 
-    def _sync_thread(self, fd: int, rows: list[tuple[int, int, int, int]]) -> None:
+    def _sync_thread(self, fd: int, rows: list[tuple[int, int, int, int, int]]) -> None:
         try:
             self._sync_rows(fd, rows)
         except BaseException as exc:  # raised in the builder's thread by the next write/sync
@@ -84,17 +111,21 @@ class PixelWriter:
         finally:
             os.close(fd)
 
-    def _sync_rows(self, fd: int, rows: list[tuple[int, int, int, int]]) -> None:
+    def _sync_rows(self, fd: int, rows: list[tuple[int, int, int, int, int]]) -> None:
         """Make every pixel written so far durable, then record ``rows`` as done, durably."""
         os.fdatasync(fd)
         if rows:
             r = np.fromiter((x[0] for x in rows), dtype=np.int64, count=len(rows))
             status = np.fromiter((x[1] for x in rows), dtype=fmt.STATUS_DTYPE, count=len(rows))
             size = np.array([(x[2], x[3]) for x in rows], dtype=fmt.SOURCE_SIZE_DTYPE)
+            crcs = np.fromiter((x[4] for x in rows), dtype=fmt.CHECKSUM_DTYPE, count=len(rows))
             bounds = [0, *(np.flatnonzero(np.diff(r) != 1) + 1).tolist(), len(r)]
             for a, b in itertools.pairwise(bounds):  # one write per run of consecutive rows
-                pwrite_all(fd, status[a:b], self.status_offset + int(r[a]))
+                # The status last: it is what marks a row done.
+                if self.crc_offset is not None:
+                    pwrite_all(fd, crcs[a:b], self.crc_offset + int(r[a]) * 4)
                 pwrite_all(fd, size[a:b], self.size_offset + int(r[a]) * 8)
+                pwrite_all(fd, status[a:b], self.status_offset + int(r[a]))
             os.fdatasync(fd)
 
     def sync(self) -> None:

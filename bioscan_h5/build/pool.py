@@ -32,12 +32,13 @@ import numpy as np
 
 from .._decode_worker import decode_into_slot, init_reader, init_worker, read_batch
 from .._spawn import worker_context
+from ..crc import pixels_crc
 from ..format import ImageStatus
 from ..images import decode_image
 
 __all__ = ["decode_batches", "read_batches"]
 
-Row = tuple[int, int, np.ndarray | None, tuple[int, int], str]
+Row = tuple[int, int, np.ndarray | None, tuple[int, int], str, int | None]
 
 
 def decode_batches(
@@ -50,7 +51,9 @@ def decode_batches(
     batch: int = 32,
     direct: tuple[str, int] | None = None,
 ) -> Iterator[Row]:
-    """Decode ``(row, path)`` jobs, yielding ``(row, status, pixels, (w, h), detail)`` in order.
+    """Decode ``(row, path)`` jobs, yielding ``(row, status, pixels, (w, h), detail, crc)`` in order.
+
+    ``crc`` is the CRC-32 of the pixels (None for a bad image).
 
     ``pixels`` is only valid until the next item is requested (it may be a view of a reused
     buffer); copy it to keep it. With ``direct=(store_path, pixel_offset)`` and several
@@ -60,7 +63,7 @@ def decode_batches(
     if workers <= 1 or len(jobs) <= batch:
         for row, path in jobs:
             status, pixels, src, detail = decode_image(path, size, fit, draft, real_dir)
-            yield row, int(status), pixels, src, detail
+            yield row, int(status), pixels, src, detail, None if pixels is None else pixels_crc(pixels)
         return
     n_slots = 2 * workers + 1
     ring_batch = 1 if direct is not None else batch  # direct mode needs no pixel ring
@@ -113,9 +116,9 @@ def _run_pool(
                 if not inflight:
                     break
                 slot, results = inflight.popleft().result()
-                for j, (row, status, src, detail) in enumerate(results):
+                for j, (row, status, src, detail, crc) in enumerate(results):
                     pixels = ring[slot, j] if status == ImageStatus.OK and direct is None else None
-                    yield row, status, pixels, src, detail
+                    yield row, status, pixels, src, detail, crc
                 free.append(slot)
         except BaseException:
             for fut in inflight:

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import os
 import resource
 import shutil
+from collections.abc import Iterator
 
-from ..errors import InsufficientSpaceError
+from ..errors import BioscanH5Error, InsufficientSpaceError
 from .config import BuildConfig
 
-__all__ = ["NO_SPACE", "check_file_size_limit", "check_space", "estimate_bytes", "human", "image_bytes"]
+__all__ = [
+    "NO_SPACE",
+    "check_file_size_limit",
+    "check_space",
+    "estimate_bytes",
+    "human",
+    "image_bytes",
+    "space_errors",
+]
 
 #: errno values that mean "no room for the file": disk full, file-size limit, quota.
 NO_SPACE = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
@@ -78,3 +89,22 @@ def human(n: float) -> str:
             return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
         n /= 1000
     return f"{n:.1f} TB"  # pragma: no cover
+
+
+@contextlib.contextmanager
+def space_errors(store: str) -> Iterator[None]:
+    """A "no room" error (ENOSPC, EFBIG, EDQUOT) anywhere in the block becomes one line and exit status 2.
+
+    The stages word their own :class:`InsufficientSpaceError` where they know more (what is
+    kept, what to resume); this catches the rest (the report, the finish stage, a sync).
+    """
+    try:
+        yield
+    except OSError as exc:
+        if isinstance(exc, BioscanH5Error) or exc.errno not in NO_SPACE:
+            raise
+        where = f" {exc.filename!r}" if exc.filename else f" beside {store!r}"
+        raise InsufficientSpaceError(
+            f"Writing{where} failed: {os.strerror(exc.errno)}. Free some space (or raise the file-size limit)"
+            " and run the same command again; the work done so far is kept."
+        ) from exc

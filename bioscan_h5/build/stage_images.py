@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -92,6 +93,7 @@ def _decode_rows(cfg, layout, table, image_dir, rows, writer, progress, bad) -> 
     jobs = [(int(r), os.path.join(image_dir, p)) for r, p in zip(rows, rel)]
     done = 0
     direct = (writer.path, writer.pixel_offset) if writer.pixel_offset >= 0 else None
+    results: Iterator[tuple]
     if cfg.pixels == "jpeg":
         reader = functools.partial(
             ingest,
@@ -101,12 +103,13 @@ def _decode_rows(cfg, layout, table, image_dir, rows, writer, progress, bad) -> 
             draft=cfg.draft,
             quality=cfg.jpeg_quality,
         )
-        results = read_batches(jobs, reader, cfg.workers, cfg.batch_size)
+        # The JPEG writer checksums the bytes itself: no pixel CRC comes with a row.
+        results = ((*row, None) for row in read_batches(jobs, reader, cfg.workers, cfg.batch_size))
     else:
         results = decode_batches(
             jobs, cfg.image_size, cfg.fit, cfg.draft, image_dir, cfg.workers, cfg.batch_size, direct=direct
         )
-    for row, status, pixels, size, detail in results:
+    for row, status, pixels, size, detail, crc in results:
         if status != ImageStatus.OK and cfg.strict:
             # The bad row stays pending, so a rerun with --strict checks its file again.
             writer.sync()
@@ -118,7 +121,7 @@ def _decode_rows(cfg, layout, table, image_dir, rows, writer, progress, bad) -> 
                 path=path,
                 row=row,
             )
-        writer.write(row, status, pixels, size)
+        writer.write(row, status, pixels, size, crc)
         if status != ImageStatus.OK:
             bad[row] = detail
         done += 1

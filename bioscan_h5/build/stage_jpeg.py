@@ -27,6 +27,7 @@ import itertools
 import logging
 import os
 import time
+import zlib
 
 import h5py
 import numpy as np
@@ -34,6 +35,7 @@ import numpy as np
 from .. import format as fmt
 from .._files import fsync_path, pwrite_all
 from .._hdf5 import LIBVER, open_readonly
+from ..crc import image_crc
 from ..format import ImageStatus
 from .pixels import PixelWriter
 
@@ -83,6 +85,8 @@ class JpegWriter(PixelWriter):
             status = f[fmt.IMAGE_STATUS][()]
             end = _durable_end(status, f[fmt.JPEG_OFFSETS][()], f[fmt.JPEG_LENGTHS][()])
             self.size_offset = f[fmt.IMAGE_SOURCE_SIZE].id.get_offset()
+            # Format 2: each row's image checksum (over its bytes) goes with its status.
+            self.crc_offset = f[fmt.CHECKSUM_IMAGES].id.get_offset() if fmt.CHECKSUM_IMAGES in f else None
         self.path, self.pixel_offset, self.status_offset, self.table_offsets = (
             path,
             -1,
@@ -99,8 +103,14 @@ class JpegWriter(PixelWriter):
         self._syncer = None
         self._sync_error = None
 
-    def write(self, row: int, status: int, pixels, size: tuple[int, int]) -> None:
-        """Append the bytes of ``row`` (``pixels``: ``(bytes, mode, (w, h))``, None for a bad image)."""
+    def write(
+        self, row: int, status: int, pixels, size: tuple[int, int], pixel_crc: int | None = None
+    ) -> None:
+        """Append the bytes of ``row`` (``pixels``: ``(bytes, mode, (w, h))``, None for a bad image).
+
+        The row's image checksum (format 2) is that of its bytes (none for a bad image),
+        continued over its status and source size; ``pixel_crc`` is not used.
+        """
         if pixels is None:
             data, mode, stored, at = b"", "", (0, 0), 0
         else:
@@ -108,7 +118,10 @@ class JpegWriter(PixelWriter):
             at = self.end
             pwrite_all(self.spool, data, at)
             self.end += len(data)
-        self.pending.append((row, status, size[0], size[1], at, len(data), *stored, mode.encode("ascii")))
+        crc = image_crc(zlib.crc32(data), status, size) if self.crc_offset is not None else 0
+        self.pending.append(
+            (row, status, size[0], size[1], crc, at, len(data), *stored, mode.encode("ascii"))
+        )
         if time.monotonic() - self.last_sync > self.SYNC_EVERY_S:
             self._sync_in_background()
 
@@ -118,10 +131,10 @@ class JpegWriter(PixelWriter):
         if rows:
             r = np.array([x[0] for x in rows], dtype=np.int64)
             columns: dict[str, np.ndarray] = {
-                fmt.JPEG_OFFSETS: np.array([x[4] for x in rows], dtype=fmt.JPEG_OFFSET_DTYPE),
-                fmt.JPEG_LENGTHS: np.array([x[5] for x in rows], dtype=fmt.JPEG_OFFSET_DTYPE),
-                fmt.JPEG_SIZES: np.array([(x[6], x[7]) for x in rows], dtype=fmt.SOURCE_SIZE_DTYPE),
-                fmt.JPEG_MODES: np.array([x[8] for x in rows], dtype=fmt.JPEG_MODE_DTYPE),
+                fmt.JPEG_OFFSETS: np.array([x[5] for x in rows], dtype=fmt.JPEG_OFFSET_DTYPE),
+                fmt.JPEG_LENGTHS: np.array([x[6] for x in rows], dtype=fmt.JPEG_OFFSET_DTYPE),
+                fmt.JPEG_SIZES: np.array([(x[7], x[8]) for x in rows], dtype=fmt.SOURCE_SIZE_DTYPE),
+                fmt.JPEG_MODES: np.array([x[9] for x in rows], dtype=fmt.JPEG_MODE_DTYPE),
             }
             bounds = [0, *(np.flatnonzero(np.diff(r) != 1) + 1).tolist(), len(r)]
             for name, values in columns.items():

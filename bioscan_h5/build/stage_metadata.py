@@ -18,10 +18,11 @@ import numpy as np
 from .. import __version__
 from .. import format as fmt
 from .._files import fsync_path
-from .._hdf5 import LIBVER, chunk_offsets_contiguous, create_preallocated
+from .._hdf5 import LIBVER, create_preallocated
 from ..errors import InsufficientSpaceError, MetadataError
 from ..layouts import SourceLayout
 from ..metadata import Table
+from .checksums import write_checksums
 from .config import BuildConfig
 from .space import NO_SPACE, check_file_size_limit, check_space, estimate_bytes
 from .stage_jpeg import create_jpeg_rows
@@ -104,11 +105,18 @@ def write_metadata(
             f.create_dataset(fmt.IMAGE_SOURCE_SIZE, data=np.zeros((n, 2), dtype=fmt.SOURCE_SIZE_DTYPE))
             if cfg.pixels == "jpeg":
                 create_jpeg_rows(f, n, cfg.jpeg_quality)
+                write_checksums(f, n, 0)  # a row's image checksum covers its JPEG bytes (none yet)
             else:
-                offset = chunk_offsets_contiguous(_create_images(f, cfg, n))
+                write_checksums(f, n, cfg.image_size**2 * 3)
+                # The pixel block last: everything the image stage rewrites (statuses, sizes,
+                # image checksums) lies before it, and the file never grows past its end.
+                images_block = _create_images(f, cfg, n)
+                if images_block.chunks is None:
+                    offset = int(images_block.id.get_offset())
         else:
             f.attrs[fmt.ATTR_IMAGE_PACKAGE] = ""
             f.attrs[fmt.ATTR_IMAGE_SIZE] = 0
+            write_checksums(f, n, None)  # a DNA-only store: no image checksums
         f.attrs[fmt.ATTR_PIXEL_OFFSET] = offset
         f.attrs[fmt.ATTR_METADATA_WRITTEN] = True
     fsync_path(path)
@@ -141,11 +149,11 @@ def _write_attributes(
 
 
 def _create_images(f: h5py.File, cfg: BuildConfig, n: int) -> h5py.Dataset:
-    """The pixel array, one chunk a row: preallocated and contiguous unless compressed."""
+    """The pixel array: one preallocated contiguous block, or one chunk a row when compressed."""
     s = cfg.image_size
     chunks = (1, s, s, 3)
     if not cfg.compression:
-        return create_preallocated(f, fmt.IMAGES, (n, s, s, 3), chunks)
+        return create_preallocated(f, fmt.IMAGES, (n, s, s, 3))
     opts: dict[str, Any] = {"compression": cfg.compression}
     if cfg.compression == "gzip":
         opts["compression_opts"] = 4

@@ -54,6 +54,11 @@ def run(args: argparse.Namespace) -> int:
         if info["full_barcodes"]
         else f"  whole barcodes: no (cut at {info['max_nucleotides']} letters)"
     )
+    print(
+        "  checksums: CRC-32 of every row and array (`bioscan-h5 verify --full` checks them)"
+        if info["checksums"]
+        else "  checksums: none (format v1; rebuild with --overwrite to add them)"
+    )
     print("  rows per split:")
     for name, d in info["rows_per_split"].items():
         print(f"    {name:<16} {d['rows']:>9} rows {d['images']:>9} images")

@@ -83,6 +83,8 @@ class StoreDataset(torch.utils.data.Dataset):
             splits=self._build_splits(),
         )
         st = provide_store(request, arguments["store"], opts.wants_image)
+        if opts.verify_reads:
+            st.checksums  # noqa: B018 - refuses a store without checksums (format 1), here
         check_against_store(opts, st)
         rows = self._select_rows(st)
         keep = None

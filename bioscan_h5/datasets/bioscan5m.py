@@ -143,6 +143,10 @@ class BIOSCAN5M(StoreDataset):
     drop_bad_images : bool, default=False
         Leave out rows whose image could not be decoded at build time (by default they stay,
         as in the peer, and reading one raises :class:`~bioscan_h5.ImageUnavailableError`).
+    verify_reads : bool, default=False
+        Check every sample served against the store's checksums (format 2 stores): a damaged
+        row raises :class:`~bioscan_h5.ChecksumMismatchError` naming it. It costs about
+        60 us per 256 px image and 10-20 us per row of metadata.
 
     Attributes
     ----------

@@ -62,4 +62,6 @@ def option_lines(ds, split_lines: list[str]) -> str:
         xr.append(f"image_format: {ds.image_format!r}")
     if getattr(ds, "drop_bad_images", False):  # (a DNA-only dataset has no such option)
         xr.append("drop_bad_images: True (rows whose image could not be decoded are left out)")
+    if getattr(ds, "verify_reads", False):
+        xr.append("verify_reads: True (each sample is checked against the store's checksums)")
     return "\n".join(xr)

@@ -58,6 +58,7 @@ class DatasetOptions:
     image_format: str
     build: str | bool
     drop_bad_images: bool
+    verify_reads: bool = False
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
@@ -82,7 +83,7 @@ class DatasetOptions:
         RuntimeError
             ``target_transform`` without a ``target_type`` (as the peer).
         """
-        values = {name: arguments[name] for name in cls.names()}
+        values = {name: arguments[name] for name in cls.names() if name in arguments}
         values["modality"] = _as_tuple(values["modality"])
         values["target_type"] = tuple(rank_aliases.get(t, t) for t in _as_tuple(values["target_type"]))
         if values["output_format"] == "dictionary":
@@ -97,6 +98,7 @@ class DatasetOptions:
         check_option("output_format", self.output_format, ("tuple", "dict"))
         check_option("image_format", self.image_format, IMAGE_FORMATS)
         check_option("build", self.build, _BUILD_CHOICES)
+        check_option("verify_reads", self.verify_reads, (False, True))
         if not self.target_type and self.target_transform is not None:
             raise RuntimeError("target_transform is specified but target_type is empty")
         mx = self.max_nucleotides

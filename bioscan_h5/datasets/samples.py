@@ -76,6 +76,8 @@ class SampleReader:
         self._barcode = store.schema.barcode_column
         self._ranks = set(store.schema.ranks)
         self.pixels = _pixel_reader(store) if options.wants_image else None
+        #: check each row served against the checksums (the dataset's or the store's verify_reads)
+        self._verify = bool(options.verify_reads or getattr(store, "verify_reads", False))
         self._local = threading.local()
         self._status = (
             np.asarray(store.image_status) if options.wants_image else None
@@ -97,11 +99,15 @@ class SampleReader:
     # ------------------------------------------------------------ public
     def one(self, row: int):
         """The sample of one store row."""
+        if self._verify:
+            self.store.verify_rows(row, images=self.options.wants_image)
         return self._sample(row, None if self._one_image is None else self._one_image(row))
 
     def many(self, rows: np.ndarray) -> list:
         """The samples of ``rows``, with the pixels of all of them read in one engine call."""
         rows = np.asarray(rows, dtype=np.int64)
+        if self._verify:
+            self.store.verify_rows(rows, images=self.options.wants_image)
         if self._as_image is None:
             return [self._sample(r, None) for r in rows.tolist()]
         assert self.pixels is not None and self._one_image is not None  # made with _as_image
@@ -136,6 +142,8 @@ class SampleReader:
 
         out: dict[str, Any]
         st, out = self.store, {}
+        if self._verify:
+            st.verify_rows(rows, images=self.options.wants_image)
         for m in self.options.modality:
             if m == "image":
                 assert self.pixels is not None  # made for the image modality

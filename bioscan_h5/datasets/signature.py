@@ -48,6 +48,7 @@ EXTRA_PARAMETERS: tuple[Parameter, ...] = (
     Parameter("build", _K, default="auto", annotation="str | bool"),
     Parameter("drop_bad_images", _K, default=False, annotation="bool"),
     Parameter("mirror", _K, default=None, annotation="str | None"),
+    Parameter("verify_reads", _K, default=False, annotation="bool"),
 )
 
 

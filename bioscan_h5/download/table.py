@@ -74,6 +74,9 @@ class Archive:
     check : tuple of (str, str)
         ``(path, md5)`` of files that show the content is in place (the checks of
         ``bioscan-dataset``); verified after extraction for the files the archive holds.
+    size : int or None
+        The file's size in bytes when the table gives it (optional field ``"size"``): a
+        transfer never writes more, and its deadline grows with it.
     """
 
     dataset: str
@@ -90,6 +93,7 @@ class Archive:
     drop_prefix: str | None
     paths: tuple[str, ...]
     check: tuple[tuple[str, str], ...]
+    size: int | None = None
 
 
 def _builtin_table() -> dict[str, Any]:
@@ -217,6 +221,11 @@ def _parse_archive(dataset: str, entry: Any, source: str) -> Archive:
     md5 = entry["md5"].lower()
     if not re.fullmatch(r"[0-9a-f]{32}", md5):
         raise _table_error(source, f"{where}: 'md5' is not an MD5 hex digest: {entry['md5']!r}")
+    size = entry.get("size")
+    if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
+        raise _table_error(
+            source, f"{where}: 'size' must be a byte count (a whole number >= 0), got {size!r}"
+        )
     urls = [entry["url"]] if entry.get("url") else []
     urls += list(entry.get("alt_urls") or [])
     splits = entry.get("splits")
@@ -245,6 +254,7 @@ def _parse_archive(dataset: str, entry: Any, source: str) -> Archive:
         drop_prefix=entry.get("drop_prefix") or None,
         paths=tuple(paths),
         check=tuple((path, str(digest).lower()) for path, digest in check.items()),
+        size=size,
     )
 
 

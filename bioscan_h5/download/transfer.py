@@ -2,12 +2,23 @@
 
 :func:`_fetch` makes sure an archive's file is in place with its published MD5: a file already
 there is checked, an unfinished ``.part`` file is continued, a file that fails its checksum is
-fetched once more. The module-level settings (:data:`RETRY_DELAYS`, and ``TIMEOUT`` of
-:mod:`bioscan_h5.download.network`) are read at call time, so tests may patch them.
+fetched once more. Each archive is bounded:
+
+- in bytes: never more than the archive table's ``size`` or the server's ``Content-Length``,
+  whichever is smaller (a server that streams on is cut off with a :class:`DownloadError`);
+- in time: one deadline for the whole archive, every attempt, URL and retry included, of
+  :data:`DEADLINE_BASE_S` plus one second per :data:`MIN_RATE` bytes of its size (the
+  table's, else the first ``Content-Length``). A socket read waits at most ``TIMEOUT``
+  (:mod:`bioscan_h5.download.network`), so a server trickling a byte now and then is
+  stopped at the deadline, not never.
+
+The module-level settings (:data:`RETRY_DELAYS`, :data:`DEADLINE_BASE_S`, :data:`MIN_RATE`
+and ``TIMEOUT``) are read at call time, so tests may patch them.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import http.client
 import os
@@ -31,14 +42,39 @@ from .network import (
 )
 from .table import Archive
 
-__all__ = ["CHUNK_SIZE", "PART_SUFFIX", "RETRY_DELAYS"]
+__all__ = ["CHUNK_SIZE", "DEADLINE_BASE_S", "MIN_RATE", "PART_SUFFIX", "RETRY_DELAYS"]
 
 #: Seconds to wait before each retry of a request that got nothing (errors, 5xx); one entry a retry.
 RETRY_DELAYS: tuple[float, ...] = (2.0, 10.0, 30.0)
 #: Bytes read or written at a time.
 CHUNK_SIZE = 1 << 20
+_NO_SPACE = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 #: Suffix of an unfinished transfer, resumed with HTTP ``Range``.
 PART_SUFFIX = ".part"
+#: Seconds every archive may take, whatever its size (connection set-up, retries, small files).
+DEADLINE_BASE_S = 600.0
+#: Bytes per second below which a whole archive counts as stalled: its deadline adds one
+#: second per this many bytes (39 GB at 100 kB/s: 4.5 days; a stalled server is cut off).
+MIN_RATE = 100_000
+
+
+class _Deadline:
+    """One archive's deadline, shared by its attempts; it grows once its size is known."""
+
+    def __init__(self, size: int | None) -> None:
+        self.start = time.monotonic()
+        self.size = size
+
+    def learn(self, total: int | None) -> None:
+        if self.size is None and total:
+            self.size = total
+
+    @property
+    def budget(self) -> float:
+        return DEADLINE_BASE_S + (self.size or 0) / MIN_RATE
+
+    def left(self) -> float:
+        return self.start + self.budget - time.monotonic()
 
 
 def _md5_file(path: str, progress: bool = False, desc: str | None = None, hasher=None):
@@ -96,10 +132,22 @@ class _Transfer:
     """
 
     def __init__(
-        self, url: str, part: str, *, progress: bool, label: str, mirror: str | None, dest: str, md5: str
+        self,
+        url: str,
+        part: str,
+        *,
+        progress: bool,
+        label: str,
+        mirror: str | None,
+        dest: str,
+        md5: str,
+        size: int | None = None,
+        deadline: _Deadline | None = None,
     ) -> None:
         self.url, self.part, self.progress, self.label = url, part, progress, label
         self.mirror, self.dest, self.md5 = mirror, dest, md5
+        self.size = size
+        self.deadline = deadline or _Deadline(size)
         os.makedirs(os.path.dirname(part), exist_ok=True)
         self.offset = os.path.getsize(part) if os.path.isfile(part) else 0
         self.hasher = hashlib.md5(usedforsecurity=False)
@@ -109,7 +157,13 @@ class _Transfer:
         self.failures = 0
 
     def run(self) -> str:
-        """Transfer until the file is whole; return its MD5 hex digest."""
+        """Transfer until the file is whole; return its MD5 hex digest.
+
+        Raises
+        ------
+        DownloadError
+            The server failed for good, sent more than the file's size, or the deadline passed.
+        """
         with tqdm(
             desc=self.label,
             unit="B",
@@ -119,6 +173,7 @@ class _Transfer:
             disable=not self.progress,
         ) as bar:
             while True:
+                self._check_deadline()
                 digest, error = self._attempt(bar)
                 if digest is not None:
                     return digest
@@ -134,6 +189,17 @@ class _Transfer:
     def _fail(self, what: Any) -> DownloadError:
         return DownloadError(
             _network_message(self.url, what, mirror=self.mirror, dest=self.dest, md5=self.md5)
+        )
+
+    def _check_deadline(self, wait: float = 0.0) -> None:
+        """Raise :class:`DownloadError` when the deadline has passed (or passes within ``wait`` s)."""
+        if self.deadline.left() > wait:
+            return
+        kept = f"; {self.offset:,} bytes are kept in {self.part}" if self.offset else ""
+        raise DownloadError(
+            f"Download of {self.url} did not finish within its deadline of {self.deadline.budget:,.0f} s"
+            f" ({DEADLINE_BASE_S:g} s plus one second per {MIN_RATE:,} bytes of the archive){kept}: the"
+            " server is stalled or far too slow." + _retry_hint(self.mirror, self.dest, self.md5)
         )
 
     def _attempt(self, bar) -> tuple[str | None, str | None]:
@@ -190,29 +256,61 @@ class _Transfer:
             self._restart()
         if total is None and length is not None:
             total = self.offset + length
-        bar.reset(total=total)
+        self.deadline.learn(total)
+        cap, why = self._cap(total)
+        bar.reset(total=total if total is not None else self.size)
         bar.update(self.offset)
-        if length is not None:
-            _check_space(os.path.dirname(self.part), length, f"download {self.label}")
-        received, error = self._copy(response, bar)
+        if cap is not None:
+            _check_space(os.path.dirname(self.part), cap - self.offset, f"download {self.label}")
+        _received, error = self._copy(response, bar, None if cap is None else cap - self.offset, why)
         if error is None:
-            if length is None or received >= length:
+            if cap is None or self.offset >= cap:
                 return self.hasher.hexdigest(), None
-            error = f"the connection closed after {self.offset:,} of {total:,} bytes"
+            error = f"the connection closed after {self.offset:,} of {cap:,} bytes"
         return None, error
 
-    def _copy(self, response, bar) -> tuple[int, str | None]:
-        """Append the response body to the part file: ``(bytes received, error or None)``."""
+    def _cap(self, total: int | None) -> tuple[int | None, str]:
+        """The most bytes the whole file may have, and where that bound comes from."""
+        bounds = [(self.size, "the size in the archive table"), (total, "the size the server announced")]
+        known = [(n, why) for n, why in bounds if n is not None]
+        return min(known) if known else (None, "")
+
+    def _copy(self, response, bar, limit: int | None = None, why: str = "") -> tuple[int, str | None]:
+        """Append the response body to the part file: ``(bytes received, error or None)``.
+
+        At most ``limit`` bytes are accepted: a server sending more raises :class:`DownloadError`
+        (the part file is deleted: what it holds cannot be the archive).
+        """
         received = 0
+        read = getattr(response, "read1", response.read)  # read1: one recv, so the deadline is seen
         with open(self.part, "ab") as fh:
             while True:
+                self._check_deadline()
+                want = CHUNK_SIZE if limit is None else min(CHUNK_SIZE, limit - received + 1)
                 try:
-                    chunk = response.read(CHUNK_SIZE)
+                    chunk = read(want)
                 except (OSError, http.client.HTTPException) as exc:
                     return received, f"{type(exc).__name__}: {exc}"
                 if not chunk:
                     return received, None
-                fh.write(chunk)
+                if limit is not None and received + len(chunk) > limit:
+                    fh.close()
+                    self._restart()
+                    os.remove(self.part)
+                    raise DownloadError(
+                        f"Download of {self.url} was stopped: the server sent more than the"
+                        f" {self.offset + limit:,} bytes of the file ({why}). The partial file was"
+                        " deleted." + _retry_hint(self.mirror, self.dest, self.md5)
+                    )
+                try:
+                    fh.write(chunk)
+                except OSError as exc:
+                    if exc.errno not in _NO_SPACE:
+                        raise
+                    raise InsufficientSpaceError(
+                        f"Writing {self.part!r} failed: {os.strerror(exc.errno)}. Free some space and run the"
+                        " download again (it resumes where it stopped)."
+                    ) from exc
                 self.hasher.update(chunk)
                 received += len(chunk)
                 self.offset += len(chunk)
@@ -229,16 +327,18 @@ class _Transfer:
             kept = f" ({self.offset:,} bytes are kept in {self.part})" if self.offset else ""
             raise self._fail(f"{error}; gave up after {self.failures + 1} attempts{kept}")
         delay = RETRY_DELAYS[self.failures]
+        self._check_deadline(delay)  # a wait that would end past the deadline: stop now
         self.failures += 1
         _say(f"{self.url}: {error}; retrying in {delay:g} s.", self.progress)
         time.sleep(delay)
 
 
-def _transfer(
-    url: str, part: str, *, progress: bool, label: str, mirror: str | None, dest: str, md5: str
-) -> str:
-    """Bring ``part`` to the whole content of ``url``, resuming what it holds; return its MD5."""
-    return _Transfer(url, part, progress=progress, label=label, mirror=mirror, dest=dest, md5=md5).run()
+def _transfer(url: str, part: str, **options: Any) -> str:
+    """Bring ``part`` to the whole content of ``url``, resuming what it holds; return its MD5.
+
+    ``options`` are the keyword arguments of :class:`_Transfer`.
+    """
+    return _Transfer(url, part, **options).run()
 
 
 def _fetch(
@@ -261,6 +361,7 @@ def _fetch(
         )
         os.remove(path)
     digests: list[str] = []
+    deadline = _Deadline(archive.size)
     for _attempt in range(2):
         errors: list[str] = []
         digest = None
@@ -274,6 +375,8 @@ def _fetch(
                     mirror=mirror,
                     dest=path,
                     md5=archive.md5,
+                    size=archive.size,
+                    deadline=deadline,
                 )
                 break
             except DownloadError as exc:

@@ -18,6 +18,7 @@ import numpy as np
 
 from .. import format as fmt
 from .damage import reads
+from .ranges import check_lengths, check_offsets
 
 __all__ = ["BarcodeArrays", "barcode_block", "block_width"]
 
@@ -30,6 +31,7 @@ class BarcodeArrays:
     file: h5py.File
     attrs: dict[str, Any]
     n_rows: int
+    path: str
 
     @cached_property
     def dna_codes(self) -> np.ndarray:
@@ -38,8 +40,10 @@ class BarcodeArrays:
 
     @cached_property
     def dna_lengths(self) -> np.ndarray:
-        """``(N,)`` stored barcode lengths, -1 where missing."""
-        return self.array(fmt.DNA_LENGTHS)
+        """``(N,)`` stored barcode lengths, -1 where missing (each within the barcodes' width)."""
+        lengths = self.array(fmt.DNA_LENGTHS)
+        check_lengths(self.path, lengths, self.file[fmt.DNA_CODES].shape[1])
+        return lengths
 
     @cached_property
     def dna_full_lengths(self) -> np.ndarray:
@@ -57,7 +61,9 @@ class BarcodeArrays:
         """``(codes, offsets)`` of the letters beyond :attr:`dna_codes`, or None (see :mod:`bioscan_h5.format`)."""
         if fmt.DNA_TAIL_OFFSETS not in self.file:
             return None
-        return self.array(fmt.DNA_TAIL_CODES), self.array(fmt.DNA_TAIL_OFFSETS)
+        codes, offsets = self.array(fmt.DNA_TAIL_CODES), self.array(fmt.DNA_TAIL_OFFSETS)
+        check_offsets(self.path, fmt.DNA_TAIL_OFFSETS, offsets, len(codes))
+        return codes, offsets
 
     @property
     def full_barcodes(self) -> bool:

@@ -1,13 +1,26 @@
 """A store's images: the pixel block of a raw store, the encoded images of a JPEG store.
 
 :class:`ImageArrays` (a part of :class:`~bioscan_h5.store.Store`) serves both kinds as
-``Store.images``. A raw store's pixel block is a memory map when its chunks lie end to end
-(:func:`pixel_array`), else the h5py dataset; a JPEG store's images are decoded when indexed
-(:class:`~.jpeg.JpegImages`). A store of a DNA-only dataset has none.
+``Store.images``. A store of a DNA-only dataset has none. A JPEG store's images are decoded
+when indexed (:class:`~.jpeg.JpegImages`).
+
+A raw store's pixel block is a memory map when its rows lie end to end in the file
+(:func:`pixel_array`), else the h5py dataset. Nothing about the layout is taken on trust
+before the block is memory-mapped:
+
+- format 2 writes the uncompressed pixels as one contiguous HDF5 dataset, so there is one
+  offset, the dataset's own (HDF5 reads the same bytes), and no chunk offsets to trust;
+- format 1 wrote them as chunks of one row, allocated in row order from the offset saved in
+  ``pixel_offset``: the offset of **every** chunk is checked (about 1 s per million rows).
+  The verdict is kept per file (device, inode, size, modification time), so a process and
+  the DataLoader workers it forks check a file once. A store whose chunks lie elsewhere is
+  read through h5py, which follows the chunk index: slower, but the right pixels.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import Callable
 from functools import cached_property
 from typing import Any
@@ -16,10 +29,12 @@ import h5py
 import numpy as np
 
 from .. import format as fmt
+from .._hdf5 import chunk_offsets_contiguous
 from ..errors import InvalidArgumentError
 from ..format import ImageStatus
 from .damage import reads
 from .jpeg import JpegBlock, JpegImages
+from .ranges import check_status
 
 __all__ = ["ImageArrays", "pixel_array", "pixel_block_offset"]
 
@@ -73,7 +88,9 @@ class ImageArrays:
         """``(N,)`` :class:`~bioscan_h5.format.ImageStatus` codes (all pending in a DNA-only store)."""
         if not self.has_images:
             return np.zeros(self.n_rows, dtype=fmt.STATUS_DTYPE)
-        return self.array(fmt.IMAGE_STATUS)
+        status = self.array(fmt.IMAGE_STATUS)
+        check_status(self.path, status)  # each code a known status, checked on first use
+        return status
 
     @property
     def image_ok(self) -> np.ndarray:
@@ -84,29 +101,64 @@ class ImageArrays:
         return self.array(fmt.IMAGE_SOURCE_SIZE)
 
 
-def pixel_block_offset(dset: h5py.Dataset, attrs: dict, n_rows: int, image_size: int) -> int | None:
-    """The byte offset of row 0's pixels when the block lies end to end in the file, else None.
+log = logging.getLogger("bioscan_h5.store")
 
-    An uncompressed store's chunks are allocated in row order when it is created, starting at
-    the byte offset recorded in ``pixel_offset``; the offsets HDF5 reports for the first and
-    the last chunk are checked against it. Compressed stores (and any other layout) give None.
+#: (device, inode, size, mtime_ns) of a format-1 file -> its verified pixel offset (or None).
+_CHUNKED_VERDICTS: dict[tuple[int, int, int, int], int | None] = {}
+
+
+def pixel_block_offset(dset: h5py.Dataset, attrs: dict, n_rows: int, image_size: int) -> int | None:
+    """The byte offset of row 0's pixels when every row lies end to end in the file, else None.
+
+    Parameters
+    ----------
+    dset : h5py.Dataset
+        The store's ``/images``.
+    attrs : dict
+        The root attributes (unused: the offsets are read from the file itself).
+    n_rows, image_size : int
+
+    Returns
+    -------
+    int or None
+        None for a compressed block, and for a chunked one whose chunks do not all follow
+        each other in row order from ``pixel_offset``.
     """
-    off = int(attrs.get(fmt.ATTR_PIXEL_OFFSET, -1))
     n, s = n_rows, image_size
-    if off < 0 or n < 1 or dset.compression is not None or dset.chunks != (1, s, s, 3):
+    if n < 1 or dset.shape != (n, s, s, 3) or dset.dtype != np.uint8 or dset.compression is not None:
         return None
-    if dset.shape != (n, s, s, 3) or dset.dtype != np.uint8:
+    if dset.is_virtual or dset.external:
         return None
-    first = dset.id.get_chunk_info_by_coord((0, 0, 0, 0)).byte_offset
-    last = dset.id.get_chunk_info_by_coord((n - 1, 0, 0, 0)).byte_offset
-    return off if first == off and last == off + (n - 1) * s * s * 3 else None
+    st = os.fstat(dset.file.id.get_vfd_handle())
+    end_of_file = st.st_size
+    if dset.chunks is None:  # format 2: one contiguous dataset
+        offset = dset.id.get_offset()
+    elif dset.chunks == (1, s, s, 3):
+        key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        if key not in _CHUNKED_VERDICTS:
+            found = chunk_offsets_contiguous(dset)
+            if found < 0:
+                log.warning(
+                    "%s: the pixel chunks do not lie end to end in row order; reading them through"
+                    " HDF5 (slower)",
+                    dset.file.filename,
+                )
+            _CHUNKED_VERDICTS[key] = found if found >= 0 else None
+        offset = _CHUNKED_VERDICTS[key]
+    else:
+        return None
+    # A block that would end past the end of the file is not mapped (touching it would be SIGBUS).
+    if offset is None or offset + n * s * s * 3 > end_of_file:
+        return None
+    return offset
 
 
 def pixel_array(dset: h5py.Dataset, attrs: dict, n_rows: int, image_size: int, map_source):
     """``(N, S, S, 3)`` uint8 pixels of an open store, sliceable like a numpy array.
 
     When the block lies end to end (:func:`pixel_block_offset`) it is one memory map of
-    ``map_source`` (a file object of the open store); otherwise (compressed) the h5py dataset.
+    ``map_source`` (a file object of the open store); otherwise (compressed, or chunks out of
+    order) the h5py dataset.
     """
     off = pixel_block_offset(dset, attrs, n_rows, image_size)
     if off is None:

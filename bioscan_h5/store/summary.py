@@ -51,6 +51,7 @@ def store_info(st) -> dict:
         "tokenizations": st.tokenizations,
         **_pixel_summary(st, counts["ok"]),
         "complete": bool(st.attrs.get(fmt.ATTR_COMPLETE)),
+        "checksums": st.has_checksums,
     }
 
 

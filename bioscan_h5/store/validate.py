@@ -1,4 +1,9 @@
-"""Checks a store passes when it is opened: format, version, completeness, shapes, links."""
+"""Checks a store passes when it is opened: format, version, attributes, completeness, shapes, links.
+
+Each check is cheap (attributes and dataset headers, no array contents); the contents of
+code arrays are checked on first use (:mod:`.ranges`), the storage of every dataset against
+the file's size in :mod:`.storage`.
+"""
 
 from __future__ import annotations
 
@@ -11,19 +16,11 @@ import numpy as np
 from .. import format as fmt
 from ..errors import InvalidArgumentError, StoreFormatError, StoreIncompleteError, StoreVersionError
 from ..layouts import get_layout
+from .storage import check_storage
 
-__all__ = ["StoreHeader", "attr_value", "column_order", "read_header"]
+__all__ = ["StoreHeader", "attr_value", "check_attributes", "column_order", "read_header"]
 
 _REBUILD = "Rebuild it with `bioscan-h5 build --overwrite`."
-#: Root attributes holding JSON; HDF5 does not checksum attribute values kept in dense
-#: storage, so they are parsed at open, and a damaged one fails there.
-_JSON_ATTRS = (
-    fmt.ATTR_SOURCE,
-    fmt.ATTR_BUILD_ARGS,
-    fmt.ATTR_SPLITS_BUILT,
-    fmt.ATTR_COUNTS,
-    fmt.ATTR_SOURCE_COLUMNS,
-)
 
 
 @dataclass(frozen=True)
@@ -61,36 +58,89 @@ def read_header(f: h5py.File, path: str, allow_incomplete: bool) -> StoreHeader:
         The build has not finished (unless ``allow_incomplete``).
     """
     a = {k: attr_value(v) for k, v in f.attrs.items()}
-    _check_identity(a, path, allow_incomplete)
-    dataset = str(a.get(fmt.ATTR_DATASET))
-    if dataset not in fmt.SCHEMAS:
-        raise StoreFormatError(f"{path!r} holds an unknown dataset {dataset!r}.")
-    for name in _JSON_ATTRS:
-        if name in a:
-            json.loads(a[name])
+    _check_identity(a, path)
+    check_attributes(a, path)
+    _check_complete(a, path, allow_incomplete)
+    dataset = a[fmt.ATTR_DATASET]
     _check_split_names(a, dataset, path)
-    images = fmt.SCHEMAS[dataset].has_images
-    checked = (
-        (fmt.ATTR_IMAGE_PACKAGE, fmt.IMAGE_PACKAGES if images else ("",)),  # DNA-only: none
-        (fmt.ATTR_FIT, fmt.FITS),
-        (fmt.ATTR_PIXELS, fmt.PIXEL_KINDS if images else ("raw",)),
-    )
-    for name, valid in checked:
-        if name in a and a[name] not in valid:
-            raise StoreFormatError(
-                f"{path!r} is damaged: its {name!r} attribute is {a[name]!r}, not one of"
-                f" {', '.join(map(repr, valid))}. {_REBUILD}"
-            )
+    if not fmt.SCHEMAS[dataset].has_images:  # a DNA-only dataset's store: no image package, raw
+        for name, valid in ((fmt.ATTR_IMAGE_PACKAGE, ""), (fmt.ATTR_PIXELS, "raw")):
+            if name in a and a[name] != valid:
+                raise StoreFormatError(
+                    f"{path!r} is damaged: its {name!r} attribute is {a[name]!r}, but {dataset} has no"
+                    f" images (expected {valid!r}). {_REBUILD}"
+                )
     header = StoreHeader(
         attrs=a,
         dataset=dataset,
         schema=fmt.SCHEMAS[dataset],
-        n_rows=int(a[fmt.ATTR_N_ROWS]),
-        image_size=int(a[fmt.ATTR_IMAGE_SIZE]),
+        n_rows=a[fmt.ATTR_N_ROWS],
+        image_size=a[fmt.ATTR_IMAGE_SIZE],
     )
-    check_links(f, path)
-    _check_datasets(f, path, header)
+    if fmt.COLUMNS in f and len(f[fmt.COLUMNS]) > fmt.MAX_COLUMNS:
+        raise StoreFormatError(
+            f"{path!r} is damaged: it holds {len(f[fmt.COLUMNS])} metadata columns, more than the"
+            f" {fmt.MAX_COLUMNS} a store may have. {_REBUILD}"
+        )
+    found = check_links(f, path)
+    seen = {name: (d, d.dtype, d.shape) for name, d in found.items()}
+    _check_datasets(seen, f, path, header)
+    check_storage(f, path, header, seen)
     return header
+
+
+def _describe(spec: fmt.AttrSpec) -> str:
+    """What a valid value of an attribute looks like, for messages."""
+    if spec.choices:
+        return "one of " + ", ".join(map(repr, spec.choices))
+    if spec.type == "json":
+        return f"JSON text holding a {'list' if spec.json_type is list else 'mapping'}"
+    if spec.type == "int":
+        bounds = [
+            f">= {spec.minimum}" if spec.minimum is not None else "",
+            f"<= {spec.maximum}" if spec.maximum is not None else "",
+        ]
+        return " ".join(["an integer", " and ".join(b for b in bounds if b)]).strip()
+    return {"str": "a string", "bool": "a boolean (True or False)"}[spec.type]
+
+
+def _valid(spec: fmt.AttrSpec, value) -> bool:
+    if spec.type == "bool":
+        return isinstance(value, bool)
+    if spec.type == "str" or spec.type == "json":
+        if not isinstance(value, str):
+            return False
+        if spec.type == "json":
+            try:
+                return spec.json_type is not None and isinstance(json.loads(value), spec.json_type)
+            except ValueError:
+                return False
+        return not spec.choices or value in spec.choices
+    if not isinstance(value, int) or isinstance(value, bool):
+        return False
+    low = spec.minimum if spec.minimum is not None else value
+    high = spec.maximum if spec.maximum is not None else value
+    return low <= value <= high and (not spec.choices or value in spec.choices)
+
+
+def check_attributes(attrs: dict, path: str) -> None:
+    """Check every root attribute against :data:`bioscan_h5.format.ATTR_SCHEMA`.
+
+    Raises
+    ------
+    StoreFormatError
+        A required attribute is missing, or one has the wrong type or a value it may not hold.
+    """
+    for name, spec in fmt.ATTR_SCHEMA.items():
+        if name not in attrs:
+            if spec.required:
+                raise StoreFormatError(f"{path!r} is damaged: its {name!r} attribute is missing. {_REBUILD}")
+            continue
+        if not _valid(spec, attrs[name]):
+            raise StoreFormatError(
+                f"{path!r} is damaged: its {name!r} attribute is {attrs[name]!r}, expected {_describe(spec)}."
+                f" {_REBUILD}"
+            )
 
 
 def _check_split_names(a: dict, dataset: str, path: str) -> None:
@@ -108,20 +158,25 @@ def _check_split_names(a: dict, dataset: str, path: str) -> None:
         ) from None
 
 
-def _check_identity(a: dict, path: str, allow_incomplete: bool) -> None:
+def _check_identity(a: dict, path: str) -> None:
     if a.get(fmt.ATTR_FORMAT) != fmt.FORMAT_NAME:
         raise StoreFormatError(
             f"{path!r} is an HDF5 file but not a bioscan-h5 store (its 'format' attribute is"
             f" {a.get(fmt.ATTR_FORMAT)!r}, expected {fmt.FORMAT_NAME!r}). Build a store with `bioscan-h5 build`."
         )
     version = a.get(fmt.ATTR_VERSION)
-    if not isinstance(version, (int, np.integer)) or version < 1:
-        raise StoreFormatError(f"{path!r} has an invalid format version {version!r}.")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise StoreFormatError(f"{path!r} has an invalid format version {version!r}. {_REBUILD}")
     if version > fmt.FORMAT_VERSION:
         raise StoreVersionError(
             f"{path!r} was written in store format version {version}, but this bioscan-h5 reads"
             f" versions up to {fmt.FORMAT_VERSION}. Upgrade bioscan-h5 (pip install -U bioscan-h5)."
         )
+    if a.get(fmt.ATTR_DATASET) not in fmt.SCHEMAS:
+        raise StoreFormatError(f"{path!r} holds an unknown dataset {a.get(fmt.ATTR_DATASET)!r}. {_REBUILD}")
+
+
+def _check_complete(a: dict, path: str, allow_incomplete: bool) -> None:
     if not a.get(fmt.ATTR_COMPLETE, False) and not allow_incomplete:
         raise StoreIncompleteError(
             f"{path!r} is incomplete: its build has not finished. Rerun the same `bioscan-h5 build`"
@@ -129,7 +184,11 @@ def _check_identity(a: dict, path: str, allow_incomplete: bool) -> None:
         )
 
 
-def _check_datasets(f: h5py.File, path: str, header: StoreHeader) -> None:
+#: name -> (dataset, dtype, shape): each dataset of a file, opened once at open time.
+Seen = dict
+
+
+def _check_datasets(seen: Seen, f: h5py.File, path: str, header: StoreHeader) -> None:
     expected = fmt.expected_datasets(header.schema, header.n_rows, header.image_size)
     if fmt.pixel_kind(header.attrs) == "jpeg":  # encoded bytes instead of the pixel block
         del expected[fmt.IMAGES]
@@ -138,22 +197,56 @@ def _check_datasets(f: h5py.File, path: str, header: StoreHeader) -> None:
     if content.get("full_barcodes") and content.get("max_nucleotides") is not None:
         expected.update(fmt.expected_tail_datasets(header.n_rows))
     for name, (kind, shape) in expected.items():
-        obj = f.get(name)
-        if not isinstance(obj, h5py.Dataset):
-            raise StoreFormatError(f"{path!r} is damaged: the dataset {name!r} is missing. {_REBUILD}")
-        ok_kind = obj.dtype.kind == kind[0] if kind != "O" else h5py.check_string_dtype(obj.dtype) is not None
-        if kind not in ("S", "O") and obj.dtype.itemsize != int(kind[1]):
-            ok_kind = False
-        ok_shape = len(obj.shape) == len(shape) and all(s is None or s == t for s, t in zip(shape, obj.shape))
-        if not (ok_kind and ok_shape):
+        _check_dataset(seen, path, name, kind, shape)
+    _check_columns(seen, f, path, header)
+    width = header.attrs[fmt.ATTR_MAX_NUCLEOTIDES]
+    if width >= 0 and seen[fmt.DNA_CODES][2][1] != width:
+        raise StoreFormatError(
+            f"{path!r} is damaged: its barcodes are {seen[fmt.DNA_CODES][2][1]} letters wide but its"
+            f" 'max_nucleotides' attribute says {width}. {_REBUILD}"
+        )
+
+
+def _check_dataset(seen: Seen, path: str, name: str, kind: str, shape: tuple) -> None:
+    if name not in seen:
+        raise StoreFormatError(f"{path!r} is damaged: the dataset {name!r} is missing. {_REBUILD}")
+    _, dtype, have = seen[name]
+    ok_kind = dtype.kind == kind[0] if kind != "O" else h5py.check_string_dtype(dtype) is not None
+    if kind not in ("S", "O") and dtype.itemsize != int(kind[1]):
+        ok_kind = False
+    ok_shape = len(have) == len(shape) and all(s is None or s == t for s, t in zip(shape, have))
+    if not (ok_kind and ok_shape):
+        raise StoreFormatError(
+            f"{path!r} is damaged: dataset {name!r} has dtype {dtype} and shape {have},"
+            f" expected {kind} and {tuple('any' if s is None else s for s in shape)}. {_REBUILD}"
+        )
+
+
+def _check_columns(seen: Seen, f: h5py.File, path: str, header: StoreHeader) -> None:
+    """Each column group: a known kind (the schema's, for the schema's columns) and its parts."""
+    known = {c.name: c.kind for c in header.schema.columns}
+    valid = [k.value for k in fmt.Kind]
+    for name, group in f[fmt.COLUMNS].items() if fmt.COLUMNS in f else ():
+        kind = attr_value(group.attrs.get(fmt.ATTR_KIND)) if isinstance(group, h5py.Group) else None
+        if kind not in valid or (name in known and kind != known[name].value):
+            expected = repr(known[name].value) if name in known else "one of " + ", ".join(map(repr, valid))
             raise StoreFormatError(
-                f"{path!r} is damaged: dataset {name!r} has dtype {obj.dtype} and shape {obj.shape},"
-                f" expected {kind} and {tuple('any' if s is None else s for s in shape)}. {_REBUILD}"
+                f"{path!r} is damaged: column {name!r} is stored as kind {kind!r}, expected {expected}. {_REBUILD}"
             )
+        for part, code in fmt.COLUMN_PARTS[fmt.Kind(kind)].items():
+            shape = (None,) if code == "O" else (header.n_rows,)
+            _check_dataset(seen, path, fmt.column_path(name, part), code, shape)
 
 
-def check_links(group: h5py.Group, path: str) -> None:
-    """Refuse external/soft links, virtual and external-storage datasets (data outside the file)."""
+def check_links(group: h5py.Group, path: str, found: dict | None = None) -> dict[str, h5py.Dataset]:
+    """Refuse external/soft links, virtual and external-storage datasets (data outside the file).
+
+    Returns
+    -------
+    dict
+        Every dataset under ``group`` by its path (no leading ``/``), each opened once.
+    """
+    found = {} if found is None else found
     for key in group:
         link = group.get(key, getlink=True)
         where = f"{group.name.rstrip('/')}/{key}"
@@ -164,12 +257,15 @@ def check_links(group: h5py.Group, path: str) -> None:
             )
         obj = group[key]
         if isinstance(obj, h5py.Group):
-            check_links(obj, path)
-        elif isinstance(obj, h5py.Dataset) and (obj.is_virtual or obj.external):
-            raise StoreFormatError(
-                f"{path!r}: dataset {where!r} reads data from outside the file (virtual or external storage);"
-                " a store keeps all its data inside the file. Rebuild it with `bioscan-h5 build`."
-            )
+            check_links(obj, path, found)
+        elif isinstance(obj, h5py.Dataset):
+            if obj.is_virtual or obj.external:
+                raise StoreFormatError(
+                    f"{path!r}: dataset {where!r} reads data from outside the file (virtual or external storage);"
+                    " a store keeps all its data inside the file. Rebuild it with `bioscan-h5 build`."
+                )
+            found[where.lstrip("/")] = obj
+    return found
 
 
 def column_order(attrs: dict, stored: list[str], barcode_column: str, path: str) -> list[str]:

@@ -282,7 +282,7 @@ def test_info_text(built, run_cli, sample_root_5m):
     bad = len(sample_root_5m.undecodable_rows)
     text = res.stdout
     assert text.splitlines()[0] == str(out)
-    assert f"dataset bioscan5m, format v1, {n} rows" in text
+    assert f"dataset bioscan5m, format v{fmt.FORMAT_VERSION}, {n} rows" in text
     assert f"images cropped_256 -> ({SIZE}, {SIZE}, 3) (crop), memory-mapped" in text
     assert f"images decoded: {n - bad}, bad: {bad}, not built: 0" in text
     assert "max_nucleotides=660; tokens: none" in text
@@ -302,7 +302,7 @@ def test_info_json(built, run_cli, sample_root_5m):
     assert info["rows"] == sample_root_5m.n_rows
     assert info["rows_per_split"]["val"]["rows"] == len(sample_root_5m.split_rows("val"))
     assert info["images"]["ok"] + info["bad_images"] == sample_root_5m.n_rows
-    assert info["complete"] is True and info["format_version"] == 1
+    assert info["complete"] is True and info["format_version"] == 2
 
 
 def test_info_on_a_partial_build(run_cli, make_root, tmp_path):

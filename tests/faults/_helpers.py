@@ -197,6 +197,24 @@ def store_arrays(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[s
     return datasets, attrs
 
 
+#: The datasets that change as images are decoded (format 2 adds their checksums).
+IMAGE_SIDE = frozenset(
+    {
+        fmt.IMAGES,
+        *fmt.IMAGE_ROW_ARRAYS,
+        fmt.CHECKSUM_IMAGES,
+        *(fmt.checksum_block_path(name) for name in fmt.IMAGE_ROW_ARRAYS),
+    }
+)
+
+
+def with_checksums(names: set[str]) -> set[str]:
+    """``names`` and the checksum datasets that change with them (their blocks, the row CRCs)."""
+    if not names:
+        return set(names)
+    return {*names, fmt.CHECKSUM_ROWS, *(fmt.checksum_block_path(n) for n in names)}
+
+
 def differences(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> list[str]:
     """Names of the datasets that differ between two :func:`store_arrays` results."""
     out = sorted(set(a) ^ set(b))

@@ -6,8 +6,9 @@ barcodes, ``info``). It must end with a named error from :mod:`bioscan_h5.errors
 what is wrong and what to do, never die of a signal (a segfault reads as ``-11``), and never
 hang (each run has a timeout). Single flipped bytes are swept over the whole file: wherever
 HDF5's own structures are hit the result must be a named error or no change at all; raw
-array bytes (pixels, labels, barcodes) carry no checksum in format version 1, and the table
-says what happens there.
+array bytes (pixels, labels, barcodes) are not checked by a plain read, and the table says
+what happens there (``test_checksums.py`` shows that ``verify --full`` and ``verify_reads``
+find them in format 2).
 """
 
 from __future__ import annotations
@@ -264,7 +265,12 @@ CASES = [
         "rebuild",
     ),
     Case("an HDF5 file that is not a store", _foreign_hdf5, "StoreFormatError", "Build a store"),
-    Case("a store of a newer format version (2)", _attr(fmt.ATTR_VERSION, 2), "StoreVersionError", "Upgrade"),
+    Case(
+        f"a store of a newer format version ({fmt.FORMAT_VERSION + 1})",
+        _attr(fmt.ATTR_VERSION, fmt.FORMAT_VERSION + 1),
+        "StoreVersionError",
+        "Upgrade",
+    ),
     Case("a format version that is not a number", _attr(fmt.ATTR_VERSION, "1"), "StoreFormatError", ""),
     Case("the n_rows attribute missing", _attr(fmt.ATTR_N_ROWS, None), "StoreFormatError", "Rebuild"),
     Case(
@@ -369,7 +375,7 @@ def test_bioscan5m_and_info_report_the_same_errors(good, tmp_path, record):
     cases = {c.name: c for c in CASES}
     picked = [
         cases["truncated to half its size"],
-        cases["a store of a newer format version (2)"],
+        cases[f"a store of a newer format version ({fmt.FORMAT_VERSION + 1})"],
         cases["an incomplete store (its build did not finish)"],
         cases["a virtual dataset mapping a file outside the store"],
     ]
@@ -480,8 +486,9 @@ def test_single_bytes_flipped_across_the_file(good, tmp_path, record):
         " are not UTF-8, a barcode letter that is not ASCII, a label code outside the vocabulary, a broken"
         f" string reference); {changed} were read back as a different value, without an error;"
         f" {rawres.get('unchanged', 0)} changed nothing visible.",
-        f"Not detected in {changed} of {sum(rawres.values())} cases: format version 1 keeps no checksums of"
-        " array contents, so a flipped bit in a label code or a number reads as another valid value.",
+        f"Not detected by a plain read in {changed} of {sum(rawres.values())} cases: a flipped bit in a label"
+        " code or a number reads as another valid value. The store's checksums (format 2) find each one:"
+        " `bioscan-h5 verify --full`, or `verify_reads=True` as rows are served (rows below).",
     )
 
 
@@ -504,9 +511,9 @@ def test_bytes_flipped_in_the_middle_of_the_pixel_block(good, tmp_path, record):
     record(
         "8 bytes flipped in the middle of the pixel block",
         "Opened and read without an error: the 8 pixel bytes read back flipped (row 32 only), everything"
-        " else unchanged. Pixels carry no checksum in format version 1, so this cannot be detected;"
-        " `bioscan-h5 verify --root ROOT` re-decodes a sample of rows from the source images to catch it.",
-        "The flipped bytes (not detected). No crash.",
+        " else unchanged. A plain read does not check pixels; the store's checksums (format 2) do:"
+        " `bioscan-h5 verify --full` names the row, `verify_reads=True` refuses to serve it (rows below).",
+        "The flipped bytes, unless checked: no crash.",
     )
 
 

@@ -217,7 +217,15 @@ def test_constructor_signature_and_defaults_match_the_peer():
     assert peer["target_type"].default == "family"
     assert peer["partitioning_version"].default == "large_diptera_family"
     extra = [n for n, p in ours.items() if p.kind is inspect.Parameter.KEYWORD_ONLY]
-    assert extra == ["store", "image_size", "image_format", "build", "drop_bad_images", "mirror"]
+    assert extra == [
+        "store",
+        "image_size",
+        "image_format",
+        "build",
+        "drop_bad_images",
+        "mirror",
+        "verify_reads",
+    ]
 
 
 def test_load_metadata_signature_matches_the_peer():

@@ -1,4 +1,4 @@
-"""The store format (version 1): layout, dtypes, attributes, peer-identical labels and values,
+"""The store format (version 2): layout, dtypes, attributes, peer-identical labels and values,
 refusal of damaged / foreign / newer files, and the golden store of version 1."""
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def test_every_dataset_has_its_documented_dtype_and_shape(store_5m, sample_root_
                 assert d.dtype == np.dtype(kind), name
             assert len(d.shape) == len(shape)
             assert all(s is None or s == t for s, t in zip(shape, d.shape)), name
-        assert f[fmt.IMAGES].chunks == (1, 256, 256, 3)
+        assert f[fmt.IMAGES].chunks is None  # format 2: one contiguous block (format 1: a chunk a row)
         assert f[fmt.IMAGES].compression is None
         assert f[fmt.DNA_CODES].shape == (n, fmt.DEFAULT_MAX_NUCLEOTIDES)
         for name in (fmt.IMAGE_STATUS, fmt.IMAGE_SOURCE_SIZE, fmt.DNA_CODES, fmt.DNA_LENGTHS):
@@ -85,7 +85,7 @@ def test_root_attributes(store_5m, sample_root_5m):
         a = dict(f.attrs)
     assert set(fmt.ROOT_ATTRS) <= set(a)
     assert a[fmt.ATTR_FORMAT] == fmt.FORMAT_NAME
-    assert a[fmt.ATTR_VERSION] == fmt.FORMAT_VERSION == 1
+    assert a[fmt.ATTR_VERSION] == fmt.FORMAT_VERSION == 2
     assert a[fmt.ATTR_DATASET] == "bioscan5m"
     assert a[fmt.ATTR_IMAGE_PACKAGE] == "cropped_256"
     assert a[fmt.ATTR_IMAGE_SIZE] == 256
@@ -113,8 +113,8 @@ def test_pixels_are_one_memory_mappable_block(store_5m):
         off = int(f.attrs[fmt.ATTR_PIXEL_OFFSET])
         d = f[fmt.IMAGES]
         n, s = d.shape[0], d.shape[1]
-        for row in (0, 1, n // 2, n - 1):
-            assert d.id.get_chunk_info_by_coord((row, 0, 0, 0)).byte_offset == off + row * s * s * 3
+        assert d.id.get_offset() == off  # format 2: one contiguous dataset, no chunk offsets
+        assert d.id.get_storage_size() == n * s * s * 3
         expect = d[[0, n // 2, n - 1]]
     raw = np.memmap(store_5m, dtype=np.uint8, mode="r", offset=off, shape=(n, s, s, 3))
     assert np.array_equal(raw[[0, n // 2, n - 1]], expect)

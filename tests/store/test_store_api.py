@@ -136,7 +136,7 @@ def test_column_values(st, sample_root_5m):
 def test_info(st, sample_root_5m):
     info = st.info()
     m = sample_root_5m.manifest
-    assert info["rows"] == len(st) and info["dataset"] == "bioscan5m" and info["format_version"] == 1
+    assert info["rows"] == len(st) and info["dataset"] == "bioscan5m" and info["format_version"] == 2
     assert info["image_shape"] == [256, 256, 3] and info["memory_mapped"] and info["compression"] is None
     assert {k: v["rows"] for k, v in info["rows_per_split"].items()} == m["rows_per_split"]
     assert info["bad_images"] == len(m["undecodable_rows"])

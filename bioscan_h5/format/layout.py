@@ -1,4 +1,4 @@
-"""The on-disk store format, version 1: the one place that names every path, dtype and attribute.
+"""The on-disk store format, version 2: the one place that names every path, dtype and attribute.
 
 A store is one HDF5 file. Row ``i`` of every per-row array is the ``i``-th data row of the
 source metadata file, and **every** row of that file is stored, so label indices are global
@@ -6,9 +6,10 @@ source metadata file, and **every** row of that file is stored, so label indices
 
 Layout (``N`` rows, images ``S x S``, barcodes ``W`` wide)::
 
-    /images               uint8  (N, S, S, 3)  chunked (1, S, S, 3); uncompressed unless the
-                                               build asked for lzf/gzip. Rows whose image
-                                               was not decoded read as zeros.
+    /images               uint8  (N, S, S, 3)  uncompressed: one contiguous block (format 2;
+                                               chunked (1, S, S, 3) in format 1); lzf/gzip:
+                                               chunked (1, S, S, 3). Rows whose image was
+                                               not decoded read as zeros.
     /image_status         uint8  (N,)          contiguous; ImageStatus codes (0 = not built)
     /image_source_size    int32  (N, 2)        contiguous; (width, height) of the source file
     /dna/codes            uint8  (N, W)        contiguous; ASCII letters, 0-padded
@@ -24,11 +25,16 @@ Layout (``N`` rows, images ``S x S``, barcodes ``W`` wide)::
     /partitions/<name>    int64  (M,)          BIOSCAN-1M only: the rows listed in a CLIBD
                                                partition file, in that file's order
 
+    /checksums/...        format 2: CRC-32 checksums of the contents (see the section
+                                               "format version 2" below)
+
 Taxonomic ranks are ``category`` columns; their codes are the label indices.
 
-Root attributes are listed in :data:`ROOT_ATTRS`. The pixel array is allocated when the
-store is created, chunks in row order, so an uncompressed store's pixels are one memory-mappable
-block that starts at the byte offset saved in ``pixel_offset``.
+Root attributes are listed in :data:`ROOT_ATTRS`, their types and values in
+:data:`ATTR_SCHEMA`. The pixel array is allocated when the store is created, so an
+uncompressed store's pixels are one memory-mappable block that starts at the byte offset
+saved in ``pixel_offset`` (in format 2 the dataset's own offset; in format 1 the first of
+chunks allocated end to end in row order, which readers check chunk by chunk).
 """
 
 from __future__ import annotations
@@ -40,9 +46,91 @@ from typing import Any
 
 import numpy as np
 
+__all__ = [
+    "ATTR_BUILD_ARGS",
+    "ATTR_COMPLETE",
+    "ATTR_COMPRESSION",
+    "ATTR_COUNTS",
+    "ATTR_DATASET",
+    "ATTR_DRAFT",
+    "ATTR_FIT",
+    "ATTR_FORMAT",
+    "ATTR_IMAGE_PACKAGE",
+    "ATTR_IMAGE_SIZE",
+    "ATTR_MAX_NUCLEOTIDES",
+    "ATTR_METADATA_WRITTEN",
+    "ATTR_N_ROWS",
+    "ATTR_PACKAGE_VERSION",
+    "ATTR_PAD_FILL",
+    "ATTR_PIXEL_OFFSET",
+    "ATTR_RESIZE_FILTER",
+    "ATTR_SOURCE",
+    "ATTR_SOURCE_COLUMNS",
+    "ATTR_SPLITS_BUILT",
+    "ATTR_VERSION",
+    "BIOSCAN1M",
+    "BIOSCAN1M_PARTITIONINGS",
+    "BIOSCAN1M_RANKS",
+    "BIOSCAN5M",
+    "BIOSCAN5M_RANKS",
+    "BIOSCAN5M_SPLITS",
+    "CODE_DTYPE",
+    "COLUMNS",
+    "COLUMN_PARTS",
+    "DEFAULT_IMAGE_SIZE",
+    "DEFAULT_MAX_NUCLEOTIDES",
+    "DNA_CODES",
+    "DNA_DTYPE",
+    "DNA_FULL_LENGTHS",
+    "DNA_LENGTHS",
+    "FITS",
+    "FLOAT_DTYPE",
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "IMAGES",
+    "IMAGE_DTYPE",
+    "IMAGE_PACKAGES",
+    "IMAGE_SOURCE_SIZE",
+    "IMAGE_STATUS",
+    "INT_DTYPE",
+    "LENGTH_DTYPE",
+    "LOCK_SUFFIX",
+    "MISSING_CODE",
+    "MISSING_LENGTH",
+    "PAD_FILL",
+    "PARTIAL_SUFFIX",
+    "PARTITIONS",
+    "REPORT_SUFFIX",
+    "RESIZE_FILTER",
+    "ROOT_ATTRS",
+    "SCHEMAS",
+    "SOURCE_SIZE_DTYPE",
+    "STATUS_DTYPE",
+    "STORE_DIRNAME",
+    "TOKENS",
+    "TOKEN_DTYPE",
+    "TOKEN_MASK_DTYPE",
+    "ColumnSpec",
+    "DatasetSchema",
+    "ImageStatus",
+    "Kind",
+    "column_path",
+    "default_store_path",
+    "expected_datasets",
+    "jpeg_suffix",
+    "lock_path",
+    "partial_path",
+    "partition_path",
+    "report_path",
+    "store_dir",
+    "store_filename",
+    "token_path",
+]
+
 FORMAT_NAME = "bioscan-h5"
-#: The version this package writes. Readers accept any version <= this one.
-FORMAT_VERSION = 1
+#: The version this package writes. Readers accept any version <= this one (format 2 adds
+#: checksums and the contiguous pixel block; each addition is optional for readers).
+FORMAT_VERSION = 2
 
 # ---------------------------------------------------------------- dataset paths
 IMAGES = "images"
@@ -315,6 +403,13 @@ def store_filename(
     return name + jpeg_suffix(pixels, jpeg_quality) + ".h5"
 
 
+def jpeg_suffix(pixels: str = "raw", jpeg_quality: int | None = None) -> str:
+    """The file-name suffix of a pixel kind: ``""`` (raw), ``"_jpeg"`` or ``"_jpeg<Q>"``."""
+    if pixels != "jpeg":
+        return ""
+    return f"_jpeg{jpeg_quality}" if jpeg_quality else "_jpeg"
+
+
 def default_store_path(root: str | os.PathLike, dataset: str, *name: Any, **kinds: Any) -> str:
     """Where ``bioscan-h5 build`` writes a store by default: ``<root>/<dataset>/h5/<name>.h5``.
 
@@ -374,124 +469,3 @@ def expected_datasets(schema: DatasetSchema, n_rows: int, image_size: int) -> di
             for part, code in COLUMN_PARTS[spec.kind].items():
                 out[column_path(spec.name, part)] = (code, (None,) if code == "O" else (n_rows,))
     return out
-
-
-# ---------------------------------------------------------------- JPEG stores (``build --pixels jpeg``)
-# A JPEG store keeps each image as encoded bytes instead of decoded pixels: it has no
-# ``/images``; its root attribute ``pixels`` is "jpeg". Every other dataset is as above.
-#
-#     /jpeg/bytes    uint8  (B,)     contiguous (one memory-mappable block, no variable-length
-#                                    types): the images' bytes end to end
-#     /jpeg/offsets  int64  (N,)     where row i's bytes start in /jpeg/bytes
-#     /jpeg/lengths  int64  (N,)     how many bytes (0: none; the row's image_status says why)
-#     /jpeg/sizes    int32  (N, 2)   (width, height) from the stored image's header
-#     /jpeg/modes    S8     (N,)     its Pillow mode ("RGB", "L", "CMYK", ...), b"" where none
-#
-# ``jpeg_quality`` 0: the bytes are each source file's, unchanged (any format Pillow may open
-# as a source, mostly JPEG). Q > 0: each source was decoded, converted to RGB, put through the
-# resize step of ``fit`` at ``image_size`` (no crop or pad) and encoded once as a JPEG of
-# quality Q. Readers apply ``fit`` at ``image_size`` when they decode. The attribute is
-# optional for readers: a store without ``pixels`` is a raw store.
-
-ATTR_PIXELS = "pixels"  # "raw" (also when absent) or "jpeg"
-ATTR_JPEG_QUALITY = "jpeg_quality"  # 0 = the source files' bytes
-PIXEL_KINDS = ("raw", "jpeg")
-JPEG_BYTES = "jpeg/bytes"
-JPEG_OFFSETS = "jpeg/offsets"
-JPEG_LENGTHS = "jpeg/lengths"
-JPEG_SIZES = "jpeg/sizes"
-JPEG_MODES = "jpeg/modes"
-JPEG_OFFSET_DTYPE = np.dtype(np.int64)
-JPEG_MODE_DTYPE = np.dtype("S8")
-SPOOL_SUFFIX = ".jpeg-spool"
-
-
-def pixel_kind(attrs) -> str:
-    """``"raw"`` or ``"jpeg"``: how a store with these root attributes keeps its images."""
-    kind = attrs.get(ATTR_PIXELS, "raw")
-    return kind.decode("utf-8") if isinstance(kind, bytes) else str(kind)
-
-
-def jpeg_suffix(pixels: str = "raw", jpeg_quality: int | None = None) -> str:
-    """The file-name suffix of a pixel kind: ``""`` (raw), ``"_jpeg"`` or ``"_jpeg<Q>"``."""
-    if pixels != "jpeg":
-        return ""
-    return f"_jpeg{jpeg_quality}" if jpeg_quality else "_jpeg"
-
-
-def spool_path(store_path: str) -> str:
-    """``<store>.partial.jpeg-spool``: a JPEG build appends the bytes here; its last stage copies them."""
-    return partial_path(store_path) + SPOOL_SUFFIX
-
-
-def jpeg_datasets(n_rows: int, complete: bool = True) -> dict[str, tuple]:
-    """The datasets a JPEG store has instead of ``/images`` (as :func:`expected_datasets`).
-
-    ``/jpeg/bytes`` is written by the last stage of a build: ``complete=False`` leaves it out.
-    """
-    out: dict[str, tuple] = {
-        JPEG_OFFSETS: ("i8", (n_rows,)),
-        JPEG_LENGTHS: ("i8", (n_rows,)),
-        JPEG_SIZES: ("i4", (n_rows, 2)),
-        JPEG_MODES: ("S", (n_rows,)),
-    }
-    if complete:
-        out[JPEG_BYTES] = ("u1", (None,))
-    return out
-
-
-# ================================================================ additions of issue 13
-# Optional for readers: a store without them opens and reads as before.
-
-# ---------------------------------------------------------------- whole barcodes
-#: ``/dna/codes`` keeps the first ``W`` letters of each barcode (``max_nucleotides``, 660 by
-#: default) in a fixed-width array for the fast paths. A store built with
-#: ``full_barcodes`` (the default) also keeps every letter after them, end to end, in one
-#: ragged block, so that it serves every barcode whole::
-#:
-#:     /dna/tail/codes    uint8 (T,)    contiguous; letters W, W+1, ... of every barcode, row after row
-#:     /dna/tail/offsets  int64 (N+1,)  contiguous; row i's letters are codes[offsets[i]:offsets[i+1]]
-#:
-#: A barcode's whole length is ``/dna/full_lengths``. A store built with
-#: ``max_nucleotides=None`` has ``W`` = the longest barcode and needs no tail block.
-DNA_TAIL_CODES = "dna/tail/codes"
-DNA_TAIL_OFFSETS = "dna/tail/offsets"
-OFFSET_DTYPE = np.dtype(np.int64)
-
-
-def expected_tail_datasets(n_rows: int) -> dict[str, tuple]:
-    """The whole-barcode block's datasets, as :func:`expected_datasets` lists them.
-
-    Required of a store whose ``build_args`` say ``"full_barcodes": true`` with a
-    ``max_nucleotides`` (a damaged link must not pass for a store without the block).
-    """
-    return {DNA_TAIL_CODES: ("u1", (None,)), DNA_TAIL_OFFSETS: ("i8", (n_rows + 1,))}
-
-
-# ---------------------------------------------------------------- DNA-only datasets
-#: Canadian Invertebrates (``bioscan-dataset``'s development branch): barcodes and taxonomy of
-#: ~1M specimens, no images. Its stores hold no ``/images``, ``/image_status`` or
-#: ``/image_source_size``; their ``image_package`` attribute is ``""`` and ``image_size`` 0.
-CANADIAN_INVERTEBRATES_RANKS = ("phylum", "class", "order", "family", "genus", "species", "dna_bin")
-CANADIAN_INVERTEBRATES_SPLITS = ("pretrain", "train", "val", "test", "test_unseen")
-CANADIAN_INVERTEBRATES = DatasetSchema(
-    name="canadian_invertebrates",
-    columns=(
-        ColumnSpec("processid", _S),
-        ColumnSpec("sampleid", _S, required=False),
-        *(ColumnSpec(r, _C) for r in CANADIAN_INVERTEBRATES_RANKS),
-        ColumnSpec("sequence_len", _F, required=False),
-        ColumnSpec("split", _C),
-    ),
-    id_column="processid",
-    barcode_column="dna_barcode",
-    ranks=CANADIAN_INVERTEBRATES_RANKS,
-    split_columns=("split",),
-    has_images=False,
-)
-SCHEMAS[CANADIAN_INVERTEBRATES.name] = CANADIAN_INVERTEBRATES
-
-
-def dna_store_filename(dataset: str) -> str:
-    """File name of the store of a DNA-only dataset (one per root: no image package or size)."""
-    return f"{dataset}.h5"

@@ -1,0 +1,81 @@
+"""The store format: JPEG stores (``build --pixels jpeg``), part of :mod:`bioscan_h5.format`."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .layout import partial_path
+
+__all__ = [
+    "ATTR_JPEG_QUALITY",
+    "ATTR_PIXELS",
+    "JPEG_BYTES",
+    "JPEG_LENGTHS",
+    "JPEG_MODES",
+    "JPEG_MODE_DTYPE",
+    "JPEG_OFFSETS",
+    "JPEG_OFFSET_DTYPE",
+    "JPEG_SIZES",
+    "PIXEL_KINDS",
+    "SPOOL_SUFFIX",
+    "jpeg_datasets",
+    "pixel_kind",
+    "spool_path",
+]
+
+
+# ---------------------------------------------------------------- JPEG stores (``build --pixels jpeg``)
+# A JPEG store keeps each image as encoded bytes instead of decoded pixels: it has no
+# ``/images``; its root attribute ``pixels`` is "jpeg". Every other dataset is as above.
+#
+#     /jpeg/bytes    uint8  (B,)     contiguous (one memory-mappable block, no variable-length
+#                                    types): the images' bytes end to end
+#     /jpeg/offsets  int64  (N,)     where row i's bytes start in /jpeg/bytes
+#     /jpeg/lengths  int64  (N,)     how many bytes (0: none; the row's image_status says why)
+#     /jpeg/sizes    int32  (N, 2)   (width, height) from the stored image's header
+#     /jpeg/modes    S8     (N,)     its Pillow mode ("RGB", "L", "CMYK", ...), b"" where none
+#
+# ``jpeg_quality`` 0: the bytes are each source file's, unchanged (any format Pillow may open
+# as a source, mostly JPEG). Q > 0: each source was decoded, converted to RGB, put through the
+# resize step of ``fit`` at ``image_size`` (no crop or pad) and encoded once as a JPEG of
+# quality Q. Readers apply ``fit`` at ``image_size`` when they decode. The attribute is
+# optional for readers: a store without ``pixels`` is a raw store.
+
+ATTR_PIXELS = "pixels"  # "raw" (also when absent) or "jpeg"
+ATTR_JPEG_QUALITY = "jpeg_quality"  # 0 = the source files' bytes
+PIXEL_KINDS = ("raw", "jpeg")
+JPEG_BYTES = "jpeg/bytes"
+JPEG_OFFSETS = "jpeg/offsets"
+JPEG_LENGTHS = "jpeg/lengths"
+JPEG_SIZES = "jpeg/sizes"
+JPEG_MODES = "jpeg/modes"
+JPEG_OFFSET_DTYPE = np.dtype(np.int64)
+JPEG_MODE_DTYPE = np.dtype("S8")
+SPOOL_SUFFIX = ".jpeg-spool"
+
+
+def pixel_kind(attrs) -> str:
+    """``"raw"`` or ``"jpeg"``: how a store with these root attributes keeps its images."""
+    kind = attrs.get(ATTR_PIXELS, "raw")
+    return kind.decode("utf-8") if isinstance(kind, bytes) else str(kind)
+
+
+def spool_path(store_path: str) -> str:
+    """``<store>.partial.jpeg-spool``: a JPEG build appends the bytes here; its last stage copies them."""
+    return partial_path(store_path) + SPOOL_SUFFIX
+
+
+def jpeg_datasets(n_rows: int, complete: bool = True) -> dict[str, tuple]:
+    """The datasets a JPEG store has instead of ``/images`` (as :func:`expected_datasets`).
+
+    ``/jpeg/bytes`` is written by the last stage of a build: ``complete=False`` leaves it out.
+    """
+    out: dict[str, tuple] = {
+        JPEG_OFFSETS: ("i8", (n_rows,)),
+        JPEG_LENGTHS: ("i8", (n_rows,)),
+        JPEG_SIZES: ("i4", (n_rows, 2)),
+        JPEG_MODES: ("S", (n_rows,)),
+    }
+    if complete:
+        out[JPEG_BYTES] = ("u1", (None,))
+    return out
