@@ -360,7 +360,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--store-rows", type=int, help="rows of the store (default 16384; quick 4096)")
     p.add_argument("--rounds", type=int, help="rounds, medians reported (default 3; quick 1)")
     p.add_argument("--subset", type=int, help="rows of the per-sample epochs (default min(rows, 2048))")
-    p.add_argument("--warmup", type=int, default=256, help="rows read before each epoch (default 256)")
+    p.add_argument(
+        "--warmup",
+        type=int,
+        default=1536,
+        help="rows read before each epoch, by the loader that then reads it (default 1536: six batches,"
+        " enough to allocate and touch every reused buffer of a batch_loader or an FFCV Loader)",
+    )
     p.add_argument("--skip-cold", action="store_true", help="leave out the cold-cache group")
     p.add_argument("--skip-scale", action="store_true", help="leave out the full-scale constructor")
     p.add_argument("--groups", default=",".join(GROUPS), help=f"comma-separated subset of {','.join(GROUPS)}")
@@ -382,8 +388,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.subset = min(args.subset or 2048, args.rows)
     args.groups = set(args.groups.split(",")) - ({"cold"} if args.skip_cold else set())
     args.groups -= {"scale"} if args.skip_scale else set()
-    if args.rows + 256 + 64 > args.store_rows:
-        p.error(f"--rows {args.rows} needs --store-rows of at least {args.rows + 256 + 64}")
+    if args.rows + args.warmup + 64 > args.store_rows:
+        p.error(f"--rows {args.rows} needs --store-rows of at least {args.rows + args.warmup + 64}")
     if not os.path.exists(args.ffcv_python):
         args.ffcv_python = None
     return args

@@ -78,15 +78,16 @@ def run_batch_loader(spec: dict, order: np.ndarray, warmup: np.ndarray) -> dict:
     from bioscan_h5 import batch_loader
 
     ds = _ours(spec)
-    w = spec["workers"]
-
-    def loader(indices: np.ndarray):
-        return batch_loader(ds, BATCH, sampler=indices.tolist(), num_workers=w)
-
-    for _ in loader(warmup):
+    # One loader for the warm-up and the epoch, as a training loop keeps one across epochs (and
+    # as the FFCV cell keeps its Loader): the epoch's sampler is the same list, refilled. The
+    # loader's ring of batch buffers is then allocated and first touched in the warm-up.
+    indices = warmup.tolist()
+    loader = batch_loader(ds, BATCH, sampler=indices, num_workers=spec["workers"])
+    for _ in loader:
         pass
+    indices[:] = order.tolist()
     pss_at = len(order) // BATCH // 2 if spec.get("pss") else None
-    return time_epoch(loader(order), lambda b: len(b["index"]), pss_at)
+    return time_epoch(iter(loader), lambda b: len(b["index"]), pss_at)
 
 
 def run_dataloader(spec: dict, order: np.ndarray, warmup: np.ndarray) -> dict:
