@@ -1,7 +1,8 @@
 """What the builder's decoding processes run (the worker side of :mod:`bioscan_h5.build.pool`).
 
 A decoding process imports this module and nothing else of the package (``bioscan_h5``'s own
-``__init__`` is light): numpy, Pillow and :mod:`bioscan_h5.images`. It never imports
+``__init__`` is light): numpy, Pillow, :mod:`bioscan_h5.images` and :mod:`bioscan_h5.crc`
+(``zlib``; its numba kernel is never called here, so numba is never imported). It never imports
 :mod:`bioscan_h5.build` (h5py, pandas, the store, the layouts), so a worker is ready to decode
 in the time it takes to start Python and import Pillow.
 
@@ -16,13 +17,13 @@ import os
 import signal
 import threading
 import time
-import zlib
 from collections.abc import Callable, Sequence
 from multiprocessing import shared_memory
 
 import numpy as np
 
 from ._files import pwrite_all
+from .crc import pixels_crc
 from .images import decode_image
 
 __all__ = ["decode_into_slot", "init_reader", "init_worker", "read_batch"]
@@ -101,7 +102,7 @@ def decode_into_slot(
         crc = None
         if pixels is not None:
             pixels = np.ascontiguousarray(pixels)
-            crc = zlib.crc32(pixels.data)  # as bioscan_h5.crc.pixels_crc (not imported: it loads numba)
+            crc = pixels_crc(pixels)  # here, in parallel, while the pixels are in the cache
             if direct:
                 offset = _state["pixel_offset"] + row * _state["nbytes"]
                 pwrite_all(_state["fd"], pixels, offset)

@@ -103,11 +103,13 @@ def write_metadata(
         if images:
             f.create_dataset(fmt.IMAGE_STATUS, data=np.zeros(n, dtype=fmt.STATUS_DTYPE))
             f.create_dataset(fmt.IMAGE_SOURCE_SIZE, data=np.zeros((n, 2), dtype=fmt.SOURCE_SIZE_DTYPE))
-            if cfg.pixels == "jpeg":
+            jpeg = cfg.pixels == "jpeg"
+            if jpeg:
                 create_jpeg_rows(f, n, cfg.jpeg_quality)
-                write_checksums(f, n, 0)  # a row's image checksum covers its JPEG bytes (none yet)
-            else:
-                write_checksums(f, n, cfg.image_size**2 * 3)
+            # A row's image checksum starts as that of its pixels not written yet (zeros), or
+            # of its JPEG bytes (none yet).
+            write_checksums(f, n, 0 if jpeg else cfg.image_size**2 * 3)
+            if not jpeg:
                 # The pixel block last: everything the image stage rewrites (statuses, sizes,
                 # image checksums) lies before it, and the file never grows past its end.
                 images_block = _create_images(f, cfg, n)
