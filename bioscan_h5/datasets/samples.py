@@ -29,6 +29,7 @@ from ..store.rows import RowReader
 from .dna import DnaPlan
 from .labels import LabelSpace
 from .options import DatasetOptions
+from .pil import rgb_image
 
 __all__ = ["SampleReader", "take_rows"]
 
@@ -189,11 +190,8 @@ class SampleReader:
         fmt_, tf = self.options.image_format, self.options.transform
         make: Callable[[np.ndarray], Any] | None
         if fmt_ == "pil":
-            from PIL import Image
-
             assert self.pixels is not None  # made for the image modality
-            s = self.pixels.row_shape
-            make = partial(Image.frombytes, "RGB", (s[1], s[0]))
+            make = rgb_image(self.pixels.row_shape)
         elif fmt_ == "numpy":
             make = None
         else:

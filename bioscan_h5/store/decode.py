@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 
 import numpy as np
 
@@ -61,6 +62,7 @@ class RowDecoder:
     def __init__(self, size: int, fit: str, draft: bool, fast: bool | None = None) -> None:
         self.size, self.fit, self.draft = size, fit, draft
         self.simplejpeg = simplejpeg_module() if fast is not False else None
+        self._local = threading.local()
 
     def __repr__(self) -> str:
         how = "simplejpeg + Pillow" if self.simplejpeg is not None else "Pillow"
@@ -71,21 +73,38 @@ class RowDecoder:
         if self.simplejpeg is not None and mode == b"RGB" and data[:2] == _JPEG_MAGIC:
             pixels = self._fast(data, *size)
             if pixels is not None:
-                out[...] = pixels
+                if out.flags.c_contiguous:  # copied a line at a time ((S, 3 S) views), not by pixel
+                    s = self.size
+                    out.reshape(s, 3 * s)[...] = pixels.reshape(s, 3 * s)
+                else:
+                    out[...] = pixels
                 return out
         with open_encoded(data) as img:
             out[...] = fit_decoded(img, self.size, self.fit, self.draft)
         return out
 
+    def _scratch(self, n: int) -> np.ndarray:
+        """This thread's reused decode buffer, at least ``n`` bytes (no new pages per image)."""
+        buf = getattr(self._local, "buf", None)
+        if buf is None or len(buf) < n:
+            buf = self._local.buf = np.empty(max(n, 256 * 384 * 3), dtype=np.uint8)
+        return buf[:n]
+
     def _fast(self, data: bytes, w: int, h: int) -> np.ndarray | None:
-        """The pixels through simplejpeg, or None where only Pillow gives the builder's pixels."""
+        """The pixels through simplejpeg, or None where only Pillow gives the builder's pixels.
+
+        The pixels may be a view of this thread's decode buffer: :meth:`into` copies them out
+        before the thread decodes again.
+        """
         assert self.simplejpeg is not None, "into() takes this path only with simplejpeg"
         s = self.size
         new_w, new_h = resized_size(w, h, s, self.fit)
         if self.draft and min(w / new_w, h / new_h) >= 2:
             return None  # Pillow's draft decode: its scale choice and its pixels
         try:
-            arr = self.simplejpeg.decode_jpeg(data, colorspace="RGB", fastdct=False, fastupsample=False)
+            arr = self.simplejpeg.decode_jpeg(
+                data, colorspace="RGB", fastdct=False, fastupsample=False, buffer=self._scratch(h * w * 3)
+            )
         except Exception:  # whatever simplejpeg cannot read, Pillow may
             return None
         if arr.shape[:2] != (h, w):  # pragma: no cover - a table that disagrees with the bytes

@@ -180,14 +180,14 @@ class JpegBlock:
                 out[k] = 0
         return out
 
-    def close(self) -> None:
+    def close(self, _getpid=os.getpid, _close=os.close) -> None:
         """Close this process's descriptor (a later read reopens it)."""
-        if self._fd >= 0 and self._pid == os.getpid():
-            os.close(self._fd)
+        # also __del__'s: bound here, as the module's globals may be gone at interpreter exit
+        if self._fd >= 0 and self._pid == _getpid():
+            _close(self._fd)
         self._fd, self._pid = -1, -1
 
-    def __del__(self) -> None:
-        self.close()
+    __del__ = close
 
 
 class JpegImages:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -35,6 +36,7 @@ import numpy as np
 from .. import format as fmt
 from ..errors import StoreFormatError
 from .pixels import pixel_block_offset
+from .preadv import read_runs
 
 if TYPE_CHECKING:
     import h5py
@@ -71,10 +73,11 @@ class _Descriptor:
     def __init__(self, fd: int) -> None:
         self.fd, self.pid = fd, os.getpid()
 
-    def close(self) -> None:
-        if self.fd >= 0 and self.pid == os.getpid():
-            try:  # noqa: SIM105 - also __del__: no module lookups at interpreter exit
-                os.close(self.fd)
+    def close(self, _getpid=os.getpid, _close=os.close) -> None:  # also __del__: at interpreter exit
+        # the module's globals may already be None, so the two calls are bound here
+        if self.fd >= 0 and self.pid == _getpid():
+            try:  # noqa: SIM105 - no module lookups (contextlib) at interpreter exit either
+                _close(self.fd)
             except OSError:  # pragma: no cover - closed behind our back
                 pass
         self.fd = -1
@@ -252,26 +255,36 @@ class RowReader:
             for k, r in zip(order.tolist(), rows[order].tolist()):
                 self._dataset().read_direct(out, np.s_[r], np.s_[k])
             return out
-        pending = self._read_runs(rows[order], order, out.data.cast("B"))
+        pending = self._read_runs(rows[order], order, out)
         if pending:
             self._complete(pending)
         return out
 
-    def _read_runs(self, srt: np.ndarray, order: np.ndarray, mv: memoryview) -> list:
-        """One read per run of adjacent rows, without waiting for the disk; what is left to read."""
-        rb, cap, base, fd = self.row_bytes, self._run_cap, self.offset, self._descriptor()
-        cuts = (np.flatnonzero(np.diff(srt) != 1) + 1).tolist()
+    def _read_runs(self, srt: np.ndarray, order: np.ndarray, out: np.ndarray) -> list:
+        """One read per run of adjacent rows, without waiting for the disk; what is left to read.
+
+        With ``RWF_NOWAIT`` the runs are read by :func:`~.preadv.read_runs` (a nogil kernel
+        where it compiles); a run it could not finish, or whose call failed, is handed back
+        here: repeated with ``os.preadv`` to raise its error or to learn that the page cache
+        does not hold it, then left to :meth:`_complete`.
+        """
+        rb, base, fd = self.row_bytes, self.offset, self._descriptor()
+        assert base is not None  # positional
+        mv = out.data.cast("B")
         dest, first = order.tolist(), srt.tolist()
+        if self._nowait:
+            runs = read_runs(fd, out, srt, order, rb, base, self._nowait, self._run_cap)
+            short = runs[runs[:, 2] != (runs[:, 1] - runs[:, 0]) * rb].tolist()
+        else:
+            short = [[a, b, -1] for a, b in _runs(srt, self._run_cap)]
         pending = []
-        a = 0
-        for b in [*cuts, len(dest)]:
-            for a2 in range(a, b, cap):
-                bufs = [mv[k * rb : (k + 1) * rb] for k in dest[a2 : min(b, a2 + cap)]]
-                off = base + first[a2] * rb
+        for a, b, got in short:
+            bufs = [mv[k * rb : (k + 1) * rb] for k in dest[a:b]]
+            off = base + first[a] * rb
+            if got < 0:
                 got = self._try(fd, bufs, off)
-                if got < len(bufs) * rb:
-                    pending.append((bufs, off, got))
-            a = b
+            if got < len(bufs) * rb:
+                pending.append((bufs, off, got))
         return pending
 
     def _try(self, fd: int, bufs: list, off: int) -> int:
@@ -323,3 +336,9 @@ class RowReader:
                     " truncated after it was opened. Rebuild it with `bioscan-h5 build --overwrite`."
                 )
             got += n
+
+
+def _runs(srt: np.ndarray, cap: int) -> list[tuple[int, int]]:
+    """``(start, stop)`` of each run of adjacent values of sorted ``srt``, at most ``cap`` long."""
+    cuts = [0, *(np.flatnonzero(np.diff(srt) != 1) + 1).tolist(), len(srt)]
+    return [(a2, min(b, a2 + cap)) for a, b in itertools.pairwise(cuts) for a2 in range(a, b, cap)]

@@ -53,9 +53,14 @@ def test_both_decoders_give_the_raw_pixels(pair, fast):
         dec = RowDecoder(b.image_size, block.fit, block.draft, fast=fast)
         assert (dec.simplejpeg is not None) == fast
         out = np.empty(block.row_shape, dtype=np.uint8)
+        # a strided destination (every other column of a wider array) gets the same pixels
+        wide = np.zeros((block.row_shape[0], 2 * block.row_shape[1], 3), dtype=np.uint8)
         for row in np.flatnonzero(b.image_ok).tolist():
-            dec.into(block.encoded(row), bytes(block.modes[row]), tuple(block.sizes[row]), out)
+            args = (block.encoded(row), bytes(block.modes[row]), tuple(block.sizes[row]))
+            dec.into(*args, out)
             assert np.array_equal(out, a.images[row]), row
+            dec.into(*args, wide[:, ::2])
+            assert np.array_equal(wide[:, ::2], a.images[row]) and not wide[:, 1::2].any(), row
 
 
 def test_the_block_reads_rows_in_any_order(jpeg_store_5m, store_5m):

@@ -1,0 +1,168 @@
+"""Runs of adjacent rows read without the GIL: one ``preadv2`` per run, looped in numba.
+
+A warm batch is 256 copies out of the page cache; in Python each row also costs a list of
+buffers, an ``os.preadv`` call and the GIL handed back and forth (about 3-4 us a row, and two
+gather threads contend for it). :func:`read_runs` does the whole loop in one call of a numba
+kernel compiled with ``nogil``: it calls the C library's ``preadv2`` by name (numba binds the
+symbol when it loads the code, so the compiled kernel is cached on disk like the others).
+
+Where that cannot be done (not Linux, no ``preadv2`` in the C library, numba switched off with
+``BIOSCAN_H5_DISABLE_JIT`` or unable to compile it), :func:`read_runs` is the plain-Python loop
+it is written as (:data:`read_runs_py`): same arguments, same result, the GIL released only
+inside each ``os.preadv``.
+
+The kernel never raises: a failed call is recorded as ``-1`` bytes and the caller repeats that
+run with ``os.preadv`` to raise the error Python would (or to tell ``EAGAIN`` apart).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .._jit import JIT_DISABLED
+
+__all__ = ["native", "read_runs", "read_runs_py"]
+
+_log = logging.getLogger(__name__)
+_lock = threading.Lock()
+_impl: Callable[..., int] | None = None
+_preadv2: Any = None  # the C library's preadv2, bound for numba by _compile
+
+
+def read_runs_py(fd, dst, rows, dest, row_bytes, base, flags, cap, iov, runs) -> int:
+    """Read ``rows`` (sorted) into ``dst[dest[i]]``, one ``preadv`` per run of adjacent rows.
+
+    Parameters
+    ----------
+    fd : int
+        An open file descriptor.
+    dst : numpy.ndarray
+        C-contiguous uint8, ``row_bytes`` per first-axis entry.
+    rows, dest : numpy.ndarray of int64
+        Store rows in ascending order, and the entry of ``dst`` each one goes to.
+    row_bytes, base : int
+        Bytes per row, and the file offset of row 0.
+    flags : int
+        ``preadv2`` flags (``RWF_NOWAIT``: copy what the page cache holds and return).
+    cap : int
+        Most rows per call (``IOV_MAX`` and the largest transfer of one call).
+    iov : numpy.ndarray of int64
+        Scratch of ``2 * cap`` entries (the kernel's ``struct iovec`` array).
+    runs : numpy.ndarray of int64
+        ``(len(rows), 3)``, filled per run with ``start, stop, bytes read`` (``-1``: the call
+        failed, repeat it to see why); the run is ``rows[start:stop]``.
+
+    Returns
+    -------
+    int
+        The number of runs filled in.
+    """
+    mv = dst.data.cast("B")
+    n, m, i = len(rows), 0, 0
+    srt, to = rows.tolist(), dest.tolist()
+    while i < n:
+        j = i + 1
+        while j < n and j - i < cap and srt[j] == srt[j - 1] + 1:
+            j += 1
+        bufs = [mv[k * row_bytes : (k + 1) * row_bytes] for k in to[i:j]]
+        try:
+            got = os.preadv(fd, bufs, base + srt[i] * row_bytes, flags)
+        except OSError:
+            got = -1
+        runs[m, 0], runs[m, 1], runs[m, 2] = i, j, got
+        m += 1
+        i = j
+    return m
+
+
+def _read_runs_native(
+    fd, dst, rows, dest, row_bytes, base, flags, cap, iov, runs
+):  # pragma: no cover - compiled
+    addr = dst.ctypes.data
+    n = rows.shape[0]
+    m = 0
+    i = 0
+    while i < n:
+        j = i + 1
+        while j < n and j - i < cap and rows[j] == rows[j - 1] + 1:
+            j += 1
+        for k in range(i, j):
+            iov[2 * (k - i)] = addr + dest[k] * row_bytes
+            iov[2 * (k - i) + 1] = row_bytes
+        runs[m, 0] = i
+        runs[m, 1] = j
+        runs[m, 2] = _preadv2(fd, iov.ctypes.data, j - i, base + rows[i] * row_bytes, flags)
+        m += 1
+        i = j
+    return m
+
+
+def _compile() -> Callable[..., int]:
+    """The nogil kernel, or the Python loop where it cannot be had (the reason is logged)."""
+    if JIT_DISABLED or not sys.platform.startswith("linux") or not hasattr(os, "preadv"):
+        return read_runs_py
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).preadv2  # noqa: B018 - the C library has it (glibc >= 2.26, musl >= 1.1.24)
+        import numba
+        from numba import types
+
+        i64 = types.int64
+        globals()["_preadv2"] = types.ExternalFunction(
+            "preadv2", types.intp(types.int32, types.intp, types.int32, i64, types.int32)
+        )
+        a1 = types.Array(i64, 1, "C")
+        sig = types.intp(
+            i64, types.Array(types.uint8, 4, "C"), a1, a1, i64, i64, i64, i64, a1, types.Array(i64, 2, "C")
+        )
+        return numba.njit(sig, nogil=True, cache=True)(_read_runs_native)
+    except Exception as exc:  # any failure leaves the correct Python loop
+        _log.info("bioscan-h5 reads rows with the Python preadv loop: %s", exc)
+        return read_runs_py
+
+
+def _implementation() -> Callable[..., int]:
+    global _impl
+    if _impl is None:
+        with _lock:
+            if _impl is None:
+                _impl = _compile()
+    return _impl
+
+
+def native() -> bool:
+    """True when :func:`read_runs` is the compiled nogil kernel (compiling it now if needed)."""
+    return _implementation() is not read_runs_py
+
+
+def read_runs(
+    fd: int,
+    dst: np.ndarray,
+    rows: np.ndarray,
+    dest: np.ndarray,
+    row_bytes: int,
+    base: int,
+    flags: int,
+    cap: int,
+) -> np.ndarray:
+    """Read sorted ``rows`` into ``dst[dest[i]]`` with one ``preadv2`` per run of adjacent rows.
+
+    Parameters are those of :func:`read_runs_py` (``dst`` of shape ``(n, S, S, 3)``).
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 ``(n_runs, 3)``: ``start, stop, bytes read`` of each run (``-1``: failed).
+    """
+    runs = np.empty((len(rows), 3), dtype=np.int64)
+    iov = np.empty(2 * min(cap, max(len(rows), 1)), dtype=np.int64)
+    m = _implementation()(fd, dst, rows, dest, row_bytes, base, flags, cap, iov, runs)
+    return runs[:m]
