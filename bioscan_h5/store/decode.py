@@ -83,6 +83,39 @@ class RowDecoder:
             out[...] = fit_decoded(img, self.size, self.fit, self.draft)
         return out
 
+    def crops(self, sizes: np.ndarray, modes: list[bytes]) -> np.ndarray | None:
+        """Where :meth:`crop_into` serves a row: its ``(top, left)``, else ``-1``; None without simplejpeg.
+
+        Those are the rows a raw store holds as a centre crop of the decoded source, with no
+        resize (an RGB source whose shorter side is the store's size, ``fit="crop"``): the
+        common case of ``cropped_256`` at 256 px. ``sizes`` is ``(n, 2)`` width, height.
+        """
+        if self.simplejpeg is None or self.fit != "crop":
+            return None
+        s = self.size
+        w, h = sizes[:, 0].astype(np.int64), sizes[:, 1].astype(np.int64)
+        ok = (np.minimum(w, h) == s) & np.array([m == b"RGB" for m in modes], dtype=bool)
+        # torchvision's CenterCrop rounds as Python's round(): half to even, as np.round
+        top, left = np.round((h - s) / 2.0).astype(np.int64), np.round((w - s) / 2.0).astype(np.int64)
+        return np.where(ok[:, None], np.stack([top, left], axis=1), -1)
+
+    def crop_into(self, data: bytes, w: int, h: int, top: int, left: int, out: np.ndarray) -> bool:
+        """Decode a row :meth:`crops` marked into C-contiguous ``out``; False: use :meth:`into`."""
+        sj = self.simplejpeg
+        if sj is None or data[:2] != _JPEG_MAGIC:
+            return False
+        try:
+            arr = sj.decode_jpeg(
+                data, colorspace="RGB", fastdct=False, fastupsample=False, buffer=self._scratch(h * w * 3)
+            )
+        except Exception:  # whatever simplejpeg cannot read, Pillow may
+            return False
+        if arr.shape[:2] != (h, w):  # pragma: no cover - a table that disagrees with the bytes
+            return False
+        s = self.size
+        out.reshape(s, 3 * s)[...] = arr.reshape(h, 3 * w)[top : top + s, 3 * left : 3 * (left + s)]
+        return True
+
     def _scratch(self, n: int) -> np.ndarray:
         """This thread's reused decode buffer, at least ``n`` bytes (no new pages per image)."""
         buf = getattr(self._local, "buf", None)

@@ -169,15 +169,22 @@ class JpegBlock:
             )
         if len(rows) and (rows.min() < 0 or rows.max() >= self.n_rows):
             raise IndexError(f"rows out of range for a store of {self.n_rows} rows")
-        offsets, lengths = self.offsets[rows], self.lengths[rows]
-        modes, sizes = self.modes[rows].tolist(), self.sizes[rows].tolist()
-        into = self.decoder.into
+        offsets, lengths, sizes = self.offsets[rows], self.lengths[rows], self.sizes[rows]
+        modes = self.modes[rows].tolist()
+        dec = self.decoder
+        crops = dec.crops(sizes, modes)
+        if crops is None:
+            crops = np.full((len(rows), 2), -1)
+        row_of, offset_of, length_of = rows.tolist(), offsets.tolist(), lengths.tolist()
+        size_of, crop_of = sizes.tolist(), crops.tolist()
+        contiguous = out.flags.c_contiguous
         for k in np.argsort(offsets, kind="stable").tolist():  # in file order
-            data = self._bytes(int(rows[k]), int(offsets[k]), int(lengths[k]))
-            if data:
-                into(data, modes[k], sizes[k], out[k])
-            else:
+            data = self._bytes(row_of[k], offset_of[k], length_of[k])
+            (w, h), (top, left) = size_of[k], crop_of[k]
+            if not data:
                 out[k] = 0
+            elif top < 0 or not contiguous or not dec.crop_into(data, w, h, top, left, out[k]):
+                dec.into(data, modes[k], (w, h), out[k])
         return out
 
     def close(self, _getpid=os.getpid, _close=os.close) -> None:
