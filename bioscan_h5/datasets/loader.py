@@ -294,7 +294,7 @@ class BatchLoader:
         if slot is None:
             batch = {
                 "index": torch.from_numpy(idx),
-                **ds.reader.batch(rows, encoded=self.decode_device is not None),
+                **ds.reader.batch(rows, encoded=self.decode_device is not None, nogil=True),
             }
             if self.pin_memory:
                 batch = {k: v.pin_memory() if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
@@ -307,7 +307,10 @@ class BatchLoader:
             if encoded:
                 image = None
             batch = slot.adopt(
-                {"index": torch.from_numpy(idx), **ds.reader.batch(rows, image_out=image, encoded=encoded)}
+                {
+                    "index": torch.from_numpy(idx),
+                    **ds.reader.batch(rows, image_out=image, encoded=encoded, nogil=True),
+                }
             )
         if self.batch_transform is not None and self.device is None:
             batch = self.batch_transform(batch)

@@ -124,7 +124,11 @@ class SampleReader:
         return [self._sample(r, self._as_image(block[k])) for k, r in enumerate(rows.tolist())]
 
     def batch(
-        self, rows: np.ndarray, image_out: np.ndarray | None = None, encoded: bool = False
+        self,
+        rows: np.ndarray,
+        image_out: np.ndarray | None = None,
+        encoded: bool = False,
+        nogil: bool = False,
     ) -> dict[str, Any]:
         """The samples of ``rows`` collated into one dict of tensors (see :func:`~bioscan_h5.gather_batch`).
 
@@ -138,6 +142,9 @@ class SampleReader:
         encoded : bool
             JPEG stores: ``"image"`` is the list of each row's encoded bytes (uint8 tensors), for
             a decoder on the GPU.
+        nogil : bool
+            Read the pixels with the nogil kernel, loading numba if needed (see
+            :meth:`RowReader.read <bioscan_h5.store.rows.RowReader.read>`): the loader's threads.
         """
         import torch
 
@@ -157,7 +164,7 @@ class SampleReader:
                     continue
                 if image_out is None:
                     image_out = np.empty((len(rows), *self.pixels.row_shape), dtype=np.uint8)
-                self.pixels.read(rows, image_out)
+                self.pixels.read(rows, image_out, nogil=nogil)
                 out["image"] = torch.from_numpy(image_out).permute(0, 3, 1, 2)
             elif self.options.is_dna(m, self._barcode):
                 out.update(self.dna.batch(st, rows))

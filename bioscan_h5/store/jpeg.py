@@ -160,8 +160,11 @@ class JpegBlock:
         w, h = self.sizes[row].tolist()
         return self.decoder.into(data, bytes(self.modes[row]), (w, h), out)
 
-    def read(self, rows, out: np.ndarray) -> np.ndarray:
-        """Decode the images of ``rows`` into ``out[i]`` for ``rows[i]`` (as :meth:`RowReader.read`)."""
+    def read(self, rows, out: np.ndarray, nogil: bool = False) -> np.ndarray:
+        """Decode the images of ``rows`` into ``out[i]`` for ``rows[i]`` (as :meth:`RowReader.read`).
+
+        ``nogil`` is accepted for :meth:`RowReader.read`'s sake: the decoders release the GIL anyway.
+        """
         rows = np.asarray(rows, dtype=np.int64).reshape(-1)
         if out.shape != (len(rows), *self.row_shape) or out.dtype != np.uint8:
             raise ValueError(

@@ -11,6 +11,13 @@ Where that cannot be done (not Linux, no ``preadv2`` in the C library, numba swi
 it is written as (:data:`read_runs_py`): same arguments, same result, the GIL released only
 inside each ``os.preadv``.
 
+Loading numba costs a process about 100 MB (its LLVM) and 0.3 s: worth it where several
+threads of one process read at once (:func:`~bioscan_h5.batch_loader`: +20% with two gather
+threads, +7% with one), not in each DataLoader worker process that serves ``ds[i]``. So the
+kernel is loaded only when a caller asks for it (``load=True``); otherwise it is used where
+the process has numba loaded already (a tokenizer, a batch loader, any other kernel ran), and
+the Python loop serves the rest.
+
 The kernel never raises: a failed call is recorded as ``-1`` bytes and the caller repeats that
 run with ``os.preadv`` to raise the error Python would (or to tell ``EAGAIN`` apart).
 """
@@ -139,8 +146,17 @@ def _implementation() -> Callable[..., int]:
 
 
 def native() -> bool:
-    """True when :func:`read_runs` is the compiled nogil kernel (compiling it now if needed)."""
+    """True when the compiled nogil kernel is available (loading numba and it now if needed)."""
     return _implementation() is not read_runs_py
+
+
+def _chosen(load: bool) -> Callable[..., int]:
+    """The kernel if loaded, or if ``load`` or numba is in this process already; else the loop."""
+    if _impl is not None:
+        return _impl
+    if load or "numba" in sys.modules:
+        return _implementation()
+    return read_runs_py
 
 
 def read_runs(
@@ -152,10 +168,12 @@ def read_runs(
     base: int,
     flags: int,
     cap: int,
+    load: bool = False,
 ) -> np.ndarray:
     """Read sorted ``rows`` into ``dst[dest[i]]`` with one ``preadv2`` per run of adjacent rows.
 
-    Parameters are those of :func:`read_runs_py` (``dst`` of shape ``(n, S, S, 3)``).
+    Parameters are those of :func:`read_runs_py` (``dst`` of shape ``(n, S, S, 3)``), and
+    ``load``: load numba for the kernel if this process has not (see the module notes).
 
     Returns
     -------
@@ -164,5 +182,5 @@ def read_runs(
     """
     runs = np.empty((len(rows), 3), dtype=np.int64)
     iov = np.empty(2 * min(cap, max(len(rows), 1)), dtype=np.int64)
-    m = _implementation()(fd, dst, rows, dest, row_bytes, base, flags, cap, iov, runs)
+    m = _chosen(load)(fd, dst, rows, dest, row_bytes, base, flags, cap, iov, runs)
     return runs[:m]

@@ -220,7 +220,7 @@ class RowReader:
             self._finish(fd, [out.data.cast("B")], off, got)
         return out
 
-    def read(self, rows, out: np.ndarray) -> np.ndarray:
+    def read(self, rows, out: np.ndarray, nogil: bool = False) -> np.ndarray:
         """Read the pixels of ``rows`` (any order, repeats allowed) into ``out[i]`` for ``rows[i]``.
 
         Parameters
@@ -229,6 +229,10 @@ class RowReader:
             Store rows.
         out : numpy.ndarray
             C-contiguous, writeable uint8 of shape ``(len(rows), S, S, 3)``.
+        nogil : bool
+            Load the nogil read kernel (numba) if this process has not: for callers that read
+            in several threads at once. Without it the kernel reads where numba is loaded
+            already (:mod:`.preadv`).
 
         Returns
         -------
@@ -255,16 +259,16 @@ class RowReader:
             for k, r in zip(order.tolist(), rows[order].tolist()):
                 self._dataset().read_direct(out, np.s_[r], np.s_[k])
             return out
-        pending = self._read_runs(rows[order], order, out)
+        pending = self._read_runs(rows[order], order, out, nogil)
         if pending:
             self._complete(pending)
         return out
 
-    def _read_runs(self, srt: np.ndarray, order: np.ndarray, out: np.ndarray) -> list:
+    def _read_runs(self, srt: np.ndarray, order: np.ndarray, out: np.ndarray, load: bool) -> list:
         """One read per run of adjacent rows, without waiting for the disk; what is left to read.
 
-        With ``RWF_NOWAIT`` the runs are read by :func:`~.preadv.read_runs` (a nogil kernel
-        where it compiles); a run it could not finish, or whose call failed, is handed back
+        With ``RWF_NOWAIT`` the runs are read by :func:`~.preadv.read_runs` (the nogil kernel
+        where it is loaded, or ``load`` asks for it); a run it could not finish, or whose call failed, is handed back
         here: repeated with ``os.preadv`` to raise its error or to learn that the page cache
         does not hold it, then left to :meth:`_complete`.
         """
@@ -273,7 +277,7 @@ class RowReader:
         mv = out.data.cast("B")
         dest, first = order.tolist(), srt.tolist()
         if self._nowait:
-            runs = read_runs(fd, out, srt, order, rb, base, self._nowait, self._run_cap)
+            runs = read_runs(fd, out, srt, order, rb, base, self._nowait, self._run_cap, load)
             short = runs[runs[:, 2] != (runs[:, 1] - runs[:, 0]) * rb].tolist()
         else:
             short = [[a, b, -1] for a, b in _runs(srt, self._run_cap)]

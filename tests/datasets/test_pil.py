@@ -13,13 +13,15 @@ from bioscan_h5.datasets import pil
 from bioscan_h5.datasets.pil import rgb_image, rgb_to_rgbx
 
 
-@pytest.fixture(params=["zero-copy", "copied"])
+@pytest.fixture(params=["zero-copy", "copied", "plain"])
 def path(request, monkeypatch):
-    """Both ways to the image: Pillow's memory is the RGBX buffer, or a copy of it."""
+    """Every way to the image: Pillow's memory is the RGBX buffer, or a copy of it, or Pillow
+    unpacks the RGB row itself (numba not loaded)."""
+    monkeypatch.setattr(pil, "numba_loaded", lambda: request.param != "plain")
     if request.param == "zero-copy":
         if not pil.zero_copy_rgb():
             pytest.skip("this Pillow has no Image.fromarrow")
-    else:
+    elif request.param == "copied":
         monkeypatch.setattr(pil, "zero_copy_rgb", lambda: False)
     return request.param
 

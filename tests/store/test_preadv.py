@@ -95,3 +95,27 @@ def test_python_loop_is_used_when_the_jit_is_off():
     env = {**os.environ, "BIOSCAN_H5_DISABLE_JIT": "1"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.subprocess
+def test_numba_is_loaded_by_the_batch_loader_only(store_5m):
+    """``ds[i]`` and ``__getitems__`` (DataLoader worker processes) never load numba for the
+    kernels; ``batch_loader`` (threads of one process) does, and then reads with the kernel."""
+    import subprocess
+    import sys
+
+    code = f"""
+import sys
+from bioscan_h5 import BIOSCAN5M, batch_loader
+from bioscan_h5.store import preadv
+for fmt in ("pil", "tensor", "numpy"):
+    ds = BIOSCAN5M({str(store_5m.parents[2])!r}, split="all", image_format=fmt)
+    ds[0], ds.__getitems__([3, 1, 2])
+    assert "numba" not in sys.modules, fmt
+batch = next(iter(batch_loader(ds, 8, num_workers=1)))
+assert "numba" in sys.modules and preadv._impl is not preadv.read_runs_py
+print("ok")
+"""
+    env = {k: v for k, v in os.environ.items() if k != "BIOSCAN_H5_DISABLE_JIT"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
