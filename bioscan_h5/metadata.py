@@ -15,9 +15,9 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from . import format as fmt
 from .cells import CONTROL
@@ -25,6 +25,9 @@ from .columns import ColumnValueError, StoredColumn, codec_for
 from .dna import encode_barcodes
 from .errors import MetadataError
 from .format import ColumnSpec, DatasetSchema, Kind
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["Table", "fingerprint", "metadata_error", "read_table"]
 
@@ -159,6 +162,8 @@ def _column_kinds(schema: DatasetSchema, header: list[str], path: str) -> list[C
 
 def read_header(path: str, sep: str) -> list[str]:
     """The column names of a metadata file."""
+    import pandas as pd
+
     try:
         return list(pd.read_csv(path, sep=sep, nrows=0, encoding="utf-8-sig").columns)
     except UnicodeDecodeError as exc:
@@ -208,6 +213,8 @@ def read_table(
         int64, a control character in a text value, a bad barcode letter, invalid UTF-8, or
         an empty file, naming the row, column and value.
     """
+    import pandas as pd
+
     header = read_header(path, sep)
     specs = _column_kinds(schema, header, path)
     float_cols = [c.name for c in specs if c.kind is Kind.FLOAT]
@@ -322,6 +329,8 @@ def _bad_utf8_error(path: str, sep: str, exc: UnicodeDecodeError, id_column: str
     The decoder's own error only gives a byte offset into a buffer, so the file is read again
     with the undecodable bytes kept as lone surrogates, which are then looked for.
     """
+    import pandas as pd
+
     fix = "Re-save the file as UTF-8."
     opts = {"sep": sep, "dtype": str, "encoding": "utf-8-sig", "encoding_errors": "surrogateescape"}
     for name in pd.read_csv(path, nrows=0, **opts).columns:
@@ -340,6 +349,8 @@ def _raw(text: str) -> bytes:
 
 
 def _first_bad_utf8(path: str, reader, id_column: str | None, fix: str) -> MetadataError | None:
+    import pandas as pd
+
     n = 0
     for chunk in reader:
         first: dict[str, int] = {}  # column -> first row holding a bad byte
@@ -371,6 +382,8 @@ _NOT_UTF8 = re.compile("[\udc80-\udcff]")
 
 
 def _locate_bad_float(path, sep, header, float_cols, schema, chunk_rows) -> None:
+    import pandas as pd
+
     n = 0
     usecols = [schema.id_column, *float_cols]
     reader = pd.read_csv(

@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from .. import format as fmt
 from ..errors import InvalidArgumentError, SourceFileNotFoundError
@@ -39,6 +39,9 @@ from .base import ColumnSource, SourceLayout, rows_in
 from .clibd import CLIBD_DIRNAME, add_clibd_partitions
 from .paths import refuse_unsafe
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 __all__ = ["BIOSCAN1M_LAYOUT", "OLD_1M_FOLDER", "Bioscan1MLayout", "clean_labels_1m"]
 
 #: The dataset folder of the layout of bioscan-dataset <= 1.1 (the metadata file beside it).
@@ -51,6 +54,8 @@ _DEFAULT_PARTITIONING = "large_diptera_family"
 
 def clean_labels_1m(df: pd.DataFrame) -> pd.DataFrame:
     """Apply ``bioscan-dataset``'s BIOSCAN-1M label rules to a chunk (row by row)."""
+    import pandas as pd
+
     for c in _LABELS:
         df.loc[df[c] == "not_classified", c] = pd.NA
     for genus, tribe in _TRIBE_FIXES.items():

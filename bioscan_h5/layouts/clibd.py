@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 
 import numpy as np
-import pandas as pd
 
 from .. import format as fmt
 from ..columns import StoredColumn
@@ -36,6 +35,8 @@ def add_clibd_partitions(table: Table, folder: str) -> None:
     MetadataError
         A base partition file is missing, or lists a sampleid the metadata does not have.
     """
+    import pandas as pd
+
     if not os.path.isdir(folder):
         return
     ids = table.column("sampleid").value_array

@@ -100,7 +100,8 @@ def test_python_loop_is_used_when_the_jit_is_off():
 @pytest.mark.subprocess
 def test_numba_is_loaded_by_the_batch_loader_only(store_5m):
     """``ds[i]`` and ``__getitems__`` (DataLoader worker processes) never load numba for the
-    kernels; ``batch_loader`` (threads of one process) does, and then reads with the kernel."""
+    kernels; ``batch_loader`` (threads of one process) does, and then reads with the kernel.
+    None of them imports pandas."""
     import subprocess
     import sys
 
@@ -114,6 +115,7 @@ for fmt in ("pil", "tensor", "numpy"):
     assert "numba" not in sys.modules, fmt
 batch = next(iter(batch_loader(ds, 8, num_workers=1)))
 assert "numba" in sys.modules and preadv._impl is not preadv.read_runs_py
+assert "pandas" not in sys.modules  # reading samples needs no pandas either (32 MB a process)
 print("ok")
 """
     env = {k: v for k, v in os.environ.items() if k != "BIOSCAN_H5_DISABLE_JIT"}
