@@ -6,8 +6,11 @@ a memory map for notebooks.
 
 Uncompressed stores (the pixel block lies end to end in the file):
 
-- the rows of a call are sorted and each run of adjacent rows is read with one ``os.preadv``
-  that scatters the rows into their places in the destination (no second copy);
+- the rows of a call are sorted and each run of adjacent rows is read with one ``preadv``
+  that scatters the rows into their places in the destination (no second copy). The loop
+  over the runs is one call of a nogil numba kernel (:mod:`.preadv`) where numba is loaded
+  or the caller asks for it (``nogil=True``: :func:`~bioscan_h5.batch_loader`'s threads),
+  else a Python loop of ``os.preadv``;
 - each read is tried first with ``RWF_NOWAIT`` on the calling thread: what the page cache
   holds is copied at once (a warm read never leaves the thread that asked for it), and for
   the rest the kernel starts the disk reads and returns. Those are then waited for by a small
@@ -268,9 +271,9 @@ class RowReader:
         """One read per run of adjacent rows, without waiting for the disk; what is left to read.
 
         With ``RWF_NOWAIT`` the runs are read by :func:`~.preadv.read_runs` (the nogil kernel
-        where it is loaded, or ``load`` asks for it); a run it could not finish, or whose call failed, is handed back
-        here: repeated with ``os.preadv`` to raise its error or to learn that the page cache
-        does not hold it, then left to :meth:`_complete`.
+        where it is loaded, or ``load`` asks for it). A run it could not finish, or whose call
+        failed, is handed back here: repeated with ``os.preadv`` to raise its error or to learn
+        that the page cache does not hold it, then left to :meth:`_complete`.
         """
         rb, base, fd = self.row_bytes, self.offset, self._descriptor()
         assert base is not None  # positional
