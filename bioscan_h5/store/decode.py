@@ -101,20 +101,28 @@ class RowDecoder:
 
     def crop_into(self, data: bytes, w: int, h: int, top: int, left: int, out: np.ndarray) -> bool:
         """Decode a row :meth:`crops` marked into C-contiguous ``out``; False: use :meth:`into`."""
-        sj = self.simplejpeg
-        if sj is None or data[:2] != _JPEG_MAGIC:
+        if data[:2] != _JPEG_MAGIC:
             return False
-        try:
-            arr = sj.decode_jpeg(
-                data, colorspace="RGB", fastdct=False, fastupsample=False, buffer=self._scratch(h * w * 3)
-            )
-        except Exception:  # whatever simplejpeg cannot read, Pillow may
-            return False
-        if arr.shape[:2] != (h, w):  # pragma: no cover - a table that disagrees with the bytes
+        arr = self._decode(data, w, h)
+        if arr is None:
             return False
         s = self.size
         out.reshape(s, 3 * s)[...] = arr.reshape(h, 3 * w)[top : top + s, 3 * left : 3 * (left + s)]
         return True
+
+    def _decode(self, data: bytes, w: int, h: int) -> np.ndarray | None:
+        """``(h, w, 3)`` pixels by simplejpeg, in this thread's buffer; None where it cannot."""
+        if self.simplejpeg is None:
+            return None
+        try:
+            arr = self.simplejpeg.decode_jpeg(
+                data, colorspace="RGB", fastdct=False, fastupsample=False, buffer=self._scratch(h * w * 3)
+            )
+        except Exception:  # whatever simplejpeg cannot read, Pillow may
+            return None
+        if arr.shape[:2] != (h, w):  # pragma: no cover - a table that disagrees with the bytes
+            return None
+        return arr
 
     def _scratch(self, n: int) -> np.ndarray:
         """This thread's reused decode buffer, at least ``n`` bytes (no new pages per image)."""
@@ -134,13 +142,8 @@ class RowDecoder:
         new_w, new_h = resized_size(w, h, s, self.fit)
         if self.draft and min(w / new_w, h / new_h) >= 2:
             return None  # Pillow's draft decode: its scale choice and its pixels
-        try:
-            arr = self.simplejpeg.decode_jpeg(
-                data, colorspace="RGB", fastdct=False, fastupsample=False, buffer=self._scratch(h * w * 3)
-            )
-        except Exception:  # whatever simplejpeg cannot read, Pillow may
-            return None
-        if arr.shape[:2] != (h, w):  # pragma: no cover - a table that disagrees with the bytes
+        arr = self._decode(data, w, h)
+        if arr is None:
             return None
         if (new_w, new_h) != (w, h):
             from PIL import Image

@@ -24,6 +24,7 @@ import numpy as np
 
 from .. import format as fmt
 from ..errors import StoreFormatError
+from .descriptors import Descriptor, own_descriptor
 
 if TYPE_CHECKING:
     from .decode import RowDecoder
@@ -63,8 +64,8 @@ class JpegBlock:
     positional = True
 
     def __init__(self, store) -> None:
-        self._decoder: RowDecoder | None
-        self._fd, self._pid, self._decoder = -1, -1, None
+        self._decoder: RowDecoder | None = None
+        self._fd: Descriptor | None = None
         if fmt.pixel_kind(store.attrs) != "jpeg":
             raise StoreFormatError(
                 f"{store.path!r} is a raw store (decoded pixels): it has no JPEG bytes. Use Store.images, or"
@@ -102,18 +103,15 @@ class JpegBlock:
     # ------------------------------------------------------------ bytes
     def _descriptor(self) -> int:
         """This process's descriptor of the open store (made after a fork or unpickling)."""
-        if self._pid != os.getpid():
+        fd = self._fd
+        if fd is None or fd.pid != os.getpid():
             with _open_lock:
-                if self._pid != os.getpid():
-                    vfd = self.store.file.id.get_vfd_handle()
-                    try:
-                        fd = os.open(f"/proc/self/fd/{vfd}", os.O_RDONLY | os.O_CLOEXEC)
-                    except OSError:
-                        fd = os.dup(vfd)
-                    if hasattr(os, "posix_fadvise"):
-                        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
-                    self._fd, self._pid = fd, os.getpid()
-        return self._fd
+                fd = self._fd
+                if fd is None or fd.pid != os.getpid():
+                    if fd is not None:
+                        fd.drop_inherited()
+                    fd = self._fd = own_descriptor(self.store.file.id.get_vfd_handle())
+        return fd.fd
 
     def encoded(self, row: int) -> bytes:
         """The stored bytes of ``row`` (``b""`` where the row has no image)."""
@@ -190,14 +188,11 @@ class JpegBlock:
                 dec.into(data, modes[k], (w, h), out[k])
         return out
 
-    def close(self, _getpid=os.getpid, _close=os.close) -> None:
-        """Close this process's descriptor (a later read reopens it)."""
-        # also __del__'s: bound here, as the module's globals may be gone at interpreter exit
-        if self._fd >= 0 and self._pid == _getpid():
-            _close(self._fd)
-        self._fd, self._pid = -1, -1
-
-    __del__ = close
+    def close(self) -> None:
+        """Close this process's descriptor (a later read reopens it; garbage collection closes it too)."""
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            fd.close()
 
 
 class JpegImages:

@@ -26,7 +26,6 @@ Compressed stores are read through h5py (``read_direct`` into the destination, r
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import itertools
 import os
@@ -38,6 +37,7 @@ import numpy as np
 
 from .. import format as fmt
 from ..errors import StoreFormatError
+from .descriptors import Descriptor, own_descriptor
 from .pixels import pixel_block_offset
 from .preadv import read_runs
 
@@ -68,52 +68,6 @@ def _after_fork_in_child() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-class _Descriptor:
-    """A file descriptor closed by the process that opened it (a fork's copy is closed apart)."""
-
-    def __init__(self, fd: int) -> None:
-        self.fd, self.pid = fd, os.getpid()
-
-    def close(self, _getpid=os.getpid, _close=os.close) -> None:  # also __del__: at interpreter exit
-        # the module's globals may already be None, so the two calls are bound here
-        if self.fd >= 0 and self.pid == _getpid():
-            try:  # noqa: SIM105 - no module lookups (contextlib) at interpreter exit either
-                _close(self.fd)
-            except OSError:  # pragma: no cover - closed behind our back
-                pass
-        self.fd = -1
-
-    def drop_inherited(self) -> None:
-        """In a forked child: close the copy of the parent's descriptor."""
-        if self.fd >= 0 and self.pid != os.getpid():
-            with contextlib.suppress(OSError):  # already closed
-                os.close(self.fd)
-        self.fd = -1
-
-    __del__ = close
-
-
-def _own_descriptor(vfd: int) -> _Descriptor:
-    """A new open file description of the file open as ``vfd``, advised for random reads.
-
-    ``/proc/self/fd`` opens the same file even if its path now names another one. Where that
-    is not possible, a duplicate of ``vfd`` is used and left without advice (it shares the
-    readahead state of the memory maps).
-    """
-    want = os.fstat(vfd)
-    try:
-        fd = os.open(f"/proc/self/fd/{vfd}", os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return _Descriptor(os.dup(vfd))
-    got = os.fstat(fd)
-    if (got.st_dev, got.st_ino) != (want.st_dev, want.st_ino):  # pragma: no cover - not Linux's /proc
-        os.close(fd)
-        return _Descriptor(os.dup(vfd))
-    if hasattr(os, "posix_fadvise"):
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
-    return _Descriptor(fd)
 
 
 class RowReader:
@@ -149,7 +103,7 @@ class RowReader:
         self._run_cap = max(1, min(_IOV_MAX, _MAX_CALL // max(self.row_bytes, 1)))
         self._nowait = _NOWAIT
         self._generation = -1
-        self._fd: _Descriptor | None = None
+        self._fd: Descriptor | None = None
         self._dset: h5py.Dataset | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._open()
@@ -175,7 +129,7 @@ class RowReader:
         if self._fd is not None:
             self._fd.drop_inherited()
         if self.positional:
-            self._fd = _own_descriptor(self.store.file.id.get_vfd_handle())
+            self._fd = own_descriptor(self.store.file.id.get_vfd_handle())
         else:
             self._dset = self.store.file[fmt.IMAGES]  # Store.file is reopened after a fork
         self._pool = None  # a fork has no threads of its parent's pool
