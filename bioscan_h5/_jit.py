@@ -11,16 +11,26 @@ does not pay for it unless a kernel runs.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["JIT_DISABLED", "kernel"]
+__all__ = ["JIT_DISABLED", "kernel", "numba_loaded"]
 
 #: True when ``BIOSCAN_H5_DISABLE_JIT`` is set to a true value.
 JIT_DISABLED = os.environ.get("BIOSCAN_H5_DISABLE_JIT", "").strip().lower() in {"1", "true", "yes", "on"}
 
 _lock = threading.Lock()
+
+
+def numba_loaded() -> bool:
+    """Whether this process has imported numba already (a kernel then costs it no import).
+
+    Paths that gain little from a kernel use it only then: loading numba costs a process
+    about 100 MB and 0.3 s.
+    """
+    return "numba" in sys.modules
 
 
 class _LazyKernel:

@@ -19,15 +19,14 @@ line by line (``frombytes`` with the ``RGBX`` raw mode, 25 us).
 from __future__ import annotations
 
 import functools
-import sys
 from collections.abc import Callable
 from functools import partial
 
 import numpy as np
 
-from .._jit import JIT_DISABLED, kernel
+from .._jit import JIT_DISABLED, kernel, numba_loaded
 
-__all__ = ["numba_loaded", "rgb_image", "rgb_to_rgbx", "zero_copy_rgb"]
+__all__ = ["rgb_image", "rgb_to_rgbx", "zero_copy_rgb"]
 
 
 @kernel
@@ -65,11 +64,6 @@ def zero_copy_rgb() -> bool:
         return False
 
 
-def numba_loaded() -> bool:
-    """Whether this process has imported numba (the kernel then costs no import)."""
-    return "numba" in sys.modules
-
-
 def rgb_image(shape: tuple[int, ...]) -> Callable[[np.ndarray], object]:
     """A function: HWC uint8 pixels of ``shape`` -> a new PIL ``RGB`` image of them.
 
@@ -86,10 +80,11 @@ def rgb_image(shape: tuple[int, ...]) -> Callable[[np.ndarray], object]:
         return plain
 
     def make(pixels: np.ndarray):
+        pixels = np.ascontiguousarray(pixels)
         if not numba_loaded():
-            return plain(np.ascontiguousarray(pixels))
+            return plain(pixels)
         buf = np.empty(h * w * 4, dtype=np.uint8)  # the image's own memory
-        rgb_to_rgbx(np.ascontiguousarray(pixels).reshape(-1), buf)
+        rgb_to_rgbx(pixels.reshape(-1), buf)
         if zero_copy_rgb():
             return _wrap(buf, size)
         return Image.frombytes("RGB", size, buf, "raw", "RGBX")

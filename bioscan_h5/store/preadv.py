@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from .._jit import JIT_DISABLED
+from .._jit import JIT_DISABLED, numba_loaded
 
 __all__ = ["native", "read_runs", "read_runs_py"]
 
@@ -154,7 +154,7 @@ def _chosen(load: bool) -> Callable[..., int]:
     """The kernel if loaded, or if ``load`` or numba is in this process already; else the loop."""
     if _impl is not None:
         return _impl
-    if load or "numba" in sys.modules:
+    if load or numba_loaded():
         return _implementation()
     return read_runs_py
 
