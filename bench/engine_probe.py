@@ -156,7 +156,7 @@ class ProcessGather:
             b, slot, idx = msg
             rows = ds.rows[idx]
             ds.reader.pixels.read(rows, img[slot, : len(idx)])
-            lab[slot, : len(idx)] = ds.labels.codes("species", rows)
+            lab[slot, : len(idx)] = ds.label_space.codes("species", rows)
             self.done.put((b, slot, len(idx)))
 
     def epoch(self, order: list[int]) -> int:

@@ -164,17 +164,56 @@ class StoreDataset(torch.utils.data.Dataset):
         return self._store
 
     @property
-    def labels(self) -> LabelSpace:
-        """Label indices and names (a :class:`~.labels.LabelSpace`)."""
+    def label_space(self) -> LabelSpace:
+        """Label indices and names of every rank (a :class:`~.labels.LabelSpace`)."""
         if self._labels is None:
             self._labels = LabelSpace(self.store, self._remap)
         return self._labels
+
+    def label_indices(self, rank: str) -> np.ndarray:
+        """The label index of every sample at ``rank`` (int64, ``-1`` where the label is missing).
+
+        Indices are those of the dataset's targets (``target_type=rank``), for any rank the
+        store holds, whatever ``target_type`` is.
+        """
+        return self.label_space.codes(self._target_rank(rank), self._rows)
+
+    @property
+    def targets(self) -> np.ndarray:
+        """The target label index of every sample, as torchvision datasets expose them.
+
+        int64, shape ``(N,)`` for one ``target_type`` and ``(N, n_targets)`` for several
+        (``-1`` where a label is missing). Sampler libraries that look for ``dataset.targets``
+        find one label per sample here.
+        """
+        ranks = self.options.target_type
+        if not ranks:
+            raise AttributeError(f"{type(self).__name__} has no targets: target_type is empty.")
+        cols = [self.label_indices(r) for r in ranks]
+        return cols[0] if len(cols) == 1 else np.stack(cols, axis=1)
+
+    def _target_rank(self, rank: str | None) -> str:
+        """``rank`` as the store names it (by default the single ``target_type``)."""
+        return resolve_column(rank, self.options.target_type, self.rank_aliases)
+
+    def num_classes(self, rank: str | None = None) -> int:
+        """The number of label indices at ``rank`` (by default the single ``target_type``).
+
+        This is the size of the label space (a classifier's output width): labels absent
+        from this split count too, as every label of the store has an index.
+        """
+        return len(self.label_space.vocab(self._target_rank(rank)))
+
+    def class_counts(self, rank: str | None = None) -> np.ndarray:
+        """Samples per label index at ``rank`` (int64, length :meth:`num_classes`; missing labels not counted)."""
+        codes = self.label_indices(self._target_rank(rank))
+        return np.bincount(codes[codes >= 0], minlength=self.num_classes(rank)).astype(np.int64)
 
     @property
     def reader(self) -> SampleReader:
         """Turns store rows into samples (a :class:`~.samples.SampleReader`)."""
         if self._reader is None:
-            self._reader = SampleReader(self.store, self.options, self.labels)
+            self._reader = SampleReader(self.store, self.options, self.label_space)
         return self._reader
 
     def __getstate__(self) -> dict:
@@ -235,7 +274,7 @@ class StoreDataset(torch.utils.data.Dataset):
         """The frame of :attr:`metadata` (or, ``every_column``, of :meth:`file_metadata`)."""
         columns = file_columns(self.store) if every_column else None
         return peer_frame(
-            self.store, self._rows, self.frame_rules, self.options.max_nucleotides, self.labels, columns
+            self.store, self._rows, self.frame_rules, self.options.max_nucleotides, self.label_space, columns
         )
 
     # ------------------------------------------------------------------ labels
@@ -252,7 +291,7 @@ class StoreDataset(torch.utils.data.Dataset):
         -------
         str or numpy.ndarray of object
         """
-        return self.labels.index2label(
+        return self.label_space.index2label(
             index, resolve_column(column, self.options.target_type, self.rank_aliases)
         )
 
@@ -266,7 +305,7 @@ class StoreDataset(torch.utils.data.Dataset):
         KeyError
             A label is not in the column's vocabulary.
         """
-        return self.labels.label2index(
+        return self.label_space.label2index(
             label, resolve_column(column, self.options.target_type, self.rank_aliases)
         )
 

@@ -207,7 +207,7 @@ class BIOSCAN1M(StoreDataset):
         if single:  # the peer merges the partition file (sampleids) with the metadata: sampleid first
             columns.sort(key=lambda c: c != "sampleid")
         df = peer_frame(
-            st, self._rows, self.frame_rules, self.options.max_nucleotides, self.labels, columns, index
+            st, self._rows, self.frame_rules, self.options.max_nucleotides, self.label_space, columns, index
         )
         if clibd is not None:
             df["clibd_split"] = text_series(clibd, df.index)

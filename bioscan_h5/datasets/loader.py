@@ -117,6 +117,8 @@ def batch_loader(
     sampler : Sampler, optional
         A per-sample sampler, e.g. :class:`~torch.utils.data.DistributedSampler` (``set_epoch`` as usual).
     generator : torch.Generator, optional
+        Used as ``DataLoader(generator=...)`` uses it: one draw per epoch, then the shuffle's
+        permutation, so both give the same order for the same generator state.
     num_workers : int
         Threads that gather batches in this process (the reads release the GIL); 0 gathers
         each batch in the consuming thread when it is asked for.
@@ -162,7 +164,7 @@ def batch_loader(
     """
     options = {k: v for k, v in locals().items() if k in _LOADER_OPTIONS}  # the others: see above
     batches = _batch_sampler(dataset, batch_size, shuffle, drop_last, sampler, generator)
-    return BatchLoader(dataset, batches, **options)
+    return BatchLoader(dataset, batches, generator=generator, **options)
 
 
 def _batch_sampler(dataset, batch_size, shuffle, drop_last, sampler, generator) -> BatchSampler:
@@ -237,6 +239,7 @@ class BatchLoader:
         pin_memory: bool = False,
         timeout: float = 0,
         worker_init_fn: Callable[[int], None] | None = None,
+        generator: torch.Generator | None = None,
     ) -> None:
         if not isinstance(num_workers, int) or isinstance(num_workers, bool) or num_workers < 0:
             raise InvalidArgumentError(f"num_workers must be an integer >= 0, got {num_workers!r}.")
@@ -261,6 +264,7 @@ class BatchLoader:
         self.pin_memory = pin_memory or self.device is not None
         self.timeout = timeout
         self.worker_init_fn = worker_init_fn
+        self.generator = generator
         # batches in flight: by default one more than the threads gather at once, so that a
         # thread starts its next batch while the consumer uses the one it just finished
         self.ahead = 1 if not num_workers else num_workers + 1 if pf is None else num_workers * pf
@@ -278,9 +282,10 @@ class BatchLoader:
         )
 
     def __iter__(self) -> Iterator[dict]:
-        # One draw from torch's global generator per epoch, as a DataLoader's iterator makes
-        # (its base seed): a RandomSampler without a generator then draws what it drew before.
-        torch.empty((), dtype=torch.int64).random_()
+        # One draw per epoch from the loader's generator (torch's global one without it), as a
+        # DataLoader's iterator makes for its base seed before its sampler draws: the sampler
+        # then draws what it draws under a DataLoader given the same generator.
+        torch.empty((), dtype=torch.int64).random_(generator=self.generator)
         self.dataset.reader  # noqa: B018 - made here, before any thread needs it
         batches = self._batches()
         return self._on_host(batches) if self.device is None else self._on_device(batches)

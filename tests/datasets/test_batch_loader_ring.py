@@ -8,11 +8,11 @@ import threading
 
 import pytest
 import torch
-from torch.utils.data import BatchSampler, DataLoader, DistributedSampler, RandomSampler
+from torch.utils.data import DataLoader, DistributedSampler
 
 from bioscan_h5 import BIOSCAN5M, ImageUnavailableError, batch_loader
 from bioscan_h5.errors import InvalidArgumentError
-from bioscan_h5.loader import BatchView, gather_batch
+from bioscan_h5.loader import gather_batch
 from tests.helpers.dataset import CLEAN
 
 KW = dict(split=CLEAN, image_format="tensor", modality=("image", "dna"), target_type=["genus", "species"])
@@ -150,21 +150,35 @@ def _orders(loader, epochs: int = 2) -> list[list[int]]:
     return [[i for b in loader for i in b["index"].tolist()] for _ in range(epochs)]
 
 
-def test_same_seed_same_order_as_a_dataloader(ds):
-    """What ``batch_loader`` returned before (a DataLoader over batches) gives the same order."""
+def _targets(loader) -> torch.Tensor:
+    """The targets of one epoch, as a user collects them (``targets.append(...)``)."""
+    targets = []
+    for batch in loader:
+        targets.append(batch["target"] if isinstance(batch, dict) else torch.stack(batch[2], dim=1))
+    return torch.cat(targets)
 
-    def old(generator=None):
-        sampler = BatchSampler(RandomSampler(ds, generator=generator), 32, False)
-        return DataLoader(BatchView(ds), sampler=sampler, batch_size=None)
 
-    ours = _orders(batch_loader(ds, batch_size=32, shuffle=True, generator=torch.Generator().manual_seed(5)))
-    assert ours == _orders(old(torch.Generator().manual_seed(5)))
-    assert ours[0] != ours[1] and sorted(ours[0]) == list(range(len(ds)))
-    # without a generator the shuffle draws from torch's global one, as before
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_same_generator_same_order_as_a_dataloader(ds, num_workers):
+    """``batch_loader(shuffle=True, generator=g)`` draws the order ``DataLoader(shuffle=True, generator=g)`` does.
+
+    DataLoader draws its base seed from ``g`` before its sampler shuffles; switching loaders
+    must not change the experiment.
+    """
+    ours = batch_loader(
+        ds, batch_size=32, shuffle=True, generator=torch.Generator().manual_seed(5), num_workers=num_workers
+    )
+    order = DataLoader(
+        range(len(ds)), batch_size=32, shuffle=True, generator=torch.Generator().manual_seed(5)
+    )
+    for _ in range(2):  # two epochs: the generator goes on as DataLoader's does
+        assert _orders(ours, 1)[0] == torch.cat(list(order)).tolist()
+    # without a generator both draw from torch's global one
     torch.manual_seed(11)
-    ours = _orders(batch_loader(ds, batch_size=32, shuffle=True, num_workers=2))
+    mine = _orders(batch_loader(ds, batch_size=32, shuffle=True, num_workers=num_workers))
     torch.manual_seed(11)
-    assert ours == _orders(old())
+    dl = DataLoader(range(len(ds)), batch_size=32, shuffle=True)
+    assert mine == [torch.cat(list(dl)).tolist() for _ in range(2)]
 
 
 def test_distributed_sampler_covers_each_index_once_per_epoch(ds):

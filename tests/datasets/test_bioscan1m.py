@@ -510,7 +510,7 @@ def test_getitems_and_batch_loader_match_samples(r1m):
         drop_bad_images=True,
         image_format="tensor",
     )
-    assert ds.labels.remap, "the reduced dataset renumbers its labels"
+    assert ds.label_space.remap, "the reduced dataset renumbers its labels"
     picks = [5, 0, 17, len(ds) - 1, 5]
     for a, b in zip(ds.__getitems__(picks), [ds[i] for i in picks]):
         assert torch.equal(a[0], b[0]) and a[1:] == b[1:]

@@ -363,11 +363,11 @@ def test_reduced_barcodes_renumber_labels_over_the_whole_file(root1m):
             target_type="species",
             reduce_repeated_barcodes=True,
         )
-    lost = [r for r in RANKS if len(reduced.labels.vocab(r)) < len(full.labels.vocab(r))]
+    lost = [r for r in RANKS if len(reduced.label_space.vocab(r)) < len(full.label_space.vocab(r))]
     assert lost, "the sample data should make de-duplication drop a whole category"
     # Before the split filter: the train split does not use every category of the file.
     codes = {reduced[i][0] for i in range(len(reduced))}
-    assert len(codes) < len(reduced.labels.vocab("species"))
+    assert len(codes) < len(reduced.label_space.vocab("species"))
 
 
 def test_clibd_single_split_with_reduced_barcodes_has_no_nan_rows(root1m):
