@@ -62,7 +62,13 @@ __all__ = [
 ]
 
 
+#: The peer's modules, as attributes of the package (``bioscan_h5.bioscan5m.RGB_MEAN``), imported on first use.
+_SUBMODULES = ("bioscan1m", "bioscan5m", "canadian_invertebrates")
+
+
 def __getattr__(name: str):
+    if name in _SUBMODULES:
+        return importlib.import_module(f"bioscan_h5.{name}")
     if name in _LAZY:
         value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value
@@ -71,4 +77,4 @@ def __getattr__(name: str):
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+    return sorted(set(globals()) | set(__all__) | set(_SUBMODULES))

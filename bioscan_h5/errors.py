@@ -24,6 +24,7 @@ __all__ = [
     "ImageUnavailableError",
     "InsufficientSpaceError",
     "InvalidArgumentError",
+    "KeptBatchWarning",
     "MetadataError",
     "ResizedImagesWarning",
     "ResumeMismatchError",
@@ -155,4 +156,12 @@ class ResizedImagesWarning(UserWarning):
 
     ``bioscan-dataset`` returns the original JPEG of ``original_full`` (and ``cropped``);
     a store holds one size. Passing ``image_size=`` says which size is wanted.
+    """
+
+
+class KeptBatchWarning(UserWarning):
+    """A batch of :func:`~bioscan_h5.batch_loader` was kept past the loader's reuse of its buffers.
+
+    The batch stays intact (the loader gives its buffer's slot a new buffer), but every batch
+    kept this way costs an allocation. ``copy=True`` gives each batch its own buffers.
     """

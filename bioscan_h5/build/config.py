@@ -238,6 +238,10 @@ class BuildResult:
         Rows of the store (every row of the metadata file).
     decoded_now : int
         Images decoded by this run (for a dry run: the images a build would decode).
+    missing_now, bad_now : int
+        Rows of this run whose image file was missing, or could not be decoded (flagged).
+    left_out : list of str
+        Splits of ``--splits all`` left out because their image files are absent.
     counts : dict
         Rows per image status name, over the whole store.
     bad_rows : list of dict
@@ -259,6 +263,9 @@ class BuildResult:
     store: str
     n_rows: int
     decoded_now: int = 0
+    missing_now: int = 0
+    bad_now: int = 0
+    left_out: list[str] = field(default_factory=list)
     counts: dict = field(default_factory=dict)
     bad_rows: list = field(default_factory=list)
     report: str | None = None
@@ -267,6 +274,11 @@ class BuildResult:
     resumed: bool = False
     dry_run: bool = False
     estimated_bytes: int = 0
+
+    @property
+    def processed_now(self) -> int:
+        """Rows whose image this run read: decoded, missing or bad."""
+        return self.decoded_now + self.missing_now + self.bad_now
 
 
 def recorded_content(build_args: str | None) -> dict[str, Any]:

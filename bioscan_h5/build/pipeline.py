@@ -31,6 +31,7 @@ import numpy as np
 
 from .. import format as fmt
 from ..errors import BuildInterrupted
+from ..format import ImageStatus
 from ..layouts import SourceLayout, get_layout
 from ..metadata import Table, fingerprint
 from .config import BuildConfig, BuildResult
@@ -41,7 +42,7 @@ from .signals import interruptible
 from .space import check_space, estimate_bytes, image_bytes, space_errors
 from .stage_images import fill_images
 from .stage_jpeg import assemble, copy_for_jpeg_extension, prepare_spool
-from .stage_metadata import start_partial
+from .stage_metadata import check_presence, start_partial
 
 __all__ = ["build"]
 
@@ -89,10 +90,14 @@ def build(cfg: BuildConfig) -> BuildResult:
         extending = os.path.exists(store)
         if extending and (done := _up_to_date(cfg, source_fp, target_splits)) is not None:
             return done
-        resumed = _open_partial(cfg, layout, source_fp, target_splits, extending)
+        resumed, checked = _open_partial(cfg, layout, source_fp, target_splits, extending)
         if cfg.pixels == "jpeg":
             prepare_spool(partial)
-        pending = pending_rows(layout, partial, target_splits)
+        pending = pending_rows(layout, partial, target_splits if checked is None else checked)
+        if checked is None and target_splits:  # a resumed or extended build: check what it adds
+            kept = check_presence(cfg, layout, pending.table, target_splits, pending.todo)
+            if kept != target_splits:
+                pending = pending_rows(layout, partial, kept)
         if resumed:
             log.info(
                 "resuming %s: %d of %d images still to decode", partial, len(pending.todo), len(pending.rows)
@@ -101,13 +106,16 @@ def build(cfg: BuildConfig) -> BuildResult:
         twice = 2 if cfg.pixels == "jpeg" else 1
         check_space(cfg, os.path.dirname(store), twice * len(pending.todo) * image_bytes(cfg))
         bad: dict[int, str] = {}
-        decoded = _decode(cfg, layout, pending.table, pending.todo, bad, extending)
+        tally = _decode(cfg, layout, pending.table, pending.todo, bad, extending)
         if cfg.pixels == "jpeg":
             assemble(partial)
         result = finish(cfg, layout, partial, store, pending.splits, bad, pending.table)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(fmt.spool_path(store))
-    result.decoded_now = decoded
+    result.decoded_now = tally.get(ImageStatus.OK.name, 0)
+    result.missing_now = tally.get(ImageStatus.MISSING.name, 0)
+    result.bad_now = sum(tally.values()) - result.decoded_now - result.missing_now
+    result.left_out = [s for s in target_splits if s not in pending.splits]
     result.resumed = resumed
     result.seconds = time.monotonic() - t0
     return result
@@ -134,11 +142,12 @@ def _up_to_date(cfg: BuildConfig, source_fp: dict, target_splits: list[str]) -> 
 
 def _open_partial(
     cfg: BuildConfig, layout: SourceLayout, source_fp: dict, target_splits: list[str], extending: bool
-) -> bool:
-    """Make sure a partial file with this build's content and metadata exists; say if it was resumed.
+) -> tuple[bool, list[str] | None]:
+    """Make sure a partial file with this build's content and metadata exists.
 
     When extending, it is a copy of the store (unless an earlier extension left one); else it
-    is an earlier run's partial file, or a new one written by stage 1.
+    is an earlier run's partial file, or a new one written by stage 1. Returns whether it was
+    resumed, and the splits stage 1 found images for (None where stage 1 did not run).
     """
     store, partial = cfg.out, fmt.partial_path(cfg.out)
     copied = False
@@ -151,8 +160,7 @@ def _open_partial(
         copied = True
     attrs = open_partial_attrs(partial) if os.path.exists(partial) else None
     if attrs is None:
-        start_partial(cfg, layout, partial, source_fp, target_splits)
-        return False
+        return False, start_partial(cfg, layout, partial, source_fp, target_splits)
     check_same_content(
         attrs,
         cfg,
@@ -160,7 +168,7 @@ def _open_partial(
         f"A partial build {partial!r} exists with other arguments",
         "Rerun with the original arguments to resume it, or add --overwrite to start over.",
     )
-    return not copied
+    return not copied, None
 
 
 def _decode(
@@ -170,10 +178,10 @@ def _decode(
     todo: np.ndarray,
     bad: dict[int, str],
     extending: bool,
-) -> int:
-    """Stage 2 for the rows ``todo``; the number of images decoded."""
+) -> dict[str, int]:
+    """Stage 2 for the rows ``todo``; the rows done per image status name."""
     if not len(todo):
-        return 0
+        return {}
     image_dir = layout.image_dir(cfg.root, cfg.image_package)
     try:
         return fill_images(cfg, layout, table, image_dir, fmt.partial_path(cfg.out), todo, bad)

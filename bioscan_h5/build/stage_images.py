@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+from collections import Counter
 from collections.abc import Iterator
 
 import numpy as np
@@ -36,8 +37,8 @@ def fill_images(
     partial: str,
     todo: np.ndarray,
     bad: dict[int, str],
-) -> int:
-    """Decode the images of rows ``todo`` into ``partial``; return how many were decoded.
+) -> dict[str, int]:
+    """Decode the images of rows ``todo`` into ``partial``; return the rows done per image status name.
 
     The details of bad images go into ``bad`` (row -> detail).
 
@@ -58,7 +59,7 @@ def fill_images(
             total=len(todo), desc="decoding images", unit="img", disable=not cfg.progress, smoothing=0.05
         )
         try:
-            done = _decode_rows(cfg, layout, table, image_dir, todo, writer, progress, bad)
+            done = dict(_decode_rows(cfg, layout, table, image_dir, todo, writer, progress, bad))
             writer.close()  # the last sync can fail too (a full disk): handled below
         except (KeyboardInterrupt, BuildInterrupted) as exc:
             writer.close()
@@ -86,12 +87,12 @@ def fill_images(
     return done
 
 
-def _decode_rows(cfg, layout, table, image_dir, rows, writer, progress, bad) -> int:
+def _decode_rows(cfg, layout, table, image_dir, rows, writer, progress, bad) -> dict[str, int]:
     from .pool import decode_batches, read_batches
 
     rel = layout.image_relpaths(table, rows)
     jobs = [(int(r), os.path.join(image_dir, p)) for r, p in zip(rows, rel)]
-    done = 0
+    done: Counter[str] = Counter()
     direct = (writer.path, writer.pixel_offset) if writer.pixel_offset >= 0 else None
     results: Iterator[tuple]
     if cfg.pixels == "jpeg":
@@ -124,6 +125,6 @@ def _decode_rows(cfg, layout, table, image_dir, rows, writer, progress, bad) -> 
         writer.write(row, status, pixels, size, crc)
         if status != ImageStatus.OK:
             bad[row] = detail
-        done += 1
+        done[ImageStatus(status).name] += 1
         progress.update(1)
     return done

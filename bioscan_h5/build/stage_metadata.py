@@ -24,10 +24,11 @@ from ..layouts import SourceLayout
 from ..metadata import Table
 from .checksums import write_checksums
 from .config import BuildConfig
+from .presence import present_splits
 from .space import NO_SPACE, check_file_size_limit, check_space, estimate_bytes
 from .stage_jpeg import create_jpeg_rows
 
-__all__ = ["json_attr", "start_partial", "write_metadata"]
+__all__ = ["check_presence", "json_attr", "start_partial", "write_metadata"]
 
 
 def json_attr(obj: object) -> str:
@@ -37,13 +38,19 @@ def json_attr(obj: object) -> str:
 
 def start_partial(
     cfg: BuildConfig, layout: SourceLayout, partial: str, source_fp: dict, target_splits: list[str]
-) -> None:
+) -> list[str]:
     """Parse the metadata file and write a new partial file (stage 1), after the space checks.
+
+    Splits whose image files are absent are refused or left out first
+    (:func:`~.presence.present_splits`); the splits whose images the store will hold are
+    returned.
 
     Raises
     ------
     MetadataError
         The metadata file is bad, or has no data rows.
+    SourceFileNotFoundError
+        A split asked for by name has no image files.
     InsufficientSpaceError
         The disk or the file-size limit cannot hold the store.
     """
@@ -56,6 +63,8 @@ def start_partial(
             f"{meta_path}: the file has a header but no data rows. Download the metadata file again.",
             path=meta_path,
         )
+    if target_splits:
+        target_splits = check_presence(cfg, layout, table, target_splits)
     # Check for the images too before writing anything: the pixel array is allocated in full
     # here (a file of the store's final size).
     n_images = len(layout.rows_for_splits(table, "+".join(target_splits))) if target_splits else 0
@@ -70,6 +79,17 @@ def start_partial(
             f"Writing {partial!r} failed: {os.strerror(exc.errno)}. Free some space (or raise the"
             " file-size limit) and run the same command again."
         ) from exc
+    return target_splits
+
+
+def check_presence(
+    cfg: BuildConfig, layout: SourceLayout, table: Table, splits: list[str], pending: np.ndarray | None = None
+) -> list[str]:
+    """``splits`` less those whose image files are absent (refused where the user named them)."""
+    image_dir = layout.image_dir(cfg.root, cfg.image_package)
+    named = cfg.splits.strip() != "all" or splits == ["all"]
+    kept, _ = present_splits(layout, table, image_dir, splits, named, cfg.command(), pending)
+    return kept
 
 
 def write_metadata(

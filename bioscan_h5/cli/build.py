@@ -126,6 +126,11 @@ def to_config(args: argparse.Namespace) -> BuildConfig:
     )
 
 
+def images_done(res) -> str:
+    """``N images decoded, M missing, K bad`` for a build's result."""
+    return f"{res.decoded_now} images decoded, {res.missing_now} missing, {res.bad_now} bad"
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``bioscan-h5 build`` with parsed arguments, print what was done and return 0."""
     from ..build import build
@@ -144,7 +149,13 @@ def run(args: argparse.Namespace) -> int:
     if res.up_to_date:
         print(f"{res.store} is up to date (nothing to do)")
         return 0
-    print(f"wrote {res.store}: {res.n_rows} rows, {res.decoded_now} images decoded in {res.seconds:.1f} s")
+    print(f"wrote {res.store}: {res.n_rows} rows in {res.seconds:.1f} s; {images_done(res)}")
+    if res.left_out:
+        print(
+            f"  left out (their image files are absent): {', '.join(res.left_out)}; download them"
+            f" (bioscan-h5 download --dataset {cfg.dataset} --splits {'+'.join(res.left_out)}) and run this"
+            " command again to add them"
+        )
     counts = {k: v for k, v in res.counts.items() if v and k not in ("PENDING",)}
     print(f"  images: {counts}" if counts else "  images: none decoded (metadata only)")
     if res.bad_rows:

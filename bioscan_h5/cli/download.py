@@ -103,6 +103,7 @@ def _download_splits(dataset: str, splits: str) -> str:
 def _build(args: argparse.Namespace) -> str:
     """Build (or extend) the store of the downloaded root for ``args.splits``; return its path."""
     from ..build import build
+    from .build import images_done
 
     cfg = build_config(args, progress=not args.quiet)
     what = "metadata only" if args.no_images else f"images of {args.splits}"
@@ -112,8 +113,8 @@ def _build(args: argparse.Namespace) -> str:
         print(f"bioscan-h5 download: {result.store} is up to date", file=sys.stderr)
     else:
         print(
-            f"bioscan-h5 download: wrote {result.store}: {result.n_rows} rows, {result.decoded_now} images"
-            f" decoded in {result.seconds:.1f} s",
+            f"bioscan-h5 download: wrote {result.store}: {result.n_rows} rows in {result.seconds:.1f} s;"
+            f" {images_done(result)}",
             file=sys.stderr,
         )
         if result.bad_rows:

@@ -5,7 +5,7 @@ from .bioscan1m import BIOSCAN1M, load_bioscan1m_metadata
 from .bioscan5m import BIOSCAN5M, load_bioscan5m_metadata
 from .canadian_invertebrates import CanadianInvertebrates, load_canadian_invertebrates_metadata
 from .labels import LabelSpace
-from .loader import BatchLoader, BatchView, batch_loader, gather_batch
+from .loader import BatchLoader, batch_loader, gather_batch
 from .options import DatasetOptions
 from .samples import SampleReader
 
@@ -13,7 +13,6 @@ __all__ = [
     "BIOSCAN1M",
     "BIOSCAN5M",
     "BatchLoader",
-    "BatchView",
     "CanadianInvertebrates",
     "DatasetOptions",
     "LabelSpace",

@@ -32,6 +32,9 @@ class DnaPlan:
     whole : bool
         Barcodes are read beyond the store's fixed-width array, from its whole-barcode block
         (``max_nucleotides`` is None or wider than the array).
+    encoder : Tokenizer or None
+        The tokenizer whose bound ``encode`` is ``transform``: samples get its ``(ids, mask)``
+        pair, and batches are tokenized in one call to it.
     """
 
     max_nucleotides: int | None
@@ -39,6 +42,12 @@ class DnaPlan:
     stored_tokens: str | None = None
     transform: Any = None
     whole: bool = False
+    encoder: Any = None
+
+    @property
+    def per_sample(self) -> bool:
+        """Batches apply ``transform`` to each barcode's text (it is no tokenizer of ours)."""
+        return self.transform is not None and self.encoder is None
 
     @classmethod
     def choose(cls, st, max_nucleotides: int | None, dna_transform) -> DnaPlan:
@@ -47,7 +56,9 @@ class DnaPlan:
         whole = st.dna_tail is not None and wider
         tok = _as_code_tokenizer(dna_transform)
         if tok is None:
-            return cls(max_nucleotides, transform=dna_transform, whole=whole)
+            return cls(
+                max_nucleotides, transform=dna_transform, whole=whole, encoder=_bound_encode(dna_transform)
+            )
         stored = _matching_tokens(st, tok, max_nucleotides)
         return cls(max_nucleotides, tokenizer=tok, stored_tokens=stored, whole=whole)
 
@@ -110,8 +121,9 @@ class DnaPlan:
             if self.max_nucleotides is not None:
                 np.minimum(lengths, self.max_nucleotides, out=lengths)
                 codes = codes[:, : self.max_nucleotides]
-        if self.tokenizer is not None:
-            ids, mask = self.tokenizer.encode_batch(codes, lengths)
+        tok = self.tokenizer if self.tokenizer is not None else self.encoder
+        if tok is not None:
+            ids, mask = tok.encode_batch(codes, lengths)
             return {"dna": ids, "dna_mask": mask}
         return {"dna": torch.from_numpy(np.ascontiguousarray(codes)), "dna_length": torch.from_numpy(lengths)}
 
@@ -123,6 +135,18 @@ def _as_code_tokenizer(dna_transform):
     from ..tokenizers import Tokenizer
 
     return dna_transform if isinstance(dna_transform, Tokenizer) else None
+
+
+def _bound_encode(dna_transform):
+    """The tokenizer if ``dna_transform`` is the bound ``encode`` of one of ours, else None."""
+    owner = getattr(dna_transform, "__self__", None)
+    if owner is None:
+        return None
+    from ..tokenizers import Tokenizer
+
+    if isinstance(owner, Tokenizer) and getattr(dna_transform, "__func__", None) is Tokenizer.encode:
+        return owner
+    return None
 
 
 def _matching_tokens(st, tok, max_nucleotides: int | None) -> str | None:

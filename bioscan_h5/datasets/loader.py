@@ -1,31 +1,8 @@
 """Whole collated batches, gathered by threads of the consuming process into reused buffers.
 
-``DataLoader(ds, batch_size=256)`` builds 256 samples (PIL images, strings, ints), collates
-them, and with workers sends every batch through a pipe. :func:`batch_loader` instead gathers
-each batch straight from the store into one tensor per field, with positional reads, in
-threads of the process that consumes the batches: nothing is pickled or copied between
-processes::
-
-    loader = batch_loader(BIOSCAN5M(root, split="train"), batch_size=256, shuffle=True, num_workers=2)
-    for batch in loader:
-        batch["image"]    # uint8 (B, 3, S, S), channels-last memory
-        batch["dna"]      # uint8 (B, W) ASCII codes, or int64 (B, T) tokens with a Tokenizer dna_transform
-        batch["target"]   # int64 (B,) or (B, n_targets)
-
-Batches live in a ring of reused buffers (:mod:`.ring`): a yielded batch stays intact until
-the consumer takes :data:`~.ring.LIFETIME` (2) more batches; pass ``copy=True`` to own each
-batch. Per-sample ``transform``/``target_transform`` are not applied (they work on single
-samples); pass ``batch_transform`` to act on the batch dict.
-
-Why threads and not processes: ``num_workers=N`` could also mean N forked processes that
-read into shared-memory slots allocated once and send back only slot numbers. Both were
-measured with ``bench/engine_probe.py`` (8,192 random rows per epoch, a fresh process per
-side, batch 256, cache warm, sides interleaved, medians of 7 rounds, on the 2-core
-development VM while other jobs ran). In the first epoch, which starts the workers and makes
-the buffers, threads gathered 1.53x (N=1) and 1.88x (N=2) as many samples per second as
-processes; in the second epoch of the same loader 1.12x and 1.17x. The threads are also at
-the floor: 1.00x (N=0), 0.99x (N=1) of a one-thread ``os.preadv`` loop and 0.92x (N=2) of
-two such loops. So ``num_workers`` means threads.
+:func:`batch_loader` gathers each batch straight from the store into one tensor per field,
+in threads of the process that consumes the batches. Pixels go into a ring of buffers that
+are reused only once no batch made from them is referenced (:mod:`.ring`).
 """
 
 from __future__ import annotations
@@ -38,52 +15,86 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
-from torch.utils.data import BatchSampler, RandomSampler, Sampler, SequentialSampler
+from torch.utils.data import BatchSampler, ConcatDataset, RandomSampler, Sampler, SequentialSampler, Subset
 
-from ..errors import InvalidArgumentError
+from ..errors import InvalidArgumentError, KeptBatchWarning
 from .base import StoreDataset
 from .decode import GpuJpegDecoder, check_gpu_decode
 from .ring import LIFETIME, Ring, Slot, ring_size
 
-__all__ = ["BatchLoader", "BatchView", "batch_loader", "gather_batch"]
+__all__ = ["BatchLoader", "batch_loader", "gather_batch", "resolve_dataset"]
 
 #: Batches with the ring slot each was gathered into (None: not into a ring).
 _Batches = Generator[tuple[dict, Slot | None], None, None]
 
 
-def gather_batch(ds: StoreDataset, indices) -> dict[str, object]:
-    """Collate the samples ``indices`` of ``ds`` into one dict of new tensors.
+def gather_batch(dataset, indices) -> dict[str, object]:
+    """Collate the samples ``indices`` of ``dataset`` into one dict of new tensors.
 
-    Keys: ``"index"`` (int64 dataset indices), ``"image"`` (uint8 ``(B, 3, S, S)``,
-    channels-last) when the dataset has the image modality, ``"dna"`` and ``"dna_length"``
-    (uint8 codes and int64 lengths, ``-1`` = missing) or ``"dna"`` and ``"dna_mask"`` (int64
-    tokens and attention mask) when ``dna_transform`` is a
-    :class:`~bioscan_h5.tokenizers.Tokenizer`, one int64 tensor per target rank,
-    ``"target"``, and each other modality (numeric columns as tensors, text columns as lists).
+    ``dataset`` is one of our datasets, or a ``Subset`` / ``ConcatDataset`` / ``random_split``
+    part of them. Keys: ``"index"`` (int64, the indices asked for); ``"image"`` (uint8
+    ``(B, 3, S, S)``, channels-last; with a dataset ``transform``, the transformed images
+    collated as ``DataLoader`` collates them); ``"dna"`` and ``"dna_length"`` (uint8 codes and
+    int64 lengths, ``-1`` = missing), or ``"dna"`` and ``"dna_mask"`` (int64 tokens and
+    attention mask) when ``dna_transform`` is a :class:`~bioscan_h5.tokenizers.Tokenizer` or
+    its ``encode``, or the collated results of any other ``dna_transform``; for each target
+    rank, ``"<rank>"`` (the label names, as a dict sample holds them) and ``"<rank>_index"``
+    (int64); ``"target"`` (int64 ``(B,)`` or ``(B, n_targets)``; a list of names or tuples of
+    names with ``target_format="text"``; with ``target_transform``, its results collated);
+    each other modality (numeric columns as tensors, text columns as lists).
     """
+    base, rows = resolve_dataset(dataset)
     idx = np.asarray(indices, dtype=np.int64)
-    return {"index": torch.from_numpy(idx), **ds.reader.batch(ds.rows[idx])}
+    return {"index": torch.from_numpy(idx), **base.reader.batch(rows[idx])}
 
 
-class BatchView(torch.utils.data.Dataset):
-    """A view of a dataset whose items are whole batches: ``view[list_of_indices] -> dict``."""
+def resolve_dataset(dataset) -> tuple[StoreDataset, np.ndarray]:
+    """The dataset of ours behind ``dataset`` and the store row of each of its indices.
 
-    def __init__(self, dataset: StoreDataset, batch_transform: Callable | None = None) -> None:
-        self.dataset = dataset
-        self.batch_transform = batch_transform
+    Parameters
+    ----------
+    dataset : StoreDataset, Subset, or ConcatDataset
+        A ``Subset`` (what ``random_split`` returns) of any of these, or a ``ConcatDataset``
+        of parts that serve the same samples (one store, equal options).
 
-    def __len__(self) -> int:
-        return len(self.dataset)
+    Raises
+    ------
+    InvalidArgumentError
+        Another kind of dataset, or parts of a ``ConcatDataset`` that serve different samples.
+    """
+    if isinstance(dataset, StoreDataset):
+        return dataset, dataset.rows
+    if isinstance(dataset, Subset):
+        base, rows = resolve_dataset(dataset.dataset)
+        return base, rows[np.asarray(dataset.indices, dtype=np.int64)]
+    if isinstance(dataset, ConcatDataset):
+        parts = [resolve_dataset(d) for d in dataset.datasets]
+        base = parts[0][0]
+        for other, _ in parts[1:]:
+            if not _same_samples(base, other):
+                raise InvalidArgumentError(
+                    "batch_loader reads a ConcatDataset only where every part serves the same samples (one"
+                    f" store and equal options); got {base!r} and {other!r}. Read their union as one dataset"
+                    " (split='train+val', for one), or give each part a batch_loader of its own."
+                )
+        return base, np.concatenate([rows for _, rows in parts])
+    raise InvalidArgumentError(
+        f"batch_loader reads BIOSCAN5M, BIOSCAN1M and CanadianInvertebrates datasets, and Subset,"
+        f" random_split and ConcatDataset parts of them; got {type(dataset).__name__}. Wrap other datasets"
+        " in torch.utils.data.DataLoader."
+    )
 
-    def __getitem__(self, indices):
-        batch = gather_batch(self.dataset, indices)
-        if self.batch_transform is not None:
-            batch = self.batch_transform(batch)
-        return batch
+
+def _same_samples(a: StoreDataset, b: StoreDataset) -> bool:
+    """Whether two datasets turn a store row into the same sample."""
+    if type(a) is not type(b) or a.store_path != b.store_path or a.options != b.options:
+        return False
+    ra, rb = a.label_space.remap, b.label_space.remap
+    return ra.keys() == rb.keys() and all(np.array_equal(ra[k], rb[k]) for k in ra)
 
 
 def batch_loader(
-    dataset: StoreDataset,
+    dataset: StoreDataset | Subset | ConcatDataset,
     batch_size: int = 256,
     *,
     shuffle: bool = False,
@@ -104,21 +115,20 @@ def batch_loader(
     pin_memory_device: str = "",
     in_order: bool = True,
 ) -> BatchLoader:
-    """An iterable of collated batch dicts (see :func:`gather_batch`), gathered by threads.
+    """An iterable of collated batch dicts (see :func:`gather_batch`: every per-sample option honoured).
 
     Parameters
     ----------
-    dataset : BIOSCAN5M or BIOSCAN1M
+    dataset : BIOSCAN5M, BIOSCAN1M, CanadianInvertebrates, or a Subset / ConcatDataset of them
     batch_size : int
     shuffle : bool
-        Random order each epoch (ignored when ``sampler`` is given): for the same ``generator``
-        seed, the order of a ``DataLoader`` over ``BatchSampler(RandomSampler(dataset, generator))``.
+        Random order each epoch (ignored when ``sampler`` is given).
     drop_last : bool
     sampler : Sampler, optional
         A per-sample sampler, e.g. :class:`~torch.utils.data.DistributedSampler` (``set_epoch`` as usual).
     generator : torch.Generator, optional
-        Used as ``DataLoader(generator=...)`` uses it: one draw per epoch, then the shuffle's
-        permutation, so both give the same order for the same generator state.
+        Used as ``DataLoader`` uses it (one draw per epoch, then the permutation): the same
+        generator state gives ``DataLoader``'s order.
     num_workers : int
         Threads that gather batches in this process (the reads release the GIL); 0 gathers
         each batch in the consuming thread when it is asked for.
@@ -126,11 +136,10 @@ def batch_loader(
         Applied to each batch dict: in the gathering thread, or, with ``device``, to the
         batch on the device in the consuming thread.
     copy : bool
-        Each batch in buffers of its own, kept as long as the consumer likes. By default
-        batches live in a ring of reused buffers: a yielded batch stays intact until the
-        consumer takes ``LIFETIME`` (2) more batches; then its buffers are refilled (keep a
-        batch longer with ``copy=True`` or ``.clone()``). Batches on a ``device`` are always
-        the consumer's own.
+        Each batch in buffers of its own. By default pixels live in a ring of buffers reused
+        only once no batch made from them is referenced: a batch you keep stays intact, and
+        its slot gets a new buffer (with a :class:`~bioscan_h5.errors.KeptBatchWarning`,
+        once). ``copy=True`` gives every batch new buffers without the warning.
     device : str or torch.device, optional
         ``"cuda"`` (or ``"cuda:1"``, a ``torch.device``): batches are gathered into
         page-locked buffers and copied to the GPU without blocking, on a side stream, one
@@ -138,19 +147,18 @@ def batch_loader(
     decode : {"cpu", "cuda"}, optional
         JPEG stores: decode in the gathering threads, or on the GPU (:mod:`~bioscan_h5.datasets.decode`).
     prefetch_factor : int, optional
-        Batches in flight per thread. By default ``num_workers + 1`` batches are in flight in
-        all (each thread starts its next batch while you use the last one); every batch in
-        flight is a buffer of the ring. With ``num_workers=0`` nothing is gathered ahead.
+        Batches in flight per thread (default: ``num_workers + 1`` in all, each thread starts
+        its next batch while you use the last one; none ahead with ``num_workers=0``).
     pin_memory : bool
-        Page-locked ring buffers (for your own ``.to("cuda", non_blocking=True)``, finished within the
-        batch's lifetime). Implied by ``device="cuda"``; ignored with a warning without CUDA.
+        Page-locked buffers (for your own ``.to("cuda", non_blocking=True)``). Implied by
+        ``device="cuda"``; ignored with a warning without CUDA.
     timeout : float
         Seconds to wait for a gathered batch (0: no limit); then ``RuntimeError``.
     worker_init_fn : callable, optional
-        Called once in each gathering thread with its number (0, 1, ...).
+        Called once in each gathering thread with its number.
     persistent_workers, multiprocessing_context, pin_memory_device, in_order
-        Accepted as the DataLoader it used to return took them; they change nothing (threads
-        start each epoch, buffers are kept across epochs, batches always come in order).
+        ``DataLoader``'s, accepted and without effect (threads start each epoch, buffers are
+        kept across epochs, batches come in order).
 
     Returns
     -------
@@ -159,8 +167,8 @@ def batch_loader(
     Raises
     ------
     InvalidArgumentError
-        ``num_workers``, ``prefetch_factor``, ``device`` or ``decode`` is not valid
-        (``device="cuda"`` where CUDA is not available, for one).
+        An argument is not valid (``device="cuda"`` without CUDA, a dataset not of ours,
+        ``decode="cuda"`` with a per-sample ``transform``, ...).
     """
     options = {k: v for k, v in locals().items() if k in _LOADER_OPTIONS}  # the others: see above
     batches = _batch_sampler(dataset, batch_size, shuffle, drop_last, sampler, generator)
@@ -212,6 +220,10 @@ def _check_device(device) -> torch.device | None:
     return dev
 
 
+def _pinned(batch: dict) -> dict:
+    return {k: v.pin_memory() if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+
+
 class BatchLoader:
     """Iterable of collated batch dicts: what :func:`batch_loader` returns (see there).
 
@@ -219,15 +231,15 @@ class BatchLoader:
     ----------
     dataset, batch_sampler, num_workers, device
     ring_size : int
-        Reused batch buffers (0 with ``copy=True`` on the CPU). A kept batch is overwritten at
-        the latest when the consumer takes its ``ring_size``-th successor.
+        Reused pixel buffers (0 with ``copy=True`` on the CPU): enough that a loop holding
+        :data:`~.ring.LIFETIME` batches while it asks for the next makes no new buffer.
     """
 
     lifetime = LIFETIME
 
     def __init__(
         self,
-        dataset: StoreDataset,
+        dataset: StoreDataset | Subset | ConcatDataset,
         batch_sampler: BatchSampler,
         *,
         num_workers: int = 0,
@@ -247,6 +259,7 @@ class BatchLoader:
         if pf is not None and (not isinstance(pf, int) or isinstance(pf, bool) or pf < 1):
             raise InvalidArgumentError(f"prefetch_factor must be an integer >= 1 or None, got {pf!r}.")
         self.dataset = dataset
+        self._base, self._rows = resolve_dataset(dataset)
         self.batch_sampler = batch_sampler
         self.sampler = batch_sampler.sampler
         self.batch_size = batch_sampler.batch_size
@@ -254,10 +267,16 @@ class BatchLoader:
         self.num_workers = num_workers
         self.batch_transform = batch_transform
         self.device = _check_device(device)
-        self.decode_device = check_gpu_decode(dataset, decode)
+        if decode is not None and str(decode) != "cpu" and self._base.options.transform is not None:
+            raise InvalidArgumentError(
+                f"decode={decode!r} decodes the images on the GPU, where the dataset's per-sample"
+                f" transform={self._base.options.transform!r} cannot run. Pass the augmentation as"
+                " batch_transform= (it receives the decoded batch on the GPU), or decode='cpu'."
+            )
+        self.decode_device = check_gpu_decode(self._base, decode)
         if self.decode_device is not None:  # the batches are decoded, and stay, on that GPU
             self.device = self.device or self.decode_device
-            self._gpu = GpuJpegDecoder(dataset.store.jpeg, self.decode_device)
+            self._gpu = GpuJpegDecoder(self._base.store.jpeg, self.decode_device)
         if pin_memory and self.device is None and not torch.cuda.is_available():
             warnings.warn("pin_memory=True is ignored: CUDA is not available here.", stacklevel=3)
             pin_memory = False
@@ -271,6 +290,8 @@ class BatchLoader:
         self.copy = copy and self.device is None
         self.ring_size = 0 if self.copy else ring_size(self.ahead)
         self._free: list[Ring] = []
+        self._kept: list[str] = []  # buffers a kept batch held, found by a gathering thread
+        self._warned = False
 
     def __len__(self) -> int:
         return len(self.batch_sampler)
@@ -286,7 +307,7 @@ class BatchLoader:
         # DataLoader's iterator makes for its base seed before its sampler draws: the sampler
         # then draws what it draws under a DataLoader given the same generator.
         torch.empty((), dtype=torch.int64).random_(generator=self.generator)
-        self.dataset.reader  # noqa: B018 - made here, before any thread needs it
+        self._base.reader  # noqa: B018 - made here, before any thread needs it
         batches = self._batches()
         return self._on_host(batches) if self.device is None else self._on_device(batches)
 
@@ -294,32 +315,40 @@ class BatchLoader:
     def _gather(self, slot: Slot | None, indices) -> dict:
         """One batch, into ``slot`` (or new buffers); runs in a gathering thread."""
         idx = np.asarray(indices, dtype=np.int64)
-        ds = self.dataset
-        rows = ds.rows[idx]
-        if slot is None:
-            batch = {
-                "index": torch.from_numpy(idx),
-                **ds.reader.batch(rows, encoded=self.decode_device is not None, nogil=True),
-            }
-            if self.pin_memory:
-                batch = {k: v.pin_memory() if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
-        else:
+        reader = self._base.reader
+        rows = self._rows[idx]
+        encoded = self.decode_device is not None
+        image = None
+        if slot is not None:
             slot.wait()  # the GPU copy of the slot's last batch has finished
-            image = None
-            if ds.reader.pixels is not None:
-                image = slot.buffer("image", (len(idx), *ds.reader.pixels.row_shape), torch.uint8).numpy()
-            encoded = self.decode_device is not None
-            if encoded:
-                image = None
-            batch = slot.adopt(
-                {
-                    "index": torch.from_numpy(idx),
-                    **ds.reader.batch(rows, image_out=image, encoded=encoded, nogil=True),
-                }
-            )
+            kept = slot.release_kept()
+            if kept:
+                self._kept = kept  # warned about by the consuming thread
+            if reader.pixels is not None and not encoded and self._base.options.transform is None:
+                image = slot.buffer("image", (len(idx), *reader.pixels.row_shape), torch.uint8).numpy()
+        batch = {
+            "index": torch.from_numpy(idx),
+            **reader.batch(rows, image_out=image, encoded=encoded, nogil=True),
+        }
+        if self.pin_memory:
+            batch = slot.adopt(batch) if slot is not None else _pinned(batch)
         if self.batch_transform is not None and self.device is None:
             batch = self.batch_transform(batch)
         return batch
+
+    def _warn_if_kept(self) -> None:
+        """Say once that batches are being kept (found by :meth:`Slot.release_kept`); in the consumer's thread."""
+        if not self._kept or self._warned:
+            return
+        self._warned = True
+        warnings.warn(
+            f"batch_loader: a batch you kept still references the loader's {' and '.join(map(repr, self._kept))}"
+            " buffer (the tensor, or a view, .numpy() or .detach() of it). It stays intact: the loader made a"
+            " new buffer instead, and does so for every batch kept this way. Pass copy=True to give every"
+            " batch its own buffers without this warning, or keep .clone()s of what you need.",
+            KeptBatchWarning,
+            stacklevel=3,
+        )
 
     def _take_ring(self) -> Ring | None:
         if not self.ring_size:
@@ -388,10 +417,10 @@ class BatchLoader:
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
-    @staticmethod
-    def _on_host(batches: _Batches) -> Iterator[dict]:
+    def _on_host(self, batches: _Batches) -> Iterator[dict]:
         try:
             for batch, _ in batches:
+                self._warn_if_kept()
                 yield batch
         finally:
             batches.close()
@@ -410,7 +439,7 @@ class BatchLoader:
                         for k, v in batch.items()
                     }
                 if self.decode_device is not None:  # decoded in _arrived, on the consumer's stream
-                    moved["image"] = (batch["image"], self.dataset.rows[batch["index"].numpy()])
+                    moved["image"] = (batch["image"], self._rows[batch["index"].numpy()])
                 copied = torch.cuda.Event()
                 copied.record(stream)
                 if slot is not None:

@@ -196,6 +196,7 @@ def run_build(cfg) -> None:
     t0 = time.monotonic()
     res = build(cfg)
     print(
-        f"bioscan-h5: built {cfg.out} in {time.monotonic() - t0:.1f} s ({res.decoded_now} images decoded)",
+        f"bioscan-h5: built {cfg.out} in {time.monotonic() - t0:.1f} s ({res.decoded_now} images decoded,"
+        f" {res.missing_now} missing, {res.bad_now} bad)",
         file=sys.stderr,
     )

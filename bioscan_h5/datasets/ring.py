@@ -1,31 +1,30 @@
-"""Reused batch buffers for :func:`~bioscan_h5.batch_loader`: a ring of slots, and their order.
+"""Reused batch buffers for :func:`~bioscan_h5.batch_loader`: a ring of slots that knows what you kept.
 
-A :class:`Slot` holds one batch: the pixel block the read engine fills, and one buffer per
-other tensor of the batch (labels, barcodes, the index), each allocated once at the batch
-size: only the first batch written into a buffer pays its page faults. Slots of a
-loader that moves batches to a GPU are page-locked, and remember the CUDA event of the copy
-that reads them.
-
-The schedule: with ``ahead`` batches in flight (the one the consumer asks for included) and a
-lifetime of :data:`LIFETIME` batches, a ring has ``LIFETIME + ahead - 1`` slots
-(:func:`ring_size`); batch ``b`` lives in slot ``b % size`` and is gathered when the consumer
-asks for batch ``b - ahead + 1``. Its slot was last used by batch ``b - size``, the batch the
-consumer took ``LIFETIME`` batches before that request.
+A slot's buffers are handed out again only once nothing outside the slot references them: a
+batch (or any view, ``.numpy()`` or ``.detach()`` of it) that the consumer keeps is never
+overwritten; its slot gets a new buffer instead, and the loader warns once.
 """
 
 from __future__ import annotations
+
+import sys
 
 import numpy as np
 import torch
 
 __all__ = ["LIFETIME", "Ring", "Slot", "ring_size"]
 
-#: A yielded batch stays intact until the consumer takes this many more batches.
+#: Batches a training loop holds while it asks for the next one: the ring is sized so that a
+#: loop that keeps no more than this many never makes a new buffer.
 LIFETIME = 2
 
 
 class Slot:
     """The buffers of one batch of at most ``capacity`` samples.
+
+    Each buffer is a numpy array owned by the slot; a batch gets ``torch.from_numpy`` views of
+    it. Every tensor, view or array derived from those holds a reference to the buffer, so the
+    buffer's reference count says whether a batch made from it is still alive.
 
     Parameters
     ----------
@@ -38,7 +37,9 @@ class Slot:
     def __init__(self, capacity: int, pinned: bool = False) -> None:
         self.capacity = capacity
         self.pinned = pinned
-        self.tensors: dict[str, torch.Tensor] = {}
+        self.arrays: dict[str, np.ndarray] = {}
+        self._alive: dict[str, int] = {}  # the reference count of each buffer when nothing else holds it
+        self._owners: dict[str, torch.Tensor] = {}  # page-locked tensors behind pinned buffers
         self.event: torch.cuda.Event | None = None  # the CUDA event of the last copy out of this slot
 
     def wait(self) -> None:
@@ -47,38 +48,56 @@ class Slot:
             self.event.synchronize()
             self.event = None
 
+    def kept(self) -> list[str]:
+        """The names of buffers that something outside the slot still references."""
+        return [name for name in self.arrays if self._refs(name) > self._alive[name]]
+
+    def release_kept(self) -> list[str]:
+        """Drop the buffers a kept batch still references (new ones are made on use); their names."""
+        kept = self.kept()
+        for name in kept:
+            del self.arrays[name], self._alive[name]
+            self._owners.pop(name, None)
+        return kept
+
     def buffer(self, name: str, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
-        """The first ``shape[0]`` rows of the slot's buffer ``name`` (made on first use)."""
-        buf = self.tensors.get(name)
-        if buf is None or tuple(buf.shape[1:]) != tuple(shape[1:]) or buf.dtype != dtype:
-            buf = _host_buffer((max(self.capacity, shape[0]), *shape[1:]), dtype, self.pinned)
-            self.tensors[name] = buf
-        return buf[: shape[0]]
+        """A tensor over the first ``shape[0]`` rows of the slot's buffer ``name`` (made on first use)."""
+        arr = self.arrays.get(name)
+        np_dtype = torch.empty((), dtype=dtype).numpy().dtype
+        if arr is None or arr.shape[1:] != tuple(shape[1:]) or arr.dtype != np_dtype:
+            self._allocate(name, (max(self.capacity, shape[0]), *shape[1:]), np_dtype)
+        return torch.from_numpy(self.arrays[name][: shape[0]])
 
     def adopt(self, batch: dict) -> dict:
-        """``batch`` with every tensor that is not already in the slot copied into the slot's buffers."""
+        """``batch`` with every tensor copied into the slot's buffers (page-locked slots: for the GPU copy)."""
         out = {}
         for key, value in batch.items():
-            if isinstance(value, torch.Tensor):
-                own = self.tensors.get(key)
-                if own is None or value.untyped_storage().data_ptr() != own.untyped_storage().data_ptr():
-                    dest = self.buffer(key, tuple(value.shape), value.dtype)
-                    dest.copy_(value)
-                    value = dest
+            if isinstance(value, torch.Tensor) and value.device.type == "cpu" and not self._holds(key, value):
+                dest = self.buffer(key, tuple(value.shape), value.dtype)
+                dest.copy_(value)
+                value = dest
             out[key] = value
         return out
 
+    def _holds(self, name: str, value: torch.Tensor) -> bool:
+        """Whether ``value`` lies in the slot's buffer ``name`` already."""
+        own = self.arrays.get(name)
+        return own is not None and value.untyped_storage().data_ptr() == own.ctypes.data
 
-def _host_buffer(shape: tuple[int, ...], dtype: torch.dtype, pinned: bool) -> torch.Tensor:
-    """A new host buffer. Its pages are faulted in by the first batch written into it, once.
+    def _allocate(self, name: str, shape: tuple[int, ...], dtype: np.dtype) -> None:
+        self.arrays.pop(name, None)
+        self._owners.pop(name, None)
+        if self.pinned:
+            owner = torch.empty(shape, dtype=torch.from_numpy(np.empty(0, dtype)).dtype, pin_memory=True)
+            self._owners[name] = owner
+            self.arrays[name] = owner.numpy()
+        else:
+            # numpy asks for transparent huge pages for large blocks: a few dozen faults, once
+            self.arrays[name] = np.empty(shape, dtype=dtype)
+        self._alive[name] = self._refs(name)
 
-    numpy asks for transparent huge pages for large blocks (torch.empty does not): a batch of
-    images then costs a few dozen 2 MB page faults, once per loader, not tens of thousands.
-    Touching the pages here would only add a pass over them.
-    """
-    if pinned:
-        return torch.empty(shape, dtype=dtype, pin_memory=True)
-    return torch.from_numpy(np.empty(shape, dtype=torch.empty((), dtype=dtype).numpy().dtype))
+    def _refs(self, name: str) -> int:
+        return sys.getrefcount(self.arrays[name])
 
 
 class Ring:
@@ -100,10 +119,10 @@ class Ring:
         return len(self.slots)
 
     def slot(self, batch_number: int) -> Slot:
-        """The slot of the ``batch_number``-th batch of an epoch."""
+        """The slot of the ``batch_number``-th batch (counted across epochs)."""
         return self.slots[batch_number % len(self.slots)]
 
 
 def ring_size(ahead: int) -> int:
-    """Slots needed for ``ahead`` batches in flight and a lifetime of :data:`LIFETIME` batches."""
+    """Slots for ``ahead`` batches in flight while the consumer holds :data:`LIFETIME` batches."""
     return LIFETIME + ahead - 1

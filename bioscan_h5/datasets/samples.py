@@ -31,7 +31,7 @@ from .labels import LabelSpace
 from .options import DatasetOptions
 from .pil import rgb_image
 
-__all__ = ["SampleReader", "take_rows"]
+__all__ = ["SampleReader", "batch_targets", "collate", "take_rows"]
 
 _OK = int(ImageStatus.OK)
 
@@ -39,6 +39,44 @@ _OK = int(ImageStatus.OK)
 def _pixel_reader(store):
     """The reader of a store's images: the read engine (raw) or the JPEG block (decodes)."""
     return store.jpeg if store.pixels == "jpeg" else RowReader(store)
+
+
+def collate(values: list) -> Any:
+    """Per-sample values (of a transform) collated as ``DataLoader``'s default ``collate_fn`` does."""
+    from torch.utils.data import default_collate
+
+    return default_collate(values)
+
+
+def batch_targets(labels: LabelSpace, opts: DatasetOptions, rows: np.ndarray, tables: dict) -> dict[str, Any]:
+    """The target keys of a batch of ``rows``: ``<rank>``, ``<rank>_index`` and ``target``.
+
+    ``tables`` caches each rank's names (with a trailing NaN that code -1 picks).
+    """
+    import torch
+
+    out: dict[str, Any] = {}
+    codes = []
+    for t in opts.target_type:
+        c = labels.codes(t, rows)
+        codes.append(c)
+        if t not in tables:
+            tables[t] = np.asarray([*labels.vocab(t), float("nan")], dtype=object)
+        out[f"{t}_index"] = torch.from_numpy(c)
+        out[t] = tables[t][c].tolist()
+    if not codes:
+        return out
+    text = opts.target_format != "index"
+    if opts.target_transform is not None or text:
+        per_rank = [out[t] for t in opts.target_type] if text else [c.tolist() for c in codes]
+        targets = list(zip(*per_rank)) if len(per_rank) > 1 else per_rank[0]
+        tf = opts.target_transform
+        out["target"] = targets if tf is None else collate([tf(t) for t in targets])
+    elif len(codes) == 1:
+        out["target"] = out[f"{opts.target_type[0]}_index"]
+    else:
+        out["target"] = torch.from_numpy(np.stack(codes, axis=1))
+    return out
 
 
 def take_rows(images, rows: np.ndarray) -> np.ndarray:
@@ -90,6 +128,7 @@ class SampleReader:
         self._codes = [self._code_getter(t) for t in options.target_type]
         self._text = options.target_format != "index"
         self._dict = options.output_format == "dict"
+        self._name_tables: dict[str, np.ndarray] = {}
 
     def __getstate__(self) -> dict:
         return {"store": self.store, "options": self.options, "labels": self.labels}
@@ -161,13 +200,20 @@ class SampleReader:
                         torch.frombuffer(bytearray(self.pixels.encoded(int(r))), dtype=torch.uint8)
                         for r in rows
                     ]
-                    continue
-                if image_out is None:
-                    image_out = np.empty((len(rows), *self.pixels.row_shape), dtype=np.uint8)
-                self.pixels.read(rows, image_out, nogil=nogil)
-                out["image"] = torch.from_numpy(image_out).permute(0, 3, 1, 2)
+                elif self.options.transform is not None:  # per sample, as the dataset serves them
+                    out["image"] = collate(self.many_images(rows))
+                else:
+                    if image_out is None:
+                        image_out = np.empty((len(rows), *self.pixels.row_shape), dtype=np.uint8)
+                    self.pixels.read(rows, image_out, nogil=nogil)
+                    out["image"] = torch.from_numpy(image_out).permute(0, 3, 1, 2)
             elif self.options.is_dna(m, self._barcode):
-                out.update(self.dna.batch(st, rows))
+                if self.dna.per_sample:
+                    getter = self._getters[self.options.modality.index(m)]
+                    assert getter is not None
+                    out["dna"] = collate([getter(int(r)) for r in rows])
+                else:
+                    out.update(self.dna.batch(st, rows))
             elif self._rank_index(m):
                 out[m] = torch.from_numpy(self.labels.codes(m[: -len("_index")], rows))
             elif m in st.columns and st.column_kind(m) is fmt.Kind.FLOAT:
@@ -176,14 +222,21 @@ class SampleReader:
                 getter = self._getters[self.options.modality.index(m)]
                 assert getter is not None  # None only for the image
                 out[m] = [getter(int(r)) for r in rows]
-        targets = []
-        for t in self.options.target_type:
-            codes = torch.from_numpy(self.labels.codes(t, rows))
-            out[t] = codes
-            targets.append(codes)
-        if targets:
-            out["target"] = targets[0] if len(targets) == 1 else torch.stack(targets, dim=1)
+        out.update(self._batch_targets(rows))
         return out
+
+    def _batch_targets(self, rows: np.ndarray) -> dict[str, Any]:
+        """``<rank>`` (names, as a dict sample holds them), ``<rank>_index`` and ``target``."""
+        return batch_targets(self.labels, self.options, rows, self._name_tables)
+
+    def many_images(self, rows: np.ndarray) -> list:
+        """The images of ``rows`` as samples hold them (``image_format``, then ``transform``)."""
+        assert self.pixels is not None and self._as_image is not None and self._one_image is not None
+        if self.options.image_format == "pil" and self.store.pixels == "jpeg":
+            return [self._one_image(r) for r in rows.tolist()]
+        block = np.empty((len(rows), *self.pixels.row_shape), dtype=np.uint8)
+        self.pixels.read(rows, block)
+        return [self._as_image(block[k]) for k in range(len(rows))]
 
     def check_images(self, rows: np.ndarray) -> None:
         """Raise :class:`ImageUnavailableError` for the first row whose image is not in the store."""

@@ -72,7 +72,7 @@ def test_one_and_two_workers_write_identical_stores(
 ):
     a = build_store(sample_root_5m, image_size=48, workers=1, out=tmp_path / "a.h5", batch_size=7)
     b = build_store(sample_root_5m, image_size=48, workers=2, out=tmp_path / "b.h5", batch_size=7)
-    assert a.decoded_now == b.decoded_now == sample_root_5m.n_rows
+    assert a.processed_now == b.processed_now == sample_root_5m.n_rows
     assert a.counts == b.counts
     assert_stores_equal(a.store, b.store)
     assert (
@@ -95,7 +95,7 @@ def test_overwrite_rebuilds(sample_root_5m, build_store, tmp_path, assert_stores
     build_store(sample_root_5m, image_size=16, out=out, workers=1)
     shutil.copyfile(out, tmp_path / "first.h5")
     again = build_store(sample_root_5m, image_size=16, out=out, workers=1, overwrite=True)
-    assert not again.up_to_date and again.decoded_now == sample_root_5m.n_rows
+    assert not again.up_to_date and again.processed_now == sample_root_5m.n_rows
     assert_stores_equal(out, tmp_path / "first.h5")
 
 
@@ -110,7 +110,7 @@ def test_no_images_then_extension(sample_root_5m, build_store, tmp_path, store_a
         assert st.info()["images"]["pending"] == sample_root_5m.n_rows
     meta_arrays, _ = store_arrays(out)
     full = build_store(sample_root_5m, image_size=16, out=out, splits="all", workers=1)
-    assert full.decoded_now == sample_root_5m.n_rows
+    assert full.processed_now == sample_root_5m.n_rows
     arrays, _ = store_arrays(out)
     # Format 2: the checksums of the image rows change with them.
     image_side = (fmt.IMAGES, *fmt.IMAGE_ROW_ARRAYS, fmt.CHECKSUM_IMAGES)
@@ -126,7 +126,7 @@ def test_more_splits_fill_in_only_the_missing_images(
     out = tmp_path / "s.h5"
     val, test = sample_root_5m.split_rows("val"), sample_root_5m.split_rows("test")
     first = build_store(sample_root_5m, image_size=24, out=out, splits="val", workers=1)
-    assert first.decoded_now == len(val)
+    assert first.processed_now == len(val)
     with open_store(out) as st:
         status = np.asarray(st.image_status)
         assert (status[val] != ImageStatus.PENDING).all()
@@ -135,7 +135,7 @@ def test_more_splits_fill_in_only_the_missing_images(
         assert not np.asarray(st.images)[others].any()
         val_pixels = np.array(st.images[val])
     second = build_store(sample_root_5m, image_size=24, out=out, splits="val+test", workers=2)
-    assert second.decoded_now == len(test)
+    assert second.processed_now == len(test)
     assert not second.up_to_date
     with open_store(out) as st:
         assert json.loads(st.attrs[fmt.ATTR_SPLITS_BUILT]) == ["test", "val"]
@@ -144,7 +144,7 @@ def test_more_splits_fill_in_only_the_missing_images(
     assert build_store(sample_root_5m, image_size=24, out=out, splits="test").up_to_date
     assert build_store(sample_root_5m, image_size=24, out=out, splits="validation").up_to_date
     rest = build_store(sample_root_5m, image_size=24, out=out, splits="all", workers=1)
-    assert rest.decoded_now == sample_root_5m.n_rows - len(val) - len(test)
+    assert rest.processed_now == sample_root_5m.n_rows - len(val) - len(test)
     fresh = build_store(sample_root_5m, image_size=24, out=tmp_path / "fresh.h5", workers=1)
     assert_stores_equal(out, fresh.store)
 
@@ -215,7 +215,7 @@ def test_partial_build_with_other_arguments_is_refused(make_root, build_store, t
     os.utime(root.metadata, ns=(1, 1))  # same content, other mtime: still the same file
     done = build_store(root, image_size=16, out=out, workers=1)
     assert done.resumed
-    assert 0 < done.decoded_now < root.n_rows
+    assert 0 < done.processed_now < root.n_rows
     fresh = build_store(root, image_size=16, out=tmp_path / "fresh.h5", workers=1)
     # The store keeps the fingerprint taken when the build started (same sha256, older mtime).
     assert_stores_equal(out, fresh.store, ignore_attrs=(fmt.ATTR_SOURCE,))

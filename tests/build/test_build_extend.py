@@ -30,7 +30,7 @@ def test_extending_a_store_open_in_this_process_keeps_the_open_handle_reading_th
         val = st.indices("val")
         before = np.array(st.images[val])
         res = build_store(root, splits="val+test", out=out)
-        assert res.decoded_now == len(st.indices("test"))
+        assert res.processed_now == len(st.indices("test"))
         assert out.exists() and not os.path.exists(fmt.partial_path(str(out)))
         # the open handle still reads the store it opened: complete for val, test not built
         assert st.image_ok[val].all() and not st.image_ok[st.indices("test")].any()

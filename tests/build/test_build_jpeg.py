@@ -134,7 +134,7 @@ def test_extension_adds_splits_without_leftover_bytes(sample_root_5m, build_stor
         assert st.image_status[st.indices("test")].max() == ImageStatus.PENDING
         old = os.path.getsize(out)
     res = build_store(sample_root_5m, out=out, pixels="jpeg", splits="val+test", workers=2)
-    assert res.decoded_now == len(sample_root_5m.split_rows("test")) and os.path.getsize(out) > old
+    assert res.processed_now == len(sample_root_5m.split_rows("test")) and os.path.getsize(out) > old
     build_store(sample_root_5m, out=direct, pixels="jpeg", splits="val+test", workers=1)
     _same_images(out, direct)
     assert abs(os.path.getsize(out) - os.path.getsize(direct)) < 64 * 1024
@@ -150,7 +150,7 @@ def test_a_store_from_before_the_pixels_argument_extends(sample_root_5m, build_s
         del args["pixels"], args["jpeg_quality"]
         f.attrs[fmt.ATTR_BUILD_ARGS] = json.dumps(args, sort_keys=True)
     res = build_store(sample_root_5m, out=out, splits="val+test", workers=1)
-    assert res.decoded_now == len(sample_root_5m.split_rows("test"))
+    assert res.processed_now == len(sample_root_5m.split_rows("test"))
     with pytest.raises(ResumeMismatchError, match="pixels: store has 'raw', this build asks for 'jpeg'"):
         build_store(sample_root_5m, out=out, pixels="jpeg", splits="val+test+train", workers=1)
 

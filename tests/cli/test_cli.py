@@ -174,7 +174,9 @@ def test_build_prints_a_summary(built, sample_root_5m):
     out, proc, _ = built
     n = sample_root_5m.n_rows
     bad = sample_root_5m.undecodable_rows
-    assert f"wrote {out}: {n} rows, {n} images decoded in" in proc.stdout
+    assert f"wrote {out}: {n} rows in " in proc.stdout
+    missing = sum(1 for f in sample_root_5m.faults() if f["kind"] == "missing")
+    assert f"; {n - len(bad)} images decoded, {missing} missing, {len(bad) - missing} bad" in proc.stdout
     assert f"'OK': {n - len(bad)}" in proc.stdout
     assert (
         f"{len(bad)} bad image(s) flagged (rows kept, image zeros); details in {out}.report.json"
@@ -246,7 +248,10 @@ def test_build_options_reach_the_store(run_cli, sample_root_5m, tmp_path):
         "--no-progress",
     )
     assert res.returncode == 0, res.stderr
-    assert f"{sample_root_5m.n_rows} rows, 0 images decoded" in res.stdout
+    assert (
+        f"{sample_root_5m.n_rows} rows in " in res.stdout
+        and "; 0 images decoded, 0 missing, 0 bad" in res.stdout
+    )
     with open_store(out) as st:
         assert st.max_nucleotides is None
         assert st.tokenizations == ["barcodebert"]

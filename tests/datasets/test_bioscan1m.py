@@ -523,7 +523,9 @@ def test_getitems_and_batch_loader_match_samples(r1m):
             assert bytes(batch["dna"][k, :n].numpy()).decode() == dna
             assert batch["sampleid"][k] == sid and int(batch["genus_index"][k]) == genus_index
             assert tuple(batch["target"][k].tolist()) == target
-            assert (int(batch["family"][k]), int(batch["genus"][k])) == target
+            assert (int(batch["family_index"][k]), int(batch["genus_index"][k])) == target
+            name = batch["family"][k]  # the label name, NaN where missing (as a dict sample's)
+            assert name == ds.index2label(target[0], "family") if target[0] >= 0 else name != name
             seen += 1
     assert seen == len(ds)
 

@@ -98,7 +98,7 @@ def test_cli_build_and_info(root, run_cli, tmp_path):
         "build", "--root", root, "--dataset", "canadian_invertebrates", "--out", out, "--no-progress"
     )
     assert res.returncode == 0, res.stderr
-    assert "200 rows, 0 images decoded" in res.stdout
+    assert "200 rows in " in res.stdout and "; 0 images decoded, 0 missing, 0 bad" in res.stdout
     res = run_cli("info", out)
     assert res.returncode == 0, res.stderr
     assert "no images (a DNA-only dataset)" in res.stdout and "whole barcodes: kept" in res.stdout

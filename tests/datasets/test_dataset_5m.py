@@ -422,7 +422,8 @@ def test_batch_loader_equals_stacked_samples(sample_root_5m, store_5m, kw):
             else:
                 assert norm(list(got)) == norm(want), m
         for t in ds.target_type:
-            assert batch[t].tolist() == [s[f"{t}_index"] for s in samples]
+            assert batch[f"{t}_index"].tolist() == [s[f"{t}_index"] for s in samples]
+            assert norm(batch[t]) == norm([s[t] for s in samples])
         if ds.target_type:
             want = [s["target"] for s in samples]
             assert norm(batch["target"].tolist()) == norm(

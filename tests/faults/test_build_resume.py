@@ -286,7 +286,7 @@ def test_running_out_of_file_space_keeps_the_work(
         with open_store(out) as st:
             assert int(np.count_nonzero(st.image_status)) == done
     res = build_store(root, image_size=64, out=out, workers=1)
-    assert res.decoded_now == root.n_rows - done
+    assert res.processed_now == root.n_rows - done
     fresh = build_store(root, image_size=64, out=tmp_path / "fresh.h5", workers=1)
     assert_stores_equal(out, fresh.store)
 
