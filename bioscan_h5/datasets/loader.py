@@ -43,6 +43,7 @@ from torch.utils.data import BatchSampler, RandomSampler, Sampler, SequentialSam
 from ..errors import InvalidArgumentError
 from .base import StoreDataset
 from .decode import GpuJpegDecoder, check_gpu_decode
+from .loader_state import LoaderCursor
 from .ring import LIFETIME, Ring, Slot, ring_size
 
 __all__ = ["BatchLoader", "BatchView", "batch_loader", "gather_batch"]
@@ -271,6 +272,7 @@ class BatchLoader:
         self.copy = copy and self.device is None
         self.ring_size = 0 if self.copy else ring_size(self.ahead)
         self._free: list[Ring] = []
+        self._cursor = LoaderCursor(self)  # where the consumer is in the epoch (loader_state)
 
     def __len__(self) -> int:
         return len(self.batch_sampler)
@@ -285,10 +287,42 @@ class BatchLoader:
         # One draw per epoch from the loader's generator (torch's global one without it), as a
         # DataLoader's iterator makes for its base seed before its sampler draws: the sampler
         # then draws what it draws under a DataLoader given the same generator.
+        self._cursor.begin()
         torch.empty((), dtype=torch.int64).random_(generator=self.generator)
         self.dataset.reader  # noqa: B018 - made here, before any thread needs it
         batches = self._batches()
-        return self._on_host(batches) if self.device is None else self._on_device(batches)
+        return self._cursor.track(self._on_host(batches) if self.device is None else self._on_device(batches))
+
+    def state_dict(self) -> dict:
+        """Where the consumer is: load it into a new loader to go on from the next batch.
+
+        As torchdata's ``StatefulDataLoader.state_dict``: a state taken after the k-th batch
+        of an epoch makes a loader that loads it (in a new process, over the same split, with
+        any ``num_workers`` and ``prefetch_factor``) yield the batches that follow batch k,
+        then the later epochs, as this loader would have. Batches gathered ahead and not
+        yielded yet do not count. A plain dict of ints, strings, bools and uint8 tensors
+        (the generators the epoch's order was drawn from), a few KB; save it with
+        ``torch.save``, read it with ``torch.load(..., weights_only=True)``.
+
+        Raises
+        ------
+        InvalidArgumentError
+            The sampler is not one whose order the state can record (see README,
+            "Preemptible jobs").
+        """
+        return self._cursor.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        """Go on from ``state`` (from :meth:`state_dict`) at the next ``iter(loader)``.
+
+        Raises
+        ------
+        InvalidArgumentError
+            The state is from a loader with another dataset length, sampler, generator,
+            ``batch_size`` or ``drop_last``, or from a DistributedSampler with another
+            number of ranks.
+        """
+        self._cursor.load_state_dict(state)
 
     # ------------------------------------------------------------ gathering
     def _gather(self, slot: Slot | None, indices) -> dict:
@@ -331,7 +365,7 @@ class BatchLoader:
         ring = self._take_ring()
         start = ring.next if ring is not None else 0
         taken = 0
-        indices = iter(self.batch_sampler)
+        indices = self._cursor.indices()
         source = (
             self._serial(indices, ring, start)
             if self.num_workers == 0
