@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import zlib
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,9 +24,6 @@ from torch.utils.data import (
 
 from ..errors import InvalidArgumentError
 from ..samplers.elastic import ElasticDistributedSampler
-
-if TYPE_CHECKING:
-    from .loader import BatchLoader
 
 __all__ = ["STATE_FORMAT", "LoaderCursor", "pack_generator_state", "unpack_generator_state"]
 
@@ -84,7 +81,7 @@ class LoaderCursor:
     loaded epoch resumes.
     """
 
-    def __init__(self, loader: BatchLoader) -> None:
+    def __init__(self, loader: Any) -> None:  # a BatchLoader (whose module imports this one)
         self.loader = loader
         self.sampler: Any = loader.sampler
         self.kind = sampler_kind(self.sampler)
