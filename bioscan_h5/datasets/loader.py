@@ -284,10 +284,10 @@ class BatchLoader:
         )
 
     def __iter__(self) -> Iterator[dict]:
+        self._cursor.begin()
         # One draw per epoch from the loader's generator (torch's global one without it), as a
         # DataLoader's iterator makes for its base seed before its sampler draws: the sampler
         # then draws what it draws under a DataLoader given the same generator.
-        self._cursor.begin()
         torch.empty((), dtype=torch.int64).random_(generator=self.generator)
         self.dataset.reader  # noqa: B018 - made here, before any thread needs it
         batches = self._batches()
