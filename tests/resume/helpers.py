@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -57,9 +58,32 @@ def run(cmd: list[str], work: Path, timeout: float = 120) -> int:
     return res.returncode
 
 
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (torchrun starts each rank in a session of its own)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo += children.get(p, [])
+    return out
+
+
+def _kill_tree(pid: int) -> None:
+    for p in _tree(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(p, signal.SIGKILL)
+
+
 def run_and_kill(cmd: list[str], work: Path, segment: int, after_steps: int, delay: float) -> int:
-    """Start a segment in a session of its own; SIGKILL the whole session ``delay`` seconds after
-    its rank 0 has logged ``after_steps`` steps (or let it end). Its return code."""
+    """Start a segment; SIGKILL it and every process it started ``delay`` seconds after its rank 0
+    has logged ``after_steps`` steps (or let it end). Its return code."""
     proc = subprocess.Popen(
         cmd,
         env=env(),
@@ -77,11 +101,11 @@ def run_and_kill(cmd: list[str], work: Path, segment: int, after_steps: int, del
                 break
             time.sleep(0.01)
         if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+            _kill_tree(proc.pid)
         return proc.wait(timeout=30)
     finally:
         if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+            _kill_tree(proc.pid)
             proc.wait()
 
 

@@ -43,6 +43,7 @@ def test_killed_at_chosen_points(sample_root_5m, tmp_path, reference):
     assert helpers.joined_streams(tmp_path, len(segments) - 1) == reference
 
 
+@pytest.mark.slow
 def test_killed_at_random_times(sample_root_5m, tmp_path, reference):
     seed = random.randrange(1 << 30)
     rng = random.Random(seed)
