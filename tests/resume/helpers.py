@@ -50,12 +50,17 @@ def command(root, work: Path, segment: int, *, ranks: int = 0, **options) -> lis
 
 def run(cmd: list[str], work: Path, timeout: float = 120) -> int:
     """Run a segment to its end (or its own SIGKILL); its return code (-9 when killed)."""
+    return finish(cmd, work, timeout).returncode
+
+
+def finish(cmd: list[str], work: Path, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run a command to its end (or its own SIGKILL), output captured; fail on any other error."""
     res = subprocess.run(
         cmd, capture_output=True, text=True, env=env(), cwd=work, timeout=timeout, check=False
     )
     if res.returncode not in (0, -signal.SIGKILL):
         raise AssertionError(f"{cmd} failed ({res.returncode}):\n{res.stdout[-3000:]}\n{res.stderr[-5000:]}")
-    return res.returncode
+    return res
 
 
 def _tree(pid: int) -> list[int]:
@@ -81,9 +86,9 @@ def _kill_tree(pid: int) -> None:
             os.kill(p, signal.SIGKILL)
 
 
-def run_and_kill(cmd: list[str], work: Path, segment: int, after_steps: int, delay: float) -> int:
+def run_and_kill(cmd: list[str], work: Path, log: Path, after_steps: int, delay: float) -> int:
     """Start a segment; SIGKILL it and every process it started ``delay`` seconds after its rank 0
-    has logged ``after_steps`` steps (or let it end). Its return code."""
+    has logged ``after_steps`` lines to ``log`` (or let it end). Its return code."""
     proc = subprocess.Popen(
         cmd,
         env=env(),
@@ -92,7 +97,6 @@ def run_and_kill(cmd: list[str], work: Path, segment: int, after_steps: int, del
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    log = work / f"seg{segment}_rank0.txt"
     deadline = time.monotonic() + 120
     try:
         while proc.poll() is None and time.monotonic() < deadline:

@@ -41,7 +41,7 @@ def test_resumed_on_another_number_of_ranks(sample_root_5m, store_5m, tmp_path, 
     common = dict(epochs=EPOCHS, batch=BATCH, save_every=rng.choice([1, 2, 3]), step_seconds=0.05)
     first = helpers.command(sample_root_5m.root, tmp_path, 0, ranks=before, workers=1, **common)
     kill_after = rng.randrange(3, (n // before) // BATCH + 6)  # sometimes in the second epoch
-    rc = helpers.run_and_kill(first, tmp_path, 0, kill_after, rng.uniform(0.0, 0.1))
+    rc = helpers.run_and_kill(first, tmp_path, tmp_path / "seg0_rank0.txt", kill_after, rng.uniform(0.0, 0.1))
     assert rc != 0, "the first job ended before it was killed"
     second = helpers.command(
         sample_root_5m.root, tmp_path, 1, ranks=after, workers=rng.choice([0, 2]), **common

@@ -55,7 +55,13 @@ def test_killed_at_random_times(sample_root_5m, tmp_path, reference):
             step_seconds=0.01, save_every=rng.choice([1, 2, 5]),
         )  # fmt: skip
         if killed < 3:
-            rc = helpers.run_and_kill(cmd, tmp_path, segment, rng.randrange(1, 12), rng.uniform(0.0, 0.3))
+            rc = helpers.run_and_kill(
+                cmd,
+                tmp_path,
+                tmp_path / f"seg{segment}_rank0.txt",
+                rng.randrange(1, 12),
+                rng.uniform(0.0, 0.3),
+            )
         else:
             rc = helpers.run(cmd, tmp_path)
         if rc == 0:
