@@ -43,7 +43,7 @@ from torch.utils.data import BatchSampler, RandomSampler, Sampler, SequentialSam
 from ..errors import InvalidArgumentError
 from .base import StoreDataset
 from .decode import GpuJpegDecoder, check_gpu_decode
-from .loader_state import LoaderCursor
+from .loader_state import LoaderCursor, Resumable
 from .ring import LIFETIME, Ring, Slot, ring_size
 
 __all__ = ["BatchLoader", "BatchView", "batch_loader", "gather_batch"]
@@ -213,7 +213,7 @@ def _check_device(device) -> torch.device | None:
     return dev
 
 
-class BatchLoader:
+class BatchLoader(Resumable):
     """Iterable of collated batch dicts: what :func:`batch_loader` returns (see there).
 
     Attributes
@@ -292,37 +292,6 @@ class BatchLoader:
         self.dataset.reader  # noqa: B018 - made here, before any thread needs it
         batches = self._batches()
         return self._cursor.track(self._on_host(batches) if self.device is None else self._on_device(batches))
-
-    def state_dict(self) -> dict:
-        """Where the consumer is: load it into a new loader to go on from the next batch.
-
-        As torchdata's ``StatefulDataLoader.state_dict``: a state taken after the k-th batch
-        of an epoch makes a loader that loads it (in a new process, over the same split, with
-        any ``num_workers`` and ``prefetch_factor``) yield the batches that follow batch k,
-        then the later epochs, as this loader would have. Batches gathered ahead and not
-        yielded yet do not count. A plain dict of ints, strings, bools and uint8 tensors
-        (the generators the epoch's order was drawn from), a few KB; save it with
-        ``torch.save``, read it with ``torch.load(..., weights_only=True)``.
-
-        Raises
-        ------
-        InvalidArgumentError
-            The sampler is not one whose order the state can record (see README,
-            "Preemptible jobs").
-        """
-        return self._cursor.state_dict()
-
-    def load_state_dict(self, state: dict) -> None:
-        """Go on from ``state`` (from :meth:`state_dict`) at the next ``iter(loader)``.
-
-        Raises
-        ------
-        InvalidArgumentError
-            The state is from a loader with another dataset length, sampler, generator,
-            ``batch_size`` or ``drop_last``, or from a DistributedSampler with another
-            number of ranks.
-        """
-        self._cursor.load_state_dict(state)
 
     # ------------------------------------------------------------ gathering
     def _gather(self, slot: Slot | None, indices) -> dict:

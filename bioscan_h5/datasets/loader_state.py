@@ -25,7 +25,7 @@ from torch.utils.data import (
 from ..errors import InvalidArgumentError
 from ..samplers.elastic import ElasticDistributedSampler
 
-__all__ = ["STATE_FORMAT", "LoaderCursor", "pack_generator_state", "unpack_generator_state"]
+__all__ = ["STATE_FORMAT", "LoaderCursor", "Resumable", "pack_generator_state", "unpack_generator_state"]
 
 #: The kind of state that ``BatchLoader.state_dict`` writes.
 STATE_FORMAT = "bioscan_h5.BatchLoader/1"
@@ -270,3 +270,43 @@ class LoaderCursor:
                 f"The state is for another loader ({said}): build the loader as the job that saved it"
                 f" did (dataset, sampler, generator, batch_size, drop_last).{hint}"
             )
+
+
+class Resumable:
+    """``state_dict`` and ``load_state_dict`` of :class:`~bioscan_h5.datasets.loader.BatchLoader`.
+
+    The loader makes its :class:`LoaderCursor` as ``self._cursor`` and calls its hooks.
+    """
+
+    _cursor: LoaderCursor
+
+    def state_dict(self) -> dict:
+        """Where the consumer is: load it into a new loader to go on from the next batch.
+
+        As torchdata's ``StatefulDataLoader.state_dict``: a state taken after the k-th batch
+        of an epoch makes a loader that loads it (in a new process, over the same split, with
+        any ``num_workers`` and ``prefetch_factor``) yield the batches that follow batch k,
+        then the later epochs, as this loader would have. Batches gathered ahead and not
+        yielded yet do not count. A plain dict of ints, strings, bools and uint8 tensors
+        (the generators the epoch's order was drawn from), a few KB; save it with
+        ``torch.save``, read it with ``torch.load(..., weights_only=True)``.
+
+        Raises
+        ------
+        InvalidArgumentError
+            The sampler is not one whose order the state can record (see README,
+            "Preemptible jobs").
+        """
+        return self._cursor.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        """Go on from ``state`` (from :meth:`state_dict`) at the next ``iter(loader)``.
+
+        Raises
+        ------
+        InvalidArgumentError
+            The state is from a loader with another dataset length, sampler, generator,
+            ``batch_size`` or ``drop_last``, or from a DistributedSampler with another
+            number of ranks.
+        """
+        self._cursor.load_state_dict(state)
