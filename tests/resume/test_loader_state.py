@@ -245,3 +245,24 @@ def test_the_elastic_sampler_state_mid_epoch_of_a_5m_split():
     assert state["used"] == 300_000 * 8
     assert seconds < 1e-4, seconds
     assert _held_bytes(state) < 512, _held_bytes(state)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_batches_on_a_device_count_as_the_consumer_takes_them(ds):
+    """With ``device=``, one batch is in flight ahead of the one yielded: it does not count."""
+
+    def make():
+        return batch_loader(
+            ds, BATCH, shuffle=True, generator=torch.Generator().manual_seed(2), device="cuda"
+        )
+
+    reference = _stream(make(), 2)
+    loader = make()
+    it = iter(loader)
+    seen = [next(it)["index"].tolist() for _ in range(5)]
+    state = _saved(loader.state_dict())
+    it.close()
+    resumed = batch_loader(ds, BATCH, shuffle=True, generator=torch.Generator(), num_workers=2)
+    resumed.load_state_dict(state)
+    seen += _stream(resumed, 2)
+    assert seen == reference
