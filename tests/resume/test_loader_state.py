@@ -266,3 +266,19 @@ def test_batches_on_a_device_count_as_the_consumer_takes_them(ds):
     resumed.load_state_dict(state)
     seen += _stream(resumed, 2)
     assert seen == reference
+
+
+def test_with_the_elastic_sampler_the_batch_size_may_change(ds):
+    def make(batch_size):
+        return batch_loader(ds, batch_size, sampler=ElasticDistributedSampler(ds, seed=2), num_workers=1)
+
+    reference = [i for b in _stream(make(BATCH), 1) for i in b]
+    loader = make(BATCH)
+    it = iter(loader)
+    seen = [i for _ in range(3) for i in next(it)["index"].tolist()]
+    state = _saved(loader.state_dict())
+    it.close()
+    resumed = make(10)
+    resumed.load_state_dict(state)
+    seen += [i for b in _stream(resumed, 1) for i in b]
+    assert seen == reference
