@@ -20,6 +20,7 @@ from torch.utils.data import BatchSampler, ConcatDataset, RandomSampler, Sampler
 from ..errors import InvalidArgumentError, KeptBatchWarning
 from .base import StoreDataset
 from .decode import GpuJpegDecoder, check_gpu_decode
+from .loader_state import LoaderCursor, Resumable
 from .ring import LIFETIME, Ring, Slot, ring_size
 
 __all__ = ["BatchLoader", "batch_loader", "gather_batch", "resolve_dataset"]
@@ -224,7 +225,7 @@ def _pinned(batch: dict) -> dict:
     return {k: v.pin_memory() if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
 
 
-class BatchLoader:
+class BatchLoader(Resumable):
     """Iterable of collated batch dicts: what :func:`batch_loader` returns (see there).
 
     Attributes
@@ -292,6 +293,7 @@ class BatchLoader:
         self._free: list[Ring] = []
         self._kept: list[str] = []  # buffers a kept batch held, found by a gathering thread
         self._warned = False
+        self._cursor = LoaderCursor(self)  # where the consumer is in the epoch (loader_state)
 
     def __len__(self) -> int:
         return len(self.batch_sampler)
@@ -303,13 +305,14 @@ class BatchLoader:
         )
 
     def __iter__(self) -> Iterator[dict]:
+        self._cursor.begin()
         # One draw per epoch from the loader's generator (torch's global one without it), as a
         # DataLoader's iterator makes for its base seed before its sampler draws: the sampler
         # then draws what it draws under a DataLoader given the same generator.
         torch.empty((), dtype=torch.int64).random_(generator=self.generator)
         self._base.reader  # noqa: B018 - made here, before any thread needs it
         batches = self._batches()
-        return self._on_host(batches) if self.device is None else self._on_device(batches)
+        return self._cursor.track(self._on_host(batches) if self.device is None else self._on_device(batches))
 
     # ------------------------------------------------------------ gathering
     def _gather(self, slot: Slot | None, indices) -> dict:
@@ -347,7 +350,7 @@ class BatchLoader:
             " new buffer instead, and does so for every batch kept this way. Pass copy=True to give every"
             " batch its own buffers without this warning, or keep .clone()s of what you need.",
             KeptBatchWarning,
-            stacklevel=3,
+            stacklevel=4,  # the consumer's frame: above _on_host and the cursor's count
         )
 
     def _take_ring(self) -> Ring | None:
@@ -360,7 +363,7 @@ class BatchLoader:
         ring = self._take_ring()
         start = ring.next if ring is not None else 0
         taken = 0
-        indices = iter(self.batch_sampler)
+        indices = self._cursor.indices()
         source = (
             self._serial(indices, ring, start)
             if self.num_workers == 0
