@@ -63,7 +63,9 @@ class Slot:
     def buffer(self, name: str, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
         """A tensor over the first ``shape[0]`` rows of the slot's buffer ``name`` (made on first use)."""
         arr = self.arrays.get(name)
-        np_dtype = torch.empty((), dtype=dtype).numpy().dtype
+        np_dtype = _numpy_dtype(dtype)
+        if np_dtype is None:
+            raise TypeError(f"A ring buffer holds numpy dtypes, not {dtype}.")
         if arr is None or arr.shape[1:] != tuple(shape[1:]) or arr.dtype != np_dtype:
             self._allocate(name, (max(self.capacity, shape[0]), *shape[1:]), np_dtype)
         return torch.from_numpy(self.arrays[name][: shape[0]])
@@ -72,7 +74,9 @@ class Slot:
         """``batch`` with every tensor copied into the slot's buffers (page-locked slots: for the GPU copy)."""
         out = {}
         for key, value in batch.items():
-            if isinstance(value, torch.Tensor) and value.device.type == "cpu" and not self._holds(key, value):
+            if isinstance(value, torch.Tensor) and _numpy_dtype(value.dtype) is None:  # bfloat16, ...
+                value = value.pin_memory() if self.pinned and value.device.type == "cpu" else value
+            elif isinstance(value, torch.Tensor) and value.device.type == "cpu" and not self._holds(key, value):
                 dest = self.buffer(key, tuple(value.shape), value.dtype)
                 dest.copy_(value)
                 value = dest
@@ -121,6 +125,14 @@ class Ring:
     def slot(self, batch_number: int) -> Slot:
         """The slot of the ``batch_number``-th batch (counted across epochs)."""
         return self.slots[batch_number % len(self.slots)]
+
+
+def _numpy_dtype(dtype: torch.dtype) -> np.dtype | None:
+    """The numpy dtype of a torch dtype (None for those numpy lacks, such as bfloat16)."""
+    try:
+        return torch.empty((), dtype=dtype).numpy().dtype
+    except TypeError:
+        return None
 
 
 def ring_size(ahead: int) -> int:

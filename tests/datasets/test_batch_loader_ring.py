@@ -279,3 +279,23 @@ def test_two_iterators_of_one_loader_use_rings_of_their_own(ds):
         assert a["image"].data_ptr() != b["image"].data_ptr()
         assert torch.equal(a["image"], b["image"]) and torch.equal(a["index"], b["index"])
     assert len(loader._free) == 1  # one ring is kept for the next epoch
+
+
+# ----------------------------------------------------------------------------- the slot's bookkeeping
+def test_a_slot_knows_which_buffers_are_still_referenced():
+    from bioscan_h5.datasets.ring import Slot
+
+    slot = Slot(4)
+    batch = slot.adopt({"x": torch.arange(4), "half": torch.ones(4, dtype=torch.bfloat16), "names": ["a"]})
+    assert batch["half"].dtype == torch.bfloat16 and batch["names"] == [
+        "a"
+    ]  # numpy has no bfloat16: kept as is
+    assert slot.kept() == ["x"]
+    view = batch["x"][1:].numpy()
+    del batch
+    assert slot.kept() == ["x"]  # a numpy view of a view still holds the buffer
+    del view
+    assert slot.kept() == []
+    held = slot.buffer("x", (4,), torch.int64)
+    assert slot.release_kept() == ["x"] and "x" not in slot.arrays
+    assert held.data_ptr() != slot.buffer("x", (4,), torch.int64).data_ptr()  # a new buffer
