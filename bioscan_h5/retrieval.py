@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from .errors import InvalidArgumentError
+from .splits import CLIBD_5M_GROUPS
 
 __all__ = [
     "PROTOCOL_GROUPS",
@@ -25,14 +26,9 @@ __all__ = [
 
 #: CLIBD's BIOSCAN-5M groups (``generate_hdf5_file_5m.py``) and the splits each stands for.
 PROTOCOL_GROUPS: dict[str, tuple[str, ...]] = {
-    "all_keys": ("train", "key_unseen"),
-    "seen_keys": ("train",),
-    "unseen_keys": ("key_unseen",),
-    "val_seen": ("val",),
-    "test_seen": ("test",),
+    **CLIBD_5M_GROUPS,
     "val_unseen": ("val_unseen",),
     "test_unseen": ("test_unseen",),
-    "no_split_and_seen_train": ("pretrain", "train"),
     "other_heldout": ("other_heldout",),
 }
 
@@ -44,7 +40,7 @@ def protocol_rows(store) -> dict[str, np.ndarray]:
     species: keys ``unseen_keys`` (key_unseen), queries ``val_unseen`` / ``test_unseen``. CLIBD
     searches every query against ``all_keys``. Index arrays only: nothing is copied.
     """
-    return {name: store.indices("+".join(splits)) for name, splits in PROTOCOL_GROUPS.items()}
+    return {name: store.indices(name) for name in PROTOCOL_GROUPS}
 
 
 def _torch():
