@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ._jit import kernel
 from .errors import InvalidArgumentError
 
 __all__ = ["PARENT_RULES", "Conflict", "Taxonomy", "taxonomy_of"]
@@ -47,30 +48,65 @@ class Conflict(NamedTuple):
     chosen: int
 
 
-def _majority(child: np.ndarray, parent: np.ndarray, n_child: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per child label, the parent of most rows (-1: never seen with a parent); and the conflict rows.
+@kernel
+def _first_parents(child: np.ndarray, parent: np.ndarray, first: np.ndarray, bad: np.ndarray) -> None:
+    """One pass over the rows: ``first[c]`` = the first parent seen for child ``c`` (-1: none),
+    ``bad[c]`` = rows of ``c`` disagree on the parent."""
+    for i in range(len(child)):
+        c, p = child[i], parent[i]
+        if c < 0 or p < 0:
+            continue
+        if first[c] < 0:
+            first[c] = p
+        elif first[c] != p:
+            bad[c] = True
 
-    A first guess takes any row's parent (one scatter); only the children whose rows disagree
-    with it are counted exactly, so a clean tree costs two passes over the rows.
+
+@kernel
+def _pair_keys(
+    child: np.ndarray, parent: np.ndarray, compact: np.ndarray, n_parent: int, out: np.ndarray
+) -> int:
+    """``compact[c] * n_parent + p`` of every row whose child ``c`` is marked (``compact[c] >= 0``)."""
+    k = 0
+    for i in range(len(child)):
+        c, p = child[i], parent[i]
+        if c >= 0 and p >= 0 and compact[c] >= 0:
+            out[k] = compact[c] * n_parent + p
+            k += 1
+    return k
+
+
+def _majority(
+    child: np.ndarray, parent: np.ndarray, n_child: int, n_parent: int
+) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per child label, the parent of most rows (ties: the lower index; -1: never seen with one).
+
+    Also returns, for the children whose rows disagree, every (child, parent, rows) triple,
+    sorted by child, then rows (most first), then parent. A clean tree costs one pass.
     """
-    known = (child >= 0) & (parent >= 0)
-    c, p = child[known], parent[known]
-    guess = np.full(n_child, -1, dtype=np.int64)
-    guess[c] = p
-    disagree = p != guess[c]
-    if not disagree.any():
-        return guess, np.zeros(0, dtype=np.int64)
+    chosen = np.full(n_child, -1, dtype=np.int64)
     bad = np.zeros(n_child, dtype=bool)
-    bad[c[disagree]] = True
-    sel = bad[c]
-    return guess, np.flatnonzero(known)[sel]
-
-
-def _pair_counts(child: np.ndarray, parent: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Distinct (child, parent) pairs and their row counts, by child then count (desc) then parent."""
-    pairs, counts = np.unique(np.stack([child, parent], axis=1), axis=0, return_counts=True)
-    order = np.lexsort((pairs[:, 1], -counts, pairs[:, 0]))
-    return pairs[order, 0], pairs[order, 1], counts[order]
+    _first_parents(child, parent, chosen, bad)
+    empty = np.zeros(0, dtype=np.int64)
+    if not bad.any():
+        return chosen, (empty, empty, empty)
+    labels = np.flatnonzero(bad)
+    compact = np.full(n_child, -1, dtype=np.int64)
+    compact[labels] = np.arange(len(labels))
+    keys = np.empty(len(child), dtype=np.int64)
+    keys = keys[: _pair_keys(child, parent, compact, n_parent, keys)]
+    if len(labels) * n_parent <= 1 << 24:
+        table = np.bincount(keys, minlength=len(labels) * n_parent)
+        keys = np.flatnonzero(table)
+        counts = table[keys]
+    else:
+        keys, counts = np.unique(keys, return_counts=True)
+    c, p = labels[keys // n_parent], keys % n_parent
+    order = np.lexsort((p, -counts, c))
+    c, p, counts = c[order], p[order], counts[order]
+    first = np.r_[True, c[1:] != c[:-1]]
+    chosen[c[first]] = p[first]
+    return chosen, (c, p, counts)
 
 
 class Taxonomy:
@@ -135,24 +171,17 @@ class Taxonomy:
 
     def _link(self, above: str, rank: str) -> None:
         """Parents of ``rank`` at ``above`` (and, under ``"split"``, the split labels of ``rank``)."""
-        child, parent = self._codes[rank], self._codes[above]
-        n = len(self._names[rank])
-        chosen, rows = _majority(child, parent, n)
+        chosen, (c, p, k) = _majority(
+            self._codes[rank], self._codes[above], self.num_labels(rank), self.num_labels(above)
+        )
         conflicts: list[Conflict] = []
-        if len(rows):
-            c, p, k = _pair_counts(child[rows].astype(np.int64), parent[rows].astype(np.int64))
-            starts = np.flatnonzero(np.r_[True, c[1:] != c[:-1]])
-            ends = np.r_[starts[1:], len(c)]
-            for s, e in zip(starts, ends):
-                label = int(c[s])
-                chosen[label] = p[s]
-                if e - s > 1:
-                    conflicts.append(
-                        Conflict(
-                            rank, above, label, self._names[rank][label], tuple(map(int, p[s:e])),
-                            tuple(map(int, k[s:e])), int(p[s]),
-                        )
-                    )  # fmt: skip
+        starts = np.flatnonzero(np.r_[True, c[1:] != c[:-1]]) if len(c) else np.zeros(0, dtype=np.int64)
+        for s, e in zip(starts, np.r_[starts[1:], len(c)]):
+            label = int(c[s])
+            parents, counts = tuple(map(int, p[s:e])), tuple(map(int, k[s:e]))
+            conflicts.append(
+                Conflict(rank, above, label, self._names[rank][label], parents, counts, parents[0])
+            )
         self._parents[rank] = chosen
         self._conflicts[rank] = conflicts
         if self.rule == "split" and conflicts:
@@ -240,13 +269,10 @@ class Taxonomy:
             return self._parents[rank]
         key = (rank, to_rank)
         if key not in self._lifts:
-            child, parent = self._codes[rank], self._codes[to_rank]
-            chosen, rows = _majority(child, parent, self.num_labels(rank))
-            if len(rows):
-                c, p, _ = _pair_counts(child[rows].astype(np.int64), parent[rows].astype(np.int64))
-                first = np.r_[True, c[1:] != c[:-1]]
-                chosen[c[first]] = p[first]
-            self._lifts[key] = chosen
+            codes = self._codes
+            self._lifts[key] = _majority(
+                codes[rank], codes[to_rank], self.num_labels(rank), self.num_labels(to_rank)
+            )[0]
         return self._lifts[key]
 
     def lift(self, labels: Any, rank: str, to_rank: str) -> Any:

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from .._jit import kernel
 from ..errors import InvalidArgumentError
 
 __all__ = ["EpochSeeds", "LabelGroups", "dataset_labels", "replicas"]
@@ -108,9 +109,10 @@ class LabelGroups:
         return len(self.classes)
 
     def shuffled(self, rng: np.random.Generator) -> np.ndarray:
-        """``order`` with each class's samples in a fresh random order (one sort)."""
-        keys = (self.segment << 32) | rng.integers(0, 1 << 32, len(self.order), dtype=np.int64)
-        return self.order[np.argsort(keys)]
+        """``order`` with each class's samples in a fresh random order (Fisher-Yates per class)."""
+        out = self.order.copy()
+        shuffle_segments(out, self.starts, self.counts, rng.random(len(out)))
+        return out
 
     def others(self, rng: np.random.Generator) -> np.ndarray:
         """For each grouped sample, another sample of its class drawn uniformly (itself if alone)."""
@@ -142,3 +144,30 @@ class FlatBatches:
 
     def __len__(self) -> int:
         return len(self.batch_sampler) * self.batch_sampler.batch_size
+
+
+@kernel
+def shuffle_segments(values: np.ndarray, starts: np.ndarray, counts: np.ndarray, u: np.ndarray) -> None:
+    """Shuffle ``values[starts[s]:starts[s] + counts[s]]`` in place for every ``s`` (Fisher-Yates).
+
+    ``u`` holds one uniform draw in [0, 1) per element, so the result depends on ``u`` alone
+    (the same with and without numba).
+    """
+    for s in range(len(starts)):
+        a = starts[s]
+        for i in range(counts[s] - 1, 0, -1):
+            j = int(u[a + i] * (i + 1))
+            if j > i:
+                j = i
+            tmp = values[a + i]
+            values[a + i] = values[a + j]
+            values[a + j] = tmp
+
+
+@kernel
+def occurrence_numbers(values: np.ndarray, n_values: int, out: np.ndarray) -> None:
+    """``out[i]``: how many times ``values[i]`` occurred before position ``i``."""
+    seen = np.zeros(n_values, dtype=np.int64)
+    for i in range(len(values)):
+        out[i] = seen[values[i]]
+        seen[values[i]] += 1

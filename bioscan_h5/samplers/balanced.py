@@ -80,10 +80,8 @@ class BalancedSampler(Sampler[int]):
         rounds = math.ceil(n / g.num_classes)
         shuffled = g.shuffled(rng)
         # round j holds slot j of every class, classes in a random order within the round
-        keys = np.arange(rounds, dtype=np.int64).repeat(g.num_classes) << 32
-        keys |= rng.integers(0, 1 << 32, len(keys), dtype=np.int64)
-        flat = np.argsort(keys)[:n]
-        cls, slot = flat % g.num_classes, flat // g.num_classes
+        cls = rng.permuted(np.tile(np.arange(g.num_classes, dtype=np.int64), (rounds, 1)), axis=1).ravel()[:n]
+        slot = np.arange(n, dtype=np.int64) // g.num_classes
         return shuffled[g.starts[cls] + slot % g.counts[cls]]
 
     def indices(self) -> np.ndarray:

@@ -9,7 +9,7 @@ import numpy as np
 from torch.utils.data import Sampler
 
 from ..errors import InvalidArgumentError
-from ._common import EpochSeeds, FlatBatches, LabelGroups, dataset_labels, replicas
+from ._common import EpochSeeds, FlatBatches, LabelGroups, dataset_labels, occurrence_numbers, replicas
 
 __all__ = ["DistributedKClassMSampler", "KClassMSampler"]
 
@@ -84,14 +84,14 @@ class KClassMSampler(Sampler[list[int]]):
     def _labels_per_batch(self, rng: np.random.Generator, n_batches: int) -> np.ndarray:
         """``(n_batches, k)`` class positions, distinct within each batch."""
         c, k = self.groups.num_classes, self.k
-        perms = np.argsort(rng.random((-(-n_batches * k // c), c)), axis=1).reshape(-1)
+        perms = rng.permuted(np.tile(np.arange(c), (-(-n_batches * k // c), 1)), axis=1).reshape(-1)
         chosen = perms[: n_batches * k].reshape(n_batches, k)
         while True:  # a batch across two permutations may hold a label twice: redraw it
             s = np.sort(chosen, axis=1)
             bad = np.flatnonzero((s[:, 1:] == s[:, :-1]).any(axis=1))
             if not len(bad):
                 return chosen
-            chosen[bad] = np.argsort(rng.random((len(bad), c)), axis=1)[:, :k]
+            chosen[bad] = rng.permuted(np.tile(np.arange(c), (len(bad), 1)), axis=1)[:, :k]
 
     def epoch_batches(self, rng: np.random.Generator) -> np.ndarray:
         """The global epoch: ``(num_batches * num_replicas, k * m)`` dataset indices."""
@@ -99,10 +99,8 @@ class KClassMSampler(Sampler[list[int]]):
         n_batches = self.num_batches * self.num_replicas
         cls = self._labels_per_batch(rng, n_batches).reshape(-1)
         # the t-th draw of a class in the epoch takes its samples t*m .. t*m+m-1 (wrapping)
-        order = np.argsort(cls, kind="stable")
-        first = np.searchsorted(cls[order], cls[order], side="left")
         draw = np.empty_like(cls)
-        draw[order] = np.arange(len(cls)) - first
+        occurrence_numbers(cls, g.num_classes, draw)
         shuffled = g.shuffled(rng)
         slot = draw[:, None] * self.m + np.arange(self.m)
         rows = shuffled[g.starts[cls][:, None] + slot % g.counts[cls][:, None]]

@@ -9,7 +9,7 @@ import numpy as np
 from torch.utils.data import Sampler
 
 from ..errors import InvalidArgumentError
-from ._common import EpochSeeds, FlatBatches, LabelGroups, dataset_labels, replicas
+from ._common import EpochSeeds, FlatBatches, LabelGroups, dataset_labels, replicas, shuffle_segments
 
 __all__ = ["DistributedPositivePairSampler", "PositivePairSampler", "draw_positives"]
 
@@ -93,7 +93,8 @@ class PositivePairSampler(Sampler[list[int]]):
 
     def epoch_pairs(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """The global epoch's anchors and positives (dataset indices, in batch order)."""
-        order = self._anchors[rng.permutation(len(self._anchors))]
+        order = self._anchors.copy()
+        shuffle_segments(order, np.zeros(1, np.int64), np.array([len(order)]), rng.random(len(order)))
         return self.groups.order[order], self.groups.others(rng)[order]
 
     def __iter__(self) -> Iterator[list[int]]:

@@ -223,3 +223,22 @@ def test_same_global_epoch_on_every_rank_under_torchrun(sample_root_5m, store_5m
     assert recs[0]["balanced"][0] != recs[0]["balanced"][1]
     assert collections.Counter(map(len, (recs[0]["kxm"][0], recs[1]["kxm"][0]))).most_common(1)[0][1] == 2
     assert sys.executable
+
+
+def test_sampler_kernels_equal_their_python_twins():
+    from bioscan_h5.samplers._common import occurrence_numbers, shuffle_segments
+
+    rng = np.random.default_rng(0)
+    starts, counts = np.array([0, 3, 10]), np.array([3, 7, 5])
+    u = rng.random(15)
+    a, b = np.arange(15), np.arange(15)
+    shuffle_segments(a, starts, counts, u)
+    shuffle_segments.py_func(b, starts, counts, u)
+    np.testing.assert_array_equal(a, b)
+    assert sorted(a[3:10]) == list(range(3, 10))
+    values = rng.integers(0, 6, 100)
+    x, y = np.empty(100, dtype=np.int64), np.empty(100, dtype=np.int64)
+    occurrence_numbers(values, 6, x)
+    occurrence_numbers.py_func(values, 6, y)
+    np.testing.assert_array_equal(x, y)
+    assert [int(x[i]) for i in range(100)] == [int((values[:i] == values[i]).sum()) for i in range(100)]

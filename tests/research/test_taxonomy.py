@@ -127,3 +127,21 @@ def test_store_tree_equals_dataset_tree(store_5m, ds):
         tax = Taxonomy.from_store(st)
         for rank in tax.ranks:
             np.testing.assert_array_equal(tax.parents(rank), ds.taxonomy.parents(rank))
+
+
+def test_kernels_equal_their_python_twins():
+    from bioscan_h5.taxonomy import _first_parents, _pair_keys
+
+    rng = np.random.default_rng(0)
+    child = rng.integers(-1, 30, 2000).astype(np.int32)
+    parent = rng.integers(-1, 5, 2000).astype(np.int32)
+    outs = []
+    for fn in (_first_parents, _first_parents.py_func):
+        first, bad = np.full(30, -1, dtype=np.int64), np.zeros(30, dtype=bool)
+        fn(child, parent, first, bad)
+        compact = np.where(bad, np.cumsum(bad) - 1, -1).astype(np.int64)
+        keys = np.empty(len(child), dtype=np.int64)
+        n = (_pair_keys if fn is _first_parents else _pair_keys.py_func)(child, parent, compact, 5, keys)
+        outs.append((first, bad, keys[:n]))
+    for a, b in zip(*outs):
+        np.testing.assert_array_equal(a, b)
