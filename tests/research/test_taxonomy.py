@@ -145,3 +145,14 @@ def test_kernels_equal_their_python_twins():
         outs.append((first, bad, keys[:n]))
     for a, b in zip(*outs):
         np.testing.assert_array_equal(a, b)
+
+
+def test_taxonomy_of_a_renumbered_label_space(sample_root_5m, store_5m):
+    ds = BIOSCAN5M(str(sample_root_5m.root), split="all", modality=("dna",), reduce_repeated_barcodes=True)
+    tax = ds.taxonomy
+    for above, rank in zip(tax.ranks, tax.ranks[1:]):
+        parents = tax.parents(rank)
+        assert len(parents) == ds.num_classes(rank)
+        child, parent = ds.label_indices(rank), ds.label_indices(above)
+        both = (child >= 0) & (parent >= 0)
+        np.testing.assert_array_equal(parents[child[both]], parent[both])  # no homonyms in the sample
