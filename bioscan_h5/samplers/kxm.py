@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 from torch.utils.data import Sampler
 
+from .._jit import kernel
 from ..errors import InvalidArgumentError
 from ._common import EpochSeeds, FlatBatches, LabelGroups, dataset_labels, occurrence_numbers, replicas
 
@@ -20,8 +21,9 @@ class KClassMSampler(Sampler[list[int]]):
     Pass it as ``batch_sampler=`` to a ``DataLoader`` or as ``sampler=`` to ``batch_loader``
     (with ``batch_size=k * m``). Batches list the ``m`` samples of the first label, then of
     the second, and so on. Labels are dealt from a stream of random permutations of all
-    labels (a batch that would straddle two permutations with a label twice is redrawn
-    uniformly), so over an epoch every label is drawn about equally often; within a label, samples come
+    labels (where a batch straddles two permutations, a label it would hold twice is swapped
+    with a later one of the second permutation), so over an epoch every label is drawn
+    equally often (to one); within a label, samples come
     in a random order that repeats none before all were drawn. A label with fewer than ``m``
     samples repeats some within a batch (as BarcodeMAE's ``KClassMSampleSampler``). Samples
     without a label are never drawn; BarcodeMAE's random fill of the rest of a batch is not
@@ -85,8 +87,9 @@ class KClassMSampler(Sampler[list[int]]):
         """``(n_batches, k)`` class positions, distinct within each batch."""
         c, k = self.groups.num_classes, self.k
         perms = rng.permuted(np.tile(np.arange(c), (-(-n_batches * k // c), 1)), axis=1).reshape(-1)
+        separate_straddlers(perms, c, k, rng.random(len(perms) // c * k + 1))
         chosen = perms[: n_batches * k].reshape(n_batches, k)
-        while True:  # a batch across two permutations may hold a label twice: redraw it
+        while True:  # left only where a permutation has too few labels to swap with: redraw
             s = np.sort(chosen, axis=1)
             bad = np.flatnonzero((s[:, 1:] == s[:, :-1]).any(axis=1))
             if not len(bad):
@@ -133,3 +136,46 @@ class DistributedKClassMSampler(KClassMSampler):
         self, dataset: Any, rank: str | None = None, k: int = 8, m: int = 4, *, seed: int = 0, **kwargs
     ):
         super().__init__(dataset, rank, k, m, seed=seed, **kwargs)
+
+
+@kernel
+def separate_straddlers(stream: np.ndarray, c: int, k: int, u: np.ndarray) -> None:
+    """Make every batch of ``k`` of a stream of permutations of ``0..c-1`` hold distinct values.
+
+    A batch that straddles two permutations may meet a value in both parts: the value in the
+    second part is swapped with one later in the same permutation (drawn with ``u``, one
+    uniform per boundary and slot) that the batch lacks, so each permutation stays one.
+    """
+    n_perm = len(stream) // c
+    draw = 0
+    for i in range(1, n_perm):
+        b = i * c
+        s = (b // k) * k
+        if s == b or s + k > len(stream):
+            continue
+        end = s + k  # the batch is stream[s:end]; stream[b:end] is the second part
+        for h in range(b, end):
+            clash = False
+            for t in range(s, b):
+                if stream[t] == stream[h]:
+                    clash = True
+                    break
+            if not clash:
+                continue
+            span = b + c - end  # positions end .. b + c - 1 of the same permutation
+            if span <= 0:
+                continue
+            start = end + int(u[draw % len(u)] * span) % span
+            draw += 1
+            for step in range(span):
+                j = end + (start - end + step) % span
+                ok = True
+                for t in range(s, end):
+                    if stream[t] == stream[j]:
+                        ok = False
+                        break
+                if ok:
+                    tmp = stream[h]
+                    stream[h] = stream[j]
+                    stream[j] = tmp
+                    break
