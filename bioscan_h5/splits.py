@@ -13,6 +13,7 @@ __all__ = [
     "CANINV_SEEN_SPLITS",
     "CANINV_SPLIT_ALIASES",
     "CANINV_UNSEEN_SPLITS",
+    "CLIBD_5M_GROUPS",
     "CLIBD_METASPLITS",
     "CLIBD_SPLIT_ALIASES",
     "CLIBD_VALID_SPLITS",
@@ -27,6 +28,16 @@ BIOSCAN5M_SPLIT_ALIASES = {"validation": "val"}
 BIOSCAN5M_METASPLITS = ("all", "seen", "unseen")
 SEEN_SPLITS = ("train", "val", "test")
 UNSEEN_SPLITS = ("key_unseen", "val_unseen", "test_unseen")
+#: CLIBD's BIOSCAN-5M group names (its ``generate_hdf5_file_5m.py``), accepted as split names:
+#: the splits each stands for (``val_unseen``, ``test_unseen``, ``other_heldout`` are splits).
+CLIBD_5M_GROUPS = {
+    "all_keys": ("train", "key_unseen"),
+    "seen_keys": ("train",),
+    "unseen_keys": ("key_unseen",),
+    "val_seen": ("val",),
+    "test_seen": ("test",),
+    "no_split_and_seen_train": ("pretrain", "train"),
+}
 
 BIOSCAN1M_SPLITS = ("train", "validation", "test", "no_split")
 BIOSCAN1M_SPLIT_ALIASES = {"val": "validation"}
@@ -93,7 +104,9 @@ def explode_metasplit_5m(metasplit: str | None, verify: bool = True) -> set[str]
 
     ``"pretrain+train"`` is a union, ``"seen"`` = train+val+test, ``"unseen"`` =
     key_unseen+val_unseen+test_unseen, ``"all"`` (or None) = every split, and ``"validation"``
-    is an alias of ``"val"``.
+    is an alias of ``"val"``. CLIBD's group names (:data:`CLIBD_5M_GROUPS`: ``"all_keys"`` =
+    train+key_unseen, ``"val_seen"`` = val, ...) stand for their splits too; error messages
+    list the peer's names only, as ``bioscan-dataset`` does.
 
     Raises
     ------
@@ -101,7 +114,9 @@ def explode_metasplit_5m(metasplit: str | None, verify: bool = True) -> set[str]
         A name is not a split (with ``verify=True``), listing the valid names.
     """
     members = {"all": BIOSCAN5M_SPLITS, "seen": SEEN_SPLITS, "unseen": UNSEEN_SPLITS}
-    return _explode_named(metasplit, verify, BIOSCAN5M_SPLITS, BIOSCAN5M_SPLIT_ALIASES, members)
+    return _explode_named(
+        metasplit, verify, BIOSCAN5M_SPLITS, BIOSCAN5M_SPLIT_ALIASES, members, CLIBD_5M_GROUPS
+    )
 
 
 def explode_metasplit_caninv(metasplit: str | None, verify: bool = True) -> set[str]:
@@ -123,12 +138,15 @@ def explode_metasplit_caninv(metasplit: str | None, verify: bool = True) -> set[
     return _explode_named(metasplit, verify, CANADIAN_INVERTEBRATES_SPLITS, CANINV_SPLIT_ALIASES, members)
 
 
-def _explode_named(metasplit, verify, splits, aliases, metasplits) -> set[str]:
-    """Split names and metasplits (``metasplits``: name -> its splits) joined by ``"+"``."""
+def _explode_named(metasplit, verify, splits, aliases, metasplits, unlisted=None) -> set[str]:
+    """Split names and metasplits (``metasplits``: name -> its splits) joined by ``"+"``.
+
+    ``unlisted`` groups expand like metasplits but are not named in the error message.
+    """
     if metasplit is None:
         metasplit = "all"
     out = {aliases.get(s.strip(), s.strip()) for s in metasplit.split("+")}
-    for meta, members in metasplits.items():
+    for meta, members in {**metasplits, **(unlisted or {})}.items():
         if meta in out:
             out.discard(meta)
             out |= set(members)

@@ -170,6 +170,13 @@ class StoreDataset(torch.utils.data.Dataset):
             self._labels = LabelSpace(self.store, self._remap)
         return self._labels
 
+    @property
+    def taxonomy(self):
+        """The tree of the label space (a :class:`~bioscan_h5.taxonomy.Taxonomy`, majority rule)."""
+        from ..taxonomy import taxonomy_of
+
+        return taxonomy_of(self.label_space)
+
     def label_indices(self, rank: str) -> np.ndarray:
         """The label index of every sample at ``rank`` (int64, ``-1`` where the label is missing).
 

@@ -4,6 +4,7 @@ What each preset produces, the vocabularies and the padding, truncation and unkn
 rules are in ``docs/tokenizers.md``.
 """
 
+from .masking import MaskTokens, mask_tokens, substitute_tokens
 from .presets import (
     PEER_CHAR_VOCAB,
     TOKENIZER_PRESETS,
@@ -22,11 +23,14 @@ __all__ = [
     "TOKENIZER_PRESETS",
     "CharTokenizer",
     "KmerTokenizer",
+    "MaskTokens",
     "Tokenizer",
     "barcodebert_tokenizer",
     "barcodemamba_tokenizer",
     "clibd_tokenizer",
     "get_tokenizer",
+    "mask_tokens",
     "reverse_complement",
     "reverse_complement_codes",
+    "substitute_tokens",
 ]

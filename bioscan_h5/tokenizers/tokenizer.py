@@ -9,6 +9,7 @@ import numpy as np
 
 from .kernels import as_batch, out_arrays, str_codes, tokenize_args, tokenize_kernel
 from .settings import TokenizerSettings, check_settings
+from .trim import SEQUENCE_OPTIONS, options_on, prepare, with_options
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -47,6 +48,7 @@ def config_class(cls: _T) -> _T:
 def _from_config(config: dict[str, Any]) -> Tokenizer:
     """:meth:`Tokenizer.from_config`: the registered class of ``config["class"]``, built from the rest."""
     cfg = dict(config)
+    options = {key: bool(cfg.pop(key)) for key in SEQUENCE_OPTIONS if key in cfg}
     cls = _CONFIG_CLASSES.get(cfg.pop("class", "Tokenizer"))
     if cls is None:
         raise ValueError(
@@ -57,7 +59,7 @@ def _from_config(config: dict[str, Any]) -> Tokenizer:
         cfg.pop(key, None)
     # Configs written before the setting existed come from tokenizers that upper-cased.
     cfg.setdefault("uppercase", True)
-    return cls(**cfg)
+    return cls(**cfg).with_options(**options)
 
 
 def _torch():
@@ -116,6 +118,8 @@ class Tokenizer:
     #: Settings that a subclass's constructor fixes: not shown by ``repr``, not passed back by
     #: :meth:`from_config`.
     _implied: tuple[str, ...] = ()
+    strip_trailing_n = random_offset = False  #: sequence options (:meth:`with_options`)
+    with_options = with_options
 
     def __init__(
         self,
@@ -198,6 +202,7 @@ class Tokenizer:
             "prefix": self.prefix,
             "padding_side": self.padding_side,
             "uppercase": self.uppercase,
+            **dict.fromkeys(options_on(self), True),
         }
 
     @staticmethod
@@ -215,7 +220,8 @@ class Tokenizer:
         mask: np.ndarray,
         fn: Callable | None = None,
     ) -> None:
-        """Run the kernel (or ``fn``, e.g. its ``.py_func``) on normalised inputs."""
+        """Run the kernel (or ``fn``, e.g. its ``.py_func``) on normalised inputs and sequence options."""
+        codes, lengths = prepare(self, codes, lengths)
         (fn or tokenize_kernel)(codes, lengths, *self._args, tokens, mask)
 
     def _encode_int64(self, codes: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -326,8 +332,6 @@ class Tokenizer:
         """Token ids of a barcode string, shape ``(T,)``: usable as a ``dna_transform``."""
         return self.encode(seq)[0]
 
-    # -- decoding ---------------------------------------------------------------------------
-
     def decode(self, tokens: Sequence[int] | np.ndarray | torch.Tensor, length: int | None = None) -> str:
         """The letters that a row of token ids stands for.
 
@@ -355,11 +359,9 @@ class Tokenizer:
         """
         return _decode(self, tokens, length)
 
-    # -- misc -------------------------------------------------------------------------------
-
     def __repr__(self) -> str:
-        shown = ", ".join(f"{key}={getattr(self, key)!r}" for key in _REPR_FIELDS if key not in self._implied)
-        return f"{type(self).__name__}({shown})"
+        keys = [k for k in _REPR_FIELDS if k not in self._implied] + options_on(self)
+        return f"{type(self).__name__}({', '.join(f'{k}={getattr(self, k)!r}' for k in keys)})"
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Tokenizer):

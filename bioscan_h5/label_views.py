@@ -1,0 +1,102 @@
+"""Label views clients build by hand: dense labels of a split (0..n-1), and label text with a fill
+value for missing ranks, joined as CLIBD feeds its text encoder ("order family genus species")."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+__all__ = ["CLIBD_FILL", "CLIBD_TEXT_RANKS", "DenseLabels", "label_text", "taxon_text"]
+
+#: What CLIBD writes for a missing rank.
+CLIBD_FILL = "not_classified"
+#: The ranks CLIBD joins into its text input, in order.
+CLIBD_TEXT_RANKS = ("order", "family", "genus", "species")
+
+
+def _indices(batch_or_indices: Any) -> np.ndarray:
+    """Dataset indices from a batch dict (its ``"index"``), a tensor or an array."""
+    x = batch_or_indices["index"] if isinstance(batch_or_indices, dict) else batch_or_indices
+    return x.cpu().numpy() if hasattr(x, "cpu") else np.asarray(x)
+
+
+class DenseLabels:
+    """A split's labels at ``rank`` renumbered ``0 .. n - 1`` over the labels it holds.
+
+    Parameters
+    ----------
+    dataset : StoreDataset
+    rank : str, optional
+        Default: the dataset's single ``target_type``.
+
+    Attributes
+    ----------
+    labels : numpy.ndarray of int64, shape (N,)
+        The dense label of every sample (-1 where missing).
+    classes : numpy.ndarray of int64, shape (n,)
+        The dataset's label index of each dense label (``ds.index2label(classes)`` names them).
+    names : list of str
+    """
+
+    def __init__(self, dataset, rank: str | None = None) -> None:
+        rank = dataset._target_rank(rank)
+        codes = dataset.label_indices(rank)
+        self.rank = rank
+        self.classes = np.unique(codes[codes >= 0])
+        self.table = np.full(dataset.num_classes(rank), -1, dtype=np.int64)
+        self.table[self.classes] = np.arange(len(self.classes))
+        self.labels = np.where(codes >= 0, self.table[np.maximum(codes, 0)], -1)
+        vocab = dataset.label_space.vocab(rank)
+        self.names = [vocab[c] for c in self.classes]
+
+    @property
+    def num_classes(self) -> int:
+        """n, the number of dense labels."""
+        return len(self.classes)
+
+    def __call__(self, targets: Any) -> Any:
+        """Dataset label indices -> dense labels (-1 stays -1; a label outside the split -> -1).
+
+        An int, a numpy array or a torch tensor (on its device): usable as a
+        ``target_transform`` or on a batch's ``"target"``.
+        """
+        if hasattr(targets, "device") and hasattr(targets, "clamp"):
+            import torch
+
+            table = torch.as_tensor(self.table, device=targets.device)
+            return torch.where(targets >= 0, table[targets.clamp(min=0).long()], -1)
+        if np.ndim(targets) == 0:
+            return int(self.table[int(targets)]) if int(targets) >= 0 else -1
+        t = np.asarray(targets)
+        return np.where(t >= 0, self.table[np.maximum(t, 0)], -1)
+
+    def __repr__(self) -> str:
+        return f"DenseLabels(rank={self.rank!r}, num_classes={self.num_classes})"
+
+
+def label_text(dataset, rank: str, batch_or_indices: Any, fill: str = CLIBD_FILL) -> list[str]:
+    """The label names at ``rank`` of some samples, ``fill`` where the label is missing.
+
+    Parameters
+    ----------
+    dataset : StoreDataset
+    rank : str
+    batch_or_indices : dict, torch.Tensor or array-like
+        Dataset indices, or a batch from ``batch_loader`` (its ``"index"``).
+    fill : str
+        CLIBD writes ``"not_classified"``.
+    """
+    rank = dataset._target_rank(rank)
+    names = np.asarray([*dataset.label_space.vocab(rank), fill], dtype=object)
+    codes = dataset.label_indices(rank)[_indices(batch_or_indices)]
+    return list(names[np.where(codes >= 0, codes, len(names) - 1)])
+
+
+def taxon_text(
+    dataset, batch_or_indices: Any, ranks: Sequence[str] = CLIBD_TEXT_RANKS, fill: str = CLIBD_FILL
+) -> list[str]:
+    """CLIBD's text input per sample: the names at ``ranks`` joined by spaces, ``fill`` where missing."""
+    cols = [label_text(dataset, r, batch_or_indices, fill) for r in ranks]
+    return [" ".join(parts) for parts in zip(*cols)]
