@@ -101,6 +101,7 @@ def batch_loader(
     shuffle: bool = False,
     drop_last: bool = False,
     sampler: Sampler | None = None,
+    batch_sampler: Sampler | None = None,
     generator: torch.Generator | None = None,
     num_workers: int = 0,
     batch_transform: Callable | None = None,
@@ -127,24 +128,24 @@ def batch_loader(
     drop_last : bool
     sampler : Sampler, optional
         A per-sample sampler, e.g. :class:`~torch.utils.data.DistributedSampler` (``set_epoch`` as usual).
+    batch_sampler : Sampler of index lists, optional
+        Each batch's indices (:class:`~bioscan_h5.samplers.KClassMSampler`, ...); it sets the
+        batch size, and excludes ``shuffle``, ``sampler`` and ``drop_last``.
     generator : torch.Generator, optional
         Used as ``DataLoader`` uses it (one draw per epoch, then the permutation): the same
         generator state gives ``DataLoader``'s order.
     num_workers : int
-        Threads that gather batches in this process (the reads release the GIL); 0 gathers
-        each batch in the consuming thread when it is asked for.
+        Threads that gather batches in this process; 0 gathers each batch when it is asked for.
     batch_transform : callable, optional
-        Applied to each batch dict: in the gathering thread, or, with ``device``, to the
-        batch on the device in the consuming thread.
+        Applied to each batch dict: in the gathering thread, or, with ``device``, on the device.
     copy : bool
         Each batch in buffers of its own. By default pixels live in a ring of buffers reused
         only once no batch made from them is referenced: a batch you keep stays intact, and
         its slot gets a new buffer (with a :class:`~bioscan_h5.errors.KeptBatchWarning`,
         once). ``copy=True`` gives every batch new buffers without the warning.
     device : str or torch.device, optional
-        ``"cuda"`` (or ``"cuda:1"``, a ``torch.device``): batches are gathered into
-        page-locked buffers and copied to the GPU without blocking, on a side stream, one
-        batch in flight ahead of the one yielded. ``None`` or ``"cpu"``: CPU tensors.
+        ``"cuda"`` (``"cuda:1"``, ...): batches are gathered into page-locked buffers and copied
+        to the GPU on a side stream, one batch in flight ahead. ``None`` or ``"cpu"``: CPU tensors.
     decode : {"cpu", "cuda"}, optional
         JPEG stores: decode in the gathering threads, or on the GPU (:mod:`~bioscan_h5.datasets.decode`).
     prefetch_factor : int, optional
@@ -172,11 +173,18 @@ def batch_loader(
         ``decode="cuda"`` with a per-sample ``transform``, ...).
     """
     options = {k: v for k, v in locals().items() if k in _LOADER_OPTIONS}  # the others: see above
-    batches = _batch_sampler(dataset, batch_size, shuffle, drop_last, sampler, generator)
+    batches = _batch_sampler(dataset, batch_size, shuffle, drop_last, sampler, generator, batch_sampler)
     return BatchLoader(dataset, batches, generator=generator, **options)
 
 
-def _batch_sampler(dataset, batch_size, shuffle, drop_last, sampler, generator) -> BatchSampler:
+def _batch_sampler(dataset, batch_size, shuffle, drop_last, sampler, generator, batch_sampler=None):
+    if batch_sampler is not None:
+        if shuffle or sampler is not None or drop_last:
+            raise InvalidArgumentError(
+                "batch_sampler= gives each batch's indices: pass it without shuffle, sampler or drop_last"
+                f" (got shuffle={shuffle!r}, sampler={sampler!r}, drop_last={drop_last!r}), as with DataLoader."
+            )
+        return batch_sampler
     if sampler is None:
         sampler = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
     return BatchSampler(sampler, batch_size, drop_last)
@@ -241,7 +249,7 @@ class BatchLoader(Resumable):
     def __init__(
         self,
         dataset: StoreDataset | Subset | ConcatDataset,
-        batch_sampler: BatchSampler,
+        batch_sampler: BatchSampler | Sampler,
         *,
         num_workers: int = 0,
         batch_transform: Callable | None = None,
@@ -262,9 +270,9 @@ class BatchLoader(Resumable):
         self.dataset = dataset
         self._base, self._rows = resolve_dataset(dataset)
         self.batch_sampler = batch_sampler
-        self.sampler = batch_sampler.sampler
-        self.batch_size = batch_sampler.batch_size
-        self.drop_last = batch_sampler.drop_last
+        self.sampler = getattr(batch_sampler, "sampler", batch_sampler)
+        self.batch_size = getattr(batch_sampler, "batch_size", None)
+        self.drop_last = getattr(batch_sampler, "drop_last", False)
         self.num_workers = num_workers
         self.batch_transform = batch_transform
         self.device = _check_device(device)
@@ -296,7 +304,7 @@ class BatchLoader(Resumable):
         self._cursor = LoaderCursor(self)  # where the consumer is in the epoch (loader_state)
 
     def __len__(self) -> int:
-        return len(self.batch_sampler)
+        return len(self.batch_sampler)  # type: ignore[arg-type]  # a batch sampler without len: TypeError, as DataLoader's
 
     def __repr__(self) -> str:
         return (
@@ -356,7 +364,7 @@ class BatchLoader(Resumable):
     def _take_ring(self) -> Ring | None:
         if not self.ring_size:
             return None
-        return self._free.pop() if self._free else Ring(self.ring_size, self.batch_size, self.pin_memory)
+        return self._free.pop() if self._free else Ring(self.ring_size, self.batch_size or 1, self.pin_memory)
 
     def _batches(self) -> _Batches:
         """(batch, slot) pairs of one epoch, in order; the ring's numbering goes on across epochs."""

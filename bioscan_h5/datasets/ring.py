@@ -66,7 +66,7 @@ class Slot:
         np_dtype = _numpy_dtype(dtype)
         if np_dtype is None:
             raise TypeError(f"A ring buffer holds numpy dtypes, not {dtype}.")
-        if arr is None or arr.shape[1:] != tuple(shape[1:]) or arr.dtype != np_dtype:
+        if arr is None or arr.shape[1:] != tuple(shape[1:]) or arr.dtype != np_dtype or len(arr) < shape[0]:
             self._allocate(name, (max(self.capacity, shape[0]), *shape[1:]), np_dtype)
         return torch.from_numpy(self.arrays[name][: shape[0]])
 
@@ -76,7 +76,9 @@ class Slot:
         for key, value in batch.items():
             if isinstance(value, torch.Tensor) and _numpy_dtype(value.dtype) is None:  # bfloat16, ...
                 value = value.pin_memory() if self.pinned and value.device.type == "cpu" else value
-            elif isinstance(value, torch.Tensor) and value.device.type == "cpu" and not self._holds(key, value):
+            elif (
+                isinstance(value, torch.Tensor) and value.device.type == "cpu" and not self._holds(key, value)
+            ):
                 dest = self.buffer(key, tuple(value.shape), value.dtype)
                 dest.copy_(value)
                 value = dest

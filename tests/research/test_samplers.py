@@ -163,8 +163,15 @@ def test_with_a_dataset_a_subset_and_the_loaders(ds):
         assert (batch[1].numpy() == got).all()  # the dataset's targets follow the sampler
     flat = KClassMSampler(ds, "order", k=2, m=3, seed=1)
     expected = KClassMSampler(ds, "order", k=2, m=3, seed=1).batches()
-    seen = [b["index"].tolist() for b in batch_loader(ds, batch_size=6, sampler=flat.flat(), drop_last=True)]
+    seen = [b["index"].tolist() for b in batch_loader(ds, batch_sampler=flat)]
     assert seen == expected.tolist()
+    again = KClassMSampler(ds, "order", k=2, m=3, seed=1)
+    flat_seen = [
+        b["index"].tolist() for b in batch_loader(ds, batch_size=6, sampler=again.flat(), drop_last=True)
+    ]
+    assert flat_seen == expected.tolist()
+    with pytest.raises(InvalidArgumentError, match="batch_sampler"):
+        batch_loader(ds, batch_sampler=again, shuffle=True)
     sub = Subset(ds, list(range(0, len(ds), 2)))
     idx = BalancedSampler(sub, "order", seed=0).indices()
     assert idx.max() < len(sub)
