@@ -102,6 +102,8 @@ class StoreDataset(torch.utils.data.Dataset):
         labels = LabelSpace(st)
         if keep is not None:
             labels = self._label_space(labels, keep)
+        if opts.dense_labels:  # every rank renumbered 0..n-1 over the labels these rows hold
+            labels = LabelSpace(st).reduced(rows)
         self._remap = labels.remap
         self._labels: LabelSpace | None = labels
         self._reader: SampleReader | None = None

@@ -148,7 +148,7 @@ class BIOSCAN1M(StoreDataset):
     target_type : str or Iterable[str], default="family"
         ``phylum``, ``class``, ``order``, ``family``, ``subfamily``, ``tribe``, ``genus``,
         ``species``, ``uri`` (alias ``dna_bin``).
-    store, image_size, image_format, build, drop_bad_images, mirror, verify_reads
+    store, image_size, image_format, build, drop_bad_images, mirror, verify_reads, dense_labels
         As :class:`~bioscan_h5.BIOSCAN5M`.
     """
 

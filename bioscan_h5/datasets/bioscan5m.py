@@ -147,6 +147,10 @@ class BIOSCAN5M(StoreDataset):
         Check every sample served against the store's checksums (format 2 stores): a damaged
         row raises :class:`~bioscan_h5.ChecksumMismatchError` naming it. It costs about
         60 us per 256 px image and 10-20 us per row of metadata.
+    dense_labels : bool, default=False
+        Renumber every rank's labels ``0 .. n - 1`` over the labels this split holds (in the
+        store's order), for a classifier of ``ds.num_classes(rank)`` outputs; ``index2label``,
+        ``ds.metadata`` and batches use the same numbering.
 
     Attributes
     ----------

@@ -64,4 +64,6 @@ def option_lines(ds, split_lines: list[str]) -> str:
         xr.append("drop_bad_images: True (rows whose image could not be decoded are left out)")
     if getattr(ds, "verify_reads", False):
         xr.append("verify_reads: True (each sample is checked against the store's checksums)")
+    if getattr(ds, "dense_labels", False):
+        xr.append("dense_labels: True (labels renumbered 0..n-1 over this split's)")
     return "\n".join(xr)

@@ -59,6 +59,7 @@ class DatasetOptions:
     build: str | bool
     drop_bad_images: bool
     verify_reads: bool = False
+    dense_labels: bool = False
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
@@ -99,6 +100,7 @@ class DatasetOptions:
         check_option("image_format", self.image_format, IMAGE_FORMATS)
         check_option("build", self.build, _BUILD_CHOICES)
         check_option("verify_reads", self.verify_reads, (False, True))
+        check_option("dense_labels", self.dense_labels, (False, True))
         if not self.target_type and self.target_transform is not None:
             raise RuntimeError("target_transform is specified but target_type is empty")
         mx = self.max_nucleotides

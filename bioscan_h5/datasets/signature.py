@@ -49,6 +49,7 @@ EXTRA_PARAMETERS: tuple[Parameter, ...] = (
     Parameter("drop_bad_images", _K, default=False, annotation="bool"),
     Parameter("mirror", _K, default=None, annotation="str | None"),
     Parameter("verify_reads", _K, default=False, annotation="bool"),
+    Parameter("dense_labels", _K, default=False, annotation="bool"),
 )
 
 

@@ -271,3 +271,24 @@ def test_the_package_imports_its_dataset_modules():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "bioscan_h5.bioscan1m" in out and "bioscan_h5.canadian_invertebrates" in out
     assert importlib.import_module("bioscan_h5.bioscan5m") is bioscan_h5.bioscan5m
+
+
+def test_dense_labels_renumber_a_split_for_a_classifier(root):
+    kw = dict(split="val", modality=("dna",), target_type=["genus", "species"], build=False)
+    plain, dense = BIOSCAN5M(root, **kw), BIOSCAN5M(root, **kw, dense_labels=True)
+    for k, rank in enumerate(("genus", "species")):
+        labels = dense.targets[:, k]
+        n = dense.num_classes(rank)
+        assert sorted(set(labels[labels >= 0].tolist())) == list(range(n))  # 0..n-1, every one used
+        assert n == len(set(plain.targets[:, k][plain.targets[:, k] >= 0].tolist()))
+        # the same labels by name, in the store's order
+        assert list(dense.index2label(labels, rank)) == list(plain.index2label(plain.targets[:, k], rank))
+    batch = next(iter(batch_loader(dense, batch_size=len(dense))))
+    assert np.array_equal(batch["target"].numpy(), dense.targets)
+    workers = torch.cat(list(DataLoader(dense, batch_size=4, num_workers=1, collate_fn=_targets)))
+    assert np.array_equal(workers.numpy(), dense.targets)  # the numbering reaches worker processes
+    assert "dense_labels: True" in repr(dense)
+
+
+def _targets(samples) -> torch.Tensor:
+    return torch.tensor([list(t) for _, t in samples])
