@@ -225,6 +225,7 @@ def test_constructor_signature_and_defaults_match_the_peer():
         "drop_bad_images",
         "mirror",
         "verify_reads",
+        "dense_labels",
     ]
 
 
