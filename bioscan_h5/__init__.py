@@ -63,12 +63,16 @@ __all__ = [
 
 
 #: The peer's modules, as attributes of the package (``bioscan_h5.bioscan5m.RGB_MEAN``), imported on first use.
-_SUBMODULES = ("bioscan1m", "bioscan5m", "canadian_invertebrates")
+_SUBMODULES = {
+    "bioscan1m": "bioscan_h5.bioscan1m",
+    "bioscan5m": "bioscan_h5.bioscan5m",
+    "canadian_invertebrates": "bioscan_h5.canadian_invertebrates",
+}
 
 
 def __getattr__(name: str):
     if name in _SUBMODULES:
-        return importlib.import_module(f"bioscan_h5.{name}")
+        return importlib.import_module(_SUBMODULES[name])
     if name in _LAZY:
         value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value
