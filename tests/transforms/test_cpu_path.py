@@ -1,0 +1,175 @@
+"""The CPU path of ``TrainTransform`` (``bioscan_h5.transforms.cpu``, issue 20) against torchvision.
+
+uint8 images on the CPU are cropped and resized one sample at a time by torch's uint8
+antialiased kernel, the one torchvision's ``resized_crop(..., antialias=True)`` runs for a
+uint8 tensor on a CPU with AVX2, so the pixels are torchvision's uint8 output exactly; the
+normalisation maps each level through a table computed with the same float32 formula, so the
+output equals ``addcmul(-mean / std, level, 1 / 255 / std)`` in the output dtype bit for bit.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from bioscan_h5 import BIOSCAN5M, batch_loader
+from bioscan_h5.bioscan5m import RGB_MEAN, RGB_STDEV
+from bioscan_h5.errors import InvalidArgumentError
+from bioscan_h5.transforms import TrainTransform, random_resized_crop_boxes, resized_crop
+from bioscan_h5.transforms.cpu import normalise_into, one_thread, resized_crop_cpu
+
+CL = torch.channels_last
+HAND_BOXES = [
+    (0, 0, 256, 256),  # the whole image: downscaled by 256/224
+    (0, 0, 224, 224),  # same size: a plain crop
+    (255, 255, 1, 1),  # one pixel in the corner
+    (10, 200, 3, 56),  # flat and wide: upscaled 75x in height, 4x in width
+    (40, 17, 150, 231),  # downscaled in width only
+]
+AVX2 = (
+    "AVX2" in torch.backends.cpu.get_cpu_capability() or "AVX512" in torch.backends.cpu.get_cpu_capability()
+)
+
+
+def _images(n: int, height: int = 256, width: int = 256, *, seed: int = 0) -> torch.Tensor:
+    return torch.randint(0, 256, (n, 3, height, width), generator=torch.Generator().manual_seed(seed)).to(
+        torch.uint8
+    )
+
+
+def _boxes(n: int, seed: int) -> torch.Tensor:
+    drawn = random_resized_crop_boxes(n, 256, 256, generator=torch.Generator().manual_seed(seed))
+    return torch.cat([drawn, torch.tensor(HAND_BOXES)])
+
+
+def _affine(mean, std) -> tuple[torch.Tensor, torch.Tensor]:
+    std = torch.as_tensor(std, dtype=torch.float32)
+    return (1 / 255) / std, -torch.as_tensor(mean, dtype=torch.float32) / std
+
+
+@pytest.mark.parametrize("layout", [torch.contiguous_format, CL], ids=["nchw", "channels_last"])
+def test_pixels_are_torch_uint8_interpolate_of_each_box(layout):
+    """Without torchvision: the crop's pixels are torch's own uint8 antialiased bilinear resize."""
+    boxes = _boxes(20, seed=1)
+    images = _images(len(boxes)).contiguous(memory_format=layout)
+    ours = resized_crop_cpu(images, boxes, 224)
+    assert ours.shape == (len(boxes), 3, 224, 224) and ours.is_contiguous(memory_format=CL)
+    for b, (top, left, h, w) in enumerate(boxes.tolist()):
+        crop = images[b : b + 1, :, top : top + h, left : left + w]
+        ref = F.interpolate(crop, (224, 224), mode="bilinear", antialias=True, align_corners=False)[0]
+        assert torch.equal(ours[b], ref.float() * (1 / 255)), (top, left, h, w)
+
+
+@pytest.mark.skipif(not AVX2, reason="torchvision resizes uint8 through float on CPUs without AVX2")
+@pytest.mark.parametrize("size", [224, (96, 64)], ids=["224", "96x64"])
+def test_pixels_equal_torchvision_uint8_resized_crop(size):
+    TF = pytest.importorskip("torchvision.transforms.v2.functional")
+    boxes = _boxes(20, seed=2)
+    images = _images(len(boxes), seed=3).contiguous(memory_format=CL)
+    out = [size, size] if isinstance(size, int) else list(size)
+    ours = resized_crop_cpu(images, boxes, size)
+    for b, box in enumerate(boxes.tolist()):
+        ref = TF.resized_crop(images[b], *box, out, antialias=True)
+        assert ref.dtype == torch.uint8
+        levels = (ours[b] * 255 - ref.float()).abs()
+        assert levels.max() <= 1e-4, (box, levels.max())  # float rounding of v / 255 * 255 only
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
+def test_normalisation_and_flip_are_exact_in_the_output_dtype(dtype):
+    boxes = _boxes(11, seed=4)
+    images = _images(len(boxes), seed=5).contiguous(memory_format=CL)
+    flip = torch.arange(len(boxes)) % 3 == 0
+    levels = resized_crop_cpu(images, boxes, 224) * 255  # exact integers (checked above)
+    scale, shift = _affine(RGB_MEAN, RGB_STDEV)
+    expected = torch.addcmul(shift[:, None, None], levels.round(), scale[:, None, None]).to(dtype)
+    expected = torch.where(flip[:, None, None, None], expected.flip(-1), expected)
+    ours = resized_crop_cpu(images, boxes, 224, flip=flip, mean=RGB_MEAN, std=RGB_STDEV, dtype=dtype)
+    assert ours.dtype == dtype and ours.is_contiguous(memory_format=CL)
+    assert torch.equal(ours, expected)
+
+
+def test_train_transform_takes_the_cpu_path_with_the_batched_paths_draws():
+    """uint8 on the CPU: the CPU path; float input: the batched path; the same boxes and flips."""
+    images = _images(12, seed=6)
+    cpu = TrainTransform(224, generator=torch.Generator().manual_seed(7))(images)
+    batched = TrainTransform(224, generator=torch.Generator().manual_seed(7))(images.float() / 255)
+    boxes, flips = TrainTransform(224, generator=torch.Generator().manual_seed(7)).draw(12, 256, 256)
+    direct = resized_crop_cpu(images, boxes, 224, flip=flips, mean=RGB_MEAN, std=RGB_STDEV)
+    assert torch.equal(cpu, direct)
+    # the two paths differ by torch's uint8 rounding only: at most ~1 level (see test_transforms.py)
+    levels = ((cpu - batched) * RGB_STDEV[:, None, None] * 255).abs()
+    assert levels.max() <= 1.05 and levels.mean() <= 0.35
+    ref = resized_crop(images, boxes, 224, flip=flips, mean=RGB_MEAN, std=RGB_STDEV)
+    assert torch.allclose(batched, ref, atol=1e-5)
+
+
+def test_torch_thread_setting_is_restored_and_per_thread():
+    before = torch.get_num_threads()
+    seen = []
+    inside = threading.Event()
+    release = threading.Event()
+
+    def in_thread():
+        with one_thread():
+            seen.append(torch.get_num_threads())
+            inside.set()
+            release.wait(10)
+
+    worker = threading.Thread(target=in_thread)
+    worker.start()
+    inside.wait(10)
+    seen.append(torch.get_num_threads())  # the main thread's, while the worker holds one thread
+    release.set()
+    worker.join()
+    assert seen == [1, before] and torch.get_num_threads() == before
+    TrainTransform(64)(_images(2))
+    assert torch.get_num_threads() == before
+
+
+def test_kernel_equals_its_python_twin():
+    rng = np.random.default_rng(8)
+    pixels = rng.integers(0, 256, (5, 7, 3), dtype=np.uint8)
+    table = rng.random((256, 3), dtype=np.float32)
+    for flip in (False, True):
+        fast, slow = np.empty((5, 7, 3), np.float32), np.empty((5, 7, 3), np.float32)
+        normalise_into(pixels, table, fast, flip)
+        normalise_into.py_func(pixels, table, slow, flip)
+        assert np.array_equal(fast, slow)
+        expected = table[pixels[:, ::-1] if flip else pixels, np.arange(3)]
+        assert np.array_equal(fast, expected)
+
+
+def test_bad_input_is_rejected_with_the_fix():
+    boxes = torch.tensor([[0, 0, 8, 8]])
+    with pytest.raises(InvalidArgumentError, match="resized_crop"):
+        resized_crop_cpu(torch.zeros(1, 3, 8, 8), boxes, 4)
+    with pytest.raises(InvalidArgumentError, match="dtype"):
+        resized_crop_cpu(torch.zeros(1, 3, 8, 8, dtype=torch.uint8), boxes, 4, dtype=torch.float64)
+
+
+def test_in_batch_loader_gathering_threads(sample_root_5m, store_5m):
+    """Two gathering threads run the CPU path at once; a fixed box (the whole image, always
+    flipped) makes every sample checkable against torchvision's resize of the image itself."""
+    kw = dict(split="train", modality=("image",), target_type="species", image_format="tensor", build=False)
+    ds = BIOSCAN5M(str(sample_root_5m.root), **kw)
+    t = TrainTransform(96, scale=(1.0, 1.0), ratio=(1.0, 1.0), flip=1.0, dtype=torch.bfloat16)
+    before = torch.get_num_threads()
+    seen = 0
+    for batch in batch_loader(ds, batch_size=8, num_workers=2, batch_transform=t):
+        image = batch["image"]
+        assert image.dtype == torch.bfloat16 and image.is_contiguous(memory_format=CL)
+        for i, index in enumerate(batch["index"].tolist()):
+            raw = ds[index][0]
+            ref = F.interpolate(raw[None], (96, 96), mode="bilinear", antialias=True)[0].flip(-1)
+            scale, shift = _affine(RGB_MEAN, RGB_STDEV)
+            expected = torch.addcmul(shift[:, None, None], ref.float(), scale[:, None, None]).to(
+                torch.bfloat16
+            )
+            assert torch.equal(image[i], expected)
+        seen += len(batch["index"])
+    assert seen == len(ds) and torch.get_num_threads() == before
