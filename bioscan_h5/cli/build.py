@@ -83,6 +83,12 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="with --pixels jpeg: resize each image as the raw store does (no crop) and encode it once at"
         " this quality, e.g. 90 (for the large packages)",
     )
+    p.add_argument(
+        "--jpeg-crop",
+        action="store_true",
+        help="with --jpeg-quality: encode the S x S image a raw store holds (the centre crop, or the padded"
+        " image with --fit pad) instead of the resized one: smaller, and decoded without a crop",
+    )
     p.add_argument("--no-draft", action="store_true", help="never use JPEG draft (reduced-scale) decoding")
     p.add_argument("--strict", action="store_true", help="stop at the first bad image instead of flagging it")
     p.add_argument("--no-space-check", action="store_true", help="skip the free-disk-space check")
@@ -112,6 +118,7 @@ def to_config(args: argparse.Namespace) -> BuildConfig:
         "tokenize": tuple(t for t in args.tokenize.split(",") if t),
         "pixels": args.pixels,
         "jpeg_quality": args.jpeg_quality,
+        "jpeg_crop": args.jpeg_crop,
         "full_barcodes": not args.no_full_barcodes,
     }
     return build_config(
