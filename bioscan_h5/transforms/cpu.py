@@ -3,15 +3,20 @@
 The batched path (:mod:`.resample`) multiplies dense weight matrices, zeros included: cheap
 on a GPU, slow on a CPU. Here each uint8 sample's box goes through torch's own uint8
 antialiased bilinear kernel (the one torchvision's ``resized_crop(..., antialias=True)``
-calls for uint8 tensors), and a compiled pass maps the resized uint8 pixels through a
-256-entry table per channel (``(x / 255 - mean) / std`` already in the output dtype) into
-the channels-last output, mirrored where the sample is flipped. Both steps release the GIL,
-and the loop runs with one intra-op thread (torch's threads would contend with the gathering
-threads that call it; the setting is per thread and restored after the batch).
+calls for uint8 tensors), and a compiled pass computes ``x * scale + shift`` (that is
+``(x / 255 - mean) / std``) row by row into the channels-last output, mirrored where the
+sample is flipped, rounded to bfloat16 as torch rounds where asked. Both steps release the
+GIL, and the loop runs with one intra-op thread (torch's threads would contend with the
+gathering threads that call it; the setting is per thread and restored after the batch).
+The presets write into an :class:`OutputPool`: a batch's memory is reused only once no
+tensor, view or array of it is left (a fresh buffer costs more in page faults than the
+normalisation that fills it).
 """
 
 from __future__ import annotations
 
+import math
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
@@ -23,53 +28,78 @@ from .._jit import kernel
 from ..errors import InvalidArgumentError
 from .functional import Channels, _affine, check_size
 
-__all__ = ["normalise_into", "one_thread", "resized_crop_cpu", "value_table"]
+__all__ = [
+    "CPU_DTYPES",
+    "OutputPool",
+    "normalise_rows",
+    "normalise_rows_bf16",
+    "one_thread",
+    "resized_crop_cpu",
+]
 
-#: Output dtypes whose table is written through an integer view of the same width.
-_BITS = {torch.float32: torch.int32, torch.bfloat16: torch.int16, torch.float16: torch.int16}
+#: Output dtypes of the CPU path, with the numpy dtype its kernels write each as.
+CPU_DTYPES = {torch.float32: torch.float32, torch.bfloat16: torch.int16}
 
 
 @kernel
-def normalise_into(pixels: np.ndarray, table: np.ndarray, out: np.ndarray, flip: bool) -> None:
-    """``out[y, x, c] = table[pixels[y, x', c], c]``, with ``x' = W - 1 - x`` where ``flip``.
+def normalise_rows(
+    pixels: np.ndarray, scale: np.ndarray, shift: np.ndarray, channels: int, flip: bool, out: np.ndarray
+) -> None:
+    """``out[y, k] = pixels[y, k'] * scale[k] + shift[k]`` in float32, ``k'`` mirrored where ``flip``.
 
     Parameters
     ----------
     pixels : numpy.ndarray
-        uint8 ``(H, W, C)``, any strides.
-    table : numpy.ndarray
-        ``(256, C)``: the output value of each uint8 value, per channel (any dtype).
-    out : numpy.ndarray
-        ``(H, W, C)`` of ``table``'s dtype, any strides.
+        uint8 ``(H, W * C)``: rows of channels-last pixels, C-contiguous.
+    scale, shift : numpy.ndarray
+        float32 ``(W * C,)``: the per-channel constants repeated along a row.
+    channels : int
+        ``C``.
     flip : bool
-        Mirror left to right.
+        Mirror each row left to right, pixel by pixel.
+    out : numpy.ndarray
+        float32 ``(H, W * C)``, C-contiguous.
     """
-    height, width, channels = pixels.shape
+    height, row = pixels.shape
+    width = row // channels
+    values = np.empty(row, np.float32)
     for y in range(height):
-        for x in range(width):
-            src = width - 1 - x if flip else x
-            for c in range(channels):
-                out[y, x, c] = table[pixels[y, src, c], c]
+        src = pixels[y]
+        dst = values if flip else out[y]
+        for k in range(row):  # a loop the compiler vectorises
+            dst[k] = np.float32(src[k]) * scale[k] + shift[k]
+        if flip:
+            for x in range(width):
+                a, b = x * channels, (width - 1 - x) * channels
+                for c in range(channels):
+                    out[y, a + c] = values[b + c]
 
 
-def value_table(scale: torch.Tensor, shift: torch.Tensor, dtype: torch.dtype) -> np.ndarray:
-    """``(256, C)`` numpy table of ``v * scale + shift`` in ``dtype``, as the bits of an int of its width.
-
-    Parameters
-    ----------
-    scale, shift : torch.Tensor
-        float32 ``(C,)`` on the CPU.
-    dtype : torch.dtype
-        ``torch.float32``, ``torch.bfloat16`` or ``torch.float16``.
-
-    Returns
-    -------
-    numpy.ndarray
-        int32 or int16 ``(256, C)``: entry ``[v, c]`` holds the bits of
-        ``torch.addcmul(shift, v, scale)[c].to(dtype)``.
-    """
-    values = torch.arange(256, dtype=torch.float32)[:, None]
-    return torch.addcmul(shift.cpu(), values, scale.cpu()).to(dtype).view(_BITS[dtype]).numpy()
+@kernel
+def normalise_rows_bf16(
+    pixels: np.ndarray, scale: np.ndarray, shift: np.ndarray, channels: int, flip: bool, out: np.ndarray
+) -> None:
+    """:func:`normalise_rows` rounded to bfloat16 as torch rounds a float32 (to nearest, ties to
+    even); ``out`` is int16 ``(H, W * C)`` and receives the bfloat16 bits."""
+    height, row = pixels.shape
+    width = row // channels
+    values = np.empty(row, np.float32)
+    bits = values.view(np.uint32)
+    halves = np.empty(row, np.int16)
+    for y in range(height):
+        src = pixels[y]
+        for k in range(row):
+            values[k] = np.float32(src[k]) * scale[k] + shift[k]
+        dst = halves if flip else out[y]
+        for k in range(row):
+            b = np.int64(bits[k])
+            v = (b + 0x7FFF + ((b >> 16) & 1)) >> 16  # the bfloat16's 16 bits, 0 .. 65535
+            dst[k] = v - 65536 if v >= 32768 else v
+        if flip:
+            for x in range(width):
+                a, b2 = x * channels, (width - 1 - x) * channels
+                for c in range(channels):
+                    out[y, a + c] = halves[b2 + c]
 
 
 def resized_crop_cpu(
@@ -81,12 +111,14 @@ def resized_crop_cpu(
     mean: Channels | None = None,
     std: Channels | None = None,
     dtype: torch.dtype = torch.float32,
+    out: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """:func:`~bioscan_h5.transforms.resized_crop` for uint8 images on the CPU, one sample at a time.
 
     Sample ``b`` is torchvision's ``resized_crop(images[b], *boxes[b], size, antialias=True)``
     of the uint8 image (so rounded to uint8 levels, exactly as torchvision rounds them),
-    mirrored where ``flip[b]``, then ``(x / 255 - mean) / std`` in ``dtype``.
+    mirrored where ``flip[b]``, then ``x * (1 / 255 / std) + (-mean / std)`` in float32,
+    rounded to ``dtype``.
 
     Parameters
     ----------
@@ -101,24 +133,44 @@ def resized_crop_cpu(
     mean, std : tensor or sequence of float, optional
         One value per channel, in [0, 1] units; default no normalisation (0 and 1).
     dtype : torch.dtype, default torch.float32
-        ``torch.float32``, ``torch.bfloat16`` or ``torch.float16``.
+        ``torch.float32`` or ``torch.bfloat16``.
+    out : torch.Tensor, optional
+        Where to write: ``(B, C, height, width)`` of ``dtype``, channels-last (e.g. from an
+        :class:`OutputPool`); default a new tensor.
 
     Returns
     -------
     torch.Tensor
-        ``(B, C, height, width)`` of ``dtype`` in ``torch.channels_last`` memory format.
+        ``(B, C, height, width)`` of ``dtype`` in ``torch.channels_last`` memory format (``out``).
+
+    Raises
+    ------
+    InvalidArgumentError
+        Images that are not uint8 on the CPU, or another ``dtype``.
     """
     out_h, out_w = check_size("size", size)
-    if images.dtype != torch.uint8 or images.device.type != "cpu" or dtype not in _BITS:
+    if images.dtype != torch.uint8 or images.device.type != "cpu" or dtype not in CPU_DTYPES:
         raise InvalidArgumentError(
-            f"resized_crop_cpu takes uint8 CPU images and one of {sorted(map(str, _BITS))} as dtype, got"
+            f"resized_crop_cpu takes uint8 CPU images and one of {sorted(map(str, CPU_DTYPES))} as dtype, got"
             f" {images.dtype} images on {images.device} and dtype={dtype!r}; use resized_crop for the others."
         )
     scale, shift = _affine(images, mean, std)
-    table = value_table(scale, shift, dtype)
     n, channels = images.shape[:2]
-    result = torch.empty(n, channels, out_h, out_w, dtype=dtype, memory_format=torch.channels_last)
-    out = result.permute(0, 2, 3, 1).view(_BITS[dtype]).numpy()  # (B, H, W, C), the result's memory
+    scale_row, shift_row = (v.cpu().repeat(out_w).numpy() for v in (scale, shift))
+    shape = (n, channels, out_h, out_w)
+    result = torch.empty(shape, dtype=dtype, memory_format=torch.channels_last) if out is None else out
+    if (
+        result.shape != shape
+        or result.dtype != dtype
+        or not result.is_contiguous(memory_format=torch.channels_last)
+    ):
+        raise InvalidArgumentError(
+            f"out is {result.dtype} {tuple(result.shape)} with strides {result.stride()}; pass a channels-last"
+            f" {dtype} tensor of shape {shape}, or none."
+        )
+    # (B, H, W * C): the result's memory, as the kernel's dtype
+    dest = result.permute(0, 2, 3, 1).view(CPU_DTYPES[dtype]).view(n, out_h, out_w * channels).numpy()
+    normalise = normalise_rows if dtype == torch.float32 else normalise_rows_bf16
     flips = [False] * n if flip is None else flip.tolist()
     with one_thread():
         for b, (top, left, height, width) in enumerate(boxes.tolist()):
@@ -126,8 +178,56 @@ def resized_crop_cpu(
             resized = F.interpolate(
                 crop, (out_h, out_w), mode="bilinear", antialias=True, align_corners=False
             )
-            normalise_into(resized[0].permute(1, 2, 0).numpy(), table, out[b], bool(flips[b]))
+            rows = resized[0].permute(1, 2, 0).contiguous().view(out_h, out_w * channels).numpy()
+            normalise(rows, scale_row, shift_row, channels, bool(flips[b]), dest[b])
     return result
+
+
+class OutputPool:
+    """Channels-last output batches whose memory is reused once nothing references it.
+
+    A buffer is handed out again only when its storage has no other user: no tensor made
+    from it (the batch itself, a slice, a view, a ``.numpy()`` array holding it) is alive.
+    A batch the consumer keeps is therefore never overwritten; it only costs a new buffer.
+    Thread-safe; copies and pickles of a pool start empty.
+
+    Parameters
+    ----------
+    keep : int, default 8
+        Buffers kept for reuse; beyond them, batches get buffers of their own.
+    """
+
+    def __init__(self, keep: int = 8) -> None:
+        self.keep = keep
+        self._storages: list[torch.UntypedStorage] = []
+        self._lock = threading.Lock()
+
+    def __getstate__(self) -> dict:
+        return {"keep": self.keep}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["keep"])  # type: ignore[misc]
+
+    def empty(self, shape: Sequence[int], dtype: torch.dtype) -> torch.Tensor:
+        """An uninitialised channels-last ``(B, C, H, W)`` tensor, on reused memory where some is free."""
+        nbytes = math.prod(shape) * torch.empty((), dtype=dtype).element_size()
+        with self._lock:  # the tensor exists before the lock is released: the storage is taken
+            for storage in self._storages:
+                if storage.nbytes() == nbytes and _USE_COUNT is not None and _USE_COUNT(storage._cdata) == 1:
+                    return _channels_last(storage, shape, dtype)
+            storage = torch.UntypedStorage(nbytes)
+            if len(self._storages) < self.keep and _USE_COUNT is not None:
+                self._storages.append(storage)
+            return _channels_last(storage, shape, dtype)
+
+
+#: The number of users of a storage (torch's own count; None where this torch lacks it: no reuse).
+_USE_COUNT = getattr(torch._C, "_storage_Use_Count", None)
+
+
+def _channels_last(storage: torch.UntypedStorage, shape: Sequence[int], dtype: torch.dtype) -> torch.Tensor:
+    _, c, h, w = shape
+    return torch.empty(0, dtype=dtype).set_(storage, 0, tuple(shape), (h * w * c, 1, w * c, c))
 
 
 @contextmanager

@@ -16,7 +16,7 @@ import torch
 from ..datasets.bioscan5m import RGB_MEAN, RGB_STDEV
 from ..errors import InvalidArgumentError
 from .boxes import check_range, random_resized_crop_boxes
-from .cpu import resized_crop_cpu
+from .cpu import CPU_DTYPES, OutputPool, resized_crop_cpu
 from .functional import Channels, check_size, resize_center_crop, resized_crop
 
 __all__ = ["BatchTransform", "EvalTransform", "TrainTransform"]
@@ -99,7 +99,7 @@ class TrainTransform(BatchTransform):
     cropped and resized with antialiased bilinear interpolation, flipped, converted and
     normalised. The path depends on the device the images are on:
 
-    - uint8 images on the CPU (what :func:`~bioscan_h5.batch_loader` gathers, transformed in
+    - uint8 images on the CPU, float32 or bfloat16 output (what :func:`~bioscan_h5.batch_loader` gathers, transformed in
       its gathering threads): one sample at a time, by torch's uint8 antialiased kernel
       (torchvision's uint8 ``resized_crop(..., antialias=True)``, pixel for pixel), then
       normalised into the output in one pass (:func:`~bioscan_h5.transforms.cpu.resized_crop_cpu`);
@@ -158,6 +158,7 @@ class TrainTransform(BatchTransform):
             raise InvalidArgumentError(f"flip={flip!r} is a probability; pass a value in [0, 1].")
         self.flip = float(flip)
         self.generator = generator
+        self.outputs = OutputPool()
 
     def draw(self, n: int, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Draw the boxes and flips of ``n`` samples of ``height x width`` images.
@@ -180,9 +181,11 @@ class TrainTransform(BatchTransform):
         if images.ndim != 4:
             raise InvalidArgumentError(f"expected images of shape (B, C, H, W), got {tuple(images.shape)}.")
         boxes, flips = self.draw(images.shape[0], images.shape[-2], images.shape[-1])
-        if images.device.type == "cpu" and images.dtype == torch.uint8 and boxes.device.type == "cpu":
+        cpu = images.device.type == "cpu" and boxes.device.type == "cpu"
+        if cpu and images.dtype == torch.uint8 and self.dtype in CPU_DTYPES:
+            out = self.outputs.empty((len(images), images.shape[1], *self.size), self.dtype)
             return resized_crop_cpu(
-                images, boxes, self.size, flip=flips, mean=self.mean, std=self.std, dtype=self.dtype
+                images, boxes, self.size, flip=flips, mean=self.mean, std=self.std, dtype=self.dtype, out=out
             )
         return resized_crop(
             images, boxes, self.size, flip=flips, mean=self.mean, std=self.std, dtype=self.dtype

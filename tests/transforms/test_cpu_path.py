@@ -3,8 +3,9 @@
 uint8 images on the CPU are cropped and resized one sample at a time by torch's uint8
 antialiased kernel, the one torchvision's ``resized_crop(..., antialias=True)`` runs for a
 uint8 tensor on a CPU with AVX2, so the pixels are torchvision's uint8 output exactly; the
-normalisation maps each level through a table computed with the same float32 formula, so the
-output equals ``addcmul(-mean / std, level, 1 / 255 / std)`` in the output dtype bit for bit.
+normalisation computes ``level * (1 / 255 / std) + (-mean / std)`` in float32 (a multiply, then an
+add: torch's ``addcmul`` fuses them, 1 ulp away at most) and rounds to bfloat16 as torch does, so
+the output equals torch's ``levels * scale + shift`` bit for bit.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from bioscan_h5 import BIOSCAN5M, batch_loader
 from bioscan_h5.bioscan5m import RGB_MEAN, RGB_STDEV
 from bioscan_h5.errors import InvalidArgumentError
 from bioscan_h5.transforms import TrainTransform, random_resized_crop_boxes, resized_crop
-from bioscan_h5.transforms.cpu import normalise_into, one_thread, resized_crop_cpu
+from bioscan_h5.transforms.cpu import normalise_rows, normalise_rows_bf16, one_thread, resized_crop_cpu
 
 CL = torch.channels_last
 HAND_BOXES = [
@@ -79,14 +80,14 @@ def test_pixels_equal_torchvision_uint8_resized_crop(size):
         assert levels.max() <= 1e-4, (box, levels.max())  # float rounding of v / 255 * 255 only
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_normalisation_and_flip_are_exact_in_the_output_dtype(dtype):
     boxes = _boxes(11, seed=4)
     images = _images(len(boxes), seed=5).contiguous(memory_format=CL)
     flip = torch.arange(len(boxes)) % 3 == 0
     levels = resized_crop_cpu(images, boxes, 224) * 255  # exact integers (checked above)
     scale, shift = _affine(RGB_MEAN, RGB_STDEV)
-    expected = torch.addcmul(shift[:, None, None], levels.round(), scale[:, None, None]).to(dtype)
+    expected = (levels.round() * scale[:, None, None] + shift[:, None, None]).to(dtype)
     expected = torch.where(flip[:, None, None, None], expected.flip(-1), expected)
     ours = resized_crop_cpu(images, boxes, 224, flip=flip, mean=RGB_MEAN, std=RGB_STDEV, dtype=dtype)
     assert ours.dtype == dtype and ours.is_contiguous(memory_format=CL)
@@ -131,25 +132,48 @@ def test_torch_thread_setting_is_restored_and_per_thread():
     assert torch.get_num_threads() == before
 
 
-def test_kernel_equals_its_python_twin():
+@pytest.mark.parametrize("bf16", [False, True], ids=["float32", "bfloat16"])
+def test_kernels_equal_their_python_twins_and_torch(bf16):
     rng = np.random.default_rng(8)
-    pixels = rng.integers(0, 256, (5, 7, 3), dtype=np.uint8)
-    table = rng.random((256, 3), dtype=np.float32)
+    pixels = rng.integers(0, 256, (5, 7 * 3), dtype=np.uint8)
+    scale = np.tile(rng.normal(0, 0.05, 3).astype(np.float32), 7)
+    shift = np.tile(rng.normal(0, 3, 3).astype(np.float32), 7)
+    kernel, kind = (normalise_rows_bf16, np.int16) if bf16 else (normalise_rows, np.float32)
     for flip in (False, True):
-        fast, slow = np.empty((5, 7, 3), np.float32), np.empty((5, 7, 3), np.float32)
-        normalise_into(pixels, table, fast, flip)
-        normalise_into.py_func(pixels, table, slow, flip)
+        fast, slow = np.empty((5, 21), kind), np.empty((5, 21), kind)
+        kernel(pixels, scale, shift, 3, flip, fast)
+        kernel.py_func(pixels, scale, shift, 3, flip, slow)
         assert np.array_equal(fast, slow)
-        expected = table[pixels[:, ::-1] if flip else pixels, np.arange(3)]
-        assert np.array_equal(fast, expected)
+        src = pixels.reshape(5, 7, 3)[:, ::-1] if flip else pixels.reshape(5, 7, 3)
+        value = torch.from_numpy(src.astype(np.float32)) * torch.from_numpy(scale[:3]) + torch.from_numpy(
+            shift[:3]
+        )
+        expected = value.to(torch.bfloat16).view(torch.int16) if bf16 else value
+        assert np.array_equal(fast, expected.reshape(5, 21).numpy())
+
+
+def test_bfloat16_rounding_ties_to_even():
+    """Values half way between two bfloat16s, and either side of them, round as torch rounds."""
+    base = torch.tensor([1.0, 1.5, -2.25, 3.0e-3, 200.0], dtype=torch.float32).view(torch.int32)
+    near = torch.cat([base + d for d in (0x7FFF, 0x8000, 0x8001, 0x18000, 0x17FFF)]).view(torch.float32)
+    pixels = np.ones((1, len(near)), np.uint8)
+    out = np.empty((1, len(near)), np.int16)
+    normalise_rows_bf16(pixels, near.numpy(), np.zeros(len(near), np.float32), 1, False, out)
+    assert np.array_equal(out[0], near.to(torch.bfloat16).view(torch.int16).numpy())
 
 
 def test_bad_input_is_rejected_with_the_fix():
     boxes = torch.tensor([[0, 0, 8, 8]])
     with pytest.raises(InvalidArgumentError, match="resized_crop"):
         resized_crop_cpu(torch.zeros(1, 3, 8, 8), boxes, 4)
-    with pytest.raises(InvalidArgumentError, match="dtype"):
-        resized_crop_cpu(torch.zeros(1, 3, 8, 8, dtype=torch.uint8), boxes, 4, dtype=torch.float64)
+    for dtype in (torch.float64, torch.float16):
+        with pytest.raises(InvalidArgumentError, match="dtype"):
+            resized_crop_cpu(torch.zeros(1, 3, 8, 8, dtype=torch.uint8), boxes, 4, dtype=dtype)
+    # float16 from TrainTransform on the CPU: the batched path, still correct
+    images = _images(2, seed=9)
+    half = TrainTransform(64, dtype=torch.float16, generator=torch.Generator().manual_seed(1))(images)
+    full = TrainTransform(64, generator=torch.Generator().manual_seed(1))(images.float() / 255)
+    assert half.dtype == torch.float16 and torch.allclose(half.float(), full, atol=2e-2)
 
 
 def test_in_batch_loader_gathering_threads(sample_root_5m, store_5m):
@@ -167,9 +191,34 @@ def test_in_batch_loader_gathering_threads(sample_root_5m, store_5m):
             raw = ds[index][0]
             ref = F.interpolate(raw[None], (96, 96), mode="bilinear", antialias=True)[0].flip(-1)
             scale, shift = _affine(RGB_MEAN, RGB_STDEV)
-            expected = torch.addcmul(shift[:, None, None], ref.float(), scale[:, None, None]).to(
-                torch.bfloat16
-            )
+            expected = (ref.float() * scale[:, None, None] + shift[:, None, None]).to(torch.bfloat16)
             assert torch.equal(image[i], expected)
         seen += len(batch["index"])
     assert seen == len(ds) and torch.get_num_threads() == before
+
+
+# ------------------------------------------------------------------------- reused output memory
+def test_a_kept_batch_view_or_array_is_never_overwritten():
+    t = TrainTransform(64, generator=torch.Generator().manual_seed(10))
+    first = t(_images(4, seed=11))
+    kept = first.clone()
+    second = t(_images(4, seed=12))  # `first` is alive: new memory
+    assert second.data_ptr() != first.data_ptr() and torch.equal(first, kept)
+    view, array = second[1:3], second.numpy()  # the batch dropped, a slice and an array of it kept
+    view_kept, array_kept = view.clone(), array.copy()
+    del first, second
+    for seed in (13, 14):
+        t(_images(4, seed=seed))
+    assert torch.equal(view, view_kept) and np.array_equal(array, array_kept)
+
+
+def test_a_dropped_batch_is_reused_and_a_pickled_transform_starts_empty():
+    import copy
+    import pickle
+
+    t = TrainTransform(64)
+    ptr = t(_images(4)).data_ptr()
+    assert t(_images(4, seed=1)).data_ptr() == ptr  # nothing held the first: its memory again
+    again = pickle.loads(pickle.dumps(t))  # noqa: S301 - our own bytes
+    assert again.outputs._storages == [] and copy.deepcopy(t).outputs._storages == []
+    assert again(_images(4)).shape == (4, 3, 64, 64)
