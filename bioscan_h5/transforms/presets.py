@@ -99,10 +99,13 @@ class TrainTransform(BatchTransform):
     cropped and resized with antialiased bilinear interpolation, flipped, converted and
     normalised. The path depends on the device the images are on:
 
-    - uint8 images on the CPU, float32 or bfloat16 output (what :func:`~bioscan_h5.batch_loader` gathers, transformed in
-      its gathering threads): one sample at a time, by torch's uint8 antialiased kernel
-      (torchvision's uint8 ``resized_crop(..., antialias=True)``, pixel for pixel), then
-      normalised into the output in one pass (:func:`~bioscan_h5.transforms.cpu.resized_crop_cpu`);
+    - uint8 images on the CPU, float32 or bfloat16 output (what
+      :func:`~bioscan_h5.batch_loader` gathers, transformed in its gathering threads): one
+      sample at a time, by torch's uint8 antialiased kernel (torchvision's uint8
+      ``resized_crop(..., antialias=True)``, pixel for pixel), then normalised into the
+      output in one pass (:func:`~bioscan_h5.transforms.cpu.resized_crop_cpu`). Output
+      batches are reused once nothing refers to them (:class:`~bioscan_h5.transforms.cpu.OutputPool`):
+      a batch, a slice or an array of it that you keep is never overwritten;
     - anywhere else (a GPU; floating images): two batched matrix products, torchvision's
       float ``resized_crop(..., antialias=True)`` up to float rounding
       (:func:`~bioscan_h5.transforms.resized_crop`).
