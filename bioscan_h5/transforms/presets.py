@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from .._jit import JIT_DISABLED
 from ..datasets.bioscan5m import RGB_MEAN, RGB_STDEV
 from ..errors import InvalidArgumentError
 from .boxes import check_range, random_resized_crop_boxes
@@ -105,7 +106,8 @@ class TrainTransform(BatchTransform):
       ``resized_crop(..., antialias=True)``, pixel for pixel), then normalised into the
       output in one pass (:func:`~bioscan_h5.transforms.cpu.resized_crop_cpu`). Output
       batches are reused once nothing refers to them (:class:`~bioscan_h5.transforms.cpu.OutputPool`):
-      a batch, a slice or an array of it that you keep is never overwritten;
+      a batch, a slice or an array of it that you keep is never overwritten. (With
+      ``BIOSCAN_H5_DISABLE_JIT=1`` its kernel would run as Python: the batched path runs instead.);
     - anywhere else (a GPU; floating images): two batched matrix products, torchvision's
       float ``resized_crop(..., antialias=True)`` up to float rounding
       (:func:`~bioscan_h5.transforms.resized_crop`).
@@ -184,7 +186,7 @@ class TrainTransform(BatchTransform):
         if images.ndim != 4:
             raise InvalidArgumentError(f"expected images of shape (B, C, H, W), got {tuple(images.shape)}.")
         boxes, flips = self.draw(images.shape[0], images.shape[-2], images.shape[-1])
-        cpu = images.device.type == "cpu" and boxes.device.type == "cpu"
+        cpu = images.device.type == "cpu" and boxes.device.type == "cpu" and not JIT_DISABLED
         if cpu and images.dtype == torch.uint8 and self.dtype in CPU_DTYPES:
             out = self.outputs.empty((len(images), images.shape[1], *self.size), self.dtype)
             return resized_crop_cpu(

@@ -222,3 +222,24 @@ def test_a_dropped_batch_is_reused_and_a_pickled_transform_starts_empty():
     again = pickle.loads(pickle.dumps(t))  # noqa: S301 - our own bytes
     assert again.outputs._storages == [] and copy.deepcopy(t).outputs._storages == []
     assert again(_images(4)).shape == (4, 3, 64, 64)
+
+
+def test_without_the_jit_the_batched_path_runs():
+    """``BIOSCAN_H5_DISABLE_JIT=1`` would run the kernels as Python loops: the preset falls back
+    to the batched path (torchvision's float pixels, not uint8-rounded ones)."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import torch\n"
+        "from bioscan_h5.transforms import TrainTransform, resized_crop\n"
+        "x = torch.randint(0, 256, (3, 3, 64, 64), generator=torch.Generator().manual_seed(0)).to(torch.uint8)\n"
+        "t = TrainTransform(32, mean=(0, 0, 0), std=(1, 1, 1), generator=torch.Generator().manual_seed(1))\n"
+        "boxes, flips = TrainTransform(32, generator=torch.Generator().manual_seed(1)).draw(3, 64, 64)\n"
+        "print(torch.equal(t(x), resized_crop(x, boxes, 32, flip=flips)))\n"
+    )
+    env = {**os.environ, "BIOSCAN_H5_DISABLE_JIT": "1"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "True"
