@@ -183,13 +183,20 @@ def decode_image(
 
 
 def ingest(
-    path: str, image_dir_real: str, size: int, fit: str, draft: bool, quality: int | None
+    path: str,
+    image_dir_real: str,
+    size: int,
+    fit: str,
+    draft: bool,
+    quality: int | None,
+    crop: bool = False,
 ) -> tuple[ImageStatus, tuple | None, tuple[int, int], str]:
     """Read one source file for a JPEG store: ``(status, (bytes, mode, (w, h)) or None, source size, detail)``.
 
     The file is decoded as the raw builder decodes it (which flags the same bad files). With
     ``quality`` the image, converted to RGB and resized (the resize step of ``fit``, no crop
-    or pad), is encoded once as a JPEG of that quality; else its bytes are kept unchanged.
+    or pad; with ``crop``, the whole ``fit``: the ``size x size`` image of a raw store), is
+    encoded once as a JPEG of that quality; else its bytes are kept unchanged.
     """
     status = classify_path(path, image_dir_real)
     if status is not None:
@@ -205,7 +212,8 @@ def ingest(
             if draft:
                 draft_for(img, size, fit)
             img.load()
-            small = resize_step(to_rgb(img), size, fit)
+            rgb = to_rgb(img)
+            small = Image.fromarray(fit_image(rgb, size, fit)) if crop else resize_step(rgb, size, fit)
         buf = io.BytesIO()
         small.save(buf, format="JPEG", quality=quality)
         return ImageStatus.OK, (buf.getvalue(), "RGB", small.size), src, ""

@@ -155,7 +155,8 @@ def _check_row(st, row: int, path: str, real: str, status: int) -> str:
     """What is wrong with a row of ``st`` against its source file ("" if nothing)."""
     size, fit, draft = st.image_size, st.attrs[fmt.ATTR_FIT], bool(st.attrs[fmt.ATTR_DRAFT])
     if st.pixels == "jpeg":  # the bytes must be the source's (or its one re-encoding)
-        got, payload, _, _ = ingest(path, real, size, fit, draft, st.jpeg.quality or None)
+        crop = bool(json.loads(st.attrs.get(fmt.ATTR_BUILD_ARGS) or "{}").get("jpeg_crop", False))
+        got, payload, _, _ = ingest(path, real, size, fit, draft, st.jpeg.quality or None, crop)
         differs = payload is not None and payload[0] != st.jpeg.encoded(row)
         what = "bytes differ from the source file" + (" re-encoded" if st.jpeg.quality else "")
     else:

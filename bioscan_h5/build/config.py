@@ -38,6 +38,7 @@ CONTENT_ARGS = (
     "tokenize",
     "pixels",
     "jpeg_quality",
+    "jpeg_crop",
     "full_barcodes",
 )
 
@@ -76,6 +77,7 @@ class BuildConfig:
     batch_size: int = 32
     pixels: str = "raw"
     jpeg_quality: int | None = None
+    jpeg_crop: bool = False
     full_barcodes: bool = True
 
     def __post_init__(self) -> None:
@@ -91,6 +93,11 @@ class BuildConfig:
             )
         _check_choice("pixels", self.pixels, fmt.PIXEL_KINDS)
         _check_jpeg_quality(self.pixels, self.jpeg_quality, self.compression)
+        if self.jpeg_crop and not self.jpeg_quality:
+            raise InvalidArgumentError(
+                f"jpeg_crop={self.jpeg_crop!r} re-encodes the S x S image, so it needs jpeg_quality"
+                f" (got {self.jpeg_quality!r}); pass e.g. --pixels jpeg --jpeg-quality 90 --jpeg-crop."
+            )
         if self.max_nucleotides is None:
             self.full_barcodes = True  # one array as wide as the longest barcode: whole anyway
         schema = fmt.SCHEMAS.get(self.dataset)
@@ -140,7 +147,13 @@ class BuildConfig:
         from ..layouts import get_layout
 
         return get_layout(self.dataset).store_path(
-            self.root, self.image_package, self.image_size, self.fit, self.pixels, self.jpeg_quality
+            self.root,
+            self.image_package,
+            self.image_size,
+            self.fit,
+            self.pixels,
+            self.jpeg_quality,
+            jpeg_crop=self.jpeg_crop,
         )
 
     def command(self) -> str:
@@ -170,6 +183,8 @@ class BuildConfig:
             args += ["--pixels", self.pixels]
         if self.jpeg_quality:
             args += ["--jpeg-quality", str(self.jpeg_quality)]
+        if self.jpeg_crop:
+            args += ["--jpeg-crop"]
         if not self.full_barcodes:
             args += ["--no-full-barcodes"]
         if self.no_images:

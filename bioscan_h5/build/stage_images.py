@@ -103,6 +103,7 @@ def _decode_rows(cfg, layout, table, image_dir, rows, writer, progress, bad) -> 
             fit=cfg.fit,
             draft=cfg.draft,
             quality=cfg.jpeg_quality,
+            crop=cfg.jpeg_crop,
         )
         # The JPEG writer checksums the bytes itself: no pixel CRC comes with a row.
         results = ((*row, None) for row in read_batches(jobs, reader, cfg.workers, cfg.batch_size))

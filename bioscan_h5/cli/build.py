@@ -14,6 +14,12 @@ if TYPE_CHECKING:
 __all__ = ["add_parser", "run", "to_config"]
 
 
+_JPEG_CROP = (
+    "with --jpeg-quality: encode the S x S image of a raw store (the centre crop, or the padded image with"
+    " --fit pad) instead of the resized one: smaller, and decoded without a crop"
+)
+
+
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``build`` subcommand to ``sub`` and return its parser (its ``func`` is :func:`run`)."""
     p = sub.add_parser(
@@ -61,7 +67,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--out",
         default=None,
         help="store path (default: ROOT/<dataset>/h5/<dataset>_<package>_<S>px.h5; JPEG stores end in"
-        " _jpeg.h5 or _jpeg<Q>.h5)",
+        " _jpeg.h5, _jpeg<Q>.h5 or _jpeg<Q>crop.h5)",
     )
     p.add_argument("--overwrite", action="store_true", help="delete an existing store or partial build first")
     p.add_argument("--dry-run", action="store_true", help="print what would be done and write nothing")
@@ -83,6 +89,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="with --pixels jpeg: resize each image as the raw store does (no crop) and encode it once at"
         " this quality, e.g. 90 (for the large packages)",
     )
+    p.add_argument("--jpeg-crop", action="store_true", help=_JPEG_CROP)
     p.add_argument("--no-draft", action="store_true", help="never use JPEG draft (reduced-scale) decoding")
     p.add_argument("--strict", action="store_true", help="stop at the first bad image instead of flagging it")
     p.add_argument("--no-space-check", action="store_true", help="skip the free-disk-space check")
@@ -112,6 +119,7 @@ def to_config(args: argparse.Namespace) -> BuildConfig:
         "tokenize": tuple(t for t in args.tokenize.split(",") if t),
         "pixels": args.pixels,
         "jpeg_quality": args.jpeg_quality,
+        "jpeg_crop": args.jpeg_crop,
         "full_barcodes": not args.no_full_barcodes,
     }
     return build_config(

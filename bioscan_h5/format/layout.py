@@ -391,23 +391,28 @@ def store_filename(
     fit: str = "crop",
     pixels: str = "raw",
     jpeg_quality: int | None = None,
+    *,
+    jpeg_crop: bool = False,
 ) -> str:
     """File name of the store for one image package, size, fit and pixel kind.
 
     A raw store is ``<dataset>_<package>_<S>px[_pad].h5``; a JPEG store adds ``_jpeg`` (the
-    source files' bytes) or ``_jpeg<Q>`` (re-encoded at quality ``Q``): see :func:`jpeg_suffix`.
+    source files' bytes), ``_jpeg<Q>`` (re-encoded at quality ``Q``) or ``_jpeg<Q>crop`` (the
+    S x S image re-encoded): see :func:`jpeg_suffix`.
     """
     name = f"{dataset}_{image_package}_{image_size}px"
     if fit != "crop":
         name += f"_{fit}"
-    return name + jpeg_suffix(pixels, jpeg_quality) + ".h5"
+    return name + jpeg_suffix(pixels, jpeg_quality, jpeg_crop=jpeg_crop) + ".h5"
 
 
-def jpeg_suffix(pixels: str = "raw", jpeg_quality: int | None = None) -> str:
-    """The file-name suffix of a pixel kind: ``""`` (raw), ``"_jpeg"`` or ``"_jpeg<Q>"``."""
+def jpeg_suffix(pixels: str = "raw", jpeg_quality: int | None = None, *, jpeg_crop: bool = False) -> str:
+    """The file-name suffix of a pixel kind: ``""`` (raw), ``"_jpeg"``, ``"_jpeg<Q>"`` or ``"_jpeg<Q>crop"``."""
     if pixels != "jpeg":
         return ""
-    return f"_jpeg{jpeg_quality}" if jpeg_quality else "_jpeg"
+    if not jpeg_quality:
+        return "_jpeg"
+    return f"_jpeg{jpeg_quality}" + ("crop" if jpeg_crop else "")
 
 
 def default_store_path(root: str | os.PathLike, dataset: str, *name: Any, **kinds: Any) -> str:

@@ -13,9 +13,11 @@ from typing import Any
 
 import torch
 
+from .._jit import JIT_DISABLED
 from ..datasets.bioscan5m import RGB_MEAN, RGB_STDEV
 from ..errors import InvalidArgumentError
 from .boxes import check_range, random_resized_crop_boxes
+from .cpu import CPU_DTYPES, OutputPool, resized_crop_cpu
 from .functional import Channels, check_size, resize_center_crop, resized_crop
 
 __all__ = ["BatchTransform", "EvalTransform", "TrainTransform"]
@@ -95,9 +97,22 @@ class TrainTransform(BatchTransform):
 
     Each sample gets its own box, drawn with torchvision's ``RandomResizedCrop`` rule (see
     :func:`~bioscan_h5.transforms.random_resized_crop_boxes`), and its own flip; then it is
-    cropped and resized with antialiased bilinear interpolation (torchvision's
-    ``resized_crop(..., antialias=True)`` up to float rounding), flipped, converted and
-    normalised, all in two batched matrix products on the images' device.
+    cropped and resized with antialiased bilinear interpolation, flipped, converted and
+    normalised. The path depends on the device the images are on:
+
+    - uint8 images on the CPU, float32 or bfloat16 output (what
+      :func:`~bioscan_h5.batch_loader` gathers, transformed in its gathering threads): one
+      sample at a time, by torch's uint8 antialiased kernel (torchvision's uint8
+      ``resized_crop(..., antialias=True)``, pixel for pixel), then normalised into the
+      output in one pass (:func:`~bioscan_h5.transforms.cpu.resized_crop_cpu`). Output
+      batches are reused once nothing refers to them (:class:`~bioscan_h5.transforms.cpu.OutputPool`):
+      a batch, a slice or an array of it that you keep is never overwritten. (With
+      ``BIOSCAN_H5_DISABLE_JIT=1`` its kernel would run as Python: the batched path runs instead.);
+    - anywhere else (a GPU; floating images): two batched matrix products, torchvision's
+      float ``resized_crop(..., antialias=True)`` up to float rounding
+      (:func:`~bioscan_h5.transforms.resized_crop`).
+
+    The boxes and flips are the same draws on both paths.
 
     Parameters
     ----------
@@ -148,6 +163,7 @@ class TrainTransform(BatchTransform):
             raise InvalidArgumentError(f"flip={flip!r} is a probability; pass a value in [0, 1].")
         self.flip = float(flip)
         self.generator = generator
+        self.outputs = OutputPool()
 
     def draw(self, n: int, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Draw the boxes and flips of ``n`` samples of ``height x width`` images.
@@ -170,6 +186,12 @@ class TrainTransform(BatchTransform):
         if images.ndim != 4:
             raise InvalidArgumentError(f"expected images of shape (B, C, H, W), got {tuple(images.shape)}.")
         boxes, flips = self.draw(images.shape[0], images.shape[-2], images.shape[-1])
+        cpu = images.device.type == "cpu" and boxes.device.type == "cpu" and not JIT_DISABLED
+        if cpu and images.dtype == torch.uint8 and self.dtype in CPU_DTYPES:
+            out = self.outputs.empty((len(images), images.shape[1], *self.size), self.dtype)
+            return resized_crop_cpu(
+                images, boxes, self.size, flip=flips, mean=self.mean, std=self.std, dtype=self.dtype, out=out
+            )
         return resized_crop(
             images, boxes, self.size, flip=flips, mean=self.mean, std=self.std, dtype=self.dtype
         )

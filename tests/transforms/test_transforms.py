@@ -139,9 +139,10 @@ def test_train_preset_flips_about_half_and_respects_p():
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("layout", [torch.contiguous_format, CL], ids=["nchw", "channels_last"])
 def test_normalisation_dtype_and_channels_last(dtype, layout):
+    """The batched path (float input here; uint8 on the CPU takes the CPU path: test_cpu_path.py)."""
     images = _images(5, smooth=True).contiguous(memory_format=layout)
     t = TrainTransform(224, dtype=dtype, generator=_gen(7))
-    out = t(images)
+    out = t(images.float() / 255)
     assert out.dtype == dtype and out.shape == (5, 3, 224, 224)
     assert out.is_contiguous(memory_format=CL) and out.stride() == (224 * 224 * 3, 1, 224 * 3, 3)
     boxes, flips = TrainTransform(224, generator=_gen(7)).draw(5, 256, 256)
@@ -153,7 +154,9 @@ def test_normalisation_dtype_and_channels_last(dtype, layout):
 
 def test_mean_and_std_are_overridable():
     images = _images(3, smooth=True)
-    out = TrainTransform(mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25), generator=_gen(8))(images)
+    out = TrainTransform(mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25), generator=_gen(8))(
+        images.float() / 255
+    )
     boxes, flips = TrainTransform(generator=_gen(8)).draw(3, 256, 256)
     raw = resized_crop(images, boxes, 224, flip=flips)
     assert torch.allclose(out, (raw - 0.5) / 0.25, atol=1e-5)
@@ -342,6 +345,9 @@ def test_presets_as_batch_transform_of_batch_loader(sample_root_5m, store_5m, pr
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_matches_cpu():
     images = _images(8, smooth=True).contiguous(memory_format=CL)
-    cpu = TrainTransform(generator=_gen(18))(images)
-    gpu = TrainTransform(generator=_gen(18))(images.cuda())
+    cpu = TrainTransform(generator=_gen(18))(images.float() / 255)  # the batched path on the CPU
+    gpu = TrainTransform(generator=_gen(18))(images.cuda())  # boxes drawn on the CPU, applied on the GPU
     assert gpu.device.type == "cuda" and torch.allclose(gpu.cpu(), cpu, atol=1e-4)
+    per_sample = TrainTransform(generator=_gen(18))(images)  # the CPU path: uint8-rounded, ~1 level
+    levels = ((gpu.cpu() - per_sample) * RGB_STDEV[:, None, None] * 255).abs()
+    assert levels.max() <= UINT8_MAX and levels.mean() <= UINT8_MEAN

@@ -1,0 +1,248 @@
+"""The CPU path of the presets: each sample cropped and resized on its own, then normalised in one pass.
+
+The batched path (:mod:`.resample`) multiplies dense weight matrices, zeros included: cheap
+on a GPU, slow on a CPU. Here each uint8 sample's box goes through torch's own uint8
+antialiased bilinear kernel (the one torchvision's ``resized_crop(..., antialias=True)``
+calls for uint8 tensors), and a compiled pass computes ``x * scale + shift`` (that is
+``(x / 255 - mean) / std``) row by row into the channels-last output, mirrored where the
+sample is flipped, rounded to bfloat16 as torch rounds where asked. Both steps release the
+GIL, and the loop runs with one intra-op thread (torch's threads would contend with the
+gathering threads that call it; the setting is per thread and restored after the batch).
+The presets write into an :class:`OutputPool`: a batch's memory is reused only once no
+tensor, view or array of it is left (a fresh buffer costs more in page faults than the
+normalisation that fills it).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .._jit import kernel
+from ..errors import InvalidArgumentError
+from .functional import Channels, _affine, check_size
+
+__all__ = [
+    "CPU_DTYPES",
+    "OutputPool",
+    "normalise_rows",
+    "normalise_rows_bf16",
+    "one_thread",
+    "resized_crop_cpu",
+]
+
+#: Output dtypes of the CPU path, with the numpy dtype its kernels write each as.
+CPU_DTYPES = {torch.float32: torch.float32, torch.bfloat16: torch.int16}
+
+
+@kernel
+def normalise_rows(
+    pixels: np.ndarray, scale: np.ndarray, shift: np.ndarray, channels: int, flip: bool, out: np.ndarray
+) -> None:
+    """``out[y, k] = pixels[y, k'] * scale[k] + shift[k]`` in float32, ``k'`` mirrored where ``flip``.
+
+    Parameters
+    ----------
+    pixels : numpy.ndarray
+        uint8 ``(H, W * C)``: rows of channels-last pixels, C-contiguous.
+    scale, shift : numpy.ndarray
+        float32 ``(W * C,)``: the per-channel constants repeated along a row.
+    channels : int
+        ``C``.
+    flip : bool
+        Mirror each row left to right, pixel by pixel.
+    out : numpy.ndarray
+        float32 ``(H, W * C)``, C-contiguous.
+    """
+    height, row = pixels.shape
+    width = row // channels
+    values = np.empty(row, np.float32)
+    for y in range(height):
+        src = pixels[y]
+        dst = values if flip else out[y]
+        for k in range(row):  # a loop the compiler vectorises
+            dst[k] = np.float32(src[k]) * scale[k] + shift[k]
+        if flip:
+            for x in range(width):
+                a, b = x * channels, (width - 1 - x) * channels
+                for c in range(channels):
+                    out[y, a + c] = values[b + c]
+
+
+@kernel
+def normalise_rows_bf16(
+    pixels: np.ndarray, scale: np.ndarray, shift: np.ndarray, channels: int, flip: bool, out: np.ndarray
+) -> None:
+    """:func:`normalise_rows` rounded to bfloat16 as torch rounds a float32 (to nearest, ties to
+    even); ``out`` is int16 ``(H, W * C)`` and receives the bfloat16 bits."""
+    height, row = pixels.shape
+    width = row // channels
+    values = np.empty(row, np.float32)
+    bits = values.view(np.uint32)
+    halves = np.empty(row, np.int16)
+    for y in range(height):
+        src = pixels[y]
+        for k in range(row):
+            values[k] = np.float32(src[k]) * scale[k] + shift[k]
+        dst = halves if flip else out[y]
+        for k in range(row):
+            b = np.int64(bits[k])
+            v = (b + 0x7FFF + ((b >> 16) & 1)) >> 16  # the bfloat16's 16 bits, 0 .. 65535
+            dst[k] = v - 65536 if v >= 32768 else v
+        if flip:
+            for x in range(width):
+                a, b2 = x * channels, (width - 1 - x) * channels
+                for c in range(channels):
+                    out[y, a + c] = halves[b2 + c]
+
+
+def resized_crop_cpu(
+    images: torch.Tensor,
+    boxes: torch.Tensor,
+    size: int | Sequence[int],
+    *,
+    flip: torch.Tensor | None = None,
+    mean: Channels | None = None,
+    std: Channels | None = None,
+    dtype: torch.dtype = torch.float32,
+    out: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """:func:`~bioscan_h5.transforms.resized_crop` for uint8 images on the CPU, one sample at a time.
+
+    Sample ``b`` is torchvision's ``resized_crop(images[b], *boxes[b], size, antialias=True)``
+    of the uint8 image (so rounded to uint8 levels, exactly as torchvision rounds them),
+    mirrored where ``flip[b]``, then ``x * (1 / 255 / std) + (-mean / std)`` in float32,
+    rounded to ``dtype``.
+
+    Parameters
+    ----------
+    images : torch.Tensor
+        uint8 ``(B, C, H, W)`` on the CPU, any memory format (channels-last is fastest).
+    boxes : torch.Tensor
+        int ``(B, 4)``: ``top, left, height, width`` of each box, inside the image.
+    size : int or tuple of int
+        Output ``(height, width)``; an int means a square.
+    flip : torch.Tensor, optional
+        bool ``(B,)``: mirror these samples left to right.
+    mean, std : tensor or sequence of float, optional
+        One value per channel, in [0, 1] units; default no normalisation (0 and 1).
+    dtype : torch.dtype, default torch.float32
+        ``torch.float32`` or ``torch.bfloat16``.
+    out : torch.Tensor, optional
+        Where to write: ``(B, C, height, width)`` of ``dtype``, channels-last (e.g. from an
+        :class:`OutputPool`); default a new tensor.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(B, C, height, width)`` of ``dtype`` in ``torch.channels_last`` memory format (``out``).
+
+    Raises
+    ------
+    InvalidArgumentError
+        Images that are not uint8 on the CPU, or another ``dtype``.
+    """
+    out_h, out_w = check_size("size", size)
+    if images.dtype != torch.uint8 or images.device.type != "cpu" or dtype not in CPU_DTYPES:
+        raise InvalidArgumentError(
+            f"resized_crop_cpu takes uint8 CPU images and one of {sorted(map(str, CPU_DTYPES))} as dtype, got"
+            f" {images.dtype} images on {images.device} and dtype={dtype!r}; use resized_crop for the others."
+        )
+    scale, shift = _affine(images, mean, std)
+    n, channels = images.shape[:2]
+    scale_row, shift_row = (v.cpu().repeat(out_w).numpy() for v in (scale, shift))
+    shape = (n, channels, out_h, out_w)
+    result = torch.empty(shape, dtype=dtype, memory_format=torch.channels_last) if out is None else out
+    if (
+        result.shape != shape
+        or result.dtype != dtype
+        or not result.is_contiguous(memory_format=torch.channels_last)
+    ):
+        raise InvalidArgumentError(
+            f"out is {result.dtype} {tuple(result.shape)} with strides {result.stride()}; pass a channels-last"
+            f" {dtype} tensor of shape {shape}, or none."
+        )
+    # (B, H, W * C): the result's memory, as the kernel's dtype
+    dest = result.permute(0, 2, 3, 1).view(CPU_DTYPES[dtype]).view(n, out_h, out_w * channels).numpy()
+    normalise = normalise_rows if dtype == torch.float32 else normalise_rows_bf16
+    flips = [False] * n if flip is None else flip.tolist()
+    with one_thread():
+        for b, (top, left, height, width) in enumerate(boxes.tolist()):
+            crop = images[b : b + 1, :, top : top + height, left : left + width]
+            resized = F.interpolate(
+                crop, (out_h, out_w), mode="bilinear", antialias=True, align_corners=False
+            )
+            rows = resized[0].permute(1, 2, 0).contiguous().view(out_h, out_w * channels).numpy()
+            normalise(rows, scale_row, shift_row, channels, bool(flips[b]), dest[b])
+    return result
+
+
+class OutputPool:
+    """Channels-last output batches whose memory is reused once nothing references it.
+
+    A buffer is handed out again only when its storage has no other user: no tensor made
+    from it (the batch itself, a slice, a view, a ``.numpy()`` array holding it) is alive.
+    A batch the consumer keeps is therefore never overwritten; it only costs a new buffer.
+    Thread-safe; copies and pickles of a pool start empty.
+
+    Parameters
+    ----------
+    keep : int, default 8
+        Buffers kept for reuse; beyond them, batches get buffers of their own.
+    """
+
+    def __init__(self, keep: int = 8) -> None:
+        self.keep = keep
+        self._storages: list[torch.UntypedStorage] = []
+        self._lock = threading.Lock()
+
+    def __getstate__(self) -> dict:
+        return {"keep": self.keep}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["keep"])  # type: ignore[misc]
+
+    def empty(self, shape: Sequence[int], dtype: torch.dtype) -> torch.Tensor:
+        """An uninitialised channels-last ``(B, C, H, W)`` tensor, on reused memory where some is free."""
+        nbytes = math.prod(shape) * torch.empty((), dtype=dtype).element_size()
+        with self._lock:  # the tensor exists before the lock is released: the storage is taken
+            for storage in self._storages:
+                if storage.nbytes() == nbytes and _USE_COUNT is not None and _USE_COUNT(storage._cdata) == 1:
+                    return _channels_last(storage, shape, dtype)
+            storage = torch.UntypedStorage(nbytes)
+            if len(self._storages) < self.keep and _USE_COUNT is not None:
+                self._storages.append(storage)
+            return _channels_last(storage, shape, dtype)
+
+
+#: The number of users of a storage (torch's own count; None where this torch lacks it: no reuse).
+_USE_COUNT = getattr(torch._C, "_storage_Use_Count", None)
+
+
+def _channels_last(storage: torch.UntypedStorage, shape: Sequence[int], dtype: torch.dtype) -> torch.Tensor:
+    _, c, h, w = shape
+    return torch.empty(0, dtype=dtype).set_(storage, 0, tuple(shape), (h * w * c, 1, w * c, c))
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Run torch's CPU ops of the calling thread on one intra-op thread, then restore the setting.
+
+    ``torch.set_num_threads`` sets the calling thread's OpenMP thread count (and the default
+    of threads that have not yet run an op), so other threads keep theirs.
+    """
+    before = torch.get_num_threads()
+    if before == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
