@@ -17,12 +17,12 @@ for notebooks.
 from __future__ import annotations
 
 import os
-import threading
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .. import format as fmt
+from .._forksafe import fork_lock
 from ..errors import StoreFormatError
 from .descriptors import Descriptor, own_descriptor
 
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = ["JpegBlock", "JpegImages"]
 
-_open_lock = threading.Lock()  # one descriptor per process, however many threads read at once
+_open_lock = fork_lock()  # one descriptor per process, however many threads read at once
 
 
 class JpegBlock:
