@@ -29,6 +29,7 @@ __all__ = [
     "ResumeMismatchError",
     "SourceFileNotFoundError",
     "SplitNotBuiltError",
+    "StoreChangedError",
     "StoreFormatError",
     "StoreIncompleteError",
     "StoreNotFoundError",
@@ -54,6 +55,14 @@ class StoreNotFoundError(BioscanH5Error, FileNotFoundError):
 
 class StoreFormatError(BioscanH5Error, ValueError):
     """A file is not a bioscan-h5 store, or is damaged (missing dataset, wrong shape/dtype)."""
+
+
+class StoreChangedError(StoreFormatError):
+    """The store file was changed in place (``cp`` over it, ``truncate``) while it was open.
+
+    Reading on would mix the old and the new file. Open the store again; update stores by
+    renaming a new file over them (``os.replace``), which open readers never see.
+    """
 
 
 class StoreVersionError(StoreFormatError):
