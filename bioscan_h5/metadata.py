@@ -25,6 +25,7 @@ from .columns import ColumnValueError, StoredColumn, codec_for
 from .dna import encode_barcodes
 from .errors import MetadataError
 from .format import ColumnSpec, DatasetSchema, Kind
+from .metadata_lines import check_line_lengths
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -161,8 +162,10 @@ def _column_kinds(schema: DatasetSchema, header: list[str], path: str) -> list[C
 
 
 def read_header(path: str, sep: str) -> list[str]:
-    """The column names of a metadata file."""
+    """The column names of a metadata file (whose lines are checked first: :mod:`.metadata_lines`)."""
     import pandas as pd
+
+    check_line_lengths(path)
 
     try:
         return list(pd.read_csv(path, sep=sep, nrows=0, encoding="utf-8-sig").columns)

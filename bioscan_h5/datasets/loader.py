@@ -324,7 +324,8 @@ class BatchLoader:
     def _take_ring(self) -> Ring | None:
         if not self.ring_size:
             return None
-        return self._free.pop() if self._free else Ring(self.ring_size, self.batch_size, self.pin_memory)
+        capacity = min(self.batch_size, len(self.dataset))  # a batch is never larger (a slot grows if it is)
+        return self._free.pop() if self._free else Ring(self.ring_size, capacity, self.pin_memory)
 
     def _batches(self) -> _Batches:
         """(batch, slot) pairs of one epoch, in order; the ring's numbering goes on across epochs."""

@@ -8,6 +8,7 @@ file under its final name.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import errno
 import os
@@ -76,6 +77,18 @@ def _merge_tree(src: str, dst: str) -> None:
         _move(entry.path, target)
 
 
+def _refuse_duplicates(plan: list) -> None:
+    """Refuse a central directory that lists one path more than once (each copy would be written)."""
+    counts = collections.Counter("/".join(parts) for info, parts in plan if not info.is_dir())
+    name, n = counts.most_common(1)[0] if counts else ("", 1)
+    if n > 1:
+        raise DownloadError(
+            f"Refusing to extract the archive: its member {name!r} is listed {n} times (a zip written once"
+            " lists each file once; repeated entries can make a small archive write many times its size)."
+            " Delete the archive and download it again."
+        )
+
+
 def safe_extract(
     zip_path: str | os.PathLike,
     dest: str | os.PathLike,
@@ -121,6 +134,7 @@ def safe_extract(
                 parts = _member_parts(info, drop_prefix)
                 if parts is not None:
                     plan.append((info, parts))
+            _refuse_duplicates(plan)
             os.makedirs(dest, exist_ok=True)
             _check_space(dest, sum(info.file_size for info, _ in plan), f"extract {label}")
             tmp = tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}{label}-", dir=dest)

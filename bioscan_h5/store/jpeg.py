@@ -25,6 +25,7 @@ from .. import format as fmt
 from .._forksafe import fork_lock
 from ..errors import StoreFormatError
 from .descriptors import Descriptor, own_descriptor
+from .jpeg_checks import check_tables, decoded
 
 if TYPE_CHECKING:
     from .decode import RowDecoder
@@ -86,12 +87,7 @@ class JpegBlock:
         block = store.file[fmt.JPEG_BYTES]
         self.nbytes = int(block.shape[0])
         self.start = block.id.get_offset() if self.nbytes else 0
-        ends = self.offsets + self.lengths
-        if self.n_rows and (self.offsets.min() < 0 or self.lengths.min() < 0 or ends.max() > self.nbytes):
-            raise StoreFormatError(
-                f"{store.path!r} is damaged: its JPEG tables point outside the {self.nbytes}-byte block."
-                " Rebuild it with `bioscan-h5 build --pixels jpeg --overwrite`."
-            )
+        check_tables(store.path, self.offsets, self.lengths, self.sizes, store.image_status, self.nbytes)
 
     def __reduce__(self):
         return (JpegBlock, (self.store,))
@@ -156,7 +152,8 @@ class JpegBlock:
             out[...] = 0
             return out
         w, h = self.sizes[row].tolist()
-        return self.decoder.into(data, bytes(self.modes[row]), (w, h), out)
+        with decoded(self.store.path, row, data, (w, h)):
+            return self.decoder.into(data, bytes(self.modes[row]), (w, h), out)
 
     def read(self, rows, out: np.ndarray, nogil: bool = False) -> np.ndarray:
         """Decode the images of ``rows`` into ``out[i]`` for ``rows[i]`` (as :meth:`RowReader.read`).
@@ -184,8 +181,10 @@ class JpegBlock:
             (w, h), (top, left) = size_of[k], crop_of[k]
             if not data:
                 out[k] = 0
-            elif top < 0 or not contiguous or not dec.crop_into(data, w, h, top, left, out[k]):
-                dec.into(data, modes[k], (w, h), out[k])
+                continue
+            with decoded(self.store.path, row_of[k], data, (w, h)):
+                if top < 0 or not contiguous or not dec.crop_into(data, w, h, top, left, out[k]):
+                    dec.into(data, modes[k], (w, h), out[k])
         return out
 
     def close(self) -> None:
