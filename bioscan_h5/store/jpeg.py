@@ -86,7 +86,13 @@ class JpegBlock:
         self.modes = store.array(fmt.JPEG_MODES)
         block = store.file[fmt.JPEG_BYTES]
         self.nbytes = int(block.shape[0])
-        self.start = block.id.get_offset() if self.nbytes else 0
+        start = block.id.get_offset() if self.nbytes else 0
+        if start is None:  # chunked (or not allocated): no one place in the file to read rows from
+            raise StoreFormatError(
+                f"{store.path!r} is damaged: '/{fmt.JPEG_BYTES}' is not stored as one contiguous block, as"
+                " `bioscan-h5 build --pixels jpeg` writes it. Rebuild it with `bioscan-h5 build --overwrite`."
+            )
+        self.start = start
         check_tables(store.path, self.offsets, self.lengths, self.sizes, store.image_status, self.nbytes)
 
     def __reduce__(self):
