@@ -81,6 +81,17 @@ def _merge_tree(src: str, dst: str, replace: frozenset[str] = frozenset()) -> No
         _move(entry.path, target)
 
 
+def _plan(zf: zipfile.ZipFile, drop_prefix: str | None, dest: str, replace: frozenset[str]) -> list:
+    """``(info, parts)`` of each member to extract, every one checked (see :func:`safe_extract`)."""
+    plan = []
+    for info in zf.infolist():
+        parts = _member_parts(info, drop_prefix)
+        if parts is not None:
+            plan.append((info, parts))
+    _refuse_duplicates(plan)
+    return _in_the_way(plan, dest, replace)
+
+
 def _refuse_duplicates(plan: list) -> None:
     """Refuse a central directory that lists one path more than once (each copy would be written)."""
     counts = collections.Counter("/".join(parts) for info, parts in plan if not info.is_dir())
@@ -187,14 +198,8 @@ def safe_extract(
     label = os.path.basename(zip_path)
     try:
         with zipfile.ZipFile(zip_path) as zf:
-            plan = []
-            for info in zf.infolist():
-                parts = _member_parts(info, drop_prefix)
-                if parts is not None:
-                    plan.append((info, parts))
-            _refuse_duplicates(plan)
             replaceable = frozenset(os.path.join(dest, *rel.split("/")) for rel in replace)
-            plan = _in_the_way(plan, dest, replaceable)
+            plan = _plan(zf, drop_prefix, dest, replaceable)
             os.makedirs(dest, exist_ok=True)
             _check_space(dest, sum(info.file_size for info, _ in plan), f"extract {label}")
             tmp = tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}{label}-", dir=dest)
