@@ -22,6 +22,8 @@ __all__ = [
     "ChecksumMismatchError",
     "DownloadError",
     "ImageUnavailableError",
+    "IndexRangeError",
+    "IndexTypeError",
     "InsufficientSpaceError",
     "InvalidArgumentError",
     "MetadataError",
@@ -47,6 +49,14 @@ class InvalidArgumentError(BioscanH5Error, ValueError):
     The message shows the value with ``!r`` and lists the valid ones. It is a ``ValueError``,
     as ``bioscan-dataset`` raises for the same mistakes.
     """
+
+
+class IndexTypeError(BioscanH5Error, TypeError):
+    """A dataset index that is not an integer (a float, a bool, a string), as ``ds[i]`` refuses it."""
+
+
+class IndexRangeError(BioscanH5Error, IndexError):
+    """A dataset index outside the dataset (an unsigned value beyond int64 among them)."""
 
 
 class StoreNotFoundError(BioscanH5Error, FileNotFoundError):

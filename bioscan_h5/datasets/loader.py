@@ -36,13 +36,13 @@ from collections import deque
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
-import numpy as np
 import torch
 from torch.utils.data import BatchSampler, RandomSampler, Sampler, SequentialSampler
 
 from ..errors import InvalidArgumentError
 from .base import StoreDataset
 from .decode import GpuJpegDecoder, check_gpu_decode
+from .indices import as_indices
 from .ring import LIFETIME, Ring, Slot, ring_size
 
 __all__ = ["BatchLoader", "BatchView", "batch_loader", "gather_batch"]
@@ -61,7 +61,7 @@ def gather_batch(ds: StoreDataset, indices) -> dict[str, object]:
     :class:`~bioscan_h5.tokenizers.Tokenizer`, one int64 tensor per target rank,
     ``"target"``, and each other modality (numeric columns as tensors, text columns as lists).
     """
-    idx = np.asarray(indices, dtype=np.int64)
+    idx = as_indices(indices, len(ds))
     return {"index": torch.from_numpy(idx), **ds.reader.batch(ds.rows[idx])}
 
 
@@ -293,7 +293,7 @@ class BatchLoader:
     # ------------------------------------------------------------ gathering
     def _gather(self, slot: Slot | None, indices) -> dict:
         """One batch, into ``slot`` (or new buffers); runs in a gathering thread."""
-        idx = np.asarray(indices, dtype=np.int64)
+        idx = as_indices(indices, len(self.dataset))  # whatever the sampler gave
         ds = self.dataset
         rows = ds.rows[idx]
         if slot is None:
