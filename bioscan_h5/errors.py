@@ -28,6 +28,7 @@ __all__ = [
     "InvalidArgumentError",
     "MetadataError",
     "ResizedImagesWarning",
+    "ResourceLimitError",
     "ResumeMismatchError",
     "SourceFileNotFoundError",
     "SplitNotBuiltError",
@@ -57,6 +58,10 @@ class IndexTypeError(BioscanH5Error, TypeError):
 
 class IndexRangeError(BioscanH5Error, IndexError):
     """A dataset index outside the dataset (an unsigned value beyond int64 among them)."""
+
+
+class ResourceLimitError(BioscanH5Error, OSError):
+    """A read failed for want of a resource of this process (file descriptors), not a damaged file."""
 
 
 class StoreNotFoundError(BioscanH5Error, FileNotFoundError):

@@ -28,6 +28,8 @@ from .transfer import CHUNK_SIZE, _check_space
 __all__ = ["safe_extract"]
 
 _TMP_PREFIX = ".bioscan-h5-extract-"
+#: Most path components of a member (deeper paths exhaust recursion and path-length limits).
+_MAX_DEPTH = 64
 
 
 def _member_parts(info: zipfile.ZipInfo, drop_prefix: str | None) -> list[str] | None:
@@ -43,6 +45,11 @@ def _member_parts(info: zipfile.ZipInfo, drop_prefix: str | None) -> list[str] |
     if ".." in parts:
         raise DownloadError(
             f"Refusing to extract zip member {name!r}: its path leaves the target folder ('..')."
+        )
+    if len(parts) > _MAX_DEPTH:
+        raise DownloadError(
+            f"Refusing to extract zip member {name[:120]!r}...: it is nested {len(parts)} folders deep (at most"
+            f" {_MAX_DEPTH}; the BIOSCAN archives nest 6). Delete the archive and download it again."
         )
     if stat.S_ISLNK(mode):
         raise DownloadError(f"Refusing to extract zip member {name!r}: it is a symbolic link.")

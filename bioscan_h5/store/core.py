@@ -14,11 +14,11 @@ import numpy as np
 from .. import format as fmt
 from .._hdf5 import open_readonly
 from ..columns import StoredColumn, read_column
-from ..errors import StoreFormatError, StoreNotFoundError
+from ..errors import ResourceLimitError, StoreFormatError, StoreNotFoundError
 from ..format import Kind
 from ..layouts import get_layout
 from .barcodes import BarcodeArrays
-from .damage import damage_reported, reads
+from .damage import damage_reported, out_of_descriptors, reads
 from .identity import FileIdentity
 from .integrity import ChecksumAccess
 from .pixels import ImageArrays
@@ -98,6 +98,11 @@ def _open_validated(path: str, allow_incomplete: bool) -> tuple[h5py.File, Store
     try:
         f = open_readonly(path)
     except OSError as exc:
+        if out_of_descriptors(exc):
+            raise ResourceLimitError(
+                f"{path!r} could not be opened: this process has too many open files ({exc}). The store is"
+                " not damaged: close other files, or raise the limit (`ulimit -n`), and open it again."
+            ) from None
         raise StoreFormatError(
             f"{path!r} is not a readable HDF5 file ({exc}). It may be truncated or damaged:"
             " rebuild it with `bioscan-h5 build --overwrite`."
