@@ -26,9 +26,13 @@ _taken: list[Any] = []
 _jit_usable = True
 
 
-def fork_lock() -> threading.Lock:
-    """A new lock that is taken around every fork of this process and is free in the child."""
-    lock = threading.Lock()
+def fork_lock() -> threading.RLock:
+    """A new lock that is taken around every fork of this process and is free in the child.
+
+    Reentrant, so that a thread that forks while it holds the lock (a subprocess started
+    with ``preexec_fn`` during a compile, say) takes it again at once instead of waiting.
+    """
+    lock = threading.RLock()
     _locks.append(lock)
     return lock
 
