@@ -9,6 +9,7 @@ file.
 
 from __future__ import annotations
 
+import collections
 import csv
 import hashlib
 import json
@@ -199,7 +200,7 @@ def _refuse_repeated_names(path: str, sep: str) -> None:
     """Refuse a header naming a column twice (pandas would rename the second ``name.1``)."""
     with open(path, encoding="utf-8-sig", newline="") as fh:
         names = next(csv.reader(fh, delimiter=sep), [])
-    dup = sorted({h for h in names if names.count(h) > 1})
+    dup = sorted(h for h, n in collections.Counter(names).items() if n > 1)
     if dup:
         raise metadata_error(
             path,

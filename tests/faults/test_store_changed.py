@@ -136,11 +136,18 @@ def test_store_changed_in_place_under_a_reader(pixels, how, built, shared_root, 
     assert report["served"] == 0 and len(report["errors"]) == 4, report
     message = report["errors"]["ds[i]"]
     assert "changed" in message and "os.replace" in message
+    verify = run_cli("verify", "--full", "--no-progress", store, timeout=120)
+    assert_no_crash(verify)
+    if how == "truncate":  # the truncated file is damaged for any later reader too
+        assert verify.returncode == 1 and "FAIL" in verify.stdout, verify.stdout + verify.stderr
+    else:  # a whole other store: sound on its own
+        assert verify.returncode == 0, verify.stdout + verify.stderr
     if pixels == "raw":
         record(
             f"The store is changed in place while a reader has it open ({how}: the same inode, not a rename);"
             " raw, lzf and JPEG stores; then ds[i], __getitems__, a batch_loader and a column read",
             f"No signal (a page past the new end of a memory map would be SIGBUS). Every read raised"
             f" StoreChangedError: `{message}`",
-            "Nothing served from the changed file, and no mix of the two files; reopening reads the new one.",
+            "Nothing served from the changed file, and no mix of the two files; reopening reads the new one"
+            " (`verify --full` reports the truncated file as damaged, and finds the copied store sound).",
         )
