@@ -21,7 +21,7 @@ from ._helpers import crash, run_cli, sanitize
 from .test_allocation_bounds import _limited, read_limited
 from .test_hostile_stores import _build
 
-pytestmark = pytest.mark.subprocess
+pytestmark = [pytest.mark.subprocess, pytest.mark.slow]  # 7 stores read in full, 7 verify runs
 
 SECTION = "Bad or foreign store files"
 

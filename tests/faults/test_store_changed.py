@@ -111,7 +111,10 @@ def _change_under_reader(path, truth, tmp_path, change) -> dict:
     return json.loads(reader.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.parametrize("pixels", ["raw", "lzf", "jpeg"])
+@pytest.mark.parametrize(
+    "pixels",
+    ["raw", pytest.param("lzf", marks=pytest.mark.slow), pytest.param("jpeg", marks=pytest.mark.slow)],
+)
 @pytest.mark.parametrize("how", ["truncate", "cp another store over it"])
 def test_store_changed_in_place_under_a_reader(pixels, how, built, shared_root, tmp_path, record):
     extra = {"raw": (), "lzf": ("--compression", "lzf"), "jpeg": ("--pixels", "jpeg")}[pixels]
