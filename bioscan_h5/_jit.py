@@ -12,16 +12,17 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
 from collections.abc import Callable
 from typing import Any
+
+from ._forksafe import fork_lock, jit_usable
 
 __all__ = ["JIT_DISABLED", "kernel", "numba_loaded"]
 
 #: True when ``BIOSCAN_H5_DISABLE_JIT`` is set to a true value.
 JIT_DISABLED = os.environ.get("BIOSCAN_H5_DISABLE_JIT", "").strip().lower() in {"1", "true", "yes", "on"}
 
-_lock = threading.Lock()
+_lock = fork_lock()  # free in a forked child (see _forksafe)
 
 
 def numba_loaded() -> bool:
@@ -49,7 +50,7 @@ class _LazyKernel:
     @property
     def jitted(self) -> Callable[..., Any]:
         """The compiled dispatcher (compiled now if needed), or the Python twin when disabled."""
-        if JIT_DISABLED:
+        if JIT_DISABLED or not jit_usable():
             return self.py_func
         if self._compiled is None:
             with _lock:

@@ -22,14 +22,18 @@ __all__ = [
     "ChecksumMismatchError",
     "DownloadError",
     "ImageUnavailableError",
+    "IndexRangeError",
+    "IndexTypeError",
     "InsufficientSpaceError",
     "InvalidArgumentError",
     "KeptBatchWarning",
     "MetadataError",
     "ResizedImagesWarning",
+    "ResourceLimitError",
     "ResumeMismatchError",
     "SourceFileNotFoundError",
     "SplitNotBuiltError",
+    "StoreChangedError",
     "StoreFormatError",
     "StoreIncompleteError",
     "StoreNotFoundError",
@@ -49,12 +53,32 @@ class InvalidArgumentError(BioscanH5Error, ValueError):
     """
 
 
+class IndexTypeError(BioscanH5Error, TypeError):
+    """A dataset index that is not an integer (a float, a bool, a string), as ``ds[i]`` refuses it."""
+
+
+class IndexRangeError(BioscanH5Error, IndexError):
+    """A dataset index outside the dataset (an unsigned value beyond int64 among them)."""
+
+
+class ResourceLimitError(BioscanH5Error, OSError):
+    """A read failed for want of a resource of this process (file descriptors), not a damaged file."""
+
+
 class StoreNotFoundError(BioscanH5Error, FileNotFoundError):
     """No store file (and no raw data to build one from) where one was looked for."""
 
 
 class StoreFormatError(BioscanH5Error, ValueError):
     """A file is not a bioscan-h5 store, or is damaged (missing dataset, wrong shape/dtype)."""
+
+
+class StoreChangedError(StoreFormatError):
+    """The store file was changed in place (``cp`` over it, ``truncate``) while it was open.
+
+    Reading on would mix the old and the new file. Open the store again; update stores by
+    renaming a new file over them (``os.replace``), which open readers never see.
+    """
 
 
 class StoreVersionError(StoreFormatError):

@@ -120,22 +120,70 @@ def fit_image(img: Image.Image, size: int, fit: str = "crop") -> np.ndarray:
 def classify_path(path: str, image_dir_real: str) -> ImageStatus | None:
     """The status of a source path that cannot be decoded before it is opened, else None.
 
-    Missing, a link out of ``image_dir_real``, not a regular file, or empty.
+    Missing, not a regular file, or empty. Where the file really lies is checked on the
+    opened descriptor (:func:`open_within`), not here: a path checked, then opened, may have
+    been swapped for a link in between.
     """
     try:
-        st = os.lstat(path)
+        st = os.stat(path)
     except FileNotFoundError:
         return ImageStatus.MISSING
     except OSError:
         return ImageStatus.UNDECODABLE
-    if stat.S_ISLNK(st.st_mode):
+    if not stat.S_ISREG(st.st_mode):
+        return ImageStatus.NOT_A_FILE
+    if st.st_size == 0:
+        return ImageStatus.EMPTY
+    return None
+
+
+def open_within(path: str, image_dir_real: str) -> tuple[ImageStatus | None, io.BufferedReader | None]:
+    """Open a source file, then check what was opened: ``(None, file)``, or ``(status, None)``.
+
+    The file really opened (its descriptor's path, every link and folder link resolved) must
+    lie in ``image_dir_real``, else ``OUTSIDE_ROOT``; it must be a non-empty regular file.
+    Checking the descriptor makes the check and the open one step. Opened non-blocking, so
+    a pipe swapped in is never waited on.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:  # a dangling link out of the folder is still a link out of it
+        return (ImageStatus.OUTSIDE_ROOT if _links_out(path, image_dir_real) else ImageStatus.MISSING), None
+    except OSError:
+        return ImageStatus.UNDECODABLE, None
+    try:
+        status = _opened_status(fd, path, image_dir_real)
+    except BaseException:
+        os.close(fd)
+        raise
+    if status is not None:
+        os.close(fd)
+        return status, None
+    return None, os.fdopen(fd, "rb")
+
+
+def _links_out(path: str, image_dir_real: str) -> bool:
+    try:
+        real = os.path.realpath(path) if os.path.islink(path) else None
+    except OSError:  # swapped meanwhile
+        return False
+    return real is not None and os.path.commonpath([real, image_dir_real]) != image_dir_real
+
+
+def _opened_status(fd: int, path: str, image_dir_real: str) -> ImageStatus | None:
+    st = os.fstat(fd)
+    try:
+        real = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:  # no /proc: resolve the path, and require that it is the file opened
         real = os.path.realpath(path)
-        if os.path.commonpath([real, image_dir_real]) != image_dir_real:
-            return ImageStatus.OUTSIDE_ROOT
         try:
-            st = os.stat(path)
+            same = os.path.samestat(os.stat(real), st)
         except OSError:
-            return ImageStatus.MISSING
+            same = False
+        if not same:
+            return ImageStatus.OUTSIDE_ROOT
+    if os.path.commonpath([real, image_dir_real]) != image_dir_real:
+        return ImageStatus.OUTSIDE_ROOT
     if not stat.S_ISREG(st.st_mode):
         return ImageStatus.NOT_A_FILE
     if st.st_size == 0:
@@ -170,11 +218,11 @@ def decode_image(
     detail : str
         The decoder's message for a failure, "" otherwise.
     """
-    status = classify_path(path, image_dir_real or os.path.realpath(os.path.dirname(path)))
-    if status is not None:
-        return status, None, (0, 0), ""
+    status, fh = open_within(path, image_dir_real or os.path.realpath(os.path.dirname(path)))
+    if fh is None:
+        return status or ImageStatus.UNDECODABLE, None, (0, 0), ""
     try:
-        with open_source(path) as img:
+        with fh, open_source(fh) as img:
             src = img.size
             pixels = fit_decoded(img, size, fit, draft)
         return ImageStatus.OK, pixels, src, ""
@@ -198,11 +246,11 @@ def ingest(
     or pad; with ``crop``, the whole ``fit``: the ``size x size`` image of a raw store), is
     encoded once as a JPEG of that quality; else its bytes are kept unchanged.
     """
-    status = classify_path(path, image_dir_real)
-    if status is not None:
-        return status, None, (0, 0), ""
+    status, fh = open_within(path, image_dir_real)
+    if fh is None:
+        return status or ImageStatus.UNDECODABLE, None, (0, 0), ""
     try:
-        with open(path, "rb") as fh:
+        with fh:
             data = fh.read()
         with open_source(io.BytesIO(data)) as img:
             src, mode = img.size, img.mode

@@ -9,6 +9,8 @@ file.
 
 from __future__ import annotations
 
+import collections
+import csv
 import hashlib
 import json
 import os
@@ -25,6 +27,7 @@ from .columns import ColumnValueError, StoredColumn, codec_for
 from .dna import encode_barcodes
 from .errors import MetadataError
 from .format import ColumnSpec, DatasetSchema, Kind
+from .metadata_lines import check_line_lengths
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -84,15 +87,31 @@ def fingerprint(path: str) -> dict:
     """Name, size, modification time and SHA-256 of a source file."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
+        st = os.fstat(fh.fileno())  # the file hashed, even if the path is replaced meanwhile
         for block in iter(lambda: fh.read(1 << 22), b""):
             h.update(block)
-    st = os.stat(path)
     return {
         "name": os.path.basename(path),
         "size": st.st_size,
         "mtime_ns": st.st_mtime_ns,
         "sha256": h.hexdigest(),
     }
+
+
+def check_unchanged(path: str, fp: dict) -> None:
+    """Raise :class:`MetadataError` if ``path`` is no longer the file :func:`fingerprint` described.
+
+    Called after the file was parsed: a file replaced (or rewritten) between the fingerprint
+    and the parse would give a store that records one file and holds the rows of another.
+    """
+    st = os.stat(path)
+    if (st.st_size, st.st_mtime_ns) != (fp["size"], fp["mtime_ns"]):
+        raise MetadataError(
+            f"{path}: the metadata file changed while the build read it (size {fp['size']} -> {st.st_size}"
+            " bytes, or a new modification time), so the rows read may not be the file fingerprinted."
+            " Wait until whatever writes it has finished, then run the same command again.",
+            path=path,
+        )
 
 
 def fingerprint_json(path: str) -> str:
@@ -161,10 +180,13 @@ def _column_kinds(schema: DatasetSchema, header: list[str], path: str) -> list[C
 
 
 def read_header(path: str, sep: str) -> list[str]:
-    """The column names of a metadata file."""
+    """The column names of a metadata file (whose lines are checked first: :mod:`.metadata_lines`)."""
     import pandas as pd
 
+    check_line_lengths(path)
+
     try:
+        _refuse_repeated_names(path, sep)
         return list(pd.read_csv(path, sep=sep, nrows=0, encoding="utf-8-sig").columns)
     except UnicodeDecodeError as exc:
         raise _bad_utf8_error(path, sep, exc) from None
@@ -172,6 +194,22 @@ def read_header(path: str, sep: str) -> list[str]:
         raise metadata_error(
             path, None, None, None, "the file is empty", "Download the metadata file again."
         ) from None
+
+
+def _refuse_repeated_names(path: str, sep: str) -> None:
+    """Refuse a header naming a column twice (pandas would rename the second ``name.1``)."""
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        names = next(csv.reader(fh, delimiter=sep), [])
+    dup = sorted(h for h, n in collections.Counter(names).items() if n > 1)
+    if dup:
+        raise metadata_error(
+            path,
+            None,
+            None,
+            dup,
+            "the header names a column more than once, so which one holds the values is ambiguous",
+            "Remove or rename the repeated column(s).",
+        )
 
 
 def read_table(

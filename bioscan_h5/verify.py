@@ -16,7 +16,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import format as fmt
-from .errors import BioscanH5Error
+from .errors import BioscanH5Error, StoreFormatError
 from .format import ImageStatus
 from .images import decode_image, ingest
 from .layouts import get_layout
@@ -91,9 +91,16 @@ def _bounds_problems(st) -> list[str]:
     checks: list[Callable[[], object]] = [
         partial(st.column, c) for c in st.columns if st.column_kind(c) is fmt.Kind.CATEGORY
     ]
-    checks += [lambda: st.dna_lengths, lambda: st.dna_tail, lambda: st.image_status]
+    checks += [
+        lambda: st.dna_lengths,
+        lambda: st.dna_tail,
+        lambda: st.longest_barcode,
+        lambda: st.image_status,
+    ]
     checks += [partial(st.partition, p) for p in st.partition_names]
     checks += [partial(st.tokens, t) for t in st.tokenizations]
+    if st.pixels == "jpeg":
+        checks.append(partial(_jpeg_headers, st))
     problems = []
     for check in checks:
         try:
@@ -101,6 +108,24 @@ def _bounds_problems(st) -> list[str]:
         except BioscanH5Error as exc:
             problems.append(str(exc))
     return problems
+
+
+def _jpeg_headers(st) -> None:
+    """A JPEG store's tables (checked as its block opens), and each row's frame header against them."""
+    from .store.jpeg_checks import header_size
+
+    block = st.jpeg
+    bad = []
+    for row in np.flatnonzero(block.lengths > 0).tolist():
+        declared = header_size(block.encoded(row))
+        if declared is not None and declared != tuple(block.sizes[row].tolist()):
+            bad.append(row)
+    if bad:
+        raise StoreFormatError(
+            f"{st.path!r} is damaged: the JPEG headers of {len(bad)} rows (row {bad[0]} first) declare another"
+            f" size than '/{fmt.JPEG_SIZES}': they would not be decoded. Rebuild it with `bioscan-h5 build"
+            " --overwrite`."
+        )
 
 
 def verify_full(store_path: str, progress: bool = True, threads: int | None = None) -> FullReport:
@@ -134,7 +159,10 @@ def verify_full(store_path: str, progress: bool = True, threads: int | None = No
         with tqdm(
             total=2 * st.n_rows, desc="verifying", unit="row", unit_scale=True, disable=not progress
         ) as bar:
-            damage = checksums.scan(progress=bar.update, threads=threads)
+            try:
+                damage = checksums.scan(progress=bar.update, threads=threads)
+            except BioscanH5Error as exc:  # a table the scan itself depends on (found above too)
+                return FullReport(checked=False, problems=list(dict.fromkeys([*problems, str(exc)])))
         for name, ranges in sorted(damage.arrays.items()):
             spans = ", ".join(f"{lo}-{hi - 1}" for lo, hi in ranges)
             problems.append(f"array {name!r} does not match its checksum (rows {spans})")

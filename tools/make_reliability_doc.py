@@ -54,6 +54,15 @@ SECTIONS = {
         "A real HTTP server on 127.0.0.1 serves a mirror (its `manifest.json` gives each archive's size and"
         " MD5) and misbehaves on the archive itself; `bioscan_h5.download.download` runs against it."
     ),
+    "Bad arguments": (
+        "Values a caller passes to the Python API that are not what it takes: each is given to every entry"
+        " point that accepts it, in-process."
+    ),
+    "User files": (
+        "`bioscan-h5 build --out` pointed at paths that are not a store, and archives extracted into a root that"
+        " already holds files under their members' names. Each path is compared (bytes, node type, link"
+        " target) before and after."
+    ),
     "No code execution from data": (
         "A parse of the package's source for every way of running code taken from a file, the bandit rules"
         " configured for ruff, and files carrying bait run through the real programs."

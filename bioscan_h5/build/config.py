@@ -16,6 +16,7 @@ from typing import Any
 
 from .. import format as fmt
 from ..errors import InvalidArgumentError
+from .limits import capped_workers, check_image_size
 
 __all__ = [
     "CONTENT_ARGS",
@@ -87,6 +88,7 @@ class BuildConfig:
         _check_choice("compression", self.compression, _COMPRESSIONS)
         if not _positive_int(self.image_size):
             raise InvalidArgumentError(f"image_size must be a positive integer, got {self.image_size!r}.")
+        check_image_size(self.image_size)
         if self.max_nucleotides is not None and not _positive_int(self.max_nucleotides):
             raise InvalidArgumentError(
                 f"max_nucleotides must be a positive integer or None, got {self.max_nucleotides!r}."
@@ -108,6 +110,7 @@ class BuildConfig:
             self.workers = _usable_cores()
         if self.workers < 1:
             raise InvalidArgumentError(f"workers must be at least 1, got {self.workers!r}.")
+        self.workers = capped_workers(self.workers)
         self.tokenize = tuple(self.tokenize)
         if self.out is None:
             self.out = self.default_out()

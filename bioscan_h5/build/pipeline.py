@@ -37,6 +37,7 @@ from ..metadata import Table, fingerprint
 from .config import BuildConfig, BuildResult
 from .finish import finish
 from .lock import build_lock
+from .outpath import check_out
 from .resume import check_same_content, copy_for_extension, open_partial_attrs, pending_rows, read_attrs
 from .signals import interruptible
 from .space import check_space, estimate_bytes, image_bytes, space_errors
@@ -79,6 +80,7 @@ def build(cfg: BuildConfig) -> BuildResult:
     meta_path = layout.find_metadata(cfg.root)
     if cfg.dry_run:
         return _dry_run(cfg, layout, target_splits)
+    check_out(cfg.out, meta_path)  # only a store (or a new path) is ever written
     store, partial = cfg.out, fmt.partial_path(cfg.out)
     os.makedirs(os.path.dirname(store), exist_ok=True)
     with interruptible(store, partial), space_errors(store), build_lock(store):

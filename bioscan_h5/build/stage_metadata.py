@@ -21,7 +21,7 @@ from .._files import fsync_path
 from .._hdf5 import LIBVER, create_preallocated
 from ..errors import InsufficientSpaceError, MetadataError
 from ..layouts import SourceLayout
-from ..metadata import Table
+from ..metadata import Table, check_unchanged
 from .checksums import write_checksums
 from .config import BuildConfig
 from .presence import present_splits
@@ -57,6 +57,7 @@ def start_partial(
     with contextlib.suppress(FileNotFoundError):
         os.unlink(partial)
     table = layout.read(cfg.root, cfg.max_nucleotides, full_barcodes=cfg.full_barcodes)
+    check_unchanged(layout.metadata_path(cfg.root), source_fp)  # the rows are the file fingerprinted
     if table.n_rows == 0:
         meta_path = layout.metadata_path(cfg.root)
         raise MetadataError(

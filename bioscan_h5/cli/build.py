@@ -171,7 +171,13 @@ def run(args: argparse.Namespace) -> int:
             f"  {len(res.bad_rows)} bad image(s) flagged (rows kept, image zeros); details in {res.report}:"
         )
         for b in res.bad_rows[:10]:
-            print(f"    row {b['row']} {b['id']!r} {b['path']}: {b['reason']}")
+            print(f"    row {b['row']} {b['id']!r} {_one_line(b['path'])}: {_one_line(b['reason'])}")
         if len(res.bad_rows) > 10:
             print(f"    ... and {len(res.bad_rows) - 10} more")
     return 0
+
+
+def _one_line(text: object) -> str:
+    """``text`` as printed in the summary: control characters escaped, so a value never fakes a line."""
+    text = str(text)
+    return text if text.isprintable() else repr(text)[1:-1]

@@ -25,6 +25,7 @@ from ..layouts import get_layout
 from ..store import Store
 from .describe import StandardTransformRepr, dataset_repr
 from .frames import FrameRules, file_columns, peer_frame
+from .indices import as_indices, check_index
 from .labels import LabelSpace, resolve_column
 from .options import DatasetOptions, check_against_store
 from .provision import StoreRequest, ensure_images, provide_store
@@ -321,13 +322,11 @@ class StoreDataset(torch.utils.data.Dataset):
     # ------------------------------------------------------------------ samples
     def __getitem__(self, index: int):
         """One sample, as ``bioscan-dataset`` returns it (see the class docstring)."""
-        if not isinstance(index, (int, np.integer)):
-            raise TypeError(f"index must be an integer, not {type(index).__name__}")
-        return self.reader.one(int(self._rows[index]))
+        return self.reader.one(int(self._rows[check_index(index, len(self._rows))]))
 
     def __getitems__(self, indices: Sequence[int]) -> list:
         """A batch of samples, with the pixels of all of them read in one pass."""
-        return self.reader.many(self._rows[np.asarray(indices, dtype=np.int64)])
+        return self.reader.many(self._rows[as_indices(indices, len(self._rows))])
 
     def __repr__(self) -> str:
         return dataset_repr(self)

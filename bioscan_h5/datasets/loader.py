@@ -20,6 +20,7 @@ from torch.utils.data import BatchSampler, ConcatDataset, RandomSampler, Sampler
 from ..errors import InvalidArgumentError, KeptBatchWarning
 from .base import StoreDataset
 from .decode import GpuJpegDecoder, check_gpu_decode
+from .indices import as_indices
 from .loader_state import LoaderCursor, Resumable
 from .ring import LIFETIME, Ring, Slot, ring_size
 
@@ -45,7 +46,7 @@ def gather_batch(dataset, indices) -> dict[str, object]:
     each other modality (numeric columns as tensors, text columns as lists).
     """
     base, rows = resolve_dataset(dataset)
-    idx = np.asarray(indices, dtype=np.int64)
+    idx = as_indices(indices, len(rows))
     return {"index": torch.from_numpy(idx), **base.reader.batch(rows[idx])}
 
 
@@ -67,7 +68,7 @@ def resolve_dataset(dataset) -> tuple[StoreDataset, np.ndarray]:
         return dataset, dataset.rows
     if isinstance(dataset, Subset):
         base, rows = resolve_dataset(dataset.dataset)
-        return base, rows[np.asarray(dataset.indices, dtype=np.int64)]
+        return base, rows[as_indices(dataset.indices, len(rows))]
     if isinstance(dataset, ConcatDataset):
         parts = [resolve_dataset(d) for d in dataset.datasets]
         base = parts[0][0]
@@ -325,7 +326,7 @@ class BatchLoader(Resumable):
     # ------------------------------------------------------------ gathering
     def _gather(self, slot: Slot | None, indices) -> dict:
         """One batch, into ``slot`` (or new buffers); runs in a gathering thread."""
-        idx = np.asarray(indices, dtype=np.int64)
+        idx = as_indices(indices, len(self._rows))  # whatever the sampler gave
         reader = self._base.reader
         rows = self._rows[idx]
         encoded = self.decode_device is not None
@@ -364,7 +365,9 @@ class BatchLoader(Resumable):
     def _take_ring(self) -> Ring | None:
         if not self.ring_size:
             return None
-        return self._free.pop() if self._free else Ring(self.ring_size, self.batch_size or 1, self.pin_memory)
+        # a batch is never larger than the dataset (a slot grows if a batch sampler's is)
+        capacity = min(self.batch_size or 1, len(self._rows))
+        return self._free.pop() if self._free else Ring(self.ring_size, capacity, self.pin_memory)
 
     def _batches(self) -> _Batches:
         """(batch, slot) pairs of one epoch, in order; the ring's numbering goes on across epochs."""

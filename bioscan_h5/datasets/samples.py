@@ -139,13 +139,22 @@ class SampleReader:
     # ------------------------------------------------------------ public
     def one(self, row: int):
         """The sample of one store row."""
+        self.store.check_unchanged()  # a store written over in place: never a signal, nor a mix
         if self._verify:
             self.store.verify_rows(row, images=self.options.wants_image)
-        return self._sample(row, None if self._one_image is None else self._one_image(row))
+        sample = self._sample(row, None if self._one_image is None else self._one_image(row))
+        self.store.check_unchanged()
+        return sample
 
     def many(self, rows: np.ndarray) -> list:
         """The samples of ``rows``, with the pixels of all of them read in one engine call."""
         rows = np.asarray(rows, dtype=np.int64)
+        self.store.check_unchanged()
+        samples = self._many(rows)
+        self.store.check_unchanged()
+        return samples
+
+    def _many(self, rows: np.ndarray) -> list:
         if self._verify:
             self.store.verify_rows(rows, images=self.options.wants_image)
         if self._as_image is None:
@@ -189,6 +198,7 @@ class SampleReader:
 
         out: dict[str, Any]
         st, out = self.store, {}
+        st.check_unchanged()
         if self._verify:
             st.verify_rows(rows, images=self.options.wants_image)
         for m in self.options.modality:
@@ -223,6 +233,7 @@ class SampleReader:
                 assert getter is not None  # None only for the image
                 out[m] = [getter(int(r)) for r in rows]
         out.update(self._batch_targets(rows))
+        st.check_unchanged()
         return out
 
     def _batch_targets(self, rows: np.ndarray) -> dict[str, Any]:

@@ -45,9 +45,12 @@ def _ensure(
         _remove_stale_extractions(dest, archive.filename)
         with open(base + EXTRACTING_SUFFIX, "w", encoding="utf-8") as fh:
             fh.write(f"extracting {path} into {dest}\n")
-        written = safe_extract(path, dest, drop_prefix=archive.drop_prefix, progress=progress)
+        prefix = f"{archive.extract_to}/" if archive.extract_to else ""
+        own = [
+            rel[len(prefix) :] for rel, _ in archive.check if rel.startswith(prefix)
+        ]  # its published files
+        written = safe_extract(path, dest, drop_prefix=archive.drop_prefix, progress=progress, replace=own)
         if verify:
-            prefix = f"{archive.extract_to}/" if archive.extract_to else ""
             extracted = {prefix + rel for rel in written}
             for rel, digest in archive.check:
                 if rel in extracted and _md5_file(_abs(root, rel)).hexdigest() != digest:

@@ -8,6 +8,7 @@ file under its final name.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import errno
 import os
@@ -16,6 +17,8 @@ import shutil
 import stat
 import tempfile
 import zipfile
+import zlib
+from collections.abc import Collection
 
 from tqdm.auto import tqdm
 
@@ -25,6 +28,8 @@ from .transfer import CHUNK_SIZE, _check_space
 __all__ = ["safe_extract"]
 
 _TMP_PREFIX = ".bioscan-h5-extract-"
+#: Most path components of a member (deeper paths exhaust recursion and path-length limits).
+_MAX_DEPTH = 64
 
 
 def _member_parts(info: zipfile.ZipInfo, drop_prefix: str | None) -> list[str] | None:
@@ -40,6 +45,11 @@ def _member_parts(info: zipfile.ZipInfo, drop_prefix: str | None) -> list[str] |
     if ".." in parts:
         raise DownloadError(
             f"Refusing to extract zip member {name!r}: its path leaves the target folder ('..')."
+        )
+    if len(parts) > _MAX_DEPTH:
+        raise DownloadError(
+            f"Refusing to extract zip member {name[:120]!r}...: it is nested {len(parts)} folders deep (at most"
+            f" {_MAX_DEPTH}; the BIOSCAN archives nest 6). Delete the archive and download it again."
         )
     if stat.S_ISLNK(mode):
         raise DownloadError(f"Refusing to extract zip member {name!r}: it is a symbolic link.")
@@ -59,21 +69,94 @@ def _move(src: str, dst: str) -> None:
         shutil.move(src, dst)  # the destination is on another file system (a link the user made)
 
 
-def _merge_tree(src: str, dst: str) -> None:
+def _merge_tree(src: str, dst: str, replace: frozenset[str] = frozenset()) -> None:
     """Move the content of ``src`` into ``dst``, renaming whole folders where ``dst`` has none."""
     with os.scandir(src) as it:
         entries = list(it)
     for entry in entries:
         target = os.path.join(dst, entry.name)
-        if entry.is_dir(follow_symlinks=False):
-            if os.path.isdir(target):
-                _merge_tree(entry.path, target)
-                continue
-            if os.path.lexists(target):
-                os.remove(target)
-        elif os.path.isdir(target) and not os.path.islink(target):
-            raise DownloadError(f"Cannot extract {target}: a folder is in the way of a file of the archive.")
+        if entry.is_dir(follow_symlinks=False) and os.path.isdir(target):
+            _merge_tree(entry.path, target, replace)
+            continue
+        if (
+            os.path.lexists(target) and target not in replace
+        ):  # checked before extracting (_in_the_way): it appeared meanwhile
+            raise DownloadError(
+                f"Cannot extract {target}: something was created there during the extraction, and an"
+                " archive never replaces what it did not write. Move it away and run the same command again."
+            )
         _move(entry.path, target)
+
+
+def _plan(zf: zipfile.ZipFile, drop_prefix: str | None, dest: str, replace: frozenset[str]) -> list:
+    """``(info, parts)`` of each member to extract, every one checked (see :func:`safe_extract`)."""
+    plan = []
+    for info in zf.infolist():
+        parts = _member_parts(info, drop_prefix)
+        if parts is not None:
+            plan.append((info, parts))
+    _refuse_duplicates(plan)
+    return _in_the_way(plan, dest, replace)
+
+
+def _refuse_duplicates(plan: list) -> None:
+    """Refuse a central directory that lists one path more than once (each copy would be written)."""
+    counts = collections.Counter("/".join(parts) for info, parts in plan if not info.is_dir())
+    name, n = counts.most_common(1)[0] if counts else ("", 1)
+    if n > 1:
+        raise DownloadError(
+            f"Refusing to extract the archive: its member {name!r} is listed {n} times (a zip written once"
+            " lists each file once; repeated entries can make a small archive write many times its size)."
+            " Delete the archive and download it again."
+        )
+
+
+def _in_the_way(plan: list, dest: str, replace: frozenset[str]) -> list:
+    """``plan`` without the files already at their place with the same bytes; refuse anything else there.
+
+    An archive never replaces a file or folder it did not write: a user's file (or store, or
+    folder) under a member's name, or a file where the archive has a folder, is named in a
+    :class:`DownloadError` before anything is extracted.
+    """
+    keep = []
+    for info, parts in plan:
+        for k in range(1, len(parts)):
+            parent = os.path.join(dest, *parts[:k])
+            if os.path.lexists(parent) and not os.path.isdir(parent):
+                raise _in_the_way_error(info, parent, "a file where the archive has a folder")
+        target = os.path.join(dest, *parts)
+        if not os.path.lexists(target) or (target in replace and os.path.isfile(target)):
+            keep.append((info, parts))
+        elif info.is_dir():
+            if not os.path.isdir(target):
+                raise _in_the_way_error(info, target, "a file where the archive has a folder")
+            keep.append((info, parts))
+        elif os.path.islink(target) or not os.path.isfile(target):
+            raise _in_the_way_error(
+                info, target, "a folder, link or other non-file where the archive has a file"
+            )
+        elif not _same_bytes(target, info):
+            raise _in_the_way_error(info, target, "a file with other content")
+    return keep
+
+
+def _same_bytes(path: str, info: zipfile.ZipInfo) -> bool:
+    """Whether the file at ``path`` holds the member's bytes (size and CRC-32)."""
+    if os.path.getsize(path) != info.file_size:
+        return False
+    crc = 0
+    with open(path, "rb") as fh:
+        while block := fh.read(CHUNK_SIZE):
+            crc = zlib.crc32(block, crc)
+    return crc == info.CRC
+
+
+def _in_the_way_error(info: zipfile.ZipInfo, path: str, what: str) -> DownloadError:
+    return DownloadError(
+        f"Refusing to extract {info.filename!r}: {path!r} is already there ({what}), and an archive never"
+        " replaces a file or folder it did not write. Move it away (or delete it, if it is a stale copy of"
+        " this archive's file) and run the same command again."
+    )
 
 
 def safe_extract(
@@ -82,6 +165,7 @@ def safe_extract(
     *,
     drop_prefix: str | None = None,
     progress: bool = False,
+    replace: Collection[str] = (),
 ) -> list[str]:
     """Extract a zip into ``dest`` without ever writing outside it.
 
@@ -99,6 +183,11 @@ def safe_extract(
         A leading folder dropped from the member paths (``"bioscan"`` for the BIOSCAN-1M zips).
     progress : bool, default=False
         Show a progress bar.
+    replace : collection of str
+        Files (relative to ``dest``, ``/`` separators) the archive may replace: the published
+        files it provides, found damaged. Any other file or folder already at a member's
+        place is refused (:class:`DownloadError` naming it), unless it holds the member's
+        very bytes (then it is left as it is).
 
     Returns
     -------
@@ -116,11 +205,8 @@ def safe_extract(
     label = os.path.basename(zip_path)
     try:
         with zipfile.ZipFile(zip_path) as zf:
-            plan = []
-            for info in zf.infolist():
-                parts = _member_parts(info, drop_prefix)
-                if parts is not None:
-                    plan.append((info, parts))
+            replaceable = frozenset(os.path.join(dest, *rel.split("/")) for rel in replace)
+            plan = _plan(zf, drop_prefix, dest, replaceable)
             os.makedirs(dest, exist_ok=True)
             _check_space(dest, sum(info.file_size for info, _ in plan), f"extract {label}")
             tmp = tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}{label}-", dir=dest)
@@ -145,7 +231,7 @@ def safe_extract(
                                 out.write(chunk)
                                 bar.update(len(chunk))
                         written.append("/".join(parts))
-                _merge_tree(tmp, dest)
+                _merge_tree(tmp, dest, replaceable)
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as exc:

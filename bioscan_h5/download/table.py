@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from ..errors import DownloadError, InvalidArgumentError
+from ..errors import BioscanH5Error, DownloadError, InvalidArgumentError
 from ..format import BIOSCAN5M_SPLITS, IMAGE_PACKAGES, SCHEMAS
 from .network import MIRROR_ENV, _http_message, _network_message, _open_url, logger
 
@@ -202,7 +202,29 @@ def load_archive_table(
         table = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise _table_error(url, f"not JSON ({exc})") from None
-    return _check_table(table, url)
+    except RecursionError:
+        raise _table_error(url, "nested too deeply to be an archive table") from None
+    try:
+        return _check_table(table, url)
+    except (TypeError, AttributeError, KeyError, ValueError, RecursionError) as exc:
+        if isinstance(exc, BioscanH5Error):
+            raise
+        raise _table_error(
+            url, f"a field holds a value of the wrong type ({type(exc).__name__}: {exc})"
+        ) from None
+
+
+def _parse_checked(dataset: str, entry: Any, source: str) -> Archive:
+    """:func:`_parse_archive`, a field of the wrong type (``"splits": 5``) a :class:`DownloadError`."""
+    try:
+        return _parse_archive(dataset, entry, source)
+    except (TypeError, AttributeError, KeyError, ValueError) as exc:
+        if isinstance(exc, BioscanH5Error):
+            raise
+        where = f"archive {entry.get('name')!r} of {dataset!r}" if isinstance(entry, dict) else "an archive"
+        raise _table_error(
+            source, f"{where} has a field of the wrong type ({type(exc).__name__}: {exc})"
+        ) from None
 
 
 def _parse_archive(dataset: str, entry: Any, source: str) -> Archive:
@@ -356,7 +378,7 @@ def select_archives(
     entries = table["datasets"].get(dataset)
     if not isinstance(entries, dict) or not isinstance(entries.get("archives"), list):
         raise _table_error(source, f"it lists no archives for {dataset!r}")
-    archives = [_parse_archive(dataset, entry, source) for entry in entries["archives"]]
+    archives = [_parse_checked(dataset, entry, source) for entry in entries["archives"]]
     wanted = _wanted_splits(dataset, splits)
     chosen = [a for a in archives if a.role != "images"]
     if not images or not SCHEMAS[dataset].has_images:

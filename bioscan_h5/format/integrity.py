@@ -63,6 +63,9 @@ __all__ = [
     "IMAGE_ROW_ARRAYS",
     "JPEG_ROW_ARRAYS",
     "MAX_COLUMNS",
+    "MAX_IMAGE_SIZE",
+    "MAX_LINE_BYTES",
+    "MAX_SOURCE_PIXELS",
     "AttrSpec",
     "checksum_block_path",
 ]
@@ -78,6 +81,20 @@ __all__ = [
 #: group in the store, so a file with thousands is refused up front instead of running for
 #: minutes.
 MAX_COLUMNS = 256
+
+#: Largest image side S of a store (a row is S x S x 3 bytes: 48 MiB at the limit). The
+#: largest BIOSCAN package, original_full, is 1024 x 768; a crafted ``image_size`` (or a pixel
+#: dataset that declares such rows) is refused before a row is allocated.
+MAX_IMAGE_SIZE = 4096
+
+#: Most pixels a JPEG store's row may declare (``/jpeg/sizes`` and the JPEG's own header):
+#: Pillow's own decompression-bomb limit, about 270 MB decoded.
+MAX_SOURCE_PIXELS = 89_478_485
+
+#: Longest line of a metadata file, in bytes (the official lines are under 3 KB; a header of
+#: 100,000 column names passes, to be refused by the column count): a file with
+#: a longer one (a line break missing) is refused before the CSV parser holds the line.
+MAX_LINE_BYTES = 8 << 20
 
 
 @dataclass(frozen=True)
@@ -100,7 +117,7 @@ ATTR_SCHEMA: dict[str, AttrSpec] = {
     ATTR_DATASET: AttrSpec("str", choices=tuple(SCHEMAS), required=True),
     # "" and 0: a DNA-only dataset's store (no images).
     ATTR_IMAGE_PACKAGE: AttrSpec("str", choices=("", *IMAGE_PACKAGES)),
-    ATTR_IMAGE_SIZE: AttrSpec("int", minimum=0, required=True),
+    ATTR_IMAGE_SIZE: AttrSpec("int", minimum=0, maximum=MAX_IMAGE_SIZE, required=True),
     ATTR_FIT: AttrSpec("str", choices=FITS),
     ATTR_RESIZE_FILTER: AttrSpec("str"),
     ATTR_PAD_FILL: AttrSpec("int", minimum=0, maximum=255),

@@ -17,7 +17,8 @@ import h5py
 import numpy as np
 
 from .. import format as fmt
-from .damage import reads
+from ..errors import StoreFormatError
+from .damage import REBUILD, reads
 from .ranges import check_lengths, check_offsets
 
 __all__ = ["BarcodeArrays", "barcode_block", "block_width"]
@@ -71,9 +72,26 @@ class BarcodeArrays:
         return self.max_nucleotides is None or self.dna_tail is not None
 
     @cached_property
+    @reads("the whole-barcode lengths")
     def longest_barcode(self) -> int:
-        """The length of the longest barcode in the metadata file (0 if none)."""
-        return int(np.max(self.dna_full_lengths, initial=0))
+        """The length of the longest barcode in the metadata file (0 if none).
+
+        With a whole-barcode block it sets the width of every whole-barcode batch, so each
+        row's ``/dna/full_lengths`` is checked against the letters the store holds for it.
+        """
+        full = np.asarray(self.dna_full_lengths, dtype=np.int64)
+        tail = self.dna_tail
+        if tail is not None and len(full):
+            held = np.asarray(self.dna_lengths, dtype=np.int64) + np.diff(tail[1].astype(np.int64))
+            bad = np.flatnonzero(full > np.maximum(held, 0))
+            if len(bad):
+                row = int(bad[0])
+                raise StoreFormatError(
+                    f"{self.path!r} is damaged: '/{fmt.DNA_FULL_LENGTHS}' says row {row}'s barcode has"
+                    f" {int(full[row])} letters, but the store holds {max(int(held[row]), 0)} for it (and"
+                    f" {len(bad)} rows are like it). {REBUILD}"
+                )
+        return int(np.max(full, initial=0))
 
     def barcode_codes(self, rows, max_nucleotides: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Barcodes of ``rows`` as a uint8 code block and int64 lengths, cut to ``max_nucleotides``.

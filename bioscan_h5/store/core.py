@@ -14,11 +14,12 @@ import numpy as np
 from .. import format as fmt
 from .._hdf5 import open_readonly
 from ..columns import StoredColumn, read_column
-from ..errors import StoreFormatError, StoreNotFoundError
+from ..errors import ResourceLimitError, StoreFormatError, StoreNotFoundError
 from ..format import Kind
 from ..layouts import get_layout
 from .barcodes import BarcodeArrays
-from .damage import damage_reported, reads
+from .damage import damage_reported, out_of_descriptors, reads
+from .identity import FileIdentity
 from .integrity import ChecksumAccess
 from .pixels import ImageArrays
 from .ranges import CheckedArrays, check_codes
@@ -61,6 +62,9 @@ def open_store(
     return Store(path, allow_incomplete=allow_incomplete, verify_reads=verify_reads)
 
 
+#: Arrays up to this size are read into memory by :meth:`Store.array`; larger ones are mapped.
+IN_MEMORY_BYTES = 64 << 20
+
 #: What a store makes from its open file: dropped when the file is opened again.
 _PER_FILE = (
     "_maps",
@@ -94,6 +98,11 @@ def _open_validated(path: str, allow_incomplete: bool) -> tuple[h5py.File, Store
     try:
         f = open_readonly(path)
     except OSError as exc:
+        if out_of_descriptors(exc):
+            raise ResourceLimitError(
+                f"{path!r} could not be opened: this process has too many open files ({exc}). The store is"
+                " not damaged: close other files, or raise the limit (`ulimit -n`), and open it again."
+            ) from None
         raise StoreFormatError(
             f"{path!r} is not a readable HDF5 file ({exc}). It may be truncated or damaged:"
             " rebuild it with `bioscan-h5 build --overwrite`."
@@ -171,6 +180,7 @@ class Store(ImageArrays, BarcodeArrays, CheckedArrays, ChecksumAccess):
         self.image_size = header.image_size
         self._file = f
         self._pid = os.getpid()
+        self._identity = FileIdentity.of(f.id.get_vfd_handle())
 
     @property
     def file(self) -> h5py.File:
@@ -191,7 +201,14 @@ class Store(ImageArrays, BarcodeArrays, CheckedArrays, ChecksumAccess):
                     f" {header.image_size} px; this one was opened as {self.dataset}, {self.n_rows} rows,"
                     f" {self.image_size} px). Open it again."
                 )
-            self._file, self._pid, self.attrs = f, os.getpid(), header.attrs
+            now = FileIdentity.of(f.id.get_vfd_handle())
+            if now.same_file(self._identity):  # not renamed over: the same file, maybe rewritten
+                try:
+                    self._identity.check(now, self.path)
+                except BaseException:
+                    f.close()
+                    raise
+            self._file, self._pid, self.attrs, self._identity = f, os.getpid(), header.attrs, now
             for cached in _PER_FILE:
                 self.__dict__.pop(cached, None)
         return self._file
@@ -209,6 +226,14 @@ class Store(ImageArrays, BarcodeArrays, CheckedArrays, ChecksumAccess):
             raw = self.__dict__["_raw"] = open(os.dup(f.id.get_vfd_handle()), "rb")  # noqa: SIM115 - lives with the store
             weakref.finalize(self, raw.close)  # closed with the store, without a ResourceWarning
         return raw
+
+    def check_unchanged(self) -> None:
+        """Raise :class:`~bioscan_h5.errors.StoreChangedError` if the open file was changed in place.
+
+        One ``fstat``. The datasets call it before and after each read, so that a store written
+        over while it is read is never served as a mix of two files.
+        """
+        self._identity.check(FileIdentity.of(self._map_source.fileno()), self.path)
 
     def close(self) -> None:
         """Close the file (arrays already returned stay valid)."""
@@ -254,9 +279,11 @@ class Store(ImageArrays, BarcodeArrays, CheckedArrays, ChecksumAccess):
     # ------------------------------------------------------------ raw arrays
     @reads(lambda self, name: f"dataset {name!r}")
     def array(self, name: str) -> np.ndarray:
-        """A dataset as a read-only numpy array: a memory map when it is stored contiguously.
+        """A dataset as a read-only numpy array, made once per process and cached.
 
-        The array is made once per process and cached (per-sample reads call this).
+        Arrays of up to :data:`IN_MEMORY_BYTES` (every per-row array of a store: labels,
+        lengths, offsets, status) are read into memory: a memory map of a file changed in place
+        could fault (``SIGBUS``). Larger ones stored contiguously are memory maps.
         """
         f = self.file  # reopened, and the cache dropped, after a fork
         maps = self.__dict__.setdefault("_maps", {})
@@ -264,10 +291,11 @@ class Store(ImageArrays, BarcodeArrays, CheckedArrays, ChecksumAccess):
         if arr is None:
             dset = f[name]
             offset = _contiguous_offset(dset)
-            if offset is None:
+            if offset is None or dset.size * dset.dtype.itemsize <= IN_MEMORY_BYTES:
                 arr = dset[()]
                 if isinstance(arr, np.ndarray):
                     arr.flags.writeable = False
+                self.check_unchanged()  # not half of one file and half of another
             else:
                 arr = np.memmap(self._map_source, dtype=dset.dtype, mode="r", offset=offset, shape=dset.shape)
             maps[name] = arr

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 from collections.abc import Iterator
 
-from ..errors import BioscanH5Error, StoreFormatError
+from ..errors import BioscanH5Error, ResourceLimitError, StoreFormatError
 
-__all__ = ["damage_error", "damage_reported", "reads"]
+__all__ = ["damage_error", "damage_reported", "out_of_descriptors", "reads"]
 
 #: What h5py, numpy and the decoders raise on a damaged file. A KeyError for a name that is
 #: simply absent (HDF5 says "doesn't exist" or "component not found") is passed on as it is.
@@ -17,14 +18,29 @@ _READ_ERRORS = (OSError, RuntimeError, KeyError, ValueError, UnicodeDecodeError)
 REBUILD = "Rebuild it with `bioscan-h5 build --overwrite` (or copy it again)."
 
 
-def damage_error(path: str, what: str, exc: BaseException) -> StoreFormatError | None:
-    """The :class:`StoreFormatError` for a low-level read failure, or None to let ``exc`` through."""
+def damage_error(path: str, what: str, exc: BaseException) -> BioscanH5Error | None:
+    """The :class:`StoreFormatError` for a low-level read failure, or None to let ``exc`` through.
+
+    Running out of file descriptors is no damage: a :class:`ResourceLimitError` says so.
+    """
     if isinstance(exc, BioscanH5Error) or not isinstance(exc, _READ_ERRORS):
         return None
+    if out_of_descriptors(exc):
+        return ResourceLimitError(
+            f"Reading {what} of {path!r} failed: this process has too many open files ({exc}). The store"
+            " is not damaged: close other files, or raise the limit (`ulimit -n`), and read again."
+        )
     if isinstance(exc, KeyError) and ("doesn't exist" in str(exc) or "component not found" in str(exc)):
         return None
     return StoreFormatError(
         f"{path!r} is damaged: reading {what} failed ({type(exc).__name__}: {exc}). {REBUILD}"
+    )
+
+
+def out_of_descriptors(exc: BaseException) -> bool:
+    """Whether ``exc`` says the process (or the system) has no file descriptor left."""
+    return isinstance(exc, OSError) and (
+        exc.errno in (errno.EMFILE, errno.ENFILE) or "Too many open files" in str(exc)
     )
 
 

@@ -80,6 +80,10 @@ class RowDecoder:
                     out[...] = pixels
                 return out
         with open_encoded(data) as img:
+            if img.size != tuple(size):  # before anything is decoded: a bomb, or bytes not the table's
+                raise ValueError(
+                    f"the image declares {img.size[0]} x {img.size[1]} px, the table {size[0]} x {size[1]}"
+                )
             out[...] = fit_decoded(img, self.size, self.fit, self.draft)
         return out
 

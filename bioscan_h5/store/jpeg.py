@@ -17,21 +17,22 @@ for notebooks.
 from __future__ import annotations
 
 import os
-import threading
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .. import format as fmt
+from .._forksafe import fork_lock
 from ..errors import StoreFormatError
 from .descriptors import Descriptor, own_descriptor
+from .jpeg_checks import check_tables, decoded
 
 if TYPE_CHECKING:
     from .decode import RowDecoder
 
 __all__ = ["JpegBlock", "JpegImages"]
 
-_open_lock = threading.Lock()  # one descriptor per process, however many threads read at once
+_open_lock = fork_lock()  # one descriptor per process, however many threads read at once
 
 
 class JpegBlock:
@@ -85,13 +86,14 @@ class JpegBlock:
         self.modes = store.array(fmt.JPEG_MODES)
         block = store.file[fmt.JPEG_BYTES]
         self.nbytes = int(block.shape[0])
-        self.start = block.id.get_offset() if self.nbytes else 0
-        ends = self.offsets + self.lengths
-        if self.n_rows and (self.offsets.min() < 0 or self.lengths.min() < 0 or ends.max() > self.nbytes):
+        start = block.id.get_offset() if self.nbytes else 0
+        if start is None:  # chunked (or not allocated): no one place in the file to read rows from
             raise StoreFormatError(
-                f"{store.path!r} is damaged: its JPEG tables point outside the {self.nbytes}-byte block."
-                " Rebuild it with `bioscan-h5 build --pixels jpeg --overwrite`."
+                f"{store.path!r} is damaged: '/{fmt.JPEG_BYTES}' is not stored as one contiguous block, as"
+                " `bioscan-h5 build --pixels jpeg` writes it. Rebuild it with `bioscan-h5 build --overwrite`."
             )
+        self.start = start
+        check_tables(store.path, self.offsets, self.lengths, self.sizes, store.image_status, self.nbytes)
 
     def __reduce__(self):
         return (JpegBlock, (self.store,))
@@ -156,7 +158,8 @@ class JpegBlock:
             out[...] = 0
             return out
         w, h = self.sizes[row].tolist()
-        return self.decoder.into(data, bytes(self.modes[row]), (w, h), out)
+        with decoded(self.store.path, row, data, (w, h)):
+            return self.decoder.into(data, bytes(self.modes[row]), (w, h), out)
 
     def read(self, rows, out: np.ndarray, nogil: bool = False) -> np.ndarray:
         """Decode the images of ``rows`` into ``out[i]`` for ``rows[i]`` (as :meth:`RowReader.read`).
@@ -184,8 +187,10 @@ class JpegBlock:
             (w, h), (top, left) = size_of[k], crop_of[k]
             if not data:
                 out[k] = 0
-            elif top < 0 or not contiguous or not dec.crop_into(data, w, h, top, left, out[k]):
-                dec.into(data, modes[k], (w, h), out[k])
+                continue
+            with decoded(self.store.path, row_of[k], data, (w, h)):
+                if top < 0 or not contiguous or not dec.crop_into(data, w, h, top, left, out[k]):
+                    dec.into(data, modes[k], (w, h), out[k])
         return out
 
     def close(self) -> None:

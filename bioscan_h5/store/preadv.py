@@ -27,18 +27,18 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import threading
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from .._forksafe import fork_lock, jit_usable
 from .._jit import JIT_DISABLED, numba_loaded
 
 __all__ = ["native", "read_runs", "read_runs_py"]
 
 _log = logging.getLogger(__name__)
-_lock = threading.Lock()
+_lock = fork_lock()  # free in a forked child: a fork waits for a compile in progress
 _impl: Callable[..., int] | None = None
 _preadv2: Any = None  # the C library's preadv2, bound for numba by _compile
 
@@ -152,6 +152,8 @@ def native() -> bool:
 
 def _chosen(load: bool) -> Callable[..., int]:
     """The kernel if loaded, or if ``load`` or numba is in this process already; else the loop."""
+    if not jit_usable():  # forked while a compile could not be waited for
+        return read_runs_py
     if _impl is not None:
         return _impl
     if load or numba_loaded():

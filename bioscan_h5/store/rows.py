@@ -29,13 +29,13 @@ from __future__ import annotations
 import errno
 import itertools
 import os
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .. import format as fmt
+from .._forksafe import fork_lock
 from ..errors import StoreFormatError
 from .descriptors import Descriptor, own_descriptor
 from .pixels import pixel_block_offset
@@ -53,16 +53,15 @@ _MAX_CALL = 0x7FFFF000  # Linux's largest transfer per read call
 _NOWAIT = getattr(os, "RWF_NOWAIT", 0)
 _NOWAIT_UNSUPPORTED = {errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS}
 
-# Guards (re)opening and pool creation. A fork's child gets a new one (a thread of the parent
-# may have held the old one at the moment of the fork) and a new generation: a reader made in
-# an earlier generation reopens its descriptor (an int compare per read, not a getpid call).
-_open_lock = threading.Lock()
+# Guards (re)opening and pool creation; free in a fork's child (:mod:`.._forksafe`), which
+# also starts a new generation: a reader made in an earlier generation reopens its descriptor
+# and starts its own pool (an int compare per read, not a getpid call).
+_open_lock = fork_lock()
 _generation = 0
 
 
 def _after_fork_in_child() -> None:
-    global _open_lock, _generation
-    _open_lock = threading.Lock()
+    global _generation
     _generation += 1
 
 

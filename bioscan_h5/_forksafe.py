@@ -1,0 +1,80 @@
+"""Locks a forked child must never inherit held: taken around ``os.fork``, like h5py's own lock.
+
+A thread of the parent (a batch loader's gatherer compiling the read kernel, a reader opening
+its descriptor) may hold one of these locks at the moment another thread forks: the child has
+a copy of the lock, held by a thread that does not exist there, and hangs on it for good.
+:func:`fork_lock` locks are therefore taken by the forking thread before the fork (a compile in
+progress finishes first) and made new in the child; numba's compiler lock is taken the same
+way where numba is loaded. If one cannot be had within :data:`WAIT_S`, the child uses the
+plain-Python twins of the kernels (:func:`jit_usable` is False there) rather than wait.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from typing import Any
+
+__all__ = ["WAIT_S", "fork_lock", "jit_usable"]
+
+#: Longest wait of a fork for a lock held by another thread (a numba compile takes seconds).
+WAIT_S = 120.0
+
+_locks: list[Any] = []
+_taken: list[Any] = []
+_jit_usable = True
+
+
+def fork_lock() -> threading.RLock:
+    """A new lock that is taken around every fork of this process and is free in the child.
+
+    Reentrant, so that a thread that forks while it holds the lock (a subprocess started
+    with ``preexec_fn`` during a compile, say) takes it again at once instead of waiting.
+    """
+    lock = threading.RLock()
+    _locks.append(lock)
+    return lock
+
+
+def jit_usable() -> bool:
+    """False in a child forked while a numba compile could not be waited for."""
+    return _jit_usable
+
+
+def _numba_lock() -> Any:
+    module = sys.modules.get("numba.core.compiler_lock")
+    lock = getattr(getattr(module, "global_compiler_lock", None), "_lock", None)
+    return lock if hasattr(lock, "_at_fork_reinit") else None
+
+
+def _all_locks() -> list[Any]:
+    numba_lock = _numba_lock()
+    return [*_locks, *([numba_lock] if numba_lock is not None else [])]
+
+
+def _before() -> None:
+    _taken.clear()
+    for lock in _all_locks():
+        if lock.acquire(timeout=WAIT_S):
+            _taken.append(lock)
+
+
+def _after_in_parent() -> None:
+    for lock in reversed(_taken):
+        lock.release()
+    _taken.clear()
+
+
+def _after_in_child() -> None:
+    global _jit_usable
+    every = _all_locks()
+    if len(_taken) < len(every):  # one was not had: a compile may be cut short in this child
+        _jit_usable = False
+    for lock in every:
+        lock._at_fork_reinit()
+    _taken.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_before, after_in_parent=_after_in_parent, after_in_child=_after_in_child)
