@@ -159,7 +159,9 @@ def open_within(path: str, image_dir_real: str) -> tuple[ImageStatus | None, io.
     if status is not None:
         os.close(fd)
         return status, None
-    return None, os.fdopen(fd, "rb")
+    raw = io.FileIO(fd, "rb", closefd=True)
+    raw.name = path  # decoders' messages name the file, not the descriptor number
+    return None, io.BufferedReader(raw)
 
 
 def _links_out(path: str, image_dir_real: str) -> bool:
