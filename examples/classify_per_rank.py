@@ -50,7 +50,7 @@ def main() -> None:
         sampler.set_epoch(epoch)
         for batch in batch_loader(train, batch_size=args.batch_size, sampler=sampler):
             feats = body(batch["image"].float() / 255)
-            loss = sum(loss_fn(h(feats), batch[r]) for h, r in zip(heads, RANKS))
+            loss = sum(loss_fn(h(feats), batch[f"{r}_index"]) for h, r in zip(heads, RANKS))
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -63,9 +63,9 @@ def main() -> None:
         for batch in batch_loader(val, batch_size=64):
             feats = body(batch["image"].float() / 255)
             for h, r in zip(heads, RANKS):
-                correct[r] += int((h(feats).argmax(1) == batch[r]).sum())
+                correct[r] += int((h(feats).argmax(1) == batch[f"{r}_index"]).sum())
             genus = heads[2](feats).argmax(1)
-            lifted += int((tax.lift(genus, "genus", "family") == batch["family"]).sum())
+            lifted += int((tax.lift(genus, "genus", "family") == batch["family_index"]).sum())
             total += len(batch["index"])
     for r in RANKS:
         print(f"val top-1 {r:<7} {correct[r] / total:.3f}")
