@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 DEMO_DIR ?= demo
 
-.PHONY: demo test lint format bench clean venv
+.PHONY: demo test test-slow lint format bench clean venv
 
 venv: $(VENV)/.installed
 
@@ -23,11 +23,15 @@ demo: venv
 	$(VENV)/bin/bioscan-h5 info $(DEMO_DIR)/bioscan5m/h5/bioscan5m_cropped_256_256px.h5
 	$(PY) tools/demo.py --root $(DEMO_DIR)
 
+# The long cases (marked `slow`: killed builds, torchrun jobs, fork storms) run in CI after this.
 test: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m mypy
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+test-slow: venv
+	$(PY) -m pytest -q -m slow $(PYTEST_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .
