@@ -17,7 +17,8 @@ rows; every round runs every cell, rotated; medians. Rows, side by side in one r
 - DALI's CPU pipeline (``decoders.image_random_crop`` on the source JPEGs), ``T`` threads;
 - the peer (``bioscan-dataset`` 1.3.0) with torchvision v2 transforms in ``T`` DataLoader workers.
 
-Per cell: samples/s, CPU seconds per 1,000 samples (process and workers), and PSS half way.
+Per cell: samples/s, CPU seconds per 1,000 samples (process and workers), PSS half way, and
+apart from the epoch its one-off seconds (set-up and warm-up: JIT compiles, first buffers).
 Page cache warm for all rows; cold (float32, 2 threads) as a second group. ``--device cuda``
 would add the GPU rows; without a GPU they print "not measured".
 
@@ -170,6 +171,7 @@ def table(results: dict, group: str, args, sizes: dict) -> None:
                 pss = median([(r["pss"]["main"] + r["pss"]["workers"]) / 1e6 for r in runs if r.get("pss")])
                 vs = ratio(x, rate(results, group, name(VERSUS[src], t, dtype))) if src in VERSUS else ""
                 vs_dali = ratio(x, rate(results, group, name("dali", t, dtype))) if src == "jpeg" else ""
+                once = median([r["process_seconds"] - r["seconds"] for r in runs if "process_seconds" in r])
                 rows.append(
                     [
                         {**OURS, **OTHERS}[src][0],
@@ -178,6 +180,7 @@ def table(results: dict, group: str, args, sizes: dict) -> None:
                         kilo(x, "/s"),
                         spread([r["n"] / r["seconds"] for r in runs]),
                         f"{cpu:.2f} s" if cpu is not None else "-",
+                        f"{once:.1f} s" if once is not None else "-",
                         f"{pss:,.0f} MB" if pss is not None else "",
                         vs,
                         vs_dali,
@@ -200,6 +203,7 @@ def table(results: dict, group: str, args, sizes: dict) -> None:
             "samples/s",
             "range",
             "CPU s / 1k samples",
+            "one-off s",
             "PSS",
             "vs FFCV (same pixels)",
             "vs DALI",
@@ -248,7 +252,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--rows", type=int, help="rows of one epoch (default 2048; quick 512)")
     p.add_argument("--store-rows", type=int, help="rows of the root (default 6144; quick 2048)")
     p.add_argument("--rounds", type=int, help="rounds, medians reported (default 3; quick 1)")
-    p.add_argument("--warmup", type=int, default=768, help="rows read before each epoch (default 768)")
+    p.add_argument(
+        "--warmup",
+        type=int,
+        help="rows read before each epoch, in the same loader (default 1536: six batches, as bench/read.py,"
+        " enough for every pipeline's buffers; quick 768)",
+    )
     p.add_argument(
         "--threads", help="comma-separated thread counts (default 1,2 and 4,8 where the machine has them)"
     )
@@ -264,6 +273,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.rows = args.rows or (512 if args.quick else 2048)
     args.store_rows = args.store_rows or (2048 if args.quick else 6144)
     args.rounds = args.rounds or (1 if args.quick else 3)
+    args.warmup = args.warmup or (768 if args.quick else 1536)
     cores = os.cpu_count() or 1
     default = [t for t in (1, 2, 4, 8) if t <= max(cores, 2)]
     args.threads = [int(t) for t in args.threads.split(",")] if args.threads else default
