@@ -1,12 +1,7 @@
-"""Locks a forked child must never inherit held: taken around ``os.fork``, like h5py's own lock.
+"""Locks a forked child must never inherit held: taken around ``os.fork`` and made new in the child.
 
-A thread of the parent (a batch loader's gatherer compiling the read kernel, a reader opening
-its descriptor) may hold one of these locks at the moment another thread forks: the child has
-a copy of the lock, held by a thread that does not exist there, and hangs on it for good.
-:func:`fork_lock` locks are therefore taken by the forking thread before the fork (a compile in
-progress finishes first) and made new in the child; numba's compiler lock is taken the same
-way where numba is loaded. If one cannot be had within :data:`WAIT_S`, the child uses the
-plain-Python twins of the kernels (:func:`jit_usable` is False there) rather than wait.
+Where one cannot be had within :data:`WAIT_S`, the child runs the kernels' Python twins
+(:func:`jit_usable` is False there) rather than wait.
 """
 
 from __future__ import annotations

@@ -1,11 +1,6 @@
-"""The numba switch: every kernel is written once as plain Python and compiled lazily.
+"""The numba switch: every kernel is written once in plain Python and compiled lazily on first call.
 
-Set the environment variable ``BIOSCAN_H5_DISABLE_JIT=1`` (before import) to run every kernel
-as the plain-Python function it is written as. Each kernel keeps its Python twin as
-``kernel.py_func`` so tests can compare the two.
-
-numba is imported on the first call of a kernel, never at package import, so reading a store
-does not pay for it unless a kernel runs.
+``BIOSCAN_H5_DISABLE_JIT=1`` (before import) runs the Python twins (``kernel.py_func``) instead.
 """
 
 from __future__ import annotations

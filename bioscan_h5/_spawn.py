@@ -1,14 +1,7 @@
 """A spawn start method for the package's worker processes that never imports ``__main__``.
 
-``multiprocessing`` has a spawned child import the parent's main module before anything else,
-so that functions defined there can be found. A script without an
-``if __name__ == "__main__":`` guard then runs again in every child: a dataset made at module
-level would start building its store once more in each decoding process. Our workers only run
-functions of this package, importable by name, so the main module is hidden from
-``multiprocessing`` while a child is launched.
-
-This module imports nothing but the standard library: a child unpickles its process object
-(of the class below) before it runs anything, and that must stay cheap.
+A script without a ``__main__`` guard must not run again in each worker; this module imports
+only the standard library, so a child starts cheaply.
 """
 
 from __future__ import annotations

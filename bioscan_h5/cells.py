@@ -1,15 +1,5 @@
-"""Metadata cells as text: control characters found, integers converted exactly.
-
-Used by the column codecs (:mod:`bioscan_h5.columns`) on each chunk of a metadata file:
-
-- :func:`first_control` finds a NUL or other control character (C0 and DEL, but tab and
-  line breaks, which a quoted CSV field may hold) in text values. HDF5 cannot store a NUL
-  inside a string, and the others have no place in a BIOSCAN label or identifier; the
-  values are joined and searched once, and only a hit is looked for value by value.
-- :func:`parse_ints` turns the text of an integer column into int64 exactly, without a
-  float64 round trip (which loses integers above 2**53): ``"150502"`` and
-  ``"150502.0"`` (as the peer writes them) both read as 150502, and a value outside the
-  int64 range is reported, not wrapped.
+"""Metadata cells as text: control characters found (:func:`first_control`) and integers
+converted to int64 exactly, without a float64 round trip, overflow reported (:func:`parse_ints`).
 """
 
 from __future__ import annotations

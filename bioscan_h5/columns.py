@@ -1,23 +1,8 @@
-"""Metadata columns: one codec per column kind, from parsed text to the store and back.
+"""Metadata columns: one codec per column kind (category, string, float, int), text to store and back.
 
-A column is stored as one HDF5 group (see :data:`bioscan_h5.format.COLUMN_PARTS`); in memory
-it is a :class:`StoredColumn`, whichever side it comes from: the metadata parser
-(:mod:`bioscan_h5.metadata`), a store's memory maps (:class:`bioscan_h5.store.Store`) or its
-HDF5 groups (the builder reading back a partial store). Each :class:`Kind` has one codec that
-knows every step, so no other module branches on the kind:
-
-=============  =====================================  ====================================
-kind           stored as                              presented as
-=============  =====================================  ====================================
-category       int32 codes (-1 missing) + sorted      pandas categorical over the whole
-               UTF-8 categories                       file's categories; ``str`` objects
-string         fixed-width UTF-8 bytes, ``b""``       ``str`` objects
-               missing
-float          float64, NaN missing                   float64
-int            int64 values + bool missing            nullable ``Int64``; ``int`` objects
-=============  =====================================  ====================================
-
-Missing values are ``nan`` among objects, as pandas shows them.
+A column is one HDF5 group (:data:`bioscan_h5.format.COLUMN_PARTS`); in memory a
+:class:`StoredColumn`, whether parsed, memory-mapped or read back; no other module branches
+on the kind.
 """
 
 from __future__ import annotations

@@ -1,10 +1,7 @@
 """Reading a BIOSCAN metadata file (CSV/TSV) into typed per-row arrays, with row-level errors.
 
-The file is read in chunks with pandas' C parser (the same parser, missing-value rules and
-float conversion as ``bioscan-dataset``), so peak memory stays a few hundred bytes per row
-even for the 5.15M-row BIOSCAN-5M file. Category columns are factorised per chunk and merged
-into one sorted vocabulary at the end, so codes equal pandas' ``cat.codes`` over the whole
-file.
+Read in chunks with pandas' C parser (the peer's parser, missing values and float rules);
+category vocabularies are merged and sorted at the end, so codes equal pandas' ``cat.codes``.
 """
 
 from __future__ import annotations

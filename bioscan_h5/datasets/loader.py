@@ -1,8 +1,6 @@
-"""Whole collated batches, gathered by threads of the consuming process into reused buffers.
+""":func:`batch_loader`: whole collated batches gathered by threads of the consuming process.
 
-:func:`batch_loader` gathers each batch straight from the store into one tensor per field,
-in threads of the process that consumes the batches. Pixels go into a ring of buffers that
-are reused only once no batch made from them is referenced (:mod:`.ring`).
+Pixels go into a ring of buffers reused only once no batch made from them is referenced (:mod:`.ring`).
 """
 
 from __future__ import annotations

@@ -1,16 +1,5 @@
-"""The CPU path of the presets: each sample cropped and resized on its own, then normalised in one pass.
-
-The batched path (:mod:`.resample`) multiplies dense weight matrices, zeros included: cheap
-on a GPU, slow on a CPU. Here each uint8 sample's box goes through torch's own uint8
-antialiased bilinear kernel (the one torchvision's ``resized_crop(..., antialias=True)``
-calls for uint8 tensors), and a compiled pass computes ``x * scale + shift`` (that is
-``(x / 255 - mean) / std``) row by row into the channels-last output (a flipped sample is
-mirrored as uint8 first), rounded to bfloat16 as torch rounds where asked. Both steps release the
-GIL, and the loop runs with one intra-op thread (torch's threads would contend with the
-gathering threads that call it; the setting is per thread and restored after the batch).
-The presets write into an :class:`OutputPool`: a batch's memory is reused only once no
-tensor, view or array of it is left (a fresh buffer costs more in page faults than the
-normalisation that fills it).
+"""The CPU path of the presets: each uint8 sample's box resized by torch's antialiased kernel, then
+normalised (and flipped) in one nogil pass into channels-last buffers of an :class:`OutputPool`.
 """
 
 from __future__ import annotations

@@ -1,39 +1,8 @@
-"""Crop and resize every sample of a batch to one size, each with its own box, in two matmuls.
+"""The batched crop-and-resize: each sample's box resampled by two dense weight matrices, any device.
 
-Each output row (column) of a sample is a weighted sum of the input rows (columns) of its
-box, with the weights of torch's ``interpolate(mode="bilinear", antialias=True)`` on the
-cropped image: a triangle filter, widened by the scale factor where a box is downscaled.
-So a sample comes out as torchvision's ``resized_crop(..., antialias=True)`` of it, up to
-float rounding (measured: at most 0.005 of a uint8 level against torchvision on float
-input; within 1 level of its uint8 output, which rounds and uses fixed-point weights). The
-weights of a batch are one dense ``(B, out, size)`` matrix per axis; the resampling is
-``rows @ image @ columns.T`` as two batched matrix products, on any device, with the
-per-channel normalisation applied before them (it commutes: each row of weights sums to 1)
-and a left-right flip folded into the column weights.
-
-Why not kornia (the issue asks to prefer it unless it costs over 10% of a training step)?
-Measured on this project's 2-core CPU, busy with other jobs (so medians of 7 interleaved
-rounds in one run), batch 256, 256 -> 224 px, uint8 channels-last input, against a ResNet-18
-training step in the same run (torchvision, batch 32, 224 px, channels-last, SGD; 444 ms a
-sample); "levels" compare with torchvision's float ``resized_crop(antialias=True)``::
-
-    method                                     ms/sample   % of a step   max / worst-sample mean (levels)
-    this module: resized_crop (2 matmuls)         14.1         3.2         0.00 / 0.000
-    this module: TrainTransform (all of it)       15.0         3.4
-    kornia crop_and_resize (one batched warp)      8.1         1.8        16.2  / 0.60
-    kornia crop_by_indices (loop per sample)      21.6         4.9         4.1  / 0.60
-    kornia RandomResizedCrop (own sampling)       20.6         4.7        (other boxes; fallback not centred)
-    torch grid_sample, per-sample affine           5.0         1.1        16.2  / 0.60
-    torchvision, loop per sample (uint8)           7.1         1.6         1.0  / 0.31 (rounds to uint8)
-
-Every candidate is far under 10%, so speed does not decide. kornia's batched warp is
-``grid_sample`` (the same numbers as plain torch: no antialiasing, so up to 16 levels off
-where a box is downscaled), its per-sample paths loop in Python (a kernel launch or more per
-sample on a GPU), and its ``RandomResizedCrop`` draws from the global RNG with another
-fallback. kornia would add a dependency to be less exact, so this module is plain torch. On
-a CPU the matmuls cost about twice torchvision's per-sample loop (they multiply by the zeros
-outside each box); on a GPU they are a handful of batched kernels, with no per-sample launch
-and no host synchronisation (TF32 applies if ``torch.backends.cuda.matmul.allow_tf32`` is on).
+The weights are torch's antialiased bilinear ones on the cropped image, so a sample equals
+torchvision's ``resized_crop(..., antialias=True)`` up to float rounding; normalisation and
+flip are folded into the weights. Why not kornia: see ``bench/README.md``.
 """
 
 from __future__ import annotations
