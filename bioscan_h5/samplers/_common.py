@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from torch.utils.data import Sampler
 
 from .._jit import kernel
 from ..errors import InvalidArgumentError
@@ -121,6 +122,34 @@ class LabelGroups:
         step = 1 + np.floor(rng.random(len(self.order)) * np.maximum(n - 1, 1)).astype(np.int64)
         step[n == 1] = 0
         return self.order[self.starts[self.segment] + (pos + step) % n]
+
+
+class LabelBatchSampler(Sampler[list[int]]):
+    """Base of the batch samplers over label groups: the epoch seeds, the replicas, ``flat()``.
+
+    A subclass sets ``groups``, ``seeds``, ``num_replicas``, ``replica``, ``num_batches`` (per
+    replica) and ``batch_size`` in its constructor, and yields its batches in ``__iter__``.
+    """
+
+    _distributed = False
+    groups: LabelGroups
+    seeds: EpochSeeds
+    num_batches: int
+    batch_size: int
+
+    def set_epoch(self, epoch: int) -> None:
+        """Set the epoch of the next iteration (same global epoch on every replica)."""
+        self.seeds.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return self.num_batches
+
+    def flat(self) -> FlatBatches:
+        """The batches as one stream of indices, for ``batch_loader(..., sampler=s.flat())``.
+
+        Pass ``batch_size=`` :attr:`batch_size` and ``drop_last=True`` with it.
+        """
+        return FlatBatches(self)
 
 
 class FlatBatches:

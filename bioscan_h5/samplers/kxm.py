@@ -6,16 +6,15 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
-from torch.utils.data import Sampler
 
 from .._jit import kernel
 from ..errors import InvalidArgumentError
-from ._common import EpochSeeds, FlatBatches, LabelGroups, dataset_labels, occurrence_numbers, replicas
+from ._common import EpochSeeds, LabelBatchSampler, LabelGroups, dataset_labels, occurrence_numbers, replicas
 
 __all__ = ["DistributedKClassMSampler", "KClassMSampler"]
 
 
-class KClassMSampler(Sampler[list[int]]):
+class KClassMSampler(LabelBatchSampler):
     """A batch sampler: each batch holds ``k`` distinct labels of ``rank``, ``m`` samples of each.
 
     Pass it as ``batch_sampler=`` to a ``DataLoader`` or as ``sampler=`` to ``batch_loader``
@@ -45,8 +44,6 @@ class KClassMSampler(Sampler[list[int]]):
         Replica ``r`` gets batches ``r::num_replicas`` of the same global epoch (the epoch is
         cut to a multiple of ``num_replicas``).
     """
-
-    _distributed = False
 
     def __init__(
         self,
@@ -78,10 +75,6 @@ class KClassMSampler(Sampler[list[int]]):
                 " pass num_batches= or a smaller k or m."
             )
         self.batch_size = self.k * self.m
-
-    def set_epoch(self, epoch: int) -> None:
-        """Set the epoch of the next iteration (same global epoch on every replica)."""
-        self.seeds.set_epoch(epoch)
 
     def _labels_per_batch(self, rng: np.random.Generator, n_batches: int) -> np.ndarray:
         """``(n_batches, k)`` class positions, distinct within each batch."""
@@ -115,16 +108,6 @@ class KClassMSampler(Sampler[list[int]]):
 
     def __iter__(self) -> Iterator[list[int]]:
         return iter(self.batches().tolist())
-
-    def __len__(self) -> int:
-        return self.num_batches
-
-    def flat(self) -> FlatBatches:
-        """The batches as one stream of indices, for ``batch_loader(..., sampler=s.flat())``.
-
-        Pass ``batch_size=`` :attr:`batch_size` and ``drop_last=True`` with it.
-        """
-        return FlatBatches(self)
 
 
 class DistributedKClassMSampler(KClassMSampler):

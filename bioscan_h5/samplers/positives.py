@@ -6,10 +6,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
-from torch.utils.data import Sampler
 
 from ..errors import InvalidArgumentError
-from ._common import EpochSeeds, FlatBatches, LabelGroups, dataset_labels, replicas, shuffle_segments
+from ._common import EpochSeeds, LabelBatchSampler, LabelGroups, dataset_labels, replicas, shuffle_segments
 
 __all__ = ["DistributedPositivePairSampler", "PositivePairSampler", "draw_positives"]
 
@@ -36,7 +35,7 @@ def draw_positives(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
-class PositivePairSampler(Sampler[list[int]]):
+class PositivePairSampler(LabelBatchSampler):
     """A batch sampler of anchors and their positives: ``[a_1..a_B, p_1..p_B]`` per batch.
 
     Each epoch the anchors are the samples whose label (at ``rank``) at least one other sample
@@ -58,8 +57,6 @@ class PositivePairSampler(Sampler[list[int]]):
         Replica ``r`` gets batches ``r::num_replicas`` of the same global epoch (cut to a
         multiple of ``num_replicas``).
     """
-
-    _distributed = False
 
     def __init__(
         self,
@@ -87,10 +84,6 @@ class PositivePairSampler(Sampler[list[int]]):
         self.num_batches = total // self.num_replicas
         self.batch_size = 2 * self.pairs_per_batch
 
-    def set_epoch(self, epoch: int) -> None:
-        """Set the epoch of the next iteration (same global epoch on every replica)."""
-        self.seeds.set_epoch(epoch)
-
     def epoch_pairs(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """The global epoch's anchors and positives (dataset indices, in batch order)."""
         order = self._anchors.copy()
@@ -102,16 +95,6 @@ class PositivePairSampler(Sampler[list[int]]):
         b = self.pairs_per_batch
         for j in range(self.replica, self.num_batches * self.num_replicas, self.num_replicas):
             yield [*anchors[j * b : (j + 1) * b].tolist(), *positives[j * b : (j + 1) * b].tolist()]
-
-    def __len__(self) -> int:
-        return self.num_batches
-
-    def flat(self) -> FlatBatches:
-        """The batches as one stream of indices, for ``batch_loader(..., sampler=s.flat())``.
-
-        Pass ``batch_size=`` :attr:`batch_size` and ``drop_last=True`` with it.
-        """
-        return FlatBatches(self)
 
 
 class DistributedPositivePairSampler(PositivePairSampler):
