@@ -4,7 +4,6 @@ normalised (and flipped) in one nogil pass into channels-last buffers of an :cla
 
 from __future__ import annotations
 
-import math
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -14,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from .._jit import kernel
+from .._reuse import Buffer
 from ..errors import InvalidArgumentError
 from .functional import Channels, _affine, check_size
 
@@ -153,10 +153,10 @@ def resized_crop_cpu(
 class OutputPool:
     """Channels-last output batches whose memory is reused once nothing references it.
 
-    A buffer is handed out again only when its storage has no other user: no tensor made
-    from it (the batch itself, a slice, a view, a ``.numpy()`` array holding it) is alive.
-    A batch the consumer keeps is therefore never overwritten; it only costs a new buffer.
-    Thread-safe; copies and pickles of a pool start empty.
+    A buffer (a :class:`~bioscan_h5._reuse.Buffer`) is handed out again only when no tensor
+    made from it (the batch itself, a slice, a view, a ``.numpy()`` array) is alive, so a batch
+    the consumer keeps is never overwritten; it only costs a new buffer. Thread-safe; copies
+    and pickles of a pool start empty.
 
     Parameters
     ----------
@@ -166,7 +166,7 @@ class OutputPool:
 
     def __init__(self, keep: int = 8) -> None:
         self.keep = keep
-        self._storages: list[torch.UntypedStorage] = []
+        self._buffers: list[Buffer] = []
         self._lock = threading.Lock()
 
     def __getstate__(self) -> dict:
@@ -176,25 +176,17 @@ class OutputPool:
         self.__init__(state["keep"])  # type: ignore[misc]
 
     def empty(self, shape: Sequence[int], dtype: torch.dtype) -> torch.Tensor:
-        """An uninitialised channels-last ``(B, C, H, W)`` tensor, on reused memory where some is free."""
-        nbytes = math.prod(shape) * torch.empty((), dtype=dtype).element_size()
-        with self._lock:  # the tensor exists before the lock is released: the storage is taken
-            for storage in self._storages:
-                if storage.nbytes() == nbytes and _USE_COUNT is not None and _USE_COUNT(storage._cdata) == 1:
-                    return _channels_last(storage, shape, dtype)
-            storage = torch.UntypedStorage(nbytes)
-            if len(self._storages) < self.keep and _USE_COUNT is not None:
-                self._storages.append(storage)
-            return _channels_last(storage, shape, dtype)
-
-
-#: The number of users of a storage (torch's own count; None where this torch lacks it: no reuse).
-_USE_COUNT = getattr(torch._C, "_storage_Use_Count", None)
-
-
-def _channels_last(storage: torch.UntypedStorage, shape: Sequence[int], dtype: torch.dtype) -> torch.Tensor:
-    _, c, h, w = shape
-    return torch.empty(0, dtype=dtype).set_(storage, 0, tuple(shape), (h * w * c, 1, w * c, c))
+        """An uninitialised channels-last ``(B, C, H, W)`` tensor of a :data:`CPU_DTYPES` dtype, on reused
+        memory where some is free."""
+        n, c, h, w = shape
+        store = np.dtype(np.float32) if dtype == torch.float32 else np.dtype(np.int16)  # bfloat16's bits
+        with self._lock:  # the tensor exists before the lock is released: the buffer is taken
+            buf = next((b for b in self._buffers if b.fits((n, h, w, c), store) and not b.in_use()), None)
+            if buf is None:
+                buf = Buffer((n, h, w, c), store)
+                if len(self._buffers) < self.keep:
+                    self._buffers.append(buf)
+            return torch.from_numpy(buf.array[:n]).view(dtype).permute(0, 3, 1, 2)
 
 
 @contextmanager

@@ -297,5 +297,5 @@ def test_a_slot_knows_which_buffers_are_still_referenced():
     del view
     assert slot.kept() == []
     held = slot.buffer("x", (4,), torch.int64)
-    assert slot.release_kept() == ["x"] and "x" not in slot.arrays
+    assert slot.release_kept() == ["x"] and "x" not in slot.buffers
     assert held.data_ptr() != slot.buffer("x", (4,), torch.int64).data_ptr()  # a new buffer

@@ -219,7 +219,7 @@ def test_a_dropped_batch_is_reused_and_a_pickled_transform_starts_empty():
     ptr = t(_images(4)).data_ptr()
     assert t(_images(4, seed=1)).data_ptr() == ptr  # nothing held the first: its memory again
     again = pickle.loads(pickle.dumps(t))  # noqa: S301 - our own bytes
-    assert again.outputs._storages == [] and copy.deepcopy(t).outputs._storages == []
+    assert again.outputs._buffers == [] and copy.deepcopy(t).outputs._buffers == []
     assert again(_images(4)).shape == (4, 3, 64, 64)
 
 
