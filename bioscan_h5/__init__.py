@@ -17,6 +17,7 @@ __version__ = "0.1.0"
 
 from .errors import (
     BioscanH5Error,
+    ChecksumError,
     ChecksumMismatchError,
     ImageUnavailableError,
     MetadataError,
@@ -44,6 +45,7 @@ __all__ = [
     "BIOSCAN5M",
     "BioscanH5Error",
     "CanadianInvertebrates",
+    "ChecksumError",
     "ChecksumMismatchError",
     "ImageUnavailableError",
     "MetadataError",

@@ -23,7 +23,7 @@ from multiprocessing import shared_memory
 import numpy as np
 
 from ._files import pwrite_all
-from .crc import pixels_crc
+from .checksums import pixels_crc
 from .images import decode_image
 
 __all__ = ["decode_into_slot", "init_reader", "init_worker", "read_batch"]

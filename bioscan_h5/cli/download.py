@@ -170,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     except BuildInterrupted:
         raise
-    except BioscanH5Error as exc:  # DownloadError, ChecksumError, InsufficientSpaceError, a failed build
+    except BioscanH5Error as exc:  # a DownloadError (checksums too), InsufficientSpaceError, a failed build
         print(f"bioscan-h5 download: error: {exc}", file=sys.stderr)
         return 1
     return 0

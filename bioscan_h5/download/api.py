@@ -6,7 +6,7 @@ import contextlib
 import os
 from collections.abc import Iterable
 
-from ..errors import ChecksumError, DownloadError
+from ..errors import DownloadChecksumError, DownloadError
 from .extract import _remove_stale_extractions, safe_extract
 from .markers import (
     COMPLETE_SUFFIX,
@@ -54,7 +54,7 @@ def _ensure(
             extracted = {prefix + rel for rel in written}
             for rel, digest in archive.check:
                 if rel in extracted and _md5_file(_abs(root, rel)).hexdigest() != digest:
-                    raise ChecksumError(
+                    raise DownloadChecksumError(
                         f"{_abs(root, rel)}, extracted from {archive.filename}, does not match its published"
                         f" checksum {digest}; the archive table and the archive disagree."
                     )
@@ -133,7 +133,7 @@ def download(
     DownloadError
         A network failure or HTTP error (the message names the URL, the status or error, and
         how to retry or use a mirror), or an archive refused for an unsafe member.
-    ChecksumError
+    DownloadChecksumError
         An archive still fails its checksum after being fetched again.
     InsufficientSpaceError
         Not enough free disk space.

@@ -30,7 +30,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from ..errors import ChecksumError, DownloadError, InsufficientSpaceError
+from ..errors import DownloadChecksumError, DownloadError, InsufficientSpaceError
 from .network import (
     RETRY_STATUSES,
     _http_message,
@@ -396,7 +396,7 @@ def _fetch(
                 digest,
                 archive.md5,
             )
-    raise ChecksumError(
+    raise DownloadChecksumError(
         f"{archive.filename} downloaded from {url} does not match its published checksum: MD5 {digests[-1]}"
         f" (and {digests[0]} the time before), expected {archive.md5}. Both copies were deleted. The server may"
         " be serving a damaged or changed file, or a proxy may alter it."

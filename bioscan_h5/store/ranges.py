@@ -19,7 +19,7 @@ import h5py
 import numpy as np
 
 from .. import format as fmt
-from ..errors import StoreFormatError
+from ..errors import REBUILD, StoreFormatError
 from ..format import ImageStatus
 from .damage import reads
 
@@ -32,8 +32,6 @@ __all__ = [
     "check_status",
     "check_tokens",
 ]
-
-_REBUILD = "Rebuild it with `bioscan-h5 build --overwrite` (or copy it again)."
 
 
 def _check_within(
@@ -49,7 +47,7 @@ def _check_within(
     row = int(np.flatnonzero(((flat < low) | (flat > high)).any(axis=1))[0])
     value = flat[row][(flat[row] < low) | (flat[row] > high)][0]
     raise StoreFormatError(
-        f"{path!r} is damaged: {what} holds {int(value)!r} at {unit} {row}, expected {expected}. {_REBUILD}"
+        f"{path!r} is damaged: {what} holds {int(value)!r} at {unit} {row}, expected {expected}. {REBUILD}"
     )
 
 
@@ -83,7 +81,7 @@ def check_offsets(path: str, what: str, offsets: np.ndarray, total: int) -> None
         at = int(steps[0]) + 1 if steps.size else (0 if int(offsets[0]) != 0 else len(offsets) - 1)
         raise StoreFormatError(
             f"{path!r} is damaged: {what} holds {int(offsets[at])!r} at position {at}, expected offsets"
-            f" that start at 0, never decrease and end at {total} (the block's size). {_REBUILD}"
+            f" that start at 0, never decrease and end at {total} (the block's size). {REBUILD}"
         )
 
 

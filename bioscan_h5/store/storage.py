@@ -21,11 +21,9 @@ import os
 import h5py
 
 from .. import format as fmt
-from ..errors import StoreFormatError
+from ..errors import REBUILD, StoreFormatError
 
 __all__ = ["check_storage"]
-
-_REBUILD = "Rebuild it with `bioscan-h5 build --overwrite`."
 
 
 def check_storage(f: h5py.File, path: str, header, seen: dict | None = None) -> None:
@@ -55,13 +53,13 @@ def check_storage(f: h5py.File, path: str, header, seen: dict | None = None) -> 
         if seen[name][0].id.get_create_plist().get_layout() != h5py.h5d.CONTIGUOUS:
             raise StoreFormatError(
                 f"{path!r} is damaged: dataset {name!r} is chunked; a store keeps it in one contiguous"
-                f" block. {_REBUILD}"
+                f" block. {REBUILD}"
             )
     for name, (_, _, shape) in seen.items():
         if name.startswith(fmt.COLUMNS + "/") and name.endswith("/categories") and shape[0] > header.n_rows:
             raise StoreFormatError(
                 f"{path!r} is damaged: {name!r} declares {shape[0]} categories for {header.n_rows} rows"
-                f" (a category is only kept when a row holds it). {_REBUILD}"
+                f" (a category is only kept when a row holds it). {REBUILD}"
             )
 
 
@@ -80,21 +78,21 @@ def _check_one(name: str, dset: h5py.Dataset, dtype, shape: tuple, size: int, pa
             where = "is not allocated" if offset is None else f"takes {stored} bytes from byte {offset}"
             raise StoreFormatError(
                 f"{path!r} is damaged: dataset {name!r} declares shape {shape} ({declared} bytes) but"
-                f" {where}, and the file is {size} bytes long. {_REBUILD}"
+                f" {where}, and the file is {size} bytes long. {REBUILD}"
             )
     elif layout == h5py.h5d.CHUNKED:
         if not plist.get_nfilters() and declared > size:
             raise StoreFormatError(
                 f"{path!r} is damaged: dataset {name!r} declares shape {shape} ({declared} bytes), more"
-                f" than the file's {size} bytes. {_REBUILD}"
+                f" than the file's {size} bytes. {REBUILD}"
             )
         if dtype.itemsize * _prod(plist.get_chunk()) >= 1 << 32:
             raise StoreFormatError(
                 f"{path!r} is damaged: dataset {name!r} declares chunks of {plist.get_chunk()}, over HDF5's"
-                f" 4 GiB. {_REBUILD}"
+                f" 4 GiB. {REBUILD}"
             )
     elif declared > size:  # compact: kept in its header, never more than 64 KB
-        raise StoreFormatError(f"{path!r} is damaged: dataset {name!r} declares {declared} bytes. {_REBUILD}")
+        raise StoreFormatError(f"{path!r} is damaged: dataset {name!r} declares {declared} bytes. {REBUILD}")
 
 
 def _prod(shape: tuple[int, ...]) -> int:

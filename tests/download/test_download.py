@@ -22,7 +22,7 @@ import pytest
 from bioscan_h5 import download as dl
 from bioscan_h5.cli.download import add_parser, run
 from bioscan_h5.download import extract as dl_extract
-from bioscan_h5.errors import ChecksumError, DownloadError
+from bioscan_h5.errors import ChecksumError, ChecksumMismatchError, DownloadChecksumError, DownloadError
 
 from ._helpers import md5
 
@@ -499,10 +499,12 @@ def test_archive_corrupted_twice_raises_checksum_error(mirror, tmp_path):
     root = tmp_path / "root"
     entry = mirror.archive("bioscan5m", "cropped_256_eval")
     mirror.state.rules[entry["filename"]] = Rules(corrupt=99)
-    with pytest.raises(ChecksumError) as info:
+    with pytest.raises(DownloadChecksumError) as info:
         dl.download("bioscan5m", root, "val", mirror=mirror.url, progress=False)
     message = str(info.value)
     assert entry["filename"] in message and entry["md5"] in message and "mirror" in message
+    # one family with the store's checksum errors, but not a store error
+    assert isinstance(info.value, ChecksumError) and not isinstance(info.value, ChecksumMismatchError)
     assert mirror.state.count(entry["filename"]) == 2
     assert not (root / entry["filename"]).exists() and not (root / (entry["filename"] + ".part")).exists()
     assert not (root / "bioscan5m/images").exists()
@@ -535,7 +537,7 @@ def test_unreachable_server_gives_a_clear_error(tmp_path):
 def test_mirror_without_manifest_uses_builtin_table(server, tmp_path):
     """No manifest.json: the built-in names and checksums, fetched from the mirror."""
     (server.state.directory / "BIOSCAN_Insect_Dataset_metadata.tsv").write_bytes(b"not the real file\n")
-    with pytest.raises(ChecksumError, match="dec3bb23870a35e2e13bc17a5809c901"):
+    with pytest.raises(DownloadChecksumError, match="dec3bb23870a35e2e13bc17a5809c901"):
         dl.download("bioscan1m", tmp_path / "root", images=False, mirror=url_of(server) + "/", progress=False)
     assert server.state.names() == ["manifest.json"] + ["BIOSCAN_Insect_Dataset_metadata.tsv"] * 2
 
