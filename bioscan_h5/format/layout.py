@@ -1,41 +1,37 @@
 """The on-disk store format, version 2: the one place that names every path, dtype and attribute.
 
 A store is one HDF5 file. Row ``i`` of every per-row array is the ``i``-th data row of the
-source metadata file, and **every** row of that file is stored, so label indices are global
-(the same label has the same index in every split, as in ``bioscan-dataset``).
-
-Layout (``N`` rows, images ``S x S``, barcodes ``W`` wide)::
-
-    /images               uint8  (N, S, S, 3)  uncompressed: one contiguous block (format 2;
-                                               chunked (1, S, S, 3) in format 1); lzf/gzip:
-                                               chunked (1, S, S, 3). Rows whose image was
-                                               not decoded read as zeros.
-    /image_status         uint8  (N,)          contiguous; ImageStatus codes (0 = not built)
-    /image_source_size    int32  (N, 2)        contiguous; (width, height) of the source file
-    /dna/codes            uint8  (N, W)        contiguous; ASCII letters, 0-padded
-    /dna/lengths          int32  (N,)          stored length (<= W); -1 = missing barcode
-    /dna/full_lengths     int32  (N,)          length in the metadata file; -1 = missing
-    /columns/<name>/      one group per metadata column, attribute ``kind``:
-        kind "category":  codes int32 (N,) (-1 = missing), categories vlen UTF-8 (sorted)
-        kind "string":    values  S<w> (N,) UTF-8 bytes, b"" = missing
-        kind "float":     values  float64 (N,), NaN = missing
-        kind "int":       values  int64 (N,), missing bool (N,)
-    /tokens/<name>/ids    int32  (N, T)        optional, ``build --tokenize NAME``
-    /tokens/<name>/mask   uint8  (N, T)
-    /partitions/<name>    int64  (M,)          BIOSCAN-1M only: the rows listed in a CLIBD
-                                               partition file, in that file's order
-
-    /checksums/...        format 2: CRC-32 checksums of the contents (see the section
-                                               "format version 2" below)
-
-Taxonomic ranks are ``category`` columns; their codes are the label indices.
-
-Root attributes are listed in :data:`ROOT_ATTRS`, their types and values in
-:data:`ATTR_SCHEMA`. The pixel array is allocated when the store is created, so an
-uncompressed store's pixels are one memory-mappable block that starts at the byte offset
-saved in ``pixel_offset`` (in format 2 the dataset's own offset; in format 1 the first of
-chunks allocated end to end in row order, which readers check chunk by chunk).
+source metadata file, and every row of that file is stored, so label indices are global. Root
+attributes are in :data:`ROOT_ATTRS`, their types and values in :data:`ATTR_SCHEMA`.
 """
+
+# Layout (``N`` rows, images ``S x S``, barcodes ``W`` wide)::
+#
+#     /images               uint8  (N, S, S, 3)  uncompressed: one contiguous block (format 2;
+#                                                chunked (1, S, S, 3) in format 1); lzf/gzip:
+#                                                chunked (1, S, S, 3). Rows whose image was
+#                                                not decoded read as zeros.
+#     /image_status         uint8  (N,)          contiguous; ImageStatus codes (0 = not built)
+#     /image_source_size    int32  (N, 2)        contiguous; (width, height) of the source file
+#     /dna/codes            uint8  (N, W)        contiguous; ASCII letters, 0-padded
+#     /dna/lengths          int32  (N,)          stored length (<= W); -1 = missing barcode
+#     /dna/full_lengths     int32  (N,)          length in the metadata file; -1 = missing
+#     /columns/<name>/      one group per metadata column, attribute ``kind``:
+#         kind "category":  codes int32 (N,) (-1 = missing), categories vlen UTF-8 (sorted)
+#         kind "string":    values  S<w> (N,) UTF-8 bytes, b"" = missing
+#         kind "float":     values  float64 (N,), NaN = missing
+#         kind "int":       values  int64 (N,), missing bool (N,)
+#     /tokens/<name>/ids    int32  (N, T)        optional, ``build --tokenize NAME``
+#     /tokens/<name>/mask   uint8  (N, T)
+#     /partitions/<name>    int64  (M,)          BIOSCAN-1M only: the rows listed in a CLIBD
+#                                                partition file, in that file's order
+#
+#     /checksums/...        format 2: CRC-32 checksums of the contents (see the section
+#                                                "format version 2" below)
+#
+# Taxonomic ranks are ``category`` columns; their codes are the label indices. The pixel array is
+# allocated when the store is created: an uncompressed store's pixels are one memory-mappable
+# block starting at the byte offset saved in ``pixel_offset``.
 
 from __future__ import annotations
 

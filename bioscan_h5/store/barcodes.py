@@ -1,10 +1,8 @@
 """A store's barcodes: the fixed-width array, and the whole-barcode (tail) block beyond it.
 
-``/dna/codes`` keeps the first ``W`` letters of each barcode; a store built with
-``full_barcodes`` keeps the letters after them in ``/dna/tail/codes``, addressed by
-``/dna/tail/offsets`` (see :mod:`bioscan_h5.format`). :class:`BarcodeArrays` (a part of
-:class:`~bioscan_h5.store.Store`) reads them; :func:`barcode_block` puts the two together for
-some rows, cut to a ``max_nucleotides``.
+``/dna/codes`` keeps the first ``W`` letters of each barcode; ``full_barcodes`` stores keep the
+rest in ``/dna/tail/codes`` (by ``/dna/tail/offsets``). :class:`BarcodeArrays` (a part of
+:class:`~bioscan_h5.store.Store`) reads them; :func:`barcode_block` joins them for some rows.
 """
 
 from __future__ import annotations

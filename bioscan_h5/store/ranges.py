@@ -1,13 +1,9 @@
 """The contents of the arrays that index something, checked once per process on first use.
 
-A label code indexes a vocabulary, a barcode length a row of letters, a status an
-enumeration, a partition entry a row, a token id an embedding table. A value out of range
-would serve a target of 10**6, read past an array (a segfault in a compiled kernel) or drop
-a row silently, so each such array is checked the first time a process uses it: one pass of
-``min``/``max`` (about 5 ms for 5 million int32 codes from the page cache), and only where
-that finds something does a second pass look for the first bad row to name it. Checking
-every array at open would read several hundred MB of a 5-million-row store before the first
-sample, so it is done lazily here, and in full by ``bioscan-h5 verify --full``.
+A label code, barcode length, status, partition entry or token id out of range would serve a
+wrong target, read past an array or drop a row, so each such array is checked (``min``/``max``,
+then a pass naming the first bad row) the first time a process uses it; ``verify --full``
+checks them all.
 """
 
 from __future__ import annotations

@@ -1,17 +1,7 @@
 """Declared shapes against the file: no reader may allocate more than the file could hold.
 
-HDF5 lets a dataset declare any shape, whatever the file holds: a crafted store declaring
-10**12 rows would make ``dset[()]`` (or a memory map) ask for terabytes. At open, every
-dataset's storage is checked against the size of the file, from its header alone:
-
-- a contiguous dataset (every per-row array, the format-2 pixel block) must have its bytes
-  allocated inside the file, as many as its shape and dtype declare;
-- a chunked dataset without compression (a format-1 pixel block) may declare no more bytes
-  than the file holds; a compressed one (pixels of ``--compression`` stores) only bounds the
-  size of one row, which HDF5 keeps under 4 GiB;
-- every per-row array of the format but the pixels is contiguous, so ``n_rows`` itself is
-  bounded by the file (``/image_status`` holds a byte a row);
-- a vocabulary has at most one category per row.
+HDF5 lets a dataset declare any shape, whatever the file holds, so at open every dataset's
+storage is checked against the size of the file, from its header alone (:func:`check_storage`).
 """
 
 from __future__ import annotations
@@ -27,7 +17,13 @@ __all__ = ["check_storage"]
 
 
 def check_storage(f: h5py.File, path: str, header, seen: dict | None = None) -> None:
-    """Refuse a store whose datasets declare more than the file holds (see the module notes).
+    """Refuse a store whose datasets declare more than the file holds.
+
+    A contiguous dataset (every per-row array, the pixel block) must have its bytes allocated
+    inside the file, as many as its shape and dtype declare; an uncompressed chunked one may
+    declare no more bytes than the file holds, a compressed one only chunks under HDF5's 4 GiB.
+    Every per-row array but the pixels is contiguous (so ``n_rows`` is bounded by the file), and
+    a vocabulary has at most one category per row.
 
     ``seen`` maps each dataset's path to ``(dataset, dtype, shape)`` when the caller has
     opened them already (:func:`.validate.read_header`); by default the file is walked.
