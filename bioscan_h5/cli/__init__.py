@@ -1,8 +1,6 @@
-"""The ``bioscan-h5`` command: ``build``, ``info``, ``verify`` and ``download``.
+"""The ``bioscan-h5`` command (``build``, ``info``, ``verify``, ``download``): one module per subcommand.
 
-Run it as ``bioscan-h5 ...`` or ``python -m bioscan_h5.cli ...``. :mod:`.main` holds the parser
-and :func:`main`; each subcommand is a module of its own (``build``, ``info``,
-``verify_command``, ``download``) and :mod:`.args` holds the argument types they share.
+Run it as ``bioscan-h5 ...`` or ``python -m bioscan_h5.cli ...``; :mod:`.main` holds the parser.
 """
 
 from __future__ import annotations

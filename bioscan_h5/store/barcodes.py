@@ -1,8 +1,7 @@
-"""A store's barcodes: the fixed-width array, and the whole-barcode (tail) block beyond it.
+"""A store's barcodes: the fixed-width ``/dna/codes`` array and the whole-barcode tail beyond it.
 
-``/dna/codes`` keeps the first ``W`` letters of each barcode; ``full_barcodes`` stores keep the
-rest in ``/dna/tail/codes`` (by ``/dna/tail/offsets``). :class:`BarcodeArrays` (a part of
-:class:`~bioscan_h5.store.Store`) reads them; :func:`barcode_block` joins them for some rows.
+:class:`BarcodeArrays` (a part of :class:`~bioscan_h5.store.Store`) reads them;
+:func:`barcode_block` joins the two for some rows, cut to ``max_nucleotides``.
 """
 
 from __future__ import annotations
