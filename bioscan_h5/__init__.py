@@ -1,12 +1,9 @@
-"""bioscan-h5: BIOSCAN-1M and BIOSCAN-5M as one HDF5 file, read at memory-mapped speed.
-
-Canadian Invertebrates (DNA barcodes only) is served the same way.
+"""bioscan-h5: BIOSCAN-1M, BIOSCAN-5M and Canadian Invertebrates as one HDF5 file each.
 
 >>> from bioscan_h5 import BIOSCAN5M          # drop-in for bioscan_dataset.BIOSCAN5M
 >>> from bioscan_h5 import open_store         # numpy arrays for notebooks
 
-Importing the package is light: torch, pandas and the builder are imported only when the
-names that need them are first used.
+Importing it is light: torch, pandas and the builder load when a name that needs them is used.
 """
 
 from __future__ import annotations
@@ -17,6 +14,7 @@ __version__ = "0.1.0"
 
 from .errors import (
     BioscanH5Error,
+    ChecksumError,
     ChecksumMismatchError,
     ImageUnavailableError,
     MetadataError,
@@ -44,6 +42,7 @@ __all__ = [
     "BIOSCAN5M",
     "BioscanH5Error",
     "CanadianInvertebrates",
+    "ChecksumError",
     "ChecksumMismatchError",
     "ImageUnavailableError",
     "MetadataError",

@@ -1,14 +1,8 @@
 """What the builder's decoding processes run (the worker side of :mod:`bioscan_h5.build.pool`).
 
-A decoding process imports this module and nothing else of the package (``bioscan_h5``'s own
-``__init__`` is light): numpy, Pillow, :mod:`bioscan_h5.images` and :mod:`bioscan_h5.crc`
-(``zlib``; its numba kernel is never called here, so numba is never imported). It never imports
-:mod:`bioscan_h5.build` (h5py, pandas, the store, the layouts), so a worker is ready to decode
-in the time it takes to start Python and import Pillow.
-
-Raw builds run :func:`init_worker` and :func:`decode_into_slot`; JPEG builds, whose results
-are small enough for the pool's pipe, :func:`init_reader` and :func:`read_batch` (with
-:func:`bioscan_h5.images.ingest` as the reader).
+It imports numpy, Pillow, :mod:`bioscan_h5.images` and :func:`bioscan_h5.checksums.pixels_crc`,
+never numba, h5py, pandas or :mod:`bioscan_h5.build`. Raw builds run :func:`init_worker` and
+:func:`decode_into_slot`; JPEG builds :func:`init_reader` and :func:`read_batch`.
 """
 
 from __future__ import annotations
@@ -23,7 +17,7 @@ from multiprocessing import shared_memory
 import numpy as np
 
 from ._files import pwrite_all
-from .crc import pixels_crc
+from .checksums import pixels_crc
 from .images import decode_image
 
 __all__ = ["decode_into_slot", "init_reader", "init_worker", "read_batch"]

@@ -1,12 +1,16 @@
-"""File helpers with no format knowledge: a sparse-aware copy, whole positional writes, durable syncs."""
+"""File helpers with no format knowledge: a sparse-aware copy, whole positional writes, durable syncs, free space."""
 
 from __future__ import annotations
 
 import contextlib
 import errno
 import os
+import shutil
+from collections.abc import Callable
 
-__all__ = ["copy_sparse", "fsync_dir", "fsync_path", "pwrite_all"]
+from .errors import InsufficientSpaceError
+
+__all__ = ["copy_sparse", "fsync_dir", "fsync_path", "pwrite_all", "require_free_space"]
 
 _STEP = 1 << 30
 
@@ -85,3 +89,17 @@ def fsync_dir(path: str) -> None:
     """``fsync`` the folder holding ``path`` (makes a rename durable); errors are ignored."""
     with contextlib.suppress(OSError):
         fsync_path(os.path.dirname(path) or ".")
+
+
+def require_free_space(folder: str, need: int, message: Callable[[int], str]) -> None:
+    """Raise :class:`InsufficientSpaceError` when ``folder`` has fewer than ``need`` bytes free.
+
+    ``message(free)`` words the error: what needs the space, how much, what is free and where,
+    and what to do. A folder whose free space cannot be read is not refused.
+    """
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return
+    if need > free:
+        raise InsufficientSpaceError(message(free))

@@ -1,25 +1,20 @@
-"""Error classes of bioscan-h5.
+"""Error classes of bioscan-h5, and the one hint that ends every message about a damaged store.
 
-Every error derives from :class:`BioscanH5Error` and also from the builtin exception a caller
-would naturally catch (``FileNotFoundError``, ``ValueError``, ...), so either works::
-
-    try:
-        ds = BIOSCAN5M(root)
-    except FileNotFoundError:
-        ...
-
-Messages say what is wrong, show the offending value with ``!r``, list what would be valid
-and say how to fix it.
+Every error derives from :class:`BioscanH5Error` and from the builtin a caller would catch
+(``FileNotFoundError``, ``ValueError``, ...). Messages say what is wrong, show the value with
+``!r``, list what would be valid and say how to fix it.
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "REBUILD",
     "BioscanH5Error",
     "BuildInterrupted",
     "BuildLockedError",
     "ChecksumError",
     "ChecksumMismatchError",
+    "DownloadChecksumError",
     "DownloadError",
     "ImageUnavailableError",
     "IndexRangeError",
@@ -38,7 +33,21 @@ __all__ = [
     "StoreIncompleteError",
     "StoreNotFoundError",
     "StoreVersionError",
+    "rebuild_hint",
 ]
+
+
+def rebuild_hint(purpose: str = "(or copy it again)") -> str:
+    """The sentence that ends every message about a damaged or outdated store.
+
+    ``purpose`` follows the command: by default "(or copy it again)", for a damaged file;
+    "to add them" where the store lacks something a rebuild adds.
+    """
+    return f"Rebuild it with `bioscan-h5 build --overwrite` {purpose}."
+
+
+#: :func:`rebuild_hint` for a damaged store (the same sentence in every such message).
+REBUILD = rebuild_hint()
 
 
 class BioscanH5Error(Exception):
@@ -85,7 +94,15 @@ class StoreVersionError(StoreFormatError):
     """The store was written by a newer format version than this package can read."""
 
 
-class ChecksumMismatchError(StoreFormatError):
+class ChecksumError(BioscanH5Error):
+    """Bytes do not match their recorded checksum: the family of the two errors below.
+
+    :class:`ChecksumMismatchError`: a store's contents against its CRC-32 checksums (format 2);
+    :class:`DownloadChecksumError`: a downloaded file against its published MD5.
+    """
+
+
+class ChecksumMismatchError(ChecksumError, StoreFormatError):
     """Store contents do not match their checksums (format 2): the file is damaged.
 
     Attributes
@@ -159,8 +176,8 @@ class DownloadError(BioscanH5Error, OSError):
     """A download failed (network error, HTTP error status, refused archive)."""
 
 
-class ChecksumError(DownloadError):
-    """A downloaded file does not match its published checksum."""
+class DownloadChecksumError(ChecksumError, DownloadError):
+    """A downloaded file does not match its published checksum (MD5)."""
 
 
 class BuildInterrupted(BioscanH5Error):

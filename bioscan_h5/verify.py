@@ -1,7 +1,8 @@
 """``bioscan-h5 verify``: check a store against the sources it was built from, or against itself.
 
 :func:`verify_store` re-decodes a sample of rows from the sources (``--root``);
-:func:`verify_full` checks every row and array against the store's checksums (``--full``).
+:func:`verify_full` checks every row and array against the store's checksums (``--full``);
+:func:`run_verify` runs either or both and words the verdict (the CLI prints it).
 """
 
 from __future__ import annotations
@@ -16,14 +17,14 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import format as fmt
-from .errors import BioscanH5Error, StoreFormatError
+from .errors import REBUILD, BioscanH5Error, StoreFormatError, rebuild_hint
 from .format import ImageStatus
 from .images import decode_image, ingest
 from .layouts import get_layout
 from .metadata import fingerprint
 from .store import open_store
 
-__all__ = ["FullReport", "verify_full", "verify_store"]
+__all__ = ["FullReport", "Verdict", "run_verify", "verify_full", "verify_store"]
 
 
 def verify_store(store_path: str, root: str, sample: int = 64, seed: int = 0) -> list[str]:
@@ -123,8 +124,7 @@ def _jpeg_headers(st) -> None:
     if bad:
         raise StoreFormatError(
             f"{st.path!r} is damaged: the JPEG headers of {len(bad)} rows (row {bad[0]} first) declare another"
-            f" size than '/{fmt.JPEG_SIZES}': they would not be decoded. Rebuild it with `bioscan-h5 build"
-            " --overwrite`."
+            f" size than '/{fmt.JPEG_SIZES}': they would not be decoded. {REBUILD}"
         )
 
 
@@ -169,6 +169,62 @@ def verify_full(store_path: str, progress: bool = True, threads: int | None = No
         for row, arrays in sorted(damage.rows.items()):
             problems.append(f"row {row}{_row_id(st, row)}: damaged: {', '.join(arrays)}")
         return FullReport(checked=True, problems=problems, damaged_rows=dict(sorted(damage.rows.items())))
+
+
+@dataclass
+class Verdict:
+    """What ``bioscan-h5 verify`` found.
+
+    Attributes
+    ----------
+    lines : list of str
+        What to print: a ``FAIL`` line per problem, or a ``NOTE`` and an ``OK`` line.
+    sound : bool
+        No problem was found.
+    checked : bool
+        False when ``full`` met a store without checksums (format version 1).
+    """
+
+    lines: list[str]
+    sound: bool
+    checked: bool = True
+
+
+def run_verify(
+    store_path: str,
+    root: str | None = None,
+    full: bool = False,
+    sample: int = 64,
+    seed: int = 0,
+    progress: bool = True,
+) -> Verdict:
+    """Check a store against its sources (``root``: :func:`verify_store`), its checksums (``full``), or both."""
+    problems: list[str] = []
+    done: list[str] = []
+    checked = True
+    if full:
+        report = verify_full(store_path, progress=progress)
+        problems += report.problems
+        checked = report.checked
+        done.append(
+            "every row and array matches its checksum"
+            if report.checked
+            else "the structure and the bounds of every array are sound"
+        )
+    if root is not None:
+        problems += verify_store(store_path, root, sample=sample, seed=seed)
+        done.insert(0, f"format, completeness and {sample} re-decoded rows match the sources")
+    if problems:
+        return Verdict([f"FAIL {p}" for p in problems], sound=False, checked=checked)
+    lines = (
+        []
+        if checked
+        else [
+            f"NOTE {store_path} has no checksums (store format version 1): its pixels and values could not"
+            f" be checked. {rebuild_hint('to add them')}"
+        ]
+    )
+    return Verdict([*lines, f"OK {store_path}: {'; '.join(done)}"], sound=True, checked=checked)
 
 
 def _row_id(st, row: int) -> str:

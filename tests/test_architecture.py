@@ -1,7 +1,7 @@
 """The shape of the package (docs/architecture.md): small modules, no import circles.
 
 Parsed from the source, so the rules hold for every module, imported or not: no module over
-500 lines, no class over 300, no function over 80 (numba kernels, which cannot call each
+800 lines, no class over 500, no function over 80 (numba kernels, which cannot call each
 other, excepted), and no circle in the graph of imports between the package's modules,
 counting imports made inside functions too.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "bioscan_h5"
-MAX_MODULE, MAX_CLASS, MAX_FUNCTION = 500, 300, 80
+MAX_MODULE, MAX_CLASS, MAX_FUNCTION = 800, 500, 80
 
 
 def _modules() -> dict[str, tuple[Path, ast.Module]]:

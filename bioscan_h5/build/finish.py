@@ -11,10 +11,10 @@ import numpy as np
 from .. import format as fmt
 from .._files import fsync_dir, fsync_path
 from .._hdf5 import open_readonly
+from ..checksums import update_image_blocks
 from ..format import ImageStatus
 from ..layouts import SourceLayout
 from ..metadata import Table
-from .checksums import update_image_blocks
 from .config import BuildConfig, BuildResult
 from .stage_metadata import json_attr
 

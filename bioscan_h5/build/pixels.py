@@ -14,7 +14,7 @@ import numpy as np
 from .. import format as fmt
 from .._files import pwrite_all
 from .._hdf5 import open_readonly
-from ..crc import image_crc, pixels_crc
+from ..checksums import image_crc, pixels_crc
 from ..store.pixels import pixel_block_offset
 
 __all__ = ["PixelWriter"]

@@ -32,7 +32,7 @@ import numpy as np
 
 from .._decode_worker import decode_into_slot, init_reader, init_worker, read_batch
 from .._spawn import worker_context
-from ..crc import pixels_crc
+from ..checksums import pixels_crc
 from ..format import ImageStatus
 from ..images import decode_image
 

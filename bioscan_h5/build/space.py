@@ -6,9 +6,9 @@ import contextlib
 import errno
 import os
 import resource
-import shutil
 from collections.abc import Iterator
 
+from .._files import require_free_space
 from ..errors import BioscanH5Error, InsufficientSpaceError
 from .config import BuildConfig
 
@@ -73,13 +73,15 @@ def check_space(cfg: BuildConfig, directory: str, need: int) -> None:
     """Refuse to go on when ``directory`` has less than ``need`` bytes free (unless told not to check)."""
     if not cfg.check_space or need <= 0:
         return
-    free = shutil.disk_usage(directory).free
-    if need > free:
-        raise InsufficientSpaceError(
+    require_free_space(
+        directory,
+        need,
+        lambda free: (
             f"The store needs about {human(need)} more but {directory!r} has {human(free)} free. Free some space,"
             " choose another --out, build fewer --splits or a smaller --image-size, or pass --no-space-check"
             " to try anyway."
-        )
+        ),
+    )
 
 
 def human(n: float) -> str:

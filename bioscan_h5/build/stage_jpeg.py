@@ -35,7 +35,7 @@ import numpy as np
 from .. import format as fmt
 from .._files import fsync_path, pwrite_all
 from .._hdf5 import LIBVER, open_readonly
-from ..crc import image_crc
+from ..checksums import image_crc
 from ..format import ImageStatus
 from .pixels import PixelWriter
 

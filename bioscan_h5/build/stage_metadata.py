@@ -19,10 +19,10 @@ from .. import __version__
 from .. import format as fmt
 from .._files import fsync_path
 from .._hdf5 import LIBVER, create_preallocated
+from ..checksums import write_checksums
 from ..errors import InsufficientSpaceError, MetadataError
 from ..layouts import SourceLayout
 from ..metadata import Table, check_unchanged
-from .checksums import write_checksums
 from .config import BuildConfig
 from .presence import present_splits
 from .space import NO_SPACE, check_file_size_limit, check_space, estimate_bytes

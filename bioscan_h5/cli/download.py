@@ -1,10 +1,8 @@
 """``bioscan-h5 download``: fetch, check and extract a dataset's archives, then build the store.
 
-``bioscan-h5 download`` fetches, checks and extracts the archives a dataset needs for some
-splits, then builds the store for those splits (``--no-build`` stops after the extraction).
-The split names are those of ``bioscan-h5 build --splits``: for BIOSCAN-5M, split or
-metasplit names joined with ``"+"`` (only the image archives holding them are fetched); for
-BIOSCAN-1M, ``[<partitioning>:]<split>`` names (the one image archive holds every split).
+Split names are those of ``bioscan-h5 build --splits`` (BIOSCAN-5M: only the image archives
+holding them are fetched; BIOSCAN-1M: one image archive holds every split); ``--no-build``
+stops after the extraction.
 """
 
 from __future__ import annotations
@@ -170,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     except BuildInterrupted:
         raise
-    except BioscanH5Error as exc:  # DownloadError, ChecksumError, InsufficientSpaceError, a failed build
+    except BioscanH5Error as exc:  # a DownloadError (checksums too), InsufficientSpaceError, a failed build
         print(f"bioscan-h5 download: error: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -1,6 +1,6 @@
 """The parser of the ``bioscan-h5`` command and :func:`main`, which runs a subcommand.
 
-Each subcommand lives in its own module (``build``, ``info``, ``verify``, ``download``) with
+Each subcommand lives in its own module (``build``, ``info``, ``verify_command``, ``download``) with
 an ``add_parser(subparsers)`` that sets the parser's ``func`` to the module's ``run``; this
 module only puts them together and turns errors into exit codes.
 """
@@ -17,7 +17,7 @@ from ..errors import BioscanH5Error, BuildInterrupted
 from .build import add_parser as add_build
 from .download import add_parser as add_download
 from .info import add_parser as add_info
-from .verify import add_parser as add_verify
+from .verify_command import add_parser as add_verify
 
 __all__ = ["build_parser", "main"]
 

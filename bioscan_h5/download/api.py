@@ -6,20 +6,20 @@ import contextlib
 import os
 from collections.abc import Iterable
 
-from ..errors import ChecksumError, DownloadError
-from .extract import _remove_stale_extractions, safe_extract
+from ..errors import DownloadChecksumError, DownloadError
+from .extract import remove_stale_extractions, safe_extract
 from .markers import (
     COMPLETE_SUFFIX,
     EXTRACTING_SUFFIX,
-    _abs,
-    _is_complete,
-    _locked,
-    _marker_base,
-    _write_marker,
+    abs_path,
+    is_complete,
+    locked,
+    marker_base,
+    write_marker,
 )
-from .network import _say
-from .table import Archive, _dataset_name, _join_url, load_archive_table, resolve_mirror, select_archives
-from .transfer import _fetch, _md5_file
+from .network import say
+from .table import Archive, dataset_name, join_url, load_archive_table, resolve_mirror, select_archives
+from .transfer import fetch_archive, md5_file
 
 __all__ = ["download"]
 
@@ -27,22 +27,22 @@ __all__ = ["download"]
 def _ensure(
     archive: Archive, root: str, mirror: str | None, *, progress: bool, verify: bool, keep_archives: bool
 ) -> None:
-    base = _marker_base(archive, root)
-    with _locked(base + ".lock", archive.filename, progress):
-        if _is_complete(archive, root, verify=verify):
-            _say(f"{archive.filename}: already in place.", progress)
+    base = marker_base(archive, root)
+    with locked(base + ".lock", archive.filename, progress):
+        if is_complete(archive, root, verify=verify):
+            say(f"{archive.filename}: already in place.", progress)
             return
-        urls = [_join_url(mirror, archive.filename)] if mirror else list(archive.urls)
+        urls = [join_url(mirror, archive.filename)] if mirror else list(archive.urls)
         if not urls:
             raise DownloadError(f"The archive table gives no URL for {archive.filename}; pass mirror=URL.")
         with contextlib.suppress(FileNotFoundError):
             os.remove(base + COMPLETE_SUFFIX)
-        path = _fetch(archive, root, urls, mirror=mirror, progress=progress, verify=verify)
+        path = fetch_archive(archive, root, urls, mirror=mirror, progress=progress, verify=verify)
         if archive.kind == "file":
-            _write_marker(archive, root)
+            write_marker(archive, root)
             return
-        dest = _abs(root, archive.extract_to)
-        _remove_stale_extractions(dest, archive.filename)
+        dest = abs_path(root, archive.extract_to)
+        remove_stale_extractions(dest, archive.filename)
         with open(base + EXTRACTING_SUFFIX, "w", encoding="utf-8") as fh:
             fh.write(f"extracting {path} into {dest}\n")
         prefix = f"{archive.extract_to}/" if archive.extract_to else ""
@@ -53,18 +53,18 @@ def _ensure(
         if verify:
             extracted = {prefix + rel for rel in written}
             for rel, digest in archive.check:
-                if rel in extracted and _md5_file(_abs(root, rel)).hexdigest() != digest:
-                    raise ChecksumError(
-                        f"{_abs(root, rel)}, extracted from {archive.filename}, does not match its published"
+                if rel in extracted and md5_file(abs_path(root, rel)).hexdigest() != digest:
+                    raise DownloadChecksumError(
+                        f"{abs_path(root, rel)}, extracted from {archive.filename}, does not match its published"
                         f" checksum {digest}; the archive table and the archive disagree."
                     )
-        absent = [rel for rel in archive.paths if not os.path.exists(_abs(root, rel))]
+        absent = [rel for rel in archive.paths if not os.path.exists(abs_path(root, rel))]
         if absent:
             raise DownloadError(
                 f"{archive.filename} was extracted into {dest} but did not provide {', '.join(absent)};"
                 " the archive does not have the layout the archive table describes."
             )
-        _write_marker(archive, root)
+        write_marker(archive, root)
         os.remove(base + EXTRACTING_SUFFIX)
         if not keep_archives:
             os.remove(path)
@@ -133,12 +133,12 @@ def download(
     DownloadError
         A network failure or HTTP error (the message names the URL, the status or error, and
         how to retry or use a mirror), or an archive refused for an unsafe member.
-    ChecksumError
+    DownloadChecksumError
         An archive still fails its checksum after being fetched again.
     InsufficientSpaceError
         Not enough free disk space.
     """
-    dataset = _dataset_name(dataset)
+    dataset = dataset_name(dataset)
     root = os.path.abspath(os.path.expanduser(os.fspath(root)))
     mirror_url = resolve_mirror(mirror)
     table = load_archive_table(mirror_url)
@@ -148,7 +148,7 @@ def download(
     for archive in archives:
         _ensure(archive, root, mirror_url, progress=progress, verify=verify, keep_archives=keep_archives)
         for rel in archive.paths:
-            path = _abs(root, rel)
+            path = abs_path(root, rel)
             if path not in made:
                 made.append(path)
     return made

@@ -23,9 +23,9 @@ from collections.abc import Collection
 from tqdm.auto import tqdm
 
 from ..errors import DownloadError
-from .transfer import CHUNK_SIZE, _check_space
+from .transfer import CHUNK_SIZE, check_disk_space
 
-__all__ = ["safe_extract"]
+__all__ = ["remove_stale_extractions", "safe_extract"]
 
 _TMP_PREFIX = ".bioscan-h5-extract-"
 #: Most path components of a member (deeper paths exhaust recursion and path-length limits).
@@ -208,7 +208,7 @@ def safe_extract(
             replaceable = frozenset(os.path.join(dest, *rel.split("/")) for rel in replace)
             plan = _plan(zf, drop_prefix, dest, replaceable)
             os.makedirs(dest, exist_ok=True)
-            _check_space(dest, sum(info.file_size for info, _ in plan), f"extract {label}")
+            check_disk_space(dest, sum(info.file_size for info, _ in plan), f"extract {label}")
             tmp = tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}{label}-", dir=dest)
             written: list[str] = []
             try:
@@ -241,7 +241,7 @@ def safe_extract(
     return written
 
 
-def _remove_stale_extractions(folder: str, filename: str) -> None:
+def remove_stale_extractions(folder: str, filename: str) -> None:
     prefix = f"{_TMP_PREFIX}{filename}-"
     stale: list[str] = []
     with contextlib.suppress(OSError), os.scandir(folder) as it:

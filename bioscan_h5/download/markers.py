@@ -1,10 +1,8 @@
 """Completion markers: what shows that an archive's content is in place, and the fetch lock.
 
 ``<root>/<dataset>/.downloads/<file>.complete`` is written last, after a verified extraction,
-with the size and modification time (the fingerprint) of the archive's check files; a later
-run trusts the marker while the fingerprints match and re-checks the MD5 of files that
-changed. ``<file>.extracting`` marks an extraction under way (never trust what is there), and
-``<file>.lock`` keeps two processes from fetching the same archive at once.
+with the fingerprints of the archive's check files; ``<file>.extracting`` marks an extraction
+under way, ``<file>.lock`` keeps two processes from fetching the same archive at once.
 """
 
 from __future__ import annotations
@@ -17,11 +15,20 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .. import __version__
-from .network import _say
+from .network import say
 from .table import Archive
-from .transfer import _md5_file
+from .transfer import md5_file
 
-__all__ = ["COMPLETE_SUFFIX", "EXTRACTING_SUFFIX", "MARKER_DIRNAME"]
+__all__ = [
+    "COMPLETE_SUFFIX",
+    "EXTRACTING_SUFFIX",
+    "MARKER_DIRNAME",
+    "abs_path",
+    "is_complete",
+    "locked",
+    "marker_base",
+    "write_marker",
+]
 
 #: Folder (under ``<root>/<dataset>/``) of the markers and locks.
 MARKER_DIRNAME = ".downloads"
@@ -31,7 +38,7 @@ COMPLETE_SUFFIX = ".complete"
 EXTRACTING_SUFFIX = ".extracting"
 
 
-def _marker_base(archive: Archive, root: str) -> str:
+def marker_base(archive: Archive, root: str) -> str:
     return os.path.join(root, archive.dataset, MARKER_DIRNAME, archive.filename)
 
 
@@ -43,12 +50,12 @@ def _fingerprint(path: str) -> list[int] | None:
     return [st.st_size, st.st_mtime_ns]
 
 
-def _abs(root: str, rel: str) -> str:
+def abs_path(root: str, rel: str) -> str:
     return os.path.join(root, *rel.split("/")) if rel else root
 
 
-def _write_marker(archive: Archive, root: str) -> None:
-    base = _marker_base(archive, root)
+def write_marker(archive: Archive, root: str) -> None:
+    base = marker_base(archive, root)
     os.makedirs(os.path.dirname(base), exist_ok=True)
     record = {
         "format": 1,
@@ -57,7 +64,7 @@ def _write_marker(archive: Archive, root: str) -> None:
         "filename": archive.filename,
         "md5": archive.md5,
         "paths": list(archive.paths),
-        "check": {rel: _fingerprint(_abs(root, rel)) for rel, _ in archive.check},
+        "check": {rel: _fingerprint(abs_path(root, rel)) for rel, _ in archive.check},
         "completed": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "package_version": __version__,
     }
@@ -69,7 +76,7 @@ def _write_marker(archive: Archive, root: str) -> None:
 
 def _read_marker(archive: Archive, root: str) -> dict[str, Any] | None:
     try:
-        with open(_marker_base(archive, root) + COMPLETE_SUFFIX, encoding="utf-8") as fh:
+        with open(marker_base(archive, root) + COMPLETE_SUFFIX, encoding="utf-8") as fh:
             record = json.load(fh)
     except (OSError, ValueError):
         return None
@@ -79,41 +86,41 @@ def _read_marker(archive: Archive, root: str) -> dict[str, Any] | None:
 def _checks_pass(archive: Archive, root: str, rels: Iterable[str] | None = None) -> bool:
     wanted = dict(archive.check)
     for rel in wanted if rels is None else rels:
-        path = _abs(root, rel)
-        if not os.path.isfile(path) or _md5_file(path).hexdigest() != wanted[rel]:
+        path = abs_path(root, rel)
+        if not os.path.isfile(path) or md5_file(path).hexdigest() != wanted[rel]:
             return False
     return True
 
 
-def _is_complete(archive: Archive, root: str, *, verify: bool) -> bool:
+def is_complete(archive: Archive, root: str, *, verify: bool) -> bool:
     """Whether the archive's content is in place (marker, or the files of ``check``)."""
-    base = _marker_base(archive, root)
+    base = marker_base(archive, root)
     if os.path.exists(base + EXTRACTING_SUFFIX):
         return False  # an extraction of ours was interrupted: never trust what is there
-    if not all(os.path.exists(_abs(root, rel)) for rel in archive.paths):
+    if not all(os.path.exists(abs_path(root, rel)) for rel in archive.paths):
         return False
     marker = _read_marker(archive, root)
     if marker is not None and marker.get("md5") == archive.md5:
         recorded = marker.get("check") or {}
-        changed = [rel for rel, _ in archive.check if recorded.get(rel) != _fingerprint(_abs(root, rel))]
+        changed = [rel for rel, _ in archive.check if recorded.get(rel) != _fingerprint(abs_path(root, rel))]
         if not changed:
             return True
         if not verify:
-            return all(os.path.isfile(_abs(root, rel)) for rel in changed)
+            return all(os.path.isfile(abs_path(root, rel)) for rel in changed)
         if _checks_pass(archive, root, changed):
-            _write_marker(archive, root)
+            write_marker(archive, root)
             return True
         return False
     # No marker of ours: adopt content put in place otherwise (e.g. by bioscan-dataset) when
     # every file of the archive's check list is there with its published checksum.
     if archive.check and _checks_pass(archive, root):
-        _write_marker(archive, root)
+        write_marker(archive, root)
         return True
     return False
 
 
 @contextlib.contextmanager
-def _locked(path: str, label: str, progress: bool) -> Iterator[None]:
+def locked(path: str, label: str, progress: bool) -> Iterator[None]:
     """Hold an exclusive lock on ``path`` so two processes never fetch the same archive at once."""
     try:
         import fcntl
@@ -125,7 +132,7 @@ def _locked(path: str, label: str, progress: bool) -> Iterator[None]:
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            _say(f"Waiting for another process that is downloading {label} ...", progress)
+            say(f"Waiting for another process that is downloading {label} ...", progress)
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
         except OSError:  # a file system without locks (some network mounts): go on unlocked
             yield

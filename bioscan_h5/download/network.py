@@ -16,7 +16,16 @@ from tqdm.auto import tqdm
 
 from .. import __version__
 
-__all__ = ["MIRROR_ENV", "RETRY_STATUSES", "TIMEOUT"]
+__all__ = [
+    "MIRROR_ENV",
+    "RETRY_STATUSES",
+    "TIMEOUT",
+    "http_message",
+    "network_message",
+    "open_url",
+    "retry_hint",
+    "say",
+]
 
 #: The logger of every module of the download package.
 logger = logging.getLogger("bioscan_h5.download")
@@ -30,7 +39,7 @@ RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 _USER_AGENT = f"bioscan-h5/{__version__} (Python urllib)"
 
 
-def _open_url(url: str, *, headers: dict[str, str] | None = None, timeout: float | None = None):
+def open_url(url: str, *, headers: dict[str, str] | None = None, timeout: float | None = None):
     """Open ``url`` with urllib (the one place the download package touches the network).
 
     ``timeout`` defaults to :data:`TIMEOUT`, read at call time.
@@ -41,7 +50,7 @@ def _open_url(url: str, *, headers: dict[str, str] | None = None, timeout: float
     return urllib.request.urlopen(request, timeout=TIMEOUT if timeout is None else timeout)
 
 
-def _retry_hint(mirror: str | None, dest: str | None = None, md5: str | None = None) -> str:
+def retry_hint(mirror: str | None, dest: str | None = None, md5: str | None = None) -> str:
     hint = " Run the download again to retry (an interrupted transfer resumes where it stopped)"
     if mirror:
         hint += (
@@ -57,7 +66,7 @@ def _retry_hint(mirror: str | None, dest: str | None = None, md5: str | None = N
     return hint + "."
 
 
-def _http_message(url: str, code: int, reason: Any, *, mirror: str | None, dest=None, md5=None) -> str:
+def http_message(url: str, code: int, reason: Any, *, mirror: str | None, dest=None, md5=None) -> str:
     reason = f" {reason}" if reason else ""
     msg = f"Download of {url} failed: the server answered HTTP {code}{reason}."
     if code in (404, 410):
@@ -66,18 +75,18 @@ def _http_message(url: str, code: int, reason: Any, *, mirror: str | None, dest=
         msg += " Access was refused."
     elif code in RETRY_STATUSES:
         msg += " The server is busy or failing; try again later."
-    return msg + _retry_hint(mirror, dest, md5)
+    return msg + retry_hint(mirror, dest, md5)
 
 
-def _network_message(url: str, error: Any, *, mirror: str | None, dest=None, md5=None) -> str:
+def network_message(url: str, error: Any, *, mirror: str | None, dest=None, md5=None) -> str:
     if isinstance(error, TimeoutError) or "timed out" in str(error):
         what = f"no answer within {TIMEOUT:g} s ({error})"
     else:
         what = f"{type(error).__name__}: {error}" if isinstance(error, BaseException) else str(error)
-    return f"Download of {url} failed: network error, {what}." + _retry_hint(mirror, dest, md5)
+    return f"Download of {url} failed: network error, {what}." + retry_hint(mirror, dest, md5)
 
 
-def _say(message: str, progress: bool) -> None:
+def say(message: str, progress: bool) -> None:
     logger.info(message)
     if progress:
         tqdm.write(message, file=sys.stderr)

@@ -21,12 +21,14 @@ from typing import Any
 
 from ..errors import BioscanH5Error, DownloadError, InvalidArgumentError
 from ..format import BIOSCAN5M_SPLITS, IMAGE_PACKAGES, SCHEMAS
-from .network import MIRROR_ENV, _http_message, _network_message, _open_url, logger
+from .network import MIRROR_ENV, http_message, logger, network_message, open_url
 
 __all__ = [
     "MANIFEST_NAME",
     "TABLE_FORMAT",
     "Archive",
+    "dataset_name",
+    "join_url",
     "load_archive_table",
     "resolve_mirror",
     "select_archives",
@@ -149,7 +151,7 @@ def resolve_mirror(mirror: str | os.PathLike | None = None) -> str | None:
     return pathlib.Path(mirror).expanduser().resolve().as_uri()
 
 
-def _join_url(base: str, filename: str) -> str:
+def join_url(base: str, filename: str) -> str:
     return f"{base}/{urllib.parse.quote(filename)}"
 
 
@@ -180,22 +182,22 @@ def load_archive_table(
         return _check_table(_builtin_table(), "archives.json (built in)")
     base = resolve_mirror(mirror)
     assert base is not None
-    url = _join_url(base, MANIFEST_NAME)
+    url = join_url(base, MANIFEST_NAME)
     try:
-        with _open_url(url, timeout=timeout) as response:
+        with open_url(url, timeout=timeout) as response:
             data = response.read(_MANIFEST_MAX_BYTES + 1)
     except urllib.error.HTTPError as exc:
         exc.close()
         if exc.code in (404, 410):
             logger.info("The mirror serves no %s; using the built-in archive table.", MANIFEST_NAME)
             return _check_table(_builtin_table(), "archives.json (built in)")
-        raise DownloadError(_http_message(url, exc.code, exc.reason, mirror=base)) from None
+        raise DownloadError(http_message(url, exc.code, exc.reason, mirror=base)) from None
     except urllib.error.URLError as exc:
         if isinstance(exc.reason, FileNotFoundError):  # file:// mirror without a manifest
             return _check_table(_builtin_table(), "archives.json (built in)")
-        raise DownloadError(_network_message(url, exc.reason, mirror=base)) from None
+        raise DownloadError(network_message(url, exc.reason, mirror=base)) from None
     except (OSError, http.client.HTTPException) as exc:
-        raise DownloadError(_network_message(url, exc, mirror=base)) from None
+        raise DownloadError(network_message(url, exc, mirror=base)) from None
     if len(data) > _MANIFEST_MAX_BYTES:
         raise _table_error(url, f"larger than {_MANIFEST_MAX_BYTES} bytes")
     try:
@@ -288,7 +290,7 @@ def _is_safe_relpath(rel: str) -> bool:
     return not rel.startswith("/") and ".." not in rel.split("/") and not re.match(r"^[A-Za-z]:", rel)
 
 
-def _dataset_name(dataset: str) -> str:
+def dataset_name(dataset: str) -> str:
     name = str(dataset).lower()
     if name not in SCHEMAS:
         valid = ", ".join(repr(s) for s in SCHEMAS)
@@ -372,7 +374,7 @@ def select_archives(
     ValueError
         Unknown split name.
     """
-    dataset = _dataset_name(dataset)
+    dataset = dataset_name(dataset)
     source = "archives.json (built in)" if table is None else "in use"
     table = _check_table(_builtin_table() if table is None else table, source)
     entries = table["datasets"].get(dataset)

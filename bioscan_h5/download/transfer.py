@@ -1,19 +1,8 @@
 """Bringing one archive file onto the disk: HTTP transfers with ``Range`` resume, retries, MD5.
 
-:func:`_fetch` makes sure an archive's file is in place with its published MD5: a file already
-there is checked, an unfinished ``.part`` file is continued, a file that fails its checksum is
-fetched once more. Each archive is bounded:
-
-- in bytes: never more than the archive table's ``size`` or the server's ``Content-Length``,
-  whichever is smaller (a server that streams on is cut off with a :class:`DownloadError`);
-- in time: one deadline for the whole archive, every attempt, URL and retry included, of
-  :data:`DEADLINE_BASE_S` plus one second per :data:`MIN_RATE` bytes of its size (the
-  table's, else the first ``Content-Length``). A socket read waits at most ``TIMEOUT``
-  (:mod:`bioscan_h5.download.network`), so a server trickling a byte now and then is
-  stopped at the deadline, not never.
-
-The module-level settings (:data:`RETRY_DELAYS`, :data:`DEADLINE_BASE_S`, :data:`MIN_RATE`
-and ``TIMEOUT``) are read at call time, so tests may patch them.
+:func:`fetch_archive` makes sure an archive's file is in place with its published MD5, bounded
+in bytes and in time. The module-level settings (:data:`RETRY_DELAYS`, :data:`DEADLINE_BASE_S`,
+:data:`MIN_RATE`, ``TIMEOUT``) are read at call time, so tests may patch them.
 """
 
 from __future__ import annotations
@@ -23,26 +12,35 @@ import hashlib
 import http.client
 import os
 import re
-import shutil
 import time
 import urllib.error
 from typing import Any
 
 from tqdm.auto import tqdm
 
-from ..errors import ChecksumError, DownloadError, InsufficientSpaceError
+from .._files import require_free_space
+from ..errors import DownloadChecksumError, DownloadError, InsufficientSpaceError
 from .network import (
     RETRY_STATUSES,
-    _http_message,
-    _network_message,
-    _open_url,
-    _retry_hint,
-    _say,
+    http_message,
     logger,
+    network_message,
+    open_url,
+    retry_hint,
+    say,
 )
 from .table import Archive
 
-__all__ = ["CHUNK_SIZE", "DEADLINE_BASE_S", "MIN_RATE", "PART_SUFFIX", "RETRY_DELAYS"]
+__all__ = [
+    "CHUNK_SIZE",
+    "DEADLINE_BASE_S",
+    "MIN_RATE",
+    "PART_SUFFIX",
+    "RETRY_DELAYS",
+    "check_disk_space",
+    "fetch_archive",
+    "md5_file",
+]
 
 #: Seconds to wait before each retry of a request that got nothing (errors, 5xx); one entry a retry.
 RETRY_DELAYS: tuple[float, ...] = (2.0, 10.0, 30.0)
@@ -77,7 +75,7 @@ class _Deadline:
         return self.start + self.budget - time.monotonic()
 
 
-def _md5_file(path: str, progress: bool = False, desc: str | None = None, hasher=None):
+def md5_file(path: str, progress: bool = False, desc: str | None = None, hasher=None):
     hasher = hasher if hasher is not None else hashlib.md5(usedforsecurity=False)
     size = os.path.getsize(path)
     with (
@@ -98,16 +96,16 @@ def _md5_file(path: str, progress: bool = False, desc: str | None = None, hasher
     return hasher
 
 
-def _check_space(folder: str, needed: int, what: str) -> None:
-    try:
-        free = shutil.disk_usage(folder).free
-    except OSError:
-        return
-    if needed > free:
-        raise InsufficientSpaceError(
+def check_disk_space(folder: str, needed: int, what: str) -> None:
+    """Refuse to ``what`` (download or extract an archive) when ``folder`` has less than ``needed`` bytes free."""
+    require_free_space(
+        folder,
+        needed,
+        lambda free: (
             f"Not enough free disk space to {what}: {needed / 1e9:.2f} GB needed, {free / 1e9:.2f} GB free"
             f" at {folder}. Free some space or choose another root."
-        )
+        ),
+    )
 
 
 def _content_range_start(value: str | None) -> tuple[int | None, int | None]:
@@ -152,7 +150,7 @@ class _Transfer:
         self.offset = os.path.getsize(part) if os.path.isfile(part) else 0
         self.hasher = hashlib.md5(usedforsecurity=False)
         if self.offset:
-            _md5_file(part, progress, f"checking partial {label}", self.hasher)
+            md5_file(part, progress, f"checking partial {label}", self.hasher)
         self.high_water = self.offset
         self.failures = 0
 
@@ -188,7 +186,7 @@ class _Transfer:
 
     def _fail(self, what: Any) -> DownloadError:
         return DownloadError(
-            _network_message(self.url, what, mirror=self.mirror, dest=self.dest, md5=self.md5)
+            network_message(self.url, what, mirror=self.mirror, dest=self.dest, md5=self.md5)
         )
 
     def _check_deadline(self, wait: float = 0.0) -> None:
@@ -199,13 +197,13 @@ class _Transfer:
         raise DownloadError(
             f"Download of {self.url} did not finish within its deadline of {self.deadline.budget:,.0f} s"
             f" ({DEADLINE_BASE_S:g} s plus one second per {MIN_RATE:,} bytes of the archive){kept}: the"
-            " server is stalled or far too slow." + _retry_hint(self.mirror, self.dest, self.md5)
+            " server is stalled or far too slow." + retry_hint(self.mirror, self.dest, self.md5)
         )
 
     def _attempt(self, bar) -> tuple[str | None, str | None]:
         headers = {"Range": f"bytes={self.offset}-"} if self.offset else None
         try:
-            response = _open_url(self.url, headers=headers)
+            response = open_url(self.url, headers=headers)
         except urllib.error.HTTPError as exc:
             exc.close()
             return self._http_error(exc)
@@ -226,14 +224,12 @@ class _Transfer:
             _, total = _content_range_start(exc.headers.get("Content-Range") if exc.headers else None)
             if total == self.offset:  # the partial file was already whole
                 return self.hasher.hexdigest(), None
-            _say(f"{self.url}: the partial file is longer than the server's; starting over.", self.progress)
+            say(f"{self.url}: the partial file is longer than the server's; starting over.", self.progress)
             self._restart()
             return None, None
         if exc.code not in RETRY_STATUSES or self.failures >= len(RETRY_DELAYS):
             raise DownloadError(
-                _http_message(
-                    self.url, exc.code, exc.reason, mirror=self.mirror, dest=self.dest, md5=self.md5
-                )
+                http_message(self.url, exc.code, exc.reason, mirror=self.mirror, dest=self.dest, md5=self.md5)
             ) from None
         return None, f"HTTP {exc.code} {exc.reason}"
 
@@ -245,14 +241,14 @@ class _Transfer:
         if self.offset and status == 206:
             start, total = _content_range_start(response.headers.get("Content-Range"))
             if start != self.offset:
-                _say(
+                say(
                     f"{self.url}: the server resumed at byte {start}, not {self.offset}; starting over.",
                     self.progress,
                 )
                 self._restart()
                 return None, None
         elif self.offset:
-            _say(f"{self.url}: the server does not resume transfers; starting over.", self.progress)
+            say(f"{self.url}: the server does not resume transfers; starting over.", self.progress)
             self._restart()
         if total is None and length is not None:
             total = self.offset + length
@@ -261,7 +257,7 @@ class _Transfer:
         bar.reset(total=total if total is not None else self.size)
         bar.update(self.offset)
         if cap is not None:
-            _check_space(os.path.dirname(self.part), cap - self.offset, f"download {self.label}")
+            check_disk_space(os.path.dirname(self.part), cap - self.offset, f"download {self.label}")
         _received, error = self._copy(response, bar, None if cap is None else cap - self.offset, why)
         if error is None:
             if cap is None or self.offset >= cap:
@@ -300,7 +296,7 @@ class _Transfer:
                     raise DownloadError(
                         f"Download of {self.url} was stopped: the server sent more than the"
                         f" {self.offset + limit:,} bytes of the file ({why}). The partial file was"
-                        " deleted." + _retry_hint(self.mirror, self.dest, self.md5)
+                        " deleted." + retry_hint(self.mirror, self.dest, self.md5)
                     )
                 try:
                     fh.write(chunk)
@@ -321,7 +317,7 @@ class _Transfer:
         if self.offset > self.high_water:
             self.high_water = self.offset
             self.failures = 0
-            _say(f"{self.url}: {error}; resuming at byte {self.offset:,}.", self.progress)
+            say(f"{self.url}: {error}; resuming at byte {self.offset:,}.", self.progress)
             return
         if self.failures >= len(RETRY_DELAYS):
             kept = f" ({self.offset:,} bytes are kept in {self.part})" if self.offset else ""
@@ -329,7 +325,7 @@ class _Transfer:
         delay = RETRY_DELAYS[self.failures]
         self._check_deadline(delay)  # a wait that would end past the deadline: stop now
         self.failures += 1
-        _say(f"{self.url}: {error}; retrying in {delay:g} s.", self.progress)
+        say(f"{self.url}: {error}; retrying in {delay:g} s.", self.progress)
         time.sleep(delay)
 
 
@@ -341,16 +337,24 @@ def _transfer(url: str, part: str, **options: Any) -> str:
     return _Transfer(url, part, **options).run()
 
 
-def _fetch(
+def fetch_archive(
     archive: Archive, root: str, urls: list[str], *, mirror: str | None, progress: bool, verify: bool
 ) -> str:
-    """Make sure the archive's file is at ``<root>/<download_to>`` with the right MD5."""
+    """Make sure the archive's file is at ``<root>/<download_to>`` with the right MD5.
+
+    A file already there is checked, an unfinished ``.part`` file is continued, a file that
+    fails its checksum is fetched once more. Bounded in bytes (never more than the table's
+    ``size`` or the server's ``Content-Length``, whichever is smaller: a :class:`DownloadError`
+    cuts off a server that streams on) and in time (one deadline for every attempt, URL and
+    retry: :data:`DEADLINE_BASE_S` plus a second per :data:`MIN_RATE` bytes of its size; a
+    socket read waits at most ``TIMEOUT``, so a trickling server is stopped at the deadline).
+    """
     path = os.path.join(root, *archive.download_to.split("/"))
     part = path + PART_SUFFIX
     if os.path.isfile(path):
         if not verify:
             return path
-        digest = _md5_file(path, progress, f"checking {archive.filename}").hexdigest()
+        digest = md5_file(path, progress, f"checking {archive.filename}").hexdigest()
         if digest == archive.md5:
             return path
         logger.warning(
@@ -396,9 +400,9 @@ def _fetch(
                 digest,
                 archive.md5,
             )
-    raise ChecksumError(
+    raise DownloadChecksumError(
         f"{archive.filename} downloaded from {url} does not match its published checksum: MD5 {digests[-1]}"
         f" (and {digests[0]} the time before), expected {archive.md5}. Both copies were deleted. The server may"
         " be serving a damaged or changed file, or a proxy may alter it."
-        + _retry_hint(mirror, path, archive.md5)
+        + retry_hint(mirror, path, archive.md5)
     )

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .layout import partial_path
+from .layout import ATTR_PIXELS, partial_path
 
 __all__ = [
-    "ATTR_JPEG_QUALITY",
-    "ATTR_PIXELS",
     "JPEG_BYTES",
     "JPEG_LENGTHS",
     "JPEG_MODES",
@@ -16,7 +14,6 @@ __all__ = [
     "JPEG_OFFSETS",
     "JPEG_OFFSET_DTYPE",
     "JPEG_SIZES",
-    "PIXEL_KINDS",
     "SPOOL_SUFFIX",
     "jpeg_datasets",
     "pixel_kind",
@@ -41,9 +38,6 @@ __all__ = [
 # quality Q. Readers apply ``fit`` at ``image_size`` when they decode. The attribute is
 # optional for readers: a store without ``pixels`` is a raw store.
 
-ATTR_PIXELS = "pixels"  # "raw" (also when absent) or "jpeg"
-ATTR_JPEG_QUALITY = "jpeg_quality"  # 0 = the source files' bytes
-PIXEL_KINDS = ("raw", "jpeg")
 JPEG_BYTES = "jpeg/bytes"
 JPEG_OFFSETS = "jpeg/offsets"
 JPEG_LENGTHS = "jpeg/lengths"

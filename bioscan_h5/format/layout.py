@@ -1,44 +1,41 @@
 """The on-disk store format, version 2: the one place that names every path, dtype and attribute.
 
 A store is one HDF5 file. Row ``i`` of every per-row array is the ``i``-th data row of the
-source metadata file, and **every** row of that file is stored, so label indices are global
-(the same label has the same index in every split, as in ``bioscan-dataset``).
-
-Layout (``N`` rows, images ``S x S``, barcodes ``W`` wide)::
-
-    /images               uint8  (N, S, S, 3)  uncompressed: one contiguous block (format 2;
-                                               chunked (1, S, S, 3) in format 1); lzf/gzip:
-                                               chunked (1, S, S, 3). Rows whose image was
-                                               not decoded read as zeros.
-    /image_status         uint8  (N,)          contiguous; ImageStatus codes (0 = not built)
-    /image_source_size    int32  (N, 2)        contiguous; (width, height) of the source file
-    /dna/codes            uint8  (N, W)        contiguous; ASCII letters, 0-padded
-    /dna/lengths          int32  (N,)          stored length (<= W); -1 = missing barcode
-    /dna/full_lengths     int32  (N,)          length in the metadata file; -1 = missing
-    /columns/<name>/      one group per metadata column, attribute ``kind``:
-        kind "category":  codes int32 (N,) (-1 = missing), categories vlen UTF-8 (sorted)
-        kind "string":    values  S<w> (N,) UTF-8 bytes, b"" = missing
-        kind "float":     values  float64 (N,), NaN = missing
-        kind "int":       values  int64 (N,), missing bool (N,)
-    /tokens/<name>/ids    int32  (N, T)        optional, ``build --tokenize NAME``
-    /tokens/<name>/mask   uint8  (N, T)
-    /partitions/<name>    int64  (M,)          BIOSCAN-1M only: the rows listed in a CLIBD
-                                               partition file, in that file's order
-
-    /checksums/...        format 2: CRC-32 checksums of the contents (see the section
-                                               "format version 2" below)
-
-Taxonomic ranks are ``category`` columns; their codes are the label indices.
-
-Root attributes are listed in :data:`ROOT_ATTRS`, their types and values in
-:data:`ATTR_SCHEMA`. The pixel array is allocated when the store is created, so an
-uncompressed store's pixels are one memory-mappable block that starts at the byte offset
-saved in ``pixel_offset`` (in format 2 the dataset's own offset; in format 1 the first of
-chunks allocated end to end in row order, which readers check chunk by chunk).
+source metadata file, and every row of that file is stored, so label indices are global. Root
+attributes are in :data:`ROOT_ATTRS`, their types and values in :data:`ATTR_SCHEMA`.
 """
+
+# Layout (``N`` rows, images ``S x S``, barcodes ``W`` wide)::
+#
+#     /images               uint8  (N, S, S, 3)  uncompressed: one contiguous block (format 2;
+#                                                chunked (1, S, S, 3) in format 1); lzf/gzip:
+#                                                chunked (1, S, S, 3). Rows whose image was
+#                                                not decoded read as zeros.
+#     /image_status         uint8  (N,)          contiguous; ImageStatus codes (0 = not built)
+#     /image_source_size    int32  (N, 2)        contiguous; (width, height) of the source file
+#     /dna/codes            uint8  (N, W)        contiguous; ASCII letters, 0-padded
+#     /dna/lengths          int32  (N,)          stored length (<= W); -1 = missing barcode
+#     /dna/full_lengths     int32  (N,)          length in the metadata file; -1 = missing
+#     /columns/<name>/      one group per metadata column, attribute ``kind``:
+#         kind "category":  codes int32 (N,) (-1 = missing), categories vlen UTF-8 (sorted)
+#         kind "string":    values  S<w> (N,) UTF-8 bytes, b"" = missing
+#         kind "float":     values  float64 (N,), NaN = missing
+#         kind "int":       values  int64 (N,), missing bool (N,)
+#     /tokens/<name>/ids    int32  (N, T)        optional, ``build --tokenize NAME``
+#     /tokens/<name>/mask   uint8  (N, T)
+#     /partitions/<name>    int64  (M,)          BIOSCAN-1M only: the rows listed in a CLIBD
+#                                                partition file, in that file's order
+#
+#     /checksums/...        format 2: CRC-32 checksums of the contents (see the section
+#                                                "format version 2" below)
+#
+# Taxonomic ranks are ``category`` columns; their codes are the label indices. The pixel array is
+# allocated when the store is created: an uncompressed store's pixels are one memory-mappable
+# block starting at the byte offset saved in ``pixel_offset``.
 
 from __future__ import annotations
 
+import builtins
 import enum
 import os
 from dataclasses import dataclass
@@ -51,19 +48,27 @@ __all__ = [
     "ATTR_COMPLETE",
     "ATTR_COMPRESSION",
     "ATTR_COUNTS",
+    "ATTR_CRC_ALGORITHM",
+    "ATTR_CRC_ARRAYS",
+    "ATTR_CRC_BLOCK_ROWS",
+    "ATTR_CRC_SMALL",
     "ATTR_DATASET",
     "ATTR_DRAFT",
     "ATTR_FIT",
     "ATTR_FORMAT",
     "ATTR_IMAGE_PACKAGE",
     "ATTR_IMAGE_SIZE",
+    "ATTR_JPEG_QUALITY",
+    "ATTR_KIND",
     "ATTR_MAX_NUCLEOTIDES",
     "ATTR_METADATA_WRITTEN",
     "ATTR_N_ROWS",
     "ATTR_PACKAGE_VERSION",
     "ATTR_PAD_FILL",
+    "ATTR_PIXELS",
     "ATTR_PIXEL_OFFSET",
     "ATTR_RESIZE_FILTER",
+    "ATTR_SCHEMA",
     "ATTR_SOURCE",
     "ATTR_SOURCE_COLUMNS",
     "ATTR_SPLITS_BUILT",
@@ -74,6 +79,13 @@ __all__ = [
     "BIOSCAN5M",
     "BIOSCAN5M_RANKS",
     "BIOSCAN5M_SPLITS",
+    "CHECKSUMS",
+    "CHECKSUM_ALGORITHM",
+    "CHECKSUM_BLOCKS",
+    "CHECKSUM_BLOCK_ROWS",
+    "CHECKSUM_DTYPE",
+    "CHECKSUM_IMAGES",
+    "CHECKSUM_ROWS",
     "CODE_DTYPE",
     "COLUMNS",
     "COLUMN_PARTS",
@@ -90,16 +102,22 @@ __all__ = [
     "IMAGES",
     "IMAGE_DTYPE",
     "IMAGE_PACKAGES",
+    "IMAGE_ROW_ARRAYS",
     "IMAGE_SOURCE_SIZE",
     "IMAGE_STATUS",
     "INT_DTYPE",
     "LENGTH_DTYPE",
     "LOCK_SUFFIX",
+    "MAX_COLUMNS",
+    "MAX_IMAGE_SIZE",
+    "MAX_LINE_BYTES",
+    "MAX_SOURCE_PIXELS",
     "MISSING_CODE",
     "MISSING_LENGTH",
     "PAD_FILL",
     "PARTIAL_SUFFIX",
     "PARTITIONS",
+    "PIXEL_KINDS",
     "REPORT_SUFFIX",
     "RESIZE_FILTER",
     "ROOT_ATTRS",
@@ -110,10 +128,12 @@ __all__ = [
     "TOKENS",
     "TOKEN_DTYPE",
     "TOKEN_MASK_DTYPE",
+    "AttrSpec",
     "ColumnSpec",
     "DatasetSchema",
     "ImageStatus",
     "Kind",
+    "checksum_block_path",
     "column_path",
     "default_store_path",
     "expected_datasets",
@@ -197,6 +217,9 @@ ATTR_COMPRESSION = "compression"  # "" for none
 ATTR_DRAFT = "jpeg_draft"
 ATTR_COUNTS = "image_counts"  # JSON {status name: count}
 ATTR_SOURCE_COLUMNS = "source_columns"  # JSON list: the metadata file's header, in order
+ATTR_PIXELS = "pixels"  # "raw" (also when absent) or "jpeg" (see :mod:`.jpeg`)
+ATTR_JPEG_QUALITY = "jpeg_quality"  # 0 = the source files' bytes
+PIXEL_KINDS = ("raw", "jpeg")
 
 ROOT_ATTRS = (
     ATTR_FORMAT,
@@ -474,3 +497,99 @@ def expected_datasets(schema: DatasetSchema, n_rows: int, image_size: int) -> di
             for part, code in COLUMN_PARTS[spec.kind].items():
                 out[column_path(spec.name, part)] = (code, (None,) if code == "O" else (n_rows,))
     return out
+
+
+# ================================================================ format version 2: limits, attribute schema, checksums
+#: At most this many metadata columns (column groups in a store). The official files have 23
+#: (BIOSCAN-5M) and 34 (BIOSCAN-1M); each column costs a parse per chunk of the file and a
+#: group in the store, so a file with thousands is refused up front instead of running for
+#: minutes.
+MAX_COLUMNS = 256
+
+#: Largest image side S of a store (a row is S x S x 3 bytes: 48 MiB at the limit). The
+#: largest BIOSCAN package, original_full, is 1024 x 768; a crafted ``image_size`` (or a pixel
+#: dataset that declares such rows) is refused before a row is allocated.
+MAX_IMAGE_SIZE = 4096
+
+#: Most pixels a JPEG store's row may declare (``/jpeg/sizes`` and the JPEG's own header):
+#: Pillow's own decompression-bomb limit, about 270 MB decoded.
+MAX_SOURCE_PIXELS = 89_478_485
+
+#: Longest line of a metadata file, in bytes (the official lines are under 3 KB; a header of
+#: 100,000 column names passes, to be refused by the column count): a file with
+#: a longer one (a line break missing) is refused before the CSV parser holds the line.
+MAX_LINE_BYTES = 8 << 20
+
+
+@dataclass(frozen=True)
+class AttrSpec:
+    """The type and allowed values of one root attribute (checked when a store is opened)."""
+
+    type: str  #: "str", "int", "bool" or "json" (JSON text holding a ``json_type``)
+    choices: tuple = ()  #: the allowed values (any when empty)
+    minimum: int | None = None
+    maximum: int | None = None
+    required: bool = False
+    json_type: builtins.type | None = None  # (the field ``type`` hides the builtin here)
+
+
+#: Every root attribute: its type and allowed values. Readers refuse a store whose attribute
+#: breaks this (a ``complete`` of ``"no"``, a ``max_nucleotides`` of ``"abc"``, ...).
+ATTR_SCHEMA: dict[str, AttrSpec] = {
+    ATTR_FORMAT: AttrSpec("str", required=True),
+    ATTR_VERSION: AttrSpec("int", minimum=1, required=True),
+    ATTR_DATASET: AttrSpec("str", required=True),  # a key of SCHEMAS: checked before the schema
+    # "" and 0: a DNA-only dataset's store (no images).
+    ATTR_IMAGE_PACKAGE: AttrSpec("str", choices=("", *IMAGE_PACKAGES)),
+    ATTR_IMAGE_SIZE: AttrSpec("int", minimum=0, maximum=MAX_IMAGE_SIZE, required=True),
+    ATTR_FIT: AttrSpec("str", choices=FITS),
+    ATTR_RESIZE_FILTER: AttrSpec("str"),
+    ATTR_PAD_FILL: AttrSpec("int", minimum=0, maximum=255),
+    ATTR_MAX_NUCLEOTIDES: AttrSpec("int", minimum=-1, required=True),
+    ATTR_N_ROWS: AttrSpec("int", minimum=1, required=True),
+    ATTR_SOURCE: AttrSpec("json", json_type=dict),
+    ATTR_BUILD_ARGS: AttrSpec("json", json_type=dict),
+    ATTR_PACKAGE_VERSION: AttrSpec("str"),
+    ATTR_COMPLETE: AttrSpec("bool"),
+    ATTR_METADATA_WRITTEN: AttrSpec("bool"),
+    ATTR_SPLITS_BUILT: AttrSpec("json", json_type=list),
+    ATTR_PIXEL_OFFSET: AttrSpec("int", minimum=-1),
+    ATTR_COMPRESSION: AttrSpec("str", choices=("", "lzf", "gzip")),
+    ATTR_DRAFT: AttrSpec("bool"),
+    ATTR_COUNTS: AttrSpec("json", json_type=dict),
+    ATTR_SOURCE_COLUMNS: AttrSpec("json", json_type=list),
+    ATTR_PIXELS: AttrSpec("str", choices=PIXEL_KINDS),
+    ATTR_JPEG_QUALITY: AttrSpec("int", minimum=0, maximum=100),
+}
+
+#: Attribute of every column group: how the column is stored (a :class:`Kind` value).
+ATTR_KIND = "kind"
+
+# ---------------------------------------------------------------- checksums (CRC-32, as zlib.crc32)
+#: ``/checksums`` (:mod:`bioscan_h5.checksums` writes and checks it); absent in format 1. Attributes of the group: ``algorithm`` ("crc32"),
+#: ``block_rows`` and ``small`` (JSON {path: CRC-32} of the vocabularies, variable-length
+#: strings, each string as its UTF-8 length in 4 bytes and its bytes).
+CHECKSUMS = "checksums"
+#: uint32 (N,): CRC-32 of row i's bytes in each per-row array written in stage 1 (barcodes,
+#: lengths, every column part, tokens), chained in the order of its ``arrays`` attribute.
+CHECKSUM_ROWS = "checksums/rows"
+#: uint32 (N,): CRC-32 of row i's pixels (zeros where no image was written: rows not built,
+#: bad images), continued over its status byte and its source size (8 bytes).
+CHECKSUM_IMAGES = "checksums/images"
+#: ``checksums/blocks/<path>``: uint32, the CRC-32 of each block of ``block_rows`` rows
+#: (along the first axis) of every other dataset but the pixels: names the damaged array.
+CHECKSUM_BLOCKS = "checksums/blocks"
+CHECKSUM_DTYPE = np.dtype(np.uint32)
+CHECKSUM_ALGORITHM = "crc32"
+CHECKSUM_BLOCK_ROWS = 1 << 16
+ATTR_CRC_ALGORITHM = "algorithm"
+ATTR_CRC_BLOCK_ROWS = "block_rows"
+ATTR_CRC_SMALL = "small"
+ATTR_CRC_ARRAYS = "arrays"
+#: Per-row arrays written as pixels are decoded (covered by :data:`CHECKSUM_IMAGES`).
+IMAGE_ROW_ARRAYS = (IMAGE_STATUS, IMAGE_SOURCE_SIZE)
+
+
+def checksum_block_path(path: str) -> str:
+    """Where the block checksums of the dataset ``path`` are."""
+    return f"{CHECKSUM_BLOCKS}/{path}"

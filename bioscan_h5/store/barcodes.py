@@ -14,8 +14,8 @@ import h5py
 import numpy as np
 
 from .. import format as fmt
-from ..errors import StoreFormatError
-from .damage import REBUILD, reads
+from ..errors import REBUILD, StoreFormatError
+from .damage import reads
 from .ranges import check_lengths, check_offsets
 
 __all__ = ["BarcodeArrays", "barcode_block", "block_width"]

@@ -13,14 +13,14 @@ import numpy as np
 
 from .. import format as fmt
 from .._hdf5 import open_readonly
+from ..checksums import ChecksumAccess
 from ..columns import StoredColumn, read_column
-from ..errors import ResourceLimitError, StoreFormatError, StoreNotFoundError
+from ..errors import REBUILD, ResourceLimitError, StoreFormatError, StoreNotFoundError
 from ..format import Kind
 from ..layouts import get_layout
 from .barcodes import BarcodeArrays
 from .damage import damage_reported, out_of_descriptors, reads
 from .identity import FileIdentity
-from .integrity import ChecksumAccess
 from .pixels import ImageArrays
 from .ranges import CheckedArrays, check_codes
 from .summary import store_info
@@ -104,8 +104,7 @@ def _open_validated(path: str, allow_incomplete: bool) -> tuple[h5py.File, Store
                 " not damaged: close other files, or raise the limit (`ulimit -n`), and open it again."
             ) from None
         raise StoreFormatError(
-            f"{path!r} is not a readable HDF5 file ({exc}). It may be truncated or damaged:"
-            " rebuild it with `bioscan-h5 build --overwrite`."
+            f"{path!r} is not a readable HDF5 file ({exc}). It may be truncated or damaged. {REBUILD}"
         ) from None
     try:
         with damage_reported(path, "its attributes and dataset headers"):

@@ -1,13 +1,9 @@
 """The contents of the arrays that index something, checked once per process on first use.
 
-A label code indexes a vocabulary, a barcode length a row of letters, a status an
-enumeration, a partition entry a row, a token id an embedding table. A value out of range
-would serve a target of 10**6, read past an array (a segfault in a compiled kernel) or drop
-a row silently, so each such array is checked the first time a process uses it: one pass of
-``min``/``max`` (about 5 ms for 5 million int32 codes from the page cache), and only where
-that finds something does a second pass look for the first bad row to name it. Checking
-every array at open would read several hundred MB of a 5-million-row store before the first
-sample, so it is done lazily here, and in full by ``bioscan-h5 verify --full``.
+A label code, barcode length, status, partition entry or token id out of range would serve a
+wrong target, read past an array or drop a row, so each such array is checked (``min``/``max``,
+then a pass naming the first bad row) the first time a process uses it; ``verify --full``
+checks them all.
 """
 
 from __future__ import annotations
@@ -19,7 +15,7 @@ import h5py
 import numpy as np
 
 from .. import format as fmt
-from ..errors import StoreFormatError
+from ..errors import REBUILD, StoreFormatError
 from ..format import ImageStatus
 from .damage import reads
 
@@ -32,8 +28,6 @@ __all__ = [
     "check_status",
     "check_tokens",
 ]
-
-_REBUILD = "Rebuild it with `bioscan-h5 build --overwrite` (or copy it again)."
 
 
 def _check_within(
@@ -49,7 +43,7 @@ def _check_within(
     row = int(np.flatnonzero(((flat < low) | (flat > high)).any(axis=1))[0])
     value = flat[row][(flat[row] < low) | (flat[row] > high)][0]
     raise StoreFormatError(
-        f"{path!r} is damaged: {what} holds {int(value)!r} at {unit} {row}, expected {expected}. {_REBUILD}"
+        f"{path!r} is damaged: {what} holds {int(value)!r} at {unit} {row}, expected {expected}. {REBUILD}"
     )
 
 
@@ -83,7 +77,7 @@ def check_offsets(path: str, what: str, offsets: np.ndarray, total: int) -> None
         at = int(steps[0]) + 1 if steps.size else (0 if int(offsets[0]) != 0 else len(offsets) - 1)
         raise StoreFormatError(
             f"{path!r} is damaged: {what} holds {int(offsets[at])!r} at position {at}, expected offsets"
-            f" that start at 0, never decrease and end at {total} (the block's size). {_REBUILD}"
+            f" that start at 0, never decrease and end at {total} (the block's size). {REBUILD}"
         )
 
 

@@ -1,17 +1,7 @@
 """Declared shapes against the file: no reader may allocate more than the file could hold.
 
-HDF5 lets a dataset declare any shape, whatever the file holds: a crafted store declaring
-10**12 rows would make ``dset[()]`` (or a memory map) ask for terabytes. At open, every
-dataset's storage is checked against the size of the file, from its header alone:
-
-- a contiguous dataset (every per-row array, the format-2 pixel block) must have its bytes
-  allocated inside the file, as many as its shape and dtype declare;
-- a chunked dataset without compression (a format-1 pixel block) may declare no more bytes
-  than the file holds; a compressed one (pixels of ``--compression`` stores) only bounds the
-  size of one row, which HDF5 keeps under 4 GiB;
-- every per-row array of the format but the pixels is contiguous, so ``n_rows`` itself is
-  bounded by the file (``/image_status`` holds a byte a row);
-- a vocabulary has at most one category per row.
+HDF5 lets a dataset declare any shape, whatever the file holds, so at open every dataset's
+storage is checked against the size of the file, from its header alone (:func:`check_storage`).
 """
 
 from __future__ import annotations
@@ -21,15 +11,19 @@ import os
 import h5py
 
 from .. import format as fmt
-from ..errors import StoreFormatError
+from ..errors import REBUILD, StoreFormatError
 
 __all__ = ["check_storage"]
 
-_REBUILD = "Rebuild it with `bioscan-h5 build --overwrite`."
-
 
 def check_storage(f: h5py.File, path: str, header, seen: dict | None = None) -> None:
-    """Refuse a store whose datasets declare more than the file holds (see the module notes).
+    """Refuse a store whose datasets declare more than the file holds.
+
+    A contiguous dataset (every per-row array, the pixel block) must have its bytes allocated
+    inside the file, as many as its shape and dtype declare; an uncompressed chunked one may
+    declare no more bytes than the file holds, a compressed one only chunks under HDF5's 4 GiB.
+    Every per-row array but the pixels is contiguous (so ``n_rows`` is bounded by the file), and
+    a vocabulary has at most one category per row.
 
     ``seen`` maps each dataset's path to ``(dataset, dtype, shape)`` when the caller has
     opened them already (:func:`.validate.read_header`); by default the file is walked.
@@ -55,13 +49,13 @@ def check_storage(f: h5py.File, path: str, header, seen: dict | None = None) -> 
         if seen[name][0].id.get_create_plist().get_layout() != h5py.h5d.CONTIGUOUS:
             raise StoreFormatError(
                 f"{path!r} is damaged: dataset {name!r} is chunked; a store keeps it in one contiguous"
-                f" block. {_REBUILD}"
+                f" block. {REBUILD}"
             )
     for name, (_, _, shape) in seen.items():
         if name.startswith(fmt.COLUMNS + "/") and name.endswith("/categories") and shape[0] > header.n_rows:
             raise StoreFormatError(
                 f"{path!r} is damaged: {name!r} declares {shape[0]} categories for {header.n_rows} rows"
-                f" (a category is only kept when a row holds it). {_REBUILD}"
+                f" (a category is only kept when a row holds it). {REBUILD}"
             )
 
 
@@ -80,21 +74,21 @@ def _check_one(name: str, dset: h5py.Dataset, dtype, shape: tuple, size: int, pa
             where = "is not allocated" if offset is None else f"takes {stored} bytes from byte {offset}"
             raise StoreFormatError(
                 f"{path!r} is damaged: dataset {name!r} declares shape {shape} ({declared} bytes) but"
-                f" {where}, and the file is {size} bytes long. {_REBUILD}"
+                f" {where}, and the file is {size} bytes long. {REBUILD}"
             )
     elif layout == h5py.h5d.CHUNKED:
         if not plist.get_nfilters() and declared > size:
             raise StoreFormatError(
                 f"{path!r} is damaged: dataset {name!r} declares shape {shape} ({declared} bytes), more"
-                f" than the file's {size} bytes. {_REBUILD}"
+                f" than the file's {size} bytes. {REBUILD}"
             )
         if dtype.itemsize * _prod(plist.get_chunk()) >= 1 << 32:
             raise StoreFormatError(
                 f"{path!r} is damaged: dataset {name!r} declares chunks of {plist.get_chunk()}, over HDF5's"
-                f" 4 GiB. {_REBUILD}"
+                f" 4 GiB. {REBUILD}"
             )
     elif declared > size:  # compact: kept in its header, never more than 64 KB
-        raise StoreFormatError(f"{path!r} is damaged: dataset {name!r} declares {declared} bytes. {_REBUILD}")
+        raise StoreFormatError(f"{path!r} is damaged: dataset {name!r} declares {declared} bytes. {REBUILD}")
 
 
 def _prod(shape: tuple[int, ...]) -> int:

@@ -14,13 +14,11 @@ import h5py
 import numpy as np
 
 from .. import format as fmt
-from ..errors import InvalidArgumentError, StoreFormatError, StoreIncompleteError, StoreVersionError
+from ..errors import REBUILD, InvalidArgumentError, StoreFormatError, StoreIncompleteError, StoreVersionError
 from ..layouts import get_layout
 from .storage import check_storage
 
 __all__ = ["StoreHeader", "attr_value", "check_attributes", "column_order", "read_header"]
-
-_REBUILD = "Rebuild it with `bioscan-h5 build --overwrite`."
 
 
 @dataclass(frozen=True)
@@ -68,7 +66,7 @@ def read_header(f: h5py.File, path: str, allow_incomplete: bool) -> StoreHeader:
             if name in a and a[name] != valid:
                 raise StoreFormatError(
                     f"{path!r} is damaged: its {name!r} attribute is {a[name]!r}, but {dataset} has no"
-                    f" images (expected {valid!r}). {_REBUILD}"
+                    f" images (expected {valid!r}). {REBUILD}"
                 )
     header = StoreHeader(
         attrs=a,
@@ -80,7 +78,7 @@ def read_header(f: h5py.File, path: str, allow_incomplete: bool) -> StoreHeader:
     if fmt.COLUMNS in f and len(f[fmt.COLUMNS]) > fmt.MAX_COLUMNS:
         raise StoreFormatError(
             f"{path!r} is damaged: it holds {len(f[fmt.COLUMNS])} metadata columns, more than the"
-            f" {fmt.MAX_COLUMNS} a store may have. {_REBUILD}"
+            f" {fmt.MAX_COLUMNS} a store may have. {REBUILD}"
         )
     found = check_links(f, path)
     seen = {name: (d, d.dtype, d.shape) for name, d in found.items()}
@@ -134,12 +132,12 @@ def check_attributes(attrs: dict, path: str) -> None:
     for name, spec in fmt.ATTR_SCHEMA.items():
         if name not in attrs:
             if spec.required:
-                raise StoreFormatError(f"{path!r} is damaged: its {name!r} attribute is missing. {_REBUILD}")
+                raise StoreFormatError(f"{path!r} is damaged: its {name!r} attribute is missing. {REBUILD}")
             continue
         if not _valid(spec, attrs[name]):
             raise StoreFormatError(
                 f"{path!r} is damaged: its {name!r} attribute is {attrs[name]!r}, expected {_describe(spec)}."
-                f" {_REBUILD}"
+                f" {REBUILD}"
             )
 
 
@@ -154,7 +152,7 @@ def _check_split_names(a: dict, dataset: str, path: str) -> None:
     except InvalidArgumentError:
         raise StoreFormatError(
             f"{path!r} is damaged: its {fmt.ATTR_SPLITS_BUILT!r} attribute is {built!r}, which are not"
-            f" split names of {dataset}. {_REBUILD}"
+            f" split names of {dataset}. {REBUILD}"
         ) from None
 
 
@@ -166,14 +164,14 @@ def _check_identity(a: dict, path: str) -> None:
         )
     version = a.get(fmt.ATTR_VERSION)
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise StoreFormatError(f"{path!r} has an invalid format version {version!r}. {_REBUILD}")
+        raise StoreFormatError(f"{path!r} has an invalid format version {version!r}. {REBUILD}")
     if version > fmt.FORMAT_VERSION:
         raise StoreVersionError(
             f"{path!r} was written in store format version {version}, but this bioscan-h5 reads"
             f" versions up to {fmt.FORMAT_VERSION}. Upgrade bioscan-h5 (pip install -U bioscan-h5)."
         )
     if a.get(fmt.ATTR_DATASET) not in fmt.SCHEMAS:
-        raise StoreFormatError(f"{path!r} holds an unknown dataset {a.get(fmt.ATTR_DATASET)!r}. {_REBUILD}")
+        raise StoreFormatError(f"{path!r} holds an unknown dataset {a.get(fmt.ATTR_DATASET)!r}. {REBUILD}")
 
 
 def _check_complete(a: dict, path: str, allow_incomplete: bool) -> None:
@@ -203,13 +201,13 @@ def _check_datasets(seen: Seen, f: h5py.File, path: str, header: StoreHeader) ->
     if width >= 0 and seen[fmt.DNA_CODES][2][1] != width:
         raise StoreFormatError(
             f"{path!r} is damaged: its barcodes are {seen[fmt.DNA_CODES][2][1]} letters wide but its"
-            f" 'max_nucleotides' attribute says {width}. {_REBUILD}"
+            f" 'max_nucleotides' attribute says {width}. {REBUILD}"
         )
 
 
 def _check_dataset(seen: Seen, path: str, name: str, kind: str, shape: tuple) -> None:
     if name not in seen:
-        raise StoreFormatError(f"{path!r} is damaged: the dataset {name!r} is missing. {_REBUILD}")
+        raise StoreFormatError(f"{path!r} is damaged: the dataset {name!r} is missing. {REBUILD}")
     _, dtype, have = seen[name]
     ok_kind = dtype.kind == kind[0] if kind != "O" else h5py.check_string_dtype(dtype) is not None
     if kind not in ("S", "O") and dtype.itemsize != int(kind[1]):
@@ -218,7 +216,7 @@ def _check_dataset(seen: Seen, path: str, name: str, kind: str, shape: tuple) ->
     if not (ok_kind and ok_shape):
         raise StoreFormatError(
             f"{path!r} is damaged: dataset {name!r} has dtype {dtype} and shape {have},"
-            f" expected {kind} and {tuple('any' if s is None else s for s in shape)}. {_REBUILD}"
+            f" expected {kind} and {tuple('any' if s is None else s for s in shape)}. {REBUILD}"
         )
 
 
@@ -231,7 +229,7 @@ def _check_columns(seen: Seen, f: h5py.File, path: str, header: StoreHeader) -> 
         if kind not in valid or (name in known and kind != known[name].value):
             expected = repr(known[name].value) if name in known else "one of " + ", ".join(map(repr, valid))
             raise StoreFormatError(
-                f"{path!r} is damaged: column {name!r} is stored as kind {kind!r}, expected {expected}. {_REBUILD}"
+                f"{path!r} is damaged: column {name!r} is stored as kind {kind!r}, expected {expected}. {REBUILD}"
             )
         for part, code in fmt.COLUMN_PARTS[fmt.Kind(kind)].items():
             shape = (None,) if code == "O" else (header.n_rows,)
@@ -282,6 +280,6 @@ def column_order(attrs: dict, stored: list[str], barcode_column: str, path: str)
     if not isinstance(order, list) or set(order) != {*stored, barcode_column}:
         raise StoreFormatError(
             f"{path!r} is damaged: its {fmt.ATTR_SOURCE_COLUMNS!r} attribute does not name the stored"
-            f" columns. {_REBUILD}"
+            f" columns. {REBUILD}"
         )
     return [c for c in order if c != barcode_column]

@@ -150,7 +150,7 @@ def test_the_reading_workers_run_the_light_modules_only(tmp_path):
     heavy = [
         m
         for m in modules
-        if m.startswith(("bioscan_h5.build", "bioscan_h5.store", "h5py", "pandas", "torch"))
+        if m.startswith(("bioscan_h5.build", "bioscan_h5.store", "h5py", "numba", "pandas", "torch"))
     ]
     assert heavy == [], heavy
 

@@ -22,7 +22,7 @@ import pytest
 from bioscan_h5 import download as dl
 from bioscan_h5.cli.download import add_parser, run
 from bioscan_h5.download import extract as dl_extract
-from bioscan_h5.errors import ChecksumError, DownloadError
+from bioscan_h5.errors import ChecksumError, ChecksumMismatchError, DownloadChecksumError, DownloadError
 
 from ._helpers import md5
 
@@ -499,10 +499,14 @@ def test_archive_corrupted_twice_raises_checksum_error(mirror, tmp_path):
     root = tmp_path / "root"
     entry = mirror.archive("bioscan5m", "cropped_256_eval")
     mirror.state.rules[entry["filename"]] = Rules(corrupt=99)
-    with pytest.raises(ChecksumError) as info:
+    with pytest.raises(DownloadChecksumError) as info:
         dl.download("bioscan5m", root, "val", mirror=mirror.url, progress=False)
     message = str(info.value)
     assert entry["filename"] in message and entry["md5"] in message and "mirror" in message
+    # one family with the store's checksum errors, but not a store error
+    assert isinstance(info.value, ChecksumError) and not isinstance(info.value, ChecksumMismatchError)
+    assert issubclass(ChecksumMismatchError, ChecksumError)
+    assert not issubclass(ChecksumMismatchError, DownloadError)
     assert mirror.state.count(entry["filename"]) == 2
     assert not (root / entry["filename"]).exists() and not (root / (entry["filename"] + ".part")).exists()
     assert not (root / "bioscan5m/images").exists()
@@ -535,7 +539,7 @@ def test_unreachable_server_gives_a_clear_error(tmp_path):
 def test_mirror_without_manifest_uses_builtin_table(server, tmp_path):
     """No manifest.json: the built-in names and checksums, fetched from the mirror."""
     (server.state.directory / "BIOSCAN_Insect_Dataset_metadata.tsv").write_bytes(b"not the real file\n")
-    with pytest.raises(ChecksumError, match="dec3bb23870a35e2e13bc17a5809c901"):
+    with pytest.raises(DownloadChecksumError, match="dec3bb23870a35e2e13bc17a5809c901"):
         dl.download("bioscan1m", tmp_path / "root", images=False, mirror=url_of(server) + "/", progress=False)
     assert server.state.names() == ["manifest.json"] + ["BIOSCAN_Insect_Dataset_metadata.tsv"] * 2
 
@@ -734,3 +738,28 @@ def test_minimal_manifest_and_newer_format(server, tmp_path):
     (server.state.directory / "manifest.json").write_text("{not json")
     with pytest.raises(DownloadError, match="not JSON"):
         dl.download("bioscan1m", root, mirror=url_of(server), progress=False)
+
+
+def test_one_free_space_check_keeps_each_callers_message(monkeypatch, tmp_path):
+    """The builder and the downloads share one check (``_files.require_free_space``)."""
+    import types
+
+    import bioscan_h5._files as files
+    from bioscan_h5.build.space import check_space
+    from bioscan_h5.download.transfer import check_disk_space
+    from bioscan_h5.errors import InsufficientSpaceError
+
+    monkeypatch.setattr(files.shutil, "disk_usage", lambda folder: types.SimpleNamespace(free=2 * 10**9))
+    with pytest.raises(
+        InsufficientSpaceError, match=r"to download x\.zip: 3\.00 GB needed, 2\.00 GB free at "
+    ):
+        check_disk_space(str(tmp_path), 3 * 10**9, "download x.zip")
+    with pytest.raises(InsufficientSpaceError, match=r"needs about 3\.0 GB more but .* has 2\.0 GB free"):
+        check_space(types.SimpleNamespace(check_space=True), str(tmp_path), 3 * 10**9)
+    check_disk_space(str(tmp_path), 10**9, "download x.zip")  # enough
+
+    def unreadable(folder):
+        raise OSError("no such folder")
+
+    monkeypatch.setattr(files.shutil, "disk_usage", unreadable)
+    check_disk_space(str(tmp_path), 3 * 10**9, "download x.zip")  # free space unknown: not refused

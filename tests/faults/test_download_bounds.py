@@ -151,7 +151,7 @@ def test_an_honest_server_with_the_size_in_the_table_still_works(mirror, tmp_pat
     httpd, url, manifest = mirror
     (archive,) = select_archives("bioscan5m", images=False, table=manifest)
     assert archive.size == len(ARCHIVE)
-    path = transfer._fetch(
+    path = transfer.fetch_archive(
         archive, str(tmp_path), [f"{url}/{httpd.filename}"], mirror=url, progress=False, verify=True
     )
     assert Path(path).read_bytes() == ARCHIVE

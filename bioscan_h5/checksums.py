@@ -1,15 +1,9 @@
-"""Checking a store against its checksums (format 2): the rows a reader serves, or everything.
+"""Checksums of a store (format 2, CRC-32 as ``zlib.crc32``): compute, cover, write, check.
 
-:class:`Checksums` reads ``/checksums`` (see :mod:`bioscan_h5.format`) and offers two checks:
-
-- :meth:`Checksums.check_rows`: the rows about to be served (``verify_reads=True``): each
-  row's CRC over its metadata (every per-row array) and, with images, over its pixels,
-  status and source size, plus once per process the vocabularies and the small arrays.
-  A mismatch raises :class:`~bioscan_h5.errors.ChecksumMismatchError` naming the row and,
-  from the block checksums, the damaged array.
-- :meth:`Checksums.scan`: everything (``bioscan-h5 verify --full``): every block of every
-  array, every row, every vocabulary, every pixel row, with a progress bar; it names every
-  damaged row and array instead of stopping at the first.
+The builder writes them (:func:`write_checksums` after stage 1, :func:`image_crc` per decoded
+row, :func:`update_image_blocks` at the finish); :class:`Checksums` checks them (``verify_reads``
+and ``verify --full``). Top-level imports stay light (numpy, zlib): the decoding workers import
+:func:`pixels_crc` from here, never h5py, numba or the store.
 """
 
 from __future__ import annotations
@@ -19,23 +13,265 @@ import errno
 import json
 import os
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import h5py
 import numpy as np
 
-from .. import format as fmt
-from ..crc import covered_datasets, crc_blocks, crc_rows, image_crc, row_bytes, strings_crc, zero_crc
-from ..errors import ChecksumMismatchError, InvalidArgumentError, StoreFormatError
-from ..format import ImageStatus
-from .damage import damage_reported
+from . import format as fmt
+from ._jit import JIT_DISABLED, kernel
+from .errors import REBUILD, ChecksumMismatchError, InvalidArgumentError, StoreFormatError, rebuild_hint
+from .format import ImageStatus
 
-__all__ = ["ChecksumAccess", "Checksums", "Damage"]
+if TYPE_CHECKING:
+    import h5py
 
-_REBUILD = "Rebuild it with `bioscan-h5 build --overwrite` (or copy it again)."
+__all__ = [
+    "IMAGE_ARRAYS",
+    "ChecksumAccess",
+    "Checksums",
+    "Damage",
+    "covered_datasets",
+    "crc_blocks",
+    "crc_rows",
+    "crc_rows_kernel",
+    "has_checksums",
+    "image_crc",
+    "pending_image_crc",
+    "pixels_crc",
+    "row_bytes",
+    "strings_crc",
+    "update_image_blocks",
+    "write_checksums",
+    "zero_crc",
+]
+
+#: Per-row arrays written as images are decoded (a JPEG store's row tables too): covered by the
+#: image checksums, their block checksums rewritten at the finish. ``/images`` and
+#: ``/jpeg/bytes`` are covered row by row by the image checksums.
+IMAGE_ARRAYS = (*fmt.IMAGE_ROW_ARRAYS, fmt.JPEG_OFFSETS, fmt.JPEG_LENGTHS, fmt.JPEG_SIZES, fmt.JPEG_MODES)
+
+# ================================================================ compute
+# Whole pixel rows with zlib.crc32 (it releases the GIL: threads check rows at once); the short
+# rows of the other per-row arrays with a slicing-by-8 numba kernel, one call per array for a
+# batch of rows (its Python twin: ``crc_rows_kernel.py_func``); blocks of rows with zlib.crc32.
+
+
+def _tables() -> np.ndarray:
+    """The 8 lookup tables of slicing-by-8 CRC-32 (reflected polynomial 0xEDB88320)."""
+    t = np.zeros((8, 256), dtype=np.uint32)
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (0xEDB88320 ^ (c >> 1)) if c & 1 else c >> 1
+        t[0, i] = c
+    for k in range(1, 8):
+        t[k] = (t[k - 1] >> 8) ^ t[0, t[k - 1] & 0xFF]
+    return t
+
+
+_TABLES = _tables()
+
+
+@kernel
+def crc_rows_kernel(view, crcs, tab):  # pragma: no cover - jitted
+    """``crcs[i] = zlib.crc32(view[i], crcs[i])`` for each row of the uint8 matrix ``view``."""
+    n = view.shape[0]
+    w = view.shape[1]
+    mask = np.uint32(0xFFFFFFFF)
+    for i in range(n):
+        c = np.uint32(~np.uint32(crcs[i]) & mask)
+        j = 0
+        while j + 8 <= w:
+            a = c ^ (
+                np.uint32(view[i, j])
+                | (np.uint32(view[i, j + 1]) << np.uint32(8))
+                | (np.uint32(view[i, j + 2]) << np.uint32(16))
+                | (np.uint32(view[i, j + 3]) << np.uint32(24))
+            )
+            c = (
+                tab[7, a & np.uint32(0xFF)]
+                ^ tab[6, (a >> np.uint32(8)) & np.uint32(0xFF)]
+                ^ tab[5, (a >> np.uint32(16)) & np.uint32(0xFF)]
+                ^ tab[4, a >> np.uint32(24)]
+                ^ tab[3, view[i, j + 4]]
+                ^ tab[2, view[i, j + 5]]
+                ^ tab[1, view[i, j + 6]]
+                ^ tab[0, view[i, j + 7]]
+            )
+            j += 8
+        while j < w:
+            c = tab[0, (c ^ np.uint32(view[i, j])) & np.uint32(0xFF)] ^ (c >> np.uint32(8))
+            j += 1
+        crcs[i] = np.uint32(~c & mask)
+
+
+def row_bytes(arr) -> np.ndarray:
+    """The rows of an array (any dtype, first axis = rows) as a C-contiguous uint8 matrix."""
+    a = np.ascontiguousarray(np.asarray(arr))
+    return a.view(np.uint8).reshape(a.shape[0], -1) if a.ndim else a.view(np.uint8).reshape(1, -1)
+
+
+def crc_rows(rows: np.ndarray, crcs: np.ndarray) -> None:
+    """Continue each row's CRC-32 over one array's bytes for those rows, in place.
+
+    Parameters
+    ----------
+    rows : numpy.ndarray
+        ``(n, ...)`` values of one array for ``n`` rows (converted by :func:`row_bytes`).
+    crcs : numpy.ndarray of uint32, shape (n,)
+        The running checksums (0 to start), updated as ``zlib.crc32(row, crc)`` does.
+    """
+    view = row_bytes(rows)
+    if len(view) != len(crcs):
+        raise ValueError(f"{len(view)} rows but {len(crcs)} checksums")
+    if JIT_DISABLED:
+        for i in range(len(view)):
+            crcs[i] = zlib.crc32(view[i], int(crcs[i]))
+        return
+    crc_rows_kernel(view, crcs, _TABLES)
+
+
+def crc_blocks(arr, block_rows: int = fmt.CHECKSUM_BLOCK_ROWS) -> np.ndarray:
+    """The CRC-32 of each block of ``block_rows`` rows of an array (uint32, one per block)."""
+    view = row_bytes(arr)
+    starts = range(0, len(view), block_rows)
+    return np.fromiter((zlib.crc32(view[s : s + block_rows].data) for s in starts), np.uint32, len(starts))
+
+
+def pixels_crc(pixels: np.ndarray) -> int:
+    """The CRC-32 of one row's pixels, as stored (C order)."""
+    return zlib.crc32(np.ascontiguousarray(pixels).data)
+
+
+def zero_crc(nbytes: int) -> int:
+    """The CRC-32 of ``nbytes`` zero bytes (the pixels of a row never written)."""
+    if nbytes not in _ZERO_CRCS:
+        _ZERO_CRCS[nbytes] = zlib.crc32(bytes(nbytes))
+    return _ZERO_CRCS[nbytes]
+
+
+_ZERO_CRCS: dict[int, int] = {}
+
+
+def image_crc(pixel_crc: int, status: int, size: Iterable[int]) -> int:
+    """A row's image checksum: its pixels' CRC continued over its status byte and source size.
+
+    Every row's pixels count, built or not: a row not built, or whose image was bad, holds
+    zeros (:func:`zero_crc`), so a byte flipped anywhere in the pixel block is found.
+    """
+    tail = np.array([status], dtype=fmt.STATUS_DTYPE).tobytes()
+    tail += np.asarray(tuple(size), dtype=fmt.SOURCE_SIZE_DTYPE).tobytes()
+    return zlib.crc32(tail, int(pixel_crc))
+
+
+def pending_image_crc(row_nbytes: int) -> int:
+    """The image checksum of a row not built yet: zero pixels, status 0, source size 0 x 0."""
+    return image_crc(zero_crc(row_nbytes), fmt.ImageStatus.PENDING, (0, 0))
+
+
+def strings_crc(values: Iterable[str | bytes]) -> int:
+    """The CRC-32 of a list of strings, each as its UTF-8 length (4 bytes) and bytes."""
+    crc = 0
+    for v in values:
+        b = v.encode("utf-8") if isinstance(v, str) else bytes(v)
+        crc = zlib.crc32(len(b).to_bytes(4, "little") + b, crc)
+    return crc
+
+
+def covered_datasets(f, n_rows: int) -> tuple[list[str], list[str], list[str]]:
+    """What the checksums of an open store file cover, by the one rule builder and readers share.
+
+    Returns
+    -------
+    record : list of str
+        The per-row arrays written in stage 1 (under ``dna/``, ``columns/``, ``tokens/``,
+        first axis ``n_rows``, fixed-size values): chained into :data:`~bioscan_h5.format.CHECKSUM_ROWS`.
+    blocks : list of str
+        Every dataset of fixed-size values but the pixels (``/images``, a JPEG store's
+        ``/jpeg/bytes``) and the checksums: block checksums.
+    small : list of str
+        The variable-length string arrays (vocabularies): one checksum each.
+    """
+    import h5py
+
+    names: list[str] = []
+
+    def collect(name: str, obj) -> None:
+        pixels = name in (fmt.IMAGES, fmt.JPEG_BYTES)  # covered row by row by the image checksums
+        if isinstance(obj, h5py.Dataset) and not pixels and not name.startswith(fmt.CHECKSUMS + "/"):
+            names.append(name)
+
+    f.visititems(collect)
+    names.sort()
+    small = [name for name in names if f[name].dtype.kind == "O"]
+    blocks = [name for name in names if f[name].dtype.kind != "O"]
+    prefixes = (fmt.DNA_CODES.split("/")[0] + "/", fmt.COLUMNS + "/", fmt.TOKENS + "/")
+    record = [
+        name for name in blocks if name.startswith(prefixes) and f[name].ndim and f[name].shape[0] == n_rows
+    ]
+    return record, blocks, small
+
+
+# ================================================================ write (the builder)
+
+
+def has_checksums(f: h5py.File) -> bool:
+    """Whether the store keeps checksums (the builder then keeps them up to date)."""
+    return fmt.CHECKSUM_ROWS in f
+
+
+def write_checksums(f: h5py.File, n_rows: int, row_nbytes: int | None) -> None:
+    """Write ``/checksums`` of a store whose stage-1 arrays are all written (same HDF5 session).
+
+    Each row's CRC over every per-row array, the block CRCs of every array, the CRCs of the
+    vocabularies and, per row, the image checksum of a row not built yet. The arrays are read
+    back block by block, so what is checksummed is what was written.
+    ``row_nbytes`` is the size of one row's pixels (their checksum starts as that of zeros;
+    0 for a JPEG store, whose rows have no bytes yet); None for a DNA-only store, which has
+    no image checksums.
+    """
+    record, blocks, small = covered_datasets(f, n_rows)
+    step = fmt.CHECKSUM_BLOCK_ROWS
+    rows = np.zeros(n_rows, dtype=fmt.CHECKSUM_DTYPE)
+    sums: dict[str, list[int]] = {name: [] for name in blocks}
+    for name in blocks:
+        dset = f[name]
+        length = dset.shape[0] if dset.ndim else 1
+        for start in range(0, length, step):
+            part = dset[start : start + step] if dset.ndim else dset[()]
+            sums[name].append(int(crc_blocks(part, step)[0]))
+            if name in record:
+                crc_rows(part, rows[start : start + step])
+    group = f.require_group(fmt.CHECKSUMS)
+    group.attrs[fmt.ATTR_CRC_ALGORITHM] = fmt.CHECKSUM_ALGORITHM
+    group.attrs[fmt.ATTR_CRC_BLOCK_ROWS] = step
+    group.attrs[fmt.ATTR_CRC_SMALL] = json.dumps(
+        {name: strings_crc(f[name].asstr()[()]) for name in small}, sort_keys=True
+    )
+    f.create_dataset(fmt.CHECKSUM_ROWS, data=rows)
+    f[fmt.CHECKSUM_ROWS].attrs[fmt.ATTR_CRC_ARRAYS] = json.dumps(record)
+    if row_nbytes is not None:
+        images = np.full(n_rows, pending_image_crc(row_nbytes), dtype=fmt.CHECKSUM_DTYPE)
+        f.create_dataset(fmt.CHECKSUM_IMAGES, data=images)
+    for name, values in sums.items():
+        f.create_dataset(fmt.checksum_block_path(name), data=np.asarray(values, dtype=fmt.CHECKSUM_DTYPE))
+
+
+def update_image_blocks(f: h5py.File) -> None:
+    """Rewrite the block CRCs of the arrays stage 2 changed (the store is open for writing)."""
+    if not has_checksums(f):
+        return
+    step = int(f[fmt.CHECKSUMS].attrs[fmt.ATTR_CRC_BLOCK_ROWS])
+    for name in IMAGE_ARRAYS:
+        if name in f:
+            f[fmt.checksum_block_path(name)][...] = crc_blocks(f[name][()], step)
+
+
+# ================================================================ check (the readers, verify --full)
+
 #: Up to this many rows, the metadata CRCs are computed row by row with zlib.
 _FEW_ROWS = 4
 #: Rows checked at a time by a full scan.
@@ -84,18 +320,18 @@ class Checksums:
             algorithm = group.attrs[fmt.ATTR_CRC_ALGORITHM]
         except (KeyError, ValueError, TypeError) as exc:
             raise StoreFormatError(
-                f"{store.path!r} is damaged: its checksums are incomplete ({exc}). {_REBUILD}"
+                f"{store.path!r} is damaged: its checksums are incomplete ({exc}). {REBUILD}"
             ) from None
         record, self.blocks, small = covered_datasets(f, store.n_rows)
         if algorithm not in (fmt.CHECKSUM_ALGORITHM, fmt.CHECKSUM_ALGORITHM.encode()) or self.block_rows < 1:
-            raise StoreFormatError(f"{store.path!r} is damaged: unknown checksum settings. {_REBUILD}")
+            raise StoreFormatError(f"{store.path!r} is damaged: unknown checksum settings. {REBUILD}")
         if record != self.record or sorted(small) != sorted(self.small):
             raise StoreFormatError(
                 f"{store.path!r} is damaged: its checksums cover {sorted(self.record)!r} but the store holds the"
-                f" per-row arrays {record!r}. {_REBUILD}"
+                f" per-row arrays {record!r}. {REBUILD}"
             )
         #: The per-row arrays an image checksum covers (a JPEG store's row tables too).
-        self.image_arrays = [n for n in (*fmt.IMAGE_ROW_ARRAYS, *fmt.JPEG_ROW_ARRAYS) if n in self.blocks]
+        self.image_arrays = [n for n in IMAGE_ARRAYS if n in self.blocks]
         #: Whether the store has image checksums (a DNA-only dataset's store has none).
         self.has_images = fmt.CHECKSUM_IMAGES in f
         self.jpeg = store.has_images and store.pixels == "jpeg"
@@ -191,7 +427,7 @@ class Checksums:
             if damaged:
                 raise ChecksumMismatchError(
                     f"{self.store.path!r} is damaged: {', '.join(map(repr, damaged))} do(es) not match its"
-                    f" checksum. {_REBUILD}",
+                    f" checksum. {REBUILD}",
                     arrays=damaged,
                 )
             self._whole_checked = True
@@ -214,7 +450,7 @@ class Checksums:
         st = self.store
         return ChecksumMismatchError(
             f"{st.path!r} is damaged: row {row} ({what}) does not match its checksum; damaged:"
-            f" {', '.join(arrays)}. {_REBUILD} `bioscan-h5 verify --full {st.path}` lists every damaged row.",
+            f" {', '.join(arrays)}. {REBUILD} `bioscan-h5 verify --full {st.path}` lists every damaged row.",
             row=row,
             arrays=arrays,
         )
@@ -306,15 +542,14 @@ class ChecksumAccess:
     @property
     def has_checksums(self) -> bool:
         """Whether the store keeps checksums of its contents (format 2)."""
-        return fmt.CHECKSUM_ROWS in self.file
+        return has_checksums(self.file)
 
     def _require_checksums(self, what: str) -> None:
         if not self.has_checksums:
             self.close()
             raise InvalidArgumentError(
                 f"{what} needs a store with checksums, but {self.path!r} (format version"
-                f" {self.attrs[fmt.ATTR_VERSION]}) has none. Rebuild it with `bioscan-h5 build --overwrite`"
-                " to add them."
+                f" {self.attrs[fmt.ATTR_VERSION]}) has none. {rebuild_hint('to add them')}"
             )
 
     @property
@@ -325,8 +560,10 @@ class ChecksumAccess:
             if not self.has_checksums:
                 raise InvalidArgumentError(
                     f"{self.path!r} has no checksums (format version {self.attrs[fmt.ATTR_VERSION]})."
-                    " Rebuild it with `bioscan-h5 build --overwrite` to add them."
+                    f" {rebuild_hint('to add them')}"
                 )
+            from .store.damage import damage_reported  # the store imports this module
+
             with damage_reported(self.path, "its checksums"):
                 self.__dict__["_checksums"] = Checksums(self)
         return self.__dict__["_checksums"]
@@ -345,5 +582,7 @@ class ChecksumAccess:
         ChecksumMismatchError
             Naming the first damaged row and, where the block checksums tell, the array.
         """
+        from .store.damage import damage_reported
+
         with damage_reported(self.path, "the rows to verify"):
             self.checksums.check_rows(np.atleast_1d(np.asarray(rows, dtype=np.int64)), images)

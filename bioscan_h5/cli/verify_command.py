@@ -1,4 +1,4 @@
-"""``bioscan-h5 verify``: check a store against its sources (``--root``) or its checksums (``--full``)."""
+"""The ``bioscan-h5 verify`` subcommand: its arguments and exit status (the checks: :mod:`bioscan_h5.verify`)."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``bioscan-h5 verify`` with parsed arguments.
+    """Run ``bioscan-h5 verify`` with parsed arguments and print what it found.
 
     Returns
     -------
@@ -51,38 +51,23 @@ def run(args: argparse.Namespace) -> int:
 
     Neither ``--root`` nor ``--full`` is a usage error (exit status 2).
     """
-    from ..verify import verify_full, verify_store
+    from ..verify import run_verify
 
     if args.root is None and not args.full:
         message = "the following arguments are required: --root (re-decode rows from the sources), or --full"
         if getattr(args, "verify_parser", None) is not None:
             args.verify_parser.error(message)  # prints the usage, exits with status 2
         raise InvalidArgumentError(message)
-    problems: list[str] = []
-    done: list[str] = []
-    unchecked = False
-    if args.full:
-        report = verify_full(args.store, progress=not args.no_progress)
-        problems += report.problems
-        unchecked = not report.checked
-        done.append(
-            "every row and array matches its checksum"
-            if report.checked
-            else "the structure and the bounds of every array are sound"
-        )
-    if args.root is not None:
-        problems += verify_store(args.store, args.root, sample=args.sample, seed=args.seed)
-        done.insert(0, f"format, completeness and {args.sample} re-decoded rows match the sources")
-    for p in problems:
-        print(f"FAIL {p}")
-    if problems:
+    verdict = run_verify(
+        args.store,
+        args.root,
+        full=args.full,
+        sample=args.sample,
+        seed=args.seed,
+        progress=not args.no_progress,
+    )
+    for line in verdict.lines:
+        print(line)
+    if not verdict.sound:
         return 1
-    if unchecked:
-        print(
-            f"NOTE {args.store} has no checksums (store format version 1): its pixels and values could not"
-            " be checked. Rebuild it with `bioscan-h5 build --overwrite` to add them."
-        )
-        print(f"OK {args.store}: {'; '.join(done)}")
-        return NO_CHECKSUMS
-    print(f"OK {args.store}: {'; '.join(done)}")
-    return 0
+    return 0 if verdict.checked else NO_CHECKSUMS
