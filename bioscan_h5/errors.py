@@ -15,6 +15,7 @@ and say how to fix it.
 from __future__ import annotations
 
 __all__ = [
+    "REBUILD",
     "BioscanH5Error",
     "BuildInterrupted",
     "BuildLockedError",
@@ -39,6 +40,10 @@ __all__ = [
     "StoreNotFoundError",
     "StoreVersionError",
 ]
+
+
+#: The one hint of a damaged or outdated store: how to get a good one.
+REBUILD = "Rebuild it with `bioscan-h5 build --overwrite` (or copy it again)."
 
 
 class BioscanH5Error(Exception):

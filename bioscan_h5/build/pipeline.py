@@ -34,6 +34,7 @@ from ..errors import BuildInterrupted
 from ..format import ImageStatus
 from ..layouts import SourceLayout, get_layout
 from ..metadata import Table, fingerprint
+from ..pixels import codec
 from .config import BuildConfig, BuildResult
 from .finish import finish
 from .lock import build_lock
@@ -42,7 +43,6 @@ from .resume import check_same_content, copy_for_extension, open_partial_attrs, 
 from .signals import interruptible
 from .space import check_space, estimate_bytes, image_bytes, space_errors
 from .stage_images import fill_images
-from .stage_jpeg import assemble, copy_for_jpeg_extension, prepare_spool
 from .stage_metadata import check_presence, start_partial
 
 __all__ = ["build"]
@@ -93,8 +93,8 @@ def build(cfg: BuildConfig) -> BuildResult:
         if extending and (done := _up_to_date(cfg, source_fp, target_splits)) is not None:
             return done
         resumed, checked = _open_partial(cfg, layout, source_fp, target_splits, extending)
-        if cfg.pixels == "jpeg":
-            prepare_spool(partial)
+        kind = codec(cfg.pixels)
+        kind.before_images(partial)
         pending = pending_rows(layout, partial, target_splits if checked is None else checked)
         if checked is None and target_splits:  # a resumed or extended build: check what it adds
             kept = check_presence(cfg, layout, pending.table, target_splits, pending.todo)
@@ -104,13 +104,11 @@ def build(cfg: BuildConfig) -> BuildResult:
             log.info(
                 "resuming %s: %d of %d images still to decode", partial, len(pending.todo), len(pending.rows)
             )
-        # a JPEG build holds its bytes twice for a moment: in the spool, then in the store
-        twice = 2 if cfg.pixels == "jpeg" else 1
-        check_space(cfg, os.path.dirname(store), twice * len(pending.todo) * image_bytes(cfg))
+        need = kind.spool_copies * len(pending.todo) * image_bytes(cfg)
+        check_space(cfg, os.path.dirname(store), need)
         bad: dict[int, str] = {}
         tally = _decode(cfg, layout, pending.table, pending.todo, bad, extending)
-        if cfg.pixels == "jpeg":
-            assemble(partial)
+        kind.after_images(partial)
         result = finish(cfg, layout, partial, store, pending.splits, bad, pending.table)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(fmt.spool_path(store))
@@ -154,11 +152,7 @@ def _open_partial(
     store, partial = cfg.out, fmt.partial_path(cfg.out)
     copied = False
     if extending and not (os.path.exists(partial) and open_partial_attrs(partial) is not None):
-        if cfg.pixels == "jpeg":
-            check_space(cfg, os.path.dirname(store), os.stat(store).st_blocks * 512)
-            copy_for_jpeg_extension(store, partial)
-        else:
-            copy_for_extension(cfg, store, partial)
+        copy_for_extension(cfg, store, partial)
         copied = True
     attrs = open_partial_attrs(partial) if os.path.exists(partial) else None
     if attrs is None:

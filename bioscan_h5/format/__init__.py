@@ -8,5 +8,5 @@ the attribute schema and the checksums).
 
 from .dna import *  # noqa: F403
 from .integrity import *  # noqa: F403
-from .jpeg import *  # noqa: F403
+from .jpeg_layout import *  # noqa: F403
 from .layout import *  # noqa: F403

@@ -8,14 +8,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from .dna import CANADIAN_INVERTEBRATES  # noqa: F401  (registered in SCHEMAS before the schema below lists them)
-from .jpeg import (
+from .jpeg_layout import (
     ATTR_JPEG_QUALITY,
     ATTR_PIXELS,
     JPEG_LENGTHS,
     JPEG_MODES,
     JPEG_OFFSETS,
     JPEG_SIZES,
-    PIXEL_KINDS,
 )
 from .layout import (
     ATTR_BUILD_ARGS,
@@ -134,7 +133,7 @@ ATTR_SCHEMA: dict[str, AttrSpec] = {
     ATTR_DRAFT: AttrSpec("bool"),
     ATTR_COUNTS: AttrSpec("json", json_type=dict),
     ATTR_SOURCE_COLUMNS: AttrSpec("json", json_type=list),
-    ATTR_PIXELS: AttrSpec("str", choices=PIXEL_KINDS),
+    ATTR_PIXELS: AttrSpec("str"),  # a kind of bioscan_h5.pixels.CODECS (checked by codec_of)
     ATTR_JPEG_QUALITY: AttrSpec("int", minimum=0, maximum=100),
 }
 

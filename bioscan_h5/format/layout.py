@@ -117,7 +117,6 @@ __all__ = [
     "column_path",
     "default_store_path",
     "expected_datasets",
-    "jpeg_suffix",
     "lock_path",
     "partial_path",
     "partition_path",
@@ -385,41 +384,24 @@ REPORT_SUFFIX = ".report.json"
 
 
 def store_filename(
-    dataset: str,
-    image_package: str,
-    image_size: int,
-    fit: str = "crop",
-    pixels: str = "raw",
-    jpeg_quality: int | None = None,
-    *,
-    jpeg_crop: bool = False,
+    dataset: str, image_package: str, image_size: int, fit: str = "crop", suffix: str = ""
 ) -> str:
-    """File name of the store for one image package, size, fit and pixel kind.
+    """File name of the store for one image package, size and fit: ``<dataset>_<package>_<S>px[_pad]<suffix>.h5``.
 
-    A raw store is ``<dataset>_<package>_<S>px[_pad].h5``; a JPEG store adds ``_jpeg`` (the
-    source files' bytes), ``_jpeg<Q>`` (re-encoded at quality ``Q``) or ``_jpeg<Q>crop`` (the
-    S x S image re-encoded): see :func:`jpeg_suffix`.
+    ``suffix`` is the pixel kind's (:meth:`PixelCodec.file_suffix <bioscan_h5.pixels.PixelCodec.file_suffix>`):
+    ``""`` for a raw store, e.g. ``"_jpeg90"`` for a JPEG one.
     """
     name = f"{dataset}_{image_package}_{image_size}px"
     if fit != "crop":
         name += f"_{fit}"
-    return name + jpeg_suffix(pixels, jpeg_quality, jpeg_crop=jpeg_crop) + ".h5"
-
-
-def jpeg_suffix(pixels: str = "raw", jpeg_quality: int | None = None, *, jpeg_crop: bool = False) -> str:
-    """The file-name suffix of a pixel kind: ``""`` (raw), ``"_jpeg"``, ``"_jpeg<Q>"`` or ``"_jpeg<Q>crop"``."""
-    if pixels != "jpeg":
-        return ""
-    if not jpeg_quality:
-        return "_jpeg"
-    return f"_jpeg{jpeg_quality}" + ("crop" if jpeg_crop else "")
+    return name + suffix + ".h5"
 
 
 def default_store_path(root: str | os.PathLike, dataset: str, *name: Any, **kinds: Any) -> str:
     """Where ``bioscan-h5 build`` writes a store by default: ``<root>/<dataset>/h5/<name>.h5``.
 
     ``name`` and ``kinds`` are the arguments of :func:`store_filename` after ``dataset``
-    (``image_package``, ``image_size``, then ``fit``, ``pixels``, ``jpeg_quality``).
+    (``image_package``, ``image_size``, then ``fit``, ``suffix``).
     """
     return os.path.join(os.fspath(root), dataset, STORE_DIRNAME, store_filename(dataset, *name, **kinds))
 

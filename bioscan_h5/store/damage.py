@@ -7,15 +7,13 @@ import errno
 import functools
 from collections.abc import Iterator
 
-from ..errors import BioscanH5Error, ResourceLimitError, StoreFormatError
+from ..errors import REBUILD, BioscanH5Error, ResourceLimitError, StoreFormatError
 
 __all__ = ["damage_error", "damage_reported", "out_of_descriptors", "reads"]
 
 #: What h5py, numpy and the decoders raise on a damaged file. A KeyError for a name that is
 #: simply absent (HDF5 says "doesn't exist" or "component not found") is passed on as it is.
 _READ_ERRORS = (OSError, RuntimeError, KeyError, ValueError, UnicodeDecodeError)
-
-REBUILD = "Rebuild it with `bioscan-h5 build --overwrite` (or copy it again)."
 
 
 def damage_error(path: str, what: str, exc: BaseException) -> BioscanH5Error | None:

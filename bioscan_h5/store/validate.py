@@ -16,6 +16,7 @@ import numpy as np
 from .. import format as fmt
 from ..errors import InvalidArgumentError, StoreFormatError, StoreIncompleteError, StoreVersionError
 from ..layouts import get_layout
+from ..pixels import codec_of
 from .storage import check_storage
 
 __all__ = ["StoreHeader", "attr_value", "check_attributes", "column_order", "read_header"]
@@ -190,9 +191,12 @@ Seen = dict
 
 def _check_datasets(seen: Seen, f: h5py.File, path: str, header: StoreHeader) -> None:
     expected = fmt.expected_datasets(header.schema, header.n_rows, header.image_size)
-    if fmt.pixel_kind(header.attrs) == "jpeg":  # encoded bytes instead of the pixel block
+    if fmt.IMAGES in expected:  # the pixel kind's own datasets
         del expected[fmt.IMAGES]
-        expected.update(fmt.jpeg_datasets(header.n_rows, bool(header.attrs.get(fmt.ATTR_COMPLETE))))
+        kind = codec_of(header.attrs, path)
+        expected.update(
+            kind.datasets(header.n_rows, header.image_size, bool(header.attrs.get(fmt.ATTR_COMPLETE)))
+        )
     content = json.loads(header.attrs.get(fmt.ATTR_BUILD_ARGS, "{}"))
     if content.get("full_barcodes") and content.get("max_nucleotides") is not None:
         expected.update(fmt.expected_tail_datasets(header.n_rows))

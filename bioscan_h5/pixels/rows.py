@@ -38,7 +38,6 @@ from .. import format as fmt
 from .._forksafe import fork_lock
 from ..errors import StoreFormatError
 from .descriptors import Descriptor, own_descriptor
-from .pixels import pixel_block_offset
 from .preadv import read_runs
 
 if TYPE_CHECKING:
@@ -69,6 +68,22 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+def pixel_block_offset(dset: h5py.Dataset, n_rows: int, image_size: int) -> int | None:
+    """The byte offset of row 0's pixels when the block is one uncompressed contiguous dataset, else None.
+
+    A block that would end past the end of the file is not mapped (touching it would be SIGBUS).
+    """
+    n, s = n_rows, image_size
+    if n < 1 or dset.shape != (n, s, s, 3) or dset.dtype != np.uint8 or dset.compression is not None:
+        return None
+    if dset.is_virtual or dset.external or dset.chunks is not None:
+        return None
+    offset = dset.id.get_offset()
+    if offset is None or offset + n * s * s * 3 > os.fstat(dset.file.id.get_vfd_handle()).st_size:
+        return None
+    return int(offset)
+
+
 class RowReader:
     """Reads whole pixel rows of a store into buffers the caller owns.
 
@@ -97,7 +112,7 @@ class RowReader:
         self.n_rows = store.n_rows
         self.row_shape = (s, s, 3)
         self.row_bytes = s * s * 3
-        self.offset = pixel_block_offset(store.file[fmt.IMAGES], store.attrs, store.n_rows, s)
+        self.offset = pixel_block_offset(store.file[fmt.IMAGES], store.n_rows, s)
         self.positional = self.offset is not None
         self._run_cap = max(1, min(_IOV_MAX, _MAX_CALL // max(self.row_bytes, 1)))
         self._nowait = _NOWAIT

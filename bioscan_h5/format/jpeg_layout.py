@@ -1,4 +1,4 @@
-"""The store format: JPEG stores (``build --pixels jpeg``), part of :mod:`bioscan_h5.format`."""
+"""The store format of JPEG stores (``build --pixels jpeg``); the kind itself is :mod:`bioscan_h5.pixels.jpeg`."""
 
 from __future__ import annotations
 
@@ -16,10 +16,7 @@ __all__ = [
     "JPEG_OFFSETS",
     "JPEG_OFFSET_DTYPE",
     "JPEG_SIZES",
-    "PIXEL_KINDS",
     "SPOOL_SUFFIX",
-    "jpeg_datasets",
-    "pixel_kind",
     "spool_path",
 ]
 
@@ -41,9 +38,8 @@ __all__ = [
 # quality Q. Readers apply ``fit`` at ``image_size`` when they decode. The attribute is
 # optional for readers: a store without ``pixels`` is a raw store.
 
-ATTR_PIXELS = "pixels"  # "raw" (also when absent) or "jpeg"
+ATTR_PIXELS = "pixels"  # a kind of bioscan_h5.pixels.CODECS; "raw" when absent
 ATTR_JPEG_QUALITY = "jpeg_quality"  # 0 = the source files' bytes
-PIXEL_KINDS = ("raw", "jpeg")
 JPEG_BYTES = "jpeg/bytes"
 JPEG_OFFSETS = "jpeg/offsets"
 JPEG_LENGTHS = "jpeg/lengths"
@@ -54,28 +50,6 @@ JPEG_MODE_DTYPE = np.dtype("S8")
 SPOOL_SUFFIX = ".jpeg-spool"
 
 
-def pixel_kind(attrs) -> str:
-    """``"raw"`` or ``"jpeg"``: how a store with these root attributes keeps its images."""
-    kind = attrs.get(ATTR_PIXELS, "raw")
-    return kind.decode("utf-8") if isinstance(kind, bytes) else str(kind)
-
-
 def spool_path(store_path: str) -> str:
     """``<store>.partial.jpeg-spool``: a JPEG build appends the bytes here; its last stage copies them."""
     return partial_path(store_path) + SPOOL_SUFFIX
-
-
-def jpeg_datasets(n_rows: int, complete: bool = True) -> dict[str, tuple]:
-    """The datasets a JPEG store has instead of ``/images`` (as :func:`expected_datasets`).
-
-    ``/jpeg/bytes`` is written by the last stage of a build: ``complete=False`` leaves it out.
-    """
-    out: dict[str, tuple] = {
-        JPEG_OFFSETS: ("i8", (n_rows,)),
-        JPEG_LENGTHS: ("i8", (n_rows,)),
-        JPEG_SIZES: ("i4", (n_rows, 2)),
-        JPEG_MODES: ("S", (n_rows,)),
-    }
-    if complete:
-        out[JPEG_BYTES] = ("u1", (None,))
-    return out

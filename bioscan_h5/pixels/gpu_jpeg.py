@@ -41,10 +41,10 @@ def check_gpu_decode(dataset, decode) -> torch.device | None:
             f"decode={decode!r} decodes JPEG batches on the GPU, but torch.cuda.is_available() is False here"
             f" (torch {torch.__version__}). Pass decode='cpu' (the default) to decode in the gathering threads."
         )
-    if "image" not in dataset.options.modality or dataset.store.pixels != "jpeg":
+    if "image" not in dataset.options.modality or not dataset.store.codec.gpu_decode:
         raise InvalidArgumentError(
             f"decode={decode!r} needs a JPEG store and the image modality; {dataset.store_path!r} is a"
-            f" {dataset.store.pixels} store. Build one with `bioscan-h5 build --pixels jpeg`, or leave decode out."
+            f" {dataset.store.codec.name} store. Build one with `bioscan-h5 build --pixels jpeg`, or leave decode out."
         )
     return dev
 

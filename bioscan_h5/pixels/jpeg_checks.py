@@ -15,8 +15,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from .. import format as fmt
-from ..errors import BioscanH5Error, ImageUnavailableError, StoreFormatError
-from .damage import REBUILD
+from ..errors import REBUILD, BioscanH5Error, ImageUnavailableError, StoreFormatError
 
 __all__ = ["check_tables", "decoded", "header_size"]
 
