@@ -15,9 +15,9 @@ from PIL import Image
 from bioscan_h5 import format as fmt
 from bioscan_h5 import open_store
 from bioscan_h5.build import BuildConfig
-from bioscan_h5.pixels import jpeg_build
 from bioscan_h5.errors import BuildInterrupted, InvalidArgumentError, ResumeMismatchError
 from bioscan_h5.format import ImageStatus
+from bioscan_h5.pixels import jpeg_build
 from bioscan_h5.verify import verify_store
 
 

@@ -10,8 +10,8 @@ import pytest
 
 from bioscan_h5 import open_store
 from bioscan_h5._jit import JIT_DISABLED
-from bioscan_h5.pixels.rows import RowReader
 from bioscan_h5.pixels import preadv
+from bioscan_h5.pixels.rows import RowReader
 
 needs_kernel = pytest.mark.skipif(
     JIT_DISABLED or not preadv.native(), reason="the nogil kernel is not available here"
