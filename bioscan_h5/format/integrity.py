@@ -72,8 +72,7 @@ __all__ = [
 
 # ================================================================ format version 2 (issue 14)
 # Integrity: declared attribute types, the contiguous pixel block, checksums. Every addition
-# is optional for readers: a format-1 store has no checksums, and its chunked pixel block is
-# checked chunk by chunk before it is memory-mapped.
+# is optional for readers except the contiguous pixel block: format-1 stores are refused.
 
 #: At most this many metadata columns (column groups in a store). The official files have 23
 #: (BIOSCAN-5M) and 34 (BIOSCAN-1M); each column costs a parse per chunk of the file and a

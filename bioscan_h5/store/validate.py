@@ -173,6 +173,12 @@ def _check_identity(a: dict, path: str) -> None:
             f"{path!r} was written in store format version {version}, but this bioscan-h5 reads"
             f" versions up to {fmt.FORMAT_VERSION}. Upgrade bioscan-h5 (pip install -U bioscan-h5)."
         )
+    if version < fmt.FORMAT_VERSION:
+        raise StoreVersionError(
+            f"{path!r} was written in store format version {version}, which this bioscan-h5 no longer reads"
+            f" (it reads version {fmt.FORMAT_VERSION}). Rebuild it with `bioscan-h5 build --overwrite` (the"
+            " same arguments as the first build)."
+        )
     if a.get(fmt.ATTR_DATASET) not in fmt.SCHEMAS:
         raise StoreFormatError(f"{path!r} holds an unknown dataset {a.get(fmt.ATTR_DATASET)!r}. {_REBUILD}")
 
