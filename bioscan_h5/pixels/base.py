@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import h5py
+if TYPE_CHECKING:
+    import h5py
 
 __all__ = ["PixelCodec"]
 
