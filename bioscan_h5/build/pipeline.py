@@ -1,22 +1,8 @@
-"""Build a store from an official dataset root: parse once, decode in parallel, write once.
+"""Build a store from an official dataset root in three stages, each safe to kill and to rerun.
 
-The build runs in three stages, each safe to kill:
-
-1. **Metadata** (:mod:`.stage_metadata`): the metadata file is parsed and validated and every
-   per-row array is written into ``<store>.partial``, with the pixel array allocated in full
-   (sparse) and the image status of every row "pending". The attribute ``metadata_written``
-   is set last. A kill here leaves a partial file that the next run discards and rewrites
-   (seconds to a minute).
-2. **Images** (:mod:`.stage_images`): worker processes decode and resize the images of the
-   requested splits; one writer puts pixels into the pre-allocated chunks with plain
-   ``pwrite`` calls (no HDF5 metadata changes), syncs them, and only then marks the rows done
-   in ``/image_status``. After a kill, a rerun decodes exactly the rows still pending.
-3. **Finish** (:mod:`.finish`): summary attributes, ``complete = True``, then an atomic
-   rename of the partial file to the store path, and the build report beside it.
-
-Rerunning with more splits copies the store to its partial name and fills in only the
-missing rows (:mod:`.resume`). Resuming with other content arguments or a changed metadata
-file is refused.
+1. metadata (:mod:`.stage_metadata`); 2. images, through the pixel kind's writer, rows marked
+done once durable (:mod:`.stage_images`); 3. finish and atomic rename (:mod:`.finish`). Rerunning
+with more splits extends the store on a copy (:mod:`.resume`).
 """
 
 from __future__ import annotations

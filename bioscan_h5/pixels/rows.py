@@ -1,27 +1,9 @@
-"""The read engine: whole pixel rows of a store, read with positional reads into caller buffers.
+"""The read engine: whole pixel rows of a raw store, read with positional reads into caller buffers.
 
-:class:`RowReader` serves every pixel read of the datasets (``ds[i]``, ``__getitems__`` and
-:func:`~bioscan_h5.batch_loader`); :attr:`Store.images <bioscan_h5.store.Store.images>` stays
-a memory map for notebooks.
-
-Uncompressed stores (the pixel block lies end to end in the file):
-
-- the rows of a call are sorted and each run of adjacent rows is read with one ``preadv``
-  that scatters the rows into their places in the destination (no second copy). The loop
-  over the runs is one call of a nogil numba kernel (:mod:`.preadv`) where numba is loaded
-  or the caller asks for it (``nogil=True``: :func:`~bioscan_h5.batch_loader`'s threads),
-  else a Python loop of ``os.preadv``;
-- each read is tried first with ``RWF_NOWAIT`` on the calling thread: what the page cache
-  holds is copied at once (a warm read never leaves the thread that asked for it), and for
-  the rest the kernel starts the disk reads and returns. Those are then waited for by a small
-  pool of threads, :data:`QUEUE_DEPTH` at a time (a cold batch keeps the disk busy);
-- the descriptor is the engine's own: a new open file description of the very file HDF5 has
-  open (so a store replaced on disk meanwhile is not read), advised ``POSIX_FADV_RANDOM`` so
-  that no read fetches more than it asks for. That advice stays on this descriptor: the
-  store's memory maps keep their readahead. One descriptor per process, reopened after a
-  fork, never pickled (a reader pickles as its store).
-
-Compressed stores are read through h5py (``read_direct`` into the destination, row order).
+:class:`RowReader` sorts the rows of a call and reads each run of adjacent rows with one
+``preadv`` (:mod:`.preadv`), first with ``RWF_NOWAIT`` (what the page cache holds, at once), then
+the rest on a small thread pool, from a descriptor of its own (:mod:`.descriptors`). Compressed
+stores are read through h5py.
 """
 
 from __future__ import annotations
