@@ -17,7 +17,7 @@ import numpy as np
 
 from .. import format as fmt
 from .._forksafe import fork_lock
-from ..errors import InvalidArgumentError, StoreFormatError
+from ..errors import REBUILD, InvalidArgumentError, StoreFormatError
 from .base import PixelCodec
 from .descriptors import Descriptor, own_descriptor
 from .jpeg_checks import check_tables, decoded, header_size
@@ -185,8 +185,7 @@ def _check_headers(store: Any) -> None:
     if bad:
         raise StoreFormatError(
             f"{store.path!r} is damaged: the JPEG headers of {len(bad)} rows (row {bad[0]} first) declare"
-            f" another size than '/{fmt.JPEG_SIZES}': they would not be decoded. Rebuild it with `bioscan-h5"
-            " build --overwrite`."
+            f" another size than '/{fmt.JPEG_SIZES}': they would not be decoded. {REBUILD}"
         )
 
 
@@ -245,7 +244,7 @@ class JpegBlock:
         if start is None:  # chunked (or not allocated): no one place in the file to read rows from
             raise StoreFormatError(
                 f"{store.path!r} is damaged: '/{fmt.JPEG_BYTES}' is not stored as one contiguous block, as"
-                " `bioscan-h5 build --pixels jpeg` writes it. Rebuild it with `bioscan-h5 build --overwrite`."
+                f" `bioscan-h5 build --pixels jpeg` writes it. {REBUILD}"
             )
         self.start = start
         check_tables(store.path, self.offsets, self.lengths, self.sizes, store.image_status, self.nbytes)

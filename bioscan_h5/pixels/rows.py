@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import format as fmt
 from .._forksafe import fork_lock
-from ..errors import StoreFormatError
+from ..errors import REBUILD, StoreFormatError
 from .descriptors import Descriptor, own_descriptor
 from .preadv import read_runs
 
@@ -110,7 +110,7 @@ class RowReader:
                 raise StoreFormatError(
                     f"{store.path!r} is {size} bytes long but its pixel block ends at byte {end}"
                     f" ({self.n_rows} rows of {self.row_bytes} bytes from byte {self.offset}): the file"
-                    " is truncated. Rebuild it with `bioscan-h5 build --overwrite`."
+                    f" is truncated. {REBUILD}"
                 )
 
     def __reduce__(self):
@@ -290,7 +290,7 @@ class RowReader:
             if n <= 0:
                 raise StoreFormatError(
                     f"{self.store.path!r} ended at byte {off + got} while reading pixels: the file was"
-                    " truncated after it was opened. Rebuild it with `bioscan-h5 build --overwrite`."
+                    f" truncated after it was opened. {REBUILD}"
                 )
             got += n
 
