@@ -2,7 +2,7 @@
 
 The images are a generated root's ``cropped_256`` JPEGs (256 px on the short side, like the
 real package), read back from a ``--pixels jpeg`` store. Each decoder turns the stored bytes
-into the ``(S, S, 3)`` pixels a raw store holds (:class:`bioscan_h5.store.decode.RowDecoder`):
+into the ``(S, S, 3)`` pixels a raw store holds (:class:`bioscan_h5.pixels.jpeg_decode.RowDecoder`):
 
 - at S = 256 (no resize, a centre crop): Pillow alone vs simplejpeg (the same pixels);
 - at S = 128 (the source is 2x the target): Pillow with JPEG DCT scaling (draft mode, the raw
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=7)
     p.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "bioscan-h5-bench"))
     args = p.parse_args(argv)
-    from bioscan_h5.store.decode import RowDecoder, simplejpeg_module
+    from bioscan_h5.pixels.jpeg_decode import RowDecoder, simplejpeg_module
 
     datas, modes, sizes = _encoded(args.work, args.images)
     fast = simplejpeg_module() is not None

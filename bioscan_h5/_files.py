@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from .errors import InsufficientSpaceError
 
-__all__ = ["copy_sparse", "fsync_dir", "fsync_path", "pwrite_all", "require_free_space"]
+__all__ = ["copy_range", "copy_sparse", "fsync_dir", "fsync_path", "pwrite_all", "require_free_space"]
 
 _STEP = 1 << 30
 
@@ -26,12 +26,7 @@ def copy_sparse(src: str, dst: str) -> None:
         size = os.fstat(fin.fileno()).st_size
         fout.truncate(size)
         for start, end in _data_extents(fin.fileno(), size):
-            pos = start
-            while pos < end:
-                n = _copy_range(fin.fileno(), fout.fileno(), pos, min(end - pos, _STEP))
-                if n <= 0:
-                    raise OSError(errno.EIO, f"copying {src!r} stopped at byte {pos} of {size}")
-                pos += n
+            copy_range(fin.fileno(), start, fout.fileno(), start, end - start)
         fout.flush()
         os.fsync(fout.fileno())
 
@@ -52,14 +47,21 @@ def _data_extents(fd: int, size: int):
         pos = end
 
 
-def _copy_range(fd_in: int, fd_out: int, offset: int, count: int) -> int:
-    try:
-        return os.copy_file_range(fd_in, fd_out, count, offset, offset)
-    except OSError as exc:
-        if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL):
-            raise
-    data = os.pread(fd_in, count, offset)
-    return os.pwrite(fd_out, data, offset)
+def copy_range(src: int, src_at: int, dst: int, dst_at: int, n: int) -> None:
+    """Copy ``n`` bytes between two open files (``copy_file_range``, else reads and writes)."""
+    done = 0
+    while done < n:
+        step = min(n - done, _STEP)
+        try:
+            got = os.copy_file_range(src, dst, step, src_at + done, dst_at + done)
+        except OSError as exc:
+            if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL):
+                raise
+            data = os.pread(src, min(step, 1 << 24), src_at + done)
+            got = os.pwrite(dst, data, dst_at + done) if data else 0
+        if got <= 0:
+            raise OSError(errno.EIO, f"copying bytes stopped at {done} of {n}")
+        done += got
 
 
 def pwrite_all(fd: int, data, offset: int) -> None:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import os
 
 import h5py
-import numpy as np
 
-__all__ = ["LIBVER", "chunk_offsets_contiguous", "clear_status_flags", "create_preallocated", "open_readonly"]
+__all__ = ["LIBVER", "clear_status_flags", "create_preallocated", "open_readonly"]
 
 #: Writer format bounds: HDF5 1.10 file format (fixed-array chunk index, readable by HDF5 >= 1.10).
 LIBVER = ("v110", "v110")
@@ -102,39 +101,15 @@ def clear_status_flags(path: str | os.PathLike) -> bool:
     return True
 
 
-def create_preallocated(
-    group: h5py.Group, name: str, shape: tuple[int, ...], chunks: tuple[int, ...] | None = None
-) -> h5py.Dataset:
-    """An uncompressed uint8 dataset whose storage is all allocated now.
+def create_preallocated(group: h5py.Group, name: str, shape: tuple[int, ...]) -> h5py.Dataset:
+    """An uncompressed, contiguous uint8 dataset whose storage is all allocated now.
 
-    ``chunks=None`` makes one contiguous block (format 2); otherwise every chunk is allocated,
-    in order. Fill values are never written, so the file stays sparse until data is written.
+    Fill values are never written, so the file stays sparse until data is written.
     """
     dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
-    if chunks is None:
-        dcpl.set_layout(h5py.h5d.CONTIGUOUS)
-    else:
-        dcpl.set_chunk(chunks)
+    dcpl.set_layout(h5py.h5d.CONTIGUOUS)
     dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
     dcpl.set_fill_time(h5py.h5d.FILL_TIME_NEVER)
     space = h5py.h5s.create_simple(shape)
     dsid = h5py.h5d.create(group.id, name.encode(), h5py.h5t.NATIVE_UINT8, space, dcpl=dcpl)
     return h5py.Dataset(dsid)
-
-
-def chunk_offsets_contiguous(dset: h5py.Dataset) -> int:
-    """Byte offset of chunk 0 if every chunk follows the previous one in row order, else -1."""
-    if dset.chunks is None or dset.compression is not None or dset.shape[0] == 0:
-        return -1
-    n = dset.shape[0]
-    if dset.id.get_num_chunks() != n:
-        return -1
-    offsets = np.full(n, -1, dtype=np.int64)
-
-    def visit(info) -> None:
-        offsets[info.chunk_offset[0]] = -1 if info.byte_offset is None else info.byte_offset
-
-    dset.id.chunk_iter(visit)
-    step = int(np.prod(dset.chunks)) * dset.dtype.itemsize
-    expected = offsets[0] + np.arange(len(offsets), dtype=np.int64) * step
-    return int(offsets[0]) if np.array_equal(offsets, expected) else -1

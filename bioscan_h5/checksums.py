@@ -276,9 +276,6 @@ def update_image_blocks(f: h5py.File) -> None:
 _FEW_ROWS = 4
 #: Rows checked at a time by a full scan.
 _SCAN_ROWS = 1 << 14
-#: What is blamed when a row's image checksum fails but its status and size blocks do not.
-_PIXELS = f"{fmt.IMAGES} (its pixels, or its checksum in {fmt.CHECKSUM_IMAGES})"
-_JPEG_BYTES = f"{fmt.JPEG_BYTES} (its bytes, or its checksum in {fmt.CHECKSUM_IMAGES})"
 
 
 @dataclass
@@ -334,7 +331,7 @@ class Checksums:
         self.image_arrays = [n for n in IMAGE_ARRAYS if n in self.blocks]
         #: Whether the store has image checksums (a DNA-only dataset's store has none).
         self.has_images = fmt.CHECKSUM_IMAGES in f
-        self.jpeg = store.has_images and store.pixels == "jpeg"
+        self.codec = store.codec  #: which bytes of a row its image checksum covers
         #: Arrays that are not per row (partitions, ...): checked whole, once per process.
         self.whole = [n for n in self.blocks if n not in self.record and n not in self.image_arrays]
         self._whole_checked = False
@@ -374,10 +371,8 @@ class Checksums:
         st = self.store
         status = np.asarray(st.array(fmt.IMAGE_STATUS)[rows])
         size = np.asarray(st.array(fmt.IMAGE_SOURCE_SIZE)[rows])
-        if self.jpeg:
-            images, encoded = None, st.jpeg.encoded
-        else:
-            images, encoded = st.images, None
+        encoded = self.codec.checksum_bytes(st)
+        images = st.images if encoded is None else None
         zero = zero_crc(st.image_size**2 * 3)
 
         def one(k: int) -> int:
@@ -443,8 +438,11 @@ class Checksums:
                 row = int(rows[bad[0]])
                 raise self._row_error(row, self._image_blame(row), "its image")
 
+    def _image_fallback(self) -> str:
+        return self.codec.checksum_blame(fmt.CHECKSUM_IMAGES)
+
     def _image_blame(self, row: int) -> list[str]:
-        return self._blame(self.image_arrays, row) or [_JPEG_BYTES if self.jpeg else _PIXELS]
+        return self._blame(self.image_arrays, row) or [self._image_fallback()]
 
     def _row_error(self, row: int, arrays: list[str], what: str) -> ChecksumMismatchError:
         st = self.store
@@ -457,7 +455,7 @@ class Checksums:
 
     def _blame_rows(self, damage: Damage, bad: np.ndarray, phase: str) -> None:
         names = self.record if phase == "rows" else self.image_arrays
-        fallback = fmt.CHECKSUM_ROWS if phase == "rows" else (_JPEG_BYTES if self.jpeg else _PIXELS)
+        fallback = fmt.CHECKSUM_ROWS if phase == "rows" else self._image_fallback()
         for row in bad.tolist():
             blamed = [a for a in names if any(lo <= row < hi for lo, hi in damage.arrays.get(a, ()))]
             damage.add_row(row, blamed or [fallback])
@@ -507,8 +505,7 @@ class _HoleFinder:
     def __init__(self, store) -> None:
         self.fd = -1
         self.offset = 0
-        raw = store.has_images and store.pixels == "raw"
-        if raw and isinstance(store.images, np.memmap) and hasattr(os, "SEEK_DATA"):
+        if store.has_images and isinstance(store.images, np.memmap) and hasattr(os, "SEEK_DATA"):
             self.offset = store.images.offset
             with contextlib.suppress(OSError):
                 self.fd = os.open(f"/proc/self/fd/{store.file.id.get_vfd_handle()}", os.O_RDONLY)

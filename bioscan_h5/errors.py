@@ -91,7 +91,7 @@ class StoreChangedError(StoreFormatError):
 
 
 class StoreVersionError(StoreFormatError):
-    """The store was written by a newer format version than this package can read."""
+    """The store was written in a format version this package does not read (newer, or format 1)."""
 
 
 class ChecksumError(BioscanH5Error):

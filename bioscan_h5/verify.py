@@ -17,9 +17,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import format as fmt
-from .errors import REBUILD, BioscanH5Error, StoreFormatError, rebuild_hint
+from .errors import BioscanH5Error, rebuild_hint
 from .format import ImageStatus
-from .images import decode_image, ingest
 from .layouts import get_layout
 from .metadata import fingerprint
 from .store import open_store
@@ -100,8 +99,8 @@ def _bounds_problems(st) -> list[str]:
     ]
     checks += [partial(st.partition, p) for p in st.partition_names]
     checks += [partial(st.tokens, t) for t in st.tokenizations]
-    if st.pixels == "jpeg":
-        checks.append(partial(_jpeg_headers, st))
+    if st.has_images:
+        checks += st.codec.structure_checks(st)
     problems = []
     for check in checks:
         try:
@@ -109,23 +108,6 @@ def _bounds_problems(st) -> list[str]:
         except BioscanH5Error as exc:
             problems.append(str(exc))
     return problems
-
-
-def _jpeg_headers(st) -> None:
-    """A JPEG store's tables (checked as its block opens), and each row's frame header against them."""
-    from .store.jpeg_checks import header_size
-
-    block = st.jpeg
-    bad = []
-    for row in np.flatnonzero(block.lengths > 0).tolist():
-        declared = header_size(block.encoded(row))
-        if declared is not None and declared != tuple(block.sizes[row].tolist()):
-            bad.append(row)
-    if bad:
-        raise StoreFormatError(
-            f"{st.path!r} is damaged: the JPEG headers of {len(bad)} rows (row {bad[0]} first) declare another"
-            f" size than '/{fmt.JPEG_SIZES}': they would not be decoded. {REBUILD}"
-        )
 
 
 def verify_full(store_path: str, progress: bool = True, threads: int | None = None) -> FullReport:
@@ -237,16 +219,7 @@ def _row_id(st, row: int) -> str:
 
 def _check_row(st, row: int, path: str, real: str, status: int) -> str:
     """What is wrong with a row of ``st`` against its source file ("" if nothing)."""
-    size, fit, draft = st.image_size, st.attrs[fmt.ATTR_FIT], bool(st.attrs[fmt.ATTR_DRAFT])
-    if st.pixels == "jpeg":  # the bytes must be the source's (or its one re-encoding)
-        crop = bool(json.loads(st.attrs.get(fmt.ATTR_BUILD_ARGS) or "{}").get("jpeg_crop", False))
-        got, payload, _, _ = ingest(path, real, size, fit, draft, st.jpeg.quality or None, crop)
-        differs = payload is not None and payload[0] != st.jpeg.encoded(row)
-        what = "bytes differ from the source file" + (" re-encoded" if st.jpeg.quality else "")
-    else:
-        got, pixels, _, _ = decode_image(path, size, fit, draft, real)
-        differs = pixels is not None and not np.array_equal(np.asarray(st.images[row]), pixels)
-        what = "pixels differ from a fresh decode of the source"
+    got, differs, what = st.codec.check_row(st, row, path, real)
     if int(got) != status:
         return f"store says {ImageStatus(status).name}, source is {ImageStatus(int(got)).name}"
     return what if differs else ""

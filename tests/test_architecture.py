@@ -97,6 +97,38 @@ def test_no_import_circles():
     assert _cycles(graph) == []
 
 
+def _kind_compares(tree: ast.AST, kind: str = "jpeg") -> list[int]:
+    """Lines of ``tree`` that compare something with the string ``kind`` (``==``, ``!=``, ``in (...)``)."""
+
+    def names_kind(node: ast.AST) -> bool:
+        if isinstance(node, ast.Constant):
+            return node.value == kind
+        if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+            return any(names_kind(e) for e in node.elts)
+        return False
+
+    return [
+        node.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Compare) and any(names_kind(x) for x in (node.left, *node.comparators))
+    ]
+
+
+def test_no_pixel_kind_branch_outside_the_pixel_package():
+    """Raw vs JPEG is the codec's business (``bioscan_h5.pixels``): nobody else compares with "jpeg"."""
+    found = {
+        str(path.relative_to(PACKAGE.parent)): lines
+        for name, (path, tree) in MODULES.items()
+        if not name.startswith("bioscan_h5.pixels") and (lines := _kind_compares(tree))
+    }
+    assert found == {}
+
+
+def test_the_kind_branch_finder_finds_branches():
+    tree = ast.parse('a == "jpeg"\nb != "raw"\nc in ("raw", "jpeg")\nd = "jpeg"\n"jpeg" == e\n')
+    assert _kind_compares(tree) == [1, 3, 5]
+
+
 def test_the_cycle_finder_finds_a_circle():
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 

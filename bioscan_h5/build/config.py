@@ -16,6 +16,7 @@ from typing import Any
 
 from .. import format as fmt
 from ..errors import InvalidArgumentError
+from ..pixels import CODECS, codec
 from .limits import capped_workers, check_image_size
 
 __all__ = [
@@ -93,8 +94,8 @@ class BuildConfig:
             raise InvalidArgumentError(
                 f"max_nucleotides must be a positive integer or None, got {self.max_nucleotides!r}."
             )
-        _check_choice("pixels", self.pixels, fmt.PIXEL_KINDS)
-        _check_jpeg_quality(self.pixels, self.jpeg_quality, self.compression)
+        _check_choice("pixels", self.pixels, tuple(CODECS))
+        codec(self.pixels).check_arguments(self.jpeg_quality, self.compression)
         if self.jpeg_crop and not self.jpeg_quality:
             raise InvalidArgumentError(
                 f"jpeg_crop={self.jpeg_crop!r} re-encodes the S x S image, so it needs jpeg_quality"
@@ -154,9 +155,7 @@ class BuildConfig:
             self.image_package,
             self.image_size,
             self.fit,
-            self.pixels,
-            self.jpeg_quality,
-            jpeg_crop=self.jpeg_crop,
+            codec(self.pixels).file_suffix(self.jpeg_quality, self.jpeg_crop),
         )
 
     def command(self) -> str:
@@ -201,22 +200,6 @@ _DEFAULTS = {f.name: f.default for f in dataclasses.fields(BuildConfig)}
 #: What a content argument that a store does not record was: its default (stores written
 #: before ``pixels`` existed are raw stores).
 CONTENT_DEFAULTS = {k: _DEFAULTS[k] for k in CONTENT_ARGS if k != "tokenize"}
-
-
-def _check_jpeg_quality(pixels: str, quality: object, compression: str | None) -> None:
-    if pixels == "jpeg" and compression:
-        raise InvalidArgumentError(
-            f"compression={compression!r} does not apply to a JPEG store (its bytes are compressed already);"
-            " leave --compression out with --pixels jpeg."
-        )
-    if quality is None:
-        return
-    if pixels != "jpeg":
-        raise InvalidArgumentError(
-            f"jpeg_quality={quality!r} needs pixels='jpeg' (--pixels jpeg): a raw store keeps decoded pixels."
-        )
-    if not isinstance(quality, int) or isinstance(quality, bool) or not 1 <= quality <= 100:
-        raise InvalidArgumentError(f"jpeg_quality must be an integer from 1 to 100 or None, got {quality!r}.")
 
 
 def _refuse_pixels_without_images(dataset: str, pixels: str) -> None:

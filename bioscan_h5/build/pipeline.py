@@ -1,22 +1,8 @@
-"""Build a store from an official dataset root: parse once, decode in parallel, write once.
+"""Build a store from an official dataset root in three stages, each safe to kill and to rerun.
 
-The build runs in three stages, each safe to kill:
-
-1. **Metadata** (:mod:`.stage_metadata`): the metadata file is parsed and validated and every
-   per-row array is written into ``<store>.partial``, with the pixel array allocated in full
-   (sparse) and the image status of every row "pending". The attribute ``metadata_written``
-   is set last. A kill here leaves a partial file that the next run discards and rewrites
-   (seconds to a minute).
-2. **Images** (:mod:`.stage_images`): worker processes decode and resize the images of the
-   requested splits; one writer puts pixels into the pre-allocated chunks with plain
-   ``pwrite`` calls (no HDF5 metadata changes), syncs them, and only then marks the rows done
-   in ``/image_status``. After a kill, a rerun decodes exactly the rows still pending.
-3. **Finish** (:mod:`.finish`): summary attributes, ``complete = True``, then an atomic
-   rename of the partial file to the store path, and the build report beside it.
-
-Rerunning with more splits copies the store to its partial name and fills in only the
-missing rows (:mod:`.resume`). Resuming with other content arguments or a changed metadata
-file is refused.
+1. metadata (:mod:`.stage_metadata`); 2. images, through the pixel kind's writer, rows marked
+done once durable (:mod:`.stage_images`); 3. finish and atomic rename (:mod:`.finish`). Rerunning
+with more splits extends the store on a copy (:mod:`.resume`).
 """
 
 from __future__ import annotations
@@ -34,6 +20,7 @@ from ..errors import BuildInterrupted
 from ..format import ImageStatus
 from ..layouts import SourceLayout, get_layout
 from ..metadata import Table, fingerprint
+from ..pixels import codec
 from .config import BuildConfig, BuildResult
 from .finish import finish
 from .lock import build_lock
@@ -42,7 +29,6 @@ from .resume import check_same_content, copy_for_extension, open_partial_attrs, 
 from .signals import interruptible
 from .space import check_space, estimate_bytes, image_bytes, space_errors
 from .stage_images import fill_images
-from .stage_jpeg import assemble, copy_for_jpeg_extension, prepare_spool
 from .stage_metadata import check_presence, start_partial
 
 __all__ = ["build"]
@@ -93,8 +79,8 @@ def build(cfg: BuildConfig) -> BuildResult:
         if extending and (done := _up_to_date(cfg, source_fp, target_splits)) is not None:
             return done
         resumed, checked = _open_partial(cfg, layout, source_fp, target_splits, extending)
-        if cfg.pixels == "jpeg":
-            prepare_spool(partial)
+        kind = codec(cfg.pixels)
+        kind.before_images(partial)
         pending = pending_rows(layout, partial, target_splits if checked is None else checked)
         if checked is None and target_splits:  # a resumed or extended build: check what it adds
             kept = check_presence(cfg, layout, pending.table, target_splits, pending.todo)
@@ -104,13 +90,11 @@ def build(cfg: BuildConfig) -> BuildResult:
             log.info(
                 "resuming %s: %d of %d images still to decode", partial, len(pending.todo), len(pending.rows)
             )
-        # a JPEG build holds its bytes twice for a moment: in the spool, then in the store
-        twice = 2 if cfg.pixels == "jpeg" else 1
-        check_space(cfg, os.path.dirname(store), twice * len(pending.todo) * image_bytes(cfg))
+        need = kind.spool_copies * len(pending.todo) * image_bytes(cfg)
+        check_space(cfg, os.path.dirname(store), need)
         bad: dict[int, str] = {}
         tally = _decode(cfg, layout, pending.table, pending.todo, bad, extending)
-        if cfg.pixels == "jpeg":
-            assemble(partial)
+        kind.after_images(partial)
         result = finish(cfg, layout, partial, store, pending.splits, bad, pending.table)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(fmt.spool_path(store))
@@ -154,11 +138,7 @@ def _open_partial(
     store, partial = cfg.out, fmt.partial_path(cfg.out)
     copied = False
     if extending and not (os.path.exists(partial) and open_partial_attrs(partial) is not None):
-        if cfg.pixels == "jpeg":
-            check_space(cfg, os.path.dirname(store), os.stat(store).st_blocks * 512)
-            copy_for_jpeg_extension(store, partial)
-        else:
-            copy_for_extension(cfg, store, partial)
+        copy_for_extension(cfg, store, partial)
         copied = True
     attrs = open_partial_attrs(partial) if os.path.exists(partial) else None
     if attrs is None:

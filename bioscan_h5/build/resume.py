@@ -16,12 +16,12 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import format as fmt
-from .._files import copy_sparse
 from .._hdf5 import clear_status_flags, open_readonly
 from ..errors import InsufficientSpaceError, ResumeMismatchError
 from ..format import ImageStatus
 from ..layouts import SourceLayout
 from ..metadata import Table
+from ..pixels import codec
 from ..store import load_table_columns
 from .config import BuildConfig, recorded_content
 from .space import NO_SPACE, check_space, human
@@ -98,7 +98,7 @@ def copy_for_extension(cfg: BuildConfig, store: str, partial: str) -> None:
     check_space(cfg, os.path.dirname(store), used)
     log.info("copying %s (%s on disk) to extend it", store, human(used))
     try:
-        copy_sparse(store, partial)
+        codec(cfg.pixels).copy_store(store, partial)
     except OSError as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(partial)

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 from .._files import require_free_space
 from ..errors import BioscanH5Error, InsufficientSpaceError
+from ..pixels import codec
 from .config import BuildConfig
 
 __all__ = [
@@ -33,19 +34,9 @@ def estimate_bytes(cfg: BuildConfig, n_rows: int, n_images: int | None) -> int:
     return n_rows * per_row_meta + imgs
 
 
-#: Typical bytes of one source file per image package (BIOSCAN-5M), for the estimates of
-#: JPEG stores that keep the source bytes.
-_SOURCE_BYTES = {"cropped_256": 8_000, "original_256": 12_000, "cropped": 80_000, "original_full": 700_000}
-
-
 def image_bytes(cfg: BuildConfig) -> int:
-    """The bytes one image takes in the store: its pixels, or an estimate of its JPEG bytes."""
-    raw = cfg.image_size**2 * 3
-    if cfg.pixels != "jpeg":
-        return raw
-    if cfg.jpeg_quality:
-        return raw // 4  # well above a JPEG at any quality below 100
-    return _SOURCE_BYTES.get(cfg.image_package, raw)
+    """The bytes one image takes in the store (the pixel kind's estimate)."""
+    return codec(cfg.pixels).image_bytes(cfg)
 
 
 def check_file_size_limit(cfg: BuildConfig, n_rows: int, images: bool = True) -> None:

@@ -1,14 +1,12 @@
-"""Stage 2: decode the pending rows' images and write them into the partial store.
+"""Stage 2: read the pending rows' images and write them into the partial store.
 
-Worker processes decode and resize (:mod:`.pool`); one :class:`~.pixels.PixelWriter` puts
-the pixels into the pre-allocated chunks and marks rows done only once their pixels are
-durable, so a rerun after a kill decodes exactly the rows still pending.
+The pixel kind's workers (:mod:`.pool`) and writer (:mod:`bioscan_h5.pixels`) do the work; rows
+are marked done only once their images are durable, so a rerun redoes exactly the rows still pending.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 from collections import Counter
 from collections.abc import Iterator
@@ -17,14 +15,12 @@ import numpy as np
 
 from ..errors import BuildInterrupted, InsufficientSpaceError, MetadataError
 from ..format import ImageStatus
-from ..images import ingest
 from ..layouts import SourceLayout
 from ..metadata import Table
+from ..pixels import codec
 from .config import BuildConfig
-from .pixels import PixelWriter
 from .signals import signal_guard
 from .space import NO_SPACE
-from .stage_jpeg import JpegWriter
 
 __all__ = ["fill_images"]
 
@@ -53,7 +49,7 @@ def fill_images(
     """
     from tqdm.auto import tqdm
 
-    writer = JpegWriter(partial) if cfg.pixels == "jpeg" else PixelWriter(partial, cfg.image_size)
+    writer = codec(cfg.pixels).writer(partial, cfg)
     with signal_guard():
         progress = tqdm(
             total=len(todo), desc="decoding images", unit="img", disable=not cfg.progress, smoothing=0.05
@@ -88,29 +84,10 @@ def fill_images(
 
 
 def _decode_rows(cfg, layout, table, image_dir, rows, writer, progress, bad) -> dict[str, int]:
-    from .pool import decode_batches, read_batches
-
     rel = layout.image_relpaths(table, rows)
     jobs = [(int(r), os.path.join(image_dir, p)) for r, p in zip(rows, rel)]
     done: Counter[str] = Counter()
-    direct = (writer.path, writer.pixel_offset) if writer.pixel_offset >= 0 else None
-    results: Iterator[tuple]
-    if cfg.pixels == "jpeg":
-        reader = functools.partial(
-            ingest,
-            image_dir_real=os.path.realpath(image_dir),
-            size=cfg.image_size,
-            fit=cfg.fit,
-            draft=cfg.draft,
-            quality=cfg.jpeg_quality,
-            crop=cfg.jpeg_crop,
-        )
-        # The JPEG writer checksums the bytes itself: no pixel CRC comes with a row.
-        results = ((*row, None) for row in read_batches(jobs, reader, cfg.workers, cfg.batch_size))
-    else:
-        results = decode_batches(
-            jobs, cfg.image_size, cfg.fit, cfg.draft, image_dir, cfg.workers, cfg.batch_size, direct=direct
-        )
+    results: Iterator[tuple] = codec(cfg.pixels).results(cfg, jobs, image_dir, writer)
     for row, status, pixels, size, detail, crc in results:
         if status != ImageStatus.OK and cfg.strict:
             # The bad row stays pending, so a rerun with --strict checks its file again.

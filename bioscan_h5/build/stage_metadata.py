@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from typing import Any
 
 import h5py
 import numpy as np
@@ -18,15 +17,15 @@ import numpy as np
 from .. import __version__
 from .. import format as fmt
 from .._files import fsync_path
-from .._hdf5 import LIBVER, create_preallocated
+from .._hdf5 import LIBVER
 from ..checksums import write_checksums
 from ..errors import InsufficientSpaceError, MetadataError
 from ..layouts import SourceLayout
 from ..metadata import Table, check_unchanged
+from ..pixels import codec
 from .config import BuildConfig
 from .presence import present_splits
 from .space import NO_SPACE, check_file_size_limit, check_space, estimate_bytes
-from .stage_jpeg import create_jpeg_rows
 
 __all__ = ["check_presence", "json_attr", "start_partial", "write_metadata"]
 
@@ -124,18 +123,11 @@ def write_metadata(
         if images:
             f.create_dataset(fmt.IMAGE_STATUS, data=np.zeros(n, dtype=fmt.STATUS_DTYPE))
             f.create_dataset(fmt.IMAGE_SOURCE_SIZE, data=np.zeros((n, 2), dtype=fmt.SOURCE_SIZE_DTYPE))
-            jpeg = cfg.pixels == "jpeg"
-            if jpeg:
-                create_jpeg_rows(f, n, cfg.jpeg_quality)
-            # A row's image checksum starts as that of its pixels not written yet (zeros), or
-            # of its JPEG bytes (none yet).
-            write_checksums(f, n, 0 if jpeg else cfg.image_size**2 * 3)
-            if not jpeg:
-                # The pixel block last: everything the image stage rewrites (statuses, sizes,
-                # image checksums) lies before it, and the file never grows past its end.
-                images_block = _create_images(f, cfg, n)
-                if images_block.chunks is None:
-                    offset = int(images_block.id.get_offset())
+            kind = codec(cfg.pixels)
+            kind.create_tables(f, n, cfg)
+            # A row's image checksum starts as that of its image not written yet.
+            write_checksums(f, n, kind.unwritten_row_bytes(cfg.image_size))
+            offset = kind.create_block(f, n, cfg)
         else:
             f.attrs[fmt.ATTR_IMAGE_PACKAGE] = ""
             f.attrs[fmt.ATTR_IMAGE_SIZE] = 0
@@ -169,18 +161,6 @@ def _write_attributes(
     a[fmt.ATTR_DRAFT] = bool(cfg.draft)
     a[fmt.ATTR_COUNTS] = json_attr({})
     a[fmt.ATTR_SOURCE_COLUMNS] = json_attr(table.header)
-
-
-def _create_images(f: h5py.File, cfg: BuildConfig, n: int) -> h5py.Dataset:
-    """The pixel array: one preallocated contiguous block, or one chunk a row when compressed."""
-    s = cfg.image_size
-    chunks = (1, s, s, 3)
-    if not cfg.compression:
-        return create_preallocated(f, fmt.IMAGES, (n, s, s, 3))
-    opts: dict[str, Any] = {"compression": cfg.compression}
-    if cfg.compression == "gzip":
-        opts["compression_opts"] = 4
-    return f.create_dataset(fmt.IMAGES, shape=(n, s, s, 3), dtype=fmt.IMAGE_DTYPE, chunks=chunks, **opts)
 
 
 def _write_tokens(f: h5py.File, name: str, codes: np.ndarray, lengths: np.ndarray) -> None:

@@ -6,6 +6,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from .. import format as fmt
+from ..pixels import CODECS
 from .args import build_config, checked_splits, checked_tokenizers, max_nucleotides, positive_int
 
 if TYPE_CHECKING:
@@ -78,7 +79,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument(
         "--pixels",
         default="raw",
-        choices=fmt.PIXEL_KINDS,
+        choices=tuple(CODECS),
         help="raw: decoded S x S pixels (default, fastest reads); jpeg: each source file's bytes unchanged"
         " (about 28x smaller for cropped_256), decoded when read",
     )

@@ -19,6 +19,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``bioscan-h5 info`` with parsed arguments: print the store's summary (or its JSON)."""
+    from ..pixels import codec
     from ..store import open_store
 
     with open_store(args.store, allow_incomplete=True) as st:
@@ -31,13 +32,7 @@ def run(args: argparse.Namespace) -> int:
     if info["image_shape"] is None:
         print("  no images (a DNA-only dataset)")
     else:
-        if info["pixels"] == "jpeg":
-            q = info["jpeg_quality"]
-            kind = (
-                f"JPEG store ({f're-encoded at quality {q}' if q else 'the source bytes'}, decoded when read)"
-            )
-        else:
-            kind = "memory-mapped" if info["memory_mapped"] else "compressed: " + str(info["compression"])
+        kind = codec(info["pixels"]).describe(info)
         print(f"  images {info['image_package']} -> {tuple(info['image_shape'])} ({info['fit']}), {kind}")
         print(f"  image bytes {info['image_bytes'] / 1e6:.1f} MB, {info['bytes_per_image']} per image")
     print(

@@ -16,8 +16,8 @@ import torch
 from torch.utils.data import BatchSampler, ConcatDataset, RandomSampler, Sampler, SequentialSampler, Subset
 
 from ..errors import InvalidArgumentError, KeptBatchWarning
+from ..pixels.gpu_jpeg import check_gpu_decode
 from .base import StoreDataset
-from .decode import GpuJpegDecoder, check_gpu_decode
 from .indices import as_indices
 from .loader_state import LoaderCursor, Resumable
 from .ring import LIFETIME, Ring, Slot, ring_size
@@ -146,7 +146,7 @@ def batch_loader(
         ``"cuda"`` (``"cuda:1"``, ...): batches are gathered into page-locked buffers and copied
         to the GPU on a side stream, one batch in flight ahead. ``None`` or ``"cpu"``: CPU tensors.
     decode : {"cpu", "cuda"}, optional
-        JPEG stores: decode in the gathering threads, or on the GPU (:mod:`~bioscan_h5.datasets.decode`).
+        JPEG stores: decode in the gathering threads, or on the GPU (:mod:`~bioscan_h5.pixels.gpu_jpeg`).
     prefetch_factor : int, optional
         Batches in flight per thread (default: ``num_workers + 1`` in all, each thread starts
         its next batch while you use the last one; none ahead with ``num_workers=0``).
@@ -284,7 +284,7 @@ class BatchLoader(Resumable):
         self.decode_device = check_gpu_decode(self._base, decode)
         if self.decode_device is not None:  # the batches are decoded, and stay, on that GPU
             self.device = self.device or self.decode_device
-            self._gpu = GpuJpegDecoder(self._base.store.jpeg, self.decode_device)
+            self._gpu = self._base.store.codec.gpu_decoder(self._base.store, self.decode_device)
         if pin_memory and self.device is None and not torch.cuda.is_available():
             warnings.warn("pin_memory=True is ignored: CUDA is not available here.", stacklevel=3)
             pin_memory = False

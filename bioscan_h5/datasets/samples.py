@@ -3,7 +3,7 @@
 :class:`SampleReader` serves ``dataset[i]`` (:meth:`~SampleReader.one`), ``__getitems__``
 (:meth:`~SampleReader.many`) and :func:`~bioscan_h5.batch_loader` (:meth:`~SampleReader.batch`).
 It reads a :class:`~bioscan_h5.store.Store` according to :class:`DatasetOptions`; it never
-sees the dataset. Pixels come from the read engine (:class:`~bioscan_h5.store.rows.RowReader`):
+sees the dataset. Pixels come from the read engine (:class:`~bioscan_h5.pixels.rows.RowReader`):
 positional reads of whole rows into buffers, never first touches of a memory map.
 
 Tensor images are channels-last views: a sample's ``(3, S, S)`` tensor is the CHW view of its
@@ -25,20 +25,14 @@ from .. import format as fmt
 from ..errors import ImageUnavailableError
 from ..format import ImageStatus
 from ..layouts import get_layout
-from ..store.rows import RowReader
+from ..pixels.pil import rgb_image
 from .dna import DnaPlan
 from .labels import LabelSpace
 from .options import DatasetOptions
-from .pil import rgb_image
 
 __all__ = ["SampleReader", "batch_targets", "collate", "take_rows"]
 
 _OK = int(ImageStatus.OK)
-
-
-def _pixel_reader(store):
-    """The reader of a store's images: the read engine (raw) or the JPEG block (decodes)."""
-    return store.jpeg if store.pixels == "jpeg" else RowReader(store)
 
 
 def collate(values: list) -> Any:
@@ -114,7 +108,7 @@ class SampleReader:
         self.dna = DnaPlan.choose(store, options.max_nucleotides, options.dna_transform)
         self._barcode = store.schema.barcode_column
         self._ranks = set(store.schema.ranks)
-        self.pixels = _pixel_reader(store) if options.wants_image else None
+        self.pixels = store.pixel_reader() if options.wants_image else None
         #: check each row served against the checksums (the dataset's or the store's verify_reads)
         self._verify = bool(options.verify_reads or getattr(store, "verify_reads", False))
         self._local = threading.local()
@@ -162,7 +156,7 @@ class SampleReader:
         assert self.pixels is not None and self._one_image is not None  # made with _as_image
         self.check_images(rows)
         n, px = len(rows), self.pixels
-        if self.options.image_format == "pil" and self.store.pixels == "jpeg":
+        if self.options.image_format == "pil" and self.store.codec.stored_pil:
             return [self._sample(r, self._one_image(r)) for r in rows.tolist()]
         if self.options.image_format == "pil":
             block = self._scratch(n)
@@ -192,7 +186,7 @@ class SampleReader:
             a decoder on the GPU.
         nogil : bool
             Read the pixels with the nogil kernel, loading numba if needed (see
-            :meth:`RowReader.read <bioscan_h5.store.rows.RowReader.read>`): the loader's threads.
+            :meth:`RowReader.read <bioscan_h5.pixels.rows.RowReader.read>`): the loader's threads.
         """
         import torch
 
@@ -243,7 +237,7 @@ class SampleReader:
     def many_images(self, rows: np.ndarray) -> list:
         """The images of ``rows`` as samples hold them (``image_format``, then ``transform``)."""
         assert self.pixels is not None and self._as_image is not None and self._one_image is not None
-        if self.options.image_format == "pil" and self.store.pixels == "jpeg":
+        if self.options.image_format == "pil" and self.store.codec.stored_pil:
             return [self._one_image(r) for r in rows.tolist()]
         block = np.empty((len(rows), *self.pixels.row_shape), dtype=np.uint8)
         self.pixels.read(rows, block)
@@ -287,8 +281,8 @@ class SampleReader:
             self.pixels.row_shape,
         )
         unavailable = self._unavailable
-        if self.options.image_format == "pil" and self.store.pixels == "jpeg":
-            pil, tf = self.pixels.pil, self.options.transform
+        if self.options.image_format == "pil" and self.store.codec.stored_pil:
+            pil, tf = self.store.codec.pil(self.store), self.options.transform
 
             def image(row: int):  # the stored image itself, as the peer decodes it
                 if status[row] != _OK:

@@ -117,7 +117,6 @@ __all__ = [
     "PAD_FILL",
     "PARTIAL_SUFFIX",
     "PARTITIONS",
-    "PIXEL_KINDS",
     "REPORT_SUFFIX",
     "RESIZE_FILTER",
     "ROOT_ATTRS",
@@ -137,7 +136,6 @@ __all__ = [
     "column_path",
     "default_store_path",
     "expected_datasets",
-    "jpeg_suffix",
     "lock_path",
     "partial_path",
     "partition_path",
@@ -217,9 +215,8 @@ ATTR_COMPRESSION = "compression"  # "" for none
 ATTR_DRAFT = "jpeg_draft"
 ATTR_COUNTS = "image_counts"  # JSON {status name: count}
 ATTR_SOURCE_COLUMNS = "source_columns"  # JSON list: the metadata file's header, in order
-ATTR_PIXELS = "pixels"  # "raw" (also when absent) or "jpeg" (see :mod:`.jpeg`)
+ATTR_PIXELS = "pixels"  # a kind of bioscan_h5.pixels.CODECS; "raw" when absent
 ATTR_JPEG_QUALITY = "jpeg_quality"  # 0 = the source files' bytes
-PIXEL_KINDS = ("raw", "jpeg")
 
 ROOT_ATTRS = (
     ATTR_FORMAT,
@@ -408,41 +405,24 @@ REPORT_SUFFIX = ".report.json"
 
 
 def store_filename(
-    dataset: str,
-    image_package: str,
-    image_size: int,
-    fit: str = "crop",
-    pixels: str = "raw",
-    jpeg_quality: int | None = None,
-    *,
-    jpeg_crop: bool = False,
+    dataset: str, image_package: str, image_size: int, fit: str = "crop", suffix: str = ""
 ) -> str:
-    """File name of the store for one image package, size, fit and pixel kind.
+    """File name of the store for one image package, size and fit: ``<dataset>_<package>_<S>px[_pad]<suffix>.h5``.
 
-    A raw store is ``<dataset>_<package>_<S>px[_pad].h5``; a JPEG store adds ``_jpeg`` (the
-    source files' bytes), ``_jpeg<Q>`` (re-encoded at quality ``Q``) or ``_jpeg<Q>crop`` (the
-    S x S image re-encoded): see :func:`jpeg_suffix`.
+    ``suffix`` is the pixel kind's (:meth:`PixelCodec.file_suffix <bioscan_h5.pixels.PixelCodec.file_suffix>`):
+    ``""`` for a raw store, e.g. ``"_jpeg90"`` for a JPEG one.
     """
     name = f"{dataset}_{image_package}_{image_size}px"
     if fit != "crop":
         name += f"_{fit}"
-    return name + jpeg_suffix(pixels, jpeg_quality, jpeg_crop=jpeg_crop) + ".h5"
-
-
-def jpeg_suffix(pixels: str = "raw", jpeg_quality: int | None = None, *, jpeg_crop: bool = False) -> str:
-    """The file-name suffix of a pixel kind: ``""`` (raw), ``"_jpeg"``, ``"_jpeg<Q>"`` or ``"_jpeg<Q>crop"``."""
-    if pixels != "jpeg":
-        return ""
-    if not jpeg_quality:
-        return "_jpeg"
-    return f"_jpeg{jpeg_quality}" + ("crop" if jpeg_crop else "")
+    return name + suffix + ".h5"
 
 
 def default_store_path(root: str | os.PathLike, dataset: str, *name: Any, **kinds: Any) -> str:
     """Where ``bioscan-h5 build`` writes a store by default: ``<root>/<dataset>/h5/<name>.h5``.
 
     ``name`` and ``kinds`` are the arguments of :func:`store_filename` after ``dataset``
-    (``image_package``, ``image_size``, then ``fit``, ``pixels``, ``jpeg_quality``).
+    (``image_package``, ``image_size``, then ``fit``, ``suffix``).
     """
     return os.path.join(os.fspath(root), dataset, STORE_DIRNAME, store_filename(dataset, *name, **kinds))
 
@@ -558,7 +538,7 @@ ATTR_SCHEMA: dict[str, AttrSpec] = {
     ATTR_DRAFT: AttrSpec("bool"),
     ATTR_COUNTS: AttrSpec("json", json_type=dict),
     ATTR_SOURCE_COLUMNS: AttrSpec("json", json_type=list),
-    ATTR_PIXELS: AttrSpec("str", choices=PIXEL_KINDS),
+    ATTR_PIXELS: AttrSpec("str"),  # a kind of bioscan_h5.pixels.CODECS (checked by codec_of)
     ATTR_JPEG_QUALITY: AttrSpec("int", minimum=0, maximum=100),
 }
 

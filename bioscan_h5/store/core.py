@@ -21,7 +21,7 @@ from ..layouts import get_layout
 from .barcodes import BarcodeArrays
 from .damage import damage_reported, out_of_descriptors, reads
 from .identity import FileIdentity
-from .pixels import ImageArrays
+from .image_arrays import ImageArrays
 from .ranges import CheckedArrays, check_codes
 from .summary import store_info
 from .tables import LazyMapping, to_frame

@@ -59,14 +59,10 @@ def _pixel_summary(st, n_ok: int) -> dict:
     """The store's kind, and the bytes its images take (in all, and per decoded image)."""
     if not st.has_images:  # a DNA-only store: no pixels of either kind
         return {"pixels": None, "jpeg_quality": None, "image_bytes": 0, "bytes_per_image": 0}
-    if st.pixels == "jpeg":
-        block = st.jpeg
-        nbytes, quality = block.nbytes, block.quality
-    else:
-        nbytes, quality = n_ok * st.image_size**2 * 3, None
+    kind = st.codec.summary(st, n_ok)
     return {
-        "pixels": st.pixels,
-        "jpeg_quality": quality,
-        "image_bytes": nbytes,
-        "bytes_per_image": round(nbytes / n_ok) if n_ok else 0,
+        "pixels": st.codec.name,
+        "jpeg_quality": kind["jpeg_quality"],
+        "image_bytes": kind["image_bytes"],
+        "bytes_per_image": round(kind["image_bytes"] / n_ok) if n_ok else 0,
     }

@@ -16,6 +16,7 @@ import numpy as np
 from .. import format as fmt
 from ..errors import REBUILD, InvalidArgumentError, StoreFormatError, StoreIncompleteError, StoreVersionError
 from ..layouts import get_layout
+from ..pixels import codec_of
 from .storage import check_storage
 
 __all__ = ["StoreHeader", "attr_value", "check_attributes", "column_order", "read_header"]
@@ -170,6 +171,12 @@ def _check_identity(a: dict, path: str) -> None:
             f"{path!r} was written in store format version {version}, but this bioscan-h5 reads"
             f" versions up to {fmt.FORMAT_VERSION}. Upgrade bioscan-h5 (pip install -U bioscan-h5)."
         )
+    if version < fmt.FORMAT_VERSION:
+        raise StoreVersionError(
+            f"{path!r} was written in store format version {version}, which this bioscan-h5 no longer reads"
+            f" (it reads version {fmt.FORMAT_VERSION}). Rebuild it with `bioscan-h5 build --overwrite` (the"
+            " same arguments as the first build)."
+        )
     if a.get(fmt.ATTR_DATASET) not in fmt.SCHEMAS:
         raise StoreFormatError(f"{path!r} holds an unknown dataset {a.get(fmt.ATTR_DATASET)!r}. {REBUILD}")
 
@@ -188,9 +195,12 @@ Seen = dict
 
 def _check_datasets(seen: Seen, f: h5py.File, path: str, header: StoreHeader) -> None:
     expected = fmt.expected_datasets(header.schema, header.n_rows, header.image_size)
-    if fmt.pixel_kind(header.attrs) == "jpeg":  # encoded bytes instead of the pixel block
+    if fmt.IMAGES in expected:  # the pixel kind's own datasets
         del expected[fmt.IMAGES]
-        expected.update(fmt.jpeg_datasets(header.n_rows, bool(header.attrs.get(fmt.ATTR_COMPLETE))))
+        kind = codec_of(header.attrs, path)
+        expected.update(
+            kind.datasets(header.n_rows, header.image_size, bool(header.attrs.get(fmt.ATTR_COMPLETE)))
+        )
     content = json.loads(header.attrs.get(fmt.ATTR_BUILD_ARGS, "{}"))
     if content.get("full_barcodes") and content.get("max_nucleotides") is not None:
         expected.update(fmt.expected_tail_datasets(header.n_rows))

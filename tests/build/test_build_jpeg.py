@@ -14,9 +14,10 @@ from PIL import Image
 
 from bioscan_h5 import format as fmt
 from bioscan_h5 import open_store
-from bioscan_h5.build import BuildConfig, stage_jpeg
+from bioscan_h5.build import BuildConfig
 from bioscan_h5.errors import BuildInterrupted, InvalidArgumentError, ResumeMismatchError
 from bioscan_h5.format import ImageStatus
+from bioscan_h5.pixels import jpeg_build
 from bioscan_h5.verify import verify_store
 
 
@@ -26,7 +27,7 @@ def _paths(sample_root, rows) -> list:
 
 def test_the_bytes_are_the_source_files(sample_root_5m, jpeg_store_5m, store_5m):
     with open_store(jpeg_store_5m) as st, open_store(store_5m) as raw:
-        assert st.pixels == "jpeg" and raw.pixels == "raw"
+        assert st.codec.name == "jpeg" and raw.codec.name == "raw"
         assert fmt.IMAGES not in st.file
         block = st.file[fmt.JPEG_BYTES]
         assert block.chunks is None and block.compression is None and block.dtype == np.uint8
@@ -80,7 +81,7 @@ def test_size_on_disk(make_root, build_store, tmp_path):
 
 
 def _interrupt_after(monkeypatch, n: int) -> None:
-    real = stage_jpeg.JpegWriter.write
+    real = jpeg_build.JpegWriter.write
     count = {"n": 0}
 
     def write(self, *args):
@@ -89,7 +90,7 @@ def _interrupt_after(monkeypatch, n: int) -> None:
             raise KeyboardInterrupt
         real(self, *args)
 
-    monkeypatch.setattr(stage_jpeg.JpegWriter, "write", write)
+    monkeypatch.setattr(jpeg_build.JpegWriter, "write", write)
 
 
 @pytest.mark.parametrize("spool", ["kept", "deleted", "cut"])

@@ -42,7 +42,7 @@ def test_a_jpeg_store_keeps_whole_barcodes(jpeg_store_5m, store_5m):
     with open_store(jpeg_store_5m) as st, open_store(store_5m) as raw:
         args = json.loads(st.attrs[fmt.ATTR_BUILD_ARGS])
         assert (args["pixels"], args["jpeg_quality"], args["full_barcodes"]) == ("jpeg", None, True)
-        assert st.pixels == "jpeg" and st.full_barcodes and st.dna_tail is not None
+        assert st.codec.name == "jpeg" and st.full_barcodes and st.dna_tail is not None
         rows = np.arange(st.n_rows)
         assert st.barcodes(rows) == raw.barcodes(rows)
 
@@ -90,9 +90,9 @@ def test_a_dna_only_store_reports_no_pixel_kind(tmp_path):
 # ------------------------------------------------------------------------------ where stores go
 def test_the_layouts_name_jpeg_stores(tmp_path):
     root = str(tmp_path)
-    path = get_layout("bioscan5m").store_path(root, "cropped_256", 256, "crop", "jpeg", 90)
+    path = get_layout("bioscan5m").store_path(root, "cropped_256", 256, "crop", "_jpeg90")
     assert path == os.path.join(root, "bioscan5m", "h5", "bioscan5m_cropped_256_256px_jpeg90.h5")
-    assert path == fmt.default_store_path(root, "bioscan5m", "cropped_256", 256, "crop", "jpeg", 90)
+    assert path == fmt.default_store_path(root, "bioscan5m", "cropped_256", 256, "crop", "_jpeg90")
     caninv = get_layout("canadian_invertebrates")
     plain = caninv.store_path(root, "cropped_256", 256)
     assert caninv.store_path(root, "cropped_256", 256, "crop", "jpeg") == plain  # no images: one store
@@ -170,4 +170,4 @@ def test_an_unguarded_script_builds_a_jpeg_store_once(make_root, tmp_path):
     stores = sorted(p.name for p in (root.dataset_dir / "h5").iterdir())
     assert "bioscan5m_cropped_256_256px_jpeg.h5" in stores and not [s for s in stores if ".partial" in s]
     with open_store(root.dataset_dir / "h5" / "bioscan5m_cropped_256_256px_jpeg.h5") as st:
-        assert st.pixels == "jpeg" and int(st.image_ok.sum()) > 0
+        assert st.codec.name == "jpeg" and int(st.image_ok.sum()) > 0

@@ -103,7 +103,7 @@ def test_discovery_finds_a_jpeg_store(make_root, build_store):
     assert os.path.basename(res.store) == "bioscan5m_cropped_256_256px_jpeg.h5"
     for kw in ({}, {"image_size": 256}):
         ds = BIOSCAN5M(str(root.root), split="train", build=False, **kw)
-        assert ds.store_path == res.store and ds.store.pixels == "jpeg"
+        assert ds.store_path == res.store and ds.store.codec.name == "jpeg"
     shutil.copy(res.store, res.store.replace("_jpeg.h5", "_jpeg90.h5"))
     with pytest.raises(InvalidArgumentError, match="Several JPEG stores"):
         BIOSCAN5M(str(root.root), split="train", build=False, image_size=256)
@@ -116,7 +116,7 @@ def test_a_missing_split_is_added_to_the_jpeg_store(make_root, build_store):
     root = make_root()
     res = build_store(root, pixels="jpeg", splits="train", workers=1)
     ds = BIOSCAN5M(str(root.root), split="val_unseen", build="auto", store=None)
-    assert ds.store_path == res.store and ds.store.pixels == "jpeg"
+    assert ds.store_path == res.store and ds.store.codec.name == "jpeg"
     assert ds.store.image_ok[ds.rows].all()
 
 
@@ -125,7 +125,7 @@ def test_the_gpu_decoder_on_the_cpu(sample_root_5m, build_store, tmp_path, size,
     """``decode="cuda"``'s decoder, run on the CPU (torchvision decodes with libjpeg-turbo there)."""
     pytest.importorskip("torchvision")
     from bioscan_h5 import open_store
-    from bioscan_h5.datasets.decode import GpuJpegDecoder
+    from bioscan_h5.pixels.gpu_jpeg import GpuJpegDecoder
 
     kw = dict(image_size=size, fit=fit, splits="val+test", workers=1)
     raw = build_store(sample_root_5m, out=tmp_path / "r.h5", **kw).store

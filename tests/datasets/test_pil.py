@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bioscan_h5.datasets import pil
-from bioscan_h5.datasets.pil import rgb_image, rgb_to_rgbx
+from bioscan_h5.pixels import pil
+from bioscan_h5.pixels.pil import rgb_image, rgb_to_rgbx
 
 
 @pytest.fixture(params=["zero-copy", "copied", "plain"])

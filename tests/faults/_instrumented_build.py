@@ -33,7 +33,7 @@ def _mark(name: str) -> None:
 def _rebind(real, wrapper) -> None:
     """Put ``wrapper`` in place of ``real`` under every name the builder's modules hold it by."""
     for name, module in list(sys.modules.items()):
-        if name == "bioscan_h5._files" or name.startswith("bioscan_h5.build"):
+        if name == "bioscan_h5._files" or name.startswith(("bioscan_h5.build", "bioscan_h5.pixels")):
             for attr, value in list(vars(module).items()):
                 if value is real:
                     setattr(module, attr, wrapper)
@@ -42,7 +42,8 @@ def _rebind(real, wrapper) -> None:
 def _install() -> None:
     import bioscan_h5.builder  # noqa: F401 - loads every module of the builder
     from bioscan_h5 import _files
-    from bioscan_h5.build import finish, lock, pipeline, pixels, stage_images, stage_metadata
+    from bioscan_h5.build import finish, lock, pipeline, stage_images, stage_metadata
+    from bioscan_h5.pixels import raw as pixels
 
     d = _dilation()
 

@@ -27,7 +27,7 @@ from ._helpers import crash, run, run_cli, sanitize
 pytestmark = pytest.mark.subprocess
 
 SECTION = "Bad or foreign store files"
-GOLDEN = Path(__file__).resolve().parents[1] / "store" / "data" / "golden_v1.h5"
+GOLDEN = Path(__file__).resolve().parents[1] / "store" / "data" / "golden_v2.h5"
 SIZE = 16
 
 #: ``verify_full`` on copies of a store, each with one byte flipped; one JSON line per copy.
@@ -180,23 +180,25 @@ print("others", served, len(ds) - 1)
     )
 
 
-def test_a_format_1_store_says_it_has_no_checksums(tmp_path, record):
+def test_a_format_1_store_is_refused_naming_the_rebuild_command(tmp_path, record):
     copy = tmp_path / "golden_v1.h5"
     shutil.copyfile(GOLDEN, copy)
+    with h5py.File(copy, "r+") as f:
+        del f[fmt.CHECKSUMS]
+        f.attrs[fmt.ATTR_VERSION] = 1
     proc = run_cli("verify", copy, "--full", "--no-progress")
-    assert proc.returncode == 3, proc.stdout + proc.stderr
-    assert "has no checksums (store format version 1)" in proc.stdout and "Traceback" not in proc.stderr
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out
+    assert "format version 1" in out and "`bioscan-h5 build --overwrite`" in out and "Traceback" not in out
     code = "import sys\nfrom bioscan_h5 import open_store\nopen_store(sys.argv[1], verify_reads=True)\n"
     ds = run([sys.executable, "-c", code, str(copy)], timeout=60)
-    assert ds.returncode == 1 and "InvalidArgumentError" in ds.stderr and "has none" in ds.stderr
-    note = next(x for x in proc.stdout.splitlines() if x.startswith("NOTE"))
+    assert ds.returncode == 1 and "StoreVersionError" in ds.stderr and "bioscan-h5 build" in ds.stderr
     record(
-        "`bioscan-h5 verify --full` and `verify_reads=True` on a store written by format version 1 (the"
-        " golden file of the test suite)",
-        f"`verify --full` checked what it could (structure, bounds of every array) and exited with status 3,"
-        f" not 0: `{sanitize(note, 200)}`. `open_store(..., verify_reads=True)` raised `InvalidArgumentError`"
-        " saying the store has no checksums. Without these options the store reads as before.",
-        "Nothing.",
+        "`bioscan-h5 verify --full` and `open_store` on a store written by format version 1 (no checksums,"
+        " a chunked pixel block)",
+        f"Both refused it with `StoreVersionError` naming the rebuild command (exit status {proc.returncode}):"
+        f" `{sanitize(out.strip().splitlines()[-1], 300)}`",
+        "Nothing: the file is only read.",
     )
 
 

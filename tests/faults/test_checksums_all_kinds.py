@@ -38,7 +38,7 @@ def _flip(src: Path, dst: Path, offset: int) -> Path:
 
 def test_a_clean_jpeg_store_passes_verify_full(jpeg_store_5m):
     with open_store(jpeg_store_5m) as st:
-        assert st.pixels == "jpeg" and st.has_checksums
+        assert st.codec.name == "jpeg" and st.has_checksums
     report = verify_full(str(jpeg_store_5m), progress=False)
     assert report.checked and report.problems == [], report.problems
 

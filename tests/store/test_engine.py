@@ -1,4 +1,4 @@
-"""The read engine (:class:`bioscan_h5.store.rows.RowReader`): exactly the bytes of the memory
+"""The read engine (:class:`bioscan_h5.pixels.rows.RowReader`): exactly the bytes of the memory
 map, for any rows, on uncompressed and lzf stores, after a fork, after unpickling, from a cold
 page cache; and the same tensor layout from every path that makes a sample (issue 11)."""
 
@@ -15,7 +15,7 @@ import torch
 
 from bioscan_h5 import BIOSCAN5M, StoreFormatError, batch_loader, open_store
 from bioscan_h5.loader import gather_batch
-from bioscan_h5.store.rows import RowReader
+from bioscan_h5.pixels.rows import RowReader
 from tests.helpers.dataset import CLEAN
 
 

@@ -24,7 +24,7 @@ from bioscan_h5.errors import (
 from bioscan_h5.format import ImageStatus
 from bioscan_h5.store import Store, open_store
 
-GOLDEN = Path(__file__).resolve().parent / "data" / "golden_v1.h5"
+GOLDEN = Path(__file__).resolve().parent / "data" / "golden_v2.h5"
 GOLDEN_EXPECTED = GOLDEN.with_suffix(".json")
 
 
@@ -359,12 +359,25 @@ def test_store_reads_after_fork_and_close(store_5m):
 
 
 # ------------------------------------------------------------------------------ golden store
-def test_golden_v1_store_still_opens():
-    """A store written by format version 1 (tests/store/data/make_golden.py) must keep reading."""
+def test_a_format_1_store_is_refused_naming_the_rebuild_command(tmp_path):
+    copy = tmp_path / "v1.h5"
+    shutil.copyfile(GOLDEN, copy)
+    with h5py.File(copy, "r+") as f:
+        del f[fmt.CHECKSUMS]
+        f.attrs[fmt.ATTR_VERSION] = 1
+    with pytest.raises(
+        StoreVersionError,
+        match=r"format version 1, which this bioscan-h5 no longer reads.*`bioscan-h5 build --overwrite`",
+    ):
+        open_store(copy)
+
+
+def test_golden_v2_store_still_opens():
+    """A store written by format version 2 (tests/store/data/make_golden.py) must keep reading."""
     expected = json.loads(GOLDEN_EXPECTED.read_text(encoding="utf-8"))
     assert GOLDEN.stat().st_size < 200_000
     with open_store(GOLDEN) as st:
-        assert st.attrs[fmt.ATTR_VERSION] == 1
+        assert st.attrs[fmt.ATTR_VERSION] == 2
         assert st.dataset == "bioscan5m"
         assert len(st) == expected["n_rows"]
         assert st.image_size == expected["image_size"]

@@ -12,8 +12,8 @@ import pytest
 
 from bioscan_h5 import StoreFormatError, open_store
 from bioscan_h5 import format as fmt
-from bioscan_h5.store.decode import RowDecoder, simplejpeg_module
-from bioscan_h5.store.jpeg import JpegBlock, JpegImages
+from bioscan_h5.pixels.jpeg import JpegBlock, JpegImages
+from bioscan_h5.pixels.jpeg_decode import RowDecoder, simplejpeg_module
 
 #: (image_size, fit): no resize and a crop; a downscale and a pad; a draft decode (>= 2x);
 #: an upscale.
@@ -89,7 +89,7 @@ def test_pil_is_the_stored_image(sample_root_5m, jpeg_store_5m):
 
 def test_a_raw_store_has_no_jpeg_block(store_5m):
     with open_store(store_5m) as st:
-        assert st.pixels == "raw"
+        assert st.codec.name == "raw"
         with pytest.raises(StoreFormatError, match="is a raw store"):
             st.jpeg  # noqa: B018
 

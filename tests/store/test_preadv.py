@@ -1,4 +1,4 @@
-"""The nogil run reader (``bioscan_h5.store.preadv``): the kernel against its Python loop."""
+"""The nogil run reader (``bioscan_h5.pixels.preadv``): the kernel against its Python loop."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 
 from bioscan_h5 import open_store
 from bioscan_h5._jit import JIT_DISABLED
-from bioscan_h5.store import preadv
-from bioscan_h5.store.rows import RowReader
+from bioscan_h5.pixels import preadv
+from bioscan_h5.pixels.rows import RowReader
 
 needs_kernel = pytest.mark.skipif(
     JIT_DISABLED or not preadv.native(), reason="the nogil kernel is not available here"
@@ -91,7 +91,7 @@ def test_python_loop_is_used_when_the_jit_is_off():
     import subprocess
     import sys
 
-    code = "from bioscan_h5.store import preadv; print(preadv.native())"
+    code = "from bioscan_h5.pixels import preadv; print(preadv.native())"
     env = {**os.environ, "BIOSCAN_H5_DISABLE_JIT": "1"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
@@ -108,7 +108,7 @@ def test_numba_is_loaded_by_the_batch_loader_only(store_5m):
     code = f"""
 import sys
 from bioscan_h5 import BIOSCAN5M, batch_loader
-from bioscan_h5.store import preadv
+from bioscan_h5.pixels import preadv
 for fmt in ("pil", "tensor", "numpy"):
     ds = BIOSCAN5M({str(store_5m.parents[2])!r}, split="all", image_format=fmt)
     ds[0], ds.__getitems__([3, 1, 2])

@@ -1,19 +1,19 @@
 #!/usr/bin/env python
-"""Regenerate ``golden_v1.h5`` and ``golden_v1.json``: a tiny store of format version 1.
+"""Regenerate ``golden_v2.h5`` and ``golden_v2.json``: a tiny store of format version 2.
 
 The golden store is kept in the repository so that every later version of bioscan-h5 is
-tested against a file written by version 1 (``tests/store/test_format.py::test_golden_v1_store_still_opens``).
+tested against a file written by format version 2 (``tests/store/test_format.py::test_golden_v2_store_still_opens``).
 Only regenerate it on purpose (never to make that test pass): a new format version must
 keep reading the old file.
 
-The expected values in ``golden_v1.json`` come from the sources where possible: identifiers,
+The expected values in ``golden_v2.json`` come from the sources where possible: identifiers,
 labels, barcodes and splits from ``bioscan_dataset.load_bioscan5m_metadata`` (the peer), image
 sizes and bad rows from the sample-data tool's manifest. Pixel sums and one row of pixels
 are taken from the store as written.
 
 Usage::
 
-    python tests/store/data/make_golden.py      # writes tests/store/data/golden_v1.{h5,json}
+    python tests/store/data/make_golden.py      # writes tests/store/data/golden_v2.{h5,json}
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ REPO = HERE.parents[2]
 sys.path.insert(0, str(REPO))  # run as a script from its folder: the repository root holds `tools`
 
 from bioscan_h5 import format as fmt  # noqa: E402
-from bioscan_h5.builder import BuildConfig, build  # noqa: E402
+from bioscan_h5.build import BuildConfig, build  # noqa: E402
 from bioscan_h5.store import open_store  # noqa: E402
 from tools import make_sample_data  # noqa: E402
 
@@ -88,20 +88,20 @@ def expected_values(root: Path, manifest: dict, store: Path) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out-dir", default=str(HERE), help="where to write golden_v1.{h5,json}")
+    parser.add_argument("--out-dir", default=str(HERE), help="where to write golden_v2.{h5,json}")
     args = parser.parse_args(argv)
     out_dir = Path(args.out_dir)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "root"
         manifest = make_sample_data.make_bioscan5m_root(root, n_rows=N_ROWS, seed=SEED, faults=True)
-        store = Path(tmp) / "golden_v1.h5"
+        store = Path(tmp) / "golden_v2.h5"
         build(BuildConfig(root=str(root), image_size=IMAGE_SIZE, out=str(store), workers=1, progress=False))
         expected = expected_values(root, manifest, store)
         out_dir.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(store, out_dir / "golden_v1.h5")
-    (out_dir / "golden_v1.json").write_text(json.dumps(expected, ensure_ascii=False) + "\n", encoding="utf-8")
-    size = (out_dir / "golden_v1.h5").stat().st_size
-    print(f"wrote {out_dir / 'golden_v1.h5'} ({size} bytes) and golden_v1.json")
+        shutil.copyfile(store, out_dir / "golden_v2.h5")
+    (out_dir / "golden_v2.json").write_text(json.dumps(expected, ensure_ascii=False) + "\n", encoding="utf-8")
+    size = (out_dir / "golden_v2.h5").stat().st_size
+    print(f"wrote {out_dir / 'golden_v2.h5'} ({size} bytes) and golden_v2.json")
     return 0
 
 

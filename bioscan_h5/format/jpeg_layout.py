@@ -1,10 +1,10 @@
-"""The store format: JPEG stores (``build --pixels jpeg``), part of :mod:`bioscan_h5.format`."""
+"""The store format of JPEG stores (``build --pixels jpeg``); the kind itself is :mod:`bioscan_h5.pixels.jpeg`."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from .layout import ATTR_PIXELS, partial_path
+from .layout import partial_path
 
 __all__ = [
     "JPEG_BYTES",
@@ -15,8 +15,6 @@ __all__ = [
     "JPEG_OFFSET_DTYPE",
     "JPEG_SIZES",
     "SPOOL_SUFFIX",
-    "jpeg_datasets",
-    "pixel_kind",
     "spool_path",
 ]
 
@@ -48,28 +46,6 @@ JPEG_MODE_DTYPE = np.dtype("S8")
 SPOOL_SUFFIX = ".jpeg-spool"
 
 
-def pixel_kind(attrs) -> str:
-    """``"raw"`` or ``"jpeg"``: how a store with these root attributes keeps its images."""
-    kind = attrs.get(ATTR_PIXELS, "raw")
-    return kind.decode("utf-8") if isinstance(kind, bytes) else str(kind)
-
-
 def spool_path(store_path: str) -> str:
     """``<store>.partial.jpeg-spool``: a JPEG build appends the bytes here; its last stage copies them."""
     return partial_path(store_path) + SPOOL_SUFFIX
-
-
-def jpeg_datasets(n_rows: int, complete: bool = True) -> dict[str, tuple]:
-    """The datasets a JPEG store has instead of ``/images`` (as :func:`expected_datasets`).
-
-    ``/jpeg/bytes`` is written by the last stage of a build: ``complete=False`` leaves it out.
-    """
-    out: dict[str, tuple] = {
-        JPEG_OFFSETS: ("i8", (n_rows,)),
-        JPEG_LENGTHS: ("i8", (n_rows,)),
-        JPEG_SIZES: ("i4", (n_rows, 2)),
-        JPEG_MODES: ("S", (n_rows,)),
-    }
-    if complete:
-        out[JPEG_BYTES] = ("u1", (None,))
-    return out

@@ -1,10 +1,6 @@
-"""The tables of a JPEG store checked against its byte block, and one row's bytes against its table.
-
-:func:`check_tables` runs once when a JPEG store's block is opened: every row's bytes lie in the
-block (no sum that overflows), a row marked OK has bytes, and each declared size is at least
-1 x 1 and at most :data:`~bioscan_h5.format.MAX_SOURCE_PIXELS` (a decoder's buffer is sized by
-it). :func:`decoded` wraps one row's decode: an image whose own header disagrees with the
-table (a decompression bomb, a flipped bit), or bytes no decoder reads, end in a named error.
+"""A JPEG store's tables checked against its byte block (:func:`check_tables`, once per open),
+and one row's decode guarded (:func:`decoded`): a header that disagrees with the table, or bytes
+no decoder reads, end in a named error instead of a decompression bomb or a crash.
 """
 
 from __future__ import annotations

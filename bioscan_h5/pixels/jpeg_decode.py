@@ -1,21 +1,8 @@
 """One stored image of a JPEG store -> the ``(S, S, 3)`` uint8 pixels a raw store holds for it.
 
-Two decoders, both libjpeg-turbo:
-
-- **Pillow** (always there): :func:`bioscan_h5.images.fit_decoded`, the raw builder's own code
-  (draft rule, conversion to RGB, resize, crop or pad), so the pixels are a raw store's by
-  construction.
-- **simplejpeg** (a dependency; where it is missing, or with ``BIOSCAN_H5_JPEG_DECODER=pillow``,
-  Pillow decodes everything), used where it gives the very same pixels: an RGB (YCbCr or
-  RGB) JPEG decoded at full scale, with libjpeg's
-  defaults (accurate integer IDCT, smooth chroma upsampling) as Pillow decodes it. It
-  decodes straight into a numpy array, without Pillow's per-image Python work and its
-  4-byte-per-pixel intermediate; the resize (when the source is not already at the size) is
-  Pillow's. Draft-mode decodes (sources at least twice the target), other modes (grayscale,
-  CMYK, palette), other formats (a PNG under a ``.jpg`` name) and anything simplejpeg refuses
-  go to Pillow. ``tests/store/test_jpeg_store.py`` checks that both give a raw store's pixels.
-
-Both release the GIL while they decode, so several threads decode at once.
+Pillow with the raw builder's own code (:func:`bioscan_h5.images.fit_decoded`) always;
+simplejpeg (libjpeg-turbo, straight into numpy) where it gives the very same pixels: full-scale
+RGB JPEGs (``BIOSCAN_H5_JPEG_DECODER=pillow`` turns it off). Both release the GIL.
 """
 
 from __future__ import annotations

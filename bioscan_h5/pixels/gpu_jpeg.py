@@ -1,15 +1,8 @@
 """Decoding a JPEG store's batches on the GPU: ``batch_loader(..., decode="cuda")``.
 
-The gathering threads read each batch's encoded bytes (no decode on the CPU); the consuming
-thread decodes them with ``torchvision.io.decode_jpeg(..., device="cuda")`` in one batched
-nvJPEG call, then resizes (bilinear, antialiased, as the raw builder's Pillow resize) and
-crops or pads each image into one ``(B, 3, S, S)`` uint8 tensor on the GPU, channels-last.
-
-What nvJPEG cannot decode (grayscale-only and CMYK JPEGs are converted by it or not
-depending on the version; PNG files under a ``.jpg`` name never are) is decoded on the CPU
-as the CPU path does, and copied in. The pixels are close to a raw store's, not equal: the
-GPU's IDCT and chroma upsampling and torch's resize differ from libjpeg-turbo's and Pillow's
-in the last bits, and draft-mode (reduced-scale) decoding is not used.
+One batched nvJPEG call (``torchvision.io.decode_jpeg``), then the raw builder's resize and crop
+or pad, into ``(B, 3, S, S)`` uint8 channels-last; what nvJPEG cannot decode goes through the
+CPU path. The pixels are close to a raw store's, not equal (another IDCT and resize).
 """
 
 from __future__ import annotations
@@ -41,10 +34,10 @@ def check_gpu_decode(dataset, decode) -> torch.device | None:
             f"decode={decode!r} decodes JPEG batches on the GPU, but torch.cuda.is_available() is False here"
             f" (torch {torch.__version__}). Pass decode='cpu' (the default) to decode in the gathering threads."
         )
-    if "image" not in dataset.options.modality or dataset.store.pixels != "jpeg":
+    if "image" not in dataset.options.modality or not dataset.store.codec.gpu_decode:
         raise InvalidArgumentError(
             f"decode={decode!r} needs a JPEG store and the image modality; {dataset.store_path!r} is a"
-            f" {dataset.store.pixels} store. Build one with `bioscan-h5 build --pixels jpeg`, or leave decode out."
+            f" {dataset.store.codec.name} store. Build one with `bioscan-h5 build --pixels jpeg`, or leave decode out."
         )
     return dev
 

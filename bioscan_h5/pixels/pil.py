@@ -1,19 +1,8 @@
-"""Store rows as PIL images without Pillow's pixel-by-pixel unpacking.
+"""Store rows as PIL ``RGB`` images without Pillow's pixel-by-pixel unpacking.
 
-Pillow keeps an RGB image at 4 bytes a pixel. From packed RGB (a store row),
-``Image.frombytes("RGB", ...)`` unpacks pixel by pixel into memory of its own: about 32 us
-for 256 x 256 on the development VM. :func:`rgb_image` instead spreads the row into a new
-RGBX buffer with a nogil kernel (9 us) and hands that buffer to Pillow as the image's memory,
-through two public calls that copy nothing: ``Image.frombuffer("RGBX", ...)`` maps it, and
-``Image.fromarrow(..., "RGB", ...)`` (Pillow >= 11.2, the Arrow C data interface) takes the
-mapped pixels as an ``RGB`` image: 16 us in all. The image is Pillow's own one in every byte
-(the fourth of each pixel 255, as Pillow's unpacking leaves it); like any image Pillow maps,
-it starts ``readonly`` and copies itself on the first write.
-
-Where numba is not loaded in the process (it is not loaded for this alone), or with
-``BIOSCAN_H5_DISABLE_JIT``, it is ``Image.frombytes("RGB", ...)`` itself. Without
-``Image.fromarrow`` (older Pillow, or a check of it that fails) Pillow copies the RGBX buffer
-line by line (``frombytes`` with the ``RGBX`` raw mode, 25 us).
+:func:`rgb_image` spreads a row into an RGBX buffer with a nogil kernel (where numba is loaded)
+and hands it to Pillow as the image's memory (``Image.frombuffer`` + ``Image.fromarrow``, no
+copy); otherwise it is ``Image.frombytes``. The image is Pillow's own one in every byte.
 """
 
 from __future__ import annotations

@@ -1,10 +1,8 @@
 """A store file's own descriptor for positional reads, one per process.
 
-The read engine (:class:`~.rows.RowReader`) and a JPEG store's block (:class:`~.jpeg.JpegBlock`)
-read with ``preadv``/``pread`` from a descriptor of their own: a new open file description
-of the very file HDF5 has open, advised ``POSIX_FADV_RANDOM`` (so a read fetches no more than
-it asks for, while the store's memory maps keep their readahead), closed by the process that
-opened it and never by a forked child that inherited it.
+A new open file description of the very file HDF5 has open, advised ``POSIX_FADV_RANDOM``
+(a read fetches no more than it asks for), closed by the process that opened it and never by a
+forked child that inherited it.
 """
 
 from __future__ import annotations

@@ -1,27 +1,9 @@
-"""The read engine: whole pixel rows of a store, read with positional reads into caller buffers.
+"""The read engine: whole pixel rows of a raw store, read with positional reads into caller buffers.
 
-:class:`RowReader` serves every pixel read of the datasets (``ds[i]``, ``__getitems__`` and
-:func:`~bioscan_h5.batch_loader`); :attr:`Store.images <bioscan_h5.store.Store.images>` stays
-a memory map for notebooks.
-
-Uncompressed stores (the pixel block lies end to end in the file):
-
-- the rows of a call are sorted and each run of adjacent rows is read with one ``preadv``
-  that scatters the rows into their places in the destination (no second copy). The loop
-  over the runs is one call of a nogil numba kernel (:mod:`.preadv`) where numba is loaded
-  or the caller asks for it (``nogil=True``: :func:`~bioscan_h5.batch_loader`'s threads),
-  else a Python loop of ``os.preadv``;
-- each read is tried first with ``RWF_NOWAIT`` on the calling thread: what the page cache
-  holds is copied at once (a warm read never leaves the thread that asked for it), and for
-  the rest the kernel starts the disk reads and returns. Those are then waited for by a small
-  pool of threads, :data:`QUEUE_DEPTH` at a time (a cold batch keeps the disk busy);
-- the descriptor is the engine's own: a new open file description of the very file HDF5 has
-  open (so a store replaced on disk meanwhile is not read), advised ``POSIX_FADV_RANDOM`` so
-  that no read fetches more than it asks for. That advice stays on this descriptor: the
-  store's memory maps keep their readahead. One descriptor per process, reopened after a
-  fork, never pickled (a reader pickles as its store).
-
-Compressed stores are read through h5py (``read_direct`` into the destination, row order).
+:class:`RowReader` sorts the rows of a call and reads each run of adjacent rows with one
+``preadv`` (:mod:`.preadv`), first with ``RWF_NOWAIT`` (what the page cache holds, at once), then
+the rest on a small thread pool, from a descriptor of its own (:mod:`.descriptors`). Compressed
+stores are read through h5py.
 """
 
 from __future__ import annotations
@@ -36,9 +18,8 @@ import numpy as np
 
 from .. import format as fmt
 from .._forksafe import fork_lock
-from ..errors import StoreFormatError
+from ..errors import REBUILD, StoreFormatError
 from .descriptors import Descriptor, own_descriptor
-from .pixels import pixel_block_offset
 from .preadv import read_runs
 
 if TYPE_CHECKING:
@@ -69,6 +50,22 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+def pixel_block_offset(dset: h5py.Dataset, n_rows: int, image_size: int) -> int | None:
+    """The byte offset of row 0's pixels when the block is one uncompressed contiguous dataset, else None.
+
+    A block that would end past the end of the file is not mapped (touching it would be SIGBUS).
+    """
+    n, s = n_rows, image_size
+    if n < 1 or dset.shape != (n, s, s, 3) or dset.dtype != np.uint8 or dset.compression is not None:
+        return None
+    if dset.is_virtual or dset.external or dset.chunks is not None:
+        return None
+    offset = dset.id.get_offset()
+    if offset is None or offset + n * s * s * 3 > os.fstat(dset.file.id.get_vfd_handle()).st_size:
+        return None
+    return int(offset)
+
+
 class RowReader:
     """Reads whole pixel rows of a store into buffers the caller owns.
 
@@ -97,7 +94,7 @@ class RowReader:
         self.n_rows = store.n_rows
         self.row_shape = (s, s, 3)
         self.row_bytes = s * s * 3
-        self.offset = pixel_block_offset(store.file[fmt.IMAGES], store.attrs, store.n_rows, s)
+        self.offset = pixel_block_offset(store.file[fmt.IMAGES], store.n_rows, s)
         self.positional = self.offset is not None
         self._run_cap = max(1, min(_IOV_MAX, _MAX_CALL // max(self.row_bytes, 1)))
         self._nowait = _NOWAIT
@@ -113,7 +110,7 @@ class RowReader:
                 raise StoreFormatError(
                     f"{store.path!r} is {size} bytes long but its pixel block ends at byte {end}"
                     f" ({self.n_rows} rows of {self.row_bytes} bytes from byte {self.offset}): the file"
-                    " is truncated. Rebuild it with `bioscan-h5 build --overwrite`."
+                    f" is truncated. {REBUILD}"
                 )
 
     def __reduce__(self):
@@ -293,7 +290,7 @@ class RowReader:
             if n <= 0:
                 raise StoreFormatError(
                     f"{self.store.path!r} ended at byte {off + got} while reading pixels: the file was"
-                    " truncated after it was opened. Rebuild it with `bioscan-h5 build --overwrite`."
+                    f" truncated after it was opened. {REBUILD}"
                 )
             got += n
 

@@ -1,25 +1,8 @@
-"""Runs of adjacent rows read without the GIL: one ``preadv2`` per run, looped in numba.
+"""Runs of adjacent rows read without the GIL: one ``preadv2`` per run, looped in a nogil numba kernel.
 
-A warm batch is 256 copies out of the page cache; in Python each row also costs a list of
-buffers, an ``os.preadv`` call and the GIL handed back and forth (about 3-4 us a row, and two
-gather threads contend for it). :func:`read_runs` does the whole loop in one call of a numba
-kernel compiled with ``nogil``: it calls the C library's ``preadv2`` by name (numba binds the
-symbol when it loads the code, so the compiled kernel is cached on disk like the others).
-
-Where that cannot be done (not Linux, no ``preadv2`` in the C library, numba switched off with
-``BIOSCAN_H5_DISABLE_JIT`` or unable to compile it), :func:`read_runs` is the plain-Python loop
-it is written as (:data:`read_runs_py`): same arguments, same result, the GIL released only
-inside each ``os.preadv``.
-
-Loading numba costs a process about 100 MB (its LLVM) and 0.3 s: worth it where several
-threads of one process read at once (:func:`~bioscan_h5.batch_loader`: +20% with two gather
-threads, +7% with one), not in each DataLoader worker process that serves ``ds[i]``. So the
-kernel is loaded only when a caller asks for it (``load=True``); otherwise it is used where
-the process has numba loaded already (a tokenizer, a batch loader, any other kernel ran), and
-the Python loop serves the rest.
-
-The kernel never raises: a failed call is recorded as ``-1`` bytes and the caller repeats that
-run with ``os.preadv`` to raise the error Python would (or to tell ``EAGAIN`` apart).
+Where the kernel cannot be used (not Linux, no ``preadv2``, ``BIOSCAN_H5_DISABLE_JIT``) or numba
+is not loaded and not asked for (``load=True``), :func:`read_runs` is the same loop in Python.
+The kernel never raises: a failed run is recorded as ``-1`` and repeated with ``os.preadv``.
 """
 
 from __future__ import annotations

@@ -1,38 +1,192 @@
-"""The images of a JPEG store (``build --pixels jpeg``): encoded bytes, decoded when read.
+"""JPEG stores (``build --pixels jpeg``): encoded bytes, decoded when read.
 
-:class:`JpegBlock` is to a JPEG store what :class:`~.rows.RowReader` is to a raw one: it
-reads the images of rows into ``(S, S, 3)`` uint8 buffers the caller owns (``read_one``,
-``read``), with the raw builder's own decode, draft rule, conversion to RGB, resize and
-crop or pad (:func:`bioscan_h5.images.fit_decoded`), so the pixels equal those of a raw store
-built with the same arguments. :meth:`JpegBlock.pil` returns the stored image itself, decoded
-by Pillow: for a store of the source bytes, the image ``bioscan-dataset`` returns.
-
-The bytes are read with ``os.pread`` from a descriptor of the file HDF5 has open, advised
-``POSIX_FADV_RANDOM`` (no readahead past an image), one per process. Pillow releases the
-GIL while it decodes and resizes, so threads that call :meth:`~JpegBlock.read` at once decode
-in parallel. :class:`JpegImages` serves :attr:`Store.images <bioscan_h5.store.Store.images>`
-for notebooks.
+:class:`JpegCodec` is the kind; :class:`JpegBlock` reads rows into ``(S, S, 3)`` buffers the
+caller owns with the raw builder's own decode (so the pixels equal a raw store's), or returns
+the stored image itself (:meth:`JpegBlock.pil`); :class:`JpegImages` is ``Store.images``.
 """
 
 from __future__ import annotations
 
+import json
 import os
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
+import h5py
 import numpy as np
 
 from .. import format as fmt
 from .._forksafe import fork_lock
-from ..errors import StoreFormatError
+from ..errors import REBUILD, InvalidArgumentError, StoreFormatError
+from .base import PixelCodec
 from .descriptors import Descriptor, own_descriptor
-from .jpeg_checks import check_tables, decoded
+from .jpeg_checks import check_tables, decoded, header_size
 
 if TYPE_CHECKING:
-    from .decode import RowDecoder
+    from .jpeg_decode import RowDecoder
 
-__all__ = ["JpegBlock", "JpegImages"]
+__all__ = ["JpegBlock", "JpegCodec", "JpegImages"]
 
 _open_lock = fork_lock()  # one descriptor per process, however many threads read at once
+#: Typical bytes of one source file per image package (BIOSCAN-5M), for a build's estimates.
+_SOURCE_BYTES = {"cropped_256": 8_000, "original_256": 12_000, "cropped": 80_000, "original_full": 700_000}
+
+
+class JpegCodec(PixelCodec):
+    """Encoded images: ``/jpeg/bytes`` and its row tables (:mod:`bioscan_h5.format.jpeg_layout`)."""
+
+    name = "jpeg"
+    stored_pil = True
+    spool_copies = 2  # the bytes are in the spool, then in the store, for a moment
+    gpu_decode = True
+
+    def check_arguments(self, quality: object, compression: str | None) -> None:
+        if compression:
+            raise InvalidArgumentError(
+                f"compression={compression!r} does not apply to a JPEG store (its bytes are compressed"
+                " already); leave --compression out with --pixels jpeg."
+            )
+        if quality is None:
+            return
+        if not isinstance(quality, int) or isinstance(quality, bool) or not 1 <= quality <= 100:
+            raise InvalidArgumentError(
+                f"jpeg_quality must be an integer from 1 to 100 or None, got {quality!r}."
+            )
+
+    def file_suffix(self, quality: int | None, crop: bool) -> str:
+        """``"_jpeg"`` (the source bytes), ``"_jpeg<Q>"`` (re-encoded) or ``"_jpeg<Q>crop"`` (the S x S image)."""
+        if not quality:
+            return "_jpeg"
+        return f"_jpeg{quality}" + ("crop" if crop else "")
+
+    def datasets(self, n_rows: int, image_size: int, complete: bool) -> dict[str, tuple]:
+        """The row tables, and ``/jpeg/bytes`` once the last stage wrote it (``complete``)."""
+        out: dict[str, tuple] = {
+            fmt.JPEG_OFFSETS: ("i8", (n_rows,)),
+            fmt.JPEG_LENGTHS: ("i8", (n_rows,)),
+            fmt.JPEG_SIZES: ("i4", (n_rows, 2)),
+            fmt.JPEG_MODES: ("S", (n_rows,)),
+        }
+        if complete:
+            out[fmt.JPEG_BYTES] = ("u1", (None,))
+        return out
+
+    def create_tables(self, f: h5py.File, n_rows: int, cfg: Any) -> None:
+        from .jpeg_build import create_jpeg_rows
+
+        create_jpeg_rows(f, n_rows, cfg.jpeg_quality)
+
+    def unwritten_row_bytes(self, image_size: int) -> int:
+        return 0  # no bytes yet
+
+    def image_bytes(self, cfg: Any) -> int:
+        """Typical bytes of one BIOSCAN-5M source file per package; re-encoded: a quarter of the pixels."""
+        raw = cfg.image_size**2 * 3
+        if cfg.jpeg_quality:
+            return raw // 4  # well above a JPEG at any quality below 100
+        return _SOURCE_BYTES.get(cfg.image_package, raw)
+
+    def writer(self, partial: str, cfg: Any) -> Any:
+        from .jpeg_build import JpegWriter
+
+        return JpegWriter(partial)
+
+    def results(self, cfg: Any, jobs: list, image_dir: str, writer: Any) -> Iterator[tuple]:
+        import functools
+
+        from ..build.pool import read_batches
+        from ..images import ingest
+
+        reader = functools.partial(
+            ingest,
+            image_dir_real=os.path.realpath(image_dir),
+            size=cfg.image_size,
+            fit=cfg.fit,
+            draft=cfg.draft,
+            quality=cfg.jpeg_quality,
+            crop=cfg.jpeg_crop,
+        )
+        # The JPEG writer checksums the bytes itself: no pixel CRC comes with a row.
+        return ((*row, None) for row in read_batches(jobs, reader, cfg.workers, cfg.batch_size))
+
+    def before_images(self, partial: str) -> None:
+        from .jpeg_build import prepare_spool
+
+        prepare_spool(partial)
+
+    def after_images(self, partial: str) -> None:
+        from .jpeg_build import assemble
+
+        assemble(partial)
+
+    def copy_store(self, store: str, partial: str) -> None:
+        """Every dataset but the byte block to ``partial``, the block to the spool (the new bytes follow it)."""
+        from .jpeg_build import copy_for_jpeg_extension
+
+        copy_for_jpeg_extension(store, partial)
+
+    def reader(self, store: Any) -> JpegBlock:
+        return store.jpeg
+
+    def images(self, store: Any) -> JpegImages:
+        return JpegImages(store.jpeg)
+
+    def pil(self, store: Any) -> Callable[[int], Any]:
+        return store.jpeg.pil
+
+    def encoded(self, store: Any) -> Callable[[int], bytes]:
+        return store.jpeg.encoded
+
+    def gpu_decoder(self, store: Any, device: Any) -> Any:
+        from .gpu_jpeg import GpuJpegDecoder
+
+        return GpuJpegDecoder(store.jpeg, device)
+
+    def checksum_bytes(self, store: Any) -> Callable[[int], bytes]:
+        return store.jpeg.encoded
+
+    def checksum_blame(self, image_checksums: str) -> str:
+        return f"{fmt.JPEG_BYTES} (its bytes, or its checksum in {image_checksums})"
+
+    def summary(self, store: Any, n_ok: int) -> dict:
+        return {"image_bytes": store.jpeg.nbytes, "jpeg_quality": store.jpeg.quality}
+
+    def describe(self, info: dict) -> str:
+        q = info["jpeg_quality"]
+        return f"JPEG store ({f're-encoded at quality {q}' if q else 'the source bytes'}, decoded when read)"
+
+    def structure_checks(self, store: Any) -> list[Callable[[], object]]:
+        return [lambda: _check_headers(store)]
+
+    def check_row(self, store: Any, row: int, path: str, real: str) -> tuple[int, bool, str]:
+        """The bytes must be the source's (or its one re-encoding)."""
+        from ..images import ingest
+
+        a, block = store.attrs, store.jpeg
+        crop = bool(json.loads(a.get(fmt.ATTR_BUILD_ARGS) or "{}").get("jpeg_crop", False))
+        fit, draft = a[fmt.ATTR_FIT], bool(a[fmt.ATTR_DRAFT])
+        got, payload, _, _ = ingest(path, real, store.image_size, fit, draft, block.quality or None, crop)
+        differs = payload is not None and payload[0] != block.encoded(row)
+        return (
+            int(got),
+            differs,
+            "bytes differ from the source file" + (" re-encoded" if block.quality else ""),
+        )
+
+
+def _check_headers(store: Any) -> None:
+    """The tables (checked as the block opens), and each row's frame header against them."""
+    block = store.jpeg
+    bad = []
+    for row in np.flatnonzero(block.lengths > 0).tolist():
+        declared = header_size(block.encoded(row))
+        if declared is not None and declared != tuple(block.sizes[row].tolist()):
+            bad.append(row)
+    if bad:
+        raise StoreFormatError(
+            f"{store.path!r} is damaged: the JPEG headers of {len(bad)} rows (row {bad[0]} first) declare"
+            f" another size than '/{fmt.JPEG_SIZES}': they would not be decoded. {REBUILD}"
+        )
 
 
 class JpegBlock:
@@ -67,7 +221,7 @@ class JpegBlock:
     def __init__(self, store) -> None:
         self._decoder: RowDecoder | None = None
         self._fd: Descriptor | None = None
-        if fmt.pixel_kind(store.attrs) != "jpeg":
+        if not isinstance(store.codec, JpegCodec):
             raise StoreFormatError(
                 f"{store.path!r} is a raw store (decoded pixels): it has no JPEG bytes. Use Store.images, or"
                 " build a JPEG store with `bioscan-h5 build --pixels jpeg`."
@@ -90,7 +244,7 @@ class JpegBlock:
         if start is None:  # chunked (or not allocated): no one place in the file to read rows from
             raise StoreFormatError(
                 f"{store.path!r} is damaged: '/{fmt.JPEG_BYTES}' is not stored as one contiguous block, as"
-                " `bioscan-h5 build --pixels jpeg` writes it. Rebuild it with `bioscan-h5 build --overwrite`."
+                f" `bioscan-h5 build --pixels jpeg` writes it. {REBUILD}"
             )
         self.start = start
         check_tables(store.path, self.offsets, self.lengths, self.sizes, store.image_status, self.nbytes)
@@ -146,7 +300,7 @@ class JpegBlock:
     def decoder(self):
         """The :class:`~.decode.RowDecoder` of :meth:`read_one` (made on first use)."""
         if self._decoder is None:
-            from .decode import RowDecoder
+            from .jpeg_decode import RowDecoder
 
             self._decoder = RowDecoder(self.row_shape[0], self.fit, self.draft)
         return self._decoder
