@@ -10,12 +10,12 @@ from __future__ import annotations
 import dataclasses
 import os
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from .. import format as fmt
-from ..errors import InvalidArgumentError
+from ..errors import InvalidArgumentError, check_choice
 from .limits import capped_workers, check_image_size
 
 __all__ = [
@@ -83,9 +83,9 @@ class BuildConfig:
 
     def __post_init__(self) -> None:
         self.root = os.path.abspath(os.path.expanduser(os.fspath(self.root)))
-        _check_choice("image_package", self.image_package, fmt.IMAGE_PACKAGES)
-        _check_choice("fit", self.fit, fmt.FITS)
-        _check_choice("compression", self.compression, _COMPRESSIONS)
+        check_choice("image_package", self.image_package, fmt.IMAGE_PACKAGES)
+        check_choice("fit", self.fit, fmt.FITS)
+        check_choice("compression", self.compression, _COMPRESSIONS)
         if not _positive_int(self.image_size):
             raise InvalidArgumentError(f"image_size must be a positive integer, got {self.image_size!r}.")
         check_image_size(self.image_size)
@@ -93,7 +93,7 @@ class BuildConfig:
             raise InvalidArgumentError(
                 f"max_nucleotides must be a positive integer or None, got {self.max_nucleotides!r}."
             )
-        _check_choice("pixels", self.pixels, fmt.PIXEL_KINDS)
+        check_choice("pixels", self.pixels, fmt.PIXEL_KINDS)
         _check_jpeg_quality(self.pixels, self.jpeg_quality, self.compression)
         if self.jpeg_crop and not self.jpeg_quality:
             raise InvalidArgumentError(
@@ -235,13 +235,6 @@ def _usable_cores() -> int:
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1
-
-
-def _check_choice(name: str, value: object, valid: Sequence) -> None:
-    if value not in valid:
-        raise InvalidArgumentError(
-            f"Invalid {name} {value!r}. Valid values are: {', '.join(repr(v) for v in valid)}."
-        )
 
 
 @dataclass

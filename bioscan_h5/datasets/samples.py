@@ -26,7 +26,7 @@ from ..errors import ImageUnavailableError
 from ..format import ImageStatus
 from ..layouts import get_layout
 from ..store.rows import RowReader
-from .dna import DnaPlan
+from .dna_plan import DnaPlan
 from .labels import LabelSpace
 from .options import DatasetOptions
 from .pil import rgb_image

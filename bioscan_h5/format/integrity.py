@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .dna import CANADIAN_INVERTEBRATES  # noqa: F401  (registered in SCHEMAS before the schema below lists them)
 from .jpeg import (
     ATTR_JPEG_QUALITY,
     ATTR_PIXELS,

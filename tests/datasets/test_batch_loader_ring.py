@@ -12,8 +12,8 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
 from bioscan_h5 import BIOSCAN5M, ImageUnavailableError, batch_loader
+from bioscan_h5.datasets.loader import gather_batch
 from bioscan_h5.errors import InvalidArgumentError, KeptBatchWarning
-from bioscan_h5.loader import gather_batch
 from tests.helpers.dataset import CLEAN
 
 KW = dict(split=CLEAN, image_format="tensor", modality=("image", "dna"), target_type=["genus", "species"])

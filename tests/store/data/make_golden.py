@@ -33,7 +33,7 @@ REPO = HERE.parents[2]
 sys.path.insert(0, str(REPO))  # run as a script from its folder: the repository root holds `tools`
 
 from bioscan_h5 import format as fmt  # noqa: E402
-from bioscan_h5.builder import BuildConfig, build  # noqa: E402
+from bioscan_h5.build import BuildConfig, build  # noqa: E402
 from bioscan_h5.store import open_store  # noqa: E402
 from tools import make_sample_data  # noqa: E402
 
