@@ -1,8 +1,7 @@
 """What a build is asked to do (:class:`BuildConfig`) and what it did (:class:`BuildResult`).
 
-:meth:`BuildConfig.from_content` is the one way the command line (``build`` and
-``download``) and the datasets' automatic builds make a configuration, and
-:meth:`BuildConfig.command` is the ``bioscan-h5 build`` command line that runs one.
+:meth:`BuildConfig.from_content` makes one from a store's recorded content arguments (an
+extension), and :meth:`BuildConfig.command` is the ``bioscan-h5 build`` command line that runs one.
 """
 
 from __future__ import annotations
@@ -23,7 +22,6 @@ __all__ = [
     "CONTENT_DEFAULTS",
     "BuildConfig",
     "BuildResult",
-    "config_from_args",
     "recorded_content",
 ]
 
@@ -50,7 +48,7 @@ _COMPRESSIONS = (None, "lzf", "gzip")
 class BuildConfig:
     """Everything ``bioscan-h5 build`` takes (see ``bioscan-h5 build --help``).
 
-    Make one with :meth:`from_content`. The values are checked here, once: a bad one raises
+    The values are checked here, once: a bad one raises
     :class:`~bioscan_h5.errors.InvalidArgumentError` naming the field and the valid values.
     ``root`` and ``out`` are made absolute; ``out`` defaults to the store path of the root,
     and ``workers`` to the number of usable cores.
@@ -306,9 +304,3 @@ def recorded_content(build_args: str | None) -> dict[str, Any]:
     if "full_barcodes" not in recorded:
         recorded["full_barcodes"] = "max_nucleotides" in recorded and recorded["max_nucleotides"] is None
     return {**CONTENT_DEFAULTS, **recorded}
-
-
-def config_from_args(**kwargs: Any) -> BuildConfig:
-    """A :class:`BuildConfig` from keyword arguments, ignoring unknown keys."""
-    names = {f.name for f in dataclasses.fields(BuildConfig)}
-    return BuildConfig(**{k: v for k, v in kwargs.items() if k in names})

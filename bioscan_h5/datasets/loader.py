@@ -113,10 +113,6 @@ def batch_loader(
     pin_memory: bool = False,
     timeout: float = 0,
     worker_init_fn: Callable[[int], None] | None = None,
-    persistent_workers: bool = False,
-    multiprocessing_context=None,
-    pin_memory_device: str = "",
-    in_order: bool = True,
 ) -> BatchLoader:
     """An iterable of collated batch dicts (see :func:`gather_batch`: every per-sample option honoured).
 
@@ -159,9 +155,6 @@ def batch_loader(
         Seconds to wait for a gathered batch (0: no limit); then ``RuntimeError``.
     worker_init_fn : callable, optional
         Called once in each gathering thread with its number.
-    persistent_workers, multiprocessing_context, pin_memory_device, in_order
-        ``DataLoader``'s, accepted and without effect (threads start each epoch, buffers are
-        kept across epochs, batches come in order).
 
     Returns
     -------
@@ -173,9 +166,21 @@ def batch_loader(
         An argument is not valid (``device="cuda"`` without CUDA, a dataset not of ours,
         ``decode="cuda"`` with a per-sample ``transform``, ...).
     """
-    options = {k: v for k, v in locals().items() if k in _LOADER_OPTIONS}  # the others: see above
     batches = _batch_sampler(dataset, batch_size, shuffle, drop_last, sampler, generator, batch_sampler)
-    return BatchLoader(dataset, batches, generator=generator, **options)
+    return BatchLoader(
+        dataset,
+        batches,
+        num_workers=num_workers,
+        batch_transform=batch_transform,
+        copy=copy,
+        device=device,
+        decode=decode,
+        prefetch_factor=prefetch_factor,
+        pin_memory=pin_memory,
+        timeout=timeout,
+        worker_init_fn=worker_init_fn,
+        generator=generator,
+    )
 
 
 def _batch_sampler(dataset, batch_size, shuffle, drop_last, sampler, generator, batch_sampler=None):
@@ -189,22 +194,6 @@ def _batch_sampler(dataset, batch_size, shuffle, drop_last, sampler, generator, 
     if sampler is None:
         sampler = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
     return BatchSampler(sampler, batch_size, drop_last)
-
-
-#: The keyword arguments of :class:`BatchLoader` that :func:`batch_loader` passes on.
-_LOADER_OPTIONS = frozenset(
-    (
-        "num_workers",
-        "batch_transform",
-        "copy",
-        "device",
-        "decode",
-        "prefetch_factor",
-        "pin_memory",
-        "timeout",
-        "worker_init_fn",
-    )
-)
 
 
 def _check_device(device) -> torch.device | None:
