@@ -1,12 +1,9 @@
-"""bioscan-h5: BIOSCAN-1M and BIOSCAN-5M as one HDF5 file, read at memory-mapped speed.
-
-Canadian Invertebrates (DNA barcodes only) is served the same way.
+"""bioscan-h5: BIOSCAN-1M, BIOSCAN-5M and Canadian Invertebrates as HDF5 stores, read at memory-mapped speed.
 
 >>> from bioscan_h5 import BIOSCAN5M          # drop-in for bioscan_dataset.BIOSCAN5M
 >>> from bioscan_h5 import open_store         # numpy arrays for notebooks
 
-Importing the package is light: torch, pandas and the builder are imported only when the
-names that need them are first used.
+torch, pandas and the builder are imported only when the names that need them are first used.
 """
 
 from __future__ import annotations
