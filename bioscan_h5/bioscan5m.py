@@ -16,7 +16,7 @@ from . import format as fmt
 from .datasets.base import ImageStoreDataset
 from .datasets.describe import option_lines
 from .datasets.frames import FrameRules
-from .datasets.metadata_files import default_dtype_enum, metadata_loader
+from .datasets.metadata_files import default_dtype_enum, load_peer_metadata
 from .datasets.options import DatasetOptions
 from .datasets.provision import download_root
 from .layouts.bioscan5m_layout import (
@@ -246,28 +246,34 @@ def _store_folders(metadata_path: str) -> list[str]:
     return [os.path.join(dataset_dir, fmt.STORE_DIRNAME)]
 
 
-load_bioscan5m_metadata = metadata_loader(
-    "load_bioscan5m_metadata",
-    BIOSCAN5M,
-    _store_folders,
-    _FRAME_RULES,
-    check_barcodes=True,
-    default_dtype=MetadataDtype.DEFAULT,
-    doc="""Load BIOSCAN-5M metadata as ``bioscan_dataset.load_bioscan5m_metadata`` does.
+def load_bioscan5m_metadata(
+    metadata_path,
+    max_nucleotides: int | None = 660,
+    reduce_repeated_barcodes: bool = False,
+    split: str | None = None,
+    dtype=MetadataDtype.DEFAULT,
+    *,
+    store: str | os.PathLike | None = None,
+    **kwargs,
+):
+    """Load BIOSCAN-5M metadata as ``bioscan_dataset.load_bioscan5m_metadata`` does.
 
-When a store built from this metadata file exists (under ``<root>/bioscan5m/h5/``, or
-given as ``store=``), the frame is assembled from the store's arrays instead of parsing
-the CSV, which is many times faster. With extra ``pandas.read_csv`` keyword arguments, a
-non-default ``dtype``, or whole barcodes that a found store does not hold (a store built
-with ``--no-full-barcodes``), the CSV is parsed with pandas, exactly as the peer does.
+    When a store built from this metadata file exists (under ``<root>/bioscan5m/h5/``, or
+    given as ``store=``), the frame is assembled from the store's arrays instead of parsing
+    the CSV, which is many times faster. With extra ``pandas.read_csv`` keyword arguments, a
+    non-default ``dtype``, or whole barcodes that a found store does not hold (a store built
+    with ``--no-full-barcodes``), the CSV is parsed with pandas, exactly as the peer does.
 
-Returns
--------
-pandas.DataFrame
-    Every column of the file (with the peer's dtypes), ``<rank>_index`` columns (global
-    label indices) and ``image_path``; index = row number in the file.
-""",
-)
+    Returns
+    -------
+    pandas.DataFrame
+        Every column of the file (with the peer's dtypes), ``<rank>_index`` columns (global
+        label indices) and ``image_path``; index = row number in the file.
+    """
+    folders = _store_folders(os.fspath(metadata_path))
+    args = (metadata_path, max_nucleotides, reduce_repeated_barcodes, split, dtype, store, kwargs)
+    return load_peer_metadata(BIOSCAN5M, folders, *args, check_barcodes=True)
+
 
 #: The peer's other name of :func:`load_bioscan5m_metadata`.
 load_metadata = load_bioscan5m_metadata

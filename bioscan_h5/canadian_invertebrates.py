@@ -16,7 +16,7 @@ from . import format as fmt
 from .datasets.base import StoreDataset
 from .datasets.describe import option_lines
 from .datasets.frames import FrameRules
-from .datasets.metadata_files import default_dtype_enum, metadata_loader
+from .datasets.metadata_files import default_dtype_enum, load_peer_metadata
 from .datasets.options import DatasetOptions
 from .datasets.provision import download_root
 from .layouts.canadian_invertebrates_layout import (
@@ -183,26 +183,32 @@ def _store_folders(metadata_path: str) -> list[str]:
     return [os.path.join(os.path.dirname(os.path.abspath(metadata_path)), fmt.STORE_DIRNAME)]
 
 
-load_canadian_invertebrates_metadata = metadata_loader(
-    "load_canadian_invertebrates_metadata",
-    CanadianInvertebrates,
-    _store_folders,
-    _FRAME_RULES,
-    check_barcodes=False,
-    default_dtype=MetadataDtype.DEFAULT,
-    doc="""Load Canadian Invertebrates metadata as the peer's ``load_canadian_invertebrates_metadata`` does.
+def load_canadian_invertebrates_metadata(
+    metadata_path,
+    max_nucleotides: int | None = 660,
+    reduce_repeated_barcodes: bool = False,
+    split: str | None = None,
+    dtype=MetadataDtype.DEFAULT,
+    *,
+    store: str | os.PathLike | None = None,
+    **kwargs,
+):
+    """Load Canadian Invertebrates metadata as the peer's ``load_canadian_invertebrates_metadata`` does.
 
-A store built from this metadata file (under ``CanadianInvertebrates/h5/``, or given as
-``store=``) supplies the frame; with extra ``pandas.read_csv`` keyword arguments, a
-non-default ``dtype``, or no store, the CSV is parsed with pandas as the peer does.
+    A store built from this metadata file (under ``CanadianInvertebrates/h5/``, or given as
+    ``store=``) supplies the frame; with extra ``pandas.read_csv`` keyword arguments, a
+    non-default ``dtype``, or no store, the CSV is parsed with pandas as the peer does.
 
-Returns
--------
-pandas.DataFrame
-    Every column of the file (with the peer's dtypes) and ``<rank>_index`` columns; index
-    = row number in the file.
-""",
-)
+    Returns
+    -------
+    pandas.DataFrame
+        Every column of the file (with the peer's dtypes) and ``<rank>_index`` columns; index
+        = row number in the file.
+    """
+    folders = _store_folders(os.fspath(metadata_path))
+    args = (metadata_path, max_nucleotides, reduce_repeated_barcodes, split, dtype, store, kwargs)
+    return load_peer_metadata(CanadianInvertebrates, folders, *args, check_barcodes=False)
+
 
 #: The peer's other name of :func:`load_canadian_invertebrates_metadata`.
 load_metadata = load_canadian_invertebrates_metadata
