@@ -120,26 +120,22 @@ def batch_loader(
     ----------
     dataset : BIOSCAN5M, BIOSCAN1M, CanadianInvertebrates, or a Subset / ConcatDataset of them
     batch_size : int
-    shuffle : bool
-        Random order each epoch (ignored when ``sampler`` is given).
-    drop_last : bool
+    shuffle, drop_last : bool
+        Random order each epoch (ignored with ``sampler``); drop the last batch if it is smaller.
     sampler : Sampler, optional
         A per-sample sampler, e.g. :class:`~torch.utils.data.DistributedSampler` (``set_epoch`` as usual).
     batch_sampler : Sampler of index lists, optional
         Each batch's indices (:class:`~bioscan_h5.samplers.KClassMSampler`, ...); it sets the
         batch size, and excludes ``shuffle``, ``sampler`` and ``drop_last``.
     generator : torch.Generator, optional
-        Used as ``DataLoader`` uses it (one draw per epoch, then the permutation): the same
-        generator state gives ``DataLoader``'s order.
+        Used as ``DataLoader`` uses it: the same generator state gives ``DataLoader``'s order.
     num_workers : int
         Threads that gather batches in this process; 0 gathers each batch when it is asked for.
     batch_transform : callable, optional
         Applied to each batch dict: in the gathering thread, or, with ``device``, on the device.
     copy : bool
-        Each batch in buffers of its own. By default pixels live in a ring of buffers reused
-        only once no batch made from them is referenced: a batch you keep stays intact, and
-        its slot gets a new buffer (with a :class:`~bioscan_h5.errors.KeptBatchWarning`,
-        once). ``copy=True`` gives every batch new buffers without the warning.
+        New buffers for every batch. By default pixels live in a ring of buffers (:mod:`.ring`):
+        a batch you keep stays intact, with a :class:`~bioscan_h5.errors.KeptBatchWarning` once.
     device : str or torch.device, optional
         ``"cuda"`` (``"cuda:1"``, ...): batches are gathered into page-locked buffers and copied
         to the GPU on a side stream, one batch in flight ahead. ``None`` or ``"cpu"``: CPU tensors.
@@ -163,8 +159,7 @@ def batch_loader(
     Raises
     ------
     InvalidArgumentError
-        An argument is not valid (``device="cuda"`` without CUDA, a dataset not of ours,
-        ``decode="cuda"`` with a per-sample ``transform``, ...).
+        An argument is not valid (``device="cuda"`` without CUDA, a dataset not of ours, ...).
     """
     batches = _batch_sampler(dataset, batch_size, shuffle, drop_last, sampler, generator, batch_sampler)
     return BatchLoader(
