@@ -158,7 +158,7 @@ def time_builder(
     The image stage is timed as ``build --splits SPLITS`` extending a ``--no-images`` store:
     decoding, writing, syncing and marking rows done, plus the fixed cost of a build call.
     """
-    from bioscan_h5.builder import BuildConfig, build
+    from bioscan_h5.build import BuildConfig, build
 
     out = os.path.join(out_dir, f"w{workers}-{'whole' if whole else splits}.h5")
     for p in glob.glob(out + "*"):

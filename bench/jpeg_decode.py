@@ -38,7 +38,7 @@ import numpy as np
 def _encoded(work: str, n: int) -> tuple[list[bytes], list[bytes], list[tuple[int, int]]]:
     """``n`` stored images (bytes), their modes and sizes, from a JPEG store of a generated root."""
     from bioscan_h5 import open_store
-    from bioscan_h5.builder import BuildConfig, build
+    from bioscan_h5.build import BuildConfig, build
     from tools import make_sample_data
 
     root = os.path.join(work, f"decode-root{n}")

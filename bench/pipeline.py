@@ -80,7 +80,7 @@ def name(source: str, threads: int, dtype: str) -> str:
 # ----------------------------------------------------------------------------- data
 def crop_store(d: kd.ReadData) -> str:
     """The JPEG store of the 256 px crops re-encoded at quality 90 (``--jpeg-crop``), built once."""
-    from bioscan_h5.builder import BuildConfig, build
+    from bioscan_h5.build import BuildConfig, build
 
     out = os.path.join(d.root, "bioscan5m", "h5", "bench_jpeg90crop_store.h5")
     if not os.path.exists(out):
@@ -94,7 +94,7 @@ def crop_store(d: kd.ReadData) -> str:
 def source_files(d: kd.ReadData) -> list[str]:
     """The source JPEG of each dataset index of ``split="all"`` (what DALI and the peer read)."""
     from bioscan_h5 import BIOSCAN5M
-    from bioscan_h5.datasets.bioscan5m import get_image_path
+    from bioscan_h5.bioscan5m import get_image_path
 
     ds = BIOSCAN5M(d.root, split="all")
     folder = os.path.join(d.images, "cropped_256")

@@ -34,7 +34,7 @@ _LAZY = {
     "load_canadian_invertebrates_metadata": "bioscan_h5.canadian_invertebrates",
     "Store": "bioscan_h5.store",
     "open_store": "bioscan_h5.store",
-    "batch_loader": "bioscan_h5.loader",
+    "batch_loader": "bioscan_h5.datasets.loader",
 }
 
 __all__ = [

@@ -1,25 +1,36 @@
-"""BIOSCAN-5M (``from bioscan_h5.bioscan5m import BIOSCAN5M``): see :mod:`bioscan_h5.datasets.bioscan5m`.
+"""BIOSCAN-5M: the dataset class and the module-level names of ``bioscan_dataset.bioscan5m``.
 
-The module-level names of ``bioscan_dataset.bioscan5m`` are here too, with the same values.
+A drop-in for the peer's module. Its files, split rules and columns (needed without torch by
+the builder and the store) are in :mod:`bioscan_h5.layouts.bioscan5m_layout`.
 """
 
-from .datasets.bioscan5m import (
-    BIOSCAN5M,
-    COLUMN_DTYPES,
-    RGB_MEAN,
-    RGB_STDEV,
-    SEEN_SPLITS,
-    SPLIT_ALIASES,
-    UNSEEN_SPLITS,
-    USECOLS,
-    VALID_METASPLITS,
-    VALID_SPLITS,
-    MetadataDtype,
-    explode_metasplit,
-    get_image_path,
-    load_bioscan5m_metadata,
-    load_metadata,
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping
+
+import numpy as np
+import torch
+
+from . import format as fmt
+from .datasets.base import ImageStoreDataset
+from .datasets.describe import option_lines
+from .datasets.frames import FrameRules
+from .datasets.metadata_files import default_dtype_enum, load_peer_metadata
+from .datasets.options import DatasetOptions
+from .datasets.provision import download_root
+from .layouts.bioscan5m_layout import (
+    BIOSCAN5M_LAYOUT,
+    COLUMN_DTYPES_5M,
+    LABELS_5M,
+    SEEN_SPLITS_5M,
+    SPLIT_ALIASES_5M,
+    UNSEEN_SPLITS_5M,
+    USECOLS_5M,
+    VALID_METASPLITS_5M,
+    explode_metasplit_5m,
 )
+from .store import Store
 
 __all__ = [
     "BIOSCAN5M",
@@ -38,3 +49,231 @@ __all__ = [
     "load_bioscan5m_metadata",
     "load_metadata",
 ]
+
+#: Per-channel mean of the BIOSCAN-5M images (as published with bioscan-dataset).
+RGB_MEAN = torch.tensor([0.76281859, 0.76503749, 0.76373138])
+#: Per-channel standard deviation of the BIOSCAN-5M images.
+RGB_STDEV = torch.tensor([0.14205404, 0.15642502, 0.17309470])
+
+# The names ``bioscan_dataset.bioscan5m`` defines, with the same values.
+#: The dtypes the metadata CSV is read with.
+COLUMN_DTYPES = COLUMN_DTYPES_5M
+#: The columns :class:`BIOSCAN5M`'s ``metadata`` frame holds (in the file's order).
+USECOLS = USECOLS_5M
+VALID_SPLITS = list(fmt.BIOSCAN5M_SPLITS)
+SPLIT_ALIASES = dict(SPLIT_ALIASES_5M)
+VALID_METASPLITS = list(VALID_METASPLITS_5M)
+SEEN_SPLITS = list(SEEN_SPLITS_5M)
+UNSEEN_SPLITS = list(UNSEEN_SPLITS_5M)
+
+
+_FRAME_RULES = FrameRules(COLUMN_DTYPES_5M, tuple(USECOLS_5M), LABELS_5M, image_path=True)
+
+
+#: ``MetadataDtype.DEFAULT``, the default ``dtype`` of :func:`load_bioscan5m_metadata`, means :data:`COLUMN_DTYPES`.
+MetadataDtype = default_dtype_enum("BIOSCAN5M", __name__)
+
+
+def explode_metasplit(metasplit: str | None, verify: bool = False) -> set[str]:
+    """The splits a (meta)split name stands for (``"seen"``, ``"pretrain+train"``, ``"validation"``...).
+
+    Parameters
+    ----------
+    metasplit : str or None
+        None is ``"all"``.
+    verify : bool, default=False
+        Raise ``ValueError`` for a name that is not a split.
+
+    Returns
+    -------
+    set of str
+    """
+    return explode_metasplit_5m(metasplit, verify=verify)
+
+
+def get_image_path(row) -> str:
+    """The image file of a metadata row, relative to the image package folder.
+
+    ``<split>/<chunk>/<processid>.jpg``, without the chunk folder where the row has none.
+
+    Parameters
+    ----------
+    row : pandas.Series or Mapping
+        A row of the metadata frame (``split``, ``chunk`` and ``processid``).
+    """
+    import pandas as pd
+
+    chunk = row["chunk"]
+    folder = f"{chunk}{os.path.sep}" if pd.notna(chunk) and chunk else ""
+    return f"{row['split']}{os.path.sep}{folder}{row['processid']}.jpg"
+
+
+class BIOSCAN5M(ImageStoreDataset):
+    r"""`BIOSCAN-5M <https://github.com/bioscan-ml/BIOSCAN-5M>`_ dataset, read from a bioscan-h5 store.
+
+    Same arguments, defaults, samples, sample order and label indices as
+    ``bioscan_dataset.BIOSCAN5M`` 1.3.0; images are the store's ``S x S`` pixels (by default
+    ``Resize(256)`` + ``CenterCrop(256)`` of the peer's image).
+
+    Parameters
+    ----------
+    root : str
+        The root directory holding ``bioscan5m/`` (metadata, images and the ``h5/`` stores).
+    split : str, default="train"
+        ``"pretrain"``, ``"train"``, ``"val"``, ``"test"``, ``"key_unseen"``, ``"val_unseen"``,
+        ``"test_unseen"``, ``"other_heldout"``, ``"all"``, ``"seen"`` (train+val+test),
+        ``"unseen"`` (key_unseen+val_unseen+test_unseen), or splits joined by ``"+"``.
+        ``"validation"`` is an alias of ``"val"``.
+    modality : str or Iterable[str], default=("image", "dna")
+        ``"image"``, ``"dna"`` and/or any stored metadata column (also ``sampleid``,
+        ``taxon``, ``inferred_ranks``, ``index_bioscan_1M_insect``, ``<rank>_index``,
+        ``image_path``).
+    image_package : str, default="cropped_256"
+        ``"cropped_256"``, ``"original_256"``, ``"cropped"`` or ``"original_full"``.
+    reduce_repeated_barcodes : bool, default=False
+        Keep one sample per barcode (the peer's rule: truncated, trailing N stripped, first
+        after a seeded shuffle of the whole file).
+    max_nucleotides : int or None, default=660
+        Truncate barcodes; ``None`` keeps them whole (the store must hold them whole).
+    target_type : str or Iterable[str], default="species"
+        Ranks: ``phylum``, ``class``, ``order``, ``family``, ``subfamily``, ``genus``,
+        ``species``, ``dna_bin`` (alias ``uri``).
+    target_format : {"index", "text"}, default="index"
+    output_format : {"tuple", "dict"}, default="tuple"
+    transform, dna_transform, target_transform : callable, optional
+        As in the peer. A :class:`bioscan_h5.tokenizers.Tokenizer` as ``dna_transform``
+        receives the stored codes directly (no string round trip).
+    download : bool, default=False
+        Download the metadata (and the images of the split) first, then build the store.
+    store : str or Store, optional
+        The store to read. Default: ``<root>/bioscan5m/h5/bioscan5m_<package>_<S>px.h5``.
+    image_size : int, optional
+        Choose among stores of several sizes (default: the only one, else 256).
+    image_format : {"pil", "numpy", "tensor"}, default="pil"
+        PIL image (as the peer), HWC uint8 array, or CHW uint8 tensor.
+    build : {"auto", True, False}, default="auto"
+        With no store (or no images for the split) but raw data present, build it now
+        (``"auto"``/``True``) or raise an error with the build command (``False``).
+    mirror : str, optional
+        With ``download=True``: fetch the archives from this base URL (or folder) instead of
+        the public URLs; default: the environment variable ``BIOSCAN_H5_MIRROR``.
+    drop_bad_images : bool, default=False
+        Leave out rows whose image could not be decoded at build time (by default they stay,
+        as in the peer, and reading one raises :class:`~bioscan_h5.ImageUnavailableError`).
+    verify_reads : bool, default=False
+        Check every sample served against the store's checksums (format 2 stores): a damaged
+        row raises :class:`~bioscan_h5.ChecksumMismatchError` naming it. It costs about
+        60 us per 256 px image and 10-20 us per row of metadata.
+    dense_labels : bool, default=False
+        Renumber every rank's labels ``0 .. n - 1`` over the labels this split holds (in the
+        store's order), for a classifier of ``ds.num_classes(rank)`` outputs; ``index2label``,
+        ``ds.metadata`` and batches use the same numbering.
+
+    Attributes
+    ----------
+    metadata : pandas.DataFrame
+        The selected rows (built on first access).
+    """
+
+    dataset_name = "bioscan5m"
+    base_folder = "bioscan5m"
+    rank_aliases: Mapping[str, str] = {"uri": "dna_bin"}
+    frame_rules = _FRAME_RULES
+
+    def __init__(
+        self,
+        root: str | os.PathLike | None = None,
+        split: str = "train",
+        modality: str | Iterable[str] = ("image", "dna"),
+        image_package: str = "cropped_256",
+        reduce_repeated_barcodes: bool = False,
+        max_nucleotides: int | None = 660,
+        target_type: str | Iterable[str] = "species",
+        target_format: str = "index",
+        output_format: str = "tuple",
+        transform: Callable | None = None,
+        dna_transform: Callable | None = None,
+        target_transform: Callable | None = None,
+        download: bool = False,
+        *,
+        store: str | os.PathLike | Store | None = None,
+        image_size: int | None = None,
+        image_format: str = "pil",
+        build: str | bool = "auto",
+        drop_bad_images: bool = False,
+        mirror: str | None = None,
+        verify_reads: bool = False,
+        dense_labels: bool = False,
+    ) -> None:
+        self.split = SPLIT_ALIASES_5M.get(split, split)
+        self._split_set = explode_metasplit_5m(self.split, verify=True)
+        options = DatasetOptions(
+            modality=modality,  # type: ignore[arg-type]  # normalised to a tuple
+            image_package=image_package,
+            reduce_repeated_barcodes=reduce_repeated_barcodes,
+            max_nucleotides=max_nucleotides,
+            target_type=target_type,  # type: ignore[arg-type]
+            target_format=target_format,
+            output_format=output_format,
+            transform=transform,
+            dna_transform=dna_transform,
+            target_transform=target_transform,
+            image_size=image_size,
+            image_format=image_format,
+            build=build,
+            drop_bad_images=drop_bad_images,
+            verify_reads=verify_reads,
+            dense_labels=dense_labels,
+            rank_aliases=self.rank_aliases,
+        )
+        if download:
+            download_root(self.dataset_name, root, options, mirror, self.split)
+        self._setup(root, options, store)
+
+    def _select_rows(self, st: Store) -> np.ndarray:
+        return BIOSCAN5M_LAYOUT.split_rows(st, self.split)
+
+    def _build_splits(self) -> str:
+        return "+".join(sorted(self._split_set))
+
+    def extra_repr(self) -> str:
+        return option_lines(self, [f"split: {self.split!r}"])
+
+
+def _store_folders(metadata_path: str) -> list[str]:
+    """``<dataset folder>/h5``: the metadata file lies in ``<dataset folder>/metadata/csv/``."""
+    dataset_dir = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(metadata_path))))
+    return [os.path.join(dataset_dir, fmt.STORE_DIRNAME)]
+
+
+def load_bioscan5m_metadata(
+    metadata_path,
+    max_nucleotides: int | None = 660,
+    reduce_repeated_barcodes: bool = False,
+    split: str | None = None,
+    dtype=MetadataDtype.DEFAULT,
+    *,
+    store: str | os.PathLike | None = None,
+    **kwargs,
+):
+    """Load BIOSCAN-5M metadata as ``bioscan_dataset.load_bioscan5m_metadata`` does.
+
+    When a store built from this metadata file exists (under ``<root>/bioscan5m/h5/``, or
+    given as ``store=``), the frame is assembled from the store's arrays instead of parsing
+    the CSV, which is many times faster. With extra ``pandas.read_csv`` keyword arguments, a
+    non-default ``dtype``, or whole barcodes that a found store does not hold (a store built
+    with ``--no-full-barcodes``), the CSV is parsed with pandas, exactly as the peer does.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Every column of the file (with the peer's dtypes), ``<rank>_index`` columns (global
+        label indices) and ``image_path``; index = row number in the file.
+    """
+    folders = _store_folders(os.fspath(metadata_path))
+    args = (metadata_path, max_nucleotides, reduce_repeated_barcodes, split, dtype, store, kwargs)
+    return load_peer_metadata(BIOSCAN5M, folders, *args, check_barcodes=True)
+
+
+#: The peer's other name of :func:`load_bioscan5m_metadata`.
+load_metadata = load_bioscan5m_metadata

@@ -1,8 +1,214 @@
-"""Canadian Invertebrates (``from bioscan_h5.canadian_invertebrates import CanadianInvertebrates``).
+"""Canadian Invertebrates: the dataset class and the peer's module-level names (DNA barcodes only).
 
-See :mod:`bioscan_h5.datasets.canadian_invertebrates`. The module-level names of the peer's
-``bioscan_dataset.canadian_invertebrates`` are here too, with the same values.
+A drop-in for ``bioscan_dataset.canadian_invertebrates`` (bioscan-dataset's development
+branch). Its file, split rules and columns (needed without torch by the builder and the
+store) are in :mod:`bioscan_h5.layouts.canadian_invertebrates_layout`.
 """
 
-from .datasets.canadian_invertebrates import *  # noqa: F403 - the peer's names, as its module has them
-from .datasets.canadian_invertebrates import __all__  # noqa: F401
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+
+import numpy as np
+
+from . import format as fmt
+from .datasets.base import StoreDataset
+from .datasets.describe import option_lines
+from .datasets.frames import FrameRules
+from .datasets.metadata_files import default_dtype_enum, load_peer_metadata
+from .datasets.options import DatasetOptions
+from .datasets.provision import download_root
+from .layouts.canadian_invertebrates_layout import (
+    CANADIAN_INVERTEBRATES_LAYOUT,
+    CANINV_METASPLITS,
+    CANINV_SEEN_SPLITS,
+    CANINV_SPLIT_ALIASES,
+    CANINV_UNSEEN_SPLITS,
+    COLUMN_DTYPES_CANINV,
+    LABELS_CANINV,
+    USECOLS_CANINV,
+    explode_metasplit_caninv,
+)
+from .store import Store
+
+__all__ = [
+    "COLUMN_ALIASES",
+    "COLUMN_DTYPES",
+    "SEEN_SPLITS",
+    "SPLIT_ALIASES",
+    "UNSEEN_SPLITS",
+    "USECOLS",
+    "VALID_METASPLITS",
+    "VALID_SPLITS",
+    "CanadianInvertebrates",
+    "MetadataDtype",
+    "explode_metasplit",
+    "load_canadian_invertebrates_metadata",
+    "load_metadata",
+]
+
+# The names the peer's ``bioscan_dataset.canadian_invertebrates`` defines, with the same values.
+COLUMN_DTYPES = COLUMN_DTYPES_CANINV
+USECOLS = USECOLS_CANINV
+#: Other names of columns, accepted as ``target_type`` (and as ``column`` of the label methods).
+COLUMN_ALIASES = {"bin_uri": "dna_bin", "nucleotides": "dna_barcode"}
+VALID_SPLITS = list(fmt.CANADIAN_INVERTEBRATES_SPLITS)
+SPLIT_ALIASES = dict(CANINV_SPLIT_ALIASES)
+VALID_METASPLITS = list(CANINV_METASPLITS)
+SEEN_SPLITS = list(CANINV_SEEN_SPLITS)
+UNSEEN_SPLITS = list(CANINV_UNSEEN_SPLITS)
+_FRAME_RULES = FrameRules(COLUMN_DTYPES_CANINV, tuple(USECOLS_CANINV), LABELS_CANINV)
+
+
+#: ``MetadataDtype.DEFAULT``, the default ``dtype`` of :func:`load_canadian_invertebrates_metadata`, means :data:`COLUMN_DTYPES`.
+MetadataDtype = default_dtype_enum("CanadianInvertebrates", __name__)
+
+
+def explode_metasplit(metasplit: str | None, verify: bool = False) -> set[str]:
+    """The splits of a (meta)split name, see :func:`~bioscan_h5.layouts.canadian_invertebrates_layout.explode_metasplit_caninv` (``verify`` off by default)."""
+    return explode_metasplit_caninv(metasplit, verify=verify)
+
+
+class CanadianInvertebrates(StoreDataset):
+    r"""`Canadian Invertebrates <https://huggingface.co/datasets/bioscan-ml/CanadianInvertebrates-ML>`_, from a bioscan-h5 store.
+
+    Same arguments, defaults, samples, order and label indices as
+    ``bioscan_dataset.CanadianInvertebrates`` (the development branch of bioscan-dataset).
+    The store is DNA-only: ``bioscan-h5 build --dataset canadian_invertebrates --root ROOT``
+    writes ``ROOT/CanadianInvertebrates/h5/canadian_invertebrates.h5`` (the dataset builds it
+    itself when it is missing).
+
+    Parameters
+    ----------
+    root : str
+        The folder holding ``CanadianInvertebrates/CanInv_metadata.csv``.
+    split : str, default="train"
+        ``"pretrain"``, ``"train"``, ``"val"`` (alias ``"validation"``), ``"test"``,
+        ``"test_unseen"``, ``"all"``, ``"seen"`` (train+val+test), ``"unseen"``
+        (test_unseen), or splits joined by ``"+"``.
+    modality : str or Iterable[str], default="dna"
+        ``"dna"`` and/or any stored metadata column (``"processid"``, ``"sequence_len"``...).
+    reduce_repeated_barcodes : bool, default=False
+        Keep one sample per barcode (cut to ``max_nucleotides``, trailing N stripped; the
+        first after a shuffle with seed 0). The file already holds one row per whole barcode.
+    max_nucleotides : int or None, default=660
+        Cut barcodes to this many letters; None keeps them whole.
+    target_type : str or Iterable[str], default="species"
+        ``phylum``, ``class``, ``order``, ``family``, ``genus``, ``species``, ``dna_bin``
+        (alias ``bin_uri``).
+    target_format : {"index", "text"}, default="index"
+    output_format : {"tuple", "dict"}, default="tuple"
+        ``"dictionary"`` is accepted for ``"dict"``.
+    dna_transform, target_transform : callable, optional
+        A :class:`bioscan_h5.tokenizers.Tokenizer` as ``dna_transform`` receives the stored
+        codes directly.
+    download : bool, default=False
+        Download the metadata file first (from Hugging Face, or ``mirror``).
+    store : str or Store, optional
+        The store to read (default: the one under ``root``).
+    build : {"auto", True, False}, default="auto"
+        Build a missing store now, or (``False``) raise an error that gives the command.
+    mirror : str, optional
+        With ``download=True``: fetch from this base URL (or folder) instead.
+
+    Attributes
+    ----------
+    metadata : pandas.DataFrame
+        The selected rows, as the peer's frame.
+    """
+
+    dataset_name = "canadian_invertebrates"
+    base_folder = "CanadianInvertebrates"
+    rank_aliases = COLUMN_ALIASES
+    frame_rules = _FRAME_RULES
+
+    def __init__(
+        self,
+        root: str | os.PathLike | None = None,
+        split: str = "train",
+        modality: str | Iterable[str] = "dna",
+        reduce_repeated_barcodes: bool = False,
+        max_nucleotides: int | None = 660,
+        target_type: str | Iterable[str] = "species",
+        target_format: str = "index",
+        output_format: str = "tuple",
+        dna_transform: Callable | None = None,
+        target_transform: Callable | None = None,
+        download: bool = False,
+        *,
+        store: str | os.PathLike | Store | None = None,
+        build: str | bool = "auto",
+        mirror: str | None = None,
+        verify_reads: bool = False,
+        dense_labels: bool = False,
+    ) -> None:
+        self.split = CANINV_SPLIT_ALIASES.get(split, split)
+        explode_metasplit_caninv(self.split, verify=True)
+        options = DatasetOptions(
+            modality=modality,  # type: ignore[arg-type]  # normalised to a tuple
+            reduce_repeated_barcodes=reduce_repeated_barcodes,
+            max_nucleotides=max_nucleotides,
+            target_type=target_type,  # type: ignore[arg-type]
+            target_format=target_format,
+            output_format=output_format,
+            dna_transform=dna_transform,
+            target_transform=target_transform,
+            build=build,
+            verify_reads=verify_reads,
+            dense_labels=dense_labels,
+            rank_aliases=self.rank_aliases,
+        )
+        if download:
+            download_root(self.dataset_name, root, options, mirror, "all")
+        self._setup(root, options, store)
+
+    def _select_rows(self, st: Store) -> np.ndarray:
+        return CANADIAN_INVERTEBRATES_LAYOUT.split_rows(st, self.split)
+
+    def extra_repr(self) -> str:
+        return option_lines(self, [f"split: {self.split!r}"])
+
+    def __repr__(self) -> str:
+        lines = [
+            f"Number of samples: {len(self)}",
+            f"Root location: {self.root}",
+            *self.extra_repr().split("\n"),
+        ]
+        return f"{type(self).__name__} Dataset\n" + "\n".join("    " + line for line in lines)
+
+
+def _store_folders(metadata_path: str) -> list[str]:
+    """``CanadianInvertebrates/h5``, beside the metadata file."""
+    return [os.path.join(os.path.dirname(os.path.abspath(metadata_path)), fmt.STORE_DIRNAME)]
+
+
+def load_canadian_invertebrates_metadata(
+    metadata_path,
+    max_nucleotides: int | None = 660,
+    reduce_repeated_barcodes: bool = False,
+    split: str | None = None,
+    dtype=MetadataDtype.DEFAULT,
+    *,
+    store: str | os.PathLike | None = None,
+    **kwargs,
+):
+    """Load Canadian Invertebrates metadata as the peer's ``load_canadian_invertebrates_metadata`` does.
+
+    A store built from this metadata file (under ``CanadianInvertebrates/h5/``, or given as
+    ``store=``) supplies the frame; with extra ``pandas.read_csv`` keyword arguments, a
+    non-default ``dtype``, or no store, the CSV is parsed with pandas as the peer does.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Every column of the file (with the peer's dtypes) and ``<rank>_index`` columns; index
+        = row number in the file.
+    """
+    folders = _store_folders(os.fspath(metadata_path))
+    args = (metadata_path, max_nucleotides, reduce_repeated_barcodes, split, dtype, store, kwargs)
+    return load_peer_metadata(CanadianInvertebrates, folders, *args, check_barcodes=False)
+
+
+#: The peer's other name of :func:`load_canadian_invertebrates_metadata`.
+load_metadata = load_canadian_invertebrates_metadata

@@ -7,6 +7,8 @@ Every error derives from :class:`BioscanH5Error` and from the builtin a caller w
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 __all__ = [
     "REBUILD",
     "BioscanH5Error",
@@ -33,6 +35,7 @@ __all__ = [
     "StoreIncompleteError",
     "StoreNotFoundError",
     "StoreVersionError",
+    "check_choice",
     "rebuild_hint",
 ]
 
@@ -60,6 +63,15 @@ class InvalidArgumentError(BioscanH5Error, ValueError):
     The message shows the value with ``!r`` and lists the valid ones. It is a ``ValueError``,
     as ``bioscan-dataset`` raises for the same mistakes.
     """
+
+
+def check_choice(name: str, value: object, valid: Iterable[object]) -> None:
+    """Raise :class:`InvalidArgumentError` unless ``value`` is one of ``valid`` (booleans by identity)."""
+    choices = tuple(valid)
+    if value not in choices or (isinstance(value, bool) and not any(v is value for v in choices)):
+        raise InvalidArgumentError(
+            f"Unknown {name}: {value!r}. Valid values are: {', '.join(repr(v) for v in choices)}."
+        )
 
 
 class IndexTypeError(BioscanH5Error, TypeError):
@@ -146,13 +158,12 @@ class MetadataError(BioscanH5Error, ValueError):
         self.value = value
 
 
-class ImageUnavailableError(BioscanH5Error, OSError, RuntimeError):
+class ImageUnavailableError(BioscanH5Error, OSError):
     """The image of a row could not be decoded at build time (the builder flagged it).
 
     It is an ``OSError``, as the errors ``bioscan-dataset`` raises for the same files (PIL's
     ``UnidentifiedImageError``, ``FileNotFoundError``, a truncated-file ``OSError``), so the
-    usual ``except OSError:`` skips such a sample with either package. It is also a
-    ``RuntimeError``, as in earlier releases.
+    usual ``except OSError:`` skips such a sample with either package.
     """
 
 

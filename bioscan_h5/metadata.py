@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import format as fmt
+from .barcode_codes import encode_barcodes
 from .cells import CONTROL
 from .columns import ColumnValueError, StoredColumn, codec_for
-from .dna import encode_barcodes
 from .errors import MetadataError
 from .format import ColumnSpec, DatasetSchema, Kind
 from .metadata_lines import check_line_lengths

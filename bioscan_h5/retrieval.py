@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from .errors import InvalidArgumentError
-from .splits import CLIBD_5M_GROUPS
+from .layouts.bioscan5m_layout import CLIBD_5M_GROUPS
 
 __all__ = [
     "PROTOCOL_GROUPS",

@@ -44,7 +44,7 @@ Fixtures
     split with ``--compression lzf``; every split with ``--pixels jpeg``), and the peer's
     dataset on it.
 ``build_store(root, **kw)``
-    Build in this process (``bioscan_h5.builder.build``) with the progress bar off.
+    Build in this process (``bioscan_h5.build.build``) with the progress bar off.
 ``run_cli(*args, **subprocess_kw)`` / ``start_cli(*args)``
     Run ``python -m bioscan_h5.cli`` in a subprocess with this interpreter: to the end
     (``subprocess.CompletedProcess``, text output) or started in the background
@@ -100,7 +100,7 @@ def sample_root_5m(tmp_path_factory, _root_cache) -> SampleRoot:
 
 # ------------------------------------------------------------------------------ building
 def _build(root: SampleRoot | str | os.PathLike, **kw):
-    from bioscan_h5.builder import BuildConfig, build
+    from bioscan_h5.build import BuildConfig, build
 
     root = root.root if isinstance(root, SampleRoot) else root
     kw.setdefault("progress", False)

@@ -80,7 +80,7 @@ def sample_root(work: str, store_rows: int) -> tuple[str, str]:
     """A clean generated root of ``store_rows`` rows and its default store, made once: (root, store)."""
     import make_sample_data
 
-    from bioscan_h5.builder import BuildConfig, build
+    from bioscan_h5.build import BuildConfig, build
 
     root = os.path.join(work, f"root{store_rows}")
     store = os.path.join(root, "bioscan5m", "h5", "bioscan5m_cropped_256_256px.h5")
@@ -147,7 +147,7 @@ def ffcv_beton(data: ReadData, ffcv_python: str, mode: str, quality: int = 90) -
 
 def jpeg_store(data: ReadData) -> str | None:
     """Issue 12's JPEG store of the same root (``build --pixels jpeg``); None while that kind is absent."""
-    from bioscan_h5.builder import BuildConfig, build
+    from bioscan_h5.build import BuildConfig, build
 
     if "pixels" not in {f.name for f in dataclasses.fields(BuildConfig)}:
         return None

@@ -42,7 +42,7 @@ def scale_store(work: str, n_rows: int) -> tuple[str, str]:
     from make_fullscale_metadata import SPLITS
 
     from bioscan_h5 import format as fmt
-    from bioscan_h5.builder import BuildConfig, build
+    from bioscan_h5.build import BuildConfig, build
 
     root = os.path.join(work, f"scale{n_rows}")
     scale_csv(root, n_rows)

@@ -4,7 +4,7 @@ See :mod:`bioscan_h5.build.pipeline` for the stages of a build.
 """
 
 from ..errors import BuildInterrupted
-from .config import CONTENT_ARGS, BuildConfig, BuildResult, config_from_args
+from .config import CONTENT_ARGS, BuildConfig, BuildResult
 from .pipeline import build
 
-__all__ = ["CONTENT_ARGS", "BuildConfig", "BuildInterrupted", "BuildResult", "build", "config_from_args"]
+__all__ = ["CONTENT_ARGS", "BuildConfig", "BuildInterrupted", "BuildResult", "build"]

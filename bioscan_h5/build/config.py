@@ -1,8 +1,7 @@
 """What a build is asked to do (:class:`BuildConfig`) and what it did (:class:`BuildResult`).
 
-:meth:`BuildConfig.from_content` is the one way the command line (``build`` and
-``download``) and the datasets' automatic builds make a configuration, and
-:meth:`BuildConfig.command` is the ``bioscan-h5 build`` command line that runs one.
+:meth:`BuildConfig.from_content` makes one from a store's recorded content arguments (an
+extension), and :meth:`BuildConfig.command` is the ``bioscan-h5 build`` command line that runs one.
 """
 
 from __future__ import annotations
@@ -10,12 +9,12 @@ from __future__ import annotations
 import dataclasses
 import os
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from .. import format as fmt
-from ..errors import InvalidArgumentError
+from ..errors import InvalidArgumentError, check_choice
 from ..pixels import CODECS, codec
 from .limits import capped_workers, check_image_size
 
@@ -24,7 +23,6 @@ __all__ = [
     "CONTENT_DEFAULTS",
     "BuildConfig",
     "BuildResult",
-    "config_from_args",
     "recorded_content",
 ]
 
@@ -51,7 +49,7 @@ _COMPRESSIONS = (None, "lzf", "gzip")
 class BuildConfig:
     """Everything ``bioscan-h5 build`` takes (see ``bioscan-h5 build --help``).
 
-    Make one with :meth:`from_content`. The values are checked here, once: a bad one raises
+    The values are checked here, once: a bad one raises
     :class:`~bioscan_h5.errors.InvalidArgumentError` naming the field and the valid values.
     ``root`` and ``out`` are made absolute; ``out`` defaults to the store path of the root,
     and ``workers`` to the number of usable cores.
@@ -84,9 +82,9 @@ class BuildConfig:
 
     def __post_init__(self) -> None:
         self.root = os.path.abspath(os.path.expanduser(os.fspath(self.root)))
-        _check_choice("image_package", self.image_package, fmt.IMAGE_PACKAGES)
-        _check_choice("fit", self.fit, fmt.FITS)
-        _check_choice("compression", self.compression, _COMPRESSIONS)
+        check_choice("image_package", self.image_package, fmt.IMAGE_PACKAGES)
+        check_choice("fit", self.fit, fmt.FITS)
+        check_choice("compression", self.compression, _COMPRESSIONS)
         if not _positive_int(self.image_size):
             raise InvalidArgumentError(f"image_size must be a positive integer, got {self.image_size!r}.")
         check_image_size(self.image_size)
@@ -94,7 +92,7 @@ class BuildConfig:
             raise InvalidArgumentError(
                 f"max_nucleotides must be a positive integer or None, got {self.max_nucleotides!r}."
             )
-        _check_choice("pixels", self.pixels, tuple(CODECS))
+        check_choice("pixels", self.pixels, tuple(CODECS))
         codec(self.pixels).check_arguments(self.jpeg_quality, self.compression)
         if self.jpeg_crop and not self.jpeg_quality:
             raise InvalidArgumentError(
@@ -220,13 +218,6 @@ def _usable_cores() -> int:
     return os.cpu_count() or 1
 
 
-def _check_choice(name: str, value: object, valid: Sequence) -> None:
-    if value not in valid:
-        raise InvalidArgumentError(
-            f"Invalid {name} {value!r}. Valid values are: {', '.join(repr(v) for v in valid)}."
-        )
-
-
 @dataclass
 class BuildResult:
     """What a build did.
@@ -296,9 +287,3 @@ def recorded_content(build_args: str | None) -> dict[str, Any]:
     if "full_barcodes" not in recorded:
         recorded["full_barcodes"] = "max_nucleotides" in recorded and recorded["max_nucleotides"] is None
     return {**CONTENT_DEFAULTS, **recorded}
-
-
-def config_from_args(**kwargs: Any) -> BuildConfig:
-    """A :class:`BuildConfig` from keyword arguments, ignoring unknown keys."""
-    names = {f.name for f in dataclasses.fields(BuildConfig)}
-    return BuildConfig(**{k: v for k, v in kwargs.items() if k in names})

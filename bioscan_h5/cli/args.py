@@ -8,7 +8,6 @@ which the command reports in one line; any other exception keeps its traceback.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidArgumentError
@@ -88,20 +87,17 @@ def checked_tokenizers(names: tuple[str, ...]) -> None:
             raise InvalidArgumentError(str(exc)) from exc
 
 
-def build_config(
-    args: argparse.Namespace, content: Mapping[str, Any] | None = None, **options: Any
-) -> BuildConfig:
-    """The build configuration of a command's arguments, made by :meth:`BuildConfig.from_content`.
+def build_config(args: argparse.Namespace, **fields: Any) -> BuildConfig:
+    """The build configuration of a command's arguments.
 
     Parameters
     ----------
     args : argparse.Namespace
         Parsed arguments with the options ``build`` and ``download`` share (``root``,
         ``dataset``, ``image_package``, ``image_size``, ``splits``, ``workers``, ``no_images``).
-    content : mapping, optional
-        The command's other content arguments (``fit``, ``tokenize``, ...).
-    **options
-        Other fields of the configuration (``out``, ``progress``, ...).
+    **fields
+        The command's other fields of :class:`~bioscan_h5.build.BuildConfig` (``fit``,
+        ``out``, ``progress``, ...).
 
     Raises
     ------
@@ -110,12 +106,13 @@ def build_config(
     """
     from ..build import BuildConfig
 
-    shared = {"dataset": args.dataset, "image_package": args.image_package, "image_size": args.image_size}
-    return BuildConfig.from_content(
-        args.root,
-        {**shared, **(content or {})},
+    return BuildConfig(
+        root=args.root,
+        dataset=args.dataset,
+        image_package=args.image_package,
+        image_size=args.image_size,
         splits=args.splits,
         workers=args.workers,
         no_images=args.no_images,
-        **options,
+        **fields,
     )

@@ -112,20 +112,17 @@ def to_config(args: argparse.Namespace) -> BuildConfig:
     InvalidArgumentError
         A value the configuration refuses.
     """
-    content = {
-        "fit": args.fit,
-        "max_nucleotides": args.max_nucleotides,
-        "compression": args.compression,
-        "draft": not args.no_draft,
-        "tokenize": tuple(t for t in args.tokenize.split(",") if t),
-        "pixels": args.pixels,
-        "jpeg_quality": args.jpeg_quality,
-        "jpeg_crop": args.jpeg_crop,
-        "full_barcodes": not args.no_full_barcodes,
-    }
     return build_config(
         args,
-        content,
+        fit=args.fit,
+        max_nucleotides=args.max_nucleotides,
+        compression=args.compression,
+        draft=not args.no_draft,
+        tokenize=tuple(t for t in args.tokenize.split(",") if t),
+        pixels=args.pixels,
+        jpeg_quality=args.jpeg_quality,
+        jpeg_crop=args.jpeg_crop,
+        full_barcodes=not args.no_full_barcodes,
         out=args.out,
         overwrite=args.overwrite,
         dry_run=args.dry_run,

@@ -1,26 +1,22 @@
-"""The PyTorch datasets: drop-ins for ``bioscan_dataset``'s ``BIOSCAN5M``, ``BIOSCAN1M`` and ``CanadianInvertebrates``."""
+"""The machinery the PyTorch datasets share: the base class, options, samples, labels, batch loading.
 
-from .base import StoreDataset
-from .bioscan1m import BIOSCAN1M, load_bioscan1m_metadata
-from .bioscan5m import BIOSCAN5M, load_bioscan5m_metadata
-from .canadian_invertebrates import CanadianInvertebrates, load_canadian_invertebrates_metadata
+The dataset classes themselves are :mod:`bioscan_h5.bioscan5m`, :mod:`bioscan_h5.bioscan1m`
+and :mod:`bioscan_h5.canadian_invertebrates`.
+"""
+
+from .base import ImageStoreDataset, StoreDataset
 from .labels import LabelSpace
 from .loader import BatchLoader, batch_loader, gather_batch
 from .options import DatasetOptions
 from .samples import SampleReader
 
 __all__ = [
-    "BIOSCAN1M",
-    "BIOSCAN5M",
     "BatchLoader",
-    "CanadianInvertebrates",
     "DatasetOptions",
+    "ImageStoreDataset",
     "LabelSpace",
     "SampleReader",
     "StoreDataset",
     "batch_loader",
     "gather_batch",
-    "load_bioscan1m_metadata",
-    "load_bioscan5m_metadata",
-    "load_canadian_invertebrates_metadata",
 ]

@@ -1,10 +1,8 @@
 """The dataset base class: a split of a store, served as ``bioscan-dataset`` serves it.
 
-:class:`StoreDataset` composes small collaborators and holds no logic of its own:
-:class:`~.options.DatasetOptions` (the constructor arguments, checked once),
-:mod:`.provision` (find, download or build the store), the dataset's layout (which rows a
-split stands for), :class:`~.labels.LabelSpace` (label indices and names),
-:class:`~.samples.SampleReader` (rows -> samples) and :func:`~.frames.peer_frame`.
+:class:`StoreDataset` composes collaborators: :class:`~.options.DatasetOptions` (the
+arguments), :mod:`.provision` (the store), the dataset's layout (split rows),
+:class:`~.labels.LabelSpace` and :class:`~.samples.SampleReader` (rows -> samples).
 """
 
 from __future__ import annotations
@@ -18,7 +16,7 @@ import numpy as np
 import torch
 
 from .. import format as fmt
-from ..dna import first_unique_rows
+from ..barcode_codes import first_unique_rows
 from ..errors import ResizedImagesWarning
 from ..format import ImageStatus
 from ..layouts import get_layout
@@ -30,15 +28,54 @@ from .labels import LabelSpace, resolve_column
 from .options import DatasetOptions, check_against_store
 from .provision import StoreRequest, ensure_images, provide_store
 from .samples import SampleReader
-from .signature import OPTION_DEFAULTS
 
-__all__ = ["FULL_RESOLUTION_PACKAGES", "StoreDataset"]
+__all__ = ["FULL_RESOLUTION_PACKAGES", "ImageStoreDataset", "StoreDataset"]
 
 #: Image packages at full resolution (the peer serves these images at their own size).
 FULL_RESOLUTION_PACKAGES = ("original_full", "cropped")
 
 
-class StoreDataset(torch.utils.data.Dataset):
+class PeerAttributes:
+    """The peer's option attributes (``ds.modality``, ``ds.target_type``, ...), read-only views of ``options``."""
+
+    options: DatasetOptions
+
+    @property
+    def modality(self) -> list[str]:
+        """The modalities of a sample, as a list (the peer's attribute)."""
+        return list(self.options.modality)
+
+    @property
+    def target_type(self) -> list[str]:
+        """The target ranks, as a list (the peer's attribute)."""
+        return list(self.options.target_type)
+
+    @property
+    def target_format(self) -> str:
+        return self.options.target_format
+
+    @property
+    def output_format(self) -> str:
+        return self.options.output_format
+
+    @property
+    def reduce_repeated_barcodes(self) -> bool:
+        return self.options.reduce_repeated_barcodes
+
+    @property
+    def max_nucleotides(self) -> int | None:
+        return self.options.max_nucleotides
+
+    @property
+    def dna_transform(self):
+        return self.options.dna_transform
+
+    @property
+    def target_transform(self):
+        return self.options.target_transform
+
+
+class StoreDataset(PeerAttributes, torch.utils.data.Dataset):
     """Base class: a split of a store, served as samples like ``bioscan-dataset``.
 
     Subclasses set the class attributes below and implement :meth:`_select_rows`,
@@ -58,16 +95,10 @@ class StoreDataset(torch.utils.data.Dataset):
     frame_rules: FrameRules
     split: str
 
-    def _setup(self, root, arguments: Mapping[str, Any]) -> None:
-        """Finish construction from the constructor's arguments."""
-        opts = DatasetOptions.from_arguments({**OPTION_DEFAULTS, **arguments}, self.rank_aliases)
-        self.options = opts
+    def _setup(self, root, options: DatasetOptions, store) -> None:
+        """Finish construction: find (or build) the store and select the split's rows."""
+        self.options = opts = options
         self.root = os.path.expanduser(os.fspath(root)) if root is not None else None
-        for name in opts.names():  # the peer's attributes, as the peer spells them
-            if name not in arguments:
-                continue  # an option this dataset does not take
-            value = getattr(opts, name)
-            setattr(self, name, list(value) if name in ("modality", "target_type") else value)
         self._set_paths(opts)
         self.transforms = (
             StandardTransformRepr(opts.transform, opts.target_transform)
@@ -83,7 +114,7 @@ class StoreDataset(torch.utils.data.Dataset):
             build=opts.build,
             splits=self._build_splits(),
         )
-        st = provide_store(request, arguments["store"], opts.wants_image)
+        st = provide_store(request, store, opts.wants_image)
         if opts.verify_reads:
             st.checksums  # noqa: B018 - refuses a store without checksums (format 1), here
         check_against_store(opts, st)
@@ -330,3 +361,15 @@ class StoreDataset(torch.utils.data.Dataset):
 
     def __repr__(self) -> str:
         return dataset_repr(self)
+
+
+class ImageStoreDataset(StoreDataset):
+    """A dataset with images (BIOSCAN-5M, BIOSCAN-1M): the peer's image attributes too."""
+
+    @property
+    def image_package(self) -> str:
+        return self.options.image_package
+
+    @property
+    def transform(self):
+        return self.options.transform

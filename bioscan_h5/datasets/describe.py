@@ -58,12 +58,13 @@ def option_lines(ds, split_lines: list[str]) -> str:
     xr.append(f"output_format: {ds.output_format!r}")
     if has_dna and ds.dna_transform is not None:
         xr.append(f"dna_transform: {ds.dna_transform!r}")
-    if has_image and ds.image_format != "pil":
-        xr.append(f"image_format: {ds.image_format!r}")
-    if getattr(ds, "drop_bad_images", False):  # (a DNA-only dataset has no such option)
+    opts = ds.options
+    if has_image and opts.image_format != "pil":
+        xr.append(f"image_format: {opts.image_format!r}")
+    if opts.drop_bad_images:
         xr.append("drop_bad_images: True (rows whose image could not be decoded are left out)")
-    if getattr(ds, "verify_reads", False):
+    if opts.verify_reads:
         xr.append("verify_reads: True (each sample is checked against the store's checksums)")
-    if getattr(ds, "dense_labels", False):
+    if opts.dense_labels:
         xr.append("dense_labels: True (labels renumbered 0..n-1 over this split's)")
     return "\n".join(xr)

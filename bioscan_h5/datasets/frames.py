@@ -1,11 +1,8 @@
 """The ``metadata`` DataFrames of the datasets, assembled from the store as the peer's look.
 
-``bioscan-dataset`` reads the metadata file with pandas (:mod:`.peer_columns` says with which
-dtypes and columns) and adds ``<label>_index`` columns (and, for BIOSCAN-5M, ``image_path``).
-:func:`peer_frame` gives the same frame from a store's arrays: the same columns in the same
-order, the same dtypes (pandas' text dtype where the peer reads text, categories over the
-whole file, ``uint8``, ``Int64``, ...) and the same values. The index is the row number in
-the file unless the caller gives another (BIOSCAN-1M's merges renumber it).
+:func:`peer_frame` gives the frame ``bioscan-dataset`` reads with pandas (each dataset's
+layout module names its dtypes and columns) from a store's arrays: same columns, order,
+dtypes and values, ``<label>_index`` columns; index = row number unless the caller gives one.
 """
 
 from __future__ import annotations

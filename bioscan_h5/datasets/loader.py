@@ -111,10 +111,6 @@ def batch_loader(
     pin_memory: bool = False,
     timeout: float = 0,
     worker_init_fn: Callable[[int], None] | None = None,
-    persistent_workers: bool = False,
-    multiprocessing_context=None,
-    pin_memory_device: str = "",
-    in_order: bool = True,
 ) -> BatchLoader:
     """An iterable of collated batch dicts (see :func:`gather_batch`: every per-sample option honoured).
 
@@ -122,26 +118,22 @@ def batch_loader(
     ----------
     dataset : BIOSCAN5M, BIOSCAN1M, CanadianInvertebrates, or a Subset / ConcatDataset of them
     batch_size : int
-    shuffle : bool
-        Random order each epoch (ignored when ``sampler`` is given).
-    drop_last : bool
+    shuffle, drop_last : bool
+        Random order each epoch (ignored with ``sampler``); drop the last batch if it is smaller.
     sampler : Sampler, optional
         A per-sample sampler, e.g. :class:`~torch.utils.data.DistributedSampler` (``set_epoch`` as usual).
     batch_sampler : Sampler of index lists, optional
         Each batch's indices (:class:`~bioscan_h5.samplers.KClassMSampler`, ...); it sets the
         batch size, and excludes ``shuffle``, ``sampler`` and ``drop_last``.
     generator : torch.Generator, optional
-        Used as ``DataLoader`` uses it (one draw per epoch, then the permutation): the same
-        generator state gives ``DataLoader``'s order.
+        Used as ``DataLoader`` uses it: the same generator state gives ``DataLoader``'s order.
     num_workers : int
         Threads that gather batches in this process; 0 gathers each batch when it is asked for.
     batch_transform : callable, optional
         Applied to each batch dict: in the gathering thread, or, with ``device``, on the device.
     copy : bool
-        Each batch in buffers of its own. By default pixels live in a ring of buffers reused
-        only once no batch made from them is referenced: a batch you keep stays intact, and
-        its slot gets a new buffer (with a :class:`~bioscan_h5.errors.KeptBatchWarning`,
-        once). ``copy=True`` gives every batch new buffers without the warning.
+        New buffers for every batch. By default pixels live in a ring of buffers (:mod:`.ring`):
+        a batch you keep stays intact, with a :class:`~bioscan_h5.errors.KeptBatchWarning` once.
     device : str or torch.device, optional
         ``"cuda"`` (``"cuda:1"``, ...): batches are gathered into page-locked buffers and copied
         to the GPU on a side stream, one batch in flight ahead. ``None`` or ``"cpu"``: CPU tensors.
@@ -157,9 +149,6 @@ def batch_loader(
         Seconds to wait for a gathered batch (0: no limit); then ``RuntimeError``.
     worker_init_fn : callable, optional
         Called once in each gathering thread with its number.
-    persistent_workers, multiprocessing_context, pin_memory_device, in_order
-        ``DataLoader``'s, accepted and without effect (threads start each epoch, buffers are
-        kept across epochs, batches come in order).
 
     Returns
     -------
@@ -168,12 +157,23 @@ def batch_loader(
     Raises
     ------
     InvalidArgumentError
-        An argument is not valid (``device="cuda"`` without CUDA, a dataset not of ours,
-        ``decode="cuda"`` with a per-sample ``transform``, ...).
+        An argument is not valid (``device="cuda"`` without CUDA, a dataset not of ours, ...).
     """
-    options = {k: v for k, v in locals().items() if k in _LOADER_OPTIONS}  # the others: see above
     batches = _batch_sampler(dataset, batch_size, shuffle, drop_last, sampler, generator, batch_sampler)
-    return BatchLoader(dataset, batches, generator=generator, **options)
+    return BatchLoader(
+        dataset,
+        batches,
+        num_workers=num_workers,
+        batch_transform=batch_transform,
+        copy=copy,
+        device=device,
+        decode=decode,
+        prefetch_factor=prefetch_factor,
+        pin_memory=pin_memory,
+        timeout=timeout,
+        worker_init_fn=worker_init_fn,
+        generator=generator,
+    )
 
 
 def _batch_sampler(dataset, batch_size, shuffle, drop_last, sampler, generator, batch_sampler=None):
@@ -187,22 +187,6 @@ def _batch_sampler(dataset, batch_size, shuffle, drop_last, sampler, generator, 
     if sampler is None:
         sampler = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
     return BatchSampler(sampler, batch_size, drop_last)
-
-
-#: The keyword arguments of :class:`BatchLoader` that :func:`batch_loader` passes on.
-_LOADER_OPTIONS = frozenset(
-    (
-        "num_workers",
-        "batch_transform",
-        "copy",
-        "device",
-        "decode",
-        "prefetch_factor",
-        "pin_memory",
-        "timeout",
-        "worker_init_fn",
-    )
-)
 
 
 def _check_device(device) -> torch.device | None:

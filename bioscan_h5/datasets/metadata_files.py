@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -25,8 +25,8 @@ __all__ = [
     "holds_barcodes",
     "is_default_dtype",
     "load_csv",
+    "load_peer_metadata",
     "matching_store",
-    "metadata_loader",
 ]
 
 
@@ -118,63 +118,43 @@ def load_csv(
     return df
 
 
-def metadata_loader(
-    name: str,
+def load_peer_metadata(
     dataset: Any,
-    store_folders: Callable[[str], list[str]],
-    rules: Any,
+    store_folders: list[str],
+    metadata_path,
+    max_nucleotides: int | None,
+    reduce_repeated_barcodes: bool,
+    split: str | None,
+    dtype: Any,
+    store: str | os.PathLike | None,
+    read_csv_kwargs: dict[str, Any],
     *,
     check_barcodes: bool,
-    default_dtype: Any,
-    doc: str,
-) -> Callable[..., Any]:
-    """A peer-shaped ``load_<dataset>_metadata`` function that prefers a matching store.
+):
+    """What a peer-shaped ``load_<dataset>_metadata`` returns, from a matching store if there is one.
 
     Parameters
     ----------
-    name : str
-        The function's name.
     dataset : type
-        The dataset class; its ``store_file_metadata`` assembles the frame from a store.
-    store_folders : callable
-        ``metadata_path -> folders`` where that file's stores are.
-    rules : FrameRules
-        The peer's dtypes and columns, for parsing the file itself.
+        The dataset class; its ``store_file_metadata`` assembles the frame from a store, and
+        its ``frame_rules`` (the peer's dtypes and columns) parse the file itself.
+    store_folders : list of str
+        Where that file's stores are.
+    metadata_path, max_nucleotides, reduce_repeated_barcodes, split, dtype, store
+        The loader's arguments.
+    read_csv_kwargs : dict
+        Extra ``pandas.read_csv`` arguments (any: the file is parsed).
     check_barcodes : bool
         Parse the file when the store found cuts barcodes shorter than asked.
-    default_dtype : enum member
-        The default of ``dtype`` (the peer's ``MetadataDtype.DEFAULT``).
-    doc : str
-        The docstring.
     """
-
-    def load(
-        metadata_path,
-        max_nucleotides: int | None = 660,
-        reduce_repeated_barcodes: bool = False,
-        split: str | None = None,
-        dtype=default_dtype,
-        *,
-        store: str | os.PathLike | None = None,
-        **kwargs,
-    ):
-        path = None
-        if not kwargs and is_default_dtype(dtype):
-            path = matching_store(metadata_path, store, store_folders(os.fspath(metadata_path)))
-        if (
-            path is not None
-            and check_barcodes
-            and store is None
-            and not holds_barcodes(path, max_nucleotides)
-        ):
-            path = None  # its barcodes are cut shorter than asked: parse the file
-        if path is None:
-            dtypes = rules.dtypes if is_default_dtype(dtype) else dtype
-            args = (metadata_path, max_nucleotides, reduce_repeated_barcodes, split, dtypes)
-            return load_csv(dataset.dataset_name, rules, *args, **kwargs)
-        return dataset.store_file_metadata(path, split, max_nucleotides, reduce_repeated_barcodes)
-
-    load.__name__ = load.__qualname__ = name
-    load.__doc__ = doc
-    load.__module__ = dataset.__module__
-    return load
+    path = None
+    if not read_csv_kwargs and is_default_dtype(dtype):
+        path = matching_store(metadata_path, store, store_folders)
+    if path is not None and check_barcodes and store is None and not holds_barcodes(path, max_nucleotides):
+        path = None  # its barcodes are cut shorter than asked: parse the file
+    if path is None:
+        rules = dataset.frame_rules
+        dtypes = rules.dtypes if is_default_dtype(dtype) else dtype
+        args = (metadata_path, max_nucleotides, reduce_repeated_barcodes, split, dtypes)
+        return load_csv(dataset.dataset_name, rules, *args, **read_csv_kwargs)
+    return dataset.store_file_metadata(path, split, max_nucleotides, reduce_repeated_barcodes)

@@ -1,9 +1,7 @@
-"""The constructor arguments of a dataset, normalised and validated once.
+"""The constructor arguments of a dataset, normalised and validated once (:class:`DatasetOptions`).
 
-:class:`DatasetOptions` is the frozen record every collaborator of a dataset reads (the
-sample reader, the label space, the store provisioning); the dataset classes only collect
-their arguments into it. Checks that need the store (which columns exist, how long its
-barcodes are) are in :func:`check_against_store`.
+Every collaborator of a dataset (sample reader, label space, store provisioning) reads them;
+checks that need the store are in :func:`check_against_store`.
 """
 
 from __future__ import annotations
@@ -11,14 +9,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from .. import format as fmt
-from ..errors import InvalidArgumentError
+from ..errors import InvalidArgumentError, check_choice
 
-__all__ = ["DNA_MODALITIES", "IMAGE_FORMATS", "DatasetOptions", "check_against_store", "check_option"]
+__all__ = ["DNA_MODALITIES", "IMAGE_FORMATS", "DatasetOptions", "check_against_store"]
 
 #: Modality names that mean "the barcode" (besides the dataset's barcode column).
 DNA_MODALITIES = ("dna", "dna_barcode", "barcode")
@@ -27,80 +24,59 @@ IMAGE_FORMATS = ("pil", "numpy", "tensor")
 _BUILD_CHOICES = ("auto", True, False)
 
 
-def check_option(name: str, value: Any, valid: Iterable) -> None:
-    """Raise :class:`InvalidArgumentError` unless ``value`` is one of ``valid`` (booleans by identity)."""
-    valid = tuple(valid)
-    if value not in valid or (isinstance(value, bool) and not any(v is value for v in valid)):
-        raise InvalidArgumentError(
-            f"Unknown {name}: {value!r}. Valid values are: {', '.join(repr(v) for v in valid)}."
-        )
-
-
 def _as_tuple(value: str | Iterable[str]) -> tuple[str, ...]:
     return (value,) if isinstance(value, str) else tuple(value)
 
 
 @dataclass(frozen=True)
 class DatasetOptions:
-    """What a sample holds and where it comes from (the shared constructor arguments)."""
+    """What a sample holds and where it comes from: the constructor arguments, normalised and checked.
 
-    modality: tuple[str, ...]
-    image_package: str
-    reduce_repeated_barcodes: bool
-    max_nucleotides: int | None
-    target_type: tuple[str, ...]
-    target_format: str
-    output_format: str
-    transform: Callable | None
-    dna_transform: Callable | None
-    target_transform: Callable | None
-    image_size: int | None
-    image_format: str
-    build: str | bool
-    drop_bad_images: bool
+    ``modality`` and ``target_type`` become tuples (``target_type`` through ``rank_aliases``,
+    the dataset's aliases such as ``{"uri": "dna_bin"}``), ``"dictionary"`` becomes ``"dict"``.
+
+    Raises
+    ------
+    InvalidArgumentError
+        An option string, or ``max_nucleotides``, is not valid.
+    RuntimeError
+        ``target_transform`` without a ``target_type`` (as the peer).
+    """
+
+    modality: tuple[str, ...] = ("image", "dna")
+    image_package: str = "cropped_256"
+    reduce_repeated_barcodes: bool = False
+    max_nucleotides: int | None = fmt.DEFAULT_MAX_NUCLEOTIDES
+    target_type: tuple[str, ...] = ("species",)
+    target_format: str = "index"
+    output_format: str = "tuple"
+    transform: Callable | None = None
+    dna_transform: Callable | None = None
+    target_transform: Callable | None = None
+    image_size: int | None = None
+    image_format: str = "pil"
+    build: str | bool = "auto"
+    drop_bad_images: bool = False
     verify_reads: bool = False
     dense_labels: bool = False
+    rank_aliases: dataclasses.InitVar[Mapping[str, str] | None] = None
 
-    @classmethod
-    def names(cls) -> tuple[str, ...]:
-        """The constructor arguments these options are made of."""
-        return tuple(f.name for f in dataclasses.fields(cls))
-
-    @classmethod
-    def from_arguments(cls, arguments: Mapping[str, Any], rank_aliases: Mapping[str, str]) -> DatasetOptions:
-        """Options from a constructor's arguments (e.g. its ``locals()``), validated.
-
-        Parameters
-        ----------
-        arguments : Mapping
-            Holds every name of :meth:`names` (other keys are ignored).
-        rank_aliases : Mapping
-            ``target_type`` aliases of the dataset (``{"uri": "dna_bin"}`` for BIOSCAN-5M).
-
-        Raises
-        ------
-        InvalidArgumentError
-            An option string, or ``max_nucleotides``, is not valid.
-        RuntimeError
-            ``target_transform`` without a ``target_type`` (as the peer).
-        """
-        values = {name: arguments[name] for name in cls.names() if name in arguments}
-        values["modality"] = _as_tuple(values["modality"])
-        values["target_type"] = tuple(rank_aliases.get(t, t) for t in _as_tuple(values["target_type"]))
-        if values["output_format"] == "dictionary":
-            values["output_format"] = "dict"
-        opts = cls(**values)
-        opts._validate()
-        return opts
+    def __post_init__(self, rank_aliases: Mapping[str, str] | None) -> None:
+        aliases = rank_aliases or {}
+        object.__setattr__(self, "modality", _as_tuple(self.modality))
+        object.__setattr__(self, "target_type", tuple(aliases.get(t, t) for t in _as_tuple(self.target_type)))
+        if self.output_format == "dictionary":
+            object.__setattr__(self, "output_format", "dict")
+        self._validate()
 
     def _validate(self) -> None:
-        check_option("image_package", self.image_package, fmt.IMAGE_PACKAGES)
-        check_option("target_format", self.target_format, ("index", "text"))
-        check_option("output_format", self.output_format, ("tuple", "dict"))
-        check_option("image_format", self.image_format, IMAGE_FORMATS)
-        check_option("build", self.build, _BUILD_CHOICES)
-        check_option("verify_reads", self.verify_reads, (False, True))
-        check_option("dense_labels", self.dense_labels, (False, True))
+        check_choice("image_package", self.image_package, fmt.IMAGE_PACKAGES)
+        check_choice("target_format", self.target_format, ("index", "text"))
+        check_choice("output_format", self.output_format, ("tuple", "dict"))
+        check_choice("image_format", self.image_format, IMAGE_FORMATS)
+        check_choice("build", self.build, _BUILD_CHOICES)
+        check_choice("verify_reads", self.verify_reads, (False, True))
+        check_choice("dense_labels", self.dense_labels, (False, True))
         if not self.target_type and self.target_transform is not None:
             raise RuntimeError("target_transform is specified but target_type is empty")
         mx = self.max_nucleotides

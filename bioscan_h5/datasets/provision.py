@@ -1,11 +1,8 @@
 """Finding, downloading and building the store a dataset reads.
 
-A dataset asks for its store by dataset name, image package and size. When none exists but
-the raw data is there, the store is built now (``build="auto"``); otherwise the error gives
-the exact ``bioscan-h5 build`` command. When the store lacks the images of the dataset's
-split, they are added the same way: the builder extends a copy and renames it over the store,
-so a store this process (or any other) already has open keeps reading the file it opened, and
-the dataset then opens the extended one.
+With no store but the raw data there, the store is built now (``build="auto"``); otherwise
+the error gives the exact ``bioscan-h5 build`` command. Missing images of the split are added
+by extending a copy that is renamed over the store (open readers keep their file).
 """
 
 from __future__ import annotations
@@ -14,9 +11,7 @@ import glob
 import os
 import sys
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -25,6 +20,7 @@ from ..errors import InvalidArgumentError, SplitNotBuiltError, StoreNotFoundErro
 from ..format import ImageStatus
 from ..layouts import get_layout
 from ..store import Store
+from .options import DatasetOptions
 
 __all__ = ["StoreRequest", "download_root", "ensure_images", "provide_store"]
 
@@ -70,26 +66,19 @@ class StoreRequest:
         return self.build is not False and self.root is not None and os.path.isfile(self.metadata_path)
 
 
-def download_root(dataset: str, arguments: Mapping[str, Any], splits: str) -> None:
-    """``download=True``: fetch the metadata (and the images of ``splits``) into ``root``.
-
-    ``arguments`` are the dataset's constructor arguments (``root``, ``modality``,
-    ``image_package`` where the dataset has images, ``mirror``).
-    """
+def download_root(dataset: str, root, options: DatasetOptions, mirror: str | None, splits: str) -> None:
+    """``download=True``: fetch the metadata (and the images of ``splits``) into ``root``."""
     from ..download import download
 
-    root = arguments["root"]
     if root is None:
         raise InvalidArgumentError("download=True needs root=, the folder to download the dataset into.")
-    modality = arguments["modality"]
-    images = "image" in ([modality] if isinstance(modality, str) else list(modality))
     download(
         dataset,
         os.path.expanduser(os.fspath(root)),
         splits,
-        arguments.get("image_package", "cropped_256"),
-        images=images and get_layout(dataset).schema.has_images,
-        mirror=arguments["mirror"],
+        options.image_package,
+        images=options.wants_image and get_layout(dataset).schema.has_images,
+        mirror=mirror,
     )
 
 

@@ -26,7 +26,7 @@ from ..errors import ImageUnavailableError
 from ..format import ImageStatus
 from ..layouts import get_layout
 from ..pixels.pil import rgb_image
-from .dna import DnaPlan
+from .dna_plan import DnaPlan
 from .labels import LabelSpace
 from .options import DatasetOptions
 

@@ -309,15 +309,12 @@ def _split_names(splits: str | Iterable[str] | None) -> list[str]:
 def _wanted_splits(dataset: str, splits: str | Iterable[str] | None) -> set[str] | None:
     """The concrete splits requested, or ``None`` for "every split" (BIOSCAN-1M).
 
-    Names follow the datasets' rules (:mod:`bioscan_h5.splits`); BIOSCAN-1M names may carry a
+    Names follow the datasets' rules (:mod:`bioscan_h5.layouts`); BIOSCAN-1M names may carry a
     ``<partitioning>:`` prefix. BIOSCAN-1M images come in one archive, so they only get checked.
     """
-    from ..splits import (
-        CLIBD_METASPLITS,
-        explode_metasplit_1m,
-        explode_metasplit_5m,
-        explode_metasplit_caninv,
-    )
+    from ..layouts.bioscan1m_layout import CLIBD_METASPLITS, explode_metasplit_1m
+    from ..layouts.bioscan5m_layout import explode_metasplit_5m
+    from ..layouts.canadian_invertebrates_layout import explode_metasplit_caninv
 
     names = _split_names(splits)
     if not SCHEMAS[dataset].has_images:  # one metadata file: the names are only checked

@@ -79,6 +79,9 @@ __all__ = [
     "BIOSCAN5M",
     "BIOSCAN5M_RANKS",
     "BIOSCAN5M_SPLITS",
+    "CANADIAN_INVERTEBRATES",
+    "CANADIAN_INVERTEBRATES_RANKS",
+    "CANADIAN_INVERTEBRATES_SPLITS",
     "CHECKSUMS",
     "CHECKSUM_ALGORITHM",
     "CHECKSUM_BLOCKS",
@@ -389,7 +392,27 @@ BIOSCAN1M = DatasetSchema(
     split_columns=(*BIOSCAN1M_PARTITIONINGS, "clibd_split"),
 )
 
-SCHEMAS = {s.name: s for s in (BIOSCAN5M, BIOSCAN1M)}
+#: Canadian Invertebrates: barcodes and taxonomy, no images. Its stores hold no ``/images``,
+#: ``/image_status`` or ``/image_source_size``; ``image_package`` is ``""``, ``image_size`` 0.
+CANADIAN_INVERTEBRATES_RANKS = ("phylum", "class", "order", "family", "genus", "species", "dna_bin")
+CANADIAN_INVERTEBRATES_SPLITS = ("pretrain", "train", "val", "test", "test_unseen")
+CANADIAN_INVERTEBRATES = DatasetSchema(
+    name="canadian_invertebrates",
+    columns=(
+        ColumnSpec("processid", _S),
+        ColumnSpec("sampleid", _S, required=False),
+        *(ColumnSpec(r, _C) for r in CANADIAN_INVERTEBRATES_RANKS),
+        ColumnSpec("sequence_len", _F, required=False),
+        ColumnSpec("split", _C),
+    ),
+    id_column="processid",
+    barcode_column="dna_barcode",
+    ranks=CANADIAN_INVERTEBRATES_RANKS,
+    split_columns=("split",),
+    has_images=False,
+)
+
+SCHEMAS = {s.name: s for s in (BIOSCAN5M, BIOSCAN1M, CANADIAN_INVERTEBRATES)}
 
 # ---------------------------------------------------------------- image packages and paths
 IMAGE_PACKAGES = ("cropped_256", "original_256", "cropped", "original_full")

@@ -1,14 +1,13 @@
-"""Dataset layouts: where each dataset's files are, and which rows a split name stands for.
+"""Dataset layouts: each dataset's root, split rules and peer columns, one module per dataset.
 
-One :class:`SourceLayout` per dataset owns its official root layout and its split rules; the
-builder, the store (:meth:`bioscan_h5.store.Store.indices`) and the datasets all ask it.
+One :class:`SourceLayout` per dataset; the builder, the store (:meth:`bioscan_h5.store.Store.indices`)
+and the datasets all ask it. Shared: :mod:`.base` (the protocol), :mod:`.paths`, :mod:`.registry`.
 """
 
 from .base import ColumnSource, FrameSource, SourceLayout, rows_in
-from .bioscan1m import BIOSCAN1M_LAYOUT, OLD_1M_FOLDER, Bioscan1MLayout, clean_labels_1m
-from .bioscan5m import BIOSCAN5M_LAYOUT, Bioscan5MLayout
-from .canadian_invertebrates import CANADIAN_INVERTEBRATES_LAYOUT, CanadianInvertebratesLayout
-from .clibd import CLIBD_DIRNAME, CLIBD_FILES
+from .bioscan1m_layout import BIOSCAN1M_LAYOUT, CLIBD_DIRNAME, CLIBD_FILES, OLD_1M_FOLDER, Bioscan1MLayout
+from .bioscan5m_layout import BIOSCAN5M_LAYOUT, Bioscan5MLayout
+from .canadian_invertebrates_layout import CANADIAN_INVERTEBRATES_LAYOUT, CanadianInvertebratesLayout
 from .paths import check_path_component, unsafe_components
 from .registry import LAYOUTS, get_layout
 
@@ -27,7 +26,6 @@ __all__ = [
     "FrameSource",
     "SourceLayout",
     "check_path_component",
-    "clean_labels_1m",
     "get_layout",
     "rows_in",
     "unsafe_components",

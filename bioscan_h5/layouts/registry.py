@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from ..errors import InvalidArgumentError
 from .base import SourceLayout
-from .bioscan1m import BIOSCAN1M_LAYOUT
-from .bioscan5m import BIOSCAN5M_LAYOUT
-from .canadian_invertebrates import CANADIAN_INVERTEBRATES_LAYOUT
+from .bioscan1m_layout import BIOSCAN1M_LAYOUT
+from .bioscan5m_layout import BIOSCAN5M_LAYOUT
+from .canadian_invertebrates_layout import CANADIAN_INVERTEBRATES_LAYOUT
 
 __all__ = ["LAYOUTS", "get_layout"]
 

@@ -113,7 +113,7 @@ class BarcodeArrays:
             with ``full_barcodes``, the default); by default barcodes are as wide as
             :attr:`dna_codes`.
         """
-        from ..dna import decode_barcodes
+        from ..barcode_codes import decode_barcodes
 
         rows = np.arange(self.n_rows) if rows is None else np.asarray(rows)
         if whole:

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from .._jit import JIT_DISABLED
-from ..datasets.bioscan5m import RGB_MEAN, RGB_STDEV
+from ..bioscan5m import RGB_MEAN, RGB_STDEV
 from ..errors import InvalidArgumentError
 from .boxes import check_range, random_resized_crop_boxes
 from .cpu import CPU_DTYPES, OutputPool, resized_crop_cpu

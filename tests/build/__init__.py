@@ -1,1 +1,1 @@
-"""Building stores: ``bioscan_h5.builder``, extending a store, image decoding (``bioscan_h5.images``)."""
+"""Building stores: ``bioscan_h5.build``, extending a store, image decoding (``bioscan_h5.images``)."""

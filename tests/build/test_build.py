@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from bioscan_h5 import format as fmt
-from bioscan_h5.builder import BuildConfig
+from bioscan_h5.build import BuildConfig
 from bioscan_h5.errors import (
     BuildLockedError,
     InsufficientSpaceError,
@@ -416,9 +416,9 @@ def test_original_full_draft_is_recorded_and_close(make_root, build_store, tmp_p
 @pytest.mark.parametrize(
     ("kw", "message"),
     [
-        ({"fit": "stretch"}, r"Invalid fit 'stretch'. Valid values are: 'crop', 'pad'"),
-        ({"image_package": "cropped_512"}, r"Invalid image_package 'cropped_512'.*'original_full'"),
-        ({"compression": "zstd"}, r"Invalid compression 'zstd'.*'lzf'"),
+        ({"fit": "stretch"}, r"Unknown fit: 'stretch'. Valid values are: 'crop', 'pad'"),
+        ({"image_package": "cropped_512"}, r"Unknown image_package: 'cropped_512'.*'original_full'"),
+        ({"compression": "zstd"}, r"Unknown compression: 'zstd'.*'lzf'"),
         ({"image_size": 0}, r"image_size must be a positive integer, got 0"),
         ({"max_nucleotides": 0}, r"max_nucleotides must be a positive integer or None, got 0"),
         ({"workers": 0}, r"workers must be at least 1, got 0"),

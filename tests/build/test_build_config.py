@@ -92,9 +92,9 @@ def test_download_arguments_make_the_config_of_its_content(tmp_path):
 
 
 BAD = {
-    "image_package": ({"image_package": "cropped_512"}, "Invalid image_package 'cropped_512'"),
-    "fit": ({"fit": "stretch"}, "Invalid fit 'stretch'. Valid values are: 'crop', 'pad'"),
-    "compression": ({"compression": "zstd"}, "Invalid compression 'zstd'"),
+    "image_package": ({"image_package": "cropped_512"}, "Unknown image_package: 'cropped_512'"),
+    "fit": ({"fit": "stretch"}, "Unknown fit: 'stretch'. Valid values are: 'crop', 'pad'"),
+    "compression": ({"compression": "zstd"}, "Unknown compression: 'zstd'"),
     "image_size": ({"image_size": 0}, "image_size must be a positive integer, got 0"),
     "max_nucleotides": (
         {"max_nucleotides": -5},

@@ -203,7 +203,7 @@ def test_configuration(tmp_path):
     assert "--pixels jpeg --jpeg-quality 90" in cfg.command()
     assert BuildConfig(root=str(tmp_path)).content_args()["pixels"] == "raw"
     for bad, match in (
-        ({"pixels": "png"}, "Invalid pixels 'png'"),
+        ({"pixels": "png"}, "Unknown pixels: 'png'"),
         ({"jpeg_quality": 90}, "needs pixels='jpeg'"),
         ({"pixels": "jpeg", "jpeg_quality": 0}, "from 1 to 100"),
         ({"pixels": "jpeg", "compression": "lzf"}, "does not apply to a JPEG store"),

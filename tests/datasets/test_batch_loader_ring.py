@@ -12,8 +12,8 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
 from bioscan_h5 import BIOSCAN5M, ImageUnavailableError, batch_loader
+from bioscan_h5.datasets.loader import gather_batch
 from bioscan_h5.errors import InvalidArgumentError, KeptBatchWarning
-from bioscan_h5.loader import gather_batch
 from tests.helpers.dataset import CLEAN
 
 KW = dict(split=CLEAN, image_format="tensor", modality=("image", "dna"), target_type=["genus", "species"])
@@ -227,17 +227,7 @@ def test_drop_last(ds, num_workers):
 
 # ----------------------------------------------------------------------------- arguments
 def test_dataloader_arguments_are_accepted(ds):
-    loader = batch_loader(
-        ds,
-        batch_size=64,
-        num_workers=2,
-        persistent_workers=True,
-        multiprocessing_context="spawn",
-        prefetch_factor=3,
-        timeout=60,
-        pin_memory=False,
-        in_order=True,
-    )
+    loader = batch_loader(ds, batch_size=64, num_workers=2, prefetch_factor=3, timeout=60, pin_memory=False)
     assert loader.ring_size == 2 + 6 - 1
     assert sum(len(b["index"]) for b in loader) == len(ds)
 

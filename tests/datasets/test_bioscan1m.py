@@ -35,7 +35,7 @@ from bioscan_h5 import (
     batch_loader,
     open_store,
 )
-from bioscan_h5.builder import BuildConfig, build
+from bioscan_h5.build import BuildConfig, build
 from bioscan_h5.format import ImageStatus
 from tests.helpers.bioscan1m import CLIBD_BASE, PV_1M, RANKS, make_sample_data
 

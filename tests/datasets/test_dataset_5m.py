@@ -18,8 +18,8 @@ from bioscan_h5 import (
     batch_loader,
     open_store,
 )
+from bioscan_h5.datasets.loader import gather_batch
 from bioscan_h5.format import ImageStatus
-from bioscan_h5.loader import gather_batch
 from tests.helpers.dataset import CLEAN, RANKS, norm, peer_image
 
 

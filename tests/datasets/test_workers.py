@@ -193,13 +193,7 @@ def test_distributed_sampler_both_ranks(ds, reference):
 @pytest.mark.parametrize("num_workers", [0, 2])
 def test_batch_loader_with_workers(ds, reference, num_workers):
     sampler = DistributedSampler(ds, num_replicas=2, rank=1, shuffle=True, seed=0)
-    loader = batch_loader(
-        ds,
-        batch_size=32,
-        sampler=sampler,
-        num_workers=num_workers,
-        multiprocessing_context="fork" if num_workers else None,
-    )
+    loader = batch_loader(ds, batch_size=32, sampler=sampler, num_workers=num_workers)
     got = []
     for batch in loader:
         for k, i in enumerate(batch["index"].tolist()):

@@ -28,10 +28,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bioscan_h5 import BIOSCAN1M, BIOSCAN5M, builder, cli
+from bioscan_h5 import BIOSCAN1M, BIOSCAN5M, cli
 from bioscan_h5 import build as build_package
 from bioscan_h5 import download as dl
 from bioscan_h5 import format as fmt
+from bioscan_h5.build import BuildConfig, BuildResult
 from bioscan_h5.download import transfer as dl_transfer
 from bioscan_h5.errors import DownloadError
 from bioscan_h5.store import Store
@@ -303,7 +304,7 @@ def outside_listing(base: Path, root: Path) -> list[str]:
     return sorted(str(p) for p in base.rglob("*") if root not in p.parents and p != root)
 
 
-def refuse_to_build(cfg: builder.BuildConfig) -> builder.BuildResult:
+def refuse_to_build(cfg: BuildConfig) -> BuildResult:
     raise AssertionError(f"unexpected build of {cfg.out}")
 
 

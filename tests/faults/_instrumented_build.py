@@ -40,7 +40,7 @@ def _rebind(real, wrapper) -> None:
 
 
 def _install() -> None:
-    import bioscan_h5.builder  # noqa: F401 - loads every module of the builder
+    import bioscan_h5.build  # noqa: F401 - loads every module of the builder
     from bioscan_h5 import _files
     from bioscan_h5.build import finish, lock, pipeline, stage_images, stage_metadata
     from bioscan_h5.pixels import raw as pixels

@@ -3,7 +3,7 @@
 Bad images are flagged (row kept, pixels zero, status says why), counted, reported beside the
 store and summarised; ``--strict`` turns them into an error. The generator's own faults and a
 few planted files (a directory, links out of the image folder, a decompression bomb) go
-through ``bioscan_h5.builder.build`` in this process; ``test_bad_images.py`` plants many more
+through ``bioscan_h5.build.build`` in this process; ``test_bad_images.py`` plants many more
 and runs the command.
 """
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from bioscan_h5 import format as fmt
-from bioscan_h5.builder import BuildConfig, build
+from bioscan_h5.build import BuildConfig, build
 from bioscan_h5.errors import MetadataError
 from bioscan_h5.store import open_store
 

@@ -132,7 +132,7 @@ def _kill_args(root: Path, out: Path, *extra: object) -> list[object]:
 @pytest.fixture(scope="module")
 def big_reference(big_root, tmp_path_factory) -> Path:
     """An uninterrupted build of ``big_root`` with the arguments the interrupted builds use."""
-    from bioscan_h5.builder import BuildConfig, build
+    from bioscan_h5.build import BuildConfig, build
 
     out = tmp_path_factory.mktemp("ref") / "ref.h5"
     build(

@@ -260,7 +260,7 @@ def test_each_hostile_store_gives_a_named_error_or_the_right_data(case, stores, 
 
 def test_the_kernels_clamp_lengths_to_the_width_jitted_and_python():
     """Kernels never read past a row, whatever the lengths say (both the numba kernel and its twin)."""
-    from bioscan_h5.dna import _strip_hash_kernel, first_unique_rows
+    from bioscan_h5.barcode_codes import _strip_hash_kernel, first_unique_rows
 
     rng = np.random.default_rng(0)
     codes = rng.choice(np.frombuffer(b"ACGTN", np.uint8), size=(6, 8))

@@ -44,7 +44,7 @@ peer_mod = pytest.importorskip("bioscan_dataset.bioscan1m")
 
 from bioscan_h5 import BIOSCAN1M, ImageUnavailableError, load_bioscan1m_metadata  # noqa: E402
 from bioscan_h5 import bioscan1m as ours_mod  # noqa: E402
-from bioscan_h5.builder import BuildConfig, build  # noqa: E402
+from bioscan_h5.build import BuildConfig, build  # noqa: E402
 from tests.helpers.bioscan1m import CLIBD_BASE, PV_1M, RANKS, make_sample_data  # noqa: E402
 
 pytestmark = pytest.mark.parity

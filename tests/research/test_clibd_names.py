@@ -12,7 +12,7 @@ import torch
 from bioscan_h5 import BIOSCAN5M, batch_loader
 from bioscan_h5.errors import InvalidArgumentError
 from bioscan_h5.label_views import DenseLabels, label_text, taxon_text
-from bioscan_h5.splits import CLIBD_5M_GROUPS, explode_metasplit_5m
+from bioscan_h5.layouts.bioscan5m_layout import CLIBD_5M_GROUPS, explode_metasplit_5m
 
 #: CLIBD's map, as its script spells it (``metadata['split'].isin(...)`` per group)
 CLIBD_MAP = {

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from bioscan_h5 import BIOSCAN5M, StoreFormatError, batch_loader, open_store
-from bioscan_h5.loader import gather_batch
+from bioscan_h5.datasets.loader import gather_batch
 from bioscan_h5.pixels.rows import RowReader
 from tests.helpers.dataset import CLEAN
 

@@ -26,7 +26,7 @@ from bioscan_h5.tokenizers import (
 )
 from bioscan_h5.tokenizers.kernels import COMPLEMENT_TABLE, revcomp_kernel, tokenize_kernel
 
-#: Letters a stored barcode may hold (bioscan_h5.dna.ALLOWED_LETTERS), both cases.
+#: Letters a stored barcode may hold (bioscan_h5.barcode_codes.ALLOWED_LETTERS), both cases.
 LETTERS = "ACGTNRYKMSWBDHVU-" + "acgtnrykmswbdhvu"
 
 #: Hand-picked edge cases: empty, all N, interior N, trailing N, IUPAC, gap, lower case, long.

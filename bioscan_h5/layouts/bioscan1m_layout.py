@@ -1,49 +1,234 @@
-"""BIOSCAN-1M: its root layout, label clean-up rules and split rows.
+"""BIOSCAN-1M's files, label clean-up, split rules, CLIBD partitions and peer columns (torch-free).
 
-Layout::
-
-    <root>/bioscan1m/BIOSCAN_Insect_Dataset_metadata.tsv
-    <root>/bioscan1m/images/<package>/part<chunk_number>/<image_file>
-    <root>/bioscan1m/CLIBD_partitioning/<split>.txt     (optional; see :mod:`.clibd`)
-
-or, as ``bioscan-dataset`` 1.1 and earlier laid it out (read when ``<root>/bioscan1m/`` does
-not exist), ``<root>/BIOSCAN_Insect_Dataset_metadata.tsv`` with the rest under
-``<root>/bioscan/``; the stores then go to ``<root>/bioscan/h5/``.
-
-The store keeps the labels *after* ``bioscan-dataset``'s clean-up (``not_classified`` ->
-missing, three tribe fixes, genus from species, "unassigned ..." tribe and subfamily
-placeholders), every partitioning column, the CLIBD split of each row (``clibd_split``) and
-each CLIBD partition file's rows in file order (``/partitions/<name>``).
+Root: ``<root>/bioscan1m/BIOSCAN_Insect_Dataset_metadata.tsv``, ``images/<package>/part<N>/<file>``
+and ``CLIBD_partitioning/<split>.txt``, or the layout of bioscan-dataset <= 1.1 (metadata beside
+``<root>/bioscan/``). The dataset class is in :mod:`bioscan_h5.bioscan1m`.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .. import format as fmt
+from ..columns import StoredColumn
 from ..errors import InvalidArgumentError, SourceFileNotFoundError
 from ..metadata import Table, metadata_error, read_table
-from ..splits import (
-    BIOSCAN1M_SPLITS,
-    CLIBD_METASPLITS,
-    CLIBD_SPLIT_ALIASES,
-    CLIBD_VALID_SPLITS,
-    check_partitioning_version,
-    explode_metasplit_1m,
-)
+from ..splits import invalid_split
 from .base import ColumnSource, SourceLayout, rows_in
-from .clibd import CLIBD_DIRNAME, add_clibd_partitions
 from .paths import refuse_unsafe
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["BIOSCAN1M_LAYOUT", "OLD_1M_FOLDER", "Bioscan1MLayout", "clean_labels_1m"]
+__all__ = [
+    "BIOSCAN1M_LAYOUT",
+    "BIOSCAN1M_METASPLITS",
+    "BIOSCAN1M_SPLITS",
+    "BIOSCAN1M_SPLIT_ALIASES",
+    "CLIBD_DIRNAME",
+    "CLIBD_FILES",
+    "CLIBD_METASPLITS",
+    "CLIBD_SPLIT_ALIASES",
+    "CLIBD_VALID_SPLITS",
+    "COLUMN_DTYPES_1M",
+    "LABELS_1M",
+    "OLD_1M_FOLDER",
+    "PARTITIONING_VERSIONS",
+    "USECOLS_1M",
+    "Bioscan1MLayout",
+    "add_clibd_partitions",
+    "check_partitioning_version",
+    "clean_labels_1m",
+    "explode_metasplit_1m",
+]
 
+# ---------------------------------------------------------------- split rules
+BIOSCAN1M_SPLITS = ("train", "validation", "test", "no_split")
+BIOSCAN1M_SPLIT_ALIASES = {"val": "validation"}
+BIOSCAN1M_METASPLITS = ("all",)
+CLIBD_VALID_SPLITS = (
+    "no_split",
+    "train_seen",
+    "seen_keys",
+    "single_species",
+    "val_seen",
+    "val_unseen",
+    "val_unseen_keys",
+    "test_seen",
+    "test_unseen",
+    "test_unseen_keys",
+)
+CLIBD_SPLIT_ALIASES = {
+    "pretrain": "no_split",
+    "train": "train_seen",
+    "val": "val_seen",
+    "validation": "val_seen",
+    "test": "test_seen",
+    "key_unseen": "test_unseen_keys",
+}
+#: CLIBD partition files that are unions of the base partitions (in their own row order).
+CLIBD_METASPLITS = ("all", "all_keys", "no_split_and_seen_train")
+PARTITIONING_VERSIONS = (*fmt.BIOSCAN1M_PARTITIONINGS, "clibd")
+
+
+def check_partitioning_version(partitioning_version: str) -> str:
+    """The partitioning version in lower case, if it is one of :data:`PARTITIONING_VERSIONS`.
+
+    Raises
+    ------
+    InvalidArgumentError
+        Otherwise, listing the valid versions (the peer's message).
+    """
+    pv = partitioning_version.lower() if isinstance(partitioning_version, str) else partitioning_version
+    if pv not in PARTITIONING_VERSIONS:
+        raise InvalidArgumentError(
+            f"Invalid partitioning version: {partitioning_version!r}."
+            f" Valid partitioning versions are: {', '.join(repr(s) for s in PARTITIONING_VERSIONS)}"
+        )
+    return pv
+
+
+def explode_metasplit_1m(metasplit: str | None, partitioning_version: str, verify: bool = True) -> set[str]:
+    """The BIOSCAN-1M partitions a (meta)split name stands for, for one partitioning version."""
+    if metasplit is None:
+        metasplit = "all"
+    valid_splits: tuple[str, ...]
+    valid_meta: tuple[str, ...]
+    if partitioning_version == "clibd":
+        aliases, valid_splits, valid_meta = CLIBD_SPLIT_ALIASES, CLIBD_VALID_SPLITS, CLIBD_METASPLITS
+    else:
+        aliases, valid_splits, valid_meta = BIOSCAN1M_SPLIT_ALIASES, BIOSCAN1M_SPLITS, BIOSCAN1M_METASPLITS
+    parts = [aliases.get(s.strip(), s.strip()) for s in metasplit.split("+")]
+    out = set(parts)
+    if "all" in out:
+        out.discard("all")
+        out |= set(valid_splits)
+    if verify:
+        invalid = out - set(valid_splits) - set(valid_meta)
+        if invalid:
+            valid = ", ".join(repr(s) for s in (*valid_meta, *valid_splits))
+            raise invalid_split(
+                metasplit,
+                out,
+                invalid,
+                f"For {partitioning_version!r} partitioning, valid split names are: {valid}.",
+            )
+    return out
+
+
+# ---------------------------------------------------------------- the peer's columns
+#: The dtypes ``load_bioscan1m_metadata`` reads the BIOSCAN-1M TSV with (the label columns
+#: are read as text, cleaned up, and then made categories).
+COLUMN_DTYPES_1M: dict[str, Any] = {
+    "sampleid": str,
+    "processid": str,
+    "uri": str,
+    "name": "category",
+    **dict.fromkeys(fmt.BIOSCAN1M_RANKS[:-1], str),
+    "subspecies": str,
+    "nucraw": str,
+    "image_file": str,
+    **dict.fromkeys(fmt.BIOSCAN1M_PARTITIONINGS, "category"),
+    "chunk_number": "uint8",
+    "copyright_license": "category",
+    "copyright_holder": "category",
+    "copyright_institution": "category",
+    "copyright_contact": "category",
+    "photographer": "category",
+    "author": "category",
+}
+#: The columns ``BIOSCAN1M`` reads, the partition columns aside.
+USECOLS_1M: list[str] = [
+    "processid",
+    "sampleid",
+    "uri",
+    *fmt.BIOSCAN1M_RANKS[:-1],
+    "nucraw",
+    "image_file",
+    "chunk_number",
+]
+LABELS_1M: tuple[str, ...] = (
+    "phylum",
+    "class",
+    "order",
+    "family",
+    "subfamily",
+    "tribe",
+    "genus",
+    "species",
+    "uri",
+)
+
+
+# ---------------------------------------------------------------- CLIBD partition files
+CLIBD_DIRNAME = "CLIBD_partitioning"
+#: Every CLIBD partition file: the ten base partitions and the two unions.
+CLIBD_FILES = (*CLIBD_VALID_SPLITS, "all_keys", "no_split_and_seen_train")
+
+
+def _read_partition_file(path: str) -> list[str]:
+    with open(path, encoding="utf-8-sig") as fh:
+        return [line.strip() for line in fh if line.strip()]
+
+
+def add_clibd_partitions(table: Table, folder: str) -> None:
+    """Read the CLIBD partition files in ``folder`` (if it exists) into ``table``.
+
+    Each file lists sampleids, one per line. The store keeps each file's rows in the file's
+    order (``/partitions/<name>``) and the base partition of every row as ``clibd_split``.
+
+    Raises
+    ------
+    MetadataError
+        A base partition file is missing, or lists a sampleid the metadata does not have.
+    """
+    import pandas as pd
+
+    if not os.path.isdir(folder):
+        return
+    ids = table.column("sampleid").value_array
+    index = pd.Index(ids)
+    split_codes = np.full(table.n_rows, -1, dtype=np.int32)
+    cats = sorted(CLIBD_VALID_SPLITS)
+    for name in CLIBD_FILES:
+        fpath = os.path.join(folder, f"{name}.txt")
+        if not os.path.isfile(fpath):
+            if name in CLIBD_VALID_SPLITS:
+                raise metadata_error(
+                    fpath,
+                    None,
+                    None,
+                    None,
+                    "this CLIBD partition file is missing",
+                    f"Download CLIBD_partitioning.zip again into {folder!r} (all of {', '.join(CLIBD_FILES)}).",
+                )
+            continue
+        sids = _read_partition_file(fpath)
+        rows = index.get_indexer(np.array([s.encode("utf-8") for s in sids], dtype=ids.dtype))
+        if (rows < 0).any():
+            i = int(np.flatnonzero(rows < 0)[0])
+            raise metadata_error(
+                fpath,
+                i,
+                "sampleid",
+                sids[i],
+                "this sampleid is not in the metadata file",
+                "The partition files must come from the same release as the metadata TSV.",
+            )
+        table.partitions[name] = rows.astype(np.int64)
+        if name in CLIBD_VALID_SPLITS:
+            split_codes[rows] = cats.index(name)
+    table.columns["clibd_split"] = StoredColumn(
+        "clibd_split", fmt.Kind.CATEGORY, codes=split_codes, categories=cats
+    )
+    table.header.append("clibd_split")
+
+
+# ---------------------------------------------------------------- the root layout
 #: The dataset folder of the layout of bioscan-dataset <= 1.1 (the metadata file beside it).
 OLD_1M_FOLDER = "bioscan"
 

@@ -1,0 +1,149 @@
+"""BIOSCAN-5M's files, split rules and peer columns (torch-free: the builder and store use it).
+
+Root: ``<root>/bioscan5m/metadata/csv/...csv`` and ``images/<package>/<split>/[<chunk>/]<id>.jpg``.
+The dataset class and the peer's module-level names are in :mod:`bioscan_h5.bioscan5m`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .. import format as fmt
+from ..metadata import Table
+from ..splits import explode_named
+from .base import ColumnSource, SourceLayout, refuse_unknown_splits, rows_in
+from .paths import refuse_unsafe
+
+__all__ = [
+    "BIOSCAN5M_LAYOUT",
+    "CLIBD_5M_GROUPS",
+    "COLUMN_DTYPES_5M",
+    "LABELS_5M",
+    "SEEN_SPLITS_5M",
+    "SPLIT_ALIASES_5M",
+    "UNSEEN_SPLITS_5M",
+    "USECOLS_5M",
+    "VALID_METASPLITS_5M",
+    "Bioscan5MLayout",
+    "explode_metasplit_5m",
+]
+
+# ---------------------------------------------------------------- split rules
+SPLIT_ALIASES_5M = {"validation": "val"}
+VALID_METASPLITS_5M = ("all", "seen", "unseen")
+SEEN_SPLITS_5M = ("train", "val", "test")
+UNSEEN_SPLITS_5M = ("key_unseen", "val_unseen", "test_unseen")
+#: CLIBD's BIOSCAN-5M group names (its ``generate_hdf5_file_5m.py``), accepted as split names:
+#: the splits each stands for (``val_unseen``, ``test_unseen``, ``other_heldout`` are splits).
+CLIBD_5M_GROUPS = {
+    "all_keys": ("train", "key_unseen"),
+    "seen_keys": ("train",),
+    "unseen_keys": ("key_unseen",),
+    "val_seen": ("val",),
+    "test_seen": ("test",),
+    "no_split_and_seen_train": ("pretrain", "train"),
+}
+
+
+def explode_metasplit_5m(metasplit: str | None, verify: bool = True) -> set[str]:
+    """The BIOSCAN-5M splits a (meta)split name stands for.
+
+    ``"pretrain+train"`` is a union, ``"seen"`` = train+val+test, ``"unseen"`` =
+    key_unseen+val_unseen+test_unseen, ``"all"`` (or None) = every split, and ``"validation"``
+    is an alias of ``"val"``. CLIBD's group names (:data:`CLIBD_5M_GROUPS`: ``"all_keys"`` =
+    train+key_unseen, ``"val_seen"`` = val, ...) stand for their splits too; error messages
+    list the peer's names only, as ``bioscan-dataset`` does.
+
+    Raises
+    ------
+    ValueError
+        A name is not a split (with ``verify=True``), listing the valid names.
+    """
+    members = {"all": fmt.BIOSCAN5M_SPLITS, "seen": SEEN_SPLITS_5M, "unseen": UNSEEN_SPLITS_5M}
+    return explode_named(metasplit, verify, fmt.BIOSCAN5M_SPLITS, SPLIT_ALIASES_5M, members, CLIBD_5M_GROUPS)
+
+
+# ---------------------------------------------------------------- the peer's columns
+#: The dtypes ``load_bioscan5m_metadata`` reads the BIOSCAN-5M CSV with.
+COLUMN_DTYPES_5M: dict[str, Any] = {
+    "processid": str,
+    "sampleid": str,
+    "taxon": "category",
+    **dict.fromkeys(fmt.BIOSCAN5M_RANKS, "category"),
+    "dna_barcode": str,
+    "country": "category",
+    "province_state": "category",
+    "coord-lat": float,
+    "coord-lon": float,
+    "image_measurement_value": float,
+    "area_fraction": float,
+    "scale_factor": float,
+    "inferred_ranks": "uint8",
+    "split": str,
+    "index_bioscan_1M_insect": "Int64",
+    "chunk": str,
+}
+#: The columns ``BIOSCAN5M`` reads (its frame keeps them in the file's order).
+USECOLS_5M: list[str] = [
+    "processid",
+    "chunk",
+    *fmt.BIOSCAN5M_RANKS,
+    "dna_barcode",
+    "country",
+    "province_state",
+    "coord-lat",
+    "coord-lon",
+    "image_measurement_value",
+    "area_fraction",
+    "scale_factor",
+    "split",
+]
+#: The columns given a ``<column>_index`` column, in the order they are added.
+LABELS_5M: tuple[str, ...] = fmt.BIOSCAN5M_RANKS
+
+
+# ---------------------------------------------------------------- the root layout
+@dataclass(frozen=True)
+class Bioscan5MLayout(SourceLayout):
+    """The BIOSCAN-5M root; one ``split`` column names each row's split."""
+
+    def validate(self, table: Table, path: str) -> None:
+        refuse_unknown_splits(table, path, "split", fmt.BIOSCAN5M_SPLITS, "processid")
+        refuse_unsafe(path, table, "processid", "processid")
+        refuse_unsafe(path, table, "chunk", "processid", allow_empty=True)
+
+    def image_relpaths(self, source: ColumnSource, rows: np.ndarray) -> list[str]:
+        ids = source.column("processid").value_array
+        chunks = source.column("chunk").value_array
+        split = source.column("split")
+        out = []
+        for r in rows:
+            s = split.category_names[split.category_codes[r]]
+            c = chunks[r].decode("utf-8")
+            pid = ids[r].decode("utf-8")
+            out.append(f"{s}/{c}/{pid}.jpg" if c else f"{s}/{pid}.jpg")
+        return out
+
+    def explode(self, splits: str) -> list[str]:
+        return sorted(explode_metasplit_5m(splits, verify=True))
+
+    def token_rows(self, source: ColumnSource, token: str) -> np.ndarray:
+        return rows_in(source, "split", [token])
+
+    def split_rows(
+        self, source: ColumnSource, split: str | None, partitioning_version: str | None = None
+    ) -> np.ndarray:
+        """Rows of a split or metasplit (``"pretrain+train"``, ``"seen"``, ...) in file order."""
+        return rows_in(source, "split", explode_metasplit_5m(split, verify=True))
+
+
+BIOSCAN5M_LAYOUT = Bioscan5MLayout(
+    schema=fmt.BIOSCAN5M,
+    metadata_relpath=os.path.join("metadata", "csv", "BIOSCAN_5M_Insect_Dataset_metadata.csv"),
+    sep=",",
+    path_columns=("processid", "chunk", "split"),
+)

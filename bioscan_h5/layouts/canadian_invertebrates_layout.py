@@ -1,0 +1,108 @@
+"""Canadian Invertebrates' file, split rules and peer columns (torch-free: builder and store use it).
+
+Root: ``<root>/CanadianInvertebrates/CanInv_metadata.csv``, DNA barcodes only; one ``split``
+column names each row's split. The dataset class is in :mod:`bioscan_h5.canadian_invertebrates`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .. import format as fmt
+from ..errors import InvalidArgumentError
+from ..metadata import Table
+from ..splits import explode_named
+from .base import ColumnSource, SourceLayout, refuse_unknown_splits, rows_in
+
+__all__ = [
+    "CANADIAN_INVERTEBRATES_LAYOUT",
+    "CANINV_METASPLITS",
+    "CANINV_SEEN_SPLITS",
+    "CANINV_SPLIT_ALIASES",
+    "CANINV_UNSEEN_SPLITS",
+    "COLUMN_DTYPES_CANINV",
+    "LABELS_CANINV",
+    "USECOLS_CANINV",
+    "CanadianInvertebratesLayout",
+    "explode_metasplit_caninv",
+]
+
+# ---------------------------------------------------------------- split rules
+CANINV_SPLIT_ALIASES = {"validation": "val"}
+CANINV_METASPLITS = ("all", "seen", "unseen")
+CANINV_SEEN_SPLITS = ("train", "val", "test")
+CANINV_UNSEEN_SPLITS = ("test_unseen",)
+
+
+def explode_metasplit_caninv(metasplit: str | None, verify: bool = True) -> set[str]:
+    """The Canadian Invertebrates splits a (meta)split name stands for.
+
+    ``"seen"`` = train+val+test, ``"unseen"`` = test_unseen, ``"all"`` (or None) = every
+    split, ``"+"`` joins, and ``"validation"`` is an alias of ``"val"``.
+
+    Raises
+    ------
+    ValueError
+        A name is not a split (with ``verify=True``), listing the valid names.
+    """
+    splits = fmt.CANADIAN_INVERTEBRATES_SPLITS
+    members = {"all": splits, "seen": CANINV_SEEN_SPLITS, "unseen": CANINV_UNSEEN_SPLITS}
+    return explode_named(metasplit, verify, splits, CANINV_SPLIT_ALIASES, members)
+
+
+# ---------------------------------------------------------------- the peer's columns
+#: The dtypes ``load_canadian_invertebrates_metadata`` reads the Canadian Invertebrates CSV with.
+COLUMN_DTYPES_CANINV: dict[str, Any] = {
+    "processid": str,
+    "sampleid": str,
+    "dna_bin": "category",
+    **dict.fromkeys(fmt.CANADIAN_INVERTEBRATES_RANKS[:-1], "category"),
+    "dna_barcode": str,
+    "sequence_len": float,
+    "split": "category",
+}
+#: The columns ``CanadianInvertebrates`` reads.
+USECOLS_CANINV: list[str] = [
+    "processid",
+    "dna_bin",
+    *fmt.CANADIAN_INVERTEBRATES_RANKS[:-1],
+    "dna_barcode",
+    "split",
+]
+LABELS_CANINV: tuple[str, ...] = fmt.CANADIAN_INVERTEBRATES_RANKS
+
+
+# ---------------------------------------------------------------- the root layout
+@dataclass(frozen=True)
+class CanadianInvertebratesLayout(SourceLayout):
+    """The Canadian Invertebrates root: one CSV file, no images."""
+
+    def validate(self, table: Table, path: str) -> None:
+        refuse_unknown_splits(table, path, "split", fmt.CANADIAN_INVERTEBRATES_SPLITS, "processid")
+
+    def image_relpaths(self, source: ColumnSource, rows: np.ndarray) -> list[str]:
+        raise InvalidArgumentError("Canadian Invertebrates has no images (it is a DNA-only dataset).")
+
+    def explode(self, splits: str) -> list[str]:
+        return sorted(explode_metasplit_caninv(splits, verify=True))
+
+    def token_rows(self, source: ColumnSource, token: str) -> np.ndarray:
+        return rows_in(source, "split", [token])
+
+    def split_rows(
+        self, source: ColumnSource, split: str | None, partitioning_version: str | None = None
+    ) -> np.ndarray:
+        """Rows of a split or metasplit (``"seen"``, ``"pretrain+train"``, ...) in file order."""
+        return rows_in(source, "split", explode_metasplit_caninv(split, verify=True))
+
+
+CANADIAN_INVERTEBRATES_LAYOUT = CanadianInvertebratesLayout(
+    schema=fmt.CANADIAN_INVERTEBRATES,
+    metadata_relpath="CanInv_metadata.csv",
+    sep=",",
+    path_columns=("processid", "split"),
+    folder="CanadianInvertebrates",
+)
