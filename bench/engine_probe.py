@@ -117,11 +117,10 @@ def side_loader(root: str, order: np.ndarray, workers: int, epochs: int = 2) -> 
     from bioscan_h5 import batch_loader
 
     ds = _batches_ds(root)
-    kw = {"multiprocessing_context": "fork"} if workers else {}
     sampler: list[int] = []
     rates = []
     t0 = time.perf_counter()
-    loader = batch_loader(ds, BATCH, sampler=sampler, num_workers=workers, **kw)
+    loader = batch_loader(ds, BATCH, sampler=sampler, num_workers=workers)
     for epoch in _orders(order, epochs):
         sampler[:] = epoch
         n = sum(len(b["index"]) for b in loader)

@@ -1,16 +1,8 @@
-"""Decoding and resizing source images for the builder (Pillow).
+"""Decoding and resizing source images for the builder (Pillow): every mode becomes RGB.
 
-``fit="crop"`` (default) resizes the shorter side to ``S`` and centre-crops ``S x S``: the same
-pixels as torchvision ``v2.Resize(S)`` followed by ``v2.CenterCrop(S)`` on the PIL image
-(bilinear with antialiasing, torchvision's size and offset rounding). ``fit="pad"`` resizes
-the longer side to ``S`` and pads to ``S x S`` with black (0, 0, 0), the image centred.
-
-For JPEG sources at least twice the target size the decoder's draft mode decodes at a reduced
-scale (1/2, 1/4 or 1/8) first, which is several times faster; the pixels then differ slightly
-from a full decode (``bench/build.py`` measures by how much). ``draft=False`` turns it off.
-
-Every input mode becomes RGB: grayscale, palette, CMYK and RGBA through ``Image.convert``
-(alpha is dropped), 16-bit grayscale by keeping the high byte.
+``fit="crop"`` gives torchvision's ``Resize(S)`` + ``CenterCrop(S)`` pixels; ``fit="pad"``
+resizes the longer side and pads with black. JPEGs at least twice the target decode at a
+reduced DCT scale first (``draft=False`` turns that off).
 """
 
 from __future__ import annotations

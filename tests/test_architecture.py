@@ -3,12 +3,15 @@
 Parsed from the source, so the rules hold for every module, imported or not: no module over
 800 lines, no class over 500, no function over 80 (numba kernels, which cannot call each
 other, excepted), and no circle in the graph of imports between the package's modules,
-counting imports made inside functions too.
+counting imports made inside functions too; no two modules share a file name (``__init__``,
+``base`` and ``presets`` excepted); module docstrings of at most six lines, without timings;
+no comparison with "jpeg" outside the pixel package.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -127,6 +130,43 @@ def test_no_pixel_kind_branch_outside_the_pixel_package():
 def test_the_kind_branch_finder_finds_branches():
     tree = ast.parse('a == "jpeg"\nb != "raw"\nc in ("raw", "jpeg")\nd = "jpeg"\n"jpeg" == e\n')
     assert _kind_compares(tree) == [1, 3, 5]
+
+
+#: File names several modules may share: a package's face, a kind's base, a package's presets.
+SHARED_NAMES = {"__init__.py", "base.py", "presets.py"}
+#: A measurement in prose: a figure with a unit of time or throughput, or a ratio.
+TIMING = re.compile(r"\d\s*(µs|us|ms|MB/s|GB/s|samples/s)\b|\b\d+(\.\d+)?x\b")
+MAX_MODULE_DOC = 6
+
+
+def test_no_two_modules_share_a_file_name():
+    """One name, one concept: ``decode.py`` or ``dna.py`` in two folders say two things by one name."""
+    seen: dict[str, list[str]] = {}
+    for path, _ in MODULES.values():
+        seen.setdefault(path.name, []).append(str(path.relative_to(PACKAGE.parent)))
+    assert {n: p for n, p in seen.items() if len(p) > 1 and n not in SHARED_NAMES} == {}
+
+
+def test_module_docstrings_say_what_the_module_owns_in_a_few_lines():
+    """At most six lines and no measurements (those belong to bench/README.md, history to CHANGELOG.md)."""
+    bad = {}
+    for path, tree in MODULES.values():
+        doc = (ast.get_docstring(tree, clean=False) or "").strip("\n")
+        lines = len(doc.splitlines())
+        if not doc or lines > MAX_MODULE_DOC or TIMING.search(doc):
+            bad[str(path.relative_to(PACKAGE.parent))] = f"{lines} lines" + (
+                ", a timing" if TIMING.search(doc) else ""
+            )
+    assert bad == {}
+
+
+def test_the_timing_pattern_finds_timings():
+    assert (
+        TIMING.search("costs 0.37 ms a sample")
+        and TIMING.search("1.5x FFCV")
+        and TIMING.search("5,000 samples/s")
+    )
+    assert not TIMING.search("a (B, 3, 224, 224) batch of uint8 pixels in 2 threads")
 
 
 def test_the_cycle_finder_finds_a_circle():

@@ -1,22 +1,8 @@
-"""Parallel image decoding for the builder.
+"""Parallel image decoding for the builder: batches of rows to spawned workers, results in order.
 
-With one worker everything runs in the calling process (no pickling, no copies). With more,
-each task is a batch of rows, and results come back in submission order. Where the pixels go:
-
-- **direct** (uncompressed stores): each worker ``pwrite``s its decoded pixels straight into
-  the store's pre-allocated pixel block and returns only the small per-row results, so the
-  builder process never touches pixels and both cores decode. The builder still decides
-  when rows count as done: only after it has synced the file (which covers pages written
-  through any descriptor of it) does it mark them in ``/image_status``.
-- **shared memory** (compressed stores, which HDF5 must write): a worker decodes into a slot
-  of one shared-memory ring and the builder writes from there.
-
-:func:`read_batches` runs a reader over the jobs instead (a JPEG build's
-:func:`~bioscan_h5.images.ingest`, whose encoded bytes come back through the pool's pipe).
-
-The workers are spawned processes (:func:`bioscan_h5._spawn.worker_context`) that import
-:mod:`bioscan_h5._decode_worker` and nothing else of the package, and never the user's main
-module: a script without an ``if __name__ == "__main__":`` guard does not run again in them.
+Uncompressed stores: each worker ``pwrite``s pixels into the pre-allocated block and the
+builder marks rows done only after syncing; compressed stores go through a shared-memory
+ring. Workers import only :mod:`bioscan_h5._decode_worker`, never the user's ``__main__``.
 """
 
 from __future__ import annotations

@@ -1,15 +1,8 @@
-"""The one place that turns store rows into samples: one at a time, a list of them, or a batch.
+"""The one place that turns store rows into samples: one (``ds[i]``), a list, or a batch.
 
-:class:`SampleReader` serves ``dataset[i]`` (:meth:`~SampleReader.one`), ``__getitems__``
-(:meth:`~SampleReader.many`) and :func:`~bioscan_h5.batch_loader` (:meth:`~SampleReader.batch`).
-It reads a :class:`~bioscan_h5.store.Store` according to :class:`DatasetOptions`; it never
-sees the dataset. Pixels come from the read engine (:class:`~bioscan_h5.pixels.rows.RowReader`):
-positional reads of whole rows into buffers, never first touches of a memory map.
-
-Tensor images are channels-last views: a sample's ``(3, S, S)`` tensor is the CHW view of its
-own HWC storage (strides ``(1, 3 * S, 3)``), whichever path produced it, and a batch's
-``(B, 3, S, S)`` tensor is the view of one ``(B, S, S, 3)`` block. No path makes a strided
-copy per sample.
+:class:`SampleReader` reads a :class:`~bioscan_h5.store.Store` as :class:`DatasetOptions`
+say, never the dataset. Tensor images are channels-last views of their own storage: no
+strided copy per sample.
 """
 
 from __future__ import annotations

@@ -1,27 +1,8 @@
 """Download the BIOSCAN-1M / BIOSCAN-5M archives and extract them into the official layout.
 
-The archives, their public URLs and MD5 checksums are listed in the package data file
-``archives.json`` (the same facts ``bioscan-dataset`` 1.3.0 uses). :func:`download` fetches only
-the archives that the requested splits and image package need, into the download root::
-
-    <root>/<archive file name>               the archive (deleted after extraction by default)
-    <root>/<archive file name>.part          an unfinished transfer, resumed with HTTP Range
-    <root>/bioscan5m/...                     the extracted files, laid out as bioscan-dataset
-    <root>/<dataset>/.downloads/<file>.complete   written last, after a verified extraction
-
-A mirror (``mirror=`` or the environment variable ``BIOSCAN_H5_MIRROR``) replaces the public base
-URLs: an archive is then fetched from ``<mirror>/<file name>``. If the mirror serves
-``<mirror>/manifest.json`` (the format of ``archives.json``), that table replaces the built-in one.
-A mirror may also be a local folder or a ``file://`` URL.
-
-The package's modules, each with one job: :mod:`~bioscan_h5.download.table` (the archive
-table, mirror resolution, which archives are needed), :mod:`~bioscan_h5.download.network`
-(opening URLs and the failure messages), :mod:`~bioscan_h5.download.transfer` (resumed,
-retried, checksummed transfers), :mod:`~bioscan_h5.download.extract` (safe zip extraction),
-:mod:`~bioscan_h5.download.markers` (completion markers and locks) and
-:mod:`~bioscan_h5.download.api` (:func:`download`). The settings ``TIMEOUT`` (network) and
-``RETRY_DELAYS`` (transfer) are read at call time from the module that owns them: change them
-there, not here.
+``archives.json`` lists the archives, URLs and MD5s (the peer's facts); a mirror
+(``mirror=`` or ``BIOSCAN_H5_MIRROR``, a URL or folder, optionally with its own
+``manifest.json``) replaces the public URLs. :func:`download` fetches only what the splits need.
 """
 
 from __future__ import annotations

@@ -1,10 +1,6 @@
-"""What every dataset layout provides, and the protocol its row sources satisfy.
-
-A layout owns one dataset's official root (where the metadata and images are, how a row
-finds its image) and its splits (which rows a split name stands for, in the order the
-datasets serve them). It works on any :class:`ColumnSource`: the parsed metadata
-(:class:`~bioscan_h5.metadata.Table`) while building, a :class:`~bioscan_h5.store.Store`
-while reading, or a pandas frame (:class:`FrameSource`) for the peer's CSV path.
+"""What every dataset layout provides: its official root, how a row finds its image, and which
+rows a split stands for, on any :class:`ColumnSource` (a metadata ``Table``, a ``Store``, or
+a pandas frame via :class:`FrameSource`).
 """
 
 from __future__ import annotations

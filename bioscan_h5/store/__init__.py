@@ -1,11 +1,8 @@
 """The store API: open a store file and slice its arrays as numpy arrays.
 
 >>> from bioscan_h5 import open_store
->>> with open_store("bioscan5m_cropped_256_256px.h5") as st:      # doctest: +SKIP
-...     rows = st.indices("val")
-...     imgs = st.images[rows[:16]]                  # (16, 256, 256, 3) uint8
-...     species = st.vocab["species"]
-...     names = [species[c] if c >= 0 else "" for c in st.labels["species"][rows[:16]]]
+>>> with open_store("bioscan5m_cropped_256_256px.h5") as st:  # doctest: +SKIP
+...     imgs = st.images[st.indices("val")[:16]]  # (16, 256, 256, 3) uint8
 """
 
 from .core import Store, open_store
