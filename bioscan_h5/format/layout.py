@@ -289,7 +289,7 @@ class ColumnSpec:
 class DatasetSchema:
     """What a BIOSCAN dataset's metadata looks like and how its store is laid out."""
 
-    name: str  #: "bioscan5m" or "bioscan1m"
+    name: str  #: the dataset's name, a key of ``bioscan_h5.layouts.SCHEMAS``
     columns: tuple[ColumnSpec, ...]  #: every column, in source-file order (the barcode excluded)
     id_column: str  #: unique per row
     barcode_column: str

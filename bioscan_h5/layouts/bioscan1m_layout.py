@@ -1,4 +1,4 @@
-"""BIOSCAN-1M's files, label clean-up, split rules, CLIBD partitions and peer columns (torch-free).
+"""BIOSCAN-1M's store schema, files, label clean-up, splits, CLIBD partitions, peer columns (torch-free).
 
 Root: ``<root>/bioscan1m/BIOSCAN_Insect_Dataset_metadata.tsv``, ``images/<package>/part<N>/<file>``
 and ``CLIBD_partitioning/<split>.txt``, or the layout of bioscan-dataset <= 1.1 (metadata beside

@@ -1,4 +1,4 @@
-"""BIOSCAN-5M's files, split rules and peer columns (torch-free: the builder and store use it).
+"""BIOSCAN-5M's store schema, files, split rules and peer columns (torch-free: builder and store use it).
 
 Root: ``<root>/bioscan5m/metadata/csv/...csv`` and ``images/<package>/<split>/[<chunk>/]<id>.jpg``.
 The dataset class and the peer's module-level names are in :mod:`bioscan_h5.bioscan5m`.

@@ -1,4 +1,4 @@
-"""Canadian Invertebrates' file, split rules and peer columns (torch-free: builder and store use it).
+"""Canadian Invertebrates' store schema, file, split rules and peer columns (torch-free).
 
 Root: ``<root>/CanadianInvertebrates/CanInv_metadata.csv``, DNA barcodes only; one ``split``
 column names each row's split. The dataset class is in :mod:`bioscan_h5.canadian_invertebrates`.
