@@ -25,6 +25,7 @@ from .datasets.provision import download_root
 from .layouts import bioscan1m_layout as _layout
 from .layouts.bioscan1m_layout import (
     BIOSCAN1M_LAYOUT,
+    BIOSCAN1M_PARTITIONINGS,
     CLIBD_DIRNAME,
     COLUMN_DTYPES_1M,
     LABELS_1M,
@@ -131,7 +132,7 @@ _ORDER_PARTITIONINGS = {"large_insect_order", "medium_insect_order", "small_inse
 #: The frame holds the label columns as categories (after clean-up), the rest as the peer reads them.
 _FRAME_RULES = FrameRules(
     {**COLUMN_DTYPES_1M, **dict.fromkeys(LABELS_1M, "category")},
-    (*USECOLS_1M, *fmt.BIOSCAN1M_PARTITIONINGS),
+    (*USECOLS_1M, *BIOSCAN1M_PARTITIONINGS),
     LABELS_1M,
 )
 

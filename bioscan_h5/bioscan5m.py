@@ -21,6 +21,7 @@ from .datasets.options import DatasetOptions
 from .datasets.provision import download_root
 from .layouts.bioscan5m_layout import (
     BIOSCAN5M_LAYOUT,
+    BIOSCAN5M_SPLITS,
     COLUMN_DTYPES_5M,
     LABELS_5M,
     SEEN_SPLITS_5M,
@@ -60,7 +61,7 @@ RGB_STDEV = torch.tensor([0.14205404, 0.15642502, 0.17309470])
 COLUMN_DTYPES = COLUMN_DTYPES_5M
 #: The columns :class:`BIOSCAN5M`'s ``metadata`` frame holds (in the file's order).
 USECOLS = USECOLS_5M
-VALID_SPLITS = list(fmt.BIOSCAN5M_SPLITS)
+VALID_SPLITS = list(BIOSCAN5M_SPLITS)
 SPLIT_ALIASES = dict(SPLIT_ALIASES_5M)
 VALID_METASPLITS = list(VALID_METASPLITS_5M)
 SEEN_SPLITS = list(SEEN_SPLITS_5M)

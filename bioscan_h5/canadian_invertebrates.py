@@ -21,6 +21,7 @@ from .datasets.options import DatasetOptions
 from .datasets.provision import download_root
 from .layouts.canadian_invertebrates_layout import (
     CANADIAN_INVERTEBRATES_LAYOUT,
+    CANADIAN_INVERTEBRATES_SPLITS,
     CANINV_METASPLITS,
     CANINV_SEEN_SPLITS,
     CANINV_SPLIT_ALIASES,
@@ -53,7 +54,7 @@ COLUMN_DTYPES = COLUMN_DTYPES_CANINV
 USECOLS = USECOLS_CANINV
 #: Other names of columns, accepted as ``target_type`` (and as ``column`` of the label methods).
 COLUMN_ALIASES = {"bin_uri": "dna_bin", "nucleotides": "dna_barcode"}
-VALID_SPLITS = list(fmt.CANADIAN_INVERTEBRATES_SPLITS)
+VALID_SPLITS = list(CANADIAN_INVERTEBRATES_SPLITS)
 SPLIT_ALIASES = dict(CANINV_SPLIT_ALIASES)
 VALID_METASPLITS = list(CANINV_METASPLITS)
 SEEN_SPLITS = list(CANINV_SEEN_SPLITS)

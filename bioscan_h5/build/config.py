@@ -15,6 +15,7 @@ from typing import Any
 
 from .. import format as fmt
 from ..errors import InvalidArgumentError, check_choice
+from ..layouts import SCHEMAS
 from ..pixels import CODECS, codec
 from .limits import capped_workers, check_image_size
 
@@ -101,7 +102,7 @@ class BuildConfig:
             )
         if self.max_nucleotides is None:
             self.full_barcodes = True  # one array as wide as the longest barcode: whole anyway
-        schema = fmt.SCHEMAS.get(self.dataset)
+        schema = SCHEMAS.get(self.dataset)
         if schema is not None and not schema.has_images:
             _refuse_pixels_without_images(self.dataset, self.pixels)
             self.no_images = True  # a DNA-only dataset

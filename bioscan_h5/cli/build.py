@@ -6,6 +6,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from .. import format as fmt
+from ..layouts import SCHEMAS
 from ..pixels import CODECS
 from .args import build_config, checked_splits, checked_tokenizers, max_nucleotides, positive_int
 
@@ -34,7 +35,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         required=True,
         help="folder holding bioscan5m/ (or bioscan1m/, CanadianInvertebrates/), as for bioscan-dataset",
     )
-    p.add_argument("--dataset", default="bioscan5m", choices=sorted(fmt.SCHEMAS), help="default: %(default)s")
+    p.add_argument("--dataset", default="bioscan5m", choices=sorted(SCHEMAS), help="default: %(default)s")
     p.add_argument(
         "--image-package", default="cropped_256", choices=fmt.IMAGE_PACKAGES, help="default: %(default)s"
     )

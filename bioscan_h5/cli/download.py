@@ -12,7 +12,8 @@ import sys
 
 from ..download import MIRROR_ENV, download
 from ..errors import BioscanH5Error, BuildInterrupted, InvalidArgumentError
-from ..format import DEFAULT_IMAGE_SIZE, SCHEMAS
+from ..format import DEFAULT_IMAGE_SIZE
+from ..layouts import SCHEMAS
 from .args import build_config, checked_splits, positive_int
 
 __all__ = ["add_parser", "run"]

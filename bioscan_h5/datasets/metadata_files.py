@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .. import format as fmt
-from ..layouts import FrameSource, get_layout
+from ..layouts import SCHEMAS, FrameSource, get_layout
 from ..metadata import fingerprint
 from ..store import Store
 
@@ -96,7 +96,7 @@ def load_csv(
     """
     import pandas as pd
 
-    barcode = fmt.SCHEMAS[dataset].barcode_column
+    barcode = SCHEMAS[dataset].barcode_column
     df = pd.read_csv(metadata_path, dtype=dtype, **kwargs)
     if max_nucleotides is not None:
         df[barcode] = df[barcode].str[:max_nucleotides]

@@ -20,7 +20,8 @@ from importlib import resources
 from typing import Any
 
 from ..errors import BioscanH5Error, DownloadError, InvalidArgumentError
-from ..format import BIOSCAN5M_SPLITS, IMAGE_PACKAGES, SCHEMAS
+from ..format import IMAGE_PACKAGES
+from ..layouts import BIOSCAN5M_SPLITS, SCHEMAS
 from .network import MIRROR_ENV, http_message, logger, network_message, open_url
 
 __all__ = [

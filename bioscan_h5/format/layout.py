@@ -73,15 +73,6 @@ __all__ = [
     "ATTR_SOURCE_COLUMNS",
     "ATTR_SPLITS_BUILT",
     "ATTR_VERSION",
-    "BIOSCAN1M",
-    "BIOSCAN1M_PARTITIONINGS",
-    "BIOSCAN1M_RANKS",
-    "BIOSCAN5M",
-    "BIOSCAN5M_RANKS",
-    "BIOSCAN5M_SPLITS",
-    "CANADIAN_INVERTEBRATES",
-    "CANADIAN_INVERTEBRATES_RANKS",
-    "CANADIAN_INVERTEBRATES_SPLITS",
     "CHECKSUMS",
     "CHECKSUM_ALGORITHM",
     "CHECKSUM_BLOCKS",
@@ -123,7 +114,6 @@ __all__ = [
     "REPORT_SUFFIX",
     "RESIZE_FILTER",
     "ROOT_ATTRS",
-    "SCHEMAS",
     "SOURCE_SIZE_DTYPE",
     "STATUS_DTYPE",
     "STORE_DIRNAME",
@@ -299,7 +289,7 @@ class ColumnSpec:
 class DatasetSchema:
     """What a BIOSCAN dataset's metadata looks like and how its store is laid out."""
 
-    name: str  #: "bioscan5m" or "bioscan1m"
+    name: str  #: the dataset's name, a key of ``bioscan_h5.layouts.SCHEMAS``
     columns: tuple[ColumnSpec, ...]  #: every column, in source-file order (the barcode excluded)
     id_column: str  #: unique per row
     barcode_column: str
@@ -317,102 +307,6 @@ class DatasetSchema:
     def column_names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns)
 
-
-_C, _S, _F, _I = Kind.CATEGORY, Kind.STRING, Kind.FLOAT, Kind.INT
-
-BIOSCAN5M_RANKS = ("phylum", "class", "order", "family", "subfamily", "genus", "species", "dna_bin")
-BIOSCAN5M_SPLITS = (
-    "pretrain",
-    "train",
-    "val",
-    "test",
-    "key_unseen",
-    "val_unseen",
-    "test_unseen",
-    "other_heldout",
-)
-
-BIOSCAN5M = DatasetSchema(
-    name="bioscan5m",
-    columns=(
-        ColumnSpec("processid", _S),
-        ColumnSpec("sampleid", _S),
-        ColumnSpec("taxon", _C),
-        *(ColumnSpec(r, _C) for r in BIOSCAN5M_RANKS),
-        ColumnSpec("country", _C),
-        ColumnSpec("province_state", _C),
-        ColumnSpec("coord-lat", _F),
-        ColumnSpec("coord-lon", _F),
-        ColumnSpec("image_measurement_value", _F),
-        ColumnSpec("area_fraction", _F),
-        ColumnSpec("scale_factor", _F),
-        ColumnSpec("inferred_ranks", _I),
-        ColumnSpec("split", _C),
-        ColumnSpec("index_bioscan_1M_insect", _I),
-        ColumnSpec("chunk", _S),
-    ),
-    id_column="processid",
-    barcode_column="dna_barcode",
-    ranks=BIOSCAN5M_RANKS,
-    split_columns=("split",),
-)
-
-BIOSCAN1M_RANKS = ("phylum", "class", "order", "family", "subfamily", "tribe", "genus", "species", "uri")
-BIOSCAN1M_PARTITIONINGS = (
-    "large_diptera_family",
-    "medium_diptera_family",
-    "small_diptera_family",
-    "large_insect_order",
-    "medium_insect_order",
-    "small_insect_order",
-)
-BIOSCAN1M = DatasetSchema(
-    name="bioscan1m",
-    columns=(
-        ColumnSpec("sampleid", _S),
-        ColumnSpec("processid", _S),
-        ColumnSpec("uri", _C),
-        ColumnSpec("name", _C, required=False),
-        *(ColumnSpec(r, _C) for r in BIOSCAN1M_RANKS[:-1]),
-        ColumnSpec("subspecies", _C, required=False),
-        ColumnSpec("image_file", _S),
-        *(ColumnSpec(p, _C) for p in BIOSCAN1M_PARTITIONINGS),
-        ColumnSpec("chunk_number", _I),
-        ColumnSpec("copyright_license", _C, required=False),
-        ColumnSpec("copyright_holder", _C, required=False),
-        ColumnSpec("copyright_institution", _C, required=False),
-        ColumnSpec("copyright_contact", _C, required=False),
-        ColumnSpec("photographer", _C, required=False),
-        ColumnSpec("author", _C, required=False),
-        ColumnSpec("clibd_split", _C, required=False),
-    ),
-    id_column="sampleid",
-    barcode_column="nucraw",
-    ranks=BIOSCAN1M_RANKS,
-    split_columns=(*BIOSCAN1M_PARTITIONINGS, "clibd_split"),
-)
-
-#: Canadian Invertebrates: barcodes and taxonomy, no images. Its stores hold no ``/images``,
-#: ``/image_status`` or ``/image_source_size``; ``image_package`` is ``""``, ``image_size`` 0.
-CANADIAN_INVERTEBRATES_RANKS = ("phylum", "class", "order", "family", "genus", "species", "dna_bin")
-CANADIAN_INVERTEBRATES_SPLITS = ("pretrain", "train", "val", "test", "test_unseen")
-CANADIAN_INVERTEBRATES = DatasetSchema(
-    name="canadian_invertebrates",
-    columns=(
-        ColumnSpec("processid", _S),
-        ColumnSpec("sampleid", _S, required=False),
-        *(ColumnSpec(r, _C) for r in CANADIAN_INVERTEBRATES_RANKS),
-        ColumnSpec("sequence_len", _F, required=False),
-        ColumnSpec("split", _C),
-    ),
-    id_column="processid",
-    barcode_column="dna_barcode",
-    ranks=CANADIAN_INVERTEBRATES_RANKS,
-    split_columns=("split",),
-    has_images=False,
-)
-
-SCHEMAS = {s.name: s for s in (BIOSCAN5M, BIOSCAN1M, CANADIAN_INVERTEBRATES)}
 
 # ---------------------------------------------------------------- image packages and paths
 IMAGE_PACKAGES = ("cropped_256", "original_256", "cropped", "original_full")
@@ -541,7 +435,7 @@ class AttrSpec:
 ATTR_SCHEMA: dict[str, AttrSpec] = {
     ATTR_FORMAT: AttrSpec("str", required=True),
     ATTR_VERSION: AttrSpec("int", minimum=1, required=True),
-    ATTR_DATASET: AttrSpec("str", required=True),  # a key of SCHEMAS: checked before the schema
+    ATTR_DATASET: AttrSpec("str", required=True),  # a key of layouts.SCHEMAS: checked before the schema
     # "" and 0: a DNA-only dataset's store (no images).
     ATTR_IMAGE_PACKAGE: AttrSpec("str", choices=("", *IMAGE_PACKAGES)),
     ATTR_IMAGE_SIZE: AttrSpec("int", minimum=0, maximum=MAX_IMAGE_SIZE, required=True),

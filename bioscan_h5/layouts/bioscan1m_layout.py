@@ -1,4 +1,4 @@
-"""BIOSCAN-1M's files, label clean-up, split rules, CLIBD partitions and peer columns (torch-free).
+"""BIOSCAN-1M's store schema, files, label clean-up, splits, CLIBD partitions, peer columns (torch-free).
 
 Root: ``<root>/bioscan1m/BIOSCAN_Insect_Dataset_metadata.tsv``, ``images/<package>/part<N>/<file>``
 and ``CLIBD_partitioning/<split>.txt``, or the layout of bioscan-dataset <= 1.1 (metadata beside
@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .. import format as fmt
 from ..columns import StoredColumn
 from ..errors import InvalidArgumentError, SourceFileNotFoundError
+from ..format import ColumnSpec, DatasetSchema, Kind
 from ..metadata import Table, metadata_error, read_table
 from ..splits import invalid_split
 from .base import ColumnSource, SourceLayout, rows_in
@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 __all__ = [
     "BIOSCAN1M_LAYOUT",
     "BIOSCAN1M_METASPLITS",
+    "BIOSCAN1M_PARTITIONINGS",
+    "BIOSCAN1M_RANKS",
+    "BIOSCAN1M_SCHEMA",
     "BIOSCAN1M_SPLITS",
     "BIOSCAN1M_SPLIT_ALIASES",
     "CLIBD_DIRNAME",
@@ -45,6 +48,44 @@ __all__ = [
     "clean_labels_1m",
     "explode_metasplit_1m",
 ]
+
+# ---------------------------------------------------------------- the store schema
+_C, _S, _I = Kind.CATEGORY, Kind.STRING, Kind.INT
+
+BIOSCAN1M_RANKS = ("phylum", "class", "order", "family", "subfamily", "tribe", "genus", "species", "uri")
+BIOSCAN1M_PARTITIONINGS = (
+    "large_diptera_family",
+    "medium_diptera_family",
+    "small_diptera_family",
+    "large_insect_order",
+    "medium_insect_order",
+    "small_insect_order",
+)
+BIOSCAN1M_SCHEMA = DatasetSchema(
+    name="bioscan1m",
+    columns=(
+        ColumnSpec("sampleid", _S),
+        ColumnSpec("processid", _S),
+        ColumnSpec("uri", _C),
+        ColumnSpec("name", _C, required=False),
+        *(ColumnSpec(r, _C) for r in BIOSCAN1M_RANKS[:-1]),
+        ColumnSpec("subspecies", _C, required=False),
+        ColumnSpec("image_file", _S),
+        *(ColumnSpec(p, _C) for p in BIOSCAN1M_PARTITIONINGS),
+        ColumnSpec("chunk_number", _I),
+        ColumnSpec("copyright_license", _C, required=False),
+        ColumnSpec("copyright_holder", _C, required=False),
+        ColumnSpec("copyright_institution", _C, required=False),
+        ColumnSpec("copyright_contact", _C, required=False),
+        ColumnSpec("photographer", _C, required=False),
+        ColumnSpec("author", _C, required=False),
+        ColumnSpec("clibd_split", _C, required=False),
+    ),
+    id_column="sampleid",
+    barcode_column="nucraw",
+    ranks=BIOSCAN1M_RANKS,
+    split_columns=(*BIOSCAN1M_PARTITIONINGS, "clibd_split"),
+)
 
 # ---------------------------------------------------------------- split rules
 BIOSCAN1M_SPLITS = ("train", "validation", "test", "no_split")
@@ -72,7 +113,7 @@ CLIBD_SPLIT_ALIASES = {
 }
 #: CLIBD partition files that are unions of the base partitions (in their own row order).
 CLIBD_METASPLITS = ("all", "all_keys", "no_split_and_seen_train")
-PARTITIONING_VERSIONS = (*fmt.BIOSCAN1M_PARTITIONINGS, "clibd")
+PARTITIONING_VERSIONS = (*BIOSCAN1M_PARTITIONINGS, "clibd")
 
 
 def check_partitioning_version(partitioning_version: str) -> str:
@@ -128,11 +169,11 @@ COLUMN_DTYPES_1M: dict[str, Any] = {
     "processid": str,
     "uri": str,
     "name": "category",
-    **dict.fromkeys(fmt.BIOSCAN1M_RANKS[:-1], str),
+    **dict.fromkeys(BIOSCAN1M_RANKS[:-1], str),
     "subspecies": str,
     "nucraw": str,
     "image_file": str,
-    **dict.fromkeys(fmt.BIOSCAN1M_PARTITIONINGS, "category"),
+    **dict.fromkeys(BIOSCAN1M_PARTITIONINGS, "category"),
     "chunk_number": "uint8",
     "copyright_license": "category",
     "copyright_holder": "category",
@@ -146,7 +187,7 @@ USECOLS_1M: list[str] = [
     "processid",
     "sampleid",
     "uri",
-    *fmt.BIOSCAN1M_RANKS[:-1],
+    *BIOSCAN1M_RANKS[:-1],
     "nucraw",
     "image_file",
     "chunk_number",
@@ -223,7 +264,7 @@ def add_clibd_partitions(table: Table, folder: str) -> None:
         if name in CLIBD_VALID_SPLITS:
             split_codes[rows] = cats.index(name)
     table.columns["clibd_split"] = StoredColumn(
-        "clibd_split", fmt.Kind.CATEGORY, codes=split_codes, categories=cats
+        "clibd_split", Kind.CATEGORY, codes=split_codes, categories=cats
     )
     table.header.append("clibd_split")
 
@@ -232,7 +273,7 @@ def add_clibd_partitions(table: Table, folder: str) -> None:
 #: The dataset folder of the layout of bioscan-dataset <= 1.1 (the metadata file beside it).
 OLD_1M_FOLDER = "bioscan"
 
-_LABELS = fmt.BIOSCAN1M_RANKS
+_LABELS = BIOSCAN1M_RANKS
 _TRIBE_FIXES = {"Asteia": "Asteiini", "Nemorilla": "Winthemiini", "Philaenus": "Philaenini"}
 _DEFAULT_PARTITIONING = "large_diptera_family"
 
@@ -310,7 +351,7 @@ class Bioscan1MLayout(SourceLayout):
                 "Each row needs its part<N> folder number.",
                 id_value=ids[r].decode("utf-8"),
             )
-        for col in fmt.BIOSCAN1M_PARTITIONINGS:
+        for col in BIOSCAN1M_PARTITIONINGS:
             c = table.column(col)
             unknown = sorted(set(c.categories or ()) - set(BIOSCAN1M_SPLITS))
             if unknown:
@@ -388,8 +429,8 @@ class Bioscan1MLayout(SourceLayout):
 
 
 BIOSCAN1M_LAYOUT = Bioscan1MLayout(
-    schema=fmt.BIOSCAN1M,
+    schema=BIOSCAN1M_SCHEMA,
     metadata_relpath="BIOSCAN_Insect_Dataset_metadata.tsv",
     sep="\t",
-    path_columns=("sampleid", "image_file", "chunk_number", *fmt.BIOSCAN1M_PARTITIONINGS),
+    path_columns=("sampleid", "image_file", "chunk_number", *BIOSCAN1M_PARTITIONINGS),
 )

@@ -1,4 +1,4 @@
-"""BIOSCAN-5M's files, split rules and peer columns (torch-free: the builder and store use it).
+"""BIOSCAN-5M's store schema, files, split rules and peer columns (torch-free: builder and store use it).
 
 Root: ``<root>/bioscan5m/metadata/csv/...csv`` and ``images/<package>/<split>/[<chunk>/]<id>.jpg``.
 The dataset class and the peer's module-level names are in :mod:`bioscan_h5.bioscan5m`.
@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import format as fmt
+from ..format import ColumnSpec, DatasetSchema, Kind
 from ..metadata import Table
 from ..splits import explode_named
 from .base import ColumnSource, SourceLayout, refuse_unknown_splits, rows_in
@@ -20,6 +20,9 @@ from .paths import refuse_unsafe
 
 __all__ = [
     "BIOSCAN5M_LAYOUT",
+    "BIOSCAN5M_RANKS",
+    "BIOSCAN5M_SCHEMA",
+    "BIOSCAN5M_SPLITS",
     "CLIBD_5M_GROUPS",
     "COLUMN_DTYPES_5M",
     "LABELS_5M",
@@ -31,6 +34,46 @@ __all__ = [
     "Bioscan5MLayout",
     "explode_metasplit_5m",
 ]
+
+# ---------------------------------------------------------------- the store schema
+_C, _S, _F, _I = Kind.CATEGORY, Kind.STRING, Kind.FLOAT, Kind.INT
+
+BIOSCAN5M_RANKS = ("phylum", "class", "order", "family", "subfamily", "genus", "species", "dna_bin")
+BIOSCAN5M_SPLITS = (
+    "pretrain",
+    "train",
+    "val",
+    "test",
+    "key_unseen",
+    "val_unseen",
+    "test_unseen",
+    "other_heldout",
+)
+
+BIOSCAN5M_SCHEMA = DatasetSchema(
+    name="bioscan5m",
+    columns=(
+        ColumnSpec("processid", _S),
+        ColumnSpec("sampleid", _S),
+        ColumnSpec("taxon", _C),
+        *(ColumnSpec(r, _C) for r in BIOSCAN5M_RANKS),
+        ColumnSpec("country", _C),
+        ColumnSpec("province_state", _C),
+        ColumnSpec("coord-lat", _F),
+        ColumnSpec("coord-lon", _F),
+        ColumnSpec("image_measurement_value", _F),
+        ColumnSpec("area_fraction", _F),
+        ColumnSpec("scale_factor", _F),
+        ColumnSpec("inferred_ranks", _I),
+        ColumnSpec("split", _C),
+        ColumnSpec("index_bioscan_1M_insect", _I),
+        ColumnSpec("chunk", _S),
+    ),
+    id_column="processid",
+    barcode_column="dna_barcode",
+    ranks=BIOSCAN5M_RANKS,
+    split_columns=("split",),
+)
 
 # ---------------------------------------------------------------- split rules
 SPLIT_ALIASES_5M = {"validation": "val"}
@@ -63,8 +106,8 @@ def explode_metasplit_5m(metasplit: str | None, verify: bool = True) -> set[str]
     ValueError
         A name is not a split (with ``verify=True``), listing the valid names.
     """
-    members = {"all": fmt.BIOSCAN5M_SPLITS, "seen": SEEN_SPLITS_5M, "unseen": UNSEEN_SPLITS_5M}
-    return explode_named(metasplit, verify, fmt.BIOSCAN5M_SPLITS, SPLIT_ALIASES_5M, members, CLIBD_5M_GROUPS)
+    members = {"all": BIOSCAN5M_SPLITS, "seen": SEEN_SPLITS_5M, "unseen": UNSEEN_SPLITS_5M}
+    return explode_named(metasplit, verify, BIOSCAN5M_SPLITS, SPLIT_ALIASES_5M, members, CLIBD_5M_GROUPS)
 
 
 # ---------------------------------------------------------------- the peer's columns
@@ -73,7 +116,7 @@ COLUMN_DTYPES_5M: dict[str, Any] = {
     "processid": str,
     "sampleid": str,
     "taxon": "category",
-    **dict.fromkeys(fmt.BIOSCAN5M_RANKS, "category"),
+    **dict.fromkeys(BIOSCAN5M_RANKS, "category"),
     "dna_barcode": str,
     "country": "category",
     "province_state": "category",
@@ -91,7 +134,7 @@ COLUMN_DTYPES_5M: dict[str, Any] = {
 USECOLS_5M: list[str] = [
     "processid",
     "chunk",
-    *fmt.BIOSCAN5M_RANKS,
+    *BIOSCAN5M_RANKS,
     "dna_barcode",
     "country",
     "province_state",
@@ -103,7 +146,7 @@ USECOLS_5M: list[str] = [
     "split",
 ]
 #: The columns given a ``<column>_index`` column, in the order they are added.
-LABELS_5M: tuple[str, ...] = fmt.BIOSCAN5M_RANKS
+LABELS_5M: tuple[str, ...] = BIOSCAN5M_RANKS
 
 
 # ---------------------------------------------------------------- the root layout
@@ -112,7 +155,7 @@ class Bioscan5MLayout(SourceLayout):
     """The BIOSCAN-5M root; one ``split`` column names each row's split."""
 
     def validate(self, table: Table, path: str) -> None:
-        refuse_unknown_splits(table, path, "split", fmt.BIOSCAN5M_SPLITS, "processid")
+        refuse_unknown_splits(table, path, "split", BIOSCAN5M_SPLITS, "processid")
         refuse_unsafe(path, table, "processid", "processid")
         refuse_unsafe(path, table, "chunk", "processid", allow_empty=True)
 
@@ -142,7 +185,7 @@ class Bioscan5MLayout(SourceLayout):
 
 
 BIOSCAN5M_LAYOUT = Bioscan5MLayout(
-    schema=fmt.BIOSCAN5M,
+    schema=BIOSCAN5M_SCHEMA,
     metadata_relpath=os.path.join("metadata", "csv", "BIOSCAN_5M_Insect_Dataset_metadata.csv"),
     sep=",",
     path_columns=("processid", "chunk", "split"),

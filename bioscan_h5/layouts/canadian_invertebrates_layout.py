@@ -1,4 +1,4 @@
-"""Canadian Invertebrates' file, split rules and peer columns (torch-free: builder and store use it).
+"""Canadian Invertebrates' store schema, file, split rules and peer columns (torch-free).
 
 Root: ``<root>/CanadianInvertebrates/CanInv_metadata.csv``, DNA barcodes only; one ``split``
 column names each row's split. The dataset class is in :mod:`bioscan_h5.canadian_invertebrates`.
@@ -11,14 +11,17 @@ from typing import Any
 
 import numpy as np
 
-from .. import format as fmt
 from ..errors import InvalidArgumentError
+from ..format import ColumnSpec, DatasetSchema, Kind
 from ..metadata import Table
 from ..splits import explode_named
 from .base import ColumnSource, SourceLayout, refuse_unknown_splits, rows_in
 
 __all__ = [
     "CANADIAN_INVERTEBRATES_LAYOUT",
+    "CANADIAN_INVERTEBRATES_RANKS",
+    "CANADIAN_INVERTEBRATES_SCHEMA",
+    "CANADIAN_INVERTEBRATES_SPLITS",
     "CANINV_METASPLITS",
     "CANINV_SEEN_SPLITS",
     "CANINV_SPLIT_ALIASES",
@@ -29,6 +32,27 @@ __all__ = [
     "CanadianInvertebratesLayout",
     "explode_metasplit_caninv",
 ]
+
+# ---------------------------------------------------------------- the store schema
+#: Barcodes and taxonomy, no images. Its stores hold no ``/images``, ``/image_status`` or
+#: ``/image_source_size``; ``image_package`` is ``""``, ``image_size`` 0.
+CANADIAN_INVERTEBRATES_RANKS = ("phylum", "class", "order", "family", "genus", "species", "dna_bin")
+CANADIAN_INVERTEBRATES_SPLITS = ("pretrain", "train", "val", "test", "test_unseen")
+CANADIAN_INVERTEBRATES_SCHEMA = DatasetSchema(
+    name="canadian_invertebrates",
+    columns=(
+        ColumnSpec("processid", Kind.STRING),
+        ColumnSpec("sampleid", Kind.STRING, required=False),
+        *(ColumnSpec(r, Kind.CATEGORY) for r in CANADIAN_INVERTEBRATES_RANKS),
+        ColumnSpec("sequence_len", Kind.FLOAT, required=False),
+        ColumnSpec("split", Kind.CATEGORY),
+    ),
+    id_column="processid",
+    barcode_column="dna_barcode",
+    ranks=CANADIAN_INVERTEBRATES_RANKS,
+    split_columns=("split",),
+    has_images=False,
+)
 
 # ---------------------------------------------------------------- split rules
 CANINV_SPLIT_ALIASES = {"validation": "val"}
@@ -48,7 +72,7 @@ def explode_metasplit_caninv(metasplit: str | None, verify: bool = True) -> set[
     ValueError
         A name is not a split (with ``verify=True``), listing the valid names.
     """
-    splits = fmt.CANADIAN_INVERTEBRATES_SPLITS
+    splits = CANADIAN_INVERTEBRATES_SPLITS
     members = {"all": splits, "seen": CANINV_SEEN_SPLITS, "unseen": CANINV_UNSEEN_SPLITS}
     return explode_named(metasplit, verify, splits, CANINV_SPLIT_ALIASES, members)
 
@@ -59,7 +83,7 @@ COLUMN_DTYPES_CANINV: dict[str, Any] = {
     "processid": str,
     "sampleid": str,
     "dna_bin": "category",
-    **dict.fromkeys(fmt.CANADIAN_INVERTEBRATES_RANKS[:-1], "category"),
+    **dict.fromkeys(CANADIAN_INVERTEBRATES_RANKS[:-1], "category"),
     "dna_barcode": str,
     "sequence_len": float,
     "split": "category",
@@ -68,11 +92,11 @@ COLUMN_DTYPES_CANINV: dict[str, Any] = {
 USECOLS_CANINV: list[str] = [
     "processid",
     "dna_bin",
-    *fmt.CANADIAN_INVERTEBRATES_RANKS[:-1],
+    *CANADIAN_INVERTEBRATES_RANKS[:-1],
     "dna_barcode",
     "split",
 ]
-LABELS_CANINV: tuple[str, ...] = fmt.CANADIAN_INVERTEBRATES_RANKS
+LABELS_CANINV: tuple[str, ...] = CANADIAN_INVERTEBRATES_RANKS
 
 
 # ---------------------------------------------------------------- the root layout
@@ -81,7 +105,7 @@ class CanadianInvertebratesLayout(SourceLayout):
     """The Canadian Invertebrates root: one CSV file, no images."""
 
     def validate(self, table: Table, path: str) -> None:
-        refuse_unknown_splits(table, path, "split", fmt.CANADIAN_INVERTEBRATES_SPLITS, "processid")
+        refuse_unknown_splits(table, path, "split", CANADIAN_INVERTEBRATES_SPLITS, "processid")
 
     def image_relpaths(self, source: ColumnSource, rows: np.ndarray) -> list[str]:
         raise InvalidArgumentError("Canadian Invertebrates has no images (it is a DNA-only dataset).")
@@ -100,7 +124,7 @@ class CanadianInvertebratesLayout(SourceLayout):
 
 
 CANADIAN_INVERTEBRATES_LAYOUT = CanadianInvertebratesLayout(
-    schema=fmt.CANADIAN_INVERTEBRATES,
+    schema=CANADIAN_INVERTEBRATES_SCHEMA,
     metadata_relpath="CanInv_metadata.csv",
     sep=",",
     path_columns=("processid", "split"),

@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import format as fmt
 from ..errors import REBUILD, InvalidArgumentError, StoreFormatError, StoreIncompleteError, StoreVersionError
-from ..layouts import get_layout
+from ..layouts import SCHEMAS, get_layout
 from ..pixels import codec_of
 from .storage import check_storage
 
@@ -62,7 +62,7 @@ def read_header(f: h5py.File, path: str, allow_incomplete: bool) -> StoreHeader:
     _check_complete(a, path, allow_incomplete)
     dataset = a[fmt.ATTR_DATASET]
     _check_split_names(a, dataset, path)
-    if not fmt.SCHEMAS[dataset].has_images:  # a DNA-only dataset's store: no image package, raw
+    if not SCHEMAS[dataset].has_images:  # a DNA-only dataset's store: no image package, raw
         for name, valid in ((fmt.ATTR_IMAGE_PACKAGE, ""), (fmt.ATTR_PIXELS, "raw")):
             if name in a and a[name] != valid:
                 raise StoreFormatError(
@@ -72,7 +72,7 @@ def read_header(f: h5py.File, path: str, allow_incomplete: bool) -> StoreHeader:
     header = StoreHeader(
         attrs=a,
         dataset=dataset,
-        schema=fmt.SCHEMAS[dataset],
+        schema=SCHEMAS[dataset],
         n_rows=a[fmt.ATTR_N_ROWS],
         image_size=a[fmt.ATTR_IMAGE_SIZE],
     )
@@ -177,7 +177,7 @@ def _check_identity(a: dict, path: str) -> None:
             f" (it reads version {fmt.FORMAT_VERSION}). Rebuild it with `bioscan-h5 build --overwrite` (the"
             " same arguments as the first build)."
         )
-    if a.get(fmt.ATTR_DATASET) not in fmt.SCHEMAS:
+    if a.get(fmt.ATTR_DATASET) not in SCHEMAS:
         raise StoreFormatError(f"{path!r} holds an unknown dataset {a.get(fmt.ATTR_DATASET)!r}. {REBUILD}")
 
 

@@ -22,6 +22,7 @@ from bioscan_h5.errors import (
     StoreIncompleteError,
 )
 from bioscan_h5.format import ImageStatus
+from bioscan_h5.layouts import BIOSCAN5M_SPLITS
 from bioscan_h5.store import open_store
 
 
@@ -44,7 +45,7 @@ def test_default_build_result_and_report(store_5m, sample_root_5m):
     assert not os.path.exists(fmt.lock_path(str(store_5m)))
     report = json.loads(Path(report_path).read_text(encoding="utf-8"))
     assert report["store"] == store_5m.name
-    assert sorted(report["image_splits"]) == sorted(fmt.BIOSCAN5M_SPLITS)
+    assert sorted(report["image_splits"]) == sorted(BIOSCAN5M_SPLITS)
     bad = {b["row"]: b for b in report["bad_images"]}
     assert sorted(bad) == sample_root_5m.undecodable_rows
     kinds = {f["row"]: f["kind"] for f in sample_root_5m.faults()}

@@ -21,6 +21,7 @@ import pytest
 
 from bioscan_h5 import format as fmt
 from bioscan_h5.build import BuildConfig, build
+from bioscan_h5.layouts import SCHEMAS
 
 from ._helpers import crash, run, run_cli, sanitize
 
@@ -57,7 +58,7 @@ def store(_roots, tmp_path_factory) -> dict:
         BuildConfig.from_content(root, cfg, splits="val+test+train", out=str(out), workers=1, progress=False)
     )
     with h5py.File(out, "r", locking=False) as f:
-        ranks = fmt.SCHEMAS[f.attrs[fmt.ATTR_DATASET]].ranks
+        ranks = SCHEMAS[f.attrs[fmt.ATTR_DATASET]].ranks
         labels = {r: f[fmt.column_path(r, "codes")].id.get_offset() for r in ranks}
         status = f[fmt.IMAGE_STATUS][()]
         pixels = f[fmt.IMAGES].id.get_offset()

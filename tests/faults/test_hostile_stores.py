@@ -24,6 +24,7 @@ import pytest
 
 from bioscan_h5 import format as fmt
 from bioscan_h5.build import BuildConfig, build
+from bioscan_h5.layouts import SCHEMAS
 
 from ._helpers import crash, run, sanitize
 
@@ -155,7 +156,7 @@ def without_checksums(f: h5py.File) -> None:
 def _huge_shapes(f: h5py.File) -> None:
     """Every per-row array declares 2**40 rows (chunked, nothing allocated): a few KB on disk."""
     n = 2**40
-    schema = fmt.SCHEMAS[f.attrs[fmt.ATTR_DATASET]]
+    schema = SCHEMAS[f.attrs[fmt.ATTR_DATASET]]
     expected = fmt.expected_datasets(schema, int(f.attrs[fmt.ATTR_N_ROWS]), int(f.attrs[fmt.ATTR_IMAGE_SIZE]))
     without_checksums(f)
     if fmt.DNA_TAIL_OFFSETS in f:  # the whole-barcode block's offsets: one per row, and one more

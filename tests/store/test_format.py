@@ -22,6 +22,7 @@ from bioscan_h5.errors import (
     StoreVersionError,
 )
 from bioscan_h5.format import ImageStatus
+from bioscan_h5.layouts import BIOSCAN5M_RANKS, BIOSCAN5M_SCHEMA, BIOSCAN5M_SPLITS
 from bioscan_h5.store import Store, open_store
 
 GOLDEN = Path(__file__).resolve().parent / "data" / "golden_v2.h5"
@@ -54,7 +55,7 @@ def damaged(small_store, tmp_path):
 def test_every_dataset_has_its_documented_dtype_and_shape(store_5m, sample_root_5m):
     n = sample_root_5m.n_rows
     with h5py.File(store_5m, "r", locking=False) as f:
-        for name, (kind, shape) in fmt.expected_datasets(fmt.BIOSCAN5M, n, 256).items():
+        for name, (kind, shape) in fmt.expected_datasets(BIOSCAN5M_SCHEMA, n, 256).items():
             d = f[name]
             if kind == "O":
                 assert h5py.check_string_dtype(d.dtype).encoding == "utf-8", name
@@ -73,7 +74,7 @@ def test_every_dataset_has_its_documented_dtype_and_shape(store_5m, sample_root_
         header = [c for c in make_columns(sample_root_5m) if c != "dna_barcode"]
         assert sorted(f[fmt.COLUMNS]) == sorted(header)
         for name in header:
-            assert f[fmt.COLUMNS][name].attrs["kind"] == fmt.BIOSCAN5M.column(name).kind.value
+            assert f[fmt.COLUMNS][name].attrs["kind"] == BIOSCAN5M_SCHEMA.column(name).kind.value
 
 
 def make_columns(root) -> list[str]:
@@ -95,7 +96,7 @@ def test_root_attributes(store_5m, sample_root_5m):
     assert a[fmt.ATTR_N_ROWS] == sample_root_5m.n_rows
     assert bool(a[fmt.ATTR_COMPLETE]) and bool(a[fmt.ATTR_METADATA_WRITTEN])
     assert a[fmt.ATTR_COMPRESSION] == ""
-    assert json.loads(a[fmt.ATTR_SPLITS_BUILT]) == sorted(fmt.BIOSCAN5M_SPLITS)
+    assert json.loads(a[fmt.ATTR_SPLITS_BUILT]) == sorted(BIOSCAN5M_SPLITS)
     assert json.loads(a[fmt.ATTR_SOURCE_COLUMNS]) == make_columns(sample_root_5m)
     source = json.loads(a[fmt.ATTR_SOURCE])
     assert source["name"] == sample_root_5m.metadata.name
@@ -135,7 +136,7 @@ def test_rows_are_the_metadata_rows_in_file_order(store_5m, sample_root_5m):
 def test_label_indices_and_vocabularies_equal_the_peer(store_5m, sample_root_5m):
     peer = sample_root_5m.peer_frame
     with open_store(store_5m) as st:
-        for rank in fmt.BIOSCAN5M_RANKS:
+        for rank in BIOSCAN5M_RANKS:
             assert list(st.vocab[rank]) == list(peer[rank].cat.categories), rank
             assert np.array_equal(st.labels[rank], peer[f"{rank}_index"].to_numpy()), rank
             assert st.labels[rank].dtype == np.int32
@@ -224,7 +225,7 @@ def test_metasplit_rows(store_5m, sample_root_5m):
             ("seen", {"train", "val", "test"}),
             ("unseen", {"key_unseen", "val_unseen", "test_unseen"}),
             ("validation", {"val"}),
-            ("all", set(fmt.BIOSCAN5M_SPLITS)),
+            ("all", set(BIOSCAN5M_SPLITS)),
         ):
             assert np.array_equal(st.indices(name), np.flatnonzero(np.isin(split, list(members)))), name
         with pytest.raises(ValueError, match="'nope'"):
@@ -256,10 +257,10 @@ def test_every_status_has_a_reason():
 
 def test_schema_lists_every_5m_column_in_file_order(sample_root_5m):
     header = make_columns(sample_root_5m)
-    assert list(fmt.BIOSCAN5M.column_names) == [c for c in header if c != "dna_barcode"]
-    assert fmt.BIOSCAN5M.ranks == fmt.BIOSCAN5M_RANKS
+    assert list(BIOSCAN5M_SCHEMA.column_names) == [c for c in header if c != "dna_barcode"]
+    assert BIOSCAN5M_SCHEMA.ranks == BIOSCAN5M_RANKS
     with pytest.raises(KeyError):
-        fmt.BIOSCAN5M.column("nope")
+        BIOSCAN5M_SCHEMA.column("nope")
 
 
 # ------------------------------------------------------------------------------ opening and refusing

@@ -34,6 +34,7 @@ sys.path.insert(0, str(REPO))  # run as a script from its folder: the repository
 
 from bioscan_h5 import format as fmt  # noqa: E402
 from bioscan_h5.build import BuildConfig, build  # noqa: E402
+from bioscan_h5.layouts import BIOSCAN5M_RANKS  # noqa: E402
 from bioscan_h5.store import open_store  # noqa: E402
 from tools import make_sample_data  # noqa: E402
 
@@ -66,8 +67,8 @@ def expected_values(root: Path, manifest: dict, store: Path) -> dict:
         "n_rows": N_ROWS,
         "image_size": IMAGE_SIZE,
         "processid": peer["processid"].tolist(),
-        "labels": {r: peer[f"{r}_index"].astype(int).tolist() for r in fmt.BIOSCAN5M_RANKS},
-        "vocab": {r: [str(c) for c in peer[r].cat.categories] for r in fmt.BIOSCAN5M_RANKS},
+        "labels": {r: peer[f"{r}_index"].astype(int).tolist() for r in BIOSCAN5M_RANKS},
+        "vocab": {r: [str(c) for c in peer[r].cat.categories] for r in BIOSCAN5M_RANKS},
         "barcodes": [_none(b) for b in peer["dna_barcode"]],
         "dna_full_lengths": [-1 if pd.isna(b) else len(b) for b in whole["dna_barcode"]],
         "rows_per_split": {s: peer.index[peer["split"] == s].tolist() for s in sorted(set(peer["split"]))},
