@@ -17,7 +17,7 @@ rows; every round runs every cell, rotated; medians. Rows, side by side in one r
 - DALI's CPU pipeline (``decoders.image_random_crop`` on the source JPEGs), ``T`` threads;
 - the peer (``bioscan-dataset`` 1.3.0) with torchvision v2 transforms in ``T`` DataLoader workers.
 
-Per cell: samples/s, CPU seconds per 1,000 samples (process and workers), PSS half way, and
+Per cell: samples/s, CPU seconds per 1,000 samples (process and workers), PSS (read at the warm-up's last batch, outside the epoch), and
 apart from the epoch its one-off seconds (set-up and warm-up: JIT compiles, first buffers).
 Page cache warm for all rows; cold (float32, 2 threads) as a second group. ``--device cuda``
 would add the GPU rows; without a GPU they print "not measured".
