@@ -41,6 +41,7 @@ sys.path.insert(0, REPO)
 sys.path.insert(0, os.path.join(REPO, "tools"))
 
 import argparse
+import contextlib
 import json
 import tempfile
 
@@ -235,6 +236,27 @@ def gpu_table() -> None:
     print_table("C. augmented epochs onto the GPU (--device cuda)", ["pipeline", "samples/s"], rows)
 
 
+def plot(results: dict, args, path: str) -> None:
+    """Samples/s of every cell, one panel per group and dtype (bars: ours blue, FFCV orange, others grey)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [(g, dt) for g in groups(args) if g != "gpu" for dt in shape(args, g)[0]]
+    fig, axes = plt.subplots(1, len(panels), figsize=(7 * len(panels), 5), squeeze=False)
+    for ax, (group, dtype) in zip(axes[0], panels):
+        names = [n for g, n in results if g == group and n.endswith(f"| {dtype}")]
+        vals = [rate(results, group, n) or 0 for n in names]
+        colors = ["C0" if n.startswith("ours") else "C1" if n.startswith("FFCV") else "C7" for n in names]
+        ax.barh([n.rsplit(" | ", 1)[0] for n in names], vals, color=colors)
+        ax.invert_yaxis()
+        ax.set_title(f"page cache {group}, {dtype}: samples/s")
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fig.savefig(path, dpi=90)
+
+
 def sizes_of(d: kd.ReadData, stores: dict, betons: dict) -> dict:
     n = d.store_rows
     out = {k: os.path.getsize(v) / n for k, v in {**stores, **betons}.items()}
@@ -269,6 +291,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--work", default=os.path.join(tempfile.gettempdir(), "bioscan-h5-bench"), help="cache folder"
     )
+    p.add_argument("--out", default=os.path.join(REPO, "bench", "out", "pipeline.png"), help="the plot")
     args = p.parse_args(argv)
     args.rows = args.rows or (512 if args.quick else 2048)
     args.store_rows = args.store_rows or (2048 if args.quick else 6144)
@@ -323,6 +346,9 @@ def main(argv: list[str] | None = None) -> int:
         table(results, group, args, sizes)
     if args.device == "cpu":
         gpu_table()
+    with contextlib.suppress(ImportError):
+        plot(results, args, args.out)
+        print(f"\nplot: {os.path.relpath(args.out, os.getcwd())}")
     return 0
 
 
