@@ -22,7 +22,7 @@ import numpy as np
 
 from . import format as fmt
 from ._jit import JIT_DISABLED, kernel
-from .errors import REBUILD, ChecksumMismatchError, InvalidArgumentError, StoreFormatError, rebuild_hint
+from .errors import REBUILD, ChecksumMismatchError, StoreFormatError
 from .format import ImageStatus
 
 if TYPE_CHECKING:
@@ -39,6 +39,7 @@ __all__ = [
     "crc_rows_kernel",
     "has_checksums",
     "image_crc",
+    "missing_checksums",
     "pending_image_crc",
     "pixels_crc",
     "row_bytes",
@@ -216,6 +217,14 @@ def covered_datasets(f, n_rows: int) -> tuple[list[str], list[str], list[str]]:
 
 
 # ================================================================ write (the builder)
+
+
+def missing_checksums(path: str) -> str:
+    """The message for a store without its ``/checksums`` group: every format-2 store has one."""
+    return (
+        f"{path!r} has no '/{fmt.CHECKSUMS}' group: every store of format version {fmt.FORMAT_VERSION} is"
+        f" written with one, so the file is damaged or was not written by bioscan-h5. {REBUILD}"
+    )
 
 
 def has_checksums(f: h5py.File) -> bool:
@@ -544,10 +553,7 @@ class ChecksumAccess:
     def _require_checksums(self, what: str) -> None:
         if not self.has_checksums:
             self.close()
-            raise InvalidArgumentError(
-                f"{what} needs a store with checksums, but {self.path!r} (format version"
-                f" {self.attrs[fmt.ATTR_VERSION]}) has none. {rebuild_hint('to add them')}"
-            )
+            raise StoreFormatError(f"{what}: {missing_checksums(self.path)}")
 
     @property
     def checksums(self) -> Checksums:
@@ -555,10 +561,7 @@ class ChecksumAccess:
         self.file  # noqa: B018 - drops the cache after a fork
         if "_checksums" not in self.__dict__:
             if not self.has_checksums:
-                raise InvalidArgumentError(
-                    f"{self.path!r} has no checksums (format version {self.attrs[fmt.ATTR_VERSION]})."
-                    f" {rebuild_hint('to add them')}"
-                )
+                raise StoreFormatError(missing_checksums(self.path))
             from .store.damage import damage_reported  # the store imports this module
 
             with damage_reported(self.path, "its checksums"):

@@ -17,7 +17,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import format as fmt
-from .errors import BioscanH5Error, rebuild_hint
+from .checksums import missing_checksums
+from .errors import BioscanH5Error
 from .format import ImageStatus
 from .layouts import get_layout
 from .metadata import fingerprint
@@ -73,8 +74,7 @@ class FullReport:
     Attributes
     ----------
     checked : bool
-        False when the store has no checksums (format version 1): only its structure and the
-        bounds of its arrays were checked.
+        False when the store could not be opened or scanned (its problems say why).
     problems : list of str
         One line per damaged array and per damaged row (empty when the store is sound).
     damaged_rows : dict
@@ -124,7 +124,7 @@ def verify_full(store_path: str, progress: bool = True, threads: int | None = No
     Returns
     -------
     FullReport
-        ``checked=False`` for a store without checksums (format version 1).
+        ``checked=False`` where the store could not be opened or scanned (its problems say why).
     """
     try:
         st = open_store(store_path)
@@ -133,7 +133,7 @@ def verify_full(store_path: str, progress: bool = True, threads: int | None = No
     with st:
         problems = _bounds_problems(st)
         if not st.has_checksums:
-            return FullReport(checked=False, problems=problems)
+            return FullReport(checked=True, problems=[*problems, missing_checksums(store_path)])
         try:
             checksums = st.checksums
         except BioscanH5Error as exc:
@@ -164,7 +164,7 @@ class Verdict:
     sound : bool
         No problem was found.
     checked : bool
-        False when ``full`` met a store without checksums (format version 1).
+        False when ``full`` could not open or scan the store.
     """
 
     lines: list[str]
@@ -198,15 +198,7 @@ def run_verify(
         done.insert(0, f"format, completeness and {sample} re-decoded rows match the sources")
     if problems:
         return Verdict([f"FAIL {p}" for p in problems], sound=False, checked=checked)
-    lines = (
-        []
-        if checked
-        else [
-            f"NOTE {store_path} has no checksums (store format version 1): its pixels and values could not"
-            f" be checked. {rebuild_hint('to add them')}"
-        ]
-    )
-    return Verdict([*lines, f"OK {store_path}: {'; '.join(done)}"], sound=True, checked=checked)
+    return Verdict([f"OK {store_path}: {'; '.join(done)}"], sound=True, checked=checked)
 
 
 def _row_id(st, row: int) -> str:

@@ -113,9 +113,9 @@ LIMITS = """\
   or in a label code or a number, reads back as another valid value unless the store is checked:
   `bioscan-h5 verify --full STORE` checks every row and array (about 140 us per 196 KB row on the 2-core
   test machine, 1.5 GB/s), and `verify_reads=True` checks each row as it is served (about 60-90 us per
-  256 px image, 6 us for a row's other values). Stores of format version 1 have no checksums:
-  `verify --full` says so and exits with status 3; `bioscan-h5 verify --root ROOT` re-decodes a sample of
-  rows from the source images.
+  256 px image, 6 us for a row's other values). Every store has checksums (a
+  store without its `/checksums` group is damaged: `verify --full` fails it, exit status 1); `bioscan-h5
+  verify --root ROOT` also re-decodes a sample of rows from the source images.
 - **h5py/HDF5 cannot recover from a failed write while HDF5 manages the file's space.** This happens with
   compressed pixels, or in the metadata stage under a tiny file-size limit. The process can die of SIGSEGV
   as it lets go of the file. The builder refuses such builds up front, unless `--no-space-check` is given

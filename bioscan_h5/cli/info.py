@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     print(
         "  checksums: CRC-32 of every row and array (`bioscan-h5 verify --full` checks them)"
         if info["checksums"]
-        else "  checksums: none (format v1; rebuild with --overwrite to add them)"
+        else "  checksums: MISSING (the store is damaged; rebuild it with --overwrite)"
     )
     print("  rows per split:")
     for name, d in info["rows_per_split"].items():

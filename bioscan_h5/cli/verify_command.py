@@ -7,12 +7,7 @@ import argparse
 from ..errors import InvalidArgumentError
 from .args import non_negative_int
 
-__all__ = ["NO_CHECKSUMS", "add_parser", "run"]
-
-#: Exit status of ``verify --full`` on a store without checksums (format version 1), when
-#: nothing else was wrong: distinct from 0, so that a script can tell "sound" from "could
-#: not be checked".
-NO_CHECKSUMS = 3
+__all__ = ["add_parser", "run"]
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -22,8 +17,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="check a store against its sources (--root) or against its checksums (--full)",
         description=(
             "Exit status: 0 sound; 1 problems found, each printed as FAIL (a store that cannot be"
-            f" opened is one); 2 a usage error; {NO_CHECKSUMS} --full on a store without checksums"
-            " (format version 1) in which nothing else was found."
+            " opened is one); 2 a usage error."
         ),
     )
     p.add_argument("store")
@@ -46,8 +40,7 @@ def run(args: argparse.Namespace) -> int:
     Returns
     -------
     int
-        0 when the store is sound, 1 when problems were found (printed as ``FAIL``),
-        :data:`NO_CHECKSUMS` when ``--full`` found nothing wrong in a store without checksums.
+        0 when the store is sound, 1 when problems were found (printed as ``FAIL``).
 
     Neither ``--root`` nor ``--full`` is a usage error (exit status 2).
     """
@@ -68,6 +61,4 @@ def run(args: argparse.Namespace) -> int:
     )
     for line in verdict.lines:
         print(line)
-    if not verdict.sound:
-        return 1
-    return 0 if verdict.checked else NO_CHECKSUMS
+    return 0 if verdict.sound else 1

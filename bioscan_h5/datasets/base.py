@@ -116,7 +116,7 @@ class StoreDataset(PeerAttributes, torch.utils.data.Dataset):
         )
         st = provide_store(request, store, opts.wants_image)
         if opts.verify_reads:
-            st.checksums  # noqa: B018 - refuses a store without checksums (format 1), here
+            st.checksums  # noqa: B018 - refuses a store without checksums (damaged), here
         check_against_store(opts, st)
         rows = self._select_rows(st)
         keep = None

@@ -51,13 +51,11 @@ def open_store(
     StoreNotFoundError
         No file at ``path``.
     StoreFormatError
-        Not a bioscan-h5 store, or damaged.
+        Not a bioscan-h5 store, or damaged (``verify_reads=True`` on a store without checksums too).
     StoreVersionError
-        Written by a newer format version.
+        Written by another format version (a newer one, or format 1).
     StoreIncompleteError
         The build has not finished.
-    InvalidArgumentError
-        ``verify_reads=True`` on a store without checksums (format version 1).
     """
     return Store(path, allow_incomplete=allow_incomplete, verify_reads=verify_reads)
 
@@ -83,6 +81,8 @@ _PER_FILE = (
     "labels",
     "vocab",
     "tokenizations",
+    "codec",
+    "jpeg",
 )
 
 

@@ -14,7 +14,14 @@ import h5py
 import numpy as np
 
 from .. import format as fmt
-from ..errors import REBUILD, InvalidArgumentError, StoreFormatError, StoreIncompleteError, StoreVersionError
+from ..errors import (
+    REBUILD,
+    InvalidArgumentError,
+    StoreFormatError,
+    StoreIncompleteError,
+    StoreVersionError,
+    rebuild_hint,
+)
 from ..layouts import SCHEMAS, get_layout
 from ..pixels import codec_of
 from .storage import check_storage
@@ -174,8 +181,7 @@ def _check_identity(a: dict, path: str) -> None:
     if version < fmt.FORMAT_VERSION:
         raise StoreVersionError(
             f"{path!r} was written in store format version {version}, which this bioscan-h5 no longer reads"
-            f" (it reads version {fmt.FORMAT_VERSION}). Rebuild it with `bioscan-h5 build --overwrite` (the"
-            " same arguments as the first build)."
+            f" (it reads version {fmt.FORMAT_VERSION}). {rebuild_hint('(the same arguments as the first build)')}"
         )
     if a.get(fmt.ATTR_DATASET) not in SCHEMAS:
         raise StoreFormatError(f"{path!r} holds an unknown dataset {a.get(fmt.ATTR_DATASET)!r}. {REBUILD}")
@@ -261,7 +267,7 @@ def check_links(group: h5py.Group, path: str, found: dict | None = None) -> dict
         if isinstance(link, (h5py.ExternalLink, h5py.SoftLink)):
             raise StoreFormatError(
                 f"{path!r} contains a link {where!r} ({type(link).__name__}); a store keeps all its data inside the"
-                " file. It was not written by bioscan-h5: rebuild it with `bioscan-h5 build`."
+                f" file. It was not written by bioscan-h5. {REBUILD}"
             )
         obj = group[key]
         if isinstance(obj, h5py.Group):
@@ -270,7 +276,7 @@ def check_links(group: h5py.Group, path: str, found: dict | None = None) -> dict
             if obj.is_virtual or obj.external:
                 raise StoreFormatError(
                     f"{path!r}: dataset {where!r} reads data from outside the file (virtual or external storage);"
-                    " a store keeps all its data inside the file. Rebuild it with `bioscan-h5 build`."
+                    f" a store keeps all its data inside the file. {REBUILD}"
                 )
             found[where.lstrip("/")] = obj
     return found

@@ -189,16 +189,38 @@ def test_a_format_1_store_is_refused_naming_the_rebuild_command(tmp_path, record
         f.attrs[fmt.ATTR_VERSION] = 1
     proc = run_cli("verify", copy, "--full", "--no-progress")
     out = proc.stdout + proc.stderr
-    assert proc.returncode != 0, out
+    assert proc.returncode == 1, out
     assert "format version 1" in out and "`bioscan-h5 build --overwrite`" in out and "Traceback" not in out
     code = "import sys\nfrom bioscan_h5 import open_store\nopen_store(sys.argv[1], verify_reads=True)\n"
     ds = run([sys.executable, "-c", code, str(copy)], timeout=60)
     assert ds.returncode == 1 and "StoreVersionError" in ds.stderr and "bioscan-h5 build" in ds.stderr
     record(
-        "`bioscan-h5 verify --full` and `open_store` on a store written by format version 1 (no checksums,"
-        " a chunked pixel block)",
+        "`bioscan-h5 verify --full` and `open_store` on a store written by format version 1 (no checksums)",
         f"Both refused it with `StoreVersionError` naming the rebuild command (exit status {proc.returncode}):"
         f" `{sanitize(out.strip().splitlines()[-1], 300)}`",
+        "Nothing: the file is only read.",
+    )
+
+
+def test_a_store_without_its_checksums_is_damaged_not_sound(tmp_path, record):
+    """A format-2 store always has ``/checksums``: without it, ``verify --full`` fails the store and
+    ``verify_reads=True`` refuses it as damaged (it used to pass as a store of format 1)."""
+    copy = tmp_path / "no_checksums.h5"
+    shutil.copyfile(GOLDEN, copy)
+    with h5py.File(copy, "r+") as f:
+        del f[fmt.CHECKSUMS]
+    proc = run_cli("verify", copy, "--full", "--no-progress")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out
+    assert "FAIL" in out and "'/checksums'" in out and "--overwrite" in out and "OK" not in out, out
+    code = "import sys\nfrom bioscan_h5 import open_store\nopen_store(sys.argv[1], verify_reads=True)\n"
+    ds = run([sys.executable, "-c", code, str(copy)], timeout=60)
+    assert ds.returncode == 1 and "StoreFormatError" in ds.stderr and "'/checksums'" in ds.stderr, ds.stderr
+    record(
+        "a store of format 2 whose /checksums group was deleted",
+        f"`verify --full` failed it (exit status {proc.returncode}):"
+        f" `{sanitize(out.strip().splitlines()[0], 300)}`; `open_store(verify_reads=True)` raised"
+        " `StoreFormatError` with the same message.",
         "Nothing: the file is only read.",
     )
 
