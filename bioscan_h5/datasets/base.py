@@ -7,6 +7,7 @@ arguments), :mod:`.provision` (the store), the dataset's layout (split rows),
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import warnings
 from collections.abc import Mapping, Sequence
@@ -36,9 +37,19 @@ FULL_RESOLUTION_PACKAGES = ("original_full", "cropped")
 
 
 class PeerAttributes:
-    """The peer's option attributes (``ds.modality``, ``ds.target_type``, ...), read-only views of ``options``."""
+    """The peer's option attributes (``ds.modality``, ``ds.target_type``, ...), views of ``options``.
+
+    The transforms can be assigned, as on the peer's datasets (``ds.transform = t``): the
+    options are replaced and the samples are served with the new ones; the others are read-only.
+    """
 
     options: DatasetOptions
+    _reader: Any
+
+    def _set_option(self, **change: Any) -> None:
+        """Replace options (checked again) and serve samples with them from now on."""
+        self.options = dataclasses.replace(self.options, **change)
+        self._reader = None  # made again, from the new options, on the next sample or batch
 
     @property
     def modality(self) -> list[str]:
@@ -70,9 +81,17 @@ class PeerAttributes:
     def dna_transform(self):
         return self.options.dna_transform
 
+    @dna_transform.setter
+    def dna_transform(self, value) -> None:
+        self._set_option(dna_transform=value)
+
     @property
     def target_transform(self):
         return self.options.target_transform
+
+    @target_transform.setter
+    def target_transform(self, value) -> None:
+        self._set_option(target_transform=value)
 
 
 class StoreDataset(PeerAttributes, torch.utils.data.Dataset):
@@ -373,3 +392,7 @@ class ImageStoreDataset(StoreDataset):
     @property
     def transform(self):
         return self.options.transform
+
+    @transform.setter
+    def transform(self, value) -> None:
+        self._set_option(transform=value)

@@ -298,7 +298,7 @@ class JpegBlock:
 
     @property
     def decoder(self):
-        """The :class:`~.decode.RowDecoder` of :meth:`read_one` (made on first use)."""
+        """The :class:`~.jpeg_decode.RowDecoder` of :meth:`read_one` (made on first use)."""
         if self._decoder is None:
             from .jpeg_decode import RowDecoder
 

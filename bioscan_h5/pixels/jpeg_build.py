@@ -156,7 +156,7 @@ def assemble(partial: str) -> None:
 def copy_for_jpeg_extension(store: str, partial: str) -> None:
     """Start extending a JPEG store: every dataset but the byte block to ``partial``, the block to the spool.
 
-    The store itself is never written (as :func:`~.resume.copy_for_extension`).
+    The store itself is never written (as :func:`~bioscan_h5.build.resume.copy_for_extension`).
     """
     spool = partial + fmt.SPOOL_SUFFIX
     with open_readonly(store) as src, h5py.File(partial, "w", libver=LIBVER) as dst:

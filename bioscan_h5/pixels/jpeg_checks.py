@@ -22,7 +22,7 @@ def _refuse(path: str, what: str, rows: np.ndarray) -> StoreFormatError:
 
 
 def check_tables(path: str, offsets, lengths, sizes, status, nbytes: int) -> None:
-    """Raise :class:`StoreFormatError` where a JPEG store's tables cannot be trusted (see the module notes)."""
+    """Raise :class:`StoreFormatError` where a JPEG store's tables cannot be trusted."""
     offsets = np.asarray(offsets, dtype=np.int64)
     lengths = np.asarray(lengths, dtype=np.int64)
     if not len(offsets):

@@ -158,7 +158,7 @@ def read_runs(
     """Read sorted ``rows`` into ``dst[dest[i]]`` with one ``preadv2`` per run of adjacent rows.
 
     Parameters are those of :func:`read_runs_py` (``dst`` of shape ``(n, S, S, 3)``), and
-    ``load``: load numba for the kernel if this process has not (see the module notes).
+    ``load``: load numba for the kernel if this process has not.
 
     Returns
     -------

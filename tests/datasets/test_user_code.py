@@ -292,3 +292,20 @@ def test_dense_labels_renumber_a_split_for_a_classifier(root):
 
 def _targets(samples) -> torch.Tensor:
     return torch.tensor([list(t) for _, t in samples])
+
+
+def test_assigning_a_transform_as_on_the_peer_takes_effect(root):
+    """``ds.transform = t`` (torchvision's habit, after ``random_split`` for example) is honoured by
+    ``ds[i]``, ``__getitems__`` and ``batch_loader``; the other options stay read-only."""
+    ds = BIOSCAN5M(root, build=False, **KW)
+    plain = ds[0][0]
+    ds.transform = lambda img: img.float() / 255
+    ds.target_transform = lambda t: t + 1000
+    image, _, target = ds[0]
+    assert image.dtype == torch.float32 and torch.equal(image, plain.float() / 255)
+    assert target == BIOSCAN5M(root, build=False, **KW)[0][2] + 1000
+    assert ds.transform is ds.options.transform
+    batch = next(iter(batch_loader(ds, batch_size=4)))
+    assert batch["image"].dtype == torch.float32 and torch.equal(batch["image"][0], image)
+    with pytest.raises(AttributeError):
+        ds.target_type = "genus"
