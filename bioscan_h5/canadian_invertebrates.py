@@ -16,7 +16,7 @@ from . import format as fmt
 from .datasets.base import StoreDataset
 from .datasets.describe import option_lines
 from .datasets.frames import FrameRules
-from .datasets.metadata_files import default_dtype_enum, load_peer_metadata
+from .datasets.metadata_files import default_dtype_enum, is_path, load_peer_metadata
 from .datasets.options import DatasetOptions
 from .datasets.provision import download_root
 from .layouts.canadian_invertebrates_layout import (
@@ -206,7 +206,7 @@ def load_canadian_invertebrates_metadata(
         Every column of the file (with the peer's dtypes) and ``<rank>_index`` columns; index
         = row number in the file.
     """
-    folders = _store_folders(os.fspath(metadata_path))
+    folders = _store_folders(os.fspath(metadata_path)) if is_path(metadata_path) else []
     args = (metadata_path, max_nucleotides, reduce_repeated_barcodes, split, dtype, store, kwargs)
     return load_peer_metadata(CanadianInvertebrates, folders, *args, check_barcodes=False)
 

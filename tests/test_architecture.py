@@ -117,12 +117,13 @@ def _kind_compares(tree: ast.AST, kind: str = "jpeg") -> list[int]:
     ]
 
 
-def test_no_pixel_kind_branch_outside_the_pixel_package():
-    """Raw vs JPEG is the codec's business (``bioscan_h5.pixels``): nobody else compares with "jpeg"."""
+@pytest.mark.parametrize("kind", ["jpeg", "raw"])
+def test_no_pixel_kind_branch_outside_the_pixel_package(kind):
+    """Raw vs JPEG is the codec's business (``bioscan_h5.pixels``): nobody else compares with a kind's name."""
     found = {
         str(path.relative_to(PACKAGE.parent)): lines
         for name, (path, tree) in MODULES.items()
-        if not name.startswith("bioscan_h5.pixels") and (lines := _kind_compares(tree))
+        if not name.startswith("bioscan_h5.pixels") and (lines := _kind_compares(tree, kind))
     }
     assert found == {}
 

@@ -16,8 +16,8 @@ from typing import Any
 from .. import format as fmt
 from ..errors import InvalidArgumentError, check_choice
 from ..layouts import SCHEMAS
-from ..pixels import CODECS, codec
-from .limits import capped_workers, check_image_size
+from ..pixels import CODECS, DEFAULT_KIND, codec
+from .limits import capped_workers, check_image_size, usable_cores
 
 __all__ = [
     "CONTENT_ARGS",
@@ -76,7 +76,7 @@ class BuildConfig:
     tokenize: tuple[str, ...] = ()
     progress: bool = True
     batch_size: int = 32
-    pixels: str = "raw"
+    pixels: str = DEFAULT_KIND
     jpeg_quality: int | None = None
     jpeg_crop: bool = False
     full_barcodes: bool = True
@@ -107,7 +107,7 @@ class BuildConfig:
             _refuse_pixels_without_images(self.dataset, self.pixels)
             self.no_images = True  # a DNA-only dataset
         if self.workers is None:
-            self.workers = _usable_cores()
+            self.workers = usable_cores()
         if self.workers < 1:
             raise InvalidArgumentError(f"workers must be at least 1, got {self.workers!r}.")
         self.workers = capped_workers(self.workers)
@@ -202,7 +202,7 @@ CONTENT_DEFAULTS = {k: _DEFAULTS[k] for k in CONTENT_ARGS if k != "tokenize"}
 
 
 def _refuse_pixels_without_images(dataset: str, pixels: str) -> None:
-    if pixels != "raw":
+    if pixels != DEFAULT_KIND:
         raise InvalidArgumentError(
             f"pixels={pixels!r} needs images, and {dataset!r} is a DNA-only dataset (its store holds"
             " barcodes and taxonomy, no images); leave --pixels and --jpeg-quality out."
@@ -211,12 +211,6 @@ def _refuse_pixels_without_images(dataset: str, pixels: str) -> None:
 
 def _positive_int(value: object) -> bool:
     return isinstance(value, int) and value >= 1
-
-
-def _usable_cores() -> int:
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
 
 
 @dataclass

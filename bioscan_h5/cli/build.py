@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from .. import format as fmt
 from ..layouts import SCHEMAS
-from ..pixels import CODECS
+from ..pixels import CODECS, DEFAULT_KIND
 from .args import build_config, checked_splits, checked_tokenizers, max_nucleotides, positive_int
 
 if TYPE_CHECKING:
@@ -79,7 +79,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--pixels",
-        default="raw",
+        default=DEFAULT_KIND,
         choices=tuple(CODECS),
         help="raw: decoded S x S pixels (default, fastest reads); jpeg: each source file's bytes unchanged"
         " (about 28x smaller for cropped_256), decoded when read",

@@ -24,6 +24,7 @@ __all__ = [
     "default_dtype_enum",
     "holds_barcodes",
     "is_default_dtype",
+    "is_path",
     "load_csv",
     "load_peer_metadata",
     "matching_store",
@@ -118,6 +119,11 @@ def load_csv(
     return df
 
 
+def is_path(value: Any) -> bool:
+    """Whether ``value`` names a file (a ``str`` or ``os.PathLike``), not a buffer pandas reads from."""
+    return isinstance(value, (str, os.PathLike))
+
+
 def load_peer_metadata(
     dataset: Any,
     store_folders: list[str],
@@ -148,7 +154,7 @@ def load_peer_metadata(
         Parse the file when the store found cuts barcodes shorter than asked.
     """
     path = None
-    if not read_csv_kwargs and is_default_dtype(dtype):
+    if not read_csv_kwargs and is_default_dtype(dtype) and is_path(metadata_path):
         path = matching_store(metadata_path, store, store_folders)
     if path is not None and check_barcodes and store is None and not holds_barcodes(path, max_nucleotides):
         path = None  # its barcodes are cut shorter than asked: parse the file

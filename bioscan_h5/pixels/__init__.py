@@ -15,10 +15,12 @@ from .base import PixelCodec
 from .jpeg import JpegCodec
 from .raw import RawCodec
 
-__all__ = ["CODECS", "PixelCodec", "codec", "codec_of"]
+__all__ = ["CODECS", "DEFAULT_KIND", "PixelCodec", "codec", "codec_of"]
 
 #: name (the root attribute ``pixels``, ``--pixels``) -> its codec.
 CODECS: dict[str, PixelCodec] = {c.name: c for c in (RawCodec(), JpegCodec())}
+#: The kind of a store built without ``--pixels``, and of every store without images.
+DEFAULT_KIND = RawCodec.name
 
 
 def codec(name: str) -> PixelCodec:
@@ -37,7 +39,7 @@ def codec_of(attrs: Mapping[str, Any], path: str = "the store") -> PixelCodec:
     StoreFormatError
         The attribute names no known kind.
     """
-    kind = attrs.get(fmt.ATTR_PIXELS, RawCodec.name)
+    kind = attrs.get(fmt.ATTR_PIXELS, DEFAULT_KIND)
     kind = kind.decode("utf-8", "replace") if isinstance(kind, bytes) else str(kind)
     if kind not in CODECS:
         raise StoreFormatError(

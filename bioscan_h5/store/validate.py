@@ -23,7 +23,7 @@ from ..errors import (
     rebuild_hint,
 )
 from ..layouts import SCHEMAS, get_layout
-from ..pixels import codec_of
+from ..pixels import DEFAULT_KIND, codec_of
 from .storage import check_storage
 
 __all__ = ["StoreHeader", "attr_value", "check_attributes", "column_order", "read_header"]
@@ -70,7 +70,7 @@ def read_header(f: h5py.File, path: str, allow_incomplete: bool) -> StoreHeader:
     dataset = a[fmt.ATTR_DATASET]
     _check_split_names(a, dataset, path)
     if not SCHEMAS[dataset].has_images:  # a DNA-only dataset's store: no image package, raw
-        for name, valid in ((fmt.ATTR_IMAGE_PACKAGE, ""), (fmt.ATTR_PIXELS, "raw")):
+        for name, valid in ((fmt.ATTR_IMAGE_PACKAGE, ""), (fmt.ATTR_PIXELS, DEFAULT_KIND)):
             if name in a and a[name] != valid:
                 raise StoreFormatError(
                     f"{path!r} is damaged: its {name!r} attribute is {a[name]!r}, but {dataset} has no"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import itertools
+from pathlib import Path
 
 import bioscan_dataset
 import numpy as np
@@ -338,6 +339,17 @@ def test_load_bioscan5m_metadata_whole_barcodes(sample_root_5m, full_store_5m, m
     ours = load_bioscan5m_metadata(str(sample_root_5m.metadata), max_nucleotides=None, store=full_store_5m)
     assert_frames_match(ours, peer)
     assert peer["dna_barcode"].str.len().max() > 660
+
+
+def test_load_bioscan5m_metadata_from_an_open_buffer(sample_root_5m, store_5m):
+    """A buffer (what ``pandas.read_csv`` also takes) is parsed as the peer parses it."""
+    import io
+
+    text = Path(sample_root_5m.metadata).read_text()
+    peer = bioscan_dataset.load_bioscan5m_metadata(io.StringIO(text), split="val")
+    ours = load_bioscan5m_metadata(io.StringIO(text), split="val")
+    assert list(ours.columns) == list(peer.columns)
+    assert_frames_match(ours, peer)
 
 
 def test_load_bioscan5m_metadata_without_a_store(make_root):
