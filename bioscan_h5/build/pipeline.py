@@ -21,6 +21,7 @@ from ..format import ImageStatus
 from ..layouts import SourceLayout, get_layout
 from ..metadata import Table, fingerprint
 from ..pixels import codec
+from ..store.validate import attr_value, check_identity
 from .config import BuildConfig, BuildResult
 from .finish import finish
 from .lock import build_lock
@@ -111,6 +112,7 @@ def _up_to_date(cfg: BuildConfig, source_fp: dict, target_splits: list[str]) -> 
     """The result of a build with nothing to do, if the store at ``cfg.out`` holds every split asked for."""
     store = cfg.out
     attrs = read_attrs(store)
+    check_identity({k: attr_value(v) for k, v in attrs.items()}, store)  # a format-1 store is not extended
     check_same_content(
         attrs,
         cfg,

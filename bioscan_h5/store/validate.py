@@ -26,7 +26,7 @@ from ..layouts import SCHEMAS, get_layout
 from ..pixels import DEFAULT_KIND, codec_of
 from .storage import check_storage
 
-__all__ = ["StoreHeader", "attr_value", "check_attributes", "column_order", "read_header"]
+__all__ = ["StoreHeader", "attr_value", "check_attributes", "check_identity", "column_order", "read_header"]
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ def read_header(f: h5py.File, path: str, allow_incomplete: bool) -> StoreHeader:
         The build has not finished (unless ``allow_incomplete``).
     """
     a = {k: attr_value(v) for k, v in f.attrs.items()}
-    _check_identity(a, path)
+    check_identity(a, path)
     check_attributes(a, path)
     _check_complete(a, path, allow_incomplete)
     dataset = a[fmt.ATTR_DATASET]
@@ -164,7 +164,8 @@ def _check_split_names(a: dict, dataset: str, path: str) -> None:
         ) from None
 
 
-def _check_identity(a: dict, path: str) -> None:
+def check_identity(a: dict, path: str) -> None:
+    """Refuse what is not a bioscan-h5 store of a format version this package reads, or of a known dataset."""
     if a.get(fmt.ATTR_FORMAT) != fmt.FORMAT_NAME:
         raise StoreFormatError(
             f"{path!r} is an HDF5 file but not a bioscan-h5 store (its 'format' attribute is"

@@ -91,6 +91,23 @@ def test_rerun_is_up_to_date_and_touches_nothing(sample_root_5m, build_store, tm
     assert tree(tmp_path) == before
 
 
+def test_a_format_1_store_is_not_extended_or_called_up_to_date(sample_root_5m, build_store, tmp_path):
+    """Building over a store this package no longer reads asks for ``--overwrite`` (and then rebuilds)."""
+    import h5py
+
+    from bioscan_h5.errors import StoreVersionError
+
+    out = tmp_path / "s.h5"
+    build_store(sample_root_5m, image_size=16, out=out, workers=1, splits="val")
+    with h5py.File(out, "r+") as f:
+        f.attrs[fmt.ATTR_VERSION] = 1
+    for splits in ("val", "val+test"):  # up to date, and an extension
+        with pytest.raises(StoreVersionError, match="build --overwrite"):
+            build_store(sample_root_5m, image_size=16, out=out, workers=1, splits=splits)
+    again = build_store(sample_root_5m, image_size=16, out=out, workers=1, splits="val", overwrite=True)
+    assert not again.up_to_date and open_store(str(out)).attrs[fmt.ATTR_VERSION] == fmt.FORMAT_VERSION
+
+
 def test_overwrite_rebuilds(sample_root_5m, build_store, tmp_path, assert_stores_equal):
     out = tmp_path / "s.h5"
     build_store(sample_root_5m, image_size=16, out=out, workers=1)
