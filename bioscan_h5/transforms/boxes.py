@@ -20,24 +20,8 @@ ATTEMPTS = 10
 
 
 def check_range(name: str, value: Sequence[float]) -> tuple[float, float]:
-    """``value`` as a ``(low, high)`` pair of positive floats with ``low <= high``.
-
-    Parameters
-    ----------
-    name : str
-        The argument's name, for the error message.
-    value : sequence of float
-        Two numbers.
-
-    Returns
-    -------
-    tuple of float
-
-    Raises
-    ------
-    InvalidArgumentError
-        When ``value`` is not two positive numbers in increasing order.
-    """
+    """``value`` as a ``(low, high)`` pair of floats with ``0 < low <= high``; raises
+    :class:`InvalidArgumentError` naming ``name`` otherwise."""
     try:
         low, high = (float(v) for v in value)
     except (TypeError, ValueError):
@@ -65,8 +49,7 @@ def random_resized_crop_boxes(
     ``ratio``, ``w = round(sqrt(area * ratio))``, ``h = round(sqrt(area / ratio))``; the
     first attempt that fits is placed uniformly at random; when none fits, the centre crop
     of the largest box whose ratio is ``ratio`` clamped to the image's. Every sample draws
-    all its attempts up front, so one call costs four random numbers per sample and attempt
-    whatever fits.
+    all its attempts up front (four random numbers per attempt), whatever fits.
 
     Parameters
     ----------
@@ -89,7 +72,8 @@ def random_resized_crop_boxes(
     """
     device = generator.device if generator is not None else torch.device("cpu")
     low, high = check_range("scale", scale)
-    log_low, log_high = (math.log(r) for r in check_range("ratio", ratio))
+    ratio = check_range("ratio", ratio)
+    log_low, log_high = (math.log(r) for r in ratio)
     draws = torch.rand(4, n, ATTEMPTS, generator=generator, device=device, dtype=torch.float64)
     area = height * width * (low + (high - low) * draws[0])
     aspect = torch.exp(log_low + (log_high - log_low) * draws[1])
@@ -103,9 +87,7 @@ def random_resized_crop_boxes(
     left = torch.floor(draws[3].gather(1, first).squeeze(1) * (width - w + 1))
     boxes = torch.stack([top, left, h, w], dim=1).to(torch.int64)
     # filled on the device, not copied there: a copy from the host would wait for a GPU's queue
-    fallback = [
-        torch.full((n,), v, device=device) for v in _fallback_box(height, width, check_range("ratio", ratio))
-    ]
+    fallback = [torch.full((n,), v, device=device) for v in _fallback_box(height, width, ratio)]
     return torch.where(fits.any(dim=1, keepdim=True), boxes, torch.stack(fallback, dim=1))
 
 
@@ -126,12 +108,7 @@ def center_crop_offset(height: int, width: int, size: tuple[int, int]) -> tuple[
     Parameters
     ----------
     height, width : int
-        Size of the image.
     size : tuple of int
         ``(crop_height, crop_width)``, at most the image's size.
-
-    Returns
-    -------
-    tuple of int
     """
     return int(round((height - size[0]) / 2.0)), int(round((width - size[1]) / 2.0))

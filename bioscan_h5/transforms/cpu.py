@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from .._jit import kernel
 from .._reuse import Buffer
 from ..errors import InvalidArgumentError
-from .functional import Channels, _affine, check_size
+from .functional import Channels, affine, check_size
 
 __all__ = [
     "CPU_DTYPES",
@@ -80,23 +80,16 @@ def resized_crop_cpu(
 ) -> torch.Tensor:
     """:func:`~bioscan_h5.transforms.resized_crop` for uint8 images on the CPU, one sample at a time.
 
-    Sample ``b`` is torchvision's ``resized_crop(images[b], *boxes[b], size, antialias=True)``
-    of the uint8 image (so rounded to uint8 levels, exactly as torchvision rounds them),
-    mirrored where ``flip[b]``, then ``x * (1 / 255 / std) + (-mean / std)`` in float32,
-    rounded to ``dtype``.
+    Sample ``b`` is torchvision's uint8 ``resized_crop(images[b], *boxes[b], size, antialias=True)``
+    (rounded to uint8 levels exactly as torchvision rounds them), mirrored where ``flip[b]``, then
+    ``x * (1 / 255 / std) + (-mean / std)`` in float32, rounded to ``dtype``.
 
     Parameters
     ----------
     images : torch.Tensor
         uint8 ``(B, C, H, W)`` on the CPU, any memory format (channels-last is fastest).
-    boxes : torch.Tensor
-        int ``(B, 4)``: ``top, left, height, width`` of each box, inside the image.
-    size : int or tuple of int
-        Output ``(height, width)``; an int means a square.
-    flip : torch.Tensor, optional
-        bool ``(B,)``: mirror these samples left to right.
-    mean, std : tensor or sequence of float, optional
-        One value per channel, in [0, 1] units; default no normalisation (0 and 1).
+    boxes, size, flip, mean, std
+        As in :func:`~bioscan_h5.transforms.resized_crop`.
     dtype : torch.dtype, default torch.float32
         ``torch.float32`` or ``torch.bfloat16``.
     out : torch.Tensor, optional
@@ -106,12 +99,12 @@ def resized_crop_cpu(
     Returns
     -------
     torch.Tensor
-        ``(B, C, height, width)`` of ``dtype`` in ``torch.channels_last`` memory format (``out``).
+        ``(B, C, height, width)`` of ``dtype``, channels-last (``out`` when given).
 
     Raises
     ------
     InvalidArgumentError
-        Images that are not uint8 on the CPU, or another ``dtype``.
+        Images that are not uint8 on the CPU, another ``dtype``, or an ``out`` that does not fit.
     """
     out_h, out_w = check_size("size", size)
     if images.dtype != torch.uint8 or images.device.type != "cpu" or dtype not in CPU_DTYPES:
@@ -119,7 +112,7 @@ def resized_crop_cpu(
             f"resized_crop_cpu takes uint8 CPU images and one of {sorted(map(str, CPU_DTYPES))} as dtype, got"
             f" {images.dtype} images on {images.device} and dtype={dtype!r}; use resized_crop for the others."
         )
-    scale, shift = _affine(images, mean, std)
+    scale, shift = affine(images, mean, std)
     n, channels = images.shape[:2]
     scale_row, shift_row = (v.cpu().repeat(out_w).numpy() for v in (scale, shift))
     shape = (n, channels, out_h, out_w)
@@ -133,16 +126,13 @@ def resized_crop_cpu(
             f"out is {result.dtype} {tuple(result.shape)} with strides {result.stride()}; pass a channels-last"
             f" {dtype} tensor of shape {shape}, or none."
         )
-    # (B, H, W * C): the result's memory, as the kernel's dtype
     dest = result.permute(0, 2, 3, 1).view(CPU_DTYPES[dtype]).view(n, out_h, out_w * channels).numpy()
     normalise = normalise_rows if dtype == torch.float32 else normalise_rows_bf16
     flips = [False] * n if flip is None else flip.tolist()
     with one_thread():
         for b, (top, left, height, width) in enumerate(boxes.tolist()):
             crop = images[b : b + 1, :, top : top + height, left : left + width]
-            resized = F.interpolate(
-                crop, (out_h, out_w), mode="bilinear", antialias=True, align_corners=False
-            )[0]
+            resized = F.interpolate(crop, (out_h, out_w), mode="bilinear", antialias=True)[0]
             if flips[b]:  # mirrored as uint8 by torch: a third of the cost of a mirrored normalisation
                 resized = resized.flip(-1)
             rows = resized.permute(1, 2, 0).contiguous().view(out_h, out_w * channels).numpy()
@@ -197,9 +187,6 @@ def one_thread() -> Iterator[None]:
     of threads that have not yet run an op), so other threads keep theirs.
     """
     before = torch.get_num_threads()
-    if before == 1:
-        yield
-        return
     torch.set_num_threads(1)
     try:
         yield

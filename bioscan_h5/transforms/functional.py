@@ -10,20 +10,15 @@ from ..errors import InvalidArgumentError
 from .boxes import center_crop_offset
 from .resample import axis_weights, resample
 
-__all__ = ["check_size", "resize_center_crop", "resized_crop", "resized_shape", "to_device"]
+__all__ = ["affine", "check_size", "resize_center_crop", "resized_crop", "resized_shape", "to_device"]
 
 #: A per-channel constant: a tensor, or a sequence of floats, one per channel.
 Channels = torch.Tensor | Sequence[float]
 
 
 def check_size(name: str, size: int | Sequence[int]) -> tuple[int, int]:
-    """``size`` as a ``(height, width)`` pair of positive ints (an int means a square).
-
-    Raises
-    ------
-    InvalidArgumentError
-        When ``size`` is not a positive int or a pair of them.
-    """
+    """``size`` as a ``(height, width)`` pair of positive ints (an int means a square); raises
+    :class:`InvalidArgumentError` naming ``name`` otherwise."""
     pair = (size, size) if isinstance(size, int) else tuple(size)
     if len(pair) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in pair):
         raise InvalidArgumentError(
@@ -40,8 +35,8 @@ def resized_shape(height: int, width: int, shorter: int) -> tuple[int, int]:
 
 
 def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """``tensor`` on ``device``; a small CPU tensor goes to a GPU through pinned memory, so the copy
-    queues behind the GPU's work instead of waiting for it (a pageable copy synchronises)."""
+    """``tensor`` on ``device``; CPU to GPU through pinned memory, so the copy queues behind the GPU's
+    work instead of waiting for it (a pageable copy synchronises)."""
     if tensor.device == device:
         return tensor
     if tensor.device.type == "cpu" and device.type == "cuda":
@@ -49,10 +44,11 @@ def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
     return tensor.to(device)
 
 
-def _affine(
+def affine(
     images: torch.Tensor, mean: Channels | None, std: Channels | None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-channel ``scale, shift`` so that ``x * scale + shift`` is ``(x / 255 - mean) / std`` (uint8)."""
+    """Per-channel ``scale, shift`` so that ``x * scale + shift`` is ``(x / 255 - mean) / std`` (uint8),
+    ``(x - mean) / std`` (floating), on ``images``' device; checks the images and the channel counts."""
     if images.ndim != 4 or not (images.dtype == torch.uint8 or images.dtype.is_floating_point):
         raise InvalidArgumentError(
             f"expected uint8 or floating images of shape (B, C, H, W), got {images.dtype} {tuple(images.shape)}."
@@ -104,10 +100,10 @@ def resized_crop(
     Returns
     -------
     torch.Tensor
-        ``(B, C, height, width)`` of ``dtype`` in ``torch.channels_last`` memory format.
+        ``(B, C, height, width)`` of ``dtype``, channels-last.
     """
     out_h, out_w = check_size("size", size)
-    scale, shift = _affine(images, mean, std)
+    scale, shift = affine(images, mean, std)
     boxes = to_device(boxes.to(torch.int64), images.device)
     rows = axis_weights(boxes[:, 0], boxes[:, 2], out_h, images.shape[-2])
     cols = axis_weights(boxes[:, 1], boxes[:, 3], out_w, images.shape[-1])
@@ -135,14 +131,13 @@ def resize_center_crop(
         Crop ``(height, width)``; an int means a square.
     resize : int
         Length of the shorter side after resizing (the longer one keeps the aspect ratio).
-    mean, std : tensor or sequence of float, optional
+    mean, std, dtype
         As in :func:`resized_crop`.
-    dtype : torch.dtype, default torch.float32
 
     Returns
     -------
     torch.Tensor
-        ``(B, C, height, width)`` of ``dtype`` in ``torch.channels_last`` memory format.
+        ``(B, C, height, width)`` of ``dtype``, channels-last.
 
     Raises
     ------
@@ -151,7 +146,7 @@ def resize_center_crop(
     """
     out_h, out_w = check_size("size", size)
     check_size("resize", resize)
-    scale, shift = _affine(images, mean, std)
+    scale, shift = affine(images, mean, std)
     n, _, height, width = images.shape
     new_h, new_w = resized_shape(height, width, resize)
     if out_h > new_h or out_w > new_w:

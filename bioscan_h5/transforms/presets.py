@@ -52,12 +52,10 @@ class BatchTransform(torch.nn.Module):
             raise InvalidArgumentError(
                 f"dtype={dtype!r} is not a floating torch dtype; pass torch.float32 or torch.bfloat16."
             )
-        self.register_buffer(
-            "mean", torch.as_tensor(mean, dtype=torch.float32).flatten().clone(), persistent=False
-        )
-        self.register_buffer(
-            "std", torch.as_tensor(std, dtype=torch.float32).flatten().clone(), persistent=False
-        )
+        for name, value in (("mean", mean), ("std", std)):
+            self.register_buffer(
+                name, torch.as_tensor(value, dtype=torch.float32).flatten().clone(), persistent=False
+            )
         self.dtype = dtype
         self.key = key
 
@@ -95,24 +93,19 @@ class BatchTransform(torch.nn.Module):
 class TrainTransform(BatchTransform):
     """RandomResizedCrop, random horizontal flip and normalisation, with parameters per sample.
 
-    Each sample gets its own box, drawn with torchvision's ``RandomResizedCrop`` rule (see
-    :func:`~bioscan_h5.transforms.random_resized_crop_boxes`), and its own flip; then it is
-    cropped and resized with antialiased bilinear interpolation, flipped, converted and
-    normalised. The path depends on the device the images are on:
+    Each sample gets its own box, drawn with torchvision's ``RandomResizedCrop`` rule
+    (:func:`~bioscan_h5.transforms.random_resized_crop_boxes`), and its own flip: the same
+    draws on either path, which depends on where the images are:
 
-    - uint8 images on the CPU, float32 or bfloat16 output (what
-      :func:`~bioscan_h5.batch_loader` gathers, transformed in its gathering threads): one
-      sample at a time, by torch's uint8 antialiased kernel (torchvision's uint8
-      ``resized_crop(..., antialias=True)``, pixel for pixel), then normalised into the
-      output in one pass (:func:`~bioscan_h5.transforms.cpu.resized_crop_cpu`). Output
-      batches are reused once nothing refers to them (:class:`~bioscan_h5.transforms.cpu.OutputPool`):
-      a batch, a slice or an array of it that you keep is never overwritten. (With
-      ``BIOSCAN_H5_DISABLE_JIT=1`` its kernel would run as Python: the batched path runs instead.);
-    - anywhere else (a GPU; floating images): two batched matrix products, torchvision's
-      float ``resized_crop(..., antialias=True)`` up to float rounding
+    - uint8 images on the CPU, float32 or bfloat16 output (what :func:`~bioscan_h5.batch_loader`
+      gathers): torchvision's uint8 ``resized_crop(..., antialias=True)`` pixel for pixel, then
+      normalised in one pass (:func:`~bioscan_h5.transforms.cpu.resized_crop_cpu`) into output
+      batches reused once nothing refers to them (:class:`~bioscan_h5.transforms.cpu.OutputPool`),
+      so a batch, slice or array of it that you keep is never overwritten. With
+      ``BIOSCAN_H5_DISABLE_JIT=1`` the batched path runs instead;
+    - anywhere else (a GPU; floating images): torchvision's float ``resized_crop(...,
+      antialias=True)`` up to float rounding, as two batched matrix products
       (:func:`~bioscan_h5.transforms.resized_crop`).
-
-    The boxes and flips are the same draws on both paths.
 
     Parameters
     ----------

@@ -25,22 +25,10 @@ def axis_weights(
 ) -> torch.Tensor:
     """Antialiased bilinear weights that resize ``length`` inputs from ``start`` along one axis.
 
-    The box ``[start, start + length)`` is resized to ``resized`` outputs, of which outputs
-    ``offset .. offset + out - 1`` are kept (a centre crop after a resize), as torch's
-    antialiased bilinear ``interpolate`` computes them (``align_corners=False``).
-
-    Parameters
-    ----------
-    start, length : torch.Tensor
-        int64 ``(B,)``: first input index and number of inputs of each sample's box.
-    out : int
-        Number of outputs kept.
-    size : int
-        Number of inputs along the axis (the image's height or width).
-    resized : int, optional
-        Length the box is resized to; default ``out``.
-    offset : int, default 0
-        Index of the first kept output.
+    Each sample's box ``[start, start + length)`` (int64 ``(B,)`` each) on an axis of ``size``
+    inputs is resized to ``resized`` outputs (default ``out``), of which outputs ``offset ..
+    offset + out - 1`` are kept (a centre crop after a resize), as torch's antialiased bilinear
+    ``interpolate`` computes them (``align_corners=False``).
 
     Returns
     -------
@@ -76,23 +64,12 @@ def resample(
     shift: torch.Tensor,
     dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
-    """``(images * scale + shift)`` resampled by per-sample row and column weights, channels-last.
+    """``(images * scale + shift)`` resampled by per-sample row and column weights.
 
-    Parameters
-    ----------
-    images : torch.Tensor
-        ``(B, C, H, W)``, any dtype and memory format (channels-last avoids one copy).
-    rows, cols : torch.Tensor
-        float32 ``(B, out_h, H)`` and ``(B, out_w, W)`` from :func:`axis_weights`.
-    scale, shift : torch.Tensor
-        float32 ``(C,)``: the per-channel affine map applied to the input values.
-    dtype : torch.dtype, default torch.float32
-        Output dtype.
-
-    Returns
-    -------
-    torch.Tensor
-        ``(B, C, out_h, out_w)`` of ``dtype`` in ``torch.channels_last`` memory format.
+    ``images`` is ``(B, C, H, W)``, any dtype and memory format (channels-last avoids a copy);
+    ``rows`` and ``cols`` are float32 ``(B, out_h, H)`` and ``(B, out_w, W)`` from
+    :func:`axis_weights`; ``scale`` and ``shift`` float32 ``(C,)``, applied to the input values.
+    The result is ``(B, C, out_h, out_w)`` of ``dtype``, channels-last.
     """
     n, channels, height, width = images.shape
     out_h, out_w = rows.shape[1], cols.shape[1]
