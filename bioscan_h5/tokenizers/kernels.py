@@ -27,37 +27,20 @@ __all__ = [
 
 
 @kernel
-def tokenize_kernel(
-    codes,
-    lengths,
-    digits,
-    base,
-    k,
-    stride,
-    max_len,
-    left,
-    pad_code,
-    pad_id,
-    unk_id,
-    first_id,
-    prefix_id,
-    tokens,
-    mask,
-):  # pragma: no cover - jitted
+def tokenize_kernel(codes, lengths, args, tokens, mask):  # pragma: no cover - jitted
     """Tokenize every row of ``codes`` into ``tokens`` / ``mask`` (the rules: ``docs/tokenizers.md``).
 
-    ``digits`` maps a byte to its alphabet index (``-1``: not in the alphabet). ``pad_code``
-    is the padding letter's byte (``-1``: none); ``pad_id`` the padding token (``-1``: none),
-    written for windows that hold padding only. ``prefix_id`` ``-1`` means no prefix.
+    ``args`` is a :class:`TokenizeArgs`: ``digits`` maps a byte to its alphabet index (``-1``:
+    not in the alphabet); ``pad_code`` is the padding letter's byte, ``pad_id`` the padding
+    token (written for windows that hold padding only), ``prefix_id`` the prefix (``-1``: none).
     """
+    digits, base, k, stride, max_len, left, pad_code, pad_id, unk_id, first_id, prefix_id = args
     n = lengths.shape[0]
     width = codes.shape[1]
     n_tok = tokens.shape[1]
     first = 1 if prefix_id >= 0 else 0
     n_win = n_tok - first
-    pad_digit = -1
-    if pad_code >= 0:
-        pad_digit = digits[pad_code]
+    pad_digit = digits[pad_code] if pad_code >= 0 else -1
     # Byte -> token id for single letters (the k == 1 fast path).
     tok1 = np.empty(256, dtype=np.int64)
     for c in range(256):
@@ -73,13 +56,7 @@ def tokenize_kernel(
             pad_tok = pad_tok * base + pad_digit
         pad_tok += first_id
     for i in range(n):
-        ln = lengths[i]
-        if ln < 0:
-            ln = 0
-        if ln > width:
-            ln = width
-        if ln > max_len:
-            ln = max_len
+        ln = min(max(lengths[i], 0), width, max_len)
         row = codes[i]
         out = tokens[i]
         mrow = mask[i]
@@ -92,20 +69,10 @@ def tokenize_kernel(
         # Windows, in order: [0, j_pl) padding only, [j_pl, j_lo) partly padding,
         # [j_lo, j_hi) wholly inside the sequence, [j_hi, j_pr) partly padding,
         # [j_pr, n_win) padding only.
-        j_hi = (end - k) // stride + 1 if end >= k else 0
-        if j_hi > n_win:
-            j_hi = n_win
-        j_lo = (shift + stride - 1) // stride
-        if j_lo > j_hi:
-            j_lo = j_hi
-        j_pl = (shift - k) // stride + 1 if shift >= k else 0
-        if j_pl > j_lo:
-            j_pl = j_lo
-        j_pr = (end + stride - 1) // stride
-        if j_pr > n_win:
-            j_pr = n_win
-        if j_pr < j_hi:
-            j_pr = j_hi
+        j_hi = min((end - k) // stride + 1 if end >= k else 0, n_win)
+        j_lo = min((shift + stride - 1) // stride, j_hi)
+        j_pl = min((shift - k) // stride + 1 if shift >= k else 0, j_lo)
+        j_pr = max(min((end + stride - 1) // stride, n_win), j_hi)
         out[first : first + j_pl] = pad_tok
         # The inner loops index slices from 0 so that numba can drop negative-index checks.
         seg = row[j_lo * stride - shift : (j_hi - 1) * stride + k - shift] if j_hi > j_lo else row[0:0]
@@ -161,9 +128,7 @@ def tokenize_kernel(
                 out[first + j] = unk_id if bad < 0 else first_id + idx
         out[first + j_pr : first + n_win] = pad_tok
         # Attention mask: 1 on n // stride windows, at the start (or the end when left-padded).
-        n_on = ln // stride
-        if n_on > n_win:
-            n_on = n_win
+        n_on = min(ln // stride, n_win)
         on_lo = n_win - n_on if left else 0
         on_hi = on_lo + n_on
         mrow[first : first + on_lo] = 0
@@ -187,25 +152,7 @@ def revcomp_kernel(codes, lengths, table, out):  # pragma: no cover - jitted
 
 
 #: Complement of each IUPAC nucleotide code (and the gap ``-``); ``U`` pairs with ``A``.
-COMPLEMENT = {
-    "A": "T",
-    "C": "G",
-    "G": "C",
-    "T": "A",
-    "U": "A",
-    "R": "Y",
-    "Y": "R",
-    "K": "M",
-    "M": "K",
-    "S": "S",
-    "W": "W",
-    "B": "V",
-    "V": "B",
-    "D": "H",
-    "H": "D",
-    "N": "N",
-    "-": "-",
-}
+COMPLEMENT = dict(zip("ACGTURYKMSWBVDHN-", "TGCAAYRMKSWVBHDN-"))
 
 
 def _complement_table() -> np.ndarray:

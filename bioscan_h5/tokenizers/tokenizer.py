@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -9,7 +10,7 @@ import numpy as np
 
 from .kernels import as_batch, out_arrays, str_codes, tokenize_args, tokenize_kernel
 from .settings import TokenizerSettings, check_settings
-from .trim import SEQUENCE_OPTIONS, options_on, prepare, with_options
+from .trim import SEQUENCE_OPTIONS, prepare
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -19,21 +20,8 @@ __all__ = ["Tokenizer", "config_class"]
 _T = TypeVar("_T", bound="type[Tokenizer]")
 
 #: The attributes ``repr`` shows, in order (less a class's ``_implied`` settings).
-_REPR_FIELDS = (
-    "name",
-    "k",
-    "stride",
-    "max_len",
-    "num_tokens",
-    "vocab_size",
-    "alphabet",
-    "specials",
-    "pad",
-    "unknown",
-    "prefix",
-    "padding_side",
-    "uppercase",
-)
+_REPR_FIELDS: tuple[str, ...] = ("name", "k", "stride", "max_len", "num_tokens", "vocab_size", "alphabet")
+_REPR_FIELDS += ("specials", "pad", "unknown", "prefix", "padding_side", "uppercase")
 
 #: The classes :meth:`Tokenizer.from_config` rebuilds, by name (see :func:`config_class`).
 _CONFIG_CLASSES: dict[str, type[Tokenizer]] = {}
@@ -43,29 +31,6 @@ def config_class(cls: _T) -> _T:
     """Class decorator: let :meth:`Tokenizer.from_config` rebuild ``cls`` from its name."""
     _CONFIG_CLASSES[cls.__name__] = cls
     return cls
-
-
-def _from_config(config: dict[str, Any]) -> Tokenizer:
-    """:meth:`Tokenizer.from_config`: the registered class of ``config["class"]``, built from the rest."""
-    cfg = dict(config)
-    options = {key: bool(cfg.pop(key)) for key in SEQUENCE_OPTIONS if key in cfg}
-    cls = _CONFIG_CLASSES.get(cfg.pop("class", "Tokenizer"))
-    if cls is None:
-        raise ValueError(
-            f"unknown tokenizer class {config.get('class')!r} in config {config!r}; "
-            f"valid: {sorted(_CONFIG_CLASSES)!r}"
-        )
-    for key in cls._implied:
-        cfg.pop(key, None)
-    # Configs written before the setting existed come from tokenizers that upper-cased.
-    cfg.setdefault("uppercase", True)
-    return cls(**cfg).with_options(**options)
-
-
-def _torch():
-    import torch
-
-    return torch
 
 
 @config_class
@@ -106,11 +71,8 @@ class Tokenizer:
 
     Attributes
     ----------
-    name : str
     vocab : list of str
         Token strings; ``vocab[i]`` is the token of id ``i``.
-    max_len : int
-        Letters the sequence is truncated or padded to.
     num_tokens : int
         ``T``, the number of token ids produced per sequence.
     """
@@ -119,7 +81,6 @@ class Tokenizer:
     #: :meth:`from_config`.
     _implied: tuple[str, ...] = ()
     strip_trailing_n = random_offset = False  #: sequence options (:meth:`with_options`)
-    with_options = with_options
 
     def __init__(
         self,
@@ -154,8 +115,6 @@ class Tokenizer:
         self.num_windows = (self.max_len - self.k) // self.stride + 1
         self.num_tokens = self.num_windows + (1 if prefix is not None else 0)
         self._args = tokenize_args(settings, self.uppercase)
-
-    # -- properties -------------------------------------------------------------------------
 
     @property
     def vocab_size(self) -> int:
@@ -202,15 +161,42 @@ class Tokenizer:
             "prefix": self.prefix,
             "padding_side": self.padding_side,
             "uppercase": self.uppercase,
-            **dict.fromkeys(options_on(self), True),
+            **{key: True for key in SEQUENCE_OPTIONS if getattr(self, key)},
         }
 
     @staticmethod
     def from_config(config: dict[str, Any]) -> Tokenizer:
         """Rebuild a tokenizer from :meth:`config`'s dict (e.g. read back from a store)."""
-        return _from_config(config)
+        cfg = dict(config)
+        options = {key: bool(cfg.pop(key)) for key in SEQUENCE_OPTIONS if key in cfg}
+        cls = _CONFIG_CLASSES.get(cfg.pop("class", "Tokenizer"))
+        if cls is None:
+            raise ValueError(
+                f"unknown tokenizer class {config.get('class')!r} in config {config!r}; "
+                f"valid: {sorted(_CONFIG_CLASSES)!r}"
+            )
+        for key in cls._implied:
+            cfg.pop(key, None)
+        cfg.setdefault("uppercase", True)  # configs older than the setting come from upper-casing tokenizers
+        return cls(**cfg).with_options(**options)
 
-    # -- encoding ---------------------------------------------------------------------------
+    def with_options(self, *, strip_trailing_n: bool = False, random_offset: bool = False) -> Tokenizer:
+        """A copy that prepares each sequence as BarcodeBERT's pretraining does.
+
+        Parameters
+        ----------
+        strip_trailing_n : bool
+            Tokenize ``seq.rstrip("N")`` (the trailing ``N`` run is dropped, then padding added).
+        random_offset : bool
+            Start each sequence at a random offset in ``0 .. k - 1`` (drawn per sequence from
+            torch's global generator, per call): ``seq[offset:]``, after the strip. Tokens then
+            differ from call to call, and precomputed store tokens are never used for it. Read
+            whole barcodes (``max_nucleotides=None``) for BarcodeBERT's exact tokens: its window
+            after the offset reaches ``offset`` letters past a 660-letter cut.
+        """
+        out = copy.copy(self)
+        out.strip_trailing_n, out.random_offset = bool(strip_trailing_n), bool(random_offset)
+        return out
 
     def _encode_into(
         self,
@@ -222,14 +208,19 @@ class Tokenizer:
     ) -> None:
         """Run the kernel (or ``fn``, e.g. its ``.py_func``) on normalised inputs and sequence options."""
         codes, lengths = prepare(self, codes, lengths)
-        (fn or tokenize_kernel)(codes, lengths, *self._args, tokens, mask)
+        (fn or tokenize_kernel)(codes, lengths, self._args, tokens, mask)
 
-    def _encode_int64(self, codes: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Tokens and mask as int64 arrays (what torch takes as LongTensors without a copy)."""
+    def _encode_tensors(
+        self, codes: np.ndarray, lengths: np.ndarray | int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Tokens and mask as 2-D LongTensors (int64 arrays, which torch takes without a copy)."""
+        import torch
+
+        codes, lengths, _ = as_batch(codes, lengths)
         tokens = np.empty((len(lengths), self.num_tokens), dtype=np.int64)
         mask = np.empty_like(tokens)
         self._encode_into(codes, lengths, tokens, mask)
-        return tokens, mask
+        return torch.from_numpy(tokens), torch.from_numpy(mask)
 
     def encode_batch_numpy(
         self, codes: np.ndarray, lengths: np.ndarray, *, out: tuple[np.ndarray, np.ndarray] | None = None
@@ -274,9 +265,7 @@ class Tokenizer:
         tokens : torch.LongTensor, shape (N, T)
         attention_mask : torch.LongTensor, shape (N, T)
         """
-        tokens, mask = self._encode_int64(*as_batch(codes, lengths)[:2])
-        torch = _torch()
-        return torch.from_numpy(tokens), torch.from_numpy(mask)
+        return self._encode_tensors(codes, lengths)
 
     def encode_codes(self, codes_row: np.ndarray, length: int) -> torch.Tensor:
         """Token ids of one stored barcode row (no ``str`` round trip).
@@ -308,9 +297,8 @@ class Tokenizer:
         """
         if np.ndim(codes_row) != 1:
             raise ValueError(f"codes_row must be one row (shape (L,)), got shape {np.shape(codes_row)!r}")
-        tokens, mask = self._encode_int64(*as_batch(codes_row, length)[:2])
-        torch = _torch()
-        return torch.from_numpy(tokens[0]), torch.from_numpy(mask[0])
+        tokens, mask = self._encode_tensors(codes_row, length)
+        return tokens[0], mask[0]
 
     def encode(self, seq: str | None) -> tuple[torch.Tensor, torch.Tensor]:
         """Token ids and attention mask of a barcode string.
@@ -357,10 +345,59 @@ class Tokenizer:
             special token among the letters, ``stride > k`` (letters between windows are not
             kept), overlapping windows that disagree, or a wrong number of tokens.
         """
-        return _decode(self, tokens, length)
+        args = self._args
+        pad_id = args.pad_id
+        name, k, stride, max_len = self.name, self.k, self.stride, self.max_len
+        vocab = self.vocab
+        ids = np.asarray(tokens)
+        if ids.shape != (self.num_tokens,):
+            raise ValueError(f"{name!r} makes {self.num_tokens} tokens per sequence, got shape {ids.shape!r}")
+        if stride > k:
+            raise ValueError(
+                f"{name!r} is not invertible: stride {stride} > k {k} skips letters between windows"
+            )
+        first = 1 if self.prefix is not None else 0
+        wins = [int(t) for t in ids][first:]
+        left = self.padding_side == "left"
+        cover = (self.num_windows - 1) * stride + k  # padded positions the windows cover
+        if length is not None:
+            n = min(max(int(length), 0), max_len)
+        elif pad_id >= 0:
+            n = sum(1 for t in wins if t != pad_id)
+        else:
+            n = cover if not left else max_len
+        lo = max_len - n if left else 0
+        hi = lo + n
+        if hi > cover or lo < 0:
+            raise ValueError(
+                f"{name!r} keeps letters 0..{cover} of the padded {max_len}; "
+                f"letters {lo}..{hi} cannot be recovered"
+            )
+        letters: list[str | None] = [None] * cover
+        for j, tok in enumerate(wins):
+            start = j * stride
+            if start >= hi or start + k <= lo:
+                continue  # a window outside the sequence: padding only
+            if tok == pad_id:
+                raise ValueError(f"token {first + j} is the padding token {self.pad!r}, inside the sequence")
+            if not 0 <= tok < len(vocab):
+                raise ValueError(f"token {first + j} is {tok}, outside the vocabulary (0..{len(vocab) - 1})")
+            if tok < args.first_id:
+                why = " (its letters were not in the alphabet and are lost)" if tok == args.unk_id else ""
+                raise ValueError(
+                    f"cannot decode token {first + j}: id {tok} is the special {vocab[tok]!r}{why}; "
+                    f"{name!r} decodes only k-mers of {self.alphabet!r}"
+                )
+            for t, ch in enumerate(vocab[tok]):
+                p = start + t
+                if letters[p] is not None and letters[p] != ch:
+                    raise ValueError(f"overlapping windows disagree at letter {p}: {letters[p]!r} vs {ch!r}")
+                letters[p] = ch
+        return "".join(ch or "" for ch in letters[lo:hi])
 
     def __repr__(self) -> str:
-        keys = [k for k in _REPR_FIELDS if k not in self._implied] + options_on(self)
+        keys = [k for k in _REPR_FIELDS if k not in self._implied]
+        keys += [key for key in SEQUENCE_OPTIONS if getattr(self, key)]
         return f"{type(self).__name__}({', '.join(f'{k}={getattr(self, k)!r}' for k in keys)})"
 
     def __eq__(self, other: object) -> bool:
@@ -370,58 +407,3 @@ class Tokenizer:
 
     def __hash__(self) -> int:
         return hash(tuple(sorted((key, repr(v)) for key, v in self.config().items())))
-
-
-def _decode(
-    tokenizer: Tokenizer, tokens: Sequence[int] | np.ndarray | torch.Tensor, length: int | None
-) -> str:
-    """:meth:`Tokenizer.decode`: rebuild the letters from the windows that cover them."""
-    args = tokenizer._args
-    pad_id = args.pad_id
-    name, k, stride, max_len = tokenizer.name, tokenizer.k, tokenizer.stride, tokenizer.max_len
-    vocab = tokenizer.vocab
-    ids = np.asarray(tokens)
-    if ids.shape != (tokenizer.num_tokens,):
-        raise ValueError(
-            f"{name!r} makes {tokenizer.num_tokens} tokens per sequence, got shape {ids.shape!r}"
-        )
-    if stride > k:
-        raise ValueError(f"{name!r} is not invertible: stride {stride} > k {k} skips letters between windows")
-    first = 1 if tokenizer.prefix is not None else 0
-    wins = [int(t) for t in ids][first:]
-    left = tokenizer.padding_side == "left"
-    cover = (tokenizer.num_windows - 1) * stride + k  # padded positions the windows cover
-    if length is not None:
-        n = min(max(int(length), 0), max_len)
-    elif pad_id >= 0:
-        n = sum(1 for t in wins if t != pad_id)
-    else:
-        n = cover if not left else max_len
-    lo = max_len - n if left else 0
-    hi = lo + n
-    if hi > cover or lo < 0:
-        raise ValueError(
-            f"{name!r} keeps letters 0..{cover} of the padded {max_len}; "
-            f"letters {lo}..{hi} cannot be recovered"
-        )
-    letters: list[str | None] = [None] * cover
-    for j, tok in enumerate(wins):
-        start = j * stride
-        if start >= hi or start + k <= lo:
-            continue  # a window outside the sequence: padding only
-        if tok == pad_id:
-            raise ValueError(f"token {first + j} is the padding token {tokenizer.pad!r}, inside the sequence")
-        if not 0 <= tok < len(vocab):
-            raise ValueError(f"token {first + j} is {tok}, outside the vocabulary (0..{len(vocab) - 1})")
-        if tok < args.first_id:
-            why = " (its letters were not in the alphabet and are lost)" if tok == args.unk_id else ""
-            raise ValueError(
-                f"cannot decode token {first + j}: id {tok} is the special {vocab[tok]!r}{why}; "
-                f"{name!r} decodes only k-mers of {tokenizer.alphabet!r}"
-            )
-        for t, ch in enumerate(vocab[tok]):
-            p = start + t
-            if letters[p] is not None and letters[p] != ch:
-                raise ValueError(f"overlapping windows disagree at letter {p}: {letters[p]!r} vs {ch!r}")
-            letters[p] = ch
-    return "".join(ch or "" for ch in letters[lo:hi])
