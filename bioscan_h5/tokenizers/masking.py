@@ -3,17 +3,12 @@ BarcodeMAE-style k-mer substitution, as functions and as a ``batch_transform``."
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from ..errors import InvalidArgumentError
 
 __all__ = ["MaskTokens", "mask_tokens", "maskable", "substitute_tokens"]
-
-
-def _torch():
-    import torch
-
-    return torch
 
 
 def maskable(ids, tokenizer):
@@ -38,10 +33,12 @@ def _mask_id(tokenizer, mask_id: int | None) -> int:
     )
 
 
-def _neighbours(tokenizer, device):
-    """``(vocab_size, k * (A - 1))`` ids of the k-mers one letter away from each k-mer (specials: itself)."""
-    torch = _torch()
-    a, k, first = len(tokenizer.alphabet), tokenizer.k, len(tokenizer.specials)
+@functools.cache
+def _neighbours(a: int, k: int, first: int, device):
+    """``(vocab_size, k * (a - 1))`` ids of the k-mers one letter away from each k-mer (specials: itself),
+    for an alphabet of ``a`` letters after ``first`` specials."""
+    import torch
+
     kmer = torch.arange(a**k, device=device)
     digits = torch.stack([(kmer // a**p) % a for p in range(k)], 1)  # digit p = letter at k-1-p
     out = []
@@ -54,14 +51,8 @@ def _neighbours(tokenizer, device):
     return torch.cat([specials, table], 0)
 
 
-_NEIGHBOURS: dict[tuple, Any] = {}
-
-
 def substitute_tokens(ids, tokenizer, where, generator=None, matrix=None):
     """Replace the k-mers at ``where`` by other k-mers, all at once on ``ids``' device.
-
-    BarcodeMAE draws each substitute from a table of k-mer substitution probabilities in a
-    Python loop per token; here the whole batch is drawn in one call.
 
     Parameters
     ----------
@@ -81,15 +72,13 @@ def substitute_tokens(ids, tokenizer, where, generator=None, matrix=None):
     torch.LongTensor
         A new tensor.
     """
-    torch = _torch()
+    import torch
+
     where = where & maskable(ids, tokenizer)
     out = ids.clone()
     original = ids[where]
     if matrix is None:
-        key = (tokenizer.alphabet, tokenizer.k, len(tokenizer.specials), str(ids.device))
-        if key not in _NEIGHBOURS:
-            _NEIGHBOURS[key] = _neighbours(tokenizer, ids.device)
-        table = _NEIGHBOURS[key]
+        table = _neighbours(len(tokenizer.alphabet), tokenizer.k, len(tokenizer.specials), ids.device)
         col = torch.randint(table.shape[1], original.shape, generator=generator, device=ids.device)
         out[where] = table[original, col]
         return out
@@ -140,7 +129,8 @@ def mask_tokens(
     mask : torch.BoolTensor
         The positions chosen (masked or substituted).
     """
-    torch = _torch()
+    import torch
+
     if not 0.0 <= float(rate) <= 1.0 or not 0.0 <= float(substitute) <= 1.0:
         raise InvalidArgumentError(
             f"rate and substitute must be in [0, 1], got rate={rate!r}, substitute={substitute!r}."
@@ -173,13 +163,8 @@ class MaskTokens:
     """
 
     def __init__(self, tokenizer, rate: float = 0.5, key: str = "dna", generator=None, **kwargs: Any) -> None:
-        self.tokenizer, self.rate, self.key, self.generator, self.kwargs = (
-            tokenizer,
-            rate,
-            key,
-            generator,
-            kwargs,
-        )
+        self.tokenizer, self.rate, self.key, self.generator = tokenizer, rate, key, generator
+        self.kwargs = kwargs
         _mask_id(tokenizer, kwargs.get("mask_id"))  # refuse a tokenizer without a mask token now
 
     def __call__(self, batch: dict) -> dict:

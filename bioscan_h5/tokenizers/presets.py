@@ -41,14 +41,11 @@ class CharTokenizer(Tokenizer):
     specials : sequence of str
         Tokens with the first ids (the default ``("P",)`` puts ``P`` at 0).
     pad : str
-        One of ``specials`` (a padding token) or a letter (e.g. ``"N"``, fed through the
-        mapping like a real letter).
+        One of ``specials`` (a padding token) or a letter (e.g. ``"N"``, mapped like a real letter).
     unknown : str
         A letter of ``alphabet`` or one of ``specials``.
-    padding_side : {"right", "left"}
-    name : str
-    uppercase : bool
-        Count lower-case letters as upper case (by default they are unknown letters).
+    padding_side, name, uppercase
+        As in :class:`Tokenizer`.
 
     Examples
     --------
@@ -75,19 +72,7 @@ class CharTokenizer(Tokenizer):
         name: str = "char",
         uppercase: bool = False,
     ) -> None:
-        super().__init__(
-            alphabet,
-            1,
-            1,
-            max_len,
-            specials=specials,
-            pad=pad,
-            unknown=unknown,
-            prefix=None,
-            padding_side=padding_side,
-            name=name,
-            uppercase=uppercase,
-        )
+        super().__init__(alphabet, 1, 1, max_len, specials, pad, unknown, None, padding_side, name, uppercase)
 
 
 @config_class
@@ -107,19 +92,18 @@ class KmerTokenizer(Tokenizer):
         Step between k-mers; None means ``k`` (non-overlapping).
     max_len : int
         Letters the sequence is truncated or padded to before windowing.
-    alphabet : str
-    specials : sequence of str
+    alphabet, specials
+        As in :class:`Tokenizer`.
     unknown : str
         One of ``specials``.
     pad : str
         The padding letter.
     prefix : str or None
         One of ``specials`` to prepend (CLIBD prepends ``<MASK>``).
-    padding_side : {"right", "left"}
+    padding_side, uppercase
+        As in :class:`Tokenizer`.
     name : str or None
         Defaults to ``"kmer{k}"``.
-    uppercase : bool
-        Count lower-case letters as upper case (by default a k-mer holding one is ``unknown``).
 
     Examples
     --------
@@ -149,56 +133,32 @@ class KmerTokenizer(Tokenizer):
             raise ValueError(
                 f"KmerTokenizer pads with a letter (e.g. 'N'), not a special token; got pad={pad!r}"
             )
+        name = f"kmer{k}" if name is None else name
         super().__init__(
-            alphabet,
-            k,
-            stride,
-            max_len,
-            specials=specials,
-            pad=pad,
-            unknown=unknown,
-            prefix=prefix,
-            padding_side=padding_side,
-            name=f"kmer{k}" if name is None else name,
-            uppercase=uppercase,
+            alphabet, k, stride, max_len, specials, pad, unknown, prefix, padding_side, name, uppercase
         )
-
-
-# ----------------------------------------------------------------------------------------------
-# Presets and registry
-# ----------------------------------------------------------------------------------------------
 
 
 def barcodebert_tokenizer(k: int = 4, *, uppercase: bool = False) -> KmerTokenizer:
     """BarcodeBERT's tokenizer: non-overlapping k-mers of ``ACGT``, padded with N to 660.
 
     ``[MASK]=0``, ``[UNK]=1``, then the ``4**k`` k-mers in product order; ``660 // k``
-    tokens (165 for k = 4); attention mask 1 on the first ``len(seq) // k``. A k-mer with a
-    lower-case letter is ``[UNK]``, as in BarcodeBERT.
+    tokens (165 for k = 4); attention mask 1 on the first ``len(seq) // k``.
 
     Parameters
     ----------
     k : int
         k-mer size (BarcodeBERT's default is 4; 5 and 6 were published too).
     uppercase : bool, default=False
-        Count lower-case letters as upper case (not what BarcodeBERT does).
+        Count lower-case letters as upper case (BarcodeBERT makes such a k-mer ``[UNK]``).
 
     Returns
     -------
     KmerTokenizer
         Named ``"barcodebert"`` for k = 4, ``"barcodebert-k{k}"`` otherwise.
     """
-    return KmerTokenizer(
-        k,
-        stride=k,
-        max_len=660,
-        alphabet="ACGT",
-        specials=("[MASK]", "[UNK]"),
-        unknown="[UNK]",
-        pad="N",
-        name="barcodebert" if int(k) == 4 else f"barcodebert-k{int(k)}",
-        uppercase=uppercase,
-    )
+    name = "barcodebert" if int(k) == 4 else f"barcodebert-k{int(k)}"
+    return KmerTokenizer(k, name=name, uppercase=uppercase)  # KmerTokenizer's defaults are BarcodeBERT's
 
 
 def clibd_tokenizer(*, uppercase: bool = False) -> KmerTokenizer:
@@ -206,29 +166,20 @@ def clibd_tokenizer(*, uppercase: bool = False) -> KmerTokenizer:
 
     ``<MASK>=0``, ``<CLS>=1``, ``<UNK>=2``, then the 1024 5-mers in product order; 133
     tokens. CLIBD feeds its encoder no attention mask; ours is 1 on the prefix and the first
-    ``len(seq) // 5`` k-mers (use all ones to match CLIBD's embeddings exactly). A 5-mer with
-    a lower-case letter is ``<UNK>``, as in CLIBD.
+    ``len(seq) // 5`` k-mers (use all ones to match CLIBD's embeddings exactly).
 
     Parameters
     ----------
     uppercase : bool, default=False
-        Count lower-case letters as upper case (not what CLIBD does).
+        Count lower-case letters as upper case (CLIBD makes such a 5-mer ``<UNK>``).
 
     Returns
     -------
     KmerTokenizer
     """
+    specials = ("<MASK>", "<CLS>", "<UNK>")
     return KmerTokenizer(
-        5,
-        stride=5,
-        max_len=660,
-        alphabet="ACGT",
-        specials=("<MASK>", "<CLS>", "<UNK>"),
-        unknown="<UNK>",
-        pad="N",
-        prefix="<MASK>",
-        name="clibd",
-        uppercase=uppercase,
+        5, specials=specials, unknown="<UNK>", prefix="<MASK>", name="clibd", uppercase=uppercase
     )
 
 
@@ -236,22 +187,20 @@ def barcodemamba_tokenizer(*, uppercase: bool = False) -> CharTokenizer:
     """BarcodeMamba's character tokenizer (vocab of 8), left-padded with N to 660.
 
     ``[MASK]=0``, ``[SEP]=1``, ``[UNK]=2``, ``A=3``, ``C=4``, ``G=5``, ``T=6``, ``N=7``;
-    letters outside ``ACGTN`` (lower-case ones included, as in BarcodeMamba) are ``[UNK]``;
     attention mask 1 on the real letters.
 
     Parameters
     ----------
     uppercase : bool, default=False
-        Count lower-case letters as upper case (not what BarcodeMamba does).
+        Count lower-case letters as upper case (BarcodeMamba makes them ``[UNK]``).
 
     Returns
     -------
     CharTokenizer
     """
+    specials = ("[MASK]", "[SEP]", "[UNK]")
     return CharTokenizer(
-        "ACGTN",
-        660,
-        specials=("[MASK]", "[SEP]", "[UNK]"),
+        specials=specials,
         pad="N",
         unknown="[UNK]",
         padding_side="left",
