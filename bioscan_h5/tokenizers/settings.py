@@ -30,21 +30,9 @@ class TokenizerSettings(NamedTuple):
 
 
 def check_settings(given: TokenizerSettings) -> tuple[TokenizerSettings, list[str]]:
-    """Check a tokenizer's settings against each other.
-
-    Returns
-    -------
-    settings : TokenizerSettings
-        ``given``, normalised: ``k``, ``stride`` and ``max_len`` as ints (``stride`` None
-        becomes ``k``), ``specials`` a list of str.
-    kmers : list of str
-        Every k-mer of the alphabet, in :func:`itertools.product` order.
-
-    Raises
-    ------
-    ValueError
-        For the first setting that is out of range or inconsistent with the others.
-    """
+    """``given`` normalised (``k``, ``stride`` and ``max_len`` ints, ``stride`` None made ``k``,
+    ``specials`` a list of str) and every k-mer of the alphabet in :func:`itertools.product` order;
+    a ValueError names the first setting that is out of range or inconsistent with the others."""
     alphabet, k, stride, max_len, specials, pad, unknown, prefix, padding_side = given
     k = int(k)
     stride = k if stride is None else int(stride)

@@ -1,4 +1,5 @@
-"""The :class:`Tokenizer` base class: settings, vocabulary, encoding and decoding."""
+"""The :class:`Tokenizer` base class: settings, vocabulary, encoding and decoding, and the sequence
+options applied to stored codes before tokenizing (BarcodeBERT's pretraining pipeline)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ import numpy as np
 
 from .kernels import as_batch, out_arrays, str_codes, tokenize_args, tokenize_kernel
 from .settings import TokenizerSettings, check_settings
-from .trim import SEQUENCE_OPTIONS, prepare
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -18,6 +18,10 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["Tokenizer", "config_class"]
 
 _T = TypeVar("_T", bound="type[Tokenizer]")
+_N = ord("N")
+
+#: The sequence options of a tokenizer (:meth:`Tokenizer.with_options`), in its config when on.
+SEQUENCE_OPTIONS = ("strip_trailing_n", "random_offset")
 
 #: The attributes ``repr`` shows, in order (less a class's ``_implied`` settings).
 _REPR_FIELDS: tuple[str, ...] = ("name", "k", "stride", "max_len", "num_tokens", "vocab_size", "alphabet")
@@ -207,7 +211,13 @@ class Tokenizer:
         fn: Callable | None = None,
     ) -> None:
         """Run the kernel (or ``fn``, e.g. its ``.py_func``) on normalised inputs and sequence options."""
-        codes, lengths = prepare(self, codes, lengths)
+        if self.strip_trailing_n or self.random_offset:
+            offsets = None
+            if self.random_offset:  # torch's global generator: seeded per DataLoader worker
+                import torch
+
+                offsets = torch.randint(self.k, (len(lengths),)).numpy().astype(np.int64)
+            codes, lengths = _trim_codes(codes, lengths, self.strip_trailing_n, offsets)
         (fn or tokenize_kernel)(codes, lengths, self._args, tokens, mask)
 
     def _encode_tensors(
@@ -407,3 +417,23 @@ class Tokenizer:
 
     def __hash__(self) -> int:
         return hash(tuple(sorted((key, repr(v)) for key, v in self.config().items())))
+
+
+def _trim_codes(
+    codes: np.ndarray, lengths: np.ndarray, strip_trailing_n: bool, offsets: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """New ``(codes, lengths)`` of ``seq.rstrip("N")[offset:]`` per row, vectorised; a length of
+    ``-1`` (missing) stays ``-1``."""
+    lengths = lengths.copy()
+    width = codes.shape[1]
+    pos = np.arange(width)
+    if strip_trailing_n and width:
+        real = (codes != _N) & (pos < lengths[:, None])
+        last = width - np.argmax(real[:, ::-1], axis=1)  # one past the last real letter
+        last[~real.any(axis=1)] = 0
+        lengths = np.where(lengths >= 0, np.minimum(lengths, last), -1)
+    if offsets is not None and width:
+        take = np.minimum(pos[None, :] + offsets[:, None], width - 1)
+        codes = np.take_along_axis(codes, take, axis=1)
+        lengths = np.where(lengths >= 0, np.maximum(lengths - offsets, 0), -1)
+    return np.ascontiguousarray(codes), lengths

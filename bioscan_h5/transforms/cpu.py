@@ -32,17 +32,9 @@ CPU_DTYPES = {torch.float32: torch.float32, torch.bfloat16: torch.int16}
 
 @kernel
 def normalise_rows(pixels: np.ndarray, scale: np.ndarray, shift: np.ndarray, out: np.ndarray) -> None:
-    """``out[y, k] = pixels[y, k] * scale[k] + shift[k]`` in float32.
-
-    Parameters
-    ----------
-    pixels : numpy.ndarray
-        uint8 ``(H, W * C)``: rows of channels-last pixels, C-contiguous.
-    scale, shift : numpy.ndarray
-        float32 ``(W * C,)``: the per-channel constants repeated along a row.
-    out : numpy.ndarray
-        float32 ``(H, W * C)``, C-contiguous.
-    """
+    """``out[y, k] = pixels[y, k] * scale[k] + shift[k]`` in float32: ``pixels`` uint8 and ``out``
+    float32 ``(H, W * C)`` rows of channels-last pixels, C-contiguous; ``scale`` and ``shift`` float32
+    ``(W * C,)``, the per-channel constants repeated along a row."""
     height, row = pixels.shape
     for y in range(height):
         src, dst = pixels[y], out[y]

@@ -60,19 +60,8 @@ class BatchTransform(torch.nn.Module):
         self.key = key
 
     def forward(self, batch: Mapping[str, Any] | torch.Tensor) -> dict[str, object] | torch.Tensor:
-        """Transform a batch dict's ``key`` entry (returning a new dict) or a ``(B, C, H, W)`` tensor.
-
-        Parameters
-        ----------
-        batch : dict or torch.Tensor
-            A batch from :func:`~bioscan_h5.batch_loader`, or uint8/floating images.
-
-        Returns
-        -------
-        dict or torch.Tensor
-            The same kind as ``batch``: a shallow copy of the dict with ``key`` replaced, or
-            the transformed tensor.
-        """
+        """Transform a batch from :func:`~bioscan_h5.batch_loader` (a shallow copy of the dict with its
+        ``key`` entry transformed) or uint8/floating ``(B, C, H, W)`` images (the transformed tensor)."""
         if isinstance(batch, torch.Tensor):
             return self.images(batch)
         if not isinstance(batch, Mapping) or self.key not in batch:
@@ -159,15 +148,8 @@ class TrainTransform(BatchTransform):
         self.outputs = OutputPool()
 
     def draw(self, n: int, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Draw the boxes and flips of ``n`` samples of ``height x width`` images.
-
-        Returns
-        -------
-        boxes : torch.Tensor
-            int64 ``(n, 4)``: ``top, left, height, width``.
-        flips : torch.Tensor
-            bool ``(n,)``.
-        """
+        """Draw the boxes (int64 ``(n, 4)``: ``top, left, height, width``) and flips (bool ``(n,)``)
+        of ``n`` samples of ``height x width`` images."""
         boxes = random_resized_crop_boxes(
             n, height, width, scale=self.scale, ratio=self.ratio, generator=self.generator
         )
