@@ -237,8 +237,6 @@ class Tokenizer:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Tokenize a block of stored barcodes into numpy arrays (one kernel call).
 
-        This is the form used to precompute token arrays into a store.
-
         Parameters
         ----------
         codes : numpy.ndarray of uint8, shape (N, L)
@@ -265,10 +263,8 @@ class Tokenizer:
 
         Parameters
         ----------
-        codes : numpy.ndarray of uint8, shape (N, L)
-            ASCII codes, 0-padded.
-        lengths : numpy.ndarray of int, shape (N,)
-            Length of each row; ``-1`` (missing) tokenizes as the empty sequence.
+        codes, lengths : numpy.ndarray
+            As in :meth:`encode_batch_numpy`.
 
         Returns
         -------
@@ -278,7 +274,7 @@ class Tokenizer:
         return self._encode_tensors(codes, lengths)
 
     def encode_codes(self, codes_row: np.ndarray, length: int) -> torch.Tensor:
-        """Token ids of one stored barcode row (no ``str`` round trip).
+        """Token ids of one stored barcode row (no ``str`` round trip), a LongTensor of shape ``(T,)``.
 
         Parameters
         ----------
@@ -286,10 +282,6 @@ class Tokenizer:
             One row of a store's ``/dna/codes``.
         length : int
             Its length (``-1``: missing, tokenized as the empty sequence).
-
-        Returns
-        -------
-        torch.LongTensor, shape (T,)
         """
         return self.encode_codes_with_mask(codes_row, length)[0]
 

@@ -74,29 +74,11 @@ def resized_crop_cpu(
 
     Sample ``b`` is torchvision's uint8 ``resized_crop(images[b], *boxes[b], size, antialias=True)``
     (rounded to uint8 levels exactly as torchvision rounds them), mirrored where ``flip[b]``, then
-    ``x * (1 / 255 / std) + (-mean / std)`` in float32, rounded to ``dtype``.
-
-    Parameters
-    ----------
-    images : torch.Tensor
-        uint8 ``(B, C, H, W)`` on the CPU, any memory format (channels-last is fastest).
-    boxes, size, flip, mean, std
-        As in :func:`~bioscan_h5.transforms.resized_crop`.
-    dtype : torch.dtype, default torch.float32
-        ``torch.float32`` or ``torch.bfloat16``.
-    out : torch.Tensor, optional
-        Where to write: ``(B, C, height, width)`` of ``dtype``, channels-last (e.g. from an
-        :class:`OutputPool`); default a new tensor.
-
-    Returns
-    -------
-    torch.Tensor
-        ``(B, C, height, width)`` of ``dtype``, channels-last (``out`` when given).
-
-    Raises
-    ------
-    InvalidArgumentError
-        Images that are not uint8 on the CPU, another ``dtype``, or an ``out`` that does not fit.
+    ``x * (1 / 255 / std) + (-mean / std)`` in float32, rounded to ``dtype`` (``torch.float32`` or
+    ``torch.bfloat16``). It is written into ``out`` (a channels-last ``(B, C, height, width)``
+    tensor of ``dtype``, e.g. from an :class:`OutputPool`) or a new tensor, and returned. Images
+    that are not uint8 on the CPU (any memory format; channels-last is fastest), another ``dtype``
+    or an ``out`` that does not fit raise :class:`InvalidArgumentError`.
     """
     out_h, out_w = check_size("size", size)
     if images.dtype != torch.uint8 or images.device.type != "cpu" or dtype not in CPU_DTYPES:
