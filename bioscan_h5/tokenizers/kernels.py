@@ -184,11 +184,8 @@ class TokenizeArgs(NamedTuple):
 
 
 def tokenize_args(settings: TokenizerSettings, uppercase: bool = False) -> TokenizeArgs:
-    """The kernel's tables and ids for checked tokenizer settings (specials take the first ids).
-
-    ``uppercase``: a lower-case letter counts as its upper-case letter; otherwise it is a
-    letter outside the alphabet, as the published tokenizers treat it.
-    """
+    """The kernel's tables and ids for checked tokenizer settings (specials take the first ids);
+    with ``uppercase`` a lower-case letter counts as its upper-case letter, else as unknown."""
     alphabet, k, stride, max_len, specials, pad, unknown, prefix, padding_side = settings
     assert stride is not None, "tokenize_args takes checked settings (check_settings sets stride)"
     specials = list(specials)
@@ -215,10 +212,8 @@ def tokenize_args(settings: TokenizerSettings, uppercase: bool = False) -> Token
 
 
 def as_batch(codes: np.ndarray, lengths: np.ndarray | int) -> tuple[np.ndarray, np.ndarray, bool]:
-    """Check and normalise ``(codes, lengths)`` to a 2-D uint8 block and int64 lengths.
-
-    The third value is True when ``codes`` was one row (shape ``(L,)``, an int length).
-    """
+    """Check and normalise ``(codes, lengths)`` to a 2-D uint8 block and int64 lengths, and whether
+    ``codes`` was one row (shape ``(L,)``, an int length)."""
     codes = np.asarray(codes)
     if codes.dtype != np.uint8:
         raise TypeError(f"codes must be a uint8 array of ASCII letters, got dtype {codes.dtype!r}")
@@ -244,10 +239,8 @@ def as_batch(codes: np.ndarray, lengths: np.ndarray | int) -> tuple[np.ndarray, 
 def out_arrays(
     out: tuple[np.ndarray, np.ndarray] | None, shape: tuple[int, int]
 ) -> tuple[np.ndarray, np.ndarray]:
-    """New int32 tokens and uint8 mask arrays of ``shape``, or the caller's ``out``, checked.
-
-    ``out`` must be writeable C-contiguous int32 and uint8 arrays of ``shape``.
-    """
+    """New int32 tokens and uint8 mask arrays of ``shape``, or the caller's ``out``, checked to be
+    writeable C-contiguous arrays of those dtypes and ``shape``."""
     if out is None:
         return np.empty(shape, dtype=np.int32), np.empty(shape, dtype=np.uint8)
     tokens, mask = out

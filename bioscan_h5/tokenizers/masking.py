@@ -12,12 +12,8 @@ __all__ = ["MaskTokens", "mask_tokens", "maskable", "substitute_tokens"]
 
 
 def maskable(ids, tokenizer):
-    """Where a token may be masked: any k-mer of the alphabet, never a special token.
-
-    Specials (``[MASK]``, ``[UNK]`` (so k-mers with letters outside the alphabet, padding
-    included), prefixes, padding tokens) have ids below ``len(tokenizer.specials)``: BarcodeBERT's
-    ``sequences > n_special_tokens - 1``.
-    """
+    """Where a token may be masked: any k-mer of the alphabet, never a special (``[MASK]``, ``[UNK]``,
+    a prefix, padding), whose ids are below ``len(tokenizer.specials)`` (BarcodeBERT's rule)."""
     return ids >= len(tokenizer.specials)
 
 

@@ -26,11 +26,9 @@ PEER_CHAR_VOCAB = {"P": 0, "A": 1, "C": 2, "G": 3, "T": 4, "N": 5}
 class CharTokenizer(Tokenizer):
     """Character-level tokenizer: one token per letter, padded to ``max_len``.
 
-    The defaults are the peer README's map ``{"P": 0, "A": 1, "C": 2, "G": 3, "T": 4,
-    "N": 5}``, padded on the right with the token ``P`` to 660 letters. Letters outside the
-    alphabet (other IUPAC codes, ``'-'``, lower-case letters unless ``uppercase=True``,
-    anything else) get the id of ``unknown``: ``N`` (5) by default, since that map has no
-    unknown token.
+    The defaults are the peer README's map (:data:`PEER_CHAR_VOCAB`), padded on the right with
+    the token ``P`` to 660 letters. Letters outside the alphabet (other IUPAC codes, ``'-'``,
+    lower case unless ``uppercase=True``) get the id of ``unknown``: ``N`` (5) by default.
 
     Parameters
     ----------

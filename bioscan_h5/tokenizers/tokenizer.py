@@ -81,8 +81,7 @@ class Tokenizer:
         ``T``, the number of token ids produced per sequence.
     """
 
-    #: Settings that a subclass's constructor fixes: not shown by ``repr``, not passed back by
-    #: :meth:`from_config`.
+    #: Settings a subclass's constructor fixes: not in ``repr``, not passed back by :meth:`from_config`.
     _implied: tuple[str, ...] = ()
     strip_trailing_n = random_offset = False  #: sequence options (:meth:`with_options`)
 

@@ -90,12 +90,9 @@ def resized_crop_cpu(
     n, channels = images.shape[:2]
     scale_row, shift_row = (v.cpu().repeat(out_w).numpy() for v in (scale, shift))
     shape = (n, channels, out_h, out_w)
-    result = torch.empty(shape, dtype=dtype, memory_format=torch.channels_last) if out is None else out
-    if (
-        result.shape != shape
-        or result.dtype != dtype
-        or not result.is_contiguous(memory_format=torch.channels_last)
-    ):
+    cl = torch.channels_last
+    result = torch.empty(shape, dtype=dtype, memory_format=cl) if out is None else out
+    if result.shape != shape or result.dtype != dtype or not result.is_contiguous(memory_format=cl):
         raise InvalidArgumentError(
             f"out is {result.dtype} {tuple(result.shape)} with strides {result.stride()}; pass a channels-last"
             f" {dtype} tensor of shape {shape}, or none."

@@ -125,14 +125,12 @@ def resize_center_crop(
 
     Parameters
     ----------
-    images : torch.Tensor
-        uint8 or floating ``(B, C, H, W)`` on any device, any memory format.
+    images, mean, std, dtype
+        As in :func:`resized_crop`.
     size : int or tuple of int
         Crop ``(height, width)``; an int means a square.
     resize : int
         Length of the shorter side after resizing (the longer one keeps the aspect ratio).
-    mean, std, dtype
-        As in :func:`resized_crop`.
 
     Returns
     -------

@@ -185,12 +185,8 @@ class EvalTransform(BatchTransform):
     resize : int, optional
         Shorter side after resizing; default ``256 * max(size) // 224`` (the recipes' 256 for
         224, i.e. a crop of 87.5%).
-    mean, std : tensor or sequence of float, default BIOSCAN-5M's ``RGB_MEAN``, ``RGB_STDEV``
-        Per-channel normalisation in [0, 1] units.
-    dtype : torch.dtype, default torch.float32
-        Output dtype.
-    key : str, default "image"
-        The entry of a batch dict that holds the images.
+    mean, std, dtype, key
+        As in :class:`TrainTransform`.
     """
 
     def __init__(
