@@ -57,9 +57,7 @@ def tokenize_kernel(codes, lengths, args, tokens, mask):  # pragma: no cover - j
         pad_tok += first_id
     for i in range(n):
         ln = min(max(lengths[i], 0), width, max_len)
-        row = codes[i]
-        out = tokens[i]
-        mrow = mask[i]
+        row, out, mrow = codes[i], tokens[i], mask[i]
         # Padded position p holds letter p - shift for shift <= p < end, padding elsewhere.
         shift = max_len - ln if left else 0
         end = shift + ln
@@ -82,10 +80,7 @@ def tokenize_kernel(codes, lengths, args, tokens, mask):  # pragma: no cover - j
                 oseg[j] = tok1[seg[j]]
         elif stride == k:
             # Back-to-back windows: one pass over the letters (faster than a loop per window).
-            idx = 0
-            bad = 0
-            t = 0
-            o = 0
+            idx = bad = t = o = 0
             for p in range(seg.shape[0]):
                 d = digits[seg[p]]
                 bad |= d
@@ -94,14 +89,11 @@ def tokenize_kernel(codes, lengths, args, tokens, mask):  # pragma: no cover - j
                 if t == k:
                     oseg[o] = unk_id if bad < 0 else first_id + idx
                     o += 1
-                    t = 0
-                    idx = 0
-                    bad = 0
+                    t = idx = bad = 0
         else:
             for j in range(oseg.shape[0]):
                 p0 = j * stride
-                idx = 0
-                bad = 0
+                idx = bad = 0
                 for t in range(k):
                     d = digits[seg[p0 + t]]
                     bad |= d
@@ -115,14 +107,10 @@ def tokenize_kernel(codes, lengths, args, tokens, mask):  # pragma: no cover - j
                 if pad_id >= 0 and (start >= end or start + k <= shift):
                     out[first + j] = pad_id
                     continue
-                idx = 0
-                bad = 0
+                idx = bad = 0
                 for t in range(k):
                     p = start + t
-                    if p >= shift and p < end:
-                        d = digits[row[p - shift]]
-                    else:
-                        d = pad_digit
+                    d = digits[row[p - shift]] if shift <= p < end else pad_digit
                     bad |= d
                     idx = idx * base + d
                 out[first + j] = unk_id if bad < 0 else first_id + idx
@@ -168,7 +156,7 @@ COMPLEMENT_TABLE = _complement_table()
 
 
 class TokenizeArgs(NamedTuple):
-    """What :func:`tokenize_kernel` takes between ``lengths`` and ``tokens`` (``-1``: none)."""
+    """The ``args`` of :func:`tokenize_kernel`: its tables and ids (``-1``: none)."""
 
     digits: np.ndarray
     base: int

@@ -346,10 +346,8 @@ class Tokenizer:
             special token among the letters, ``stride > k`` (letters between windows are not
             kept), overlapping windows that disagree, or a wrong number of tokens.
         """
-        args = self._args
-        pad_id = args.pad_id
+        args, pad_id, vocab = self._args, self._args.pad_id, self.vocab
         name, k, stride, max_len = self.name, self.k, self.stride, self.max_len
-        vocab = self.vocab
         ids = np.asarray(tokens)
         if ids.shape != (self.num_tokens,):
             raise ValueError(f"{name!r} makes {self.num_tokens} tokens per sequence, got shape {ids.shape!r}")

@@ -81,10 +81,9 @@ def random_resized_crop_boxes(
     h = torch.round(torch.sqrt(area / aspect))
     fits = (w > 0) & (w <= width) & (h > 0) & (h <= height)
     first = fits.to(torch.uint8).argmax(dim=1, keepdim=True)
-    w = w.gather(1, first).squeeze(1)
-    h = h.gather(1, first).squeeze(1)
-    top = torch.floor(draws[2].gather(1, first).squeeze(1) * (height - h + 1))
-    left = torch.floor(draws[3].gather(1, first).squeeze(1) * (width - w + 1))
+    w, h, u, v = (t.gather(1, first).squeeze(1) for t in (w, h, draws[2], draws[3]))
+    top = torch.floor(u * (height - h + 1))
+    left = torch.floor(v * (width - w + 1))
     boxes = torch.stack([top, left, h, w], dim=1).to(torch.int64)
     # filled on the device, not copied there: a copy from the host would wait for a GPU's queue
     fallback = [torch.full((n,), v, device=device) for v in _fallback_box(height, width, ratio)]

@@ -130,11 +130,8 @@ class OutputPool:
         self._buffers: list[Buffer] = []
         self._lock = threading.Lock()
 
-    def __getstate__(self) -> dict:
-        return {"keep": self.keep}
-
-    def __setstate__(self, state: dict) -> None:
-        self.__init__(state["keep"])  # type: ignore[misc]
+    def __reduce__(self) -> tuple[type[OutputPool], tuple[int]]:
+        return OutputPool, (self.keep,)
 
     def empty(self, shape: Sequence[int], dtype: torch.dtype) -> torch.Tensor:
         """An uninitialised channels-last ``(B, C, H, W)`` tensor of a :data:`CPU_DTYPES` dtype, on reused

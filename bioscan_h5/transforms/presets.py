@@ -8,7 +8,8 @@ Both take what :func:`~bioscan_h5.batch_loader` yields, so either works::
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -161,15 +162,12 @@ class TrainTransform(BatchTransform):
         if images.ndim != 4:
             raise InvalidArgumentError(f"expected images of shape (B, C, H, W), got {tuple(images.shape)}.")
         boxes, flips = self.draw(images.shape[0], images.shape[-2], images.shape[-1])
+        crop: Callable[..., torch.Tensor] = resized_crop
         cpu = images.device.type == "cpu" and boxes.device.type == "cpu" and not JIT_DISABLED
         if cpu and images.dtype == torch.uint8 and self.dtype in CPU_DTYPES:
             out = self.outputs.empty((len(images), images.shape[1], *self.size), self.dtype)
-            return resized_crop_cpu(
-                images, boxes, self.size, flip=flips, mean=self.mean, std=self.std, dtype=self.dtype, out=out
-            )
-        return resized_crop(
-            images, boxes, self.size, flip=flips, mean=self.mean, std=self.std, dtype=self.dtype
-        )
+            crop = functools.partial(resized_crop_cpu, out=out)
+        return crop(images, boxes, self.size, flip=flips, mean=self.mean, std=self.std, dtype=self.dtype)
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, scale={self.scale}, ratio={self.ratio}, flip={self.flip}"
