@@ -11,7 +11,6 @@ from typing import NamedTuple
 import numpy as np
 
 from .._jit import kernel
-from .settings import TokenizerSettings
 
 __all__ = [
     "COMPLEMENT",
@@ -21,7 +20,6 @@ __all__ = [
     "out_arrays",
     "revcomp_kernel",
     "str_codes",
-    "tokenize_args",
     "tokenize_kernel",
 ]
 
@@ -169,34 +167,6 @@ class TokenizeArgs(NamedTuple):
     unk_id: int
     first_id: int
     prefix_id: int
-
-
-def tokenize_args(settings: TokenizerSettings, uppercase: bool = False) -> TokenizeArgs:
-    """The kernel's tables and ids for checked tokenizer settings (specials take the first ids);
-    with ``uppercase`` a lower-case letter counts as its upper-case letter, else as unknown."""
-    alphabet, k, stride, max_len, specials, pad, unknown, prefix, padding_side = settings
-    assert stride is not None, "tokenize_args takes checked settings (check_settings sets stride)"
-    specials = list(specials)
-    digits = np.full(256, -1, dtype=np.int64)
-    if unknown in alphabet:
-        digits[:] = alphabet.index(unknown)
-    for i, ch in enumerate(alphabet):
-        digits[ord(ch)] = i
-        if uppercase:
-            digits[ord(ch.lower())] = i
-    return TokenizeArgs(
-        digits=digits,
-        base=len(alphabet),
-        k=k,
-        stride=stride,
-        max_len=max_len,
-        left=padding_side == "left",
-        pad_code=-1 if pad in specials else ord(pad),
-        pad_id=specials.index(pad) if pad in specials else -1,
-        unk_id=specials.index(unknown) if unknown in specials else -1,
-        first_id=len(specials),
-        prefix_id=specials.index(prefix) if prefix is not None else -1,
-    )
 
 
 def as_batch(codes: np.ndarray, lengths: np.ndarray | int) -> tuple[np.ndarray, np.ndarray, bool]:

@@ -1,16 +1,17 @@
-"""The :class:`Tokenizer` base class: settings, vocabulary, encoding and decoding, and the sequence
-options applied to stored codes before tokenizing (BarcodeBERT's pretraining pipeline)."""
+"""The :class:`Tokenizer` base class: its settings (checked once, turned into the kernel's
+arguments), vocabulary, encoding and decoding, and the sequence options applied to stored codes
+before tokenizing (BarcodeBERT's pretraining pipeline)."""
 
 from __future__ import annotations
 
 import copy
+import itertools
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import numpy as np
 
-from .kernels import as_batch, out_arrays, str_codes, tokenize_args, tokenize_kernel
-from .settings import TokenizerSettings, check_settings
+from .kernels import TokenizeArgs, as_batch, out_arrays, str_codes, tokenize_kernel
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -29,6 +30,103 @@ _REPR_FIELDS += ("specials", "pad", "unknown", "prefix", "padding_side", "upperc
 
 #: The classes :meth:`Tokenizer.from_config` rebuilds, by name (see :func:`config_class`).
 _CONFIG_CLASSES: dict[str, type[Tokenizer]] = {}
+
+#: Valid ``padding_side`` values.
+PADDING_SIDES = ("right", "left")
+
+#: The most k-mers an alphabet and ``k`` may give (the vocabulary is built in memory).
+MAX_KMERS = 1 << 24
+
+
+class TokenizerSettings(NamedTuple):
+    """The settings of a tokenizer (see :class:`~bioscan_h5.tokenizers.Tokenizer`)."""
+
+    alphabet: str
+    k: int
+    stride: int | None
+    max_len: int
+    specials: Sequence[str]
+    pad: str
+    unknown: str
+    prefix: str | None
+    padding_side: str
+
+
+def check_settings(given: TokenizerSettings) -> tuple[TokenizerSettings, list[str]]:
+    """``given`` normalised (``k``, ``stride`` and ``max_len`` ints, ``stride`` None made ``k``,
+    ``specials`` a list of str) and every k-mer of the alphabet in :func:`itertools.product` order;
+    a ValueError names the first setting that is out of range or inconsistent with the others."""
+    alphabet, k, stride, max_len, specials, pad, unknown, prefix, padding_side = given
+    k = int(k)
+    stride = k if stride is None else int(stride)
+    max_len = int(max_len)
+    specials = [str(s) for s in specials]
+    if not isinstance(alphabet, str) or not alphabet:
+        raise ValueError(f"alphabet must be a non-empty str of letters, got {alphabet!r}")
+    if alphabet != alphabet.upper() or len(set(alphabet)) != len(alphabet) or not alphabet.isascii():
+        raise ValueError(
+            f"alphabet must hold distinct upper-case ASCII letters (lower case is unknown, or upper case "
+            f"with uppercase=True), got {alphabet!r}"
+        )
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k!r}")
+    if stride < 1:
+        raise ValueError(f"stride must be >= 1 (or None for k), got {stride!r}")
+    if max_len < k:
+        raise ValueError(f"max_len must be >= k ({k}) so that one window fits, got {max_len!r}")
+    if len(alphabet) ** k > MAX_KMERS:
+        raise ValueError(
+            f"{len(alphabet)} letters and k={k} give {len(alphabet) ** k} k-mers, more than "
+            f"{MAX_KMERS}; use a smaller k"
+        )
+    if len(set(specials)) != len(specials):
+        raise ValueError(f"specials must be distinct, got {specials!r}")
+    kmers = ["".join(p) for p in itertools.product(alphabet, repeat=k)]
+    clash = set(specials) & set(kmers)
+    if clash:
+        raise ValueError(f"specials {sorted(clash)!r} clash with k-mers of the alphabet {alphabet!r}")
+    if padding_side not in PADDING_SIDES:
+        raise ValueError(f"padding_side must be one of {PADDING_SIDES!r}, got {padding_side!r}")
+    if pad in specials:
+        if k != 1:
+            raise ValueError(f"a padding token ({pad!r}) needs k == 1; pad k-mers with a letter such as 'N'")
+    elif not (isinstance(pad, str) and len(pad) == 1 and pad.isascii()):
+        raise ValueError(f"pad must be one ASCII letter or one of specials {specials!r}, got {pad!r}")
+    if unknown not in specials and not (k == 1 and isinstance(unknown, str) and unknown in alphabet):
+        valid = f"one of specials {specials!r}" + (f" or a letter of {alphabet!r}" if k == 1 else "")
+        raise ValueError(f"unknown must be {valid}, got {unknown!r}")
+    if prefix is not None and prefix not in specials:
+        raise ValueError(f"prefix must be None or one of specials {specials!r}, got {prefix!r}")
+    checked = TokenizerSettings(alphabet, k, stride, max_len, specials, pad, unknown, prefix, padding_side)
+    return checked, kmers
+
+
+def tokenize_args(settings: TokenizerSettings, uppercase: bool = False) -> TokenizeArgs:
+    """The kernel's tables and ids for checked tokenizer settings (specials take the first ids);
+    with ``uppercase`` a lower-case letter counts as its upper-case letter, else as unknown."""
+    alphabet, k, stride, max_len, specials, pad, unknown, prefix, padding_side = settings
+    assert stride is not None, "tokenize_args takes checked settings (check_settings sets stride)"
+    specials = list(specials)
+    digits = np.full(256, -1, dtype=np.int64)
+    if unknown in alphabet:
+        digits[:] = alphabet.index(unknown)
+    for i, ch in enumerate(alphabet):
+        digits[ord(ch)] = i
+        if uppercase:
+            digits[ord(ch.lower())] = i
+    return TokenizeArgs(
+        digits=digits,
+        base=len(alphabet),
+        k=k,
+        stride=stride,
+        max_len=max_len,
+        left=padding_side == "left",
+        pad_code=-1 if pad in specials else ord(pad),
+        pad_id=specials.index(pad) if pad in specials else -1,
+        unk_id=specials.index(unknown) if unknown in specials else -1,
+        first_id=len(specials),
+        prefix_id=specials.index(prefix) if prefix is not None else -1,
+    )
 
 
 def config_class(cls: _T) -> _T:
