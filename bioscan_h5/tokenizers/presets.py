@@ -88,9 +88,7 @@ class KmerTokenizer(Tokenizer):
         Letters per k-mer.
     stride : int or None
         Step between k-mers; None means ``k`` (non-overlapping).
-    max_len : int
-        Letters the sequence is truncated or padded to before windowing.
-    alphabet, specials
+    max_len, alphabet, specials, padding_side, uppercase
         As in :class:`Tokenizer`.
     unknown : str
         One of ``specials``.
@@ -98,8 +96,6 @@ class KmerTokenizer(Tokenizer):
         The padding letter.
     prefix : str or None
         One of ``specials`` to prepend (CLIBD prepends ``<MASK>``).
-    padding_side, uppercase
-        As in :class:`Tokenizer`.
     name : str or None
         Defaults to ``"kmer{k}"``.
 

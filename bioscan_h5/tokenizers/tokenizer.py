@@ -433,10 +433,6 @@ class Tokenizer:
             with a *letter* (``N``) cannot be told from real letters: the whole padded
             window is returned (which fails for k-mer presets, whose padding is ``[UNK]``).
 
-        Returns
-        -------
-        str
-
         Raises
         ------
         ValueError
