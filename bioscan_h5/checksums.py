@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import json
 import os
 import zlib
@@ -22,14 +23,13 @@ import numpy as np
 
 from . import format as fmt
 from ._jit import JIT_DISABLED, kernel
-from .errors import REBUILD, ChecksumMismatchError, StoreFormatError
+from .errors import REBUILD, ChecksumMismatchError, StoreFormatError, damage_reported
 from .format import ImageStatus
 
 if TYPE_CHECKING:
     import h5py
 
 __all__ = [
-    "IMAGE_ARRAYS",
     "ChecksumAccess",
     "Checksums",
     "Damage",
@@ -48,11 +48,6 @@ __all__ = [
     "write_checksums",
     "zero_crc",
 ]
-
-#: Per-row arrays written as images are decoded (a JPEG store's row tables too): covered by the
-#: image checksums, their block checksums rewritten at the finish. ``/images`` and
-#: ``/jpeg/bytes`` are covered row by row by the image checksums.
-IMAGE_ARRAYS = (*fmt.IMAGE_ROW_ARRAYS, fmt.JPEG_OFFSETS, fmt.JPEG_LENGTHS, fmt.JPEG_SIZES, fmt.JPEG_MODES)
 
 # ================================================================ compute
 # Whole pixel rows with zlib.crc32 (it releases the GIL: threads check rows at once); the short
@@ -116,14 +111,9 @@ def row_bytes(arr) -> np.ndarray:
 
 
 def crc_rows(rows: np.ndarray, crcs: np.ndarray) -> None:
-    """Continue each row's CRC-32 over one array's bytes for those rows, in place.
+    """Continue each row's CRC-32 (``crcs``, uint32, 0 to start) over ``rows`` of one array, in place.
 
-    Parameters
-    ----------
-    rows : numpy.ndarray
-        ``(n, ...)`` values of one array for ``n`` rows (converted by :func:`row_bytes`).
-    crcs : numpy.ndarray of uint32, shape (n,)
-        The running checksums (0 to start), updated as ``zlib.crc32(row, crc)`` does.
+    Each ``crcs[i]`` becomes ``zlib.crc32(rows[i], crcs[i])`` (the row's bytes by :func:`row_bytes`).
     """
     view = row_bytes(rows)
     if len(view) != len(crcs):
@@ -147,14 +137,10 @@ def pixels_crc(pixels: np.ndarray) -> int:
     return zlib.crc32(np.ascontiguousarray(pixels).data)
 
 
+@functools.cache
 def zero_crc(nbytes: int) -> int:
     """The CRC-32 of ``nbytes`` zero bytes (the pixels of a row never written)."""
-    if nbytes not in _ZERO_CRCS:
-        _ZERO_CRCS[nbytes] = zlib.crc32(bytes(nbytes))
-    return _ZERO_CRCS[nbytes]
-
-
-_ZERO_CRCS: dict[int, int] = {}
+    return zlib.crc32(bytes(nbytes))
 
 
 def image_crc(pixel_crc: int, status: int, size: Iterable[int]) -> int:
@@ -269,12 +255,15 @@ def write_checksums(f: h5py.File, n_rows: int, row_nbytes: int | None) -> None:
         f.create_dataset(fmt.checksum_block_path(name), data=np.asarray(values, dtype=fmt.CHECKSUM_DTYPE))
 
 
-def update_image_blocks(f: h5py.File) -> None:
-    """Rewrite the block CRCs of the arrays stage 2 changed (the store is open for writing)."""
+def update_image_blocks(f: h5py.File, kind_arrays: Iterable[str]) -> None:
+    """Rewrite the block CRCs of the arrays stage 2 changed (the store is open for writing).
+
+    ``kind_arrays`` are the pixel kind's own per-row tables (``PixelCodec.image_arrays``).
+    """
     if not has_checksums(f):
         return
     step = int(f[fmt.CHECKSUMS].attrs[fmt.ATTR_CRC_BLOCK_ROWS])
-    for name in IMAGE_ARRAYS:
+    for name in (*fmt.IMAGE_ROW_ARRAYS, *kind_arrays):
         if name in f:
             f[fmt.checksum_block_path(name)][...] = crc_blocks(f[name][()], step)
 
@@ -295,8 +284,8 @@ class Damage:
     arrays: dict[str, list[tuple[int, int]]] = field(default_factory=dict)  #: name -> damaged row ranges
 
     def add_row(self, row: int, arrays: list[str]) -> None:
-        self.rows.setdefault(int(row), [])
-        self.rows[int(row)] += [a for a in arrays if a not in self.rows[int(row)]]
+        blamed = self.rows.setdefault(int(row), [])
+        blamed += [a for a in arrays if a not in blamed]
 
     def __bool__(self) -> bool:
         return bool(self.rows or self.arrays)
@@ -336,27 +325,23 @@ class Checksums:
                 f"{store.path!r} is damaged: its checksums cover {sorted(self.record)!r} but the store holds the"
                 f" per-row arrays {record!r}. {REBUILD}"
             )
-        #: The per-row arrays an image checksum covers (a JPEG store's row tables too).
-        self.image_arrays = [n for n in IMAGE_ARRAYS if n in self.blocks]
+        self.codec = store.codec  #: which bytes of a row its image checksum covers
+        #: The per-row arrays an image checksum covers (the pixel kind's own tables too).
+        self.image_arrays = [n for n in (*fmt.IMAGE_ROW_ARRAYS, *self.codec.image_arrays) if n in self.blocks]
         #: Whether the store has image checksums (a DNA-only dataset's store has none).
         self.has_images = fmt.CHECKSUM_IMAGES in f
-        self.codec = store.codec  #: which bytes of a row its image checksum covers
         #: Arrays that are not per row (partitions, ...): checked whole, once per process.
         self.whole = [n for n in self.blocks if n not in self.record and n not in self.image_arrays]
         self._whole_checked = False
 
     # ------------------------------------------------------------ pieces
-    def _stored(self, name: str) -> np.ndarray:
-        return self.store.array(name)
-
     def row_crcs(self, rows: np.ndarray) -> np.ndarray:
         """The metadata CRC of ``rows`` computed from the store's arrays now."""
         crcs = np.zeros(len(rows), dtype=fmt.CHECKSUM_DTYPE)
         if len(rows) <= _FEW_ROWS:  # a sample or two: zlib on slices beats gathers and kernel calls
-            views = self._views()
             for k, row in enumerate(rows.tolist()):
                 crc = 0
-                for view in views:
+                for view in self._row_views:
                     crc = zlib.crc32(view[row], crc)
                 crcs[k] = crc
             return crcs
@@ -364,11 +349,10 @@ class Checksums:
             crc_rows(np.asarray(self.store.array(name)[rows]), crcs)
         return crcs
 
-    def _views(self) -> list[np.ndarray]:
+    @functools.cached_property
+    def _row_views(self) -> list[np.ndarray]:
         """The covered per-row arrays as uint8 matrices, a row each (views of the memory maps)."""
-        if self.__dict__.get("_row_views") is None:
-            self._row_views = [row_bytes(self.store.array(name)) for name in self.record]
-        return self._row_views
+        return [row_bytes(self.store.array(name)) for name in self.record]
 
     def image_crcs(self, rows: np.ndarray, threads: int = 1, holes=None) -> np.ndarray:
         """The image checksum of ``rows`` (pixels, status, source size) computed now.
@@ -400,7 +384,7 @@ class Checksums:
 
     def damaged_blocks(self, name: str, rows: np.ndarray | None = None) -> list[tuple[int, int]]:
         """The row ranges of ``name`` whose block checksum fails (only the blocks of ``rows``)."""
-        stored = self._stored(fmt.checksum_block_path(name))
+        stored = self.store.array(fmt.checksum_block_path(name))
         arr = self.store.array(name)
         length = arr.shape[0] if arr.ndim else 1
         step = self.block_rows
@@ -437,21 +421,18 @@ class Checksums:
             self._whole_checked = True
         if not len(rows):
             return
-        bad = np.flatnonzero(self.row_crcs(rows) != self._stored(fmt.CHECKSUM_ROWS)[rows])
+        bad = np.flatnonzero(self.row_crcs(rows) != self.store.array(fmt.CHECKSUM_ROWS)[rows])
         if bad.size:
             row = int(rows[bad[0]])
             raise self._row_error(row, self._blame(self.record, row) or [fmt.CHECKSUM_ROWS], "its values")
         if images and self.has_images:
-            bad = np.flatnonzero(self.image_crcs(rows) != self._stored(fmt.CHECKSUM_IMAGES)[rows])
+            bad = np.flatnonzero(self.image_crcs(rows) != self.store.array(fmt.CHECKSUM_IMAGES)[rows])
             if bad.size:
                 row = int(rows[bad[0]])
                 raise self._row_error(row, self._image_blame(row), "its image")
 
-    def _image_fallback(self) -> str:
-        return self.codec.checksum_blame(fmt.CHECKSUM_IMAGES)
-
     def _image_blame(self, row: int) -> list[str]:
-        return self._blame(self.image_arrays, row) or [self._image_fallback()]
+        return self._blame(self.image_arrays, row) or [self.codec.checksum_blame(fmt.CHECKSUM_IMAGES)]
 
     def _row_error(self, row: int, arrays: list[str], what: str) -> ChecksumMismatchError:
         st = self.store
@@ -462,9 +443,9 @@ class Checksums:
             arrays=arrays,
         )
 
-    def _blame_rows(self, damage: Damage, bad: np.ndarray, phase: str) -> None:
-        names = self.record if phase == "rows" else self.image_arrays
-        fallback = fmt.CHECKSUM_ROWS if phase == "rows" else self._image_fallback()
+    def _blame_rows(self, damage: Damage, bad: np.ndarray, images: bool) -> None:
+        names = self.image_arrays if images else self.record
+        fallback = self.codec.checksum_blame(fmt.CHECKSUM_IMAGES) if images else fmt.CHECKSUM_ROWS
         for row in bad.tolist():
             blamed = [a for a in names if any(lo <= row < hi for lo, hi in damage.arrays.get(a, ()))]
             damage.add_row(row, blamed or [fallback])
@@ -474,29 +455,23 @@ class Checksums:
         """Check everything; ``progress(n)`` is called as rows are done (twice the row count in all)."""
         damage = Damage()
         for name in self.blocks:
-            ranges = self.damaged_blocks(name)
-            if ranges:
+            if ranges := self.damaged_blocks(name):
                 damage.arrays[name] = ranges
         for name in self.small_damage():
             damage.arrays[name] = [(0, len(self.store.file[name]))]
         n = self.store.n_rows
-        stored_rows = self._stored(fmt.CHECKSUM_ROWS)
-        stored_images = self._stored(fmt.CHECKSUM_IMAGES) if self.has_images else None
         threads = threads or min(8, os.cpu_count() or 1)
         with _HoleFinder(self.store) as holes:
-            for phase in ("rows", "images"):
-                if phase == "images" and stored_images is None:
+            for images in (False, True):
+                if images and not self.has_images:
                     if progress is not None:
                         progress(n)  # nothing to check: the bar still ends at twice the rows
                     continue
+                stored = self.store.array(fmt.CHECKSUM_IMAGES if images else fmt.CHECKSUM_ROWS)
                 for start in range(0, n, _SCAN_ROWS):
                     rows = np.arange(start, min(start + _SCAN_ROWS, n))
-                    if phase == "rows":
-                        bad = rows[self.row_crcs(rows) != stored_rows[rows]]
-                    else:
-                        assert stored_images is not None  # the images phase runs only with them
-                        bad = rows[self.image_crcs(rows, threads, holes) != stored_images[rows]]
-                    self._blame_rows(damage, bad, phase)
+                    crcs = self.image_crcs(rows, threads, holes) if images else self.row_crcs(rows)
+                    self._blame_rows(damage, rows[crcs != stored[rows]], images)
                     if progress is not None:
                         progress(len(rows))
         return damage
@@ -562,8 +537,6 @@ class ChecksumAccess:
         if "_checksums" not in self.__dict__:
             if not self.has_checksums:
                 raise StoreFormatError(missing_checksums(self.path))
-            from .store.damage import damage_reported  # the store imports this module
-
             with damage_reported(self.path, "its checksums"):
                 self.__dict__["_checksums"] = Checksums(self)
         return self.__dict__["_checksums"]
@@ -582,7 +555,5 @@ class ChecksumAccess:
         ChecksumMismatchError
             Naming the first damaged row and, where the block checksums tell, the array.
         """
-        from .store.damage import damage_reported
-
         with damage_reported(self.path, "the rows to verify"):
             self.checksums.check_rows(np.atleast_1d(np.asarray(rows, dtype=np.int64)), images)

@@ -1,4 +1,5 @@
-"""Error classes of bioscan-h5, and the one hint that ends every message about a damaged store.
+"""Error classes of bioscan-h5, the one hint that ends every message about a damaged store, and
+:func:`damage_reported`, which turns low-level read failures on a damaged store into them.
 
 Every error derives from :class:`BioscanH5Error` and from the builtin a caller would catch
 (``FileNotFoundError``, ``ValueError``, ...). Messages say what is wrong, show the value with
@@ -7,7 +8,9 @@ Every error derives from :class:`BioscanH5Error` and from the builtin a caller w
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+import errno
+from collections.abc import Iterable, Iterator
 
 __all__ = [
     "REBUILD",
@@ -36,6 +39,9 @@ __all__ = [
     "StoreNotFoundError",
     "StoreVersionError",
     "check_choice",
+    "damage_error",
+    "damage_reported",
+    "out_of_descriptors",
     "rebuild_hint",
 ]
 
@@ -217,3 +223,46 @@ class KeptBatchWarning(UserWarning):
     The batch stays intact (the loader gives its buffer's slot a new buffer), but every batch
     kept this way costs an allocation. ``copy=True`` gives each batch its own buffers.
     """
+
+
+#: What h5py, numpy and the decoders raise on a damaged file. A KeyError for a name that is
+#: simply absent (HDF5 says "doesn't exist" or "component not found") is passed on as it is.
+_READ_ERRORS = (OSError, RuntimeError, KeyError, ValueError, UnicodeDecodeError)
+
+
+def damage_error(path: str, what: str, exc: BaseException) -> BioscanH5Error | None:
+    """The :class:`StoreFormatError` for a low-level read failure, or None to let ``exc`` through.
+
+    Running out of file descriptors is no damage: a :class:`ResourceLimitError` says so.
+    """
+    if isinstance(exc, BioscanH5Error) or not isinstance(exc, _READ_ERRORS):
+        return None
+    if out_of_descriptors(exc):
+        return ResourceLimitError(
+            f"Reading {what} of {path!r} failed: this process has too many open files ({exc}). The store"
+            " is not damaged: close other files, or raise the limit (`ulimit -n`), and read again."
+        )
+    if isinstance(exc, KeyError) and ("doesn't exist" in str(exc) or "component not found" in str(exc)):
+        return None
+    return StoreFormatError(
+        f"{path!r} is damaged: reading {what} failed ({type(exc).__name__}: {exc}). {REBUILD}"
+    )
+
+
+def out_of_descriptors(exc: BaseException) -> bool:
+    """Whether ``exc`` says the process (or the system) has no file descriptor left."""
+    return isinstance(exc, OSError) and (
+        exc.errno in (errno.EMFILE, errno.ENFILE) or "Too many open files" in str(exc)
+    )
+
+
+@contextlib.contextmanager
+def damage_reported(path: str, what: str) -> Iterator[None]:
+    """Context manager: damage in the file is reported as a :class:`StoreFormatError` naming ``what``."""
+    try:
+        yield
+    except Exception as exc:
+        err = damage_error(path, what, exc)
+        if err is None:
+            raise
+        raise err from exc

@@ -41,7 +41,7 @@ class DenseLabels:
     """
 
     def __init__(self, dataset, rank: str | None = None) -> None:
-        rank = dataset._target_rank(rank)
+        rank = dataset.target_rank(rank)
         codes = dataset.label_indices(rank)
         self.rank = rank
         self.classes = np.unique(codes[codes >= 0])
@@ -88,7 +88,7 @@ def label_text(dataset, rank: str, batch_or_indices: Any, fill: str = CLIBD_FILL
     fill : str
         CLIBD writes ``"not_classified"``.
     """
-    rank = dataset._target_rank(rank)
+    rank = dataset.target_rank(rank)
     names = np.asarray([*dataset.label_space.vocab(rank), fill], dtype=object)
     codes = dataset.label_indices(rank)[_indices(batch_or_indices)]
     return list(names[np.where(codes >= 0, codes, len(names) - 1)])
