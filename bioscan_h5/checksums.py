@@ -17,7 +17,7 @@ import zlib
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -50,9 +50,8 @@ __all__ = [
 ]
 
 # ================================================================ compute
-# Whole pixel rows with zlib.crc32 (it releases the GIL: threads check rows at once); the short
-# rows of the other per-row arrays with a slicing-by-8 numba kernel, one call per array for a
-# batch of rows (its Python twin: ``crc_rows_kernel.py_func``); blocks of rows with zlib.crc32.
+# Pixel rows and blocks with zlib.crc32 (it releases the GIL); the short rows of the other
+# per-row arrays with a slicing-by-8 numba kernel, one call per array for a batch of rows.
 
 
 def _tables() -> np.ndarray:
@@ -146,8 +145,7 @@ def zero_crc(nbytes: int) -> int:
 def image_crc(pixel_crc: int, status: int, size: Iterable[int]) -> int:
     """A row's image checksum: its pixels' CRC continued over its status byte and source size.
 
-    Every row's pixels count, built or not: a row not built, or whose image was bad, holds
-    zeros (:func:`zero_crc`), so a byte flipped anywhere in the pixel block is found.
+    Rows not built, or with a bad image, count too (their zeros: :func:`zero_crc`).
     """
     tail = np.array([status], dtype=fmt.STATUS_DTYPE).tobytes()
     tail += np.asarray(tuple(size), dtype=fmt.SOURCE_SIZE_DTYPE).tobytes()
@@ -171,16 +169,9 @@ def strings_crc(values: Iterable[str | bytes]) -> int:
 def covered_datasets(f, n_rows: int) -> tuple[list[str], list[str], list[str]]:
     """What the checksums of an open store file cover, by the one rule builder and readers share.
 
-    Returns
-    -------
-    record : list of str
-        The per-row arrays written in stage 1 (under ``dna/``, ``columns/``, ``tokens/``,
-        first axis ``n_rows``, fixed-size values): chained into :data:`~bioscan_h5.format.CHECKSUM_ROWS`.
-    blocks : list of str
-        Every dataset of fixed-size values but the pixels (``/images``, a JPEG store's
-        ``/jpeg/bytes``) and the checksums: block checksums.
-    small : list of str
-        The variable-length string arrays (vocabularies): one checksum each.
+    ``record``: the stage-1 per-row arrays (under ``dna/``, ``columns/``, ``tokens/``), chained
+    into :data:`~bioscan_h5.format.CHECKSUM_ROWS`; ``blocks``: every fixed-size dataset but the
+    pixels and the checksums (block checksums); ``small``: the vocabularies (one checksum each).
     """
     import h5py
 
@@ -221,12 +212,8 @@ def has_checksums(f: h5py.File) -> bool:
 def write_checksums(f: h5py.File, n_rows: int, row_nbytes: int | None) -> None:
     """Write ``/checksums`` of a store whose stage-1 arrays are all written (same HDF5 session).
 
-    Each row's CRC over every per-row array, the block CRCs of every array, the CRCs of the
-    vocabularies and, per row, the image checksum of a row not built yet. The arrays are read
-    back block by block, so what is checksummed is what was written.
-    ``row_nbytes`` is the size of one row's pixels (their checksum starts as that of zeros;
-    0 for a JPEG store, whose rows have no bytes yet); None for a DNA-only store, which has
-    no image checksums.
+    The arrays are read back block by block, so what is checksummed is what was written.
+    ``row_nbytes``: the bytes of one unwritten row's pixels (zeros); None: no image checksums.
     """
     record, blocks, small = covered_datasets(f, n_rows)
     step = fmt.CHECKSUM_BLOCK_ROWS
@@ -292,11 +279,7 @@ class Damage:
 
 
 class Checksums:
-    """The checksums of an open format-2 store.
-
-    Parameters
-    ----------
-    store : Store
+    """The checksums of an open format-2 ``store``.
 
     Raises
     ------
@@ -357,9 +340,8 @@ class Checksums:
     def image_crcs(self, rows: np.ndarray, threads: int = 1, holes=None) -> np.ndarray:
         """The image checksum of ``rows`` (pixels, status, source size) computed now.
 
-        A JPEG store's rows are checked over their stored bytes. ``holes(row)`` may say that a
-        row's pixels lie in a hole of the file (all zeros, not read); ``threads`` > 1 checks
-        memory-mapped rows (or JPEG rows, read with ``pread``) in parallel.
+        ``holes(row)`` may say that a row's pixels lie in a hole of the file (zeros, not read);
+        ``threads`` > 1 checks memory-mapped or encoded rows in parallel.
         """
         st = self.store
         status = np.asarray(st.array(fmt.IMAGE_STATUS)[rows])
@@ -480,10 +462,8 @@ class Checksums:
 class _HoleFinder:
     """``holes(row)``: whether a row's pixels lie wholly in a hole of a sparse file (never written).
 
-    A full scan of a store whose other splits were never built then skips reading those
-    rows (zeros, by definition). Its own descriptor asks ``SEEK_DATA``, so no shared file
-    position moves; where that is not possible (compressed pixels, no ``SEEK_DATA``), every
-    row is read.
+    Its own descriptor asks ``SEEK_DATA`` (no shared file position moves); without one
+    (compressed pixels, no ``SEEK_DATA``) the context gives None and every row is read.
     """
 
     def __init__(self, store) -> None:
@@ -512,12 +492,10 @@ class _HoleFinder:
 
 
 class ChecksumAccess:
-    """The checksum side of :class:`~bioscan_h5.store.Store` (a mixin: it uses ``file``, ``path``, ``attrs``)."""
+    """The checksum side of :class:`~bioscan_h5.store.Store` (a mixin: it uses ``file``, ``path``)."""
 
-    # supplied by the Store (annotations only)
     file: h5py.File
     path: str
-    attrs: dict[str, Any]
     close: Callable[[], None]
 
     @property
@@ -542,13 +520,7 @@ class ChecksumAccess:
         return self.__dict__["_checksums"]
 
     def verify_rows(self, rows, images: bool = True) -> None:
-        """Check ``rows`` against their checksums (the datasets call this with ``verify_reads``).
-
-        Parameters
-        ----------
-        rows : int or array_like of int
-        images : bool
-            Check the pixels, status and source size too.
+        """Check ``rows`` (int or array_like) against their checksums; ``images``: the images' too.
 
         Raises
         ------
