@@ -22,7 +22,7 @@ from .errors import BioscanH5Error
 from .format import ImageStatus
 from .layouts import get_layout
 from .metadata import fingerprint
-from .store import open_store
+from .store import load_table_columns, open_store
 
 __all__ = ["FullReport", "Verdict", "run_verify", "verify_full", "verify_store"]
 
@@ -30,13 +30,8 @@ __all__ = ["FullReport", "Verdict", "run_verify", "verify_full", "verify_store"]
 def verify_store(store_path: str, root: str, sample: int = 64, seed: int = 0) -> list[str]:
     """Re-decode a random sample of rows from the sources and compare with the store.
 
-    Also checks the format version, that the build completed, and that the metadata file
-    is the one the store was built from.
-
-    Returns
-    -------
-    list of str
-        The problems found (empty when the store matches).
+    Also checks the format version, that the build completed, and the metadata file's hash.
+    Returns the problems found (empty when the store matches).
     """
     problems: list[str] = []
     try:
@@ -49,8 +44,6 @@ def verify_store(store_path: str, root: str, sample: int = 64, seed: int = 0) ->
         recorded = json.loads(st.attrs[fmt.ATTR_SOURCE])
         if fingerprint(meta)["sha256"] != recorded.get("sha256"):
             problems.append(f"{meta} is not the metadata file the store was built from (sha256 differs)")
-        from .store import load_table_columns
-
         table = load_table_columns(st.file, layout.path_columns)
         status = np.asarray(st.image_status)
         built = np.flatnonzero(status != ImageStatus.PENDING)
@@ -88,15 +81,11 @@ class FullReport:
 
 def _bounds_problems(st) -> list[str]:
     """Every array that indexes something, checked in full (each would fail on its first use)."""
+    arrays = ("dna_lengths", "dna_tail", "longest_barcode", "image_status")
     checks: list[Callable[[], object]] = [
         partial(st.column, c) for c in st.columns if st.column_kind(c) is fmt.Kind.CATEGORY
     ]
-    checks += [
-        lambda: st.dna_lengths,
-        lambda: st.dna_tail,
-        lambda: st.longest_barcode,
-        lambda: st.image_status,
-    ]
+    checks += [partial(getattr, st, a) for a in arrays]
     checks += [partial(st.partition, p) for p in st.partition_names]
     checks += [partial(st.tokens, t) for t in st.tokenizations]
     if st.has_images:
@@ -124,7 +113,6 @@ def verify_full(store_path: str, progress: bool = True, threads: int | None = No
     Returns
     -------
     FullReport
-        ``checked=False`` where the store could not be opened or scanned (its problems say why).
     """
     try:
         st = open_store(store_path)
