@@ -274,9 +274,6 @@ class Damage:
         blamed = self.rows.setdefault(int(row), [])
         blamed += [a for a in arrays if a not in blamed]
 
-    def __bool__(self) -> bool:
-        return bool(self.rows or self.arrays)
-
 
 class Checksums:
     """The checksums of an open format-2 ``store``.
@@ -385,9 +382,6 @@ class Checksums:
         f = self.store.file
         return [n for n, crc in sorted(self.small.items()) if strings_crc(f[n].asstr()[()]) != int(crc)]
 
-    def _blame(self, names: list[str], row: int) -> list[str]:
-        return [n for n in names if self.damaged_blocks(n, np.array([row]))]
-
     # ------------------------------------------------------------ the reader's check
     def check_rows(self, rows, images: bool) -> None:
         """Raise :class:`ChecksumMismatchError` for the first of ``rows`` that fails its checksums."""
@@ -406,18 +400,19 @@ class Checksums:
         bad = np.flatnonzero(self.row_crcs(rows) != self.store.array(fmt.CHECKSUM_ROWS)[rows])
         if bad.size:
             row = int(rows[bad[0]])
-            raise self._row_error(row, self._blame(self.record, row) or [fmt.CHECKSUM_ROWS], "its values")
+            raise self._row_error(row, self.record, fmt.CHECKSUM_ROWS, "its values")
         if images and self.has_images:
             bad = np.flatnonzero(self.image_crcs(rows) != self.store.array(fmt.CHECKSUM_IMAGES)[rows])
             if bad.size:
                 row = int(rows[bad[0]])
-                raise self._row_error(row, self._image_blame(row), "its image")
+                raise self._row_error(
+                    row, self.image_arrays, self.codec.checksum_blame(fmt.CHECKSUM_IMAGES), "its image"
+                )
 
-    def _image_blame(self, row: int) -> list[str]:
-        return self._blame(self.image_arrays, row) or [self.codec.checksum_blame(fmt.CHECKSUM_IMAGES)]
-
-    def _row_error(self, row: int, arrays: list[str], what: str) -> ChecksumMismatchError:
+    def _row_error(self, row: int, names: list[str], fallback: str, what: str) -> ChecksumMismatchError:
+        """The error for ``row``, naming those of ``names`` whose block checksum fails (else ``fallback``)."""
         st = self.store
+        arrays = [n for n in names if self.damaged_blocks(n, np.array([row]))] or [fallback]
         return ChecksumMismatchError(
             f"{st.path!r} is damaged: row {row} ({what}) does not match its checksum; damaged:"
             f" {', '.join(arrays)}. {REBUILD} `bioscan-h5 verify --full {st.path}` lists every damaged row.",

@@ -15,6 +15,11 @@ if TYPE_CHECKING:
 
 __all__ = ["add_parser", "run", "to_config"]
 
+_JPEG_CROP = (
+    "with --jpeg-quality: encode the S x S image of a raw store (the centre crop, or the padded image with"
+    " --fit pad) instead of the resized one: smaller, and decoded without a crop"
+)
+
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``build`` subcommand to ``sub`` and return its parser (its ``func`` is :func:`run`)."""
@@ -85,12 +90,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="with --pixels jpeg: resize each image as the raw store does (no crop) and encode it once at"
         " this quality, e.g. 90 (for the large packages)",
     )
-    p.add_argument(
-        "--jpeg-crop",
-        action="store_true",
-        help="with --jpeg-quality: encode the S x S image of a raw store (the centre crop, or the padded"
-        " image with --fit pad) instead of the resized one: smaller, and decoded without a crop",
-    )
+    p.add_argument("--jpeg-crop", action="store_true", help=_JPEG_CROP)
     p.add_argument("--no-draft", action="store_true", help="never use JPEG draft (reduced-scale) decoding")
     p.add_argument("--strict", action="store_true", help="stop at the first bad image instead of flagging it")
     p.add_argument("--no-space-check", action="store_true", help="skip the free-disk-space check")
