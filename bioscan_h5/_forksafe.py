@@ -37,15 +37,11 @@ def jit_usable() -> bool:
     return _jit_usable
 
 
-def _numba_lock() -> Any:
-    module = sys.modules.get("numba.core.compiler_lock")
-    lock = getattr(getattr(module, "global_compiler_lock", None), "_lock", None)
-    return lock if hasattr(lock, "_at_fork_reinit") else None
-
-
 def _all_locks() -> list[Any]:
-    numba_lock = _numba_lock()
-    return [*_locks, *([numba_lock] if numba_lock is not None else [])]
+    """Ours and numba's compiler lock (once numba is imported)."""
+    module = sys.modules.get("numba.core.compiler_lock")
+    numba_lock = getattr(getattr(module, "global_compiler_lock", None), "_lock", None)
+    return [*_locks, *([numba_lock] if hasattr(numba_lock, "_at_fork_reinit") else [])]
 
 
 def _before() -> None:

@@ -14,7 +14,7 @@ import functools
 import json
 import os
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -438,7 +438,7 @@ class Checksums:
             damage.arrays[name] = [(0, len(self.store.file[name]))]
         n = self.store.n_rows
         threads = threads or min(8, os.cpu_count() or 1)
-        with _HoleFinder(self.store) as holes:
+        with _hole_finder(self.store) as holes:
             for images in (False, True):
                 if images and not self.has_images:
                     if progress is not None:
@@ -454,36 +454,34 @@ class Checksums:
         return damage
 
 
-class _HoleFinder:
+@contextlib.contextmanager
+def _hole_finder(store) -> Iterator[Callable[[int], bool] | None]:
     """``holes(row)``: whether a row's pixels lie wholly in a hole of a sparse file (never written).
 
     Its own descriptor asks ``SEEK_DATA`` (no shared file position moves); without one
-    (compressed pixels, no ``SEEK_DATA``) the context gives None and every row is read.
+    (compressed pixels, no ``SEEK_DATA``) it gives None and every row is read.
     """
+    fd = -1
+    if store.has_images and isinstance(store.images, np.memmap) and hasattr(os, "SEEK_DATA"):
+        with contextlib.suppress(OSError):
+            fd = os.open(f"/proc/self/fd/{store.file.id.get_vfd_handle()}", os.O_RDONLY)
+    if fd < 0:
+        yield None
+        return
+    offset, nbytes = store.images.offset, store.image_size**2 * 3
 
-    def __init__(self, store) -> None:
-        self.fd = -1
-        self.offset = 0
-        if store.has_images and isinstance(store.images, np.memmap) and hasattr(os, "SEEK_DATA"):
-            self.offset = store.images.offset
-            with contextlib.suppress(OSError):
-                self.fd = os.open(f"/proc/self/fd/{store.file.id.get_vfd_handle()}", os.O_RDONLY)
-        self.nbytes = store.image_size**2 * 3
-
-    def __enter__(self):
-        return self if self.fd >= 0 else None
-
-    def __exit__(self, *exc) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-
-    def __call__(self, row: int) -> bool:
-        start = self.offset + row * self.nbytes
+    def holes(row: int) -> bool:
+        start = offset + row * nbytes
         try:
-            data = os.lseek(self.fd, start, os.SEEK_DATA)
+            data = os.lseek(fd, start, os.SEEK_DATA)
         except OSError as exc:  # ENXIO: no data after start
             return exc.errno == errno.ENXIO
-        return data >= start + self.nbytes
+        return data >= start + nbytes
+
+    try:
+        yield holes
+    finally:
+        os.close(fd)
 
 
 class ChecksumAccess:

@@ -25,11 +25,7 @@ def _indices(batch_or_indices: Any) -> np.ndarray:
 class DenseLabels:
     """A split's labels at ``rank`` renumbered ``0 .. n - 1`` over the labels it holds.
 
-    Parameters
-    ----------
-    dataset : StoreDataset
-    rank : str, optional
-        Default: the dataset's single ``target_type``.
+    ``rank`` defaults to the dataset's single ``target_type``.
 
     Attributes
     ----------
@@ -57,10 +53,9 @@ class DenseLabels:
         return len(self.classes)
 
     def __call__(self, targets: Any) -> Any:
-        """Dataset label indices -> dense labels (-1 stays -1; a label outside the split -> -1).
+        """Label indices (an int, array or tensor) -> dense labels (-1: missing, or outside the split).
 
-        An int, a numpy array or a torch tensor (on its device): usable as a
-        ``target_transform`` or on a batch's ``"target"``.
+        Usable as a ``target_transform`` or on a batch's ``"target"``.
         """
         if hasattr(targets, "device") and hasattr(targets, "clamp"):
             import torch
@@ -79,14 +74,7 @@ class DenseLabels:
 def label_text(dataset, rank: str, batch_or_indices: Any, fill: str = CLIBD_FILL) -> list[str]:
     """The label names at ``rank`` of some samples, ``fill`` where the label is missing.
 
-    Parameters
-    ----------
-    dataset : StoreDataset
-    rank : str
-    batch_or_indices : dict, torch.Tensor or array-like
-        Dataset indices, or a batch from ``batch_loader`` (its ``"index"``).
-    fill : str
-        CLIBD writes ``"not_classified"``.
+    ``batch_or_indices``: dataset indices, or a batch from ``batch_loader`` (its ``"index"``).
     """
     rank = dataset.target_rank(rank)
     names = np.asarray([*dataset.label_space.vocab(rank), fill], dtype=object)
