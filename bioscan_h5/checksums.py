@@ -1,9 +1,7 @@
 """Checksums of a store (format 2, CRC-32 as ``zlib.crc32``): compute, cover, write, check.
 
-The builder writes them (:func:`write_checksums` after stage 1, :func:`image_crc` per decoded
-row, :func:`update_image_blocks` at the finish); :class:`Checksums` checks them (``verify_reads``
-and ``verify --full``). Top-level imports stay light (numpy, zlib): the decoding workers import
-:func:`pixels_crc` from here, never h5py, numba or the store.
+The builder writes them; :class:`Checksums` checks them (``verify_reads``, ``verify --full``).
+Top-level imports stay light (numpy, zlib): the decoding workers import :func:`pixels_crc`.
 """
 
 from __future__ import annotations

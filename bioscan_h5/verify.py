@@ -102,17 +102,8 @@ def _bounds_problems(st) -> list[str]:
 def verify_full(store_path: str, progress: bool = True, threads: int | None = None) -> FullReport:
     """Check a whole store: its structure, the bounds of its arrays, and every checksum.
 
-    Parameters
-    ----------
-    store_path : str
-    progress : bool
-        Show a progress bar (over twice the rows: their metadata, then their images).
-    threads : int, optional
-        Threads checking pixel rows (``zlib.crc32`` releases the GIL); default: the cores, up to 8.
-
-    Returns
-    -------
-    FullReport
+    ``progress`` shows a bar over twice the rows (their metadata, then their images);
+    ``threads`` check pixel rows (default: the cores, up to 8).
     """
     try:
         st = open_store(store_path)
