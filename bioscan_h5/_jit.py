@@ -53,7 +53,7 @@ class _LazyKernel:
 
     def __repr__(self) -> str:
         state = "disabled" if JIT_DISABLED else ("compiled" if self._compiled is not None else "lazy")
-        return f"<kernel {self.__qualname__} ({state})>"
+        return f"<kernel {self.py_func.__qualname__} ({state})>"
 
 
 def kernel(func: Callable[..., Any] | None = None, **options: Any):
