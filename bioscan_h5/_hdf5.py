@@ -53,15 +53,10 @@ def _lookup3(data: bytes, initval: int = 0) -> int:
 
 
 def clear_status_flags(path: str | os.PathLike) -> bool:
-    """Clear the "open for write" flags a killed writer leaves in a v2/v3 superblock.
+    """Clear the "open for write" flags a killed writer leaves in a v2/v3 superblock (``h5clear -s``).
 
-    This is what ``h5clear -s`` does. Only the builder calls it, on its own temporary file,
-    after it holds the build lock (so no writer can be running).
-
-    Returns
-    -------
-    bool
-        True if flags were set and have been cleared.
+    Only the builder calls it, on its own temporary file, holding the build lock. Returns
+    whether flags were set and have been cleared.
     """
     with open(path, "r+b") as fh:
         head = bytearray(fh.read(48))

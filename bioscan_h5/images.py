@@ -181,28 +181,11 @@ def _opened_status(fd: int, path: str, image_dir_real: str) -> ImageStatus | Non
 def decode_image(
     path: str, size: int, fit: str = "crop", draft: bool = True, image_dir_real: str | None = None
 ) -> tuple[ImageStatus, np.ndarray | None, tuple[int, int], str]:
-    """Decode one source file into an ``(S, S, 3)`` uint8 array.
+    """Decode one source file into a ``(size, size, 3)`` uint8 array.
 
-    Parameters
-    ----------
-    path : str
-    size : int
-        Output side ``S``.
-    fit : {"crop", "pad"}
-    draft : bool
-        Allow JPEG draft (reduced-scale) decoding for sources at least twice the target.
-    image_dir_real : str, optional
-        ``os.path.realpath`` of the image folder; links resolving outside it are refused.
-
-    Returns
-    -------
-    status : ImageStatus
-    pixels : numpy.ndarray or None
-        None unless ``status`` is OK.
-    source_size : (int, int)
-        ``(width, height)`` of the source, ``(0, 0)`` when unknown.
-    detail : str
-        The decoder's message for a failure, "" otherwise.
+    ``draft`` allows JPEG reduced-scale decoding for sources at least twice the target; links
+    resolving outside ``image_dir_real`` (the image folder's realpath) are refused. Returns
+    ``(status, pixels or None, source (width, height) or (0, 0), the decoder's message or "")``.
     """
     status, fh = open_within(path, image_dir_real or os.path.realpath(os.path.dirname(path)))
     if fh is None:

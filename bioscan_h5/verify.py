@@ -64,14 +64,8 @@ def verify_store(store_path: str, root: str, sample: int = 64, seed: int = 0) ->
 class FullReport:
     """What ``bioscan-h5 verify --full`` found.
 
-    Attributes
-    ----------
-    checked : bool
-        False when the store could not be opened or scanned (its problems say why).
-    problems : list of str
-        One line per damaged array and per damaged row (empty when the store is sound).
-    damaged_rows : dict
-        Row -> the arrays to blame (as far as the block checksums tell).
+    ``checked`` is False when the store could not be opened or scanned (its problems say why);
+    ``problems`` has a line per damaged array and row; ``damaged_rows``: row -> arrays to blame.
     """
 
     checked: bool
@@ -134,15 +128,7 @@ def verify_full(store_path: str, progress: bool = True, threads: int | None = No
 
 @dataclass
 class Verdict:
-    """What ``bioscan-h5 verify`` found.
-
-    Attributes
-    ----------
-    lines : list of str
-        What to print: a ``FAIL`` line per problem, or one ``OK`` line.
-    sound : bool
-        No problem was found.
-    """
+    """What ``bioscan-h5 verify`` found: the ``lines`` to print (``FAIL`` ones, or one ``OK``); ``sound``."""
 
     lines: list[str]
     sound: bool
