@@ -1,8 +1,7 @@
 """What the builder's decoding processes run (the worker side of :mod:`bioscan_h5.build.pool`).
 
-It imports numpy, Pillow, :mod:`bioscan_h5.images` and :func:`bioscan_h5.checksums.pixels_crc`,
-never numba, h5py, pandas or :mod:`bioscan_h5.build`. Raw builds run :func:`init_worker` and
-:func:`decode_into_slot`; JPEG builds :func:`init_reader` and :func:`read_batch`.
+It never imports numba, h5py, pandas or :mod:`bioscan_h5.build`. Raw builds run :func:`init_worker`
+and :func:`decode_into_slot`; JPEG builds :func:`init_reader` and :func:`read_batch`.
 """
 
 from __future__ import annotations

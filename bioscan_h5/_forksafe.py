@@ -22,10 +22,9 @@ _jit_usable = True
 
 
 def fork_lock() -> threading.RLock:
-    """A new lock that is taken around every fork of this process and is free in the child.
+    """A new lock taken around every fork of this process and free in the child.
 
-    Reentrant, so that a thread that forks while it holds the lock (a subprocess started
-    with ``preexec_fn`` during a compile, say) takes it again at once instead of waiting.
+    Reentrant: a thread that forks while holding it (``preexec_fn`` during a compile) takes it at once.
     """
     lock = threading.RLock()
     _locks.append(lock)

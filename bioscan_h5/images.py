@@ -210,10 +210,8 @@ def ingest(
 ) -> tuple[ImageStatus, tuple | None, tuple[int, int], str]:
     """Read one source file for a JPEG store: ``(status, (bytes, mode, (w, h)) or None, source size, detail)``.
 
-    The file is decoded as the raw builder decodes it (which flags the same bad files). With
-    ``quality`` the image, converted to RGB and resized (the resize step of ``fit``, no crop
-    or pad; with ``crop``, the whole ``fit``: the ``size x size`` image of a raw store), is
-    encoded once as a JPEG of that quality; else its bytes are kept unchanged.
+    The file is decoded as a raw build decodes it (flagging the same bad files); its bytes are
+    kept, or with ``quality`` the RGB image resized (``crop``: fitted as a raw store) is re-encoded.
     """
     status, fh = open_within(path, image_dir_real)
     if fh is None:

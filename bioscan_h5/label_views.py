@@ -25,15 +25,9 @@ def _indices(batch_or_indices: Any) -> np.ndarray:
 class DenseLabels:
     """A split's labels at ``rank`` renumbered ``0 .. n - 1`` over the labels it holds.
 
-    ``rank`` defaults to the dataset's single ``target_type``.
-
-    Attributes
-    ----------
-    labels : numpy.ndarray of int64, shape (N,)
-        The dense label of every sample (-1 where missing).
-    classes : numpy.ndarray of int64, shape (n,)
-        The dataset's label index of each dense label (``ds.index2label(classes)`` names them).
-    names : list of str
+    ``rank`` defaults to the dataset's single ``target_type``. ``labels`` (int64, ``(N,)``) is
+    the dense label of every sample (-1 where missing); ``classes`` (int64, ``(n,)``) the
+    dataset's label index of each dense label, ``names`` their names.
     """
 
     def __init__(self, dataset, rank: str | None = None) -> None:
