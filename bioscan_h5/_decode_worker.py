@@ -1,8 +1,7 @@
 """What the builder's decoding processes run (the worker side of :mod:`bioscan_h5.build.pool`).
 
-It imports numpy, Pillow, :mod:`bioscan_h5.images` and :func:`bioscan_h5.checksums.pixels_crc`,
-never numba, h5py, pandas or :mod:`bioscan_h5.build`. Raw builds run :func:`init_worker` and
-:func:`decode_into_slot`; JPEG builds :func:`init_reader` and :func:`read_batch`.
+It never imports numba, h5py, pandas or :mod:`bioscan_h5.build`. Raw builds run :func:`init_worker`
+and :func:`decode_into_slot`; JPEG builds :func:`init_reader` and :func:`read_batch`.
 """
 
 from __future__ import annotations
@@ -28,8 +27,7 @@ _state: dict = {}
 def _exit_with_parent(parent: int, interval: float = 1.0) -> None:
     """Exit when the builder dies without shutting the pool down (``kill -9``, OOM killer).
 
-    An idle worker blocks reading its task pipe, which every worker also holds open, so it
-    would never see end-of-file and would wait forever (keeping the shared memory alive).
+    An idle worker blocks on its task pipe, which every worker holds open: it would never see EOF.
     """
     while True:
         time.sleep(interval)
@@ -41,7 +39,6 @@ def init_reader(parent: int) -> None:
     """Set up a worker process: signals and the watch on the builder (pid ``parent``)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and shuts us down
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a file-size limit is an EFBIG error, not death
-    # The parent's pid comes from the parent: it may already be gone when this runs.
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
 
 
@@ -53,18 +50,10 @@ def read_batch(reader: Callable, jobs: Sequence[tuple[int, str]]) -> list[tuple]
 def init_worker(
     shm_name: str, n_slots: int, batch: int, size: int, parent: int, direct: tuple[str, int] | None = None
 ) -> None:
-    """Set up a decoding process: signals, the pixel ring (or the store file), the parent watch.
+    """Set up a decoding process: signals, the parent watch, the pixel ring ``shm_name``.
 
-    Parameters
-    ----------
-    shm_name : str
-        The shared-memory ring the results go to (shared-memory mode).
-    n_slots, batch, size : int
-        The ring's shape: ``(n_slots, batch, size, size, 3)`` uint8.
-    parent : int
-        The builder's pid (the worker exits when it is gone).
-    direct : (str, int) or None
-        ``(store path, pixel offset)``: write the pixels into the store file instead.
+    The ring is ``(n_slots, batch, size, size, 3)`` uint8; ``direct``, ``(store path, pixel
+    offset)``, writes the pixels into the store file instead.
     """
     init_reader(parent)
     if direct is not None:
@@ -81,12 +70,8 @@ def decode_into_slot(
 ) -> tuple[int, list[tuple[int, int, tuple[int, int], str, int | None]]]:
     """Decode a batch of ``(row, path)`` jobs into ring slot ``slot`` (or the store file).
 
-    Returns
-    -------
-    slot : int
-    results : list of (row, status, (width, height), detail, crc)
-        ``crc``: the CRC-32 of the row's pixels (format 2's image checksum starts from it;
-        computed here, in parallel, while the pixels are in the cache), None for a bad image.
+    Returns ``slot`` and ``(row, status, (width, height), detail, crc)`` per job; ``crc``: of
+    the row's pixels (None for a bad image), the start of its image checksum.
     """
     ring = _state["ring"]
     direct = "fd" in _state

@@ -16,11 +16,9 @@ _STEP = 1 << 30
 
 
 def copy_sparse(src: str, dst: str) -> None:
-    """Copy ``src`` to ``dst`` byte for byte, leaving the holes of a sparse file unwritten.
+    """Copy ``src`` to ``dst`` byte for byte, leaving the holes of a sparse file unwritten; ``dst`` is synced.
 
-    Only the data extents are copied (``SEEK_DATA``/``SEEK_HOLE``), with
-    ``os.copy_file_range`` (which clones the extents on file systems that can, such as XFS and
-    btrfs); ``dst`` is synced before this returns.
+    Only the data extents are copied, with ``os.copy_file_range`` (which clones them on XFS, btrfs).
     """
     with open(src, "rb") as fin, open(dst, "wb") as fout:
         size = os.fstat(fin.fileno()).st_size
@@ -67,8 +65,7 @@ def copy_range(src: int, src_at: int, dst: int, dst_at: int, n: int) -> None:
 def pwrite_all(fd: int, data, offset: int) -> None:
     """``os.pwrite`` every byte of ``data`` (any C-contiguous buffer) at ``offset``.
 
-    A short write (the disk or the file-size limit reached in the middle of a buffer) is
-    continued, so it raises the real error instead of passing silently.
+    A short write (disk or file-size limit reached) is continued, so the real error is raised.
     """
     view = memoryview(data).cast("B")
     while view:
@@ -94,10 +91,9 @@ def fsync_dir(path: str) -> None:
 
 
 def require_free_space(folder: str, need: int, message: Callable[[int], str]) -> None:
-    """Raise :class:`InsufficientSpaceError` when ``folder`` has fewer than ``need`` bytes free.
+    """Raise :class:`InsufficientSpaceError` (``message(free)``) if ``folder`` has under ``need`` bytes free.
 
-    ``message(free)`` words the error: what needs the space, how much, what is free and where,
-    and what to do. A folder whose free space cannot be read is not refused.
+    A folder whose free space cannot be read is not refused.
     """
     try:
         free = shutil.disk_usage(folder).free

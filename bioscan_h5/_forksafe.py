@@ -22,10 +22,9 @@ _jit_usable = True
 
 
 def fork_lock() -> threading.RLock:
-    """A new lock that is taken around every fork of this process and is free in the child.
+    """A new lock taken around every fork of this process and free in the child.
 
-    Reentrant, so that a thread that forks while it holds the lock (a subprocess started
-    with ``preexec_fn`` during a compile, say) takes it again at once instead of waiting.
+    Reentrant: a thread that forks while holding it (``preexec_fn`` during a compile) takes it at once.
     """
     lock = threading.RLock()
     _locks.append(lock)
@@ -37,15 +36,11 @@ def jit_usable() -> bool:
     return _jit_usable
 
 
-def _numba_lock() -> Any:
-    module = sys.modules.get("numba.core.compiler_lock")
-    lock = getattr(getattr(module, "global_compiler_lock", None), "_lock", None)
-    return lock if hasattr(lock, "_at_fork_reinit") else None
-
-
 def _all_locks() -> list[Any]:
-    numba_lock = _numba_lock()
-    return [*_locks, *([numba_lock] if numba_lock is not None else [])]
+    """Ours and numba's compiler lock (once numba is imported)."""
+    module = sys.modules.get("numba.core.compiler_lock")
+    numba_lock = getattr(getattr(module, "global_compiler_lock", None), "_lock", None)
+    return [*_locks, *([numba_lock] if hasattr(numba_lock, "_at_fork_reinit") else [])]
 
 
 def _before() -> None:

@@ -17,6 +17,12 @@ def open_readonly(path: str | os.PathLike) -> h5py.File:
     return h5py.File(path, "r", locking=False)
 
 
+#: lookup3's ``mix`` and ``final`` as steps over ``v = [a, b, c]``; ``mix``: ``v[x] -= v[z]``,
+#: ``v[x] ^= rot(v[z], k)``, ``v[z] += v[y]``; ``final``: ``v[x] ^= v[z]``, ``v[x] -= rot(v[z], k)``.
+_MIX = tuple(zip((0, 1, 2) * 2, (1, 2, 0) * 2, (2, 0, 1) * 2, (4, 6, 8, 16, 19, 4)))
+_FINAL = tuple(zip((2, 0, 1, 2, 0, 1, 2), (1, 2, 0, 1, 2, 0, 1), (14, 11, 25, 16, 4, 14, 24)))
+
+
 def _lookup3(data: bytes, initval: int = 0) -> int:
     """Bob Jenkins' lookup3 ``hashlittle``, the checksum HDF5 uses for superblock v2/v3."""
     m = 0xFFFFFFFF
@@ -24,66 +30,33 @@ def _lookup3(data: bytes, initval: int = 0) -> int:
     def rot(x: int, k: int) -> int:
         return ((x << k) | (x >> (32 - k))) & m
 
+    def add_words(v: list[int], chunk: bytes) -> None:
+        for j in range(3):
+            v[j] = (v[j] + int.from_bytes(chunk[4 * j : 4 * j + 4], "little")) & m
+
     n = len(data)
-    a = b = c = (0xDEADBEEF + n + initval) & m
+    v = [(0xDEADBEEF + n + initval) & m] * 3
     i = 0
     while n > 12:
-        a = (a + int.from_bytes(data[i : i + 4], "little")) & m
-        b = (b + int.from_bytes(data[i + 4 : i + 8], "little")) & m
-        c = (c + int.from_bytes(data[i + 8 : i + 12], "little")) & m
-        a = (a - c) & m
-        a ^= rot(c, 4)
-        c = (c + b) & m
-        b = (b - a) & m
-        b ^= rot(a, 6)
-        a = (a + c) & m
-        c = (c - b) & m
-        c ^= rot(b, 8)
-        b = (b + a) & m
-        a = (a - c) & m
-        a ^= rot(c, 16)
-        c = (c + b) & m
-        b = (b - a) & m
-        b ^= rot(a, 19)
-        a = (a + c) & m
-        c = (c - b) & m
-        c ^= rot(b, 4)
-        b = (b + a) & m
+        add_words(v, data[i : i + 12])
+        for x, y, z, k in _MIX:
+            v[x] = ((v[x] - v[z]) & m) ^ rot(v[z], k)
+            v[z] = (v[z] + v[y]) & m
         n -= 12
         i += 12
     if n == 0:
-        return c
-    tail = data[i : i + n] + bytes(12 - n)
-    a = (a + int.from_bytes(tail[0:4], "little")) & m
-    b = (b + int.from_bytes(tail[4:8], "little")) & m
-    c = (c + int.from_bytes(tail[8:12], "little")) & m
-    c ^= b
-    c = (c - rot(b, 14)) & m
-    a ^= c
-    a = (a - rot(c, 11)) & m
-    b ^= a
-    b = (b - rot(a, 25)) & m
-    c ^= b
-    c = (c - rot(b, 16)) & m
-    a ^= c
-    a = (a - rot(c, 4)) & m
-    b ^= a
-    b = (b - rot(a, 14)) & m
-    c ^= b
-    c = (c - rot(b, 24)) & m
-    return c
+        return v[2]
+    add_words(v, data[i : i + n] + bytes(12 - n))
+    for x, z, k in _FINAL:
+        v[x] = ((v[x] ^ v[z]) - rot(v[z], k)) & m
+    return v[2]
 
 
 def clear_status_flags(path: str | os.PathLike) -> bool:
-    """Clear the "open for write" flags a killed writer leaves in a v2/v3 superblock.
+    """Clear the "open for write" flags a killed writer leaves in a v2/v3 superblock (``h5clear -s``).
 
-    This is what ``h5clear -s`` does. Only the builder calls it, on its own temporary file,
-    after it holds the build lock (so no writer can be running).
-
-    Returns
-    -------
-    bool
-        True if flags were set and have been cleared.
+    Only the builder calls it, on its own temporary file, holding the build lock. Returns
+    whether flags were set and have been cleared.
     """
     with open(path, "r+b") as fh:
         head = bytearray(fh.read(48))

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from collections.abc import Callable
@@ -21,11 +22,7 @@ _lock = fork_lock()  # free in a forked child (see _forksafe)
 
 
 def numba_loaded() -> bool:
-    """Whether this process has imported numba already (a kernel then costs it no import).
-
-    Paths that gain little from a kernel use it only then: loading numba costs a process
-    about 100 MB and 0.3 s.
-    """
+    """Whether this process has imported numba (paths that gain little from a kernel use it only then)."""
     return "numba" in sys.modules
 
 
@@ -36,11 +33,7 @@ class _LazyKernel:
         self.py_func = py_func
         self._options = options
         self._compiled: Callable[..., Any] | None = None
-        self.__name__ = py_func.__name__
-        self.__qualname__ = py_func.__qualname__
-        self.__doc__ = py_func.__doc__
-        self.__module__ = py_func.__module__
-        self.__wrapped__ = py_func
+        functools.update_wrapper(self, py_func)
 
     @property
     def jitted(self) -> Callable[..., Any]:
@@ -60,19 +53,14 @@ class _LazyKernel:
 
     def __repr__(self) -> str:
         state = "disabled" if JIT_DISABLED else ("compiled" if self._compiled is not None else "lazy")
-        return f"<kernel {self.__qualname__} ({state})>"
+        return f"<kernel {self.py_func.__qualname__} ({state})>"
 
 
 def kernel(func: Callable[..., Any] | None = None, **options: Any):
     """Mark a plain-Python function as a numba kernel (``nogil``, ``cache`` on by default).
 
-    Parameters
-    ----------
-    func : callable
-        The function, written in the subset of Python numba compiles. It must not call
-        other kernels (each kernel is compiled on its own).
-    **options
-        Extra keyword arguments for :func:`numba.njit`.
+    ``func`` must not call other kernels (each is compiled on its own); ``options`` go to
+    :func:`numba.njit`.
     """
     opts = {"nogil": True, "cache": True}
     opts.update(options)

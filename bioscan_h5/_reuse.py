@@ -19,12 +19,7 @@ __all__ = ["Buffer", "numpy_dtype"]
 class Buffer:
     """A numpy array of its own, and whether anything outside this object references it.
 
-    Parameters
-    ----------
-    shape : tuple of int
-    dtype : numpy.dtype
-    pinned : bool, default False
-        Page-locked host memory (for asynchronous copies to a GPU).
+    ``pinned``: page-locked host memory (for asynchronous copies to a GPU).
     """
 
     __slots__ = ("_alone", "_owner", "array")

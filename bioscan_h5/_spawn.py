@@ -17,11 +17,7 @@ __all__ = ["worker_context"]
 
 @contextlib.contextmanager
 def _main_hidden() -> Iterator[None]:
-    """Show ``multiprocessing`` an empty ``__main__`` while a child process is launched.
-
-    The spawn start method records the main module's file (or name) for the child; a
-    stand-in module with neither makes the child skip importing it.
-    """
+    """Show ``multiprocessing`` an empty ``__main__`` while a child launches (it then imports none)."""
     main = sys.modules.get("__main__")
     sys.modules["__main__"] = types.ModuleType("__main__")
     try:
@@ -49,9 +45,8 @@ class _WorkerContext(multiprocessing.context.SpawnContext):
 
 
 def worker_context() -> multiprocessing.context.BaseContext:
-    """The ``multiprocessing`` context of the package's worker processes (spawn, without ``__main__``).
+    """The ``multiprocessing`` context (``mp_context``) of the package's worker processes.
 
-    Pass it as ``mp_context`` to :class:`concurrent.futures.ProcessPoolExecutor`. The
-    functions the workers run must be importable by name (not defined in ``__main__``).
+    The functions the workers run must be importable by name (not defined in ``__main__``).
     """
     return _WorkerContext()

@@ -21,13 +21,7 @@ _SIMPLE_INT = r"\s*[+-]?\d{1,18}(?:\.0*)?\s*"
 
 
 def first_control(values) -> int | None:
-    """The position of the first value holding a control character (None: there is none).
-
-    Parameters
-    ----------
-    values : sequence of str or None
-        ``None`` (and anything not a ``str``) is a missing value and skipped.
-    """
+    """The position of the first value holding a control character, or None (non-``str`` values skipped)."""
     texts = [v for v in values if isinstance(v, str)]
     if not CONTROL_IN_VALUES.search("".join(texts)):
         return None
@@ -38,21 +32,10 @@ def first_control(values) -> int | None:
 
 
 def parse_ints(series) -> tuple[np.ndarray, np.ndarray, tuple[int, str] | None]:
-    """The values of a text column of integers, exactly.
+    """The values of a text column (a pandas Series of str, NA missing) of integers, exactly.
 
-    Parameters
-    ----------
-    series : pandas.Series of str
-        NA = missing.
-
-    Returns
-    -------
-    values : numpy.ndarray of int64
-        0 where missing.
-    missing : numpy.ndarray of bool
-    bad : tuple (position, reason) or None
-        The first value that is not a whole number (``"not a whole number"``) or lies
-        outside the int64 range (``"outside the 64-bit integer range"``).
+    Returns ``values`` (int64, 0 where missing), ``missing`` (bool) and ``bad``: None, or
+    ``(position, reason)`` of the first value that is not a whole number or lies outside int64.
     """
     missing = series.isna().to_numpy()
     values = np.zeros(len(series), dtype=np.int64)

@@ -1,35 +1,33 @@
 """Checksums of a store (format 2, CRC-32 as ``zlib.crc32``): compute, cover, write, check.
 
-The builder writes them (:func:`write_checksums` after stage 1, :func:`image_crc` per decoded
-row, :func:`update_image_blocks` at the finish); :class:`Checksums` checks them (``verify_reads``
-and ``verify --full``). Top-level imports stay light (numpy, zlib): the decoding workers import
-:func:`pixels_crc` from here, never h5py, numba or the store.
+The builder writes them; :class:`Checksums` checks them (``verify_reads``, ``verify --full``).
+Top-level imports stay light (numpy, zlib): the decoding workers import :func:`pixels_crc`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import json
 import os
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import format as fmt
 from ._jit import JIT_DISABLED, kernel
-from .errors import REBUILD, ChecksumMismatchError, StoreFormatError
+from .errors import REBUILD, ChecksumMismatchError, StoreFormatError, damage_reported
 from .format import ImageStatus
 
 if TYPE_CHECKING:
     import h5py
 
 __all__ = [
-    "IMAGE_ARRAYS",
     "ChecksumAccess",
     "Checksums",
     "Damage",
@@ -49,15 +47,9 @@ __all__ = [
     "zero_crc",
 ]
 
-#: Per-row arrays written as images are decoded (a JPEG store's row tables too): covered by the
-#: image checksums, their block checksums rewritten at the finish. ``/images`` and
-#: ``/jpeg/bytes`` are covered row by row by the image checksums.
-IMAGE_ARRAYS = (*fmt.IMAGE_ROW_ARRAYS, fmt.JPEG_OFFSETS, fmt.JPEG_LENGTHS, fmt.JPEG_SIZES, fmt.JPEG_MODES)
-
 # ================================================================ compute
-# Whole pixel rows with zlib.crc32 (it releases the GIL: threads check rows at once); the short
-# rows of the other per-row arrays with a slicing-by-8 numba kernel, one call per array for a
-# batch of rows (its Python twin: ``crc_rows_kernel.py_func``); blocks of rows with zlib.crc32.
+# Pixel rows and blocks with zlib.crc32 (it releases the GIL); the short rows of the other
+# per-row arrays with a slicing-by-8 numba kernel, one call per array for a batch of rows.
 
 
 def _tables() -> np.ndarray:
@@ -116,14 +108,9 @@ def row_bytes(arr) -> np.ndarray:
 
 
 def crc_rows(rows: np.ndarray, crcs: np.ndarray) -> None:
-    """Continue each row's CRC-32 over one array's bytes for those rows, in place.
+    """Continue each row's CRC-32 (``crcs``, uint32, 0 to start) over ``rows`` of one array, in place.
 
-    Parameters
-    ----------
-    rows : numpy.ndarray
-        ``(n, ...)`` values of one array for ``n`` rows (converted by :func:`row_bytes`).
-    crcs : numpy.ndarray of uint32, shape (n,)
-        The running checksums (0 to start), updated as ``zlib.crc32(row, crc)`` does.
+    Each ``crcs[i]`` becomes ``zlib.crc32(rows[i], crcs[i])`` (the row's bytes by :func:`row_bytes`).
     """
     view = row_bytes(rows)
     if len(view) != len(crcs):
@@ -147,21 +134,16 @@ def pixels_crc(pixels: np.ndarray) -> int:
     return zlib.crc32(np.ascontiguousarray(pixels).data)
 
 
+@functools.cache
 def zero_crc(nbytes: int) -> int:
     """The CRC-32 of ``nbytes`` zero bytes (the pixels of a row never written)."""
-    if nbytes not in _ZERO_CRCS:
-        _ZERO_CRCS[nbytes] = zlib.crc32(bytes(nbytes))
-    return _ZERO_CRCS[nbytes]
-
-
-_ZERO_CRCS: dict[int, int] = {}
+    return zlib.crc32(bytes(nbytes))
 
 
 def image_crc(pixel_crc: int, status: int, size: Iterable[int]) -> int:
     """A row's image checksum: its pixels' CRC continued over its status byte and source size.
 
-    Every row's pixels count, built or not: a row not built, or whose image was bad, holds
-    zeros (:func:`zero_crc`), so a byte flipped anywhere in the pixel block is found.
+    Rows not built, or with a bad image, count too (their zeros: :func:`zero_crc`).
     """
     tail = np.array([status], dtype=fmt.STATUS_DTYPE).tobytes()
     tail += np.asarray(tuple(size), dtype=fmt.SOURCE_SIZE_DTYPE).tobytes()
@@ -185,16 +167,9 @@ def strings_crc(values: Iterable[str | bytes]) -> int:
 def covered_datasets(f, n_rows: int) -> tuple[list[str], list[str], list[str]]:
     """What the checksums of an open store file cover, by the one rule builder and readers share.
 
-    Returns
-    -------
-    record : list of str
-        The per-row arrays written in stage 1 (under ``dna/``, ``columns/``, ``tokens/``,
-        first axis ``n_rows``, fixed-size values): chained into :data:`~bioscan_h5.format.CHECKSUM_ROWS`.
-    blocks : list of str
-        Every dataset of fixed-size values but the pixels (``/images``, a JPEG store's
-        ``/jpeg/bytes``) and the checksums: block checksums.
-    small : list of str
-        The variable-length string arrays (vocabularies): one checksum each.
+    ``record``: the stage-1 per-row arrays (under ``dna/``, ``columns/``, ``tokens/``), chained
+    into :data:`~bioscan_h5.format.CHECKSUM_ROWS`; ``blocks``: every fixed-size dataset but the
+    pixels and the checksums (block checksums); ``small``: the vocabularies (one checksum each).
     """
     import h5py
 
@@ -235,12 +210,8 @@ def has_checksums(f: h5py.File) -> bool:
 def write_checksums(f: h5py.File, n_rows: int, row_nbytes: int | None) -> None:
     """Write ``/checksums`` of a store whose stage-1 arrays are all written (same HDF5 session).
 
-    Each row's CRC over every per-row array, the block CRCs of every array, the CRCs of the
-    vocabularies and, per row, the image checksum of a row not built yet. The arrays are read
-    back block by block, so what is checksummed is what was written.
-    ``row_nbytes`` is the size of one row's pixels (their checksum starts as that of zeros;
-    0 for a JPEG store, whose rows have no bytes yet); None for a DNA-only store, which has
-    no image checksums.
+    The arrays are read back block by block, so what is checksummed is what was written.
+    ``row_nbytes``: the bytes of one unwritten row's pixels (zeros); None: no image checksums.
     """
     record, blocks, small = covered_datasets(f, n_rows)
     step = fmt.CHECKSUM_BLOCK_ROWS
@@ -269,12 +240,15 @@ def write_checksums(f: h5py.File, n_rows: int, row_nbytes: int | None) -> None:
         f.create_dataset(fmt.checksum_block_path(name), data=np.asarray(values, dtype=fmt.CHECKSUM_DTYPE))
 
 
-def update_image_blocks(f: h5py.File) -> None:
-    """Rewrite the block CRCs of the arrays stage 2 changed (the store is open for writing)."""
+def update_image_blocks(f: h5py.File, kind_arrays: Iterable[str]) -> None:
+    """Rewrite the block CRCs of the arrays stage 2 changed (the store is open for writing).
+
+    ``kind_arrays`` are the pixel kind's own per-row tables (``PixelCodec.image_arrays``).
+    """
     if not has_checksums(f):
         return
     step = int(f[fmt.CHECKSUMS].attrs[fmt.ATTR_CRC_BLOCK_ROWS])
-    for name in IMAGE_ARRAYS:
+    for name in (*fmt.IMAGE_ROW_ARRAYS, *kind_arrays):
         if name in f:
             f[fmt.checksum_block_path(name)][...] = crc_blocks(f[name][()], step)
 
@@ -295,19 +269,12 @@ class Damage:
     arrays: dict[str, list[tuple[int, int]]] = field(default_factory=dict)  #: name -> damaged row ranges
 
     def add_row(self, row: int, arrays: list[str]) -> None:
-        self.rows.setdefault(int(row), [])
-        self.rows[int(row)] += [a for a in arrays if a not in self.rows[int(row)]]
-
-    def __bool__(self) -> bool:
-        return bool(self.rows or self.arrays)
+        blamed = self.rows.setdefault(int(row), [])
+        blamed += [a for a in arrays if a not in blamed]
 
 
 class Checksums:
-    """The checksums of an open format-2 store.
-
-    Parameters
-    ----------
-    store : Store
+    """The checksums of an open format-2 ``store``.
 
     Raises
     ------
@@ -336,27 +303,23 @@ class Checksums:
                 f"{store.path!r} is damaged: its checksums cover {sorted(self.record)!r} but the store holds the"
                 f" per-row arrays {record!r}. {REBUILD}"
             )
-        #: The per-row arrays an image checksum covers (a JPEG store's row tables too).
-        self.image_arrays = [n for n in IMAGE_ARRAYS if n in self.blocks]
+        self.codec = store.codec  #: which bytes of a row its image checksum covers
+        #: The per-row arrays an image checksum covers (the pixel kind's own tables too).
+        self.image_arrays = [n for n in (*fmt.IMAGE_ROW_ARRAYS, *self.codec.image_arrays) if n in self.blocks]
         #: Whether the store has image checksums (a DNA-only dataset's store has none).
         self.has_images = fmt.CHECKSUM_IMAGES in f
-        self.codec = store.codec  #: which bytes of a row its image checksum covers
         #: Arrays that are not per row (partitions, ...): checked whole, once per process.
         self.whole = [n for n in self.blocks if n not in self.record and n not in self.image_arrays]
         self._whole_checked = False
 
     # ------------------------------------------------------------ pieces
-    def _stored(self, name: str) -> np.ndarray:
-        return self.store.array(name)
-
     def row_crcs(self, rows: np.ndarray) -> np.ndarray:
         """The metadata CRC of ``rows`` computed from the store's arrays now."""
         crcs = np.zeros(len(rows), dtype=fmt.CHECKSUM_DTYPE)
         if len(rows) <= _FEW_ROWS:  # a sample or two: zlib on slices beats gathers and kernel calls
-            views = self._views()
             for k, row in enumerate(rows.tolist()):
                 crc = 0
-                for view in views:
+                for view in self._row_views:
                     crc = zlib.crc32(view[row], crc)
                 crcs[k] = crc
             return crcs
@@ -364,18 +327,16 @@ class Checksums:
             crc_rows(np.asarray(self.store.array(name)[rows]), crcs)
         return crcs
 
-    def _views(self) -> list[np.ndarray]:
+    @functools.cached_property
+    def _row_views(self) -> list[np.ndarray]:
         """The covered per-row arrays as uint8 matrices, a row each (views of the memory maps)."""
-        if self.__dict__.get("_row_views") is None:
-            self._row_views = [row_bytes(self.store.array(name)) for name in self.record]
-        return self._row_views
+        return [row_bytes(self.store.array(name)) for name in self.record]
 
     def image_crcs(self, rows: np.ndarray, threads: int = 1, holes=None) -> np.ndarray:
         """The image checksum of ``rows`` (pixels, status, source size) computed now.
 
-        A JPEG store's rows are checked over their stored bytes. ``holes(row)`` may say that a
-        row's pixels lie in a hole of the file (all zeros, not read); ``threads`` > 1 checks
-        memory-mapped rows (or JPEG rows, read with ``pread``) in parallel.
+        ``holes(row)`` may say that a row's pixels lie in a hole of the file (zeros, not read);
+        ``threads`` > 1 checks memory-mapped or encoded rows in parallel.
         """
         st = self.store
         status = np.asarray(st.array(fmt.IMAGE_STATUS)[rows])
@@ -400,7 +361,7 @@ class Checksums:
 
     def damaged_blocks(self, name: str, rows: np.ndarray | None = None) -> list[tuple[int, int]]:
         """The row ranges of ``name`` whose block checksum fails (only the blocks of ``rows``)."""
-        stored = self._stored(fmt.checksum_block_path(name))
+        stored = self.store.array(fmt.checksum_block_path(name))
         arr = self.store.array(name)
         length = arr.shape[0] if arr.ndim else 1
         step = self.block_rows
@@ -419,9 +380,6 @@ class Checksums:
         f = self.store.file
         return [n for n, crc in sorted(self.small.items()) if strings_crc(f[n].asstr()[()]) != int(crc)]
 
-    def _blame(self, names: list[str], row: int) -> list[str]:
-        return [n for n in names if self.damaged_blocks(n, np.array([row]))]
-
     # ------------------------------------------------------------ the reader's check
     def check_rows(self, rows, images: bool) -> None:
         """Raise :class:`ChecksumMismatchError` for the first of ``rows`` that fails its checksums."""
@@ -437,24 +395,22 @@ class Checksums:
             self._whole_checked = True
         if not len(rows):
             return
-        bad = np.flatnonzero(self.row_crcs(rows) != self._stored(fmt.CHECKSUM_ROWS)[rows])
+        bad = np.flatnonzero(self.row_crcs(rows) != self.store.array(fmt.CHECKSUM_ROWS)[rows])
         if bad.size:
             row = int(rows[bad[0]])
-            raise self._row_error(row, self._blame(self.record, row) or [fmt.CHECKSUM_ROWS], "its values")
+            raise self._row_error(row, self.record, fmt.CHECKSUM_ROWS, "its values")
         if images and self.has_images:
-            bad = np.flatnonzero(self.image_crcs(rows) != self._stored(fmt.CHECKSUM_IMAGES)[rows])
+            bad = np.flatnonzero(self.image_crcs(rows) != self.store.array(fmt.CHECKSUM_IMAGES)[rows])
             if bad.size:
                 row = int(rows[bad[0]])
-                raise self._row_error(row, self._image_blame(row), "its image")
+                raise self._row_error(
+                    row, self.image_arrays, self.codec.checksum_blame(fmt.CHECKSUM_IMAGES), "its image"
+                )
 
-    def _image_fallback(self) -> str:
-        return self.codec.checksum_blame(fmt.CHECKSUM_IMAGES)
-
-    def _image_blame(self, row: int) -> list[str]:
-        return self._blame(self.image_arrays, row) or [self._image_fallback()]
-
-    def _row_error(self, row: int, arrays: list[str], what: str) -> ChecksumMismatchError:
+    def _row_error(self, row: int, names: list[str], fallback: str, what: str) -> ChecksumMismatchError:
+        """The error for ``row``, naming those of ``names`` whose block checksum fails (else ``fallback``)."""
         st = self.store
+        arrays = [n for n in names if self.damaged_blocks(n, np.array([row]))] or [fallback]
         return ChecksumMismatchError(
             f"{st.path!r} is damaged: row {row} ({what}) does not match its checksum; damaged:"
             f" {', '.join(arrays)}. {REBUILD} `bioscan-h5 verify --full {st.path}` lists every damaged row.",
@@ -462,9 +418,9 @@ class Checksums:
             arrays=arrays,
         )
 
-    def _blame_rows(self, damage: Damage, bad: np.ndarray, phase: str) -> None:
-        names = self.record if phase == "rows" else self.image_arrays
-        fallback = fmt.CHECKSUM_ROWS if phase == "rows" else self._image_fallback()
+    def _blame_rows(self, damage: Damage, bad: np.ndarray, images: bool) -> None:
+        names = self.image_arrays if images else self.record
+        fallback = self.codec.checksum_blame(fmt.CHECKSUM_IMAGES) if images else fmt.CHECKSUM_ROWS
         for row in bad.tolist():
             blamed = [a for a in names if any(lo <= row < hi for lo, hi in damage.arrays.get(a, ()))]
             damage.add_row(row, blamed or [fallback])
@@ -474,75 +430,63 @@ class Checksums:
         """Check everything; ``progress(n)`` is called as rows are done (twice the row count in all)."""
         damage = Damage()
         for name in self.blocks:
-            ranges = self.damaged_blocks(name)
-            if ranges:
+            if ranges := self.damaged_blocks(name):
                 damage.arrays[name] = ranges
         for name in self.small_damage():
             damage.arrays[name] = [(0, len(self.store.file[name]))]
         n = self.store.n_rows
-        stored_rows = self._stored(fmt.CHECKSUM_ROWS)
-        stored_images = self._stored(fmt.CHECKSUM_IMAGES) if self.has_images else None
         threads = threads or min(8, os.cpu_count() or 1)
-        with _HoleFinder(self.store) as holes:
-            for phase in ("rows", "images"):
-                if phase == "images" and stored_images is None:
+        with _hole_finder(self.store) as holes:
+            for images in (False, True):
+                if images and not self.has_images:
                     if progress is not None:
                         progress(n)  # nothing to check: the bar still ends at twice the rows
                     continue
+                stored = self.store.array(fmt.CHECKSUM_IMAGES if images else fmt.CHECKSUM_ROWS)
                 for start in range(0, n, _SCAN_ROWS):
                     rows = np.arange(start, min(start + _SCAN_ROWS, n))
-                    if phase == "rows":
-                        bad = rows[self.row_crcs(rows) != stored_rows[rows]]
-                    else:
-                        assert stored_images is not None  # the images phase runs only with them
-                        bad = rows[self.image_crcs(rows, threads, holes) != stored_images[rows]]
-                    self._blame_rows(damage, bad, phase)
+                    crcs = self.image_crcs(rows, threads, holes) if images else self.row_crcs(rows)
+                    self._blame_rows(damage, rows[crcs != stored[rows]], images)
                     if progress is not None:
                         progress(len(rows))
         return damage
 
 
-class _HoleFinder:
+@contextlib.contextmanager
+def _hole_finder(store) -> Iterator[Callable[[int], bool] | None]:
     """``holes(row)``: whether a row's pixels lie wholly in a hole of a sparse file (never written).
 
-    A full scan of a store whose other splits were never built then skips reading those
-    rows (zeros, by definition). Its own descriptor asks ``SEEK_DATA``, so no shared file
-    position moves; where that is not possible (compressed pixels, no ``SEEK_DATA``), every
-    row is read.
+    Its own descriptor asks ``SEEK_DATA`` (no shared file position moves); without one
+    (compressed pixels, no ``SEEK_DATA``) it gives None and every row is read.
     """
+    fd = -1
+    if store.has_images and isinstance(store.images, np.memmap) and hasattr(os, "SEEK_DATA"):
+        with contextlib.suppress(OSError):
+            fd = os.open(f"/proc/self/fd/{store.file.id.get_vfd_handle()}", os.O_RDONLY)
+    if fd < 0:
+        yield None
+        return
+    offset, nbytes = store.images.offset, store.image_size**2 * 3
 
-    def __init__(self, store) -> None:
-        self.fd = -1
-        self.offset = 0
-        if store.has_images and isinstance(store.images, np.memmap) and hasattr(os, "SEEK_DATA"):
-            self.offset = store.images.offset
-            with contextlib.suppress(OSError):
-                self.fd = os.open(f"/proc/self/fd/{store.file.id.get_vfd_handle()}", os.O_RDONLY)
-        self.nbytes = store.image_size**2 * 3
-
-    def __enter__(self):
-        return self if self.fd >= 0 else None
-
-    def __exit__(self, *exc) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-
-    def __call__(self, row: int) -> bool:
-        start = self.offset + row * self.nbytes
+    def holes(row: int) -> bool:
+        start = offset + row * nbytes
         try:
-            data = os.lseek(self.fd, start, os.SEEK_DATA)
+            data = os.lseek(fd, start, os.SEEK_DATA)
         except OSError as exc:  # ENXIO: no data after start
             return exc.errno == errno.ENXIO
-        return data >= start + self.nbytes
+        return data >= start + nbytes
+
+    try:
+        yield holes
+    finally:
+        os.close(fd)
 
 
 class ChecksumAccess:
-    """The checksum side of :class:`~bioscan_h5.store.Store` (a mixin: it uses ``file``, ``path``, ``attrs``)."""
+    """The checksum side of :class:`~bioscan_h5.store.Store` (a mixin: it uses ``file``, ``path``)."""
 
-    # supplied by the Store (annotations only)
     file: h5py.File
     path: str
-    attrs: dict[str, Any]
     close: Callable[[], None]
 
     @property
@@ -562,27 +506,17 @@ class ChecksumAccess:
         if "_checksums" not in self.__dict__:
             if not self.has_checksums:
                 raise StoreFormatError(missing_checksums(self.path))
-            from .store.damage import damage_reported  # the store imports this module
-
             with damage_reported(self.path, "its checksums"):
                 self.__dict__["_checksums"] = Checksums(self)
         return self.__dict__["_checksums"]
 
     def verify_rows(self, rows, images: bool = True) -> None:
-        """Check ``rows`` against their checksums (the datasets call this with ``verify_reads``).
-
-        Parameters
-        ----------
-        rows : int or array_like of int
-        images : bool
-            Check the pixels, status and source size too.
+        """Check ``rows`` (int or array_like) against their checksums; ``images``: the images' too.
 
         Raises
         ------
         ChecksumMismatchError
             Naming the first damaged row and, where the block checksums tell, the array.
         """
-        from .store.damage import damage_reported
-
         with damage_reported(self.path, "the rows to verify"):
             self.checksums.check_rows(np.atleast_1d(np.asarray(rows, dtype=np.int64)), images)

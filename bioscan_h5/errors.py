@@ -1,13 +1,14 @@
-"""Error classes of bioscan-h5, and the one hint that ends every message about a damaged store.
+"""Error classes of bioscan-h5, the hint that ends every message about a damaged store, and
+:func:`damage_reported`, which turns low-level read failures on a damaged store into them.
 
-Every error derives from :class:`BioscanH5Error` and from the builtin a caller would catch
-(``FileNotFoundError``, ``ValueError``, ...). Messages say what is wrong, show the value with
-``!r``, list what would be valid and say how to fix it.
+Every error derives from :class:`BioscanH5Error` and from the builtin a caller would catch.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+import errno
+from collections.abc import Iterable, Iterator
 
 __all__ = [
     "REBUILD",
@@ -36,16 +37,15 @@ __all__ = [
     "StoreNotFoundError",
     "StoreVersionError",
     "check_choice",
+    "damage_error",
+    "damage_reported",
+    "out_of_descriptors",
     "rebuild_hint",
 ]
 
 
 def rebuild_hint(purpose: str = "(or copy it again)") -> str:
-    """The sentence that ends every message about a damaged or outdated store.
-
-    ``purpose`` follows the command: by default "(or copy it again)", for a damaged file;
-    "to add them" where the store lacks something a rebuild adds.
-    """
+    """The sentence that ends every message about a damaged or outdated store; ``purpose`` ends it."""
     return f"Rebuild it with `bioscan-h5 build --overwrite` {purpose}."
 
 
@@ -58,11 +58,7 @@ class BioscanH5Error(Exception):
 
 
 class InvalidArgumentError(BioscanH5Error, ValueError):
-    """An argument has a value that is not valid: an option string, a split name, a size.
-
-    The message shows the value with ``!r`` and lists the valid ones. It is a ``ValueError``,
-    as ``bioscan-dataset`` raises for the same mistakes.
-    """
+    """An argument value that is not valid (an option string, a split name, a size)."""
 
 
 def check_choice(name: str, value: object, valid: Iterable[object]) -> None:
@@ -95,11 +91,7 @@ class StoreFormatError(BioscanH5Error, ValueError):
 
 
 class StoreChangedError(StoreFormatError):
-    """The store file was changed in place (``cp`` over it, ``truncate``) while it was open.
-
-    Reading on would mix the old and the new file. Open the store again; update stores by
-    renaming a new file over them (``os.replace``), which open readers never see.
-    """
+    """The store file was changed in place (``cp`` over it, ``truncate``) while it was open: open it again."""
 
 
 class StoreVersionError(StoreFormatError):
@@ -107,11 +99,7 @@ class StoreVersionError(StoreFormatError):
 
 
 class ChecksumError(BioscanH5Error):
-    """Bytes do not match their recorded checksum: the family of the two errors below.
-
-    :class:`ChecksumMismatchError`: a store's contents against its CRC-32 checksums (format 2);
-    :class:`DownloadChecksumError`: a downloaded file against its published MD5.
-    """
+    """Bytes do not match their recorded checksum (a store's CRC-32s, or a download's MD5)."""
 
 
 class ChecksumMismatchError(ChecksumError, StoreFormatError):
@@ -161,9 +149,7 @@ class MetadataError(BioscanH5Error, ValueError):
 class ImageUnavailableError(BioscanH5Error, OSError):
     """The image of a row could not be decoded at build time (the builder flagged it).
 
-    It is an ``OSError``, as the errors ``bioscan-dataset`` raises for the same files (PIL's
-    ``UnidentifiedImageError``, ``FileNotFoundError``, a truncated-file ``OSError``), so the
-    usual ``except OSError:`` skips such a sample with either package.
+    An ``OSError``, as the peer's errors for the same files, so ``except OSError:`` skips it with either.
     """
 
 
@@ -196,24 +182,54 @@ class BuildInterrupted(BioscanH5Error):
 
 
 class SourceFileNotFoundError(BioscanH5Error, FileNotFoundError):
-    """A file of the dataset root that a split needs was not there when the store was built.
-
-    For example a CLIBD union partition file (``all_keys.txt``): ``bioscan-dataset`` raises
-    ``FileNotFoundError`` for it too.
-    """
+    """A file of the dataset root that a split needs (``all_keys.txt``) was absent at build time."""
 
 
 class ResizedImagesWarning(UserWarning):
-    """A full-resolution image package is served as the store's smaller images.
-
-    ``bioscan-dataset`` returns the original JPEG of ``original_full`` (and ``cropped``);
-    a store holds one size. Passing ``image_size=`` says which size is wanted.
-    """
+    """A full-resolution image package is served at the store's one size (``image_size=`` silences it)."""
 
 
 class KeptBatchWarning(UserWarning):
-    """A batch of :func:`~bioscan_h5.batch_loader` was kept past the loader's reuse of its buffers.
+    """A batch of :func:`~bioscan_h5.batch_loader` was kept past the reuse of its buffers.
 
-    The batch stays intact (the loader gives its buffer's slot a new buffer), but every batch
-    kept this way costs an allocation. ``copy=True`` gives each batch its own buffers.
+    It stays intact, at the cost of an allocation; ``copy=True`` gives each batch its own buffers.
     """
+
+
+#: What h5py, numpy and the decoders raise on a damaged file (a KeyError for an absent name passes).
+_READ_ERRORS = (OSError, RuntimeError, KeyError, ValueError, UnicodeDecodeError)
+
+
+def damage_error(path: str, what: str, exc: BaseException) -> BioscanH5Error | None:
+    """The :class:`StoreFormatError` (or :class:`ResourceLimitError`) for a read failure, or None."""
+    if isinstance(exc, BioscanH5Error) or not isinstance(exc, _READ_ERRORS):
+        return None
+    if out_of_descriptors(exc):
+        return ResourceLimitError(
+            f"Reading {what} of {path!r} failed: this process has too many open files ({exc}). The store"
+            " is not damaged: close other files, or raise the limit (`ulimit -n`), and read again."
+        )
+    if isinstance(exc, KeyError) and ("doesn't exist" in str(exc) or "component not found" in str(exc)):
+        return None
+    return StoreFormatError(
+        f"{path!r} is damaged: reading {what} failed ({type(exc).__name__}: {exc}). {REBUILD}"
+    )
+
+
+def out_of_descriptors(exc: BaseException) -> bool:
+    """Whether ``exc`` says the process (or the system) has no file descriptor left."""
+    return isinstance(exc, OSError) and (
+        exc.errno in (errno.EMFILE, errno.ENFILE) or "Too many open files" in str(exc)
+    )
+
+
+@contextlib.contextmanager
+def damage_reported(path: str, what: str) -> Iterator[None]:
+    """Report damage in the file as a :class:`StoreFormatError` naming ``what``."""
+    try:
+        yield
+    except Exception as exc:
+        err = damage_error(path, what, exc)
+        if err is None:
+            raise
+        raise err from exc

@@ -35,9 +35,8 @@ __all__ = [
     "to_rgb",
 ]
 
-#: The only formats Pillow may open a source file as, whatever its name: raster formats
-#: decoded in-process. Pillow picks a plugin from the file's first bytes, and some plugins run
-#: other programs (EPS runs Ghostscript), so a hostile file must not choose its decoder freely.
+#: The only formats Pillow may open a source file as, whatever its name: a hostile file must not
+#: choose its decoder freely (Pillow picks a plugin by the first bytes; EPS runs Ghostscript).
 SOURCE_FORMATS = ("JPEG", "PNG", "TIFF", "BMP", "GIF", "WEBP", "PPM")
 
 
@@ -110,32 +109,30 @@ def fit_image(img: Image.Image, size: int, fit: str = "crop") -> np.ndarray:
 
 
 def classify_path(path: str, image_dir_real: str) -> ImageStatus | None:
-    """The status of a source path that cannot be decoded before it is opened, else None.
+    """The status of a source path that cannot be decoded (missing, empty, ...) before it is opened, or None.
 
-    Missing, not a regular file, or empty. Where the file really lies is checked on the
-    opened descriptor (:func:`open_within`), not here: a path checked, then opened, may have
-    been swapped for a link in between.
+    Where the file really lies is checked on the opened descriptor (:func:`open_within`).
     """
     try:
-        st = os.stat(path)
+        return _file_status(os.stat(path))
     except FileNotFoundError:
         return ImageStatus.MISSING
     except OSError:
         return ImageStatus.UNDECODABLE
+
+
+def _file_status(st: os.stat_result) -> ImageStatus | None:
     if not stat.S_ISREG(st.st_mode):
         return ImageStatus.NOT_A_FILE
-    if st.st_size == 0:
-        return ImageStatus.EMPTY
-    return None
+    return ImageStatus.EMPTY if st.st_size == 0 else None
 
 
 def open_within(path: str, image_dir_real: str) -> tuple[ImageStatus | None, io.BufferedReader | None]:
     """Open a source file, then check what was opened: ``(None, file)``, or ``(status, None)``.
 
-    The file really opened (its descriptor's path, every link and folder link resolved) must
-    lie in ``image_dir_real``, else ``OUTSIDE_ROOT``; it must be a non-empty regular file.
-    Checking the descriptor makes the check and the open one step. Opened non-blocking, so
-    a pipe swapped in is never waited on.
+    The file really opened (its descriptor's path, links resolved) must lie in ``image_dir_real``,
+    else ``OUTSIDE_ROOT``: the check and the open are one step. Opened non-blocking, so a pipe
+    swapped in is never waited on.
     """
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | getattr(os, "O_NONBLOCK", 0))
@@ -178,39 +175,17 @@ def _opened_status(fd: int, path: str, image_dir_real: str) -> ImageStatus | Non
             return ImageStatus.OUTSIDE_ROOT
     if os.path.commonpath([real, image_dir_real]) != image_dir_real:
         return ImageStatus.OUTSIDE_ROOT
-    if not stat.S_ISREG(st.st_mode):
-        return ImageStatus.NOT_A_FILE
-    if st.st_size == 0:
-        return ImageStatus.EMPTY
-    return None
+    return _file_status(st)
 
 
 def decode_image(
     path: str, size: int, fit: str = "crop", draft: bool = True, image_dir_real: str | None = None
 ) -> tuple[ImageStatus, np.ndarray | None, tuple[int, int], str]:
-    """Decode one source file into an ``(S, S, 3)`` uint8 array.
+    """Decode one source file into a ``(size, size, 3)`` uint8 array.
 
-    Parameters
-    ----------
-    path : str
-        The image file.
-    size : int
-        Output side ``S``.
-    fit : {"crop", "pad"}
-    draft : bool
-        Allow JPEG draft (reduced-scale) decoding for sources at least twice the target.
-    image_dir_real : str, optional
-        ``os.path.realpath`` of the image folder; links resolving outside it are refused.
-
-    Returns
-    -------
-    status : ImageStatus
-    pixels : numpy.ndarray or None
-        None unless ``status`` is OK.
-    source_size : (int, int)
-        ``(width, height)`` of the source, ``(0, 0)`` when unknown.
-    detail : str
-        The decoder's message for a failure, "" otherwise.
+    ``draft`` allows JPEG reduced-scale decoding for sources at least twice the target; links
+    resolving outside ``image_dir_real`` (the image folder's realpath) are refused. Returns
+    ``(status, pixels or None, source (width, height) or (0, 0), the decoder's message or "")``.
     """
     status, fh = open_within(path, image_dir_real or os.path.realpath(os.path.dirname(path)))
     if fh is None:
@@ -235,10 +210,8 @@ def ingest(
 ) -> tuple[ImageStatus, tuple | None, tuple[int, int], str]:
     """Read one source file for a JPEG store: ``(status, (bytes, mode, (w, h)) or None, source size, detail)``.
 
-    The file is decoded as the raw builder decodes it (which flags the same bad files). With
-    ``quality`` the image, converted to RGB and resized (the resize step of ``fit``, no crop
-    or pad; with ``crop``, the whole ``fit``: the ``size x size`` image of a raw store), is
-    encoded once as a JPEG of that quality; else its bytes are kept unchanged.
+    The file is decoded as a raw build decodes it (flagging the same bad files); its bytes are
+    kept, or with ``quality`` the RGB image resized (``crop``: fitted as a raw store) is re-encoded.
     """
     status, fh = open_within(path, image_dir_real)
     if fh is None:
@@ -271,30 +244,19 @@ def failure(exc: BaseException) -> tuple[ImageStatus, None, tuple[int, int], str
 
 
 def open_source(fp) -> Image.Image:
-    """Open a source image (a path or a binary file object) as the builder does.
-
-    Only :data:`SOURCE_FORMATS` are tried, and a decompression bomb raises
-    :class:`PIL.Image.DecompressionBombWarning` (as an error) instead of warning.
-    """
+    """Open a source image (a path or a file) as :data:`SOURCE_FORMATS` allow; a decompression bomb raises."""
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         return Image.open(fp, formats=_open_formats())
 
 
 def open_encoded(data) -> Image.Image:
-    """Open image bytes kept by a JPEG store, as :func:`open_source` opens a file.
-
-    Thread-safe (no warning filters change): the store's images passed the
-    decompression-bomb check when they were built.
-    """
+    """Open image bytes of a JPEG store (thread-safe: they passed the bomb check at build time)."""
     return Image.open(io.BytesIO(data), formats=_open_formats())
 
 
 def draft_for(img: Image.Image, size: int, fit: str) -> None:
-    """Ask a JPEG decoder for a reduced scale when the source is at least twice the target.
-
-    The builder's rule (see the module notes); call it before the image is loaded.
-    """
+    """Before loading, ask a JPEG decoder for a reduced scale if the source is twice the target."""
     if img.format != "JPEG":
         return
     w, h = img.size
@@ -304,11 +266,7 @@ def draft_for(img: Image.Image, size: int, fit: str) -> None:
 
 
 def fit_decoded(img: Image.Image, size: int, fit: str = "crop", draft: bool = True) -> np.ndarray:
-    """An opened, not yet loaded, source image as the builder stores it: ``(S, S, 3)`` uint8.
-
-    Draft mode (if allowed), decode, conversion to RGB, resize and crop or pad: the pixels of
-    a raw store.
-    """
+    """An opened, not yet loaded, source image as a raw store holds it: ``(S, S, 3)`` uint8."""
     if draft:
         draft_for(img, size, fit)
     img.load()

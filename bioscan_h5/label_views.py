@@ -25,23 +25,13 @@ def _indices(batch_or_indices: Any) -> np.ndarray:
 class DenseLabels:
     """A split's labels at ``rank`` renumbered ``0 .. n - 1`` over the labels it holds.
 
-    Parameters
-    ----------
-    dataset : StoreDataset
-    rank : str, optional
-        Default: the dataset's single ``target_type``.
-
-    Attributes
-    ----------
-    labels : numpy.ndarray of int64, shape (N,)
-        The dense label of every sample (-1 where missing).
-    classes : numpy.ndarray of int64, shape (n,)
-        The dataset's label index of each dense label (``ds.index2label(classes)`` names them).
-    names : list of str
+    ``rank`` defaults to the dataset's single ``target_type``. ``labels`` (int64, ``(N,)``) is
+    the dense label of every sample (-1 where missing); ``classes`` (int64, ``(n,)``) the
+    dataset's label index of each dense label, ``names`` their names.
     """
 
     def __init__(self, dataset, rank: str | None = None) -> None:
-        rank = dataset._target_rank(rank)
+        rank = dataset.target_rank(rank)
         codes = dataset.label_indices(rank)
         self.rank = rank
         self.classes = np.unique(codes[codes >= 0])
@@ -57,10 +47,9 @@ class DenseLabels:
         return len(self.classes)
 
     def __call__(self, targets: Any) -> Any:
-        """Dataset label indices -> dense labels (-1 stays -1; a label outside the split -> -1).
+        """Label indices (an int, array or tensor) -> dense labels (-1: missing, or outside the split).
 
-        An int, a numpy array or a torch tensor (on its device): usable as a
-        ``target_transform`` or on a batch's ``"target"``.
+        Usable as a ``target_transform`` or on a batch's ``"target"``.
         """
         if hasattr(targets, "device") and hasattr(targets, "clamp"):
             import torch
@@ -79,16 +68,9 @@ class DenseLabels:
 def label_text(dataset, rank: str, batch_or_indices: Any, fill: str = CLIBD_FILL) -> list[str]:
     """The label names at ``rank`` of some samples, ``fill`` where the label is missing.
 
-    Parameters
-    ----------
-    dataset : StoreDataset
-    rank : str
-    batch_or_indices : dict, torch.Tensor or array-like
-        Dataset indices, or a batch from ``batch_loader`` (its ``"index"``).
-    fill : str
-        CLIBD writes ``"not_classified"``.
+    ``batch_or_indices``: dataset indices, or a batch from ``batch_loader`` (its ``"index"``).
     """
-    rank = dataset._target_rank(rank)
+    rank = dataset.target_rank(rank)
     names = np.asarray([*dataset.label_space.vocab(rank), fill], dtype=object)
     codes = dataset.label_indices(rank)[_indices(batch_or_indices)]
     return list(names[np.where(codes >= 0, codes, len(names) - 1)])

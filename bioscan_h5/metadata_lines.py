@@ -1,9 +1,5 @@
 """A metadata file's lines bounded before the CSV parser reads it: one missing line break
 would otherwise have pandas hold a whole multi-gigabyte file as one line.
-
-:func:`check_line_lengths` reads the file once, in blocks, and refuses the first line longer
-than :data:`~bioscan_h5.format.MAX_LINE_BYTES` with a :class:`~bioscan_h5.errors.MetadataError`
-naming its line number.
 """
 
 from __future__ import annotations

@@ -31,18 +31,16 @@ def explode_named(
     metasplits: Mapping[str, Sequence[str]],
     unlisted: Mapping[str, Sequence[str]] | None = None,
 ) -> set[str]:
-    """Split names and metasplits (``metasplits``: name -> its splits) joined by ``"+"``.
+    """Split names and metasplits (``metasplits``: name -> its splits) joined by ``"+"``; None is ``"all"``.
 
-    None is ``"all"``. ``unlisted`` groups expand like metasplits but are not named in the
-    error message.
+    ``unlisted`` groups expand like metasplits but are not named in the error message.
 
     Raises
     ------
     ValueError
         A name is not a split (with ``verify=True``), listing the valid names.
     """
-    if metasplit is None:
-        metasplit = "all"
+    metasplit = "all" if metasplit is None else metasplit
     out = {aliases.get(s.strip(), s.strip()) for s in metasplit.split("+")}
     for meta, members in {**metasplits, **(unlisted or {})}.items():
         if meta in out:

@@ -22,7 +22,7 @@ from .errors import BioscanH5Error
 from .format import ImageStatus
 from .layouts import get_layout
 from .metadata import fingerprint
-from .store import open_store
+from .store import load_table_columns, open_store
 
 __all__ = ["FullReport", "Verdict", "run_verify", "verify_full", "verify_store"]
 
@@ -30,13 +30,8 @@ __all__ = ["FullReport", "Verdict", "run_verify", "verify_full", "verify_store"]
 def verify_store(store_path: str, root: str, sample: int = 64, seed: int = 0) -> list[str]:
     """Re-decode a random sample of rows from the sources and compare with the store.
 
-    Also checks the format version, that the build completed, and that the metadata file
-    is the one the store was built from.
-
-    Returns
-    -------
-    list of str
-        The problems found (empty when the store matches).
+    Also checks the format version, that the build completed, and the metadata file's hash.
+    Returns the problems found (empty when the store matches).
     """
     problems: list[str] = []
     try:
@@ -49,8 +44,6 @@ def verify_store(store_path: str, root: str, sample: int = 64, seed: int = 0) ->
         recorded = json.loads(st.attrs[fmt.ATTR_SOURCE])
         if fingerprint(meta)["sha256"] != recorded.get("sha256"):
             problems.append(f"{meta} is not the metadata file the store was built from (sha256 differs)")
-        from .store import load_table_columns
-
         table = load_table_columns(st.file, layout.path_columns)
         status = np.asarray(st.image_status)
         built = np.flatnonzero(status != ImageStatus.PENDING)
@@ -71,14 +64,8 @@ def verify_store(store_path: str, root: str, sample: int = 64, seed: int = 0) ->
 class FullReport:
     """What ``bioscan-h5 verify --full`` found.
 
-    Attributes
-    ----------
-    checked : bool
-        False when the store could not be opened or scanned (its problems say why).
-    problems : list of str
-        One line per damaged array and per damaged row (empty when the store is sound).
-    damaged_rows : dict
-        Row -> the arrays to blame (as far as the block checksums tell).
+    ``checked`` is False when the store could not be opened or scanned (its problems say why);
+    ``problems`` has a line per damaged array and row; ``damaged_rows``: row -> arrays to blame.
     """
 
     checked: bool
@@ -88,15 +75,11 @@ class FullReport:
 
 def _bounds_problems(st) -> list[str]:
     """Every array that indexes something, checked in full (each would fail on its first use)."""
+    arrays = ("dna_lengths", "dna_tail", "longest_barcode", "image_status")
     checks: list[Callable[[], object]] = [
         partial(st.column, c) for c in st.columns if st.column_kind(c) is fmt.Kind.CATEGORY
     ]
-    checks += [
-        lambda: st.dna_lengths,
-        lambda: st.dna_tail,
-        lambda: st.longest_barcode,
-        lambda: st.image_status,
-    ]
+    checks += [partial(getattr, st, a) for a in arrays]
     checks += [partial(st.partition, p) for p in st.partition_names]
     checks += [partial(st.tokens, t) for t in st.tokenizations]
     if st.has_images:
@@ -113,18 +96,8 @@ def _bounds_problems(st) -> list[str]:
 def verify_full(store_path: str, progress: bool = True, threads: int | None = None) -> FullReport:
     """Check a whole store: its structure, the bounds of its arrays, and every checksum.
 
-    Parameters
-    ----------
-    store_path : str
-    progress : bool
-        Show a progress bar (over twice the rows: their metadata, then their images).
-    threads : int, optional
-        Threads checking pixel rows (``zlib.crc32`` releases the GIL); default: the cores, up to 8.
-
-    Returns
-    -------
-    FullReport
-        ``checked=False`` where the store could not be opened or scanned (its problems say why).
+    ``progress`` shows a bar over twice the rows (their metadata, then their images);
+    ``threads`` check pixel rows (default: the cores, up to 8).
     """
     try:
         st = open_store(store_path)
@@ -155,15 +128,7 @@ def verify_full(store_path: str, progress: bool = True, threads: int | None = No
 
 @dataclass
 class Verdict:
-    """What ``bioscan-h5 verify`` found.
-
-    Attributes
-    ----------
-    lines : list of str
-        What to print: a ``FAIL`` line per problem, or one ``OK`` line.
-    sound : bool
-        No problem was found.
-    """
+    """What ``bioscan-h5 verify`` found: the ``lines`` to print (``FAIL`` ones, or one ``OK``); ``sound``."""
 
     lines: list[str]
     sound: bool

@@ -15,6 +15,7 @@ from ..checksums import update_image_blocks
 from ..format import ImageStatus
 from ..layouts import SourceLayout
 from ..metadata import Table
+from ..pixels import codec_of
 from .config import BuildConfig, BuildResult
 from .stage_metadata import json_attr
 
@@ -39,7 +40,7 @@ def finish(
         status = f[fmt.IMAGE_STATUS][()] if fmt.IMAGE_STATUS in f else np.zeros(0, fmt.STATUS_DTYPE)
     counts = {s.name: int(c) for s, c in zip(ImageStatus, np.bincount(status, minlength=len(ImageStatus)))}
     with h5py.File(partial, "r+", locking=False) as f:
-        update_image_blocks(f)
+        update_image_blocks(f, codec_of(f.attrs, partial).image_arrays)
         f.attrs[fmt.ATTR_COUNTS] = json_attr(counts)
         f.attrs[fmt.ATTR_SPLITS_BUILT] = json_attr(all_splits)
         f.attrs[fmt.ATTR_COMPLETE] = True

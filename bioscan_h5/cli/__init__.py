@@ -5,7 +5,6 @@ Run it as ``bioscan-h5 ...`` or ``python -m bioscan_h5.cli ...``; :mod:`.main` h
 
 from __future__ import annotations
 
-from .args import positive_int as positive_int
 from .main import main
 
 __all__ = ["main"]

@@ -1,8 +1,7 @@
 """Argument types and checks shared by the ``bioscan-h5`` commands.
 
-The argparse types turn a bad value into a usage error (exit 2). The build configuration
-and the split and tokenizer checks raise :class:`~bioscan_h5.errors.InvalidArgumentError`,
-which the command reports in one line; any other exception keeps its traceback.
+The argparse types turn a bad value into a usage error (exit 2); the checks raise
+:class:`~bioscan_h5.errors.InvalidArgumentError`, which the command reports in one line.
 """
 
 from __future__ import annotations
@@ -56,26 +55,14 @@ def max_nucleotides(value: str) -> int | None:
 
 
 def checked_splits(dataset: str, splits: str) -> list[str]:
-    """The split names ``splits`` stands for, by the rules ``bioscan-h5 build --splits`` follows.
-
-    Raises
-    ------
-    InvalidArgumentError
-        A name that is not a split of ``dataset`` (the message lists the valid ones).
-    """
+    """The split names ``splits`` stands for (:class:`InvalidArgumentError` for one that is not a split)."""
     from ..layouts import get_layout
 
     return get_layout(dataset).explode(splits)
 
 
 def checked_tokenizers(names: tuple[str, ...]) -> None:
-    """Check the names of ``--tokenize`` before the build starts.
-
-    Raises
-    ------
-    InvalidArgumentError
-        A name that is no tokenizer (the message lists the valid ones).
-    """
+    """Check the names of ``--tokenize`` before the build starts (:class:`InvalidArgumentError` otherwise)."""
     if not names:
         return
     from ..tokenizers import get_tokenizer
@@ -88,21 +75,9 @@ def checked_tokenizers(names: tuple[str, ...]) -> None:
 
 
 def build_config(args: argparse.Namespace, **fields: Any) -> BuildConfig:
-    """The build configuration of a command's arguments.
+    """The build configuration of the options ``build`` and ``download`` share, and ``fields``.
 
-    Parameters
-    ----------
-    args : argparse.Namespace
-        Parsed arguments with the options ``build`` and ``download`` share (``root``,
-        ``dataset``, ``image_package``, ``image_size``, ``splits``, ``workers``, ``no_images``).
-    **fields
-        The command's other fields of :class:`~bioscan_h5.build.BuildConfig` (``fit``,
-        ``out``, ``progress``, ...).
-
-    Raises
-    ------
-    InvalidArgumentError
-        A value the configuration refuses (an image size or worker count below 1, ...).
+    Raises :class:`InvalidArgumentError` for a value the configuration refuses.
     """
     from ..build import BuildConfig
 

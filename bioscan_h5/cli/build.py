@@ -15,7 +15,6 @@ if TYPE_CHECKING:
 
 __all__ = ["add_parser", "run", "to_config"]
 
-
 _JPEG_CROP = (
     "with --jpeg-quality: encode the S x S image of a raw store (the centre crop, or the padded image with"
     " --fit pad) instead of the resized one: smaller, and decoded without a crop"
@@ -106,13 +105,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def to_config(args: argparse.Namespace) -> BuildConfig:
-    """The build configuration of parsed ``bioscan-h5 build`` arguments.
-
-    Raises
-    ------
-    InvalidArgumentError
-        A value the configuration refuses.
-    """
+    """The build configuration of parsed ``bioscan-h5 build`` arguments (or :class:`InvalidArgumentError`)."""
     return build_config(
         args,
         fit=args.fit,
@@ -163,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
             f" (bioscan-h5 download --dataset {cfg.dataset} --splits {'+'.join(res.left_out)}) and run this"
             " command again to add them"
         )
-    counts = {k: v for k, v in res.counts.items() if v and k not in ("PENDING",)}
+    counts = {k: v for k, v in res.counts.items() if v and k != "PENDING"}
     print(f"  images: {counts}" if counts else "  images: none decoded (metadata only)")
     if res.bad_rows:
         print(

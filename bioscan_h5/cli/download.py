@@ -20,18 +20,7 @@ __all__ = ["add_parser", "run"]
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Add the ``download`` subcommand to ``subparsers`` and return its parser.
-
-    Parameters
-    ----------
-    subparsers : argparse._SubParsersAction
-        What ``ArgumentParser.add_subparsers()`` returned.
-
-    Returns
-    -------
-    argparse.ArgumentParser
-        The subcommand's parser; its ``func`` default is :func:`run`.
-    """
+    """Add the ``download`` subcommand to ``subparsers`` and return its parser (``func``: :func:`run`)."""
     parser = subparsers.add_parser(
         "download",
         help="download and extract the BIOSCAN archives, then build the store",
@@ -126,26 +115,10 @@ def _build(args: argparse.Namespace) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``bioscan-h5 download`` with parsed arguments.
+    """Run ``bioscan-h5 download``: print the paths put in place, then (unless ``--no-build``) the store's.
 
-    Prints the paths put in place (metadata file, image folders, partition folder), then,
-    unless ``--no-build``, the path of the store, one a line.
-
-    Parameters
-    ----------
-    args : argparse.Namespace
-        The arguments parsed by the parser of :func:`add_parser`.
-
-    Returns
-    -------
-    int
-        0 on success, 1 when the download or the build failed, 2 for invalid arguments (the
-        error is printed on stderr).
-
-    Raises
-    ------
-    BuildInterrupted
-        The build was stopped by SIGINT/SIGTERM (the command exits with 130).
+    Returns 0 on success, 1 when the download or the build failed, 2 for invalid arguments
+    (the error printed on stderr); :class:`BuildInterrupted` propagates (exit status 130).
     """
     try:
         splits = _download_splits(args.dataset, args.splits)

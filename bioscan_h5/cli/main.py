@@ -1,8 +1,7 @@
 """The parser of the ``bioscan-h5`` command and :func:`main`, which runs a subcommand.
 
-Each subcommand lives in its own module (``build``, ``info``, ``verify_command``, ``download``) with
-an ``add_parser(subparsers)`` that sets the parser's ``func`` to the module's ``run``; this
-module only puts them together and turns errors into exit codes.
+Each subcommand module has an ``add_parser(subparsers)`` setting ``func`` to its ``run``; this
+module puts them together and turns errors into exit codes.
 """
 
 from __future__ import annotations
@@ -36,20 +35,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``bioscan-h5`` console command.
+    """Entry point of the ``bioscan-h5`` console command (``argv``: default ``sys.argv[1:]``).
 
-    Parameters
-    ----------
-    argv : sequence of str, optional
-        The arguments (default: ``sys.argv[1:]``).
-
-    Returns
-    -------
-    int
-        The exit status: 0 success; 1 ``verify`` found problems, or ``download`` failed to
-        download or build; 2 a usage error or a bioscan-h5 error (its message is printed on
-        stderr, without a traceback); 130 interrupted (rerun to resume). Any
-        other exception is a bug and propagates with its traceback.
+    Returns the exit status: 0 success; 1 ``verify`` found problems, or ``download`` failed;
+    2 a usage error or a bioscan-h5 error (its message on stderr, no traceback); 130
+    interrupted (rerun to resume). Any other exception is a bug and keeps its traceback.
     """
     parser = build_parser()
     args = parser.parse_args(argv)

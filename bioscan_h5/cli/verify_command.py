@@ -35,12 +35,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``bioscan-h5 verify`` with parsed arguments and print what it found.
-
-    Returns
-    -------
-    int
-        0 when the store is sound, 1 when problems were found (printed as ``FAIL``).
+    """Run ``bioscan-h5 verify``, print what it found; 0: sound, 1: problems (``FAIL`` lines).
 
     Neither ``--root`` nor ``--full`` is a usage error (exit status 2).
     """

@@ -29,12 +29,15 @@ class PixelCodec(ABC):
         How many times a build holds the new images' bytes at once (for the disk-space check).
     gpu_decode : bool
         :meth:`gpu_decoder` decodes batches on a GPU (``batch_loader(..., decode="cuda")``).
+    image_arrays : tuple of str
+        This kind's per-row tables written with each image, covered by the image checksums.
     """
 
     name: str = ""
     stored_pil: bool = False
     spool_copies: int = 1
     gpu_decode: bool = False
+    image_arrays: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"

@@ -39,6 +39,7 @@ class JpegCodec(PixelCodec):
     stored_pil = True
     spool_copies = 2  # the bytes are in the spool, then in the store, for a moment
     gpu_decode = True
+    image_arrays = (fmt.JPEG_OFFSETS, fmt.JPEG_LENGTHS, fmt.JPEG_SIZES, fmt.JPEG_MODES)
 
     def check_arguments(self, quality: object, compression: str | None) -> None:
         if compression:
