@@ -48,7 +48,7 @@ def _encoded(work: str, n: int) -> tuple[list[bytes], list[bytes], list[tuple[in
         build(BuildConfig(root=root, out=store, pixels="jpeg", progress=False, workers=1))
     with open_store(store) as st:
         rows = np.flatnonzero(st.image_ok)
-        jp = st.jpeg
+        jp = st.pixel_block
         return [jp.encoded(int(r)) for r in rows], [bytes(jp.modes[r]) for r in rows], jp.sizes[rows].tolist()
 
 

@@ -1,8 +1,7 @@
 """Parallel image decoding for the builder: batches of rows to spawned workers, results in order.
 
-Uncompressed stores: each worker ``pwrite``s pixels into the pre-allocated block and the
-builder marks rows done only after syncing; compressed stores go through a shared-memory
-ring. Workers import only :mod:`bioscan_h5._decode_worker`, never the user's ``__main__``.
+Uncompressed stores: workers ``pwrite`` pixels into the block; compressed: a shared-memory ring.
+Workers import only :mod:`bioscan_h5._decode_worker`, never the user's ``__main__``.
 """
 
 from __future__ import annotations
@@ -39,11 +38,9 @@ def decode_batches(
 ) -> Iterator[Row]:
     """Decode ``(row, path)`` jobs, yielding ``(row, status, pixels, (w, h), detail, crc)`` in order.
 
-    ``crc`` is the CRC-32 of the pixels (None for a bad image).
-
-    ``pixels`` is only valid until the next item is requested (it may be a view of a reused
-    buffer); copy it to keep it. With ``direct=(store_path, pixel_offset)`` and several
-    workers, the workers write the pixels into the file themselves and ``pixels`` is None.
+    ``crc`` is the pixels' CRC-32 (None for a bad image). ``pixels`` is valid until the next item
+    (a view of a reused buffer). With ``direct=(store_path, pixel_offset)`` and several workers,
+    the workers write the pixels into the file themselves and ``pixels`` is None.
     """
     real_dir = os.path.realpath(image_dir)
     if workers <= 1 or len(jobs) <= batch:
@@ -66,11 +63,9 @@ def decode_batches(
 
 
 def _submit(pool: ProcessPoolExecutor, *args):
-    """``pool.submit(*args)`` with SIGINT blocked: a worker started by this call inherits the mask.
+    """``pool.submit(*args)`` with SIGINT blocked, so that a worker started by it inherits the mask.
 
-    Workers ignore SIGINT once their initializer has run, but a Ctrl-C (sent to the whole
-    process group) while one is still importing would print a KeyboardInterrupt traceback from
-    it. Blocked, the signal waits in the builder until this returns, and never reaches a worker.
+    A Ctrl-C while a worker still imports (before its initializer ignores SIGINT) waits in the builder.
     """
     old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
@@ -118,11 +113,8 @@ def read_batches(
 ) -> Iterator[tuple]:
     """``(row, *reader(path))`` for each ``(row, path)`` job, in order, read by ``workers`` processes.
 
-    ``reader`` must pickle (a module-level function, or a :func:`functools.partial` of one) and
-    live in a module as light as :mod:`bioscan_h5._decode_worker` (the workers import it):
-    :mod:`bioscan_h5.images`, for one. Its results must be small: they travel back through the
-    pool's pipe (a JPEG build's encoded bytes, for one). Workers are started and stopped as
-    :func:`decode_batches` starts and stops them.
+    ``reader`` must pickle and live in a module as light as :mod:`bioscan_h5._decode_worker`
+    (:mod:`bioscan_h5.images`, for one); its results travel back through the pool's pipe.
     """
     if workers <= 1 or len(jobs) <= batch:
         yield from read_batch(reader, jobs)

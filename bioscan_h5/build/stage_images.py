@@ -13,6 +13,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
+import bioscan_h5.build.pool as pool
+
 from ..errors import BuildInterrupted, InsufficientSpaceError, MetadataError
 from ..format import ImageStatus
 from ..layouts import SourceLayout
@@ -87,7 +89,7 @@ def _decode_rows(cfg, layout, table, image_dir, rows, writer, progress, bad) -> 
     rel = layout.image_relpaths(table, rows)
     jobs = [(int(r), os.path.join(image_dir, p)) for r, p in zip(rows, rel)]
     done: Counter[str] = Counter()
-    results: Iterator[tuple] = codec(cfg.pixels).results(cfg, jobs, image_dir, writer)
+    results: Iterator[tuple] = codec(cfg.pixels).results(cfg, jobs, image_dir, writer, pool)
     for row, status, pixels, size, detail, crc in results:
         if status != ImageStatus.OK and cfg.strict:
             # The bad row stays pending, so a rerun with --strict checks its file again.

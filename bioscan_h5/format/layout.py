@@ -2,13 +2,13 @@
 
 A store is one HDF5 file. Row ``i`` of every per-row array is the ``i``-th data row of the
 source metadata file, and every row of that file is stored, so label indices are global. Root
-attributes are in :data:`ROOT_ATTRS`, their types and values in :data:`ATTR_SCHEMA`.
+attributes are in :data:`ROOT_ATTRS`, their types and values in :data:`ATTR_SCHEMA`; JPEG stores
+and the whole-barcode block have sections of their own below.
 """
 
 # Layout (``N`` rows, images ``S x S``, barcodes ``W`` wide)::
 #
-#     /images               uint8  (N, S, S, 3)  uncompressed: one contiguous block (format 2;
-#                                                chunked (1, S, S, 3) in format 1); lzf/gzip:
+#     /images               uint8  (N, S, S, 3)  uncompressed: one contiguous block; lzf/gzip:
 #                                                chunked (1, S, S, 3). Rows whose image was
 #                                                not decoded read as zeros.
 #     /image_status         uint8  (N,)          contiguous; ImageStatus codes (0 = not built)
@@ -26,8 +26,7 @@ attributes are in :data:`ROOT_ATTRS`, their types and values in :data:`ATTR_SCHE
 #     /partitions/<name>    int64  (M,)          BIOSCAN-1M only: the rows listed in a CLIBD
 #                                                partition file, in that file's order
 #
-#     /checksums/...        format 2: CRC-32 checksums of the contents (see the section
-#                                                "format version 2" below)
+#     /checksums/...        CRC-32 checksums of the contents (see "checksums" below)
 #
 # Taxonomic ranks are ``category`` columns; their codes are the label indices. The pixel array is
 # allocated when the store is created: an uncompressed store's pixels are one memory-mappable
@@ -89,6 +88,8 @@ __all__ = [
     "DNA_DTYPE",
     "DNA_FULL_LENGTHS",
     "DNA_LENGTHS",
+    "DNA_TAIL_CODES",
+    "DNA_TAIL_OFFSETS",
     "FITS",
     "FLOAT_DTYPE",
     "FORMAT_NAME",
@@ -100,6 +101,13 @@ __all__ = [
     "IMAGE_SOURCE_SIZE",
     "IMAGE_STATUS",
     "INT_DTYPE",
+    "JPEG_BYTES",
+    "JPEG_LENGTHS",
+    "JPEG_MODES",
+    "JPEG_MODE_DTYPE",
+    "JPEG_OFFSETS",
+    "JPEG_OFFSET_DTYPE",
+    "JPEG_SIZES",
     "LENGTH_DTYPE",
     "LOCK_SUFFIX",
     "MAX_COLUMNS",
@@ -108,6 +116,7 @@ __all__ = [
     "MAX_SOURCE_PIXELS",
     "MISSING_CODE",
     "MISSING_LENGTH",
+    "OFFSET_DTYPE",
     "PAD_FILL",
     "PARTIAL_SUFFIX",
     "PARTITIONS",
@@ -115,6 +124,7 @@ __all__ = [
     "RESIZE_FILTER",
     "ROOT_ATTRS",
     "SOURCE_SIZE_DTYPE",
+    "SPOOL_SUFFIX",
     "STATUS_DTYPE",
     "STORE_DIRNAME",
     "TOKENS",
@@ -128,19 +138,21 @@ __all__ = [
     "checksum_block_path",
     "column_path",
     "default_store_path",
+    "dna_store_filename",
     "expected_datasets",
+    "expected_tail_datasets",
     "lock_path",
     "partial_path",
     "partition_path",
     "report_path",
+    "spool_path",
     "store_dir",
     "store_filename",
     "token_path",
 ]
 
 FORMAT_NAME = "bioscan-h5"
-#: The version this package writes. Readers accept any version <= this one (format 2 adds
-#: checksums and the contiguous pixel block; each addition is optional for readers).
+#: The version this package writes and reads (older stores are refused: rebuild them).
 FORMAT_VERSION = 2
 
 # ---------------------------------------------------------------- dataset paths
@@ -210,30 +222,6 @@ ATTR_COUNTS = "image_counts"  # JSON {status name: count}
 ATTR_SOURCE_COLUMNS = "source_columns"  # JSON list: the metadata file's header, in order
 ATTR_PIXELS = "pixels"  # a kind of bioscan_h5.pixels.CODECS; "raw" when absent
 ATTR_JPEG_QUALITY = "jpeg_quality"  # 0 = the source files' bytes
-
-ROOT_ATTRS = (
-    ATTR_FORMAT,
-    ATTR_VERSION,
-    ATTR_DATASET,
-    ATTR_IMAGE_PACKAGE,
-    ATTR_IMAGE_SIZE,
-    ATTR_FIT,
-    ATTR_RESIZE_FILTER,
-    ATTR_PAD_FILL,
-    ATTR_MAX_NUCLEOTIDES,
-    ATTR_N_ROWS,
-    ATTR_SOURCE,
-    ATTR_BUILD_ARGS,
-    ATTR_PACKAGE_VERSION,
-    ATTR_COMPLETE,
-    ATTR_METADATA_WRITTEN,
-    ATTR_SPLITS_BUILT,
-    ATTR_PIXEL_OFFSET,
-    ATTR_COMPRESSION,
-    ATTR_DRAFT,
-    ATTR_COUNTS,
-    ATTR_SOURCE_COLUMNS,
-)
 
 
 class ImageStatus(enum.IntEnum):
@@ -376,10 +364,7 @@ COLUMN_PARTS: dict[Kind, dict[str, str]] = {
 
 
 def expected_datasets(schema: DatasetSchema, n_rows: int, image_size: int) -> dict[str, tuple]:
-    """Map each required dataset path to ``(dtype kind, shape)``; ``None`` in a shape = any.
-
-    Readers use this to check that a file really is a complete store of this format.
-    """
+    """Each dataset path a complete store requires -> ``(dtype kind, shape)`` (``None`` in a shape: any)."""
     s = image_size
     out: dict[str, tuple] = {}
     if schema.has_images:
@@ -396,25 +381,78 @@ def expected_datasets(schema: DatasetSchema, n_rows: int, image_size: int) -> di
     return out
 
 
-# ================================================================ format version 2: limits, attribute schema, checksums
-#: At most this many metadata columns (column groups in a store). The official files have 23
-#: (BIOSCAN-5M) and 34 (BIOSCAN-1M); each column costs a parse per chunk of the file and a
-#: group in the store, so a file with thousands is refused up front instead of running for
-#: minutes.
+# ---------------------------------------------------------------- JPEG stores (``build --pixels jpeg``)
+# A JPEG store keeps each image as encoded bytes instead of decoded pixels: it has no
+# ``/images``; its root attribute ``pixels`` is "jpeg". Every other dataset is as above.
+#
+#     /jpeg/bytes    uint8  (B,)     contiguous (one memory-mappable block, no variable-length
+#                                    types): the images' bytes end to end
+#     /jpeg/offsets  int64  (N,)     where row i's bytes start in /jpeg/bytes
+#     /jpeg/lengths  int64  (N,)     how many bytes (0: none; the row's image_status says why)
+#     /jpeg/sizes    int32  (N, 2)   (width, height) from the stored image's header
+#     /jpeg/modes    S8     (N,)     its Pillow mode ("RGB", "L", "CMYK", ...), b"" where none
+#
+# ``jpeg_quality`` 0: the bytes are each source file's, unchanged (any format Pillow may open
+# as a source, mostly JPEG). Q > 0: each source was decoded, converted to RGB, put through the
+# resize step of ``fit`` at ``image_size`` (no crop or pad) and encoded once as a JPEG of
+# quality Q. Readers apply ``fit`` at ``image_size`` when they decode. The attribute is
+# optional for readers: a store without ``pixels`` is a raw store.
+
+JPEG_BYTES = "jpeg/bytes"
+JPEG_OFFSETS = "jpeg/offsets"
+JPEG_LENGTHS = "jpeg/lengths"
+JPEG_SIZES = "jpeg/sizes"
+JPEG_MODES = "jpeg/modes"
+JPEG_OFFSET_DTYPE = np.dtype(np.int64)
+JPEG_MODE_DTYPE = np.dtype("S8")
+SPOOL_SUFFIX = ".jpeg-spool"
+
+
+def spool_path(store_path: str) -> str:
+    """``<store>.partial.jpeg-spool``: a JPEG build appends the bytes here; its last stage copies them."""
+    return partial_path(store_path) + SPOOL_SUFFIX
+
+
+# ---------------------------------------------------------------- the whole-barcode block (optional for readers)
+# ``/dna/codes`` keeps the first ``W`` letters of each barcode; a store built with
+# ``full_barcodes`` also keeps the rest, end to end, in ``/dna/tail/codes`` (uint8, ``(T,)``)
+# with ``/dna/tail/offsets`` (int64, ``(N+1,)``): row i's letters are ``codes[offsets[i]:offsets[i+1]]``.
+# A barcode's whole length is ``/dna/full_lengths``. A store built with
+# ``max_nucleotides=None`` has ``W`` = the longest barcode and needs no tail block.
+DNA_TAIL_CODES = "dna/tail/codes"
+DNA_TAIL_OFFSETS = "dna/tail/offsets"
+OFFSET_DTYPE = np.dtype(np.int64)
+
+
+def expected_tail_datasets(n_rows: int) -> dict[str, tuple]:
+    """The whole-barcode block's datasets, as :func:`expected_datasets` lists them.
+
+    Required of a store whose ``build_args`` say ``"full_barcodes": true`` with a
+    ``max_nucleotides`` (a damaged link must not pass for a store without the block).
+    """
+    return {DNA_TAIL_CODES: ("u1", (None,)), DNA_TAIL_OFFSETS: ("i8", (n_rows + 1,))}
+
+
+def dna_store_filename(dataset: str) -> str:
+    """File name of the store of a DNA-only dataset (one per root: no image package or size)."""
+    return f"{dataset}.h5"
+
+
+# ================================================================ limits, attribute schema, checksums
+#: At most this many metadata columns (the official files have 23 and 34): a file with
+#: thousands is refused up front instead of running for minutes.
 MAX_COLUMNS = 256
 
-#: Largest image side S of a store (a row is S x S x 3 bytes: 48 MiB at the limit). The
-#: largest BIOSCAN package, original_full, is 1024 x 768; a crafted ``image_size`` (or a pixel
-#: dataset that declares such rows) is refused before a row is allocated.
+#: Largest image side S of a store (original_full is 1024 x 768): a crafted ``image_size`` is
+#: refused before a row (48 MiB at the limit) is allocated.
 MAX_IMAGE_SIZE = 4096
 
 #: Most pixels a JPEG store's row may declare (``/jpeg/sizes`` and the JPEG's own header):
 #: Pillow's own decompression-bomb limit, about 270 MB decoded.
 MAX_SOURCE_PIXELS = 89_478_485
 
-#: Longest line of a metadata file, in bytes (the official lines are under 3 KB; a header of
-#: 100,000 column names passes, to be refused by the column count): a file with
-#: a longer one (a line break missing) is refused before the CSV parser holds the line.
+#: Longest line of a metadata file, in bytes (a line break missing): refused before the CSV
+#: parser holds the line.
 MAX_LINE_BYTES = 8 << 20
 
 
@@ -458,14 +496,16 @@ ATTR_SCHEMA: dict[str, AttrSpec] = {
     ATTR_PIXELS: AttrSpec("str"),  # a kind of bioscan_h5.pixels.CODECS (checked by codec_of)
     ATTR_JPEG_QUALITY: AttrSpec("int", minimum=0, maximum=100),
 }
+#: The root attributes of every store (the pixel kind's own, ``pixels`` and ``jpeg_quality``, aside).
+ROOT_ATTRS = tuple(a for a in ATTR_SCHEMA if a not in (ATTR_PIXELS, ATTR_JPEG_QUALITY))
 
 #: Attribute of every column group: how the column is stored (a :class:`Kind` value).
 ATTR_KIND = "kind"
 
 # ---------------------------------------------------------------- checksums (CRC-32, as zlib.crc32)
-#: ``/checksums`` (:mod:`bioscan_h5.checksums` writes and checks it); absent in format 1. Attributes of the group: ``algorithm`` ("crc32"),
-#: ``block_rows`` and ``small`` (JSON {path: CRC-32} of the vocabularies, variable-length
-#: strings, each string as its UTF-8 length in 4 bytes and its bytes).
+#: ``/checksums`` (:mod:`bioscan_h5.checksums`). Group attributes: ``algorithm`` ("crc32"),
+#: ``block_rows``, ``small`` (JSON {path: CRC-32} of the vocabularies: each string as its UTF-8
+#: length in 4 bytes and its bytes).
 CHECKSUMS = "checksums"
 #: uint32 (N,): CRC-32 of row i's bytes in each per-row array written in stage 1 (barcodes,
 #: lengths, every column part, tokens), chained in the order of its ``arrays`` attribute.

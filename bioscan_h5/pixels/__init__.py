@@ -32,13 +32,7 @@ def codec(name: str) -> PixelCodec:
 
 
 def codec_of(attrs: Mapping[str, Any], path: str = "the store") -> PixelCodec:
-    """The codec of a store with these root attributes (``pixels`` absent: raw).
-
-    Raises
-    ------
-    StoreFormatError
-        The attribute names no known kind.
-    """
+    """The codec of a store with these root attributes (``pixels`` absent: raw; unknown: a :class:`StoreFormatError`)."""
     kind = attrs.get(fmt.ATTR_PIXELS, DEFAULT_KIND)
     kind = kind.decode("utf-8", "replace") if isinstance(kind, bytes) else str(kind)
     if kind not in CODECS:

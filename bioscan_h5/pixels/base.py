@@ -10,6 +10,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from ..errors import StoreFormatError
+
 if TYPE_CHECKING:
     import h5py
 
@@ -75,8 +77,11 @@ class PixelCodec(ABC):
         """Stage 2's writer into the partial store (``write``, ``sync``, ``close``, ``path``, ``pixel_offset``)."""
 
     @abstractmethod
-    def results(self, cfg: Any, jobs: list, image_dir: str, writer: Any) -> Iterator[tuple]:
-        """Stage 2's rows ``(row, status, image, size, detail, crc)`` for ``jobs`` ``(row, path)``."""
+    def results(self, cfg: Any, jobs: list, image_dir: str, writer: Any, pool: Any) -> Iterator[tuple]:
+        """Stage 2's rows ``(row, status, image, size, detail, crc)`` for ``jobs`` ``(row, path)``.
+
+        ``pool`` is the builder's :mod:`bioscan_h5.build.pool` (the pixel package never imports the builder).
+        """
 
     def before_images(self, partial: str) -> None:  # noqa: B027
         """Before stage 2 goes on (a resumed build)."""
@@ -96,6 +101,13 @@ class PixelCodec(ABC):
     @abstractmethod
     def images(self, store: Any) -> Any:
         """``Store.images``: ``(N, S, S, 3)`` uint8, sliceable like a numpy array."""
+
+    def block(self, store: Any) -> Any:
+        """``Store.pixel_block``: the encoded images of ``store``, read per row (made once per open file)."""
+        raise StoreFormatError(
+            f"{store.path!r} is a {self.name} store: it has no encoded images. Use Store.images, or build a"
+            " JPEG store with `bioscan-h5 build --pixels jpeg`."
+        )
 
     def pil(self, store: Any) -> Callable[[int], Any]:
         """row -> its stored image as Pillow decodes it (kinds with ``stored_pil``)."""
@@ -121,7 +133,7 @@ class PixelCodec(ABC):
     # ------------------------------------------------------------ summary, info, verify
     @abstractmethod
     def summary(self, store: Any, n_ok: int) -> dict:
-        """``{"image_bytes": ..., "jpeg_quality": ...}`` for :meth:`Store.info`."""
+        """``{"jpeg_quality": ..., "image_bytes": ...}`` for :meth:`Store.info` (in this order)."""
 
     @abstractmethod
     def describe(self, info: dict) -> str:

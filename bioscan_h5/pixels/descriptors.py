@@ -1,8 +1,7 @@
 """A store file's own descriptor for positional reads, one per process.
 
-A new open file description of the very file HDF5 has open, advised ``POSIX_FADV_RANDOM``
-(a read fetches no more than it asks for), closed by the process that opened it and never by a
-forked child that inherited it.
+A new open file description of the file HDF5 has open, advised ``POSIX_FADV_RANDOM``, closed
+by the process that opened it and never by a forked child.
 """
 
 from __future__ import annotations
@@ -39,11 +38,9 @@ class Descriptor:
 
 
 def own_descriptor(vfd: int) -> Descriptor:
-    """A new open file description of the file open as ``vfd``, advised for random reads.
+    """A new open file description (through ``/proc/self/fd``) of the file open as ``vfd``, advised for random reads.
 
-    ``/proc/self/fd`` opens the same file even if its path now names another one. Where that
-    is not possible, a duplicate of ``vfd`` is used and left without advice (it shares the
-    readahead state of the memory maps).
+    Where that is not possible, a duplicate of ``vfd`` without advice (it shares the maps' readahead).
     """
     want = os.fstat(vfd)
     try:

@@ -43,14 +43,7 @@ def check_gpu_decode(dataset, decode) -> torch.device | None:
 
 
 class GpuJpegDecoder:
-    """Decodes the encoded images of a batch into ``(B, 3, S, S)`` uint8 on ``device``.
-
-    Parameters
-    ----------
-    block : JpegBlock
-        The store's encoded images (modes, the CPU fallback).
-    device : torch.device
-    """
+    """Decodes the encoded images of a batch into ``(B, 3, S, S)`` uint8 on ``device`` (``block``: the store's JpegBlock)."""
 
     def __init__(self, block, device: torch.device) -> None:
         from torchvision.io import ImageReadMode, decode_jpeg

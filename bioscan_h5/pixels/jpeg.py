@@ -3,10 +3,13 @@
 :class:`JpegCodec` is the kind; :class:`JpegBlock` reads rows into ``(S, S, 3)`` buffers the
 caller owns with the raw builder's own decode (so the pixels equal a raw store's), or returns
 the stored image itself (:meth:`JpegBlock.pil`); :class:`JpegImages` is ``Store.images``.
+Tables that disagree with the block, and bytes no decoder reads, end in a named error.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -17,15 +20,14 @@ import numpy as np
 
 from .. import format as fmt
 from .._forksafe import fork_lock
-from ..errors import REBUILD, InvalidArgumentError, StoreFormatError
+from ..errors import REBUILD, BioscanH5Error, ImageUnavailableError, InvalidArgumentError, StoreFormatError
 from .base import PixelCodec
 from .descriptors import Descriptor, own_descriptor
-from .jpeg_checks import check_tables, decoded, header_size
 
 if TYPE_CHECKING:
     from .jpeg_decode import RowDecoder
 
-__all__ = ["JpegBlock", "JpegCodec", "JpegImages"]
+__all__ = ["JpegBlock", "JpegCodec", "JpegImages", "check_tables", "decoded", "header_size"]
 
 _open_lock = fork_lock()  # one descriptor per process, however many threads read at once
 #: Typical bytes of one source file per image package (BIOSCAN-5M), for a build's estimates.
@@ -55,7 +57,6 @@ class JpegCodec(PixelCodec):
             )
 
     def file_suffix(self, quality: int | None, crop: bool) -> str:
-        """``"_jpeg"`` (the source bytes), ``"_jpeg<Q>"`` (re-encoded) or ``"_jpeg<Q>crop"`` (the S x S image)."""
         if not quality:
             return "_jpeg"
         return f"_jpeg{quality}" + ("crop" if crop else "")
@@ -81,7 +82,6 @@ class JpegCodec(PixelCodec):
         return 0  # no bytes yet
 
     def image_bytes(self, cfg: Any) -> int:
-        """Typical bytes of one BIOSCAN-5M source file per package; re-encoded: a quarter of the pixels."""
         raw = cfg.image_size**2 * 3
         if cfg.jpeg_quality:
             return raw // 4  # well above a JPEG at any quality below 100
@@ -92,10 +92,7 @@ class JpegCodec(PixelCodec):
 
         return JpegWriter(partial)
 
-    def results(self, cfg: Any, jobs: list, image_dir: str, writer: Any) -> Iterator[tuple]:
-        import functools
-
-        from ..build.pool import read_batches
+    def results(self, cfg: Any, jobs: list, image_dir: str, writer: Any, pool: Any) -> Iterator[tuple]:
         from ..images import ingest
 
         reader = functools.partial(
@@ -107,8 +104,7 @@ class JpegCodec(PixelCodec):
             quality=cfg.jpeg_quality,
             crop=cfg.jpeg_crop,
         )
-        # The JPEG writer checksums the bytes itself: no pixel CRC comes with a row.
-        return ((*row, None) for row in read_batches(jobs, reader, cfg.workers, cfg.batch_size))
+        return ((*row, None) for row in pool.read_batches(jobs, reader, cfg.workers, cfg.batch_size))
 
     def before_images(self, partial: str) -> None:
         from .jpeg_build import prepare_spool
@@ -121,36 +117,38 @@ class JpegCodec(PixelCodec):
         assemble(partial)
 
     def copy_store(self, store: str, partial: str) -> None:
-        """Every dataset but the byte block to ``partial``, the block to the spool (the new bytes follow it)."""
         from .jpeg_build import copy_for_jpeg_extension
 
         copy_for_jpeg_extension(store, partial)
 
     def reader(self, store: Any) -> JpegBlock:
-        return store.jpeg
+        return store.pixel_block
 
     def images(self, store: Any) -> JpegImages:
-        return JpegImages(store.jpeg)
+        return JpegImages(store.pixel_block)
+
+    def block(self, store: Any) -> JpegBlock:
+        return JpegBlock(store)
 
     def pil(self, store: Any) -> Callable[[int], Any]:
-        return store.jpeg.pil
+        return store.pixel_block.pil
 
     def encoded(self, store: Any) -> Callable[[int], bytes]:
-        return store.jpeg.encoded
+        return store.pixel_block.encoded
 
     def gpu_decoder(self, store: Any, device: Any) -> Any:
         from .gpu_jpeg import GpuJpegDecoder
 
-        return GpuJpegDecoder(store.jpeg, device)
+        return GpuJpegDecoder(store.pixel_block, device)
 
     def checksum_bytes(self, store: Any) -> Callable[[int], bytes]:
-        return store.jpeg.encoded
+        return store.pixel_block.encoded
 
     def checksum_blame(self, image_checksums: str) -> str:
         return f"{fmt.JPEG_BYTES} (its bytes, or its checksum in {image_checksums})"
 
     def summary(self, store: Any, n_ok: int) -> dict:
-        return {"image_bytes": store.jpeg.nbytes, "jpeg_quality": store.jpeg.quality}
+        return {"jpeg_quality": store.pixel_block.quality, "image_bytes": store.pixel_block.nbytes}
 
     def describe(self, info: dict) -> str:
         q = info["jpeg_quality"]
@@ -160,10 +158,9 @@ class JpegCodec(PixelCodec):
         return [lambda: _check_headers(store)]
 
     def check_row(self, store: Any, row: int, path: str, real: str) -> tuple[int, bool, str]:
-        """The bytes must be the source's (or its one re-encoding)."""
         from ..images import ingest
 
-        a, block = store.attrs, store.jpeg
+        a, block = store.attrs, store.pixel_block
         crop = bool(json.loads(a.get(fmt.ATTR_BUILD_ARGS) or "{}").get("jpeg_crop", False))
         fit, draft = a[fmt.ATTR_FIT], bool(a[fmt.ATTR_DRAFT])
         got, payload, _, _ = ingest(path, real, store.image_size, fit, draft, block.quality or None, crop)
@@ -176,8 +173,8 @@ class JpegCodec(PixelCodec):
 
 
 def _check_headers(store: Any) -> None:
-    """The tables (checked as the block opens), and each row's frame header against them."""
-    block = store.jpeg
+    """Each row's frame header against the tables (checked as the block opened)."""
+    block = store.pixel_block
     bad = []
     for row in np.flatnonzero(block.lengths > 0).tolist():
         declared = header_size(block.encoded(row))
@@ -191,30 +188,12 @@ def _check_headers(store: Any) -> None:
 
 
 class JpegBlock:
-    """The encoded images of a JPEG store, read and decoded per row.
+    """The encoded images of an open JPEG store (``Store.pixel_block``), read and decoded per row.
 
-    Parameters
-    ----------
-    store : Store
-        An open JPEG store. Its tables are checked against the byte block here, once.
-
-    Attributes
-    ----------
-    offsets, lengths : numpy.ndarray
-        ``(N,)`` int64: row ``i``'s bytes are ``lengths[i]`` bytes at ``offsets[i]`` of the block.
-    sizes : numpy.ndarray
-        ``(N, 2)`` int32 (width, height) of each stored image.
-    modes : numpy.ndarray
-        ``(N,)`` ``S8`` Pillow modes (``b"RGB"``, ``b"L"``, ``b"CMYK"``, ...).
-    quality : int
-        0 when the bytes are the source files', else the quality they were encoded at.
-    row_shape : tuple of int
-        ``(S, S, 3)``, what :meth:`read_one` writes.
-
-    Raises
-    ------
-    StoreFormatError
-        A raw store, or a row's bytes lie outside the block (a damaged file).
+    Row ``i``'s bytes are ``lengths[i]`` bytes at ``offsets[i]`` of the block; ``sizes`` (``(N, 2)``
+    width, height) and ``modes`` (Pillow's, ``S8``) describe the stored image; ``quality`` is 0
+    for the source files' bytes; :meth:`read_one` writes ``row_shape`` (``(S, S, 3)``). The tables
+    are checked against the block here, once (a :class:`StoreFormatError`).
     """
 
     positional = True
@@ -222,11 +201,6 @@ class JpegBlock:
     def __init__(self, store) -> None:
         self._decoder: RowDecoder | None = None
         self._fd: Descriptor | None = None
-        if not isinstance(store.codec, JpegCodec):
-            raise StoreFormatError(
-                f"{store.path!r} is a raw store (decoded pixels): it has no JPEG bytes. Use Store.images, or"
-                " build a JPEG store with `bioscan-h5 build --pixels jpeg`."
-            )
         self.store = store
         self.n_rows = store.n_rows
         s = store.image_size
@@ -259,7 +233,6 @@ class JpegBlock:
 
     # ------------------------------------------------------------ bytes
     def _descriptor(self) -> int:
-        """This process's descriptor of the open store (made after a fork or unpickling)."""
         fd = self._fd
         if fd is None or fd.pid != os.getpid():
             with _open_lock:
@@ -299,7 +272,7 @@ class JpegBlock:
 
     @property
     def decoder(self):
-        """The :class:`~.jpeg_decode.RowDecoder` of :meth:`read_one` (made on first use)."""
+        """The :class:`~.jpeg_decode.RowDecoder` of :meth:`read_one`."""
         if self._decoder is None:
             from .jpeg_decode import RowDecoder
 
@@ -317,10 +290,7 @@ class JpegBlock:
             return self.decoder.into(data, bytes(self.modes[row]), (w, h), out)
 
     def read(self, rows, out: np.ndarray, nogil: bool = False) -> np.ndarray:
-        """Decode the images of ``rows`` into ``out[i]`` for ``rows[i]`` (as :meth:`RowReader.read`).
-
-        ``nogil`` is accepted for :meth:`RowReader.read`'s sake: the decoders release the GIL anyway.
-        """
+        """Decode the images of ``rows`` into ``out[i]`` for ``rows[i]`` (``nogil``: as :meth:`RowReader.read`'s; unused)."""
         rows = np.asarray(rows, dtype=np.int64).reshape(-1)
         if out.shape != (len(rows), *self.row_shape) or out.dtype != np.uint8:
             raise ValueError(
@@ -349,7 +319,7 @@ class JpegBlock:
         return out
 
     def close(self) -> None:
-        """Close this process's descriptor (a later read reopens it; garbage collection closes it too)."""
+        """Close this process's descriptor (a later read reopens it)."""
         fd, self._fd = self._fd, None
         if fd is not None:
             fd.close()
@@ -379,9 +349,80 @@ class JpegImages:
         return self.block.read(rows, np.empty((len(rows), *self.block.row_shape), dtype=np.uint8))
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
-        """Every row decoded (``np.asarray(store.images)``): ``N x S x S x 3`` bytes of memory."""
         out = self[:]
         return out if dtype is None else out.astype(dtype)
 
     def __repr__(self) -> str:
         return f"<JpegImages {self.shape} uint8, decoded from {self.block.nbytes} bytes>"
+
+
+def _refuse(path: str, what: str, rows: np.ndarray) -> StoreFormatError:
+    row = int(rows[0])
+    return StoreFormatError(f"{path!r} is damaged: {what} (row {row}; {len(rows)} rows in all). {REBUILD}")
+
+
+def check_tables(path: str, offsets, lengths, sizes, status, nbytes: int) -> None:
+    """Raise :class:`StoreFormatError` where a JPEG store's tables cannot be trusted."""
+    offsets = np.asarray(offsets, dtype=np.int64)
+    lengths = np.asarray(lengths, dtype=np.int64)
+    if not len(offsets):
+        return
+    bad = np.flatnonzero((offsets < 0) | (lengths < 0) | (offsets > nbytes) | (lengths > nbytes))
+    if not len(bad):  # each term is at most nbytes now: the sum cannot overflow
+        bad = np.flatnonzero(offsets + lengths > nbytes)
+    if len(bad):
+        raise _refuse(path, f"its JPEG tables point outside the {nbytes}-byte block '/{fmt.JPEG_BYTES}'", bad)
+    ok = np.asarray(status) == fmt.ImageStatus.OK
+    bad = np.flatnonzero(ok & (lengths == 0))
+    if len(bad):
+        raise _refuse(path, f"a row marked OK has no bytes in '/{fmt.JPEG_LENGTHS}'", bad)
+    wh = np.asarray(sizes, dtype=np.int64).reshape(len(offsets), 2)
+    w, h = wh[:, 0], wh[:, 1]
+    bad = np.flatnonzero((lengths > 0) & ((w < 1) | (h < 1) | (w * h > fmt.MAX_SOURCE_PIXELS)))
+    if len(bad):
+        r = int(bad[0])
+        raise _refuse(
+            path,
+            f"'/{fmt.JPEG_SIZES}' gives an image of {int(w[r])} x {int(h[r])} px (at least 1 x 1 and at most"
+            f" {fmt.MAX_SOURCE_PIXELS} px are valid)",
+            bad,
+        )
+
+
+def header_size(data: bytes) -> tuple[int, int] | None:
+    """``(width, height)`` from a JPEG's frame header, or None (not a JPEG, or no frame header)."""
+    if data[:2] != b"\xff\xd8":
+        return None
+    i, n = 2, len(data)
+    while i + 9 <= n and data[i] == 0xFF:
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            return int.from_bytes(data[i + 7 : i + 9], "big"), int.from_bytes(data[i + 5 : i + 7], "big")
+        i += 2 + int.from_bytes(data[i + 2 : i + 4], "big")
+    return None
+
+
+@contextlib.contextmanager
+def decoded(path: str, row: int, data: bytes, size: tuple[int, int]) -> Iterator[None]:
+    """One row's decode: a header that disagrees with the table, or a decoder error, is an :class:`ImageUnavailableError`."""
+    declared = header_size(data)
+    if declared is not None and declared != tuple(size):
+        raise ImageUnavailableError(
+            f"The image of row {row} of {path!r} declares {declared[0]} x {declared[1]} px but the store's"
+            f" table says {size[0]} x {size[1]}: its bytes are damaged (or crafted), and it is not decoded."
+            " `bioscan-h5 verify --full` lists every such row; rebuild the store with `bioscan-h5 build"
+            " --overwrite`."
+        )
+    try:
+        yield
+    except BioscanH5Error:
+        raise
+    except Exception as exc:  # PIL's UnidentifiedImageError, DecompressionBombError, a truncated file...
+        raise ImageUnavailableError(
+            f"The image of row {row} of {path!r} could not be decoded ({type(exc).__name__}: {exc}): its"
+            " bytes are damaged. `bioscan-h5 verify --full` lists every such row; rebuild the store with"
+            " `bioscan-h5 build --overwrite`."
+        ) from exc

@@ -19,15 +19,10 @@ from .._files import copy_range, fsync_path, pwrite_all
 from .._hdf5 import LIBVER, create_preallocated, open_readonly
 from ..checksums import image_crc
 from ..format import ImageStatus
-from .writer import RowWriter, runs
+from .preadv import runs
+from .writer import RowWriter
 
-__all__ = [
-    "JpegWriter",
-    "assemble",
-    "copy_for_jpeg_extension",
-    "create_jpeg_rows",
-    "prepare_spool",
-]
+__all__ = ["JpegWriter", "assemble", "copy_for_jpeg_extension", "create_jpeg_rows", "prepare_spool"]
 
 log = logging.getLogger("bioscan_h5.build")
 
@@ -51,11 +46,7 @@ def _durable_end(status: np.ndarray, offsets: np.ndarray, lengths: np.ndarray) -
 
 
 class JpegWriter(RowWriter):
-    """Appends rows' bytes to the spool; statuses (and the JPEG tables) only once the bytes are durable.
-
-    :meth:`write` takes the ``(bytes, mode, (w, h))`` of :func:`~bioscan_h5.images.ingest` in place
-    of pixels.
-    """
+    """Appends rows' bytes (:func:`~bioscan_h5.images.ingest`'s) to the spool; their tables and statuses once durable."""
 
     def _open(self, f: h5py.File) -> None:
         self.table_offsets = {name: f[name].id.get_offset() for name in _TABLES}
@@ -67,8 +58,7 @@ class JpegWriter(RowWriter):
     def write(self, row: int, status: int, image, size: tuple[int, int], crc: int | None = None) -> None:
         """Append the bytes of ``row`` (``image``: ``(bytes, mode, (w, h))``, None for a bad image).
 
-        The row's image checksum is that of its bytes (none for a bad image), continued over its
-        status and source size; ``crc`` is not used.
+        The row's checksum is its bytes', continued over its status and source size (``crc`` unused).
         """
         if image is None:
             data, mode, stored, at = b"", "", (0, 0), 0
@@ -105,11 +95,7 @@ class JpegWriter(RowWriter):
 
 
 def prepare_spool(partial: str) -> None:
-    """Before a JPEG build goes on: rows recorded as done whose bytes the spool lacks become pending.
-
-    That happens only when the spool was lost or cut short (deleted by hand, a disk that lost
-    writes): those rows are decoded again.
-    """
+    """Before a JPEG build goes on: rows done whose bytes a lost or cut spool lacks become pending again."""
     spool = partial + fmt.SPOOL_SUFFIX
     have = os.path.getsize(spool) if os.path.exists(spool) else 0
     with open_readonly(partial) as f:
@@ -154,10 +140,7 @@ def assemble(partial: str) -> None:
 
 
 def copy_for_jpeg_extension(store: str, partial: str) -> None:
-    """Start extending a JPEG store: every dataset but the byte block to ``partial``, the block to the spool.
-
-    The store itself is never written (as :func:`~bioscan_h5.build.resume.copy_for_extension`).
-    """
+    """Start extending a JPEG store: every dataset but the byte block to ``partial``, the block to the spool (never writing ``store``)."""
     spool = partial + fmt.SPOOL_SUFFIX
     with open_readonly(store) as src, h5py.File(partial, "w", libver=LIBVER) as dst:
         for key, value in src.attrs.items():

@@ -40,8 +40,7 @@ class RowDecoder:
     size : int
     fit : {"crop", "pad"}
     draft : bool
-        The store's ``jpeg_draft``: sources at least twice the target are decoded at a
-        reduced scale (by Pillow).
+        The store's ``jpeg_draft`` (sources twice the target or more decoded at a reduced scale).
     fast : bool, optional
         Use simplejpeg where it gives the same pixels (default: when it is installed).
     """
@@ -77,9 +76,8 @@ class RowDecoder:
     def crops(self, sizes: np.ndarray, modes: list[bytes]) -> np.ndarray | None:
         """Where :meth:`crop_into` serves a row: its ``(top, left)``, else ``-1``; None without simplejpeg.
 
-        Those are the rows a raw store holds as a centre crop of the decoded source, with no
-        resize (an RGB source whose shorter side is the store's size, ``fit="crop"``): the
-        common case of ``cropped_256`` at 256 px. ``sizes`` is ``(n, 2)`` width, height.
+        Those are RGB rows whose shorter side is the store's size with ``fit="crop"`` (a centre crop,
+        no resize: ``cropped_256`` at 256 px). ``sizes`` is ``(n, 2)`` width, height.
         """
         if self.simplejpeg is None or self.fit != "crop":
             return None
@@ -123,11 +121,7 @@ class RowDecoder:
         return buf[:n]
 
     def _fast(self, data: bytes, w: int, h: int) -> np.ndarray | None:
-        """The pixels through simplejpeg, or None where only Pillow gives the builder's pixels.
-
-        The pixels may be a view of this thread's decode buffer: :meth:`into` copies them out
-        before the thread decodes again.
-        """
+        """The pixels through simplejpeg (maybe a view of this thread's buffer), or None where only Pillow gives the builder's."""
         assert self.simplejpeg is not None, "into() takes this path only with simplejpeg"
         s = self.size
         new_w, new_h = resized_size(w, h, s, self.fit)

@@ -1,8 +1,7 @@
 """Store rows as PIL ``RGB`` images without Pillow's pixel-by-pixel unpacking.
 
-:func:`rgb_image` spreads a row into an RGBX buffer with a nogil kernel (where numba is loaded)
-and hands it to Pillow as the image's memory (``Image.frombuffer`` + ``Image.fromarrow``, no
-copy); otherwise it is ``Image.frombytes``. The image is Pillow's own one in every byte.
+:func:`rgb_image` spreads a row into RGBX with a nogil kernel (where numba is loaded) and hands
+Pillow that memory (no copy); otherwise it is ``Image.frombytes``. The images are equal.
 """
 
 from __future__ import annotations
@@ -54,11 +53,9 @@ def zero_copy_rgb() -> bool:
 
 
 def rgb_image(shape: tuple[int, ...]) -> Callable[[np.ndarray], object]:
-    """A function: HWC uint8 pixels of ``shape`` -> a new PIL ``RGB`` image of them.
+    """A function: HWC uint8 pixels of ``shape`` -> a new PIL ``RGB`` image (never sharing their memory).
 
-    The image never shares memory with ``pixels`` (they may be overwritten afterwards). The
-    kernel is used where this process has numba loaded already: loading it (about 100 MB and
-    0.3 s) for 20 us a sample would cost every DataLoader worker process more than it saves.
+    The kernel is used only where numba is loaded already: loading it would cost each worker more than it saves.
     """
     from PIL import Image
 

@@ -7,6 +7,7 @@ The kernel never raises: a failed run is recorded as ``-1`` and repeated with ``
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import sys
@@ -18,7 +19,7 @@ import numpy as np
 from .._forksafe import fork_lock, jit_usable
 from .._jit import JIT_DISABLED, numba_loaded
 
-__all__ = ["native", "read_runs", "read_runs_py"]
+__all__ = ["native", "read_runs", "read_runs_py", "runs"]
 
 _log = logging.getLogger(__name__)
 _lock = fork_lock()  # free in a forked child: a fork waits for a compile in progress
@@ -26,33 +27,20 @@ _impl: Callable[..., int] | None = None
 _preadv2: Any = None  # the C library's preadv2, bound for numba by _compile
 
 
+def runs(values: np.ndarray, cap: int | None = None) -> list[tuple[int, int]]:
+    """``(start, stop)`` of each run of ``values`` that follow each other, at most ``cap`` long."""
+    cuts = [0, *(np.flatnonzero(np.diff(values) != 1) + 1).tolist(), len(values)]
+    step = cap or max(len(values), 1)
+    return [(a2, min(b, a2 + step)) for a, b in itertools.pairwise(cuts) for a2 in range(a, b, step)]
+
+
 def read_runs_py(fd, dst, rows, dest, row_bytes, base, flags, cap, iov, runs) -> int:
-    """Read ``rows`` (sorted) into ``dst[dest[i]]``, one ``preadv`` per run of adjacent rows.
+    """Read sorted ``rows`` into ``dst[dest[i]]``, one ``preadv`` per run of adjacent rows: the kernel's twin.
 
-    Parameters
-    ----------
-    fd : int
-        An open file descriptor.
-    dst : numpy.ndarray
-        C-contiguous uint8, ``row_bytes`` per first-axis entry.
-    rows, dest : numpy.ndarray of int64
-        Store rows in ascending order, and the entry of ``dst`` each one goes to.
-    row_bytes, base : int
-        Bytes per row, and the file offset of row 0.
-    flags : int
-        ``preadv2`` flags (``RWF_NOWAIT``: copy what the page cache holds and return).
-    cap : int
-        Most rows per call (``IOV_MAX`` and the largest transfer of one call).
-    iov : numpy.ndarray of int64
-        Scratch of ``2 * cap`` entries (the kernel's ``struct iovec`` array).
-    runs : numpy.ndarray of int64
-        ``(len(rows), 3)``, filled per run with ``start, stop, bytes read`` (``-1``: the call
-        failed, repeat it to see why); the run is ``rows[start:stop]``.
-
-    Returns
-    -------
-    int
-        The number of runs filled in.
+    ``dst`` is C-contiguous uint8 (``row_bytes`` a row), ``base`` the offset of row 0, ``flags``
+    the ``preadv2`` flags, ``cap`` the most rows per call, ``iov`` the kernel's scratch
+    (``2 * cap``). ``runs`` (``(len(rows), 3)``) gets ``start, stop, bytes read`` (``-1``: the call
+    failed) per run; returns the number of runs.
     """
     mv = dst.data.cast("B")
     n, m, i = len(rows), 0, 0
@@ -155,15 +143,10 @@ def read_runs(
     cap: int,
     load: bool = False,
 ) -> np.ndarray:
-    """Read sorted ``rows`` into ``dst[dest[i]]`` with one ``preadv2`` per run of adjacent rows.
+    """Read sorted ``rows`` into ``dst[dest[i]]``, one ``preadv2`` per run of adjacent rows.
 
-    Parameters are those of :func:`read_runs_py` (``dst`` of shape ``(n, S, S, 3)``), and
-    ``load``: load numba for the kernel if this process has not.
-
-    Returns
-    -------
-    numpy.ndarray
-        int64 ``(n_runs, 3)``: ``start, stop, bytes read`` of each run (``-1``: failed).
+    Arguments as :func:`read_runs_py`'s (``dst``: ``(n, S, S, 3)``); ``load`` loads numba if this
+    process has not. Returns int64 ``(n_runs, 3)``: ``start, stop, bytes read`` (``-1``: failed).
     """
     runs = np.empty((len(rows), 3), dtype=np.int64)
     iov = np.empty(2 * min(cap, max(len(rows), 1)), dtype=np.int64)

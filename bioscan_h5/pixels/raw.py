@@ -1,7 +1,7 @@
 """Raw stores: decoded pixels, one ``(N, S, S, 3)`` uint8 block read by the read engine (:mod:`.rows`).
 
 :class:`RawCodec` is the kind; :class:`PixelWriter` is its build stage 2 (rows marked done once
-their pixels are durable); :func:`pixel_array` is ``Store.images`` (a memory map when contiguous).
+their pixels are durable); ``Store.images`` is a memory map when the block is contiguous.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from .base import PixelCodec
 from .rows import RowReader, pixel_block_offset
 from .writer import RowWriter
 
-__all__ = ["PixelWriter", "RawCodec", "pixel_array"]
+__all__ = ["PixelWriter", "RawCodec"]
 
 
 class RawCodec(PixelCodec):
@@ -42,7 +42,7 @@ class RawCodec(PixelCodec):
         return image_size**2 * 3
 
     def create_block(self, f: h5py.File, n_rows: int, cfg: Any) -> int:
-        """The pixel array last: everything stage 2 rewrites lies before it, and the file never grows past it."""
+        """The pixel array last: what stage 2 rewrites lies before it; the file never grows past it."""
         s = cfg.image_size
         if not cfg.compression:
             return int(create_preallocated(f, fmt.IMAGES, (n_rows, s, s, 3)).id.get_offset())
@@ -60,11 +60,9 @@ class RawCodec(PixelCodec):
     def writer(self, partial: str, cfg: Any) -> PixelWriter:
         return PixelWriter(partial, cfg.image_size)
 
-    def results(self, cfg: Any, jobs: list, image_dir: str, writer: Any) -> Iterator[tuple]:
-        from ..build.pool import decode_batches
-
+    def results(self, cfg: Any, jobs: list, image_dir: str, writer: Any, pool: Any) -> Iterator[tuple]:
         direct = (writer.path, writer.pixel_offset) if writer.pixel_offset >= 0 else None
-        return decode_batches(
+        return pool.decode_batches(
             jobs, cfg.image_size, cfg.fit, cfg.draft, image_dir, cfg.workers, cfg.batch_size, direct=direct
         )
 
@@ -75,7 +73,12 @@ class RawCodec(PixelCodec):
         return RowReader(store)
 
     def images(self, store: Any) -> Any:
-        return pixel_array(store.file[fmt.IMAGES], store.n_rows, store.image_size, store._map_source)
+        """A memory map of the file HDF5 has open when the block is contiguous, else the dataset."""
+        dset, n, s = store.file[fmt.IMAGES], store.n_rows, store.image_size
+        off = pixel_block_offset(dset, n, s)
+        if off is None:
+            return dset
+        return np.memmap(store._map_source, dtype=np.uint8, mode="r", offset=off, shape=(n, s, s, 3))
 
     def checksum_bytes(self, store: Any) -> None:
         return None
@@ -84,7 +87,7 @@ class RawCodec(PixelCodec):
         return f"{fmt.IMAGES} (its pixels, or its checksum in {image_checksums})"
 
     def summary(self, store: Any, n_ok: int) -> dict:
-        return {"image_bytes": n_ok * store.image_size**2 * 3, "jpeg_quality": None}
+        return {"jpeg_quality": None, "image_bytes": n_ok * store.image_size**2 * 3}
 
     def describe(self, info: dict) -> str:
         return "memory-mapped" if info["memory_mapped"] else "compressed: " + str(info["compression"])
@@ -98,15 +101,6 @@ class RawCodec(PixelCodec):
         )
         differs = pixels is not None and not np.array_equal(np.asarray(store.images[row]), pixels)
         return int(got), differs, "pixels differ from a fresh decode of the source"
-
-
-def pixel_array(dset: h5py.Dataset, n_rows: int, image_size: int, map_source):
-    """``(N, S, S, 3)`` uint8 pixels of an open store: a memory map of ``map_source`` when contiguous, else ``dset``."""
-    off = pixel_block_offset(dset, n_rows, image_size)
-    if off is None:
-        return dset
-    s = image_size
-    return np.memmap(map_source, dtype=np.uint8, mode="r", offset=off, shape=(n_rows, s, s, 3))
 
 
 class PixelWriter(RowWriter):
@@ -134,9 +128,8 @@ class PixelWriter(RowWriter):
     ) -> None:
         """Write the pixels of ``row`` (None for a bad image); its status goes with a later sync.
 
-        ``pixel_crc`` is the CRC-32 of pixels written by someone else (a decoding worker);
-        it is computed here from ``pixels`` otherwise. A bad image's row is set to zeros (it
-        is one already unless an interrupted run wrote it), which its checksum then covers.
+        ``pixel_crc``: the CRC-32 of pixels a decoding worker wrote (else computed here). A bad
+        image's row is set to zeros (an interrupted run may have written it), covered by its checksum.
         """
         crc = 0
         if pixels is None and pixel_crc is None and self.crc_offset is not None:

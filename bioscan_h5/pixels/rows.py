@@ -9,7 +9,6 @@ stores are read through h5py.
 from __future__ import annotations
 
 import errno
-import itertools
 import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
@@ -20,7 +19,7 @@ from .. import format as fmt
 from .._forksafe import fork_lock
 from ..errors import REBUILD, StoreFormatError
 from .descriptors import Descriptor, own_descriptor
-from .preadv import read_runs
+from .preadv import read_runs, runs
 
 if TYPE_CHECKING:
     import h5py
@@ -34,9 +33,8 @@ _MAX_CALL = 0x7FFFF000  # Linux's largest transfer per read call
 _NOWAIT = getattr(os, "RWF_NOWAIT", 0)
 _NOWAIT_UNSUPPORTED = {errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS}
 
-# Guards (re)opening and pool creation; free in a fork's child (:mod:`.._forksafe`), which
-# also starts a new generation: a reader made in an earlier generation reopens its descriptor
-# and starts its own pool (an int compare per read, not a getpid call).
+# Guards (re)opening and pool creation. A fork's child starts a new generation: a reader of an
+# earlier one reopens its descriptor and starts its own pool (an int compare per read).
 _open_lock = fork_lock()
 _generation = 0
 
@@ -51,10 +49,7 @@ if hasattr(os, "register_at_fork"):
 
 
 def pixel_block_offset(dset: h5py.Dataset, n_rows: int, image_size: int) -> int | None:
-    """The byte offset of row 0's pixels when the block is one uncompressed contiguous dataset, else None.
-
-    A block that would end past the end of the file is not mapped (touching it would be SIGBUS).
-    """
+    """The byte offset of row 0's pixels when the block is one uncompressed contiguous dataset inside the file, else None."""
     n, s = n_rows, image_size
     if n < 1 or dset.shape != (n, s, s, 3) or dset.dtype != np.uint8 or dset.compression is not None:
         return None
@@ -67,25 +62,10 @@ def pixel_block_offset(dset: h5py.Dataset, n_rows: int, image_size: int) -> int 
 
 
 class RowReader:
-    """Reads whole pixel rows of a store into buffers the caller owns.
+    """Reads whole pixel rows (``row_shape``: ``(S, S, 3)`` uint8) of an open store into caller buffers.
 
-    Parameters
-    ----------
-    store : Store
-        An open store. The offset and length of its pixel block are checked here, once.
-
-    Attributes
-    ----------
-    row_shape : tuple of int
-        ``(S, S, 3)``, one row's pixels (uint8, HWC).
-    row_bytes : int
-    positional : bool
-        True when rows are read with ``os.preadv`` (uncompressed store), False through h5py.
-
-    Raises
-    ------
-    StoreFormatError
-        The file is shorter than the pixel block it records.
+    ``positional``: rows are read with ``os.preadv`` (an uncompressed store), else through h5py.
+    A file shorter than its pixel block is a :class:`StoreFormatError` here.
     """
 
     def __init__(self, store) -> None:
@@ -132,12 +112,10 @@ class RowReader:
         self._generation = _generation
 
     def _descriptor(self) -> int:
-        """The file descriptor that positional reads use (:meth:`_open` made it)."""
         assert self._fd is not None, "a positional RowReader reads after _open()"
         return self._fd.fd
 
     def _dataset(self) -> h5py.Dataset:
-        """The pixel dataset that h5py reads use (:meth:`_open` opened it)."""
         assert self._dset is not None, "an h5py RowReader reads after _open()"
         return self._dset
 
@@ -183,9 +161,8 @@ class RowReader:
         out : numpy.ndarray
             C-contiguous, writeable uint8 of shape ``(len(rows), S, S, 3)``.
         nogil : bool
-            Load the nogil read kernel (numba) if this process has not: for callers that read
-            in several threads at once. Without it the kernel reads where numba is loaded
-            already (:mod:`.preadv`).
+            Load the nogil read kernel (numba) if this process has not (for reads in several
+            threads at once); without it, the kernel reads where numba is loaded already.
 
         Returns
         -------
@@ -220,20 +197,18 @@ class RowReader:
     def _read_runs(self, srt: np.ndarray, order: np.ndarray, out: np.ndarray, load: bool) -> list:
         """One read per run of adjacent rows, without waiting for the disk; what is left to read.
 
-        With ``RWF_NOWAIT`` the runs are read by :func:`~.preadv.read_runs` (the nogil kernel
-        where it is loaded, or ``load`` asks for it). A run it could not finish, or whose call
-        failed, is handed back here: repeated with ``os.preadv`` to raise its error or to learn
-        that the page cache does not hold it, then left to :meth:`_complete`.
+        A run :func:`~.preadv.read_runs` could not finish, or whose call failed, is repeated with
+        ``os.preadv`` (to raise its error, or to learn the page cache lacks it) and left to :meth:`_complete`.
         """
         rb, base, fd = self.row_bytes, self.offset, self._descriptor()
         assert base is not None  # positional
         mv = out.data.cast("B")
         dest, first = order.tolist(), srt.tolist()
         if self._nowait:
-            runs = read_runs(fd, out, srt, order, rb, base, self._nowait, self._run_cap, load)
-            short = runs[runs[:, 2] != (runs[:, 1] - runs[:, 0]) * rb].tolist()
+            done = read_runs(fd, out, srt, order, rb, base, self._nowait, self._run_cap, load)
+            short = done[done[:, 2] != (done[:, 1] - done[:, 0]) * rb].tolist()
         else:
-            short = [[a, b, -1] for a, b in _runs(srt, self._run_cap)]
+            short = [[a, b, -1] for a, b in runs(srt, self._run_cap)]
         pending = []
         for a, b, got in short:
             bufs = [mv[k * rb : (k + 1) * rb] for k in dest[a:b]]
@@ -293,9 +268,3 @@ class RowReader:
                     f" truncated after it was opened. {REBUILD}"
                 )
             got += n
-
-
-def _runs(srt: np.ndarray, cap: int) -> list[tuple[int, int]]:
-    """``(start, stop)`` of each run of adjacent values of sorted ``srt``, at most ``cap`` long."""
-    cuts = [0, *(np.flatnonzero(np.diff(srt) != 1) + 1).tolist(), len(srt)]
-    return [(a2, min(b, a2 + cap)) for a, b in itertools.pairwise(cuts) for a2 in range(a, b, cap)]

@@ -6,7 +6,6 @@ is durable, so a rerun after a kill redoes exactly the rows still pending.
 
 from __future__ import annotations
 
-import itertools
 import os
 import threading
 import time
@@ -19,6 +18,7 @@ import numpy as np
 from .. import format as fmt
 from .._files import pwrite_all
 from .._hdf5 import open_readonly
+from .preadv import runs
 
 __all__ = ["RowWriter"]
 
@@ -26,10 +26,9 @@ __all__ = ["RowWriter"]
 class RowWriter(ABC):
     """Records rows as done once their images are durable; a kind writes the images (:meth:`write`).
 
-    Syncs run on a background thread every ``SYNC_EVERY_S`` seconds (where ``threaded``), so
-    writing goes on while the disk catches up; the thread works on its own duplicate of the
-    file descriptor, and its errors (a full disk) are raised by the next :meth:`write` or
-    :meth:`sync`. ``pending`` holds ``(row, status, width, height, crc, ...)`` per row.
+    Syncs run on a background thread every ``SYNC_EVERY_S`` seconds, on a duplicate descriptor;
+    its errors (a full disk) are raised by the next :meth:`write` or :meth:`sync`. ``pending``
+    holds ``(row, status, width, height, crc, ...)`` per row.
     """
 
     SYNC_EVERY_S = 2.0
@@ -40,7 +39,6 @@ class RowWriter(ABC):
         with open_readonly(path) as f:
             self.status_offset = f[fmt.IMAGE_STATUS].id.get_offset()
             self.size_offset = f[fmt.IMAGE_SOURCE_SIZE].id.get_offset()
-            # Each row's image checksum goes with its status (None: no checksums).
             self.crc_offset = f[fmt.CHECKSUM_IMAGES].id.get_offset() if fmt.CHECKSUM_IMAGES in f else None
             self._open(f)
         self.pending: list[tuple[Any, ...]] = []
@@ -138,9 +136,3 @@ class RowWriter(ABC):
                 self._close_more()
             finally:
                 os.close(fd)
-
-
-def runs(rows: np.ndarray) -> list[tuple[int, int]]:
-    """``(a, b)`` index ranges of ``rows`` whose values follow each other (one write each)."""
-    bounds = [0, *(np.flatnonzero(np.diff(rows) != 1) + 1).tolist(), len(rows)]
-    return list(itertools.pairwise(bounds))

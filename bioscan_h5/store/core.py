@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import weakref
 from collections.abc import Mapping, Sequence
 from functools import cached_property
+from typing import NamedTuple
 
 import h5py
 import numpy as np
@@ -15,14 +17,21 @@ from .. import format as fmt
 from .._hdf5 import open_readonly
 from ..checksums import ChecksumAccess
 from ..columns import StoredColumn, read_column
-from ..errors import REBUILD, ResourceLimitError, StoreFormatError, StoreNotFoundError
-from ..format import Kind
+from ..errors import (
+    REBUILD,
+    InvalidArgumentError,
+    ResourceLimitError,
+    StoreChangedError,
+    StoreFormatError,
+    StoreNotFoundError,
+    damage_reported,
+    out_of_descriptors,
+)
+from ..format import ImageStatus, Kind
 from ..layouts import get_layout
-from .barcodes import BarcodeArrays
-from .damage import damage_reported, out_of_descriptors, reads
-from .identity import FileIdentity
-from .image_arrays import ImageArrays
-from .ranges import CheckedArrays, check_codes
+from ..pixels import PixelCodec, codec_of
+from .damage import reads
+from .ranges import check_codes, check_lengths, check_offsets, check_rows, check_status, check_tokens
 from .summary import store_info
 from .tables import LazyMapping, to_frame
 from .validate import StoreHeader, attr_value, column_order, read_header
@@ -42,9 +51,8 @@ def open_store(
     allow_incomplete : bool, default=False
         Open a store whose build has not finished (a ``.partial`` file), e.g. to inspect it.
     verify_reads : bool, default=False
-        Check every row the datasets serve from this store against its checksums (format 2),
-        and raise :class:`~bioscan_h5.errors.ChecksumMismatchError` naming a damaged row. It
-        costs about 60 us per 196 KB image row and 10-20 us per row of metadata.
+        Check every row the datasets serve from this store against its checksums, and raise
+        :class:`~bioscan_h5.errors.ChecksumMismatchError` naming a damaged row.
 
     Raises
     ------
@@ -63,27 +71,9 @@ def open_store(
 #: Arrays up to this size are read into memory by :meth:`Store.array`; larger ones are mapped.
 IN_MEMORY_BYTES = 64 << 20
 
-#: What a store makes from its open file: dropped when the file is opened again.
-_PER_FILE = (
-    "_maps",
-    "_raw",
-    "_columns",
-    "_checksums",
-    "_kinds",
-    "_tokens_checked",
-    "images",
-    "image_status",
-    "image_source_size",
-    "dna_codes",
-    "dna_lengths",
-    "dna_full_lengths",
-    "columns",
-    "labels",
-    "vocab",
-    "tokenizations",
-    "codec",
-    "jpeg",
-)
+#: The caches a store makes from its open file, dropped (with every cached property) when it is
+#: opened again.
+_CACHES = ("_maps", "_raw", "_columns", "_checksums", "_kinds", "_tokens_checked")
 
 
 def _open_validated(path: str, allow_incomplete: bool) -> tuple[h5py.File, StoreHeader]:
@@ -124,12 +114,51 @@ def _missing_store_error(path: str) -> StoreNotFoundError:
     return StoreNotFoundError(f"No store file at {path!r}.{hint}")
 
 
-class Store(ImageArrays, BarcodeArrays, CheckedArrays, ChecksumAccess):
+class FileIdentity(NamedTuple):
+    """Device, inode, size and modification time of an open file: has it changed in place?
+
+    A rename over a store (``os.replace``) is harmless: the descriptor keeps the old file. A
+    store written over in place (``cp``, ``truncate``) would mix two files or ``SIGBUS`` a map.
+    """
+
+    dev: int
+    ino: int
+    size: int
+    mtime_ns: int
+
+    @classmethod
+    def of(cls, fd: int) -> FileIdentity:
+        st = os.fstat(fd)
+        return cls(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+    def same_file(self, other: FileIdentity) -> bool:
+        """Whether ``other`` is this file (device and inode), whatever its contents."""
+        return (self.dev, self.ino) == (other.dev, other.ino)
+
+    def check(self, now: FileIdentity, path: str) -> None:
+        """Raise :class:`StoreChangedError` if ``now`` (the same file) has another size or mtime."""
+        if now.size == self.size and now.mtime_ns == self.mtime_ns:
+            return
+        how = (
+            f"its size went from {self.size} to {now.size} bytes"
+            if now.size != self.size
+            else "it was written to (its modification time changed)"
+        )
+        raise StoreChangedError(
+            f"{path!r} was changed in place while it was open ({how}), as `cp` or `truncate` onto an"
+            " open store does: reading on would mix two files. Open it again (a new dataset or"
+            " open_store) to read the new file. To update a store that is being read, write the new"
+            " file elsewhere and rename it over the old one (`os.replace`, `mv`), as"
+            " `bioscan-h5 build` does: readers keep the file they opened."
+        )
+
+
+class Store(ChecksumAccess):
     """A bioscan-h5 store: the whole dataset as numpy arrays, row ``i`` = metadata row ``i``.
 
-    Uncompressed arrays are numpy memory maps of the file (zero-copy, shared by every process
-    through the page cache); compressed pixel arrays are read through h5py. The file is opened
-    read-only without HDF5 file locking, reopened after a fork, and a store pickles as its path.
+    Large uncompressed arrays are memory maps of the file; compressed pixels are read through
+    h5py. The file is opened read-only without locking, reopened after a fork; a store pickles
+    as its path.
 
     Attributes
     ----------
@@ -153,8 +182,7 @@ class Store(ImageArrays, BarcodeArrays, CheckedArrays, ChecksumAccess):
         Whether the datasets check each row they serve against its checksums
         (:meth:`verify_rows`).
 
-    Arrays that index something are checked against their bounds on first use
-    (:class:`~.ranges.CheckedArrays`).
+    Arrays that index something are checked against their bounds on first use (:mod:`.ranges`).
     """
 
     def __init__(
@@ -185,9 +213,8 @@ class Store(ImageArrays, BarcodeArrays, CheckedArrays, ChecksumAccess):
     def file(self) -> h5py.File:
         """The open h5py file (reopened after a fork or unpickling)."""
         if self._file is None or self._pid != os.getpid():
-            # A fork (a DataLoader worker) or a reopen after close(): open the path again,
-            # validated as at first. Extending a store renames a new file over it, so this may
-            # be another file than before: nothing made from the old one is kept.
+            # A fork or a reopen after close(): validated as at first. Extending a store renames
+            # a new file over it, so nothing made from the old one is kept.
             f, header = _open_validated(self.path, self.allow_incomplete)
             if (header.dataset, header.n_rows, header.image_size) != (
                 self.dataset,
@@ -208,17 +235,13 @@ class Store(ImageArrays, BarcodeArrays, CheckedArrays, ChecksumAccess):
                     f.close()
                     raise
             self._file, self._pid, self.attrs, self._identity = f, os.getpid(), header.attrs, now
-            for cached in _PER_FILE:
+            for cached in (*_CACHES, *_CACHED_PROPERTIES):
                 self.__dict__.pop(cached, None)
         return self._file
 
     @property
     def _map_source(self):
-        """The file HDF5 has open, as a Python file object to make memory maps from.
-
-        Maps are never made from the path: if the store is replaced (``os.replace``) while it
-        is open, every array keeps coming from the file that was opened and validated.
-        """
+        """The file HDF5 has open, as a file object to map (never the path, which a rename may repoint)."""
         f = self.file
         raw = self.__dict__.get("_raw")
         if raw is None:
@@ -227,10 +250,9 @@ class Store(ImageArrays, BarcodeArrays, CheckedArrays, ChecksumAccess):
         return raw
 
     def check_unchanged(self) -> None:
-        """Raise :class:`~bioscan_h5.errors.StoreChangedError` if the open file was changed in place.
+        """Raise :class:`~bioscan_h5.errors.StoreChangedError` if the open file was changed in place (one ``fstat``).
 
-        One ``fstat``. The datasets call it before and after each read, so that a store written
-        over while it is read is never served as a mix of two files.
+        The datasets call it around each read: a store written over is never served as a mix of two files.
         """
         self._identity.check(FileIdentity.of(self._map_source.fileno()), self.path)
 
@@ -275,14 +297,177 @@ class Store(ImageArrays, BarcodeArrays, CheckedArrays, ChecksumAccess):
         )
         return f"<Store {os.path.basename(self.path)!r}: {self.dataset}, {self.n_rows} rows, {what}>"
 
+    # ------------------------------------------------------------ images
+    @property
+    def has_images(self) -> bool:
+        """False for a store of a DNA-only dataset (no image arrays at all)."""
+        return self.schema.has_images
+
+    @cached_property
+    @reads("the pixel array")
+    def images(self):
+        """``(N, S, S, 3)`` uint8 pixels, sliceable like a numpy array (the codec's: a memory map, or decoded rows)."""
+        if not self.has_images:
+            raise InvalidArgumentError(f"{self.path!r} is a store of {self.dataset}, which has no images.")
+        return self.codec.images(self)
+
+    @cached_property
+    def codec(self) -> PixelCodec:
+        """How the store keeps its images (``codec.name``: ``"raw"``, ``"jpeg"``, ...)."""
+        return codec_of(self.attrs, self.path)
+
+    def pixel_reader(self):
+        """A new reader of rows into caller buffers (``read``, ``read_one``, ``row_shape``): the codec's."""
+        return self.codec.reader(self)
+
+    @cached_property
+    @reads("the tables of the encoded images")
+    def pixel_block(self):
+        """The encoded images, read per row: the codec's (a JPEG store's :class:`~bioscan_h5.pixels.jpeg.JpegBlock`)."""
+        return self.codec.block(self)
+
+    @property
+    def memory_mapped(self) -> bool:
+        """True when :attr:`images` is a memory map (uncompressed store)."""
+        return isinstance(self.images, np.memmap)
+
+    @cached_property
+    def image_status(self) -> np.ndarray:
+        """``(N,)`` :class:`~bioscan_h5.format.ImageStatus` codes (all pending in a DNA-only store)."""
+        if not self.has_images:
+            return np.zeros(self.n_rows, dtype=fmt.STATUS_DTYPE)
+        status = self.array(fmt.IMAGE_STATUS)
+        check_status(self.path, status)
+        return status
+
+    @property
+    def image_ok(self) -> np.ndarray:
+        return self.image_status == ImageStatus.OK
+
+    @cached_property
+    def image_source_size(self) -> np.ndarray:
+        return self.array(fmt.IMAGE_SOURCE_SIZE)
+
+    # ------------------------------------------------------------ barcodes
+    @cached_property
+    def dna_codes(self) -> np.ndarray:
+        """``(N, W)`` uint8 ASCII barcode letters, 0-padded."""
+        return self.array(fmt.DNA_CODES)
+
+    @cached_property
+    def dna_lengths(self) -> np.ndarray:
+        """``(N,)`` stored barcode lengths, -1 where missing (each within the barcodes' width)."""
+        lengths = self.array(fmt.DNA_LENGTHS)
+        check_lengths(self.path, lengths, self.file[fmt.DNA_CODES].shape[1])
+        return lengths
+
+    @cached_property
+    def dna_full_lengths(self) -> np.ndarray:
+        return self.array(fmt.DNA_FULL_LENGTHS)
+
+    @property
+    def max_nucleotides(self) -> int | None:
+        """The width of :attr:`dna_codes`, the ``max_nucleotides`` of the build (None: the longest barcode)."""
+        v = int(self.attrs[fmt.ATTR_MAX_NUCLEOTIDES])
+        return None if v < 0 else v
+
+    @cached_property
+    @reads("the whole-barcode block")
+    def dna_tail(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(codes, offsets)`` of the letters beyond :attr:`dna_codes`, or None (see :mod:`bioscan_h5.format`)."""
+        if fmt.DNA_TAIL_OFFSETS not in self.file:
+            return None
+        codes, offsets = self.array(fmt.DNA_TAIL_CODES), self.array(fmt.DNA_TAIL_OFFSETS)
+        check_offsets(self.path, fmt.DNA_TAIL_OFFSETS, offsets, len(codes))
+        return codes, offsets
+
+    @property
+    def full_barcodes(self) -> bool:
+        """Whether the store holds every barcode whole (a whole-barcode block, or no truncation)."""
+        return self.max_nucleotides is None or self.dna_tail is not None
+
+    @cached_property
+    @reads("the whole-barcode lengths")
+    def longest_barcode(self) -> int:
+        """The length of the longest barcode in the metadata file (0 if none).
+
+        It sets the width of whole-barcode batches, so ``/dna/full_lengths`` is checked against the letters held.
+        """
+        full = np.asarray(self.dna_full_lengths, dtype=np.int64)
+        tail = self.dna_tail
+        if tail is not None and len(full):
+            held = np.asarray(self.dna_lengths, dtype=np.int64) + np.diff(tail[1].astype(np.int64))
+            bad = np.flatnonzero(full > np.maximum(held, 0))
+            if len(bad):
+                row = int(bad[0])
+                raise StoreFormatError(
+                    f"{self.path!r} is damaged: '/{fmt.DNA_FULL_LENGTHS}' says row {row}'s barcode has"
+                    f" {int(full[row])} letters, but the store holds {max(int(held[row]), 0)} for it (and"
+                    f" {len(bad)} rows are like it). {REBUILD}"
+                )
+        return int(np.max(full, initial=0))
+
+    def barcode_codes(self, rows, max_nucleotides: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Barcodes of ``rows`` as uint8 ASCII codes (0-padded) and int64 lengths (-1: missing).
+
+        Cut to ``max_nucleotides`` (None: whole) where the store holds the letters
+        (:attr:`full_barcodes`), else at the stored width. The codes' width depends on the
+        store and ``max_nucleotides`` only, so every batch of a dataset has the same shape.
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        fixed = int(self.dna_codes.shape[1])
+        if max_nucleotides is not None and max_nucleotides <= fixed:
+            width = max_nucleotides
+        elif self.dna_tail is None:
+            width = fixed
+        else:
+            longest = max(self.longest_barcode, fixed)
+            width = longest if max_nucleotides is None else min(max_nucleotides, longest)
+        lengths = np.asarray(self.dna_lengths[rows]).astype(np.int64)
+        if width <= fixed:
+            np.minimum(lengths, width, out=lengths)
+            return np.array(self.dna_codes[rows][:, :width]), lengths
+        codes = np.zeros((len(rows), width), dtype=np.uint8)
+        codes[:, :fixed] = self.dna_codes[rows]
+        tail, offsets = self.dna_tail
+        start, end = offsets[rows], offsets[rows + 1]
+        for i in np.flatnonzero(end > start):
+            n = min(int(end[i] - start[i]), width - fixed)
+            codes[i, fixed : fixed + n] = tail[start[i] : start[i] + n]
+            lengths[i] += n
+        return codes, lengths
+
+    @reads("the barcodes")
+    def barcodes(self, rows=None, max_nucleotides: int | None = None, *, whole: bool = False) -> list:
+        """Barcodes as strings (``nan`` where missing), optionally truncated further.
+
+        Parameters
+        ----------
+        rows : array_like of int, optional
+            Default: every row.
+        max_nucleotides : int, optional
+            Cut each barcode to this many letters.
+        whole : bool, default=False
+            Read beyond :attr:`max_nucleotides` from the whole-barcode block (``full_barcodes``
+            stores); by default barcodes are as wide as :attr:`dna_codes`.
+        """
+        from ..barcode_codes import decode_barcodes
+
+        rows = np.arange(self.n_rows) if rows is None else np.asarray(rows)
+        if whole:
+            return decode_barcodes(*self.barcode_codes(rows, max_nucleotides))
+        lengths = np.array(self.dna_lengths[rows])
+        if max_nucleotides is not None:
+            lengths = np.where(lengths > max_nucleotides, max_nucleotides, lengths)
+        return decode_barcodes(self.dna_codes[rows], lengths)
+
     # ------------------------------------------------------------ raw arrays
     @reads(lambda self, name: f"dataset {name!r}")
     def array(self, name: str) -> np.ndarray:
         """A dataset as a read-only numpy array, made once per process and cached.
 
-        Arrays of up to :data:`IN_MEMORY_BYTES` (every per-row array of a store: labels,
-        lengths, offsets, status) are read into memory: a memory map of a file changed in place
-        could fault (``SIGBUS``). Larger ones stored contiguously are memory maps.
+        Arrays up to :data:`IN_MEMORY_BYTES` (every per-row array) are read into memory: a map of
+        a file changed in place could fault (``SIGBUS``). Larger contiguous ones are memory maps.
         """
         f = self.file  # reopened, and the cache dropped, after a fork
         maps = self.__dict__.setdefault("_maps", {})
@@ -361,6 +546,27 @@ class Store(ImageArrays, BarcodeArrays, CheckedArrays, ChecksumAccess):
         return list(self.file[fmt.TOKENS].keys()) if fmt.TOKENS in self.file else []
 
     # ------------------------------------------------------------ rows and values
+    @reads(lambda self, name: f"tokens {name!r}")
+    def tokens(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """Precomputed ``(ids, mask)`` arrays of a tokenizer (ids checked against its vocabulary)."""
+        ids, mask = self.array(fmt.token_path(name, "ids")), self.array(fmt.token_path(name, "mask"))
+        checked = self.__dict__.setdefault("_tokens_checked", set())
+        if name not in checked:
+            vocab = self.file[fmt.token_path(name, "ids")].attrs.get("vocab")
+            check_tokens(self.path, name, ids, mask, len(json.loads(vocab)) if vocab is not None else None)
+            checked.add(name)
+        return ids, mask
+
+    @reads(lambda self, name: f"partition {name!r}")
+    def partition(self, name: str) -> np.ndarray | None:
+        """The rows of a BIOSCAN-1M CLIBD partition file, in its order (None if absent)."""
+        path = fmt.partition_path(name)
+        if path not in self.file:
+            return None
+        rows = np.asarray(self.file[path][()], dtype=np.int64)
+        check_rows(self.path, f"partition {name!r}", rows, self.n_rows)
+        return rows
+
     @property
     def partition_names(self) -> list[str]:
         """The CLIBD partition files the store holds (BIOSCAN-1M)."""
@@ -389,15 +595,17 @@ class Store(ImageArrays, BarcodeArrays, CheckedArrays, ChecksumAccess):
     def to_pandas(self, columns: Sequence[str] | None = None, rows=None):
         """Columns as a pandas DataFrame, index = row numbers.
 
-        Category columns become pandas categoricals over the whole file's categories (so
-        ``.cat.codes`` are the global label indices), text columns ``object``, integers
-        nullable ``Int64``, floats ``float64``; missing values are NA/NaN.
+        Categories are pandas categoricals over the whole file's categories (``.cat.codes`` are the
+        label indices), text ``object``, integers ``Int64``, floats ``float64``; missing: NA/NaN.
         """
         return to_frame(self, columns, rows)
 
     def info(self) -> dict:
         """A summary: rows per split, images decoded, shape, size on disk, labelled fraction per rank."""
         return store_info(self)
+
+
+_CACHED_PROPERTIES = tuple(n for n, v in vars(Store).items() if isinstance(v, cached_property))
 
 
 def _contiguous_offset(dset: h5py.Dataset) -> int | None:

@@ -1,16 +1,12 @@
-"""The :func:`reads` decorator: low-level read failures of a store reader become :class:`StoreFormatError`.
-
-:func:`~bioscan_h5.errors.damage_reported` and its helpers live in :mod:`bioscan_h5.errors`
-(the checksums use them too, below the store); they are re-exported here.
-"""
+"""The :func:`reads` decorator: low-level read failures of a store reader become :class:`StoreFormatError`."""
 
 from __future__ import annotations
 
 import functools
 
-from ..errors import damage_error, damage_reported, out_of_descriptors
+from ..errors import damage_error
 
-__all__ = ["damage_error", "damage_reported", "out_of_descriptors", "reads"]
+__all__ = ["reads"]
 
 
 def reads(what):

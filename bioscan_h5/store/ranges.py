@@ -1,33 +1,17 @@
 """The contents of the arrays that index something, checked once per process on first use.
 
-A label code, barcode length, status, partition entry or token id out of range would serve a
-wrong target, read past an array or drop a row, so each such array is checked (``min``/``max``,
-then a pass naming the first bad row) the first time a process uses it; ``verify --full``
-checks them all.
+A code, length, status, partition entry or token id out of range would serve a wrong target or
+read past an array: each error names the first bad row; ``verify --full`` checks them all.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
-
-import h5py
 import numpy as np
 
-from .. import format as fmt
 from ..errors import REBUILD, StoreFormatError
 from ..format import ImageStatus
-from .damage import reads
 
-__all__ = [
-    "CheckedArrays",
-    "check_codes",
-    "check_lengths",
-    "check_offsets",
-    "check_rows",
-    "check_status",
-    "check_tokens",
-]
+__all__ = ["check_codes", "check_lengths", "check_offsets", "check_rows", "check_status", "check_tokens"]
 
 
 def _check_within(
@@ -97,39 +81,3 @@ def check_tokens(path: str, name: str, ids: np.ndarray, mask: np.ndarray, vocab_
     if vocab_size is not None:
         _check_within(path, f"tokens {name!r}", ids, 0, vocab_size - 1, f"a token id in [0, {vocab_size})")
     _check_within(path, f"the mask of tokens {name!r}", mask, 0, 1, "0 or 1")
-
-
-class CheckedArrays:
-    """The arrays of :class:`~bioscan_h5.store.Store` that index something, checked on first use.
-
-    A mixin: it uses the store's ``array``, ``file``, ``path`` and ``n_rows``. Category codes
-    are checked by ``Store.column``, image statuses by ``ImageArrays.image_status``, barcode
-    lengths and the whole-barcode block by ``BarcodeArrays``.
-    """
-
-    # supplied by the Store (annotations only)
-    array: Callable[[str], np.ndarray]
-    file: h5py.File
-    path: str
-    n_rows: int
-
-    @reads(lambda self, name: f"tokens {name!r}")
-    def tokens(self, name: str) -> tuple[np.ndarray, np.ndarray]:
-        """Precomputed ``(ids, mask)`` arrays of a tokenizer (ids checked against its vocabulary)."""
-        ids, mask = self.array(fmt.token_path(name, "ids")), self.array(fmt.token_path(name, "mask"))
-        checked = self.__dict__.setdefault("_tokens_checked", set())
-        if name not in checked:
-            vocab = self.file[fmt.token_path(name, "ids")].attrs.get("vocab")
-            check_tokens(self.path, name, ids, mask, len(json.loads(vocab)) if vocab is not None else None)
-            checked.add(name)
-        return ids, mask
-
-    @reads(lambda self, name: f"partition {name!r}")
-    def partition(self, name: str) -> np.ndarray | None:
-        """The rows of a BIOSCAN-1M CLIBD partition file, in its order (None if absent)."""
-        path = fmt.partition_path(name)
-        if path not in self.file:
-            return None
-        rows = np.asarray(self.file[path][()], dtype=np.int64)
-        check_rows(self.path, f"partition {name!r}", rows, self.n_rows)
-        return rows

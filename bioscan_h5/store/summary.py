@@ -62,7 +62,6 @@ def _pixel_summary(st, n_ok: int) -> dict:
     kind = st.codec.summary(st, n_ok)
     return {
         "pixels": st.codec.name,
-        "jpeg_quality": kind["jpeg_quality"],
-        "image_bytes": kind["image_bytes"],
+        **kind,
         "bytes_per_image": round(kind["image_bytes"] / n_ok) if n_ok else 0,
     }

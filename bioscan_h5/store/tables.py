@@ -9,9 +9,9 @@ import numpy as np
 
 from .. import format as fmt
 from ..columns import read_column
+from ..errors import damage_reported
 from ..format import Kind
 from ..metadata import Table
-from .damage import damage_reported
 from .validate import attr_value
 
 __all__ = ["LazyMapping", "load_table_columns", "to_frame"]

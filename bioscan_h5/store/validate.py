@@ -1,13 +1,15 @@
 """Checks a store passes when it is opened: format, version, attributes, completeness, shapes, links.
 
 Each check is cheap (attributes and dataset headers, no array contents); the contents of
-code arrays are checked on first use (:mod:`.ranges`), the storage of every dataset against
-the file's size in :mod:`.storage`.
+code arrays are checked on first use (:mod:`.ranges`). HDF5 lets a dataset declare any shape,
+so every dataset's storage is checked against the file's size (:func:`check_storage`).
 """
 
 from __future__ import annotations
 
 import json
+import math
+import os
 from dataclasses import dataclass
 
 import h5py
@@ -24,9 +26,16 @@ from ..errors import (
 )
 from ..layouts import SCHEMAS, get_layout
 from ..pixels import DEFAULT_KIND, codec_of
-from .storage import check_storage
 
-__all__ = ["StoreHeader", "attr_value", "check_attributes", "check_identity", "column_order", "read_header"]
+__all__ = [
+    "StoreHeader",
+    "attr_value",
+    "check_attributes",
+    "check_identity",
+    "check_storage",
+    "column_order",
+    "read_header",
+]
 
 
 @dataclass(frozen=True)
@@ -59,7 +68,7 @@ def read_header(f: h5py.File, path: str, allow_incomplete: bool) -> StoreHeader:
     StoreFormatError
         Not a bioscan-h5 store, or damaged.
     StoreVersionError
-        Written by a newer format version.
+        Written by another format version.
     StoreIncompleteError
         The build has not finished (unless ``allow_incomplete``).
     """
@@ -130,13 +139,7 @@ def _valid(spec: fmt.AttrSpec, value) -> bool:
 
 
 def check_attributes(attrs: dict, path: str) -> None:
-    """Check every root attribute against :data:`bioscan_h5.format.ATTR_SCHEMA`.
-
-    Raises
-    ------
-    StoreFormatError
-        A required attribute is missing, or one has the wrong type or a value it may not hold.
-    """
+    """Raise :class:`StoreFormatError` for a root attribute missing or off :data:`bioscan_h5.format.ATTR_SCHEMA`."""
     for name, spec in fmt.ATTR_SCHEMA.items():
         if name not in attrs:
             if spec.required:
@@ -196,11 +199,7 @@ def _check_complete(a: dict, path: str, allow_incomplete: bool) -> None:
         )
 
 
-#: name -> (dataset, dtype, shape): each dataset of a file, opened once at open time.
-Seen = dict
-
-
-def _check_datasets(seen: Seen, f: h5py.File, path: str, header: StoreHeader) -> None:
+def _check_datasets(seen: dict, f: h5py.File, path: str, header: StoreHeader) -> None:
     expected = fmt.expected_datasets(header.schema, header.n_rows, header.image_size)
     if fmt.IMAGES in expected:  # the pixel kind's own datasets
         del expected[fmt.IMAGES]
@@ -222,7 +221,7 @@ def _check_datasets(seen: Seen, f: h5py.File, path: str, header: StoreHeader) ->
         )
 
 
-def _check_dataset(seen: Seen, path: str, name: str, kind: str, shape: tuple) -> None:
+def _check_dataset(seen: dict, path: str, name: str, kind: str, shape: tuple) -> None:
     if name not in seen:
         raise StoreFormatError(f"{path!r} is damaged: the dataset {name!r} is missing. {REBUILD}")
     _, dtype, have = seen[name]
@@ -237,7 +236,7 @@ def _check_dataset(seen: Seen, path: str, name: str, kind: str, shape: tuple) ->
         )
 
 
-def _check_columns(seen: Seen, f: h5py.File, path: str, header: StoreHeader) -> None:
+def _check_columns(seen: dict, f: h5py.File, path: str, header: StoreHeader) -> None:
     """Each column group: a known kind (the schema's, for the schema's columns) and its parts."""
     known = {c.name: c.kind for c in header.schema.columns}
     valid = [k.value for k in fmt.Kind]
@@ -254,13 +253,7 @@ def _check_columns(seen: Seen, f: h5py.File, path: str, header: StoreHeader) -> 
 
 
 def check_links(group: h5py.Group, path: str, found: dict | None = None) -> dict[str, h5py.Dataset]:
-    """Refuse external/soft links, virtual and external-storage datasets (data outside the file).
-
-    Returns
-    -------
-    dict
-        Every dataset under ``group`` by its path (no leading ``/``), each opened once.
-    """
+    """Every dataset under ``group`` by its path (no leading ``/``), opened once; links and data outside the file refused."""
     found = {} if found is None else found
     for key in group:
         link = group.get(key, getlink=True)
@@ -284,13 +277,7 @@ def check_links(group: h5py.Group, path: str, found: dict | None = None) -> dict
 
 
 def column_order(attrs: dict, stored: list[str], barcode_column: str, path: str) -> list[str]:
-    """The stored metadata columns in source-file order (the ``source_columns`` attribute).
-
-    Raises
-    ------
-    StoreFormatError
-        The attribute does not name exactly the stored columns (and the barcode column).
-    """
+    """The stored metadata columns in source-file order (the ``source_columns`` attribute, checked)."""
     if fmt.ATTR_SOURCE_COLUMNS not in attrs:
         return stored
     order = json.loads(attrs[fmt.ATTR_SOURCE_COLUMNS])
@@ -300,3 +287,70 @@ def column_order(attrs: dict, stored: list[str], barcode_column: str, path: str)
             f" columns. {REBUILD}"
         )
     return [c for c in order if c != barcode_column]
+
+
+def check_storage(f: h5py.File, path: str, header, seen: dict | None = None) -> None:
+    """Refuse a store whose datasets declare more than the file holds (a :class:`StoreFormatError`).
+
+    A contiguous dataset must have all its declared bytes allocated inside the file; an
+    uncompressed chunked one may declare no more than the file's size, a compressed one only
+    chunks under HDF5's 4 GiB. Every per-row array but the pixels is contiguous (so ``n_rows``
+    is bounded by the file), and a vocabulary has at most one category per row. ``seen`` is
+    :func:`read_header`'s ``{path: (dataset, dtype, shape)}`` (default: the file is walked).
+    """
+    size = os.fstat(f.id.get_vfd_handle()).st_size
+    if seen is None:
+        seen = {}
+
+        def collect(name: str, obj) -> None:  # returns None: a value would stop visititems
+            if isinstance(obj, h5py.Dataset):
+                seen[name] = (obj, obj.dtype, obj.shape)
+
+        f.visititems(collect)
+    for name, (dset, dtype, shape) in seen.items():
+        _check_one(name, dset, dtype, shape, size, path)
+    per_row = set(fmt.expected_datasets(header.schema, header.n_rows, header.image_size)) - {fmt.IMAGES}
+    for name in sorted(per_row):
+        if seen[name][0].id.get_create_plist().get_layout() != h5py.h5d.CONTIGUOUS:
+            raise StoreFormatError(
+                f"{path!r} is damaged: dataset {name!r} is chunked; a store keeps it in one contiguous"
+                f" block. {REBUILD}"
+            )
+    for name, (_, _, shape) in seen.items():
+        if name.startswith(fmt.COLUMNS + "/") and name.endswith("/categories") and shape[0] > header.n_rows:
+            raise StoreFormatError(
+                f"{path!r} is damaged: {name!r} declares {shape[0]} categories for {header.n_rows} rows"
+                f" (a category is only kept when a row holds it). {REBUILD}"
+            )
+
+
+def _check_one(name: str, dset: h5py.Dataset, dtype, shape: tuple, size: int, path: str) -> None:
+    count = math.prod(shape)
+    declared = count * dtype.itemsize
+    plist = dset.id.get_create_plist()
+    layout = plist.get_layout()
+    if layout == h5py.h5d.CONTIGUOUS:
+        if count == 0:
+            return
+        offset = dset.id.get_offset()
+        stored = dset.id.get_storage_size()
+        vlen = dtype.kind == "O"
+        if offset is None or offset + stored > size or (not vlen and stored != declared):
+            where = "is not allocated" if offset is None else f"takes {stored} bytes from byte {offset}"
+            raise StoreFormatError(
+                f"{path!r} is damaged: dataset {name!r} declares shape {shape} ({declared} bytes) but"
+                f" {where}, and the file is {size} bytes long. {REBUILD}"
+            )
+    elif layout == h5py.h5d.CHUNKED:
+        if not plist.get_nfilters() and declared > size:
+            raise StoreFormatError(
+                f"{path!r} is damaged: dataset {name!r} declares shape {shape} ({declared} bytes), more"
+                f" than the file's {size} bytes. {REBUILD}"
+            )
+        if dtype.itemsize * math.prod(plist.get_chunk()) >= 1 << 32:
+            raise StoreFormatError(
+                f"{path!r} is damaged: dataset {name!r} declares chunks of {plist.get_chunk()}, over HDF5's"
+                f" 4 GiB. {REBUILD}"
+            )
+    elif declared > size:  # compact: kept in its header, never more than 64 KB
+        raise StoreFormatError(f"{path!r} is damaged: dataset {name!r} declares {declared} bytes. {REBUILD}")

@@ -37,7 +37,7 @@ def test_the_bytes_are_the_source_files(sample_root_5m, jpeg_store_5m, store_5m)
         # bad files flagged exactly as in a raw build; sizes from the same headers
         assert np.array_equal(st.image_status, raw.image_status)
         assert np.array_equal(st.image_source_size, raw.image_source_size)
-        jp = st.jpeg
+        jp = st.pixel_block
         ok = np.flatnonzero(st.image_ok)
         assert np.array_equal(np.flatnonzero(jp.lengths), ok)
         assert jp.nbytes == int(jp.lengths.sum())  # nothing but the images' bytes
@@ -63,7 +63,7 @@ def test_the_same_bad_rows_and_report_as_a_raw_build(sample_root_5m, jpeg_store_
         for kind, mode in (("grayscale", b"L"), ("cmyk", b"CMYK"), ("png_named_jpg", b"RGB")):
             row = sample_root_5m.fault_row(kind)
             assert st.image_status[row] == ImageStatus.OK
-            assert bytes(st.jpeg.modes[row]) == mode
+            assert bytes(st.pixel_block.modes[row]) == mode
 
 
 def test_size_on_disk(make_root, build_store, tmp_path):
@@ -123,9 +123,11 @@ def _same_images(a, b) -> None:
         assert np.array_equal(x.image_status, y.image_status)
         assert np.array_equal(x.image_source_size, y.image_source_size)
         for r in range(x.n_rows):
-            assert x.jpeg.encoded(r) == y.jpeg.encoded(r), r
-        assert np.array_equal(x.jpeg.modes, y.jpeg.modes) and np.array_equal(x.jpeg.sizes, y.jpeg.sizes)
-        assert x.jpeg.nbytes == y.jpeg.nbytes == int(x.jpeg.lengths.sum())
+            assert x.pixel_block.encoded(r) == y.pixel_block.encoded(r), r
+        assert np.array_equal(x.pixel_block.modes, y.pixel_block.modes) and np.array_equal(
+            x.pixel_block.sizes, y.pixel_block.sizes
+        )
+        assert x.pixel_block.nbytes == y.pixel_block.nbytes == int(x.pixel_block.lengths.sum())
 
 
 def test_extension_adds_splits_without_leftover_bytes(sample_root_5m, build_store, tmp_path):
@@ -162,10 +164,10 @@ def test_reencoded_at_a_quality(sample_root_5m, build_store, tmp_path):
         sample_root_5m, out=tmp_path / "q.h5", image_size=128, splits="val", pixels="jpeg", jpeg_quality=90
     )
     with open_store(raw.store) as a, open_store(q.store) as b:
-        assert b.jpeg.quality == 90 and np.array_equal(a.image_status, b.image_status)
+        assert b.pixel_block.quality == 90 and np.array_equal(a.image_status, b.image_status)
         ok = np.flatnonzero(b.image_ok)
-        assert set(b.jpeg.modes[ok].tolist()) == {b"RGB"}
-        assert (b.jpeg.sizes[ok].min(axis=1) == 128).all()  # resized, not cropped
+        assert set(b.pixel_block.modes[ok].tolist()) == {b"RGB"}
+        assert (b.pixel_block.sizes[ok].min(axis=1) == 128).all()  # resized, not cropped
         x, y = np.asarray(a.images[ok]).astype(int), b.images[ok].astype(int)
         diff = np.abs(x - y)
         assert diff.mean() < 3 and np.percentile(diff, 99) <= 16  # JPEG loss at quality 90
@@ -178,7 +180,7 @@ def test_verify_finds_changed_bytes(sample_root_5m, jpeg_store_5m, tmp_path):
     shutil.copy(jpeg_store_5m, copy)
     with open_store(copy) as st:
         row = int(np.flatnonzero(st.image_ok)[0])
-        at = st.jpeg.start + int(st.jpeg.offsets[row]) + 100
+        at = st.pixel_block.start + int(st.pixel_block.offsets[row]) + 100
     with open(copy, "r+b") as fh:
         fh.seek(at)
         fh.write(b"\x00\x01\x02")

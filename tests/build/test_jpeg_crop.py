@@ -23,11 +23,11 @@ def test_the_crop_is_encoded_once_and_reads_as_the_raw_store(sample_root_5m, bui
         sample_root_5m, out=tmp_path / "c.h5", pixels="jpeg", jpeg_quality=90, jpeg_crop=True, **kw
     )
     with open_store(raw.store) as a, open_store(crop.store) as c, open_store(whole.store) as w:
-        assert c.jpeg.quality == 90 and np.array_equal(a.image_status, c.image_status)
+        assert c.pixel_block.quality == 90 and np.array_equal(a.image_status, c.image_status)
         ok = np.flatnonzero(c.image_ok)
-        assert (c.jpeg.sizes[ok] == 128).all()  # the crop itself, not the resized image
-        assert (w.jpeg.sizes[ok].max(axis=1) > 128).any()
-        assert c.jpeg.lengths[ok].sum() < w.jpeg.lengths[ok].sum()
+        assert (c.pixel_block.sizes[ok] == 128).all()  # the crop itself, not the resized image
+        assert (w.pixel_block.sizes[ok].max(axis=1) > 128).any()
+        assert c.pixel_block.lengths[ok].sum() < w.pixel_block.lengths[ok].sum()
         diff = np.abs(np.asarray(a.images[ok]).astype(int) - c.images[ok].astype(int))
         assert diff.mean() < 3 and np.percentile(diff, 99) <= 16  # JPEG loss at quality 90
     assert verify_store(crop.store, str(sample_root_5m.root)) == []

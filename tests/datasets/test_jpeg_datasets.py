@@ -132,8 +132,10 @@ def test_the_gpu_decoder_on_the_cpu(sample_root_5m, build_store, tmp_path, size,
     jpeg = build_store(sample_root_5m, out=tmp_path / "j.h5", pixels="jpeg", **kw).store
     with open_store(raw) as a, open_store(jpeg) as b:
         rows = np.flatnonzero(b.image_ok)
-        encoded = [torch.frombuffer(bytearray(b.jpeg.encoded(int(r))), dtype=torch.uint8) for r in rows]
-        got = GpuJpegDecoder(b.jpeg, torch.device("cpu"))(encoded, rows)
+        encoded = [
+            torch.frombuffer(bytearray(b.pixel_block.encoded(int(r))), dtype=torch.uint8) for r in rows
+        ]
+        got = GpuJpegDecoder(b.pixel_block, torch.device("cpu"))(encoded, rows)
         want = torch.from_numpy(np.asarray(a.images)[rows]).permute(0, 3, 1, 2)
         assert got.shape == want.shape and got.is_contiguous(memory_format=torch.channels_last)
         diff = (got.int() - want.int()).abs()

@@ -49,7 +49,7 @@ def test_both_decoders_give_the_raw_pixels(pair, fast):
         pytest.skip("simplejpeg is not installed")
     raw, jpeg = pair
     with open_store(raw) as a, open_store(jpeg) as b:
-        block = b.jpeg
+        block = b.pixel_block
         dec = RowDecoder(b.image_size, block.fit, block.draft, fast=fast)
         assert (dec.simplejpeg is not None) == fast
         out = np.empty(block.row_shape, dtype=np.uint8)
@@ -67,12 +67,12 @@ def test_the_block_reads_rows_in_any_order(jpeg_store_5m, store_5m):
     with open_store(jpeg_store_5m) as b, open_store(store_5m) as a:
         ok = np.flatnonzero(b.image_ok)
         rows = np.r_[ok[::-7], ok[:3], ok[:3]]
-        out = b.jpeg.read(rows, np.empty((len(rows), 256, 256, 3), dtype=np.uint8))
+        out = b.pixel_block.read(rows, np.empty((len(rows), 256, 256, 3), dtype=np.uint8))
         assert np.array_equal(out, np.asarray(a.images)[rows])
         with pytest.raises(ValueError, match="out must be"):
-            b.jpeg.read(rows, np.empty((1, 256, 256, 3), dtype=np.uint8))
+            b.pixel_block.read(rows, np.empty((1, 256, 256, 3), dtype=np.uint8))
         with pytest.raises(IndexError):
-            b.jpeg.encoded(b.n_rows)
+            b.pixel_block.encoded(b.n_rows)
 
 
 def test_pil_is_the_stored_image(sample_root_5m, jpeg_store_5m):
@@ -82,7 +82,7 @@ def test_pil_is_the_stored_image(sample_root_5m, jpeg_store_5m):
         for kind in ("grayscale", "cmyk", "png_named_jpg"):
             row = sample_root_5m.fault_row(kind)
             with Image.open(sample_root_5m.fault_path(kind)) as want:
-                got = st.jpeg.pil(row)
+                got = st.pixel_block.pil(row)
                 assert (got.mode, got.size) == (want.mode, want.size)
                 assert np.array_equal(np.asarray(got), np.asarray(want))
 
@@ -91,12 +91,12 @@ def test_a_raw_store_has_no_jpeg_block(store_5m):
     with open_store(store_5m) as st:
         assert st.codec.name == "raw"
         with pytest.raises(StoreFormatError, match="is a raw store"):
-            st.jpeg  # noqa: B018
+            st.pixel_block  # noqa: B018
 
 
 def test_pickles_as_its_store(jpeg_store_5m):
     with open_store(jpeg_store_5m) as st:
-        block = st.jpeg
+        block = st.pixel_block
         row = int(np.flatnonzero(st.image_ok)[0])
         again = pickle.loads(pickle.dumps(block))  # noqa: S301 - our own object
         assert isinstance(again, JpegBlock) and again.encoded(row) == block.encoded(row)
@@ -109,7 +109,7 @@ def test_damaged_tables_are_refused(jpeg_store_5m, tmp_path):
     with h5py.File(bad, "r+") as f:
         f[fmt.JPEG_OFFSETS][3] = 10**12
     with open_store(bad) as st, pytest.raises(StoreFormatError, match="point outside"):
-        st.jpeg  # noqa: B018
+        st.pixel_block  # noqa: B018
     with h5py.File(bad, "r+") as f:
         f.attrs[fmt.ATTR_PIXELS] = "webp"
     with pytest.raises(StoreFormatError, match="'pixels' attribute is 'webp'"):
