@@ -236,7 +236,7 @@ class StoreDataset(PeerAttributes, torch.utils.data.Dataset):
         Indices are those of the dataset's targets (``target_type=rank``), for any rank the
         store holds, whatever ``target_type`` is.
         """
-        return self.label_space.codes(self._target_rank(rank), self._rows)
+        return self.label_space.codes(self.target_rank(rank), self._rows)
 
     @property
     def targets(self) -> np.ndarray:
@@ -252,8 +252,19 @@ class StoreDataset(PeerAttributes, torch.utils.data.Dataset):
         cols = [self.label_indices(r) for r in ranks]
         return cols[0] if len(cols) == 1 else np.stack(cols, axis=1)
 
-    def _target_rank(self, rank: str | None) -> str:
-        """``rank`` as the store names it (by default the single ``target_type``)."""
+    def target_rank(self, rank: str | None = None) -> str:
+        """``rank`` as the store names it (an alias such as ``"uri"`` resolved).
+
+        Parameters
+        ----------
+        rank : str, optional
+            A rank or label column; by default the single ``target_type``.
+
+        Raises
+        ------
+        InvalidArgumentError
+            ``rank`` is None and ``target_type`` is not a single rank.
+        """
         return resolve_column(rank, self.options.target_type, self.rank_aliases)
 
     def num_classes(self, rank: str | None = None) -> int:
@@ -262,11 +273,11 @@ class StoreDataset(PeerAttributes, torch.utils.data.Dataset):
         This is the size of the label space (a classifier's output width): labels absent
         from this split count too, as every label of the store has an index.
         """
-        return len(self.label_space.vocab(self._target_rank(rank)))
+        return len(self.label_space.vocab(self.target_rank(rank)))
 
     def class_counts(self, rank: str | None = None) -> np.ndarray:
         """Samples per label index at ``rank`` (int64, length :meth:`num_classes`; missing labels not counted)."""
-        codes = self.label_indices(self._target_rank(rank))
+        codes = self.label_indices(self.target_rank(rank))
         return np.bincount(codes[codes >= 0], minlength=self.num_classes(rank)).astype(np.int64)
 
     @property
@@ -351,9 +362,7 @@ class StoreDataset(PeerAttributes, torch.utils.data.Dataset):
         -------
         str or numpy.ndarray of object
         """
-        return self.label_space.index2label(
-            index, resolve_column(column, self.options.target_type, self.rank_aliases)
-        )
+        return self.label_space.index2label(index, self.target_rank(column))
 
     def label2index(self, label, column: str | None = None):
         """Convert text label(s) to target index (indices); ``""`` and NaN map to -1.
@@ -365,9 +374,7 @@ class StoreDataset(PeerAttributes, torch.utils.data.Dataset):
         KeyError
             A label is not in the column's vocabulary.
         """
-        return self.label_space.label2index(
-            label, resolve_column(column, self.options.target_type, self.rank_aliases)
-        )
+        return self.label_space.label2index(label, self.target_rank(column))
 
     # ------------------------------------------------------------------ samples
     def __getitem__(self, index: int):

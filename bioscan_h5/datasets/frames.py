@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,14 +36,15 @@ class FrameRules:
         The columns the dataset class reads (its loader function reads every column).
     labels : tuple of str
         The columns that get a ``<column>_index`` column, in the order they are added.
-    image_path : bool
-        Add an ``image_path`` column after them (BIOSCAN-5M).
+    image_path : callable, optional
+        Adds an ``image_path`` column after them: a metadata row -> its image file (BIOSCAN-5M's
+        ``get_image_path``).
     """
 
     dtypes: Mapping[str, Any]
     usecols: tuple[str, ...]
     labels: tuple[str, ...]
-    image_path: bool = False
+    image_path: Callable[[Mapping[str, Any]], str] | None = None
 
 
 @functools.cache
@@ -112,7 +113,7 @@ def peer_frame(
     df = pd.DataFrame(data, index=rows)
     for name in rules.labels:
         df[f"{name}_index"] = df[name].cat.codes
-    if rules.image_path:
+    if rules.image_path is not None:
         df["image_path"] = text_series(get_layout(st.dataset).image_relpaths(st, rows), rows)
     if index is not None:
         df.index = pd.Index(np.asarray(index, dtype=np.int64))

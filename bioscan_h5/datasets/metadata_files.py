@@ -19,6 +19,7 @@ from .. import format as fmt
 from ..layouts import SCHEMAS, FrameSource, get_layout
 from ..metadata import fingerprint
 from ..store import Store
+from .frames import text_series
 
 __all__ = [
     "default_dtype_enum",
@@ -109,13 +110,12 @@ def load_csv(
     if split is not None and split != "all":
         df = df.iloc[get_layout(dataset).split_rows(FrameSource(df), split)]
     for c in rules.labels:
-        if not rules.image_path:  # the peer's Canadian Invertebrates loader makes them categories here
+        if rules.image_path is None:  # the peer's Canadian Invertebrates loader makes them categories here
             df[c] = df[c].astype("category")
         df[c + "_index"] = df[c].cat.codes
-    if rules.image_path:
-        chunk = df["chunk"].astype(str) + os.path.sep
-        chunk = chunk.where(df["chunk"].notna(), "")
-        df["image_path"] = df["split"] + os.path.sep + chunk + df["processid"] + ".jpg"
+    if rules.image_path is not None:
+        paths = map(rules.image_path, df[["split", "chunk", "processid"]].to_dict("records"))
+        df["image_path"] = text_series(list(paths), df.index)
     return df
 
 

@@ -19,6 +19,7 @@ from .. import format as fmt
 from ..errors import InvalidArgumentError, SplitNotBuiltError, StoreNotFoundError
 from ..format import ImageStatus
 from ..layouts import get_layout
+from ..pixels import CODECS
 from ..store import Store
 from .options import DatasetOptions
 
@@ -104,21 +105,27 @@ def _find(req: StoreRequest) -> str | None:
     layout, root = get_layout(req.dataset), req.given_root
     folder = layout.store_dir(root)
     if not layout.schema.has_images:  # one store per root
-        path = layout.store_path(root, req.image_package, fmt.DEFAULT_IMAGE_SIZE)
+        path = layout.store_path(root)
         return path if os.path.exists(path) else None
     if req.image_size is not None:
         path = layout.store_path(root, req.image_package, req.image_size)
         if os.path.exists(path):
             return path
-        # else a JPEG store of that size: <name>_jpeg.h5 or <name>_jpeg<Q>.h5
-        jpeg = sorted(glob.glob(path[: -len(".h5")] + "_jpeg*.h5"))
-        if len(jpeg) > 1:
-            raise InvalidArgumentError(
-                f"Several JPEG stores for image_package={req.image_package!r} and image_size={req.image_size!r}"
-                f" in {folder!r}: {', '.join(os.path.basename(c) for c in jpeg)}. Choose one with store=."
-            )
-        return jpeg[0] if jpeg else None
-    candidates = sorted(glob.glob(os.path.join(folder, f"{req.dataset}_{req.image_package}_*px*.h5")))
+        # else a store of another pixel kind: its file names begin with the kind's plain suffix
+        for codec in CODECS.values():
+            if suffix := codec.file_suffix(None, False):
+                pattern = layout.store_path(root, req.image_package, req.image_size, suffix=suffix + "*")
+                found = sorted(glob.glob(pattern))
+                if len(found) > 1:
+                    raise InvalidArgumentError(
+                        f"Several {codec.name.upper()} stores for image_package={req.image_package!r} and"
+                        f" image_size={req.image_size!r} in {folder!r}:"
+                        f" {', '.join(os.path.basename(c) for c in found)}. Choose one with store=."
+                    )
+                if found:
+                    return found[0]
+        return None
+    candidates = sorted(glob.glob(layout.store_path(root, req.image_package, "*", suffix="*")))
     default = layout.store_path(root, req.image_package, fmt.DEFAULT_IMAGE_SIZE)
     if default in candidates:
         return default

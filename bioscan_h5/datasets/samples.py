@@ -23,7 +23,7 @@ from .dna_plan import DnaPlan
 from .labels import LabelSpace
 from .options import DatasetOptions
 
-__all__ = ["SampleReader", "batch_targets", "collate", "take_rows"]
+__all__ = ["SampleReader", "batch_targets", "collate"]
 
 _OK = int(ImageStatus.OK)
 
@@ -63,16 +63,6 @@ def batch_targets(labels: LabelSpace, opts: DatasetOptions, rows: np.ndarray, ta
         out["target"] = out[f"{opts.target_type[0]}_index"]
     else:
         out["target"] = torch.from_numpy(np.stack(codes, axis=1))
-    return out
-
-
-def take_rows(images, rows: np.ndarray) -> np.ndarray:
-    """The pixels of ``rows`` (in that order) from a memory map or an h5py dataset."""
-    if isinstance(images, np.ndarray):
-        return np.asarray(images)[rows]
-    out = np.empty((len(rows), *images.shape[1:]), dtype=images.dtype)
-    for i, r in enumerate(rows):
-        images.read_direct(out, np.s_[int(r)], np.s_[i])
     return out
 
 
@@ -137,26 +127,15 @@ class SampleReader:
         """The samples of ``rows``, with the pixels of all of them read in one engine call."""
         rows = np.asarray(rows, dtype=np.int64)
         self.store.check_unchanged()
-        samples = self._many(rows)
-        self.store.check_unchanged()
-        return samples
-
-    def _many(self, rows: np.ndarray) -> list:
         if self._verify:
             self.store.verify_rows(rows, images=self.options.wants_image)
         if self._as_image is None:
-            return [self._sample(r, None) for r in rows.tolist()]
-        assert self.pixels is not None and self._one_image is not None  # made with _as_image
-        self.check_images(rows)
-        n, px = len(rows), self.pixels
-        if self.options.image_format == "pil" and self.store.codec.stored_pil:
-            return [self._sample(r, self._one_image(r)) for r in rows.tolist()]
-        if self.options.image_format == "pil":
-            block = self._scratch(n)
-        else:  # the samples are rows of this block: one allocation, no copy per sample
-            block = np.empty((n, *px.row_shape), dtype=np.uint8)
-        px.read(rows, block)
-        return [self._sample(r, self._as_image(block[k])) for k, r in enumerate(rows.tolist())]
+            samples = [self._sample(r, None) for r in rows.tolist()]
+        else:
+            self.check_images(rows)
+            samples = [self._sample(r, im) for r, im in zip(rows.tolist(), self.many_images(rows))]
+        self.store.check_unchanged()
+        return samples
 
     def batch(
         self,
@@ -219,22 +198,21 @@ class SampleReader:
                 getter = self._getters[self.options.modality.index(m)]
                 assert getter is not None  # None only for the image
                 out[m] = [getter(int(r)) for r in rows]
-        out.update(self._batch_targets(rows))
+        out.update(batch_targets(self.labels, self.options, rows, self._name_tables))
         st.check_unchanged()
         return out
-
-    def _batch_targets(self, rows: np.ndarray) -> dict[str, Any]:
-        """``<rank>`` (names, as a dict sample holds them), ``<rank>_index`` and ``target``."""
-        return batch_targets(self.labels, self.options, rows, self._name_tables)
 
     def many_images(self, rows: np.ndarray) -> list:
         """The images of ``rows`` as samples hold them (``image_format``, then ``transform``)."""
         assert self.pixels is not None and self._as_image is not None and self._one_image is not None
-        if self.options.image_format == "pil" and self.store.codec.stored_pil:
+        pil = self.options.image_format == "pil"
+        if pil and self.store.codec.stored_pil:
             return [self._one_image(r) for r in rows.tolist()]
-        block = np.empty((len(rows), *self.pixels.row_shape), dtype=np.uint8)
+        # PIL copies out of a reused buffer; other images are views of one new block (no copy each)
+        n = len(rows)
+        block = self._scratch(n) if pil else np.empty((n, *self.pixels.row_shape), dtype=np.uint8)
         self.pixels.read(rows, block)
-        return [self._as_image(block[k]) for k in range(len(rows))]
+        return [self._as_image(block[k]) for k in range(n)]
 
     def check_images(self, rows: np.ndarray) -> None:
         """Raise :class:`ImageUnavailableError` for the first row whose image is not in the store."""

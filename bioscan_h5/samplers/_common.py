@@ -26,9 +26,7 @@ def dataset_labels(dataset: Any, rank: str | None) -> np.ndarray:
     if isinstance(dataset, ConcatDataset):
         return np.concatenate([dataset_labels(d, rank) for d in dataset.datasets])
     if hasattr(dataset, "label_indices"):
-        if rank is None:
-            rank = dataset._target_rank(None)
-        return np.asarray(dataset.label_indices(rank), dtype=np.int64)
+        return np.asarray(dataset.label_indices(dataset.target_rank(rank)), dtype=np.int64)
     labels = np.asarray(dataset)
     if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
         raise InvalidArgumentError(
