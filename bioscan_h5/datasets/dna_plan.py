@@ -21,20 +21,16 @@ class DnaPlan:
     Attributes
     ----------
     max_nucleotides : int or None
-        Truncation of the served barcodes.
     tokenizer : Tokenizer or None
-        ``dna_transform`` when it is one of ours: it then receives the stored codes directly.
+        ``dna_transform`` when it is one of ours: it receives the stored codes.
     stored_tokens : str or None
-        The name of tokens precomputed at build time (``build --tokenize``) that equal what
-        ``tokenizer`` would give; they are served as they are.
+        Tokens precomputed at build time (``build --tokenize``) equal to ``tokenizer``'s, served as they are.
     transform : callable or None
         Any other ``dna_transform``, applied to the text.
     whole : bool
-        Barcodes are read beyond the store's fixed-width array, from its whole-barcode block
-        (``max_nucleotides`` is None or wider than the array).
+        Barcodes are read from the whole-barcode block (wider than the fixed-width array).
     encoder : Tokenizer or None
-        The tokenizer whose bound ``encode`` is ``transform``: samples get its ``(ids, mask)``
-        pair, and batches are tokenized in one call to it.
+        The tokenizer whose bound ``encode`` is ``transform``: batches are tokenized in one call.
     """
 
     max_nucleotides: int | None
@@ -68,12 +64,8 @@ class DnaPlan:
             return self.max_nucleotides
         return stored
 
-    def one(self, st, row: int):
-        """The barcode of one row: text (``nan`` if missing), or a token tensor."""
-        return self.getter(st)(row)
-
     def getter(self, st) -> Callable[[int], Any]:
-        """``row -> barcode`` as :meth:`one` gives it, with the store's arrays looked up once."""
+        """``row -> barcode`` (text, ``nan`` if missing, or a token tensor); arrays looked up once."""
         import torch
 
         if self.stored_tokens is not None:

@@ -1,8 +1,7 @@
-"""The ``metadata`` DataFrames of the datasets, assembled from the store as the peer's look.
+"""The ``metadata`` DataFrames of the datasets, assembled from a store as the peer's look.
 
-:func:`peer_frame` gives the frame ``bioscan-dataset`` reads with pandas (each dataset's
-layout module names its dtypes and columns) from a store's arrays: same columns, order,
-dtypes and values, ``<label>_index`` columns; index = row number unless the caller gives one.
+:func:`peer_frame` gives the frame ``bioscan-dataset`` reads with pandas (each dataset module
+names its :class:`FrameRules`): same columns, order, dtypes, values and ``<label>_index`` columns.
 """
 
 from __future__ import annotations
@@ -30,15 +29,13 @@ class FrameRules:
     Attributes
     ----------
     dtypes : Mapping[str, Any]
-        Each column's dtype in the frame (``str``, ``"category"``, ``float``, ``"uint8"``,
-        ``"Int64"``); columns not named are given pandas' inferred type.
+        Column dtypes (``str``, ``"category"``, ``float``, ``"uint8"``, ``"Int64"``); others inferred.
     usecols : tuple of str
         The columns the dataset class reads (its loader function reads every column).
     labels : tuple of str
-        The columns that get a ``<column>_index`` column, in the order they are added.
+        The columns that get a ``<column>_index`` column, in order.
     image_path : callable, optional
-        Adds an ``image_path`` column after them: a metadata row -> its image file (BIOSCAN-5M's
-        ``get_image_path``).
+        A metadata row -> its image file: adds an ``image_path`` column last (BIOSCAN-5M).
     """
 
     dtypes: Mapping[str, Any]
@@ -89,13 +86,10 @@ def peer_frame(
     max_nucleotides : int or None
         Barcodes are cut to this many letters (None: whole; the store must hold them).
     labels : LabelSpace
-        The label indices (with BIOSCAN-1M's ``reduce_repeated_barcodes``, over the
-        de-duplicated file).
     columns : sequence of str, optional
-        The file's columns to hold, in order (default: those of ``rules.usecols`` the store has,
-        in the file's order).
+        The file's columns to hold (default: ``rules.usecols``), in the file's order.
     index : numpy.ndarray, optional
-        The frame's index (default: ``rows``, the row numbers in the file).
+        The frame's index (default: ``rows``).
 
     Raises
     ------

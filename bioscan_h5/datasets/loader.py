@@ -19,7 +19,7 @@ from ..errors import InvalidArgumentError, KeptBatchWarning
 from ..pixels.gpu_jpeg import check_gpu_decode
 from .base import StoreDataset
 from .indices import as_indices
-from .loader_state import LoaderCursor, Resumable
+from .loader_state import LoaderCursor
 from .ring import LIFETIME, Ring, Slot, ring_size
 
 __all__ = ["BatchLoader", "batch_loader", "gather_batch", "resolve_dataset"]
@@ -32,16 +32,14 @@ def gather_batch(dataset, indices) -> dict[str, object]:
     """Collate the samples ``indices`` of ``dataset`` into one dict of new tensors.
 
     ``dataset`` is one of our datasets, or a ``Subset`` / ``ConcatDataset`` / ``random_split``
-    part of them. Keys: ``"index"`` (int64, the indices asked for); ``"image"`` (uint8
-    ``(B, 3, S, S)``, channels-last; with a dataset ``transform``, the transformed images
-    collated as ``DataLoader`` collates them); ``"dna"`` and ``"dna_length"`` (uint8 codes and
-    int64 lengths, ``-1`` = missing), or ``"dna"`` and ``"dna_mask"`` (int64 tokens and
-    attention mask) when ``dna_transform`` is a :class:`~bioscan_h5.tokenizers.Tokenizer` or
-    its ``encode``, or the collated results of any other ``dna_transform``; for each target
-    rank, ``"<rank>"`` (the label names, as a dict sample holds them) and ``"<rank>_index"``
-    (int64); ``"target"`` (int64 ``(B,)`` or ``(B, n_targets)``; a list of names or tuples of
-    names with ``target_format="text"``; with ``target_transform``, its results collated);
-    each other modality (numeric columns as tensors, text columns as lists).
+    part of them. Keys: ``"index"`` (int64); ``"image"`` (uint8 ``(B, 3, S, S)``, channels-last;
+    with a ``transform``, its results collated as ``DataLoader`` does); ``"dna"`` and
+    ``"dna_length"`` (uint8 codes, int64 lengths, ``-1`` = missing), or ``"dna"`` and
+    ``"dna_mask"`` (int64 tokens and mask) when ``dna_transform`` is a
+    :class:`~bioscan_h5.tokenizers.Tokenizer` or its ``encode`` (any other: its results
+    collated); per target rank ``"<rank>"`` (label names) and ``"<rank>_index"`` (int64);
+    ``"target"`` (int64 ``(B,)`` or ``(B, n_targets)``, names with ``target_format="text"``,
+    ``target_transform``'s results collated); other modalities (numbers as tensors, text as lists).
     """
     base, rows = resolve_dataset(dataset)
     idx = as_indices(indices, len(rows))
@@ -51,11 +49,8 @@ def gather_batch(dataset, indices) -> dict[str, object]:
 def resolve_dataset(dataset) -> tuple[StoreDataset, np.ndarray]:
     """The dataset of ours behind ``dataset`` and the store row of each of its indices.
 
-    Parameters
-    ----------
-    dataset : StoreDataset, Subset, or ConcatDataset
-        A ``Subset`` (what ``random_split`` returns) of any of these, or a ``ConcatDataset``
-        of parts that serve the same samples (one store, equal options).
+    ``dataset`` is one of ours, a ``Subset`` (``random_split``'s parts) of any of these, or a
+    ``ConcatDataset`` of parts that serve the same samples (one store, equal options).
 
     Raises
     ------
@@ -216,7 +211,7 @@ def _pinned(batch: dict) -> dict:
     return {k: v.pin_memory() if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
 
 
-class BatchLoader(Resumable):
+class BatchLoader:
     """Iterable of collated batch dicts: what :func:`batch_loader` returns (see there).
 
     Attributes
@@ -285,6 +280,33 @@ class BatchLoader(Resumable):
         self._kept: list[str] = []  # buffers a kept batch held, found by a gathering thread
         self._warned = False
         self._cursor = LoaderCursor(self)  # where the consumer is in the epoch (loader_state)
+
+    def state_dict(self) -> dict:
+        """Where the consumer is: load it into a new loader to go on from the next batch.
+
+        As torchdata's ``StatefulDataLoader.state_dict``: a loader that loads the state taken
+        after batch k of an epoch (in a new process, with any ``num_workers``) yields the
+        batches after k, then the later epochs. Batches gathered ahead do not count. A plain
+        dict of ints, strings, bools and uint8 tensors (the generators the epoch's order was
+        drawn from): ``torch.save`` it, read it with ``torch.load(..., weights_only=True)``.
+
+        Raises
+        ------
+        InvalidArgumentError
+            The sampler is not one whose order the state can record (README, "Preemptible jobs").
+        """
+        return self._cursor.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        """Go on from ``state`` (from :meth:`state_dict`) at the next ``iter(loader)``.
+
+        Raises
+        ------
+        InvalidArgumentError
+            The state is from a loader with another dataset length, sampler, generator,
+            ``batch_size`` or ``drop_last``, or a DistributedSampler with another number of ranks.
+        """
+        self._cursor.load_state_dict(state)
 
     def __len__(self) -> int:
         return len(self.batch_sampler)  # type: ignore[arg-type]  # a batch sampler without len: TypeError, as DataLoader's

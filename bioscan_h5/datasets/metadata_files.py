@@ -35,8 +35,7 @@ __all__ = [
 def default_dtype_enum(prefix: str, module: str) -> Any:
     """A loader's ``MetadataDtype`` enum: its member ``DEFAULT`` stands for the peer's ``COLUMN_DTYPES``.
 
-    A ``str`` enum, so that its value (``"<prefix>_default_dtypes"``) compares equal too. (Typed
-    ``Any``: a type checker cannot see the members of an enum class made at run time.)
+    A ``str`` enum, equal to its value ``"<prefix>_default_dtypes"`` (typed ``Any``: made at run time).
     """
     return enum.Enum("MetadataDtype", {"DEFAULT": f"{prefix}_default_dtypes"}, type=str, module=module)
 
@@ -50,8 +49,7 @@ def is_default_dtype(dtype) -> bool:
 def matching_store(metadata_path, store, folders: Sequence[str]) -> str | None:
     """``store`` if given, else a store in one of ``folders`` whose recorded source file is ``metadata_path``.
 
-    A store matches when the file's size and modification time are those recorded, or, if
-    only its time changed, its SHA-256.
+    The file's recorded size and modification time match, or its size and SHA-256.
     """
     if store is not None:
         return os.fspath(store)
@@ -91,10 +89,9 @@ def holds_barcodes(path: str, max_nucleotides: int | None) -> bool:
 def load_csv(
     dataset: str, rules, metadata_path, max_nucleotides, reduce_repeated_barcodes, split, dtype, **kwargs
 ):
-    """The peer's CSV path (used when no store matches or pandas options are given).
+    """The peer's CSV path (no store matches, or pandas options are given).
 
-    ``rules`` (a :class:`~.frames.FrameRules`) names the label columns; ``dtype`` is passed
-    to :func:`pandas.read_csv` (the peer's ``COLUMN_DTYPES`` for the default).
+    ``rules`` is a :class:`~.frames.FrameRules`; ``dtype`` is passed to :func:`pandas.read_csv`.
     """
     import pandas as pd
 
@@ -139,19 +136,10 @@ def load_peer_metadata(
 ):
     """What a peer-shaped ``load_<dataset>_metadata`` returns, from a matching store if there is one.
 
-    Parameters
-    ----------
-    dataset : type
-        The dataset class; its ``store_file_metadata`` assembles the frame from a store, and
-        its ``frame_rules`` (the peer's dtypes and columns) parse the file itself.
-    store_folders : list of str
-        Where that file's stores are.
-    metadata_path, max_nucleotides, reduce_repeated_barcodes, split, dtype, store
-        The loader's arguments.
-    read_csv_kwargs : dict
-        Extra ``pandas.read_csv`` arguments (any: the file is parsed).
-    check_barcodes : bool
-        Parse the file when the store found cuts barcodes shorter than asked.
+    ``dataset`` is the dataset class (``store_file_metadata`` reads a store, ``frame_rules`` the
+    file), ``store_folders`` where its stores are, ``read_csv_kwargs`` extra ``pandas.read_csv``
+    arguments (the file is then parsed); the others are the loader's. ``check_barcodes``: parse
+    the file when the store found cuts barcodes shorter than asked.
     """
     path = None
     if not read_csv_kwargs and is_default_dtype(dtype) and is_path(metadata_path):

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InvalidArgumentError
-from ._common import EpochSeeds, LabelBatchSampler, LabelGroups, dataset_labels, replicas, shuffle_segments
+from ._common import LabelBatchSampler, LabelGroups, shuffle_segments
 
 __all__ = ["DistributedPositivePairSampler", "PositivePairSampler", "draw_positives"]
 
@@ -68,7 +68,7 @@ class PositivePairSampler(LabelBatchSampler):
         num_replicas: int | None = None,
         replica: int | None = None,
     ) -> None:
-        self.groups = LabelGroups(dataset_labels(dataset, rank))
+        self._setup(dataset, rank, seed, num_replicas, replica)
         self.pairs_per_batch = int(pairs_per_batch)
         if self.pairs_per_batch < 1:
             raise InvalidArgumentError(f"pairs_per_batch must be >= 1, got {pairs_per_batch!r}.")
@@ -77,8 +77,6 @@ class PositivePairSampler(LabelBatchSampler):
         if not len(self._anchors):
             raise InvalidArgumentError(f"No two samples share a label at rank {rank!r}: no positive pairs.")
         self.drop_last = bool(drop_last)
-        self.seeds = EpochSeeds(seed)
-        self.num_replicas, self.replica = replicas(num_replicas, replica, self._distributed)
         n, b = len(self._anchors), self.pairs_per_batch
         total = n // b if self.drop_last else -(-n // b)
         self.num_batches = total // self.num_replicas
