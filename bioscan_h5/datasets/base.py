@@ -171,9 +171,11 @@ class StoreDataset(PeerAttributes, torch.utils.data.Dataset):
 
     def _warn_if_resized(self, opts: DatasetOptions, st: Store) -> None:
         """Say so when a full-resolution package is served as the store's small images."""
-        if not opts.wants_image or opts.image_size is not None:
-            return
-        if opts.image_package not in FULL_RESOLUTION_PACKAGES:
+        if (
+            not opts.wants_image
+            or opts.image_size is not None
+            or opts.image_package not in FULL_RESOLUTION_PACKAGES
+        ):
             return
         warnings.warn(
             f"image_package={opts.image_package!r} holds full-resolution images, but {st.path!r} serves"

@@ -18,19 +18,10 @@ __all__ = ["DnaPlan"]
 class DnaPlan:
     """The barcode path chosen once per dataset.
 
-    Attributes
-    ----------
-    max_nucleotides : int or None
-    tokenizer : Tokenizer or None
-        ``dna_transform`` when it is one of ours: it receives the stored codes.
-    stored_tokens : str or None
-        Tokens precomputed at build time (``build --tokenize``) equal to ``tokenizer``'s, served as they are.
-    transform : callable or None
-        Any other ``dna_transform``, applied to the text.
-    whole : bool
-        Barcodes are read from the whole-barcode block (wider than the fixed-width array).
-    encoder : Tokenizer or None
-        The tokenizer whose bound ``encode`` is ``transform``: batches are tokenized in one call.
+    ``tokenizer``: ``dna_transform`` if it is one of ours (it receives the stored codes);
+    ``stored_tokens``: tokens built with ``build --tokenize`` equal to its output, served as they
+    are; ``transform``: any other ``dna_transform`` (on the text); ``whole``: read the whole-barcode
+    block; ``encoder``: the tokenizer whose bound ``encode`` is ``transform`` (batches in one call).
     """
 
     max_nucleotides: int | None

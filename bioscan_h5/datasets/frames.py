@@ -26,16 +26,9 @@ __all__ = ["FrameRules", "file_columns", "peer_frame", "text_series"]
 class FrameRules:
     """How the peer reads one dataset's metadata file into a frame.
 
-    Attributes
-    ----------
-    dtypes : Mapping[str, Any]
-        Column dtypes (``str``, ``"category"``, ``float``, ``"uint8"``, ``"Int64"``); others inferred.
-    usecols : tuple of str
-        The columns the dataset class reads (its loader function reads every column).
-    labels : tuple of str
-        The columns that get a ``<column>_index`` column, in order.
-    image_path : callable, optional
-        A metadata row -> its image file: adds an ``image_path`` column last (BIOSCAN-5M).
+    ``dtypes`` of the columns (others inferred); ``usecols`` the dataset class reads (its loader
+    function reads all); ``labels`` that get a ``<column>_index`` column, in order; ``image_path``
+    (BIOSCAN-5M): a metadata row -> its image file, for an ``image_path`` column last.
     """
 
     dtypes: Mapping[str, Any]
@@ -75,26 +68,10 @@ def peer_frame(
     columns: Sequence[str] | None = None,
     index: np.ndarray | None = None,
 ):
-    """The rows of a store as the peer's metadata frame.
+    """The store ``rows`` (in order) as the peer's metadata frame, indexed by ``index`` (default ``rows``).
 
-    Parameters
-    ----------
-    st : Store
-    rows : numpy.ndarray of int
-        The store rows, in the frame's order.
-    rules : FrameRules
-    max_nucleotides : int or None
-        Barcodes are cut to this many letters (None: whole; the store must hold them).
-    labels : LabelSpace
-    columns : sequence of str, optional
-        The file's columns to hold (default: ``rules.usecols``), in the file's order.
-    index : numpy.ndarray, optional
-        The frame's index (default: ``rows``).
-
-    Raises
-    ------
-    InvalidArgumentError
-        ``max_nucleotides`` asks for more of the barcodes than the store holds.
+    ``columns``: the file's columns to hold (default ``rules.usecols``). Barcodes are cut to
+    ``max_nucleotides`` (:class:`InvalidArgumentError` if the store holds fewer).
     """
     import pandas as pd
 

@@ -116,30 +116,29 @@ def batch_loader(
     shuffle, drop_last : bool
         Random order each epoch (ignored with ``sampler``); drop the last batch if it is smaller.
     sampler : Sampler, optional
-        A per-sample sampler, e.g. :class:`~torch.utils.data.DistributedSampler` (``set_epoch`` as usual).
+        A per-sample sampler, e.g. :class:`~torch.utils.data.DistributedSampler`.
     batch_sampler : Sampler of index lists, optional
-        Each batch's indices (:class:`~bioscan_h5.samplers.KClassMSampler`, ...); it sets the
+        Each batch's indices (:class:`~bioscan_h5.samplers.KClassMSampler`, ...): it sets the
         batch size, and excludes ``shuffle``, ``sampler`` and ``drop_last``.
     generator : torch.Generator, optional
-        Used as ``DataLoader`` uses it: the same generator state gives ``DataLoader``'s order.
+        The same generator state gives ``DataLoader``'s order.
     num_workers : int
-        Threads that gather batches in this process; 0 gathers each batch when it is asked for.
+        Threads that gather batches; 0 gathers each batch when it is asked for.
     batch_transform : callable, optional
         Applied to each batch dict: in the gathering thread, or, with ``device``, on the device.
     copy : bool
         New buffers for every batch. By default pixels live in a ring of buffers (:mod:`.ring`):
         a batch you keep stays intact, with a :class:`~bioscan_h5.errors.KeptBatchWarning` once.
     device : str or torch.device, optional
-        ``"cuda"`` (``"cuda:1"``, ...): batches are gathered into page-locked buffers and copied
-        to the GPU on a side stream, one batch in flight ahead. ``None`` or ``"cpu"``: CPU tensors.
+        ``"cuda"`` (``"cuda:1"``, ...): batches are copied to the GPU from page-locked buffers
+        on a side stream, one ahead. ``None`` or ``"cpu"``: CPU tensors.
     decode : {"cpu", "cuda"}, optional
-        JPEG stores: decode in the gathering threads, or on the GPU (:mod:`~bioscan_h5.pixels.gpu_jpeg`).
+        JPEG stores: decode in the gathering threads, or on the GPU.
     prefetch_factor : int, optional
-        Batches in flight per thread (default: ``num_workers + 1`` in all, each thread starts
-        its next batch while you use the last one; none ahead with ``num_workers=0``).
+        Batches in flight per thread (default: ``num_workers + 1`` in all; none ahead with
+        ``num_workers=0``).
     pin_memory : bool
-        Page-locked buffers (for your own ``.to("cuda", non_blocking=True)``). Implied by
-        ``device="cuda"``; ignored with a warning without CUDA.
+        Page-locked buffers; implied by ``device="cuda"``, ignored with a warning without CUDA.
     timeout : float
         Seconds to wait for a gathered batch (0: no limit); then ``RuntimeError``.
     worker_init_fn : callable, optional
@@ -214,12 +213,7 @@ def _pinned(batch: dict) -> dict:
 class BatchLoader:
     """Iterable of collated batch dicts: what :func:`batch_loader` returns (see there).
 
-    Attributes
-    ----------
-    dataset, batch_sampler, num_workers, device
-    ring_size : int
-        Reused pixel buffers (0 with ``copy=True`` on the CPU): enough that a loop holding
-        :data:`~.ring.LIFETIME` batches while it asks for the next makes no new buffer.
+    ``ring_size`` is the number of reused pixel buffers (0 with ``copy=True`` on the CPU).
     """
 
     lifetime = LIFETIME

@@ -30,9 +30,16 @@ __all__ = ["STATE_FORMAT", "LoaderCursor", "pack_generator_state", "unpack_gener
 #: The kind of state that ``BatchLoader.state_dict`` writes.
 STATE_FORMAT = "bioscan_h5.BatchLoader/1"
 
-#: Samplers whose order is drawn from their ``generator`` (torch's global one when it is None).
-_DRAWING = (RandomSampler, SubsetRandomSampler, WeightedRandomSampler)
-_FIXED = (SequentialSampler, range, list, tuple)
+#: How a loader finds its place again, per sampler type: "drawing" samplers draw their order
+#: from their ``generator`` (torch's global one when it is None).
+_KINDS = (
+    (ElasticDistributedSampler, "elastic"),
+    (DistributedSampler, "distributed"),
+    ((RandomSampler, SubsetRandomSampler, WeightedRandomSampler), "drawing"),
+    ((SequentialSampler, range, list, tuple), "fixed"),
+)
+#: The DistributedSampler arguments that fix its order, besides the epoch.
+_DISTRIBUTED_ARGS = ("num_replicas", "seed", "shuffle", "drop_last")
 _SUPPORTED = (
     "SequentialSampler, RandomSampler, SubsetRandomSampler, WeightedRandomSampler,"
     " DistributedSampler, bioscan_h5.samplers.ElasticDistributedSampler, or a list/range of indices"
@@ -41,15 +48,7 @@ _SUPPORTED = (
 
 def sampler_kind(sampler) -> str | None:
     """How a loader over ``sampler`` finds its place again (None: it cannot)."""
-    if isinstance(sampler, ElasticDistributedSampler):
-        return "elastic"
-    if isinstance(sampler, DistributedSampler):
-        return "distributed"
-    if isinstance(sampler, _DRAWING):
-        return "drawing"
-    if isinstance(sampler, _FIXED):
-        return "fixed"
-    return None
+    return next((kind for types, kind in _KINDS if isinstance(sampler, types)), None)
 
 
 def pack_generator_state(state: torch.Tensor) -> torch.Tensor:
@@ -178,13 +177,7 @@ class LoaderCursor:
             used = self.taken * loader.batch_size if self.in_epoch else None
             state["sampler"] = sampler.state_dict(yielded=used)
         elif self.kind == "distributed":
-            state["sampler"] = {
-                "epoch": sampler.epoch,
-                "num_replicas": sampler.num_replicas,
-                "seed": sampler.seed,
-                "shuffle": sampler.shuffle,
-                "drop_last": sampler.drop_last,
-            }
+            state["sampler"] = {k: getattr(sampler, k) for k in ("epoch", *_DISTRIBUTED_ARGS)}
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -248,7 +241,7 @@ class LoaderCursor:
             differ["generators"] = (sorted(saved), sorted(expected))
         if self.kind == "distributed":
             sampler, saved = self.sampler, state["sampler"]
-            for key in ("num_replicas", "seed", "shuffle", "drop_last"):
+            for key in _DISTRIBUTED_ARGS:
                 if saved[key] != getattr(sampler, key):
                     differ[f"sampler.{key}"] = (saved[key], getattr(sampler, key))
         if differ:

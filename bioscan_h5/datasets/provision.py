@@ -30,18 +30,8 @@ __all__ = ["StoreRequest", "download_root", "ensure_images", "provide_store"]
 class StoreRequest:
     """What a dataset needs from its store, and what it may do to get it.
 
-    Attributes
-    ----------
-    owner : str
-        The dataset class name (for messages).
-    dataset : str
-        ``"bioscan5m"`` or ``"bioscan1m"``.
-    root : str or None
-    image_package : str
-    image_size : int or None
-    build : {"auto", True, False}
-    splits : str
-        The ``--splits`` of a build that covers the dataset's split.
+    ``owner`` is the dataset class name (for messages), ``dataset`` the layout's name and
+    ``splits`` the ``--splits`` of a build that covers the dataset's split.
     """
 
     owner: str

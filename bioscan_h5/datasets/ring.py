@@ -21,15 +21,8 @@ LIFETIME = 2
 class Slot:
     """The buffers of one batch of at most ``capacity`` samples, each a :class:`~bioscan_h5._reuse.Buffer`.
 
-    A batch gets ``torch.from_numpy`` views of them, so a buffer knows whether a batch made
-    from it is still alive.
-
-    Parameters
-    ----------
-    capacity : int
-        The batch size.
-    pinned : bool
-        Page-locked host memory (for asynchronous copies to a GPU).
+    A batch gets ``torch.from_numpy`` views of them, so a buffer knows whether a batch made from
+    it is still alive. ``pinned``: page-locked host memory (for asynchronous copies to a GPU).
     """
 
     def __init__(self, capacity: int, pinned: bool = False) -> None:
@@ -89,22 +82,11 @@ class Slot:
 
 
 class Ring:
-    """``size`` slots, used in turn, kept by a loader across epochs.
-
-    Parameters
-    ----------
-    size : int
-    capacity : int
-        The batch size.
-    pinned : bool
-    """
+    """``size`` slots of ``capacity`` samples, used in turn, kept by a loader across epochs."""
 
     def __init__(self, size: int, capacity: int, pinned: bool = False) -> None:
         self.slots = [Slot(capacity, pinned) for _ in range(size)]
         self.next = 0  # the number of the next batch (counted across epochs)
-
-    def __len__(self) -> int:
-        return len(self.slots)
 
     def slot(self, batch_number: int) -> Slot:
         """The slot of the ``batch_number``-th batch (counted across epochs)."""
