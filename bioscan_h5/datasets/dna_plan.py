@@ -41,11 +41,9 @@ class DnaPlan:
         """The plan for a store and the dataset's ``max_nucleotides`` / ``dna_transform``."""
         wider = max_nucleotides is None or max_nucleotides > st.dna_codes.shape[1]
         whole = st.dna_tail is not None and wider
-        tok = _as_code_tokenizer(dna_transform)
+        tok, encoder = _our_tokenizer(dna_transform)
         if tok is None:
-            return cls(
-                max_nucleotides, transform=dna_transform, whole=whole, encoder=_bound_encode(dna_transform)
-            )
+            return cls(max_nucleotides, transform=dna_transform, whole=whole, encoder=encoder)
         stored = _matching_tokens(st, tok, max_nucleotides)
         return cls(max_nucleotides, tokenizer=tok, stored_tokens=stored, whole=whole)
 
@@ -111,25 +109,17 @@ class DnaPlan:
         return {"dna": torch.from_numpy(np.ascontiguousarray(codes)), "dna_length": torch.from_numpy(lengths)}
 
 
-def _as_code_tokenizer(dna_transform):
-    """The tokenizer if ``dna_transform`` is one of ours (it then receives stored codes)."""
+def _our_tokenizer(dna_transform) -> tuple[Any, Any]:
+    """``(dna_transform, None)`` if it is a tokenizer of ours, ``(None, owner)`` if it is one's bound ``encode``."""
     if dna_transform is None:
-        return None
+        return None, None
     from ..tokenizers import Tokenizer
 
-    return dna_transform if isinstance(dna_transform, Tokenizer) else None
-
-
-def _bound_encode(dna_transform):
-    """The tokenizer if ``dna_transform`` is the bound ``encode`` of one of ours, else None."""
+    if isinstance(dna_transform, Tokenizer):
+        return dna_transform, None
     owner = getattr(dna_transform, "__self__", None)
-    if owner is None:
-        return None
-    from ..tokenizers import Tokenizer
-
-    if isinstance(owner, Tokenizer) and getattr(dna_transform, "__func__", None) is Tokenizer.encode:
-        return owner
-    return None
+    bound = isinstance(owner, Tokenizer) and getattr(dna_transform, "__func__", None) is Tokenizer.encode
+    return None, owner if bound else None
 
 
 def _matching_tokens(st, tok, max_nucleotides: int | None) -> str | None:

@@ -47,15 +47,10 @@ def gather_batch(dataset, indices) -> dict[str, object]:
 
 
 def resolve_dataset(dataset) -> tuple[StoreDataset, np.ndarray]:
-    """The dataset of ours behind ``dataset`` and the store row of each of its indices.
+    """The dataset of ours behind ``dataset`` (or a ``Subset`` / ``ConcatDataset``), and each index's store row.
 
-    ``dataset`` is one of ours, a ``Subset`` (``random_split``'s parts) of any of these, or a
-    ``ConcatDataset`` of parts that serve the same samples (one store, equal options).
-
-    Raises
-    ------
-    InvalidArgumentError
-        Another kind of dataset, or parts of a ``ConcatDataset`` that serve different samples.
+    :class:`InvalidArgumentError` for another dataset, or ``ConcatDataset`` parts that serve
+    different samples (another store or options).
     """
     if isinstance(dataset, StoreDataset):
         return dataset, dataset.rows
@@ -153,10 +148,18 @@ def batch_loader(
     InvalidArgumentError
         An argument is not valid (``device="cuda"`` without CUDA, a dataset not of ours, ...).
     """
-    batches = _batch_sampler(dataset, batch_size, shuffle, drop_last, sampler, generator, batch_sampler)
+    if batch_sampler is None:
+        if sampler is None:
+            sampler = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
+        batch_sampler = BatchSampler(sampler, batch_size, drop_last)
+    elif shuffle or sampler is not None or drop_last:
+        raise InvalidArgumentError(
+            "batch_sampler= gives each batch's indices: pass it without shuffle, sampler or drop_last"
+            f" (got shuffle={shuffle!r}, sampler={sampler!r}, drop_last={drop_last!r}), as with DataLoader."
+        )
     return BatchLoader(
         dataset,
-        batches,
+        batch_sampler,
         num_workers=num_workers,
         batch_transform=batch_transform,
         copy=copy,
@@ -168,19 +171,6 @@ def batch_loader(
         worker_init_fn=worker_init_fn,
         generator=generator,
     )
-
-
-def _batch_sampler(dataset, batch_size, shuffle, drop_last, sampler, generator, batch_sampler=None):
-    if batch_sampler is not None:
-        if shuffle or sampler is not None or drop_last:
-            raise InvalidArgumentError(
-                "batch_sampler= gives each batch's indices: pass it without shuffle, sampler or drop_last"
-                f" (got shuffle={shuffle!r}, sampler={sampler!r}, drop_last={drop_last!r}), as with DataLoader."
-            )
-        return batch_sampler
-    if sampler is None:
-        sampler = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
-    return BatchSampler(sampler, batch_size, drop_last)
 
 
 def _check_device(device) -> torch.device | None:

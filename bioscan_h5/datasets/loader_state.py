@@ -1,8 +1,7 @@
 """Where a BatchLoader is in its epoch: ``state_dict()`` / ``load_state_dict()`` (torchdata's names).
 
-The state is the generators the epoch's order was drawn from (as they were when it was drawn)
-and the number of batches yielded; a new loader draws the same order and skips those batches.
-An :class:`~bioscan_h5.samplers.ElasticDistributedSampler` keeps its own place instead.
+The state is the generators the epoch's order was drawn from and the number of batches yielded;
+a new loader draws the same order and skips those. An ElasticDistributedSampler keeps its own place.
 """
 
 from __future__ import annotations
@@ -71,11 +70,7 @@ def unpack_generator_state(packed: torch.Tensor) -> torch.Tensor:
 
 
 class LoaderCursor:
-    """The place of one :class:`~bioscan_h5.datasets.loader.BatchLoader` in its epoch.
-
-    It counts the yielded batches and, once per epoch, keeps the states of the generators
-    the epoch's order is drawn from (taken right before the sampler draws).
-    """
+    """The place of one BatchLoader in its epoch: batches yielded, generator states before the draw."""
 
     def __init__(self, loader: Any) -> None:  # a BatchLoader (whose module imports this one)
         self.loader = loader

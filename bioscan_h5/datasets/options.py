@@ -94,13 +94,7 @@ class DatasetOptions:
 
 
 def check_against_store(opts: DatasetOptions, st) -> None:
-    """Refuse options the store cannot serve: unknown modalities or ranks, barcodes cut too short.
-
-    Raises
-    ------
-    InvalidArgumentError
-        Naming the bad value and the valid ones, or how to rebuild the store.
-    """
+    """Refuse (:class:`InvalidArgumentError`) unknown modalities or ranks, and barcodes cut too short."""
     schema = st.schema
     valid = set(st.columns) | {schema.barcode_column, *DNA_MODALITIES}
     valid |= {f"{r}_index" for r in schema.ranks}

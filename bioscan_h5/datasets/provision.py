@@ -1,8 +1,7 @@
 """Finding, downloading and building the store a dataset reads.
 
-With no store but the raw data there, the store is built now (``build="auto"``); otherwise
-the error gives the exact ``bioscan-h5 build`` command. Missing images of the split are added
-by extending a copy that is renamed over the store (open readers keep their file).
+With the raw data and no store, it is built now (``build="auto"``); otherwise the error gives
+the ``bioscan-h5 build`` command. A split's missing images are added by a build that extends it.
 """
 
 from __future__ import annotations

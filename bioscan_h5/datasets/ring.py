@@ -1,8 +1,7 @@
 """Reused batch buffers for :func:`~bioscan_h5.batch_loader`: a ring of slots that knows what you kept.
 
-A slot's buffers are handed out again only once nothing outside the slot references them: a
-batch (or any view, ``.numpy()`` or ``.detach()`` of it) that the consumer keeps is never
-overwritten; its slot gets a new buffer instead, and the loader warns once.
+A batch (or a view of it) that the consumer keeps is never overwritten: its slot gets a new
+buffer instead, and the loader warns once.
 """
 
 from __future__ import annotations
@@ -13,8 +12,7 @@ from .._reuse import Buffer, numpy_dtype
 
 __all__ = ["LIFETIME", "Ring", "Slot", "ring_size"]
 
-#: Batches a training loop holds while it asks for the next one: the ring is sized so that a
-#: loop that keeps no more than this many never makes a new buffer.
+#: Batches a training loop holds while it asks for the next one (a ring this deep makes no new buffer).
 LIFETIME = 2
 
 

@@ -16,8 +16,7 @@ __all__ = ["EpochSeeds", "LabelBatchSampler", "LabelGroups", "LabelSampler", "da
 def dataset_labels(dataset: Any, rank: str | None) -> np.ndarray:
     """The label index of every sample of ``dataset`` at ``rank`` (int64, -1 = missing).
 
-    ``dataset`` is one of our datasets (``label_indices``), a ``Subset`` / ``ConcatDataset``
-    of them, or an array of labels (then ``rank`` is ignored).
+    ``dataset``: one of ours, a ``Subset`` / ``ConcatDataset`` of them, or the labels themselves.
     """
     from torch.utils.data import ConcatDataset, Subset
 

@@ -38,8 +38,7 @@ class KClassMSampler(LabelBatchSampler):
     seed : int, optional
         Seeds the epoch ``(seed, epoch)``; default: drawn from torch's generator once.
     num_replicas, replica : int, optional
-        Replica ``r`` gets batches ``r::num_replicas`` of the same global epoch (the epoch is
-        cut to a multiple of ``num_replicas``).
+        Replica ``r`` gets batches ``r::num_replicas`` of the global epoch.
     """
 
     def __init__(

@@ -16,16 +16,10 @@ __all__ = ["DistributedPositivePairSampler", "PositivePairSampler", "draw_positi
 def draw_positives(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """For each sample, another sample with the same label, drawn uniformly.
 
-    Parameters
-    ----------
-    labels : numpy.ndarray of int, shape (N,)
-        -1 = missing.
-    rng : numpy.random.Generator
-
     Returns
     -------
     numpy.ndarray of int64, shape (N,)
-        The partner's index; -1 where the label is missing or no other sample has it.
+        The partner's index; -1 where the label is missing (-1) or no other sample has it.
     """
     groups = LabelGroups(labels)
     out = np.full(len(labels), -1, dtype=np.int64)
@@ -38,10 +32,9 @@ def draw_positives(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 class PositivePairSampler(LabelBatchSampler):
     """A batch sampler of anchors and their positives: ``[a_1..a_B, p_1..p_B]`` per batch.
 
-    Each epoch the anchors are the samples whose label (at ``rank``) at least one other sample
-    shares, in a random order; ``p_i`` is another sample of ``a_i``'s label, drawn afresh
-    each epoch (contrastive pairs by BIN or species, as mmlearn's bioscan_clip joins them).
-    A batch holds ``2 * pairs_per_batch`` indices: split it in halves to get the two views.
+    The anchors are the samples whose label (at ``rank``) another sample shares, in a random
+    order; ``p_i`` is another sample of ``a_i``'s label, drawn afresh each epoch (contrastive
+    pairs, as mmlearn's bioscan_clip joins them). Split a batch in halves for the two views.
 
     Parameters
     ----------
@@ -51,11 +44,10 @@ class PositivePairSampler(LabelBatchSampler):
         The rank that defines positives (``"dna_bin"``, ``"species"``, ...).
     pairs_per_batch : int
     drop_last : bool
-        Drop the last, smaller batch (default True: every batch has the same halves).
+        Drop the last, smaller batch.
     seed : int, optional
     num_replicas, replica : int, optional
-        Replica ``r`` gets batches ``r::num_replicas`` of the same global epoch (cut to a
-        multiple of ``num_replicas``).
+        Replica ``r`` gets batches ``r::num_replicas`` of the global epoch.
     """
 
     def __init__(
