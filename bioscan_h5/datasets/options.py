@@ -89,9 +89,6 @@ class DatasetOptions:
         """Whether a modality name stands for the barcode."""
         return modality in DNA_MODALITIES or modality == barcode_column
 
-    def wants_dna(self, barcode_column: str) -> bool:
-        return any(self.is_dna(m, barcode_column) for m in self.modality)
-
 
 def check_against_store(opts: DatasetOptions, st) -> None:
     """Refuse (:class:`InvalidArgumentError`) unknown modalities or ranks, and barcodes cut too short."""
@@ -112,7 +109,7 @@ def check_against_store(opts: DatasetOptions, st) -> None:
             raise InvalidArgumentError(
                 f"Invalid target_type {t!r}. Valid target types are: {', '.join(repr(r) for r in schema.ranks)}."
             )
-    if opts.wants_dna(schema.barcode_column) or opts.reduce_repeated_barcodes:
+    if opts.reduce_repeated_barcodes or any(opts.is_dna(m, schema.barcode_column) for m in opts.modality):
         check_barcode_length(st, opts.max_nucleotides)
 
 

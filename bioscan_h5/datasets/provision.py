@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import glob
 import os
+import shlex
 import sys
 import time
 from dataclasses import dataclass
@@ -52,9 +53,6 @@ class StoreRequest:
     def metadata_path(self) -> str:
         return get_layout(self.dataset).metadata_path(self.given_root)
 
-    def can_build(self) -> bool:
-        return self.build is not False and self.root is not None and os.path.isfile(self.metadata_path)
-
 
 def download_root(dataset: str, root, options: DatasetOptions, mirror: str | None, splits: str) -> None:
     """``download=True``: fetch the metadata (and the images of ``splits``) into ``root``."""
@@ -81,12 +79,25 @@ def provide_store(req: StoreRequest, store, wants_image: bool) -> Store:
         if not os.path.exists(path):
             raise StoreNotFoundError(f"No store file at {path!r} (the store= argument).")
         return Store(path)
-    root = req.given_root
     path = _find(req)
-    if path is None:
-        size = req.image_size or fmt.DEFAULT_IMAGE_SIZE
-        path = get_layout(req.dataset).store_path(root, req.image_package, size)
-        _build_missing(req, path, size, no_images=not wants_image)
+    if path is not None:
+        return Store(path)
+    size = req.image_size or fmt.DEFAULT_IMAGE_SIZE
+    path = get_layout(req.dataset).store_path(req.given_root, req.image_package, size)
+    if req.root is None or not os.path.isfile(req.metadata_path):
+        raise StoreNotFoundError(
+            f"{req.owner}: no store at {path!r} and no raw data to build one from (looked for the metadata"
+            f" file {req.metadata_path!r}). Download the dataset (download=True, or `bioscan-h5 download"
+            f" --dataset {req.dataset} --root {shlex.quote(str(req.root))}`) or pass store= to point at an"
+            " existing store."
+        )
+    cfg = _config(req, path, size, no_images=not wants_image)
+    if req.build is False:
+        raise StoreNotFoundError(
+            f"{req.owner}: no store at {path!r}. Build it with:\n  {cfg.command()}\n"
+            "(or pass build='auto' to build it now)."
+        )
+    run_build(cfg)
     return Store(path)
 
 
@@ -138,32 +149,13 @@ def _config(req: StoreRequest, path: str, size: int, no_images: bool, st: Store 
     )
 
 
-def _build_missing(req: StoreRequest, path: str, size: int, no_images: bool) -> None:
-    import shlex
-
-    if req.root is None or not os.path.isfile(req.metadata_path):
-        raise StoreNotFoundError(
-            f"{req.owner}: no store at {path!r} and no raw data to build one from (looked for the metadata"
-            f" file {req.metadata_path!r}). Download the dataset (download=True, or `bioscan-h5 download"
-            f" --dataset {req.dataset} --root {shlex.quote(str(req.root))}`) or pass store= to point at an"
-            " existing store."
-        )
-    cfg = _config(req, path, size, no_images=no_images)
-    if req.build is False:
-        raise StoreNotFoundError(
-            f"{req.owner}: no store at {path!r}. Build it with:\n  {cfg.command()}\n"
-            "(or pass build='auto' to build it now)."
-        )
-    run_build(cfg)
-
-
 def ensure_images(req: StoreRequest, st: Store, rows: np.ndarray, split: str) -> Store:
     """The store with the images of ``rows`` in it: built now if allowed, else :class:`SplitNotBuiltError`."""
     pending = st.image_status[rows] == ImageStatus.PENDING
     if not pending.any():
         return st
     cfg = _config(req, st.path, st.image_size, no_images=False, st=st)
-    if not req.can_build():
+    if req.build is False or req.root is None or not os.path.isfile(req.metadata_path):
         raise SplitNotBuiltError(
             f"{pending.sum()} of the {len(rows)} rows of split {split!r} have no image in"
             f" {st.path!r} (their split was not built). Build them with:\n  {cfg.command()}"
