@@ -137,7 +137,8 @@ class SampleReader:
         """
         import torch
 
-        st, out = self.store, {}
+        st = self.store
+        out: dict[str, Any] = {}
         st.check_unchanged()
         if self._verify:
             st.verify_rows(rows, images=self.options.wants_image)
