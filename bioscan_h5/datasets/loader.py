@@ -113,8 +113,7 @@ def batch_loader(
     sampler : Sampler, optional
         A per-sample sampler, e.g. :class:`~torch.utils.data.DistributedSampler`.
     batch_sampler : Sampler of index lists, optional
-        Each batch's indices (:class:`~bioscan_h5.samplers.KClassMSampler`, ...): it sets the
-        batch size, and excludes ``shuffle``, ``sampler`` and ``drop_last``.
+        Each batch's indices (which set the batch size); excludes ``shuffle``, ``sampler``, ``drop_last``.
     generator : torch.Generator, optional
         The same generator state gives ``DataLoader``'s order.
     num_workers : int
@@ -122,26 +121,20 @@ def batch_loader(
     batch_transform : callable, optional
         Applied to each batch dict: in the gathering thread, or, with ``device``, on the device.
     copy : bool
-        New buffers for every batch. By default pixels live in a ring of buffers (:mod:`.ring`):
-        a batch you keep stays intact, with a :class:`~bioscan_h5.errors.KeptBatchWarning` once.
+        New buffers for every batch. By default pixels live in a ring of reused buffers: a batch
+        you keep stays intact, with a :class:`~bioscan_h5.errors.KeptBatchWarning` once.
     device : str or torch.device, optional
-        ``"cuda"`` (``"cuda:1"``, ...): batches are copied to the GPU from page-locked buffers
-        on a side stream, one ahead. ``None`` or ``"cpu"``: CPU tensors.
+        ``"cuda"`` (``"cuda:1"``, ...): batches copied to the GPU on a side stream, one ahead.
     decode : {"cpu", "cuda"}, optional
         JPEG stores: decode in the gathering threads, or on the GPU.
     prefetch_factor : int, optional
-        Batches in flight per thread (default: ``num_workers + 1`` in all; none ahead with
-        ``num_workers=0``).
+        Batches in flight per thread (default: ``num_workers + 1`` in all, none with no workers).
     pin_memory : bool
         Page-locked buffers; implied by ``device="cuda"``, ignored with a warning without CUDA.
     timeout : float
         Seconds to wait for a gathered batch (0: no limit); then ``RuntimeError``.
     worker_init_fn : callable, optional
         Called once in each gathering thread with its number.
-
-    Returns
-    -------
-    BatchLoader
 
     Raises
     ------
