@@ -249,12 +249,7 @@ class StoreDataset(PeerAttributes, torch.utils.data.Dataset):
         Parameters
         ----------
         rank : str, optional
-            A rank or label column; by default the single ``target_type``.
-
-        Raises
-        ------
-        InvalidArgumentError
-            ``rank`` is None and ``target_type`` is not a single rank.
+            By default the single ``target_type`` (:class:`InvalidArgumentError` if there are several).
         """
         return resolve_column(rank, self.options.target_type, self.rank_aliases)
 

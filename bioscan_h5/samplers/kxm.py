@@ -17,13 +17,11 @@ __all__ = ["DistributedKClassMSampler", "KClassMSampler"]
 class KClassMSampler(LabelBatchSampler):
     """A batch sampler: each batch holds ``k`` distinct labels of ``rank``, ``m`` samples of each.
 
-    Pass it as ``batch_sampler=`` (to a ``DataLoader`` or ``batch_loader``). Batches list the
-    ``m`` samples of the first label, then of the second, and so on. Labels are dealt from a
-    stream of random permutations of all labels (a label a batch straddling two would hold twice
-    is swapped with a later one), so over an epoch every label is drawn equally often (to one);
-    within a label, samples come in a random order that repeats none before all were drawn. A
-    label with fewer than ``m`` samples repeats some in a batch (as BarcodeMAE's
-    ``KClassMSampleSampler``, without its random fill). Samples without a label are never drawn.
+    Batches list the ``m`` samples of the first label, then of the second, and so on. Labels
+    are dealt from a stream of random permutations, so over an epoch every label is drawn equally
+    often (to one); a label's samples come in a random order that repeats none before all were
+    drawn (fewer than ``m``: some repeat in a batch, as in BarcodeMAE's ``KClassMSampleSampler``,
+    without its random fill). Samples without a label are never drawn.
 
     Parameters
     ----------
