@@ -110,7 +110,7 @@ class DnaPlan:
 
 
 def _our_tokenizer(dna_transform) -> tuple[Any, Any]:
-    """``(dna_transform, None)`` if it is a tokenizer of ours, ``(None, owner)`` if it is one's bound ``encode``."""
+    """``(dna_transform, None)`` if it is a tokenizer of ours, ``(None, owner)`` if its bound ``encode``."""
     if dna_transform is None:
         return None, None
     from ..tokenizers import Tokenizer

@@ -47,7 +47,7 @@ def gather_batch(dataset, indices) -> dict[str, object]:
 
 
 def resolve_dataset(dataset) -> tuple[StoreDataset, np.ndarray]:
-    """The dataset of ours behind ``dataset`` (or a ``Subset`` / ``ConcatDataset``), and each index's store row.
+    """Our dataset behind ``dataset`` (or a ``Subset`` / ``ConcatDataset``), and each index's store row.
 
     :class:`InvalidArgumentError` for another dataset, or ``ConcatDataset`` parts that serve
     different samples (another store or options).

@@ -130,7 +130,7 @@ class SampleReader:
         encoded: bool = False,
         nogil: bool = False,
     ) -> dict[str, Any]:
-        """The samples of store ``rows`` collated into one dict of tensors (see :func:`~bioscan_h5.gather_batch`).
+        """The samples of store ``rows`` collated into one dict (see :func:`~bioscan_h5.gather_batch`).
 
         Pixels are read into ``image_out`` (C-contiguous uint8 ``(len(rows), S, S, 3)``, default
         new) with the nogil kernel if ``nogil``; ``encoded``: each row's stored bytes instead.

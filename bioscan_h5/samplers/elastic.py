@@ -44,12 +44,6 @@ class ElasticDistributedSampler(Sampler[int]):
     drop_last : bool
         As in ``DistributedSampler``: pad the last round with the order's first indices, or drop it.
 
-    Attributes
-    ----------
-    epoch : int
-    num_samples : int
-        The indices the next ``iter()`` yields to this rank (of what is left of a resumed epoch).
-
     Examples
     --------
     >>> sampler = ElasticDistributedSampler(ds, seed=0)
@@ -102,7 +96,7 @@ class ElasticDistributedSampler(Sampler[int]):
 
     @property
     def num_samples(self) -> int:
-        """The number of indices the next ``iter()`` yields to this rank."""
+        """The indices the next ``iter()`` yields to this rank (of a resumed epoch: what is left)."""
         return len(self)
 
     @property
