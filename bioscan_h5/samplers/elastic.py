@@ -96,7 +96,7 @@ class ElasticDistributedSampler(Sampler[int]):
 
     @property
     def num_samples(self) -> int:
-        """The indices the next ``iter()`` yields to this rank (of a resumed epoch: what is left)."""
+        """How many indices the next ``iter()`` yields to this rank (of a resumed epoch: what is left)."""
         return len(self)
 
     @property
