@@ -68,9 +68,6 @@ SEEN_SPLITS = list(SEEN_SPLITS_5M)
 UNSEEN_SPLITS = list(UNSEEN_SPLITS_5M)
 
 
-_FRAME_RULES = FrameRules(COLUMN_DTYPES_5M, tuple(USECOLS_5M), LABELS_5M, image_path=True)
-
-
 #: ``MetadataDtype.DEFAULT``, the default ``dtype`` of :func:`load_bioscan5m_metadata`, means :data:`COLUMN_DTYPES`.
 MetadataDtype = default_dtype_enum("BIOSCAN5M", __name__)
 
@@ -107,6 +104,9 @@ def get_image_path(row) -> str:
     chunk = row["chunk"]
     folder = f"{chunk}{os.path.sep}" if pd.notna(chunk) and chunk else ""
     return f"{row['split']}{os.path.sep}{folder}{row['processid']}.jpg"
+
+
+_FRAME_RULES = FrameRules(COLUMN_DTYPES_5M, tuple(USECOLS_5M), LABELS_5M, image_path=get_image_path)
 
 
 class BIOSCAN5M(ImageStoreDataset):

@@ -1,8 +1,7 @@
 """The dataset base class: a split of a store, served as ``bioscan-dataset`` serves it.
 
-:class:`StoreDataset` composes collaborators: :class:`~.options.DatasetOptions` (the
-arguments), :mod:`.provision` (the store), the dataset's layout (split rows),
-:class:`~.labels.LabelSpace` and :class:`~.samples.SampleReader` (rows -> samples).
+:class:`StoreDataset` composes :class:`~.options.DatasetOptions`, :mod:`.provision` (the store),
+the layout (split rows), :class:`~.labels.LabelSpace` and :class:`~.samples.SampleReader`.
 """
 
 from __future__ import annotations
@@ -37,10 +36,10 @@ FULL_RESOLUTION_PACKAGES = ("original_full", "cropped")
 
 
 class PeerAttributes:
-    """The peer's option attributes (``ds.modality``, ``ds.target_type``, ...), views of ``options``.
+    """The peer's option attributes (``ds.modality``, ...), views of ``options``.
 
-    The transforms can be assigned, as on the peer's datasets (``ds.transform = t``): the
-    options are replaced and the samples are served with the new ones; the others are read-only.
+    The transforms can be assigned, as on the peer's datasets (``ds.transform = t``); the others
+    are read-only.
     """
 
     options: DatasetOptions
@@ -98,12 +97,7 @@ class StoreDataset(PeerAttributes, torch.utils.data.Dataset):
     """Base class: a split of a store, served as samples like ``bioscan-dataset``.
 
     Subclasses set the class attributes below and implement :meth:`_select_rows`,
-    :meth:`_build_splits` and :meth:`extra_repr`.
-
-    Attributes
-    ----------
-    options : DatasetOptions
-        The constructor arguments, normalised.
+    :meth:`_build_splits` and :meth:`extra_repr`; ``options`` holds the constructor arguments.
     """
 
     dataset_name: str = ""
@@ -138,8 +132,8 @@ class StoreDataset(PeerAttributes, torch.utils.data.Dataset):
             st.checksums  # noqa: B018 - refuses a store without checksums (damaged), here
         check_against_store(opts, st)
         rows = self._select_rows(st)
-        keep = None
         self._warn_if_resized(opts, st)
+        keep = None
         if opts.reduce_repeated_barcodes:
             keep = first_unique_rows(st.dna_codes, st.dna_lengths, opts.max_nucleotides, tail=st.dna_tail)
             rows = rows[np.isin(rows, keep)]
@@ -177,9 +171,11 @@ class StoreDataset(PeerAttributes, torch.utils.data.Dataset):
 
     def _warn_if_resized(self, opts: DatasetOptions, st: Store) -> None:
         """Say so when a full-resolution package is served as the store's small images."""
-        if not opts.wants_image or opts.image_size is not None:
-            return
-        if opts.image_package not in FULL_RESOLUTION_PACKAGES:
+        if (
+            not opts.wants_image
+            or opts.image_size is not None
+            or opts.image_package not in FULL_RESOLUTION_PACKAGES
+        ):
             return
         warnings.warn(
             f"image_package={opts.image_package!r} holds full-resolution images, but {st.path!r} serves"
@@ -192,7 +188,6 @@ class StoreDataset(PeerAttributes, torch.utils.data.Dataset):
             stacklevel=4,
         )
 
-    # ------------------------------------------------------------------ per dataset
     def _select_rows(self, st: Store) -> np.ndarray:  # pragma: no cover - overridden
         """The store rows of the dataset's split, in the peer's order."""
         raise NotImplementedError
@@ -208,7 +203,6 @@ class StoreDataset(PeerAttributes, torch.utils.data.Dataset):
     def extra_repr(self) -> str:  # pragma: no cover - overridden
         return ""
 
-    # ------------------------------------------------------------------ the store, rows, metadata
     @property
     def store(self) -> Store:
         """The open :class:`~bioscan_h5.store.Store` (opened lazily in each process)."""
@@ -231,10 +225,9 @@ class StoreDataset(PeerAttributes, torch.utils.data.Dataset):
         return taxonomy_of(self.label_space)
 
     def label_indices(self, rank: str) -> np.ndarray:
-        """The label index of every sample at ``rank`` (int64, ``-1`` where the label is missing).
+        """The label index of every sample at ``rank`` (int64, ``-1`` = missing).
 
-        Indices are those of the dataset's targets (``target_type=rank``), for any rank the
-        store holds, whatever ``target_type`` is.
+        The indices of targets with ``target_type=rank``, for any rank the store holds.
         """
         return self.label_space.codes(self.target_rank(rank), self._rows)
 
@@ -242,9 +235,7 @@ class StoreDataset(PeerAttributes, torch.utils.data.Dataset):
     def targets(self) -> np.ndarray:
         """The target label index of every sample, as torchvision datasets expose them.
 
-        int64, shape ``(N,)`` for one ``target_type`` and ``(N, n_targets)`` for several
-        (``-1`` where a label is missing). Sampler libraries that look for ``dataset.targets``
-        find one label per sample here.
+        int64 ``(N,)`` for one ``target_type``, ``(N, n_targets)`` for several (``-1`` = missing).
         """
         ranks = self.options.target_type
         if not ranks:
@@ -253,20 +244,19 @@ class StoreDataset(PeerAttributes, torch.utils.data.Dataset):
         return cols[0] if len(cols) == 1 else np.stack(cols, axis=1)
 
     def target_rank(self, rank: str | None = None) -> str:
-        """``rank`` as the store names it, its alias resolved (by default the single ``target_type``).
+        """``rank`` as the store names it (an alias such as ``"uri"`` resolved).
 
-        Raises
-        ------
-        InvalidArgumentError
-            ``rank`` is None and there is not exactly one ``target_type``.
+        Parameters
+        ----------
+        rank : str, optional
+            By default the single ``target_type`` (:class:`InvalidArgumentError` if there are several).
         """
         return resolve_column(rank, self.options.target_type, self.rank_aliases)
 
     def num_classes(self, rank: str | None = None) -> int:
         """The number of label indices at ``rank`` (by default the single ``target_type``).
 
-        This is the size of the label space (a classifier's output width): labels absent
-        from this split count too, as every label of the store has an index.
+        A classifier's output width: labels absent from this split count too.
         """
         return len(self.label_space.vocab(self.target_rank(rank)))
 
@@ -300,9 +290,8 @@ class StoreDataset(PeerAttributes, torch.utils.data.Dataset):
     def metadata(self):
         """The selected rows as the peer's ``metadata`` DataFrame (built on first access).
 
-        The same columns, column order, dtypes, index and values as ``bioscan-dataset``'s.
-        Every column of the metadata file (the peer's dataset reads only some):
-        :meth:`file_metadata`, or the store API, ``ds.store.to_pandas(rows=ds.rows)``.
+        ``bioscan-dataset``'s columns, order, dtypes, index and values; every column of the
+        file: :meth:`file_metadata`.
         """
         if self._metadata is None:
             self._metadata = self._peer_frame(every_column=False)
@@ -311,8 +300,7 @@ class StoreDataset(PeerAttributes, torch.utils.data.Dataset):
     def file_metadata(self):
         """The selected rows with every column of the metadata file, as a pandas DataFrame.
 
-        As the peer's ``load_*_metadata`` function returns them (its dtypes, its
-        ``<label>_index`` columns), for this dataset's rows and options.
+        As the peer's ``load_*_metadata`` returns them (dtypes, ``<label>_index`` columns).
         """
         return self._peer_frame(every_column=True)
 
@@ -322,8 +310,7 @@ class StoreDataset(PeerAttributes, torch.utils.data.Dataset):
     ):
         """:meth:`file_metadata` of a store's split: what the ``load_*_metadata`` functions return.
 
-        Called on a dataset class (``BIOSCAN5M``, ...), whose constructor takes the root first
-        (``cls`` is typed ``Any``: this base class has no constructor of its own).
+        ``cls`` is a dataset class (typed ``Any``: this base class has no constructor).
         """
         ds = cls(
             None,
@@ -343,7 +330,6 @@ class StoreDataset(PeerAttributes, torch.utils.data.Dataset):
             self.store, self._rows, self.frame_rules, self.options.max_nucleotides, self.label_space, columns
         )
 
-    # ------------------------------------------------------------------ labels
     def index2label(self, index, column: str | None = None):
         """Convert target index (or indices) to text label(s); negative indices map to ``""``.
 
@@ -357,9 +343,7 @@ class StoreDataset(PeerAttributes, torch.utils.data.Dataset):
         -------
         str or numpy.ndarray of object
         """
-        return self.label_space.index2label(
-            index, resolve_column(column, self.options.target_type, self.rank_aliases)
-        )
+        return self.label_space.index2label(index, self.target_rank(column))
 
     def label2index(self, label, column: str | None = None):
         """Convert text label(s) to target index (indices); ``""`` and NaN map to -1.
@@ -371,11 +355,8 @@ class StoreDataset(PeerAttributes, torch.utils.data.Dataset):
         KeyError
             A label is not in the column's vocabulary.
         """
-        return self.label_space.label2index(
-            label, resolve_column(column, self.options.target_type, self.rank_aliases)
-        )
+        return self.label_space.label2index(label, self.target_rank(column))
 
-    # ------------------------------------------------------------------ samples
     def __getitem__(self, index: int):
         """One sample, as ``bioscan-dataset`` returns it (see the class docstring)."""
         return self.reader.one(int(self._rows[check_index(index, len(self._rows))]))

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from .. import format as fmt
 from .options import DNA_MODALITIES
 
 __all__ = ["StandardTransformRepr", "dataset_repr", "option_lines"]
+
+#: The options that are off by default, with what each does when on.
+_SWITCHES = {
+    "drop_bad_images": "rows whose image could not be decoded are left out",
+    "verify_reads": "each sample is checked against the store's checksums",
+    "dense_labels": "labels renumbered 0..n-1 over this split's",
+}
 
 
 class StandardTransformRepr:
@@ -50,7 +58,7 @@ def option_lines(ds, split_lines: list[str]) -> str:
     if ds.reduce_repeated_barcodes:
         xr.append(f"reduce_repeated_barcodes: {ds.reduce_repeated_barcodes!r}")
     has_dna = any(m in DNA_MODALITIES for m in ds.modality)
-    if has_dna and ds.max_nucleotides != 660:
+    if has_dna and ds.max_nucleotides != fmt.DEFAULT_MAX_NUCLEOTIDES:
         xr.append(f"max_nucleotides: {ds.max_nucleotides!r}")
     xr.append(f"target_type: {ds.target_type!r}")
     if ds.target_type:
@@ -61,10 +69,5 @@ def option_lines(ds, split_lines: list[str]) -> str:
     opts = ds.options
     if has_image and opts.image_format != "pil":
         xr.append(f"image_format: {opts.image_format!r}")
-    if opts.drop_bad_images:
-        xr.append("drop_bad_images: True (rows whose image could not be decoded are left out)")
-    if opts.verify_reads:
-        xr.append("verify_reads: True (each sample is checked against the store's checksums)")
-    if opts.dense_labels:
-        xr.append("dense_labels: True (labels renumbered 0..n-1 over this split's)")
+    xr += [f"{name}: True ({what})" for name, what in _SWITCHES.items() if getattr(opts, name)]
     return "\n".join(xr)

@@ -18,23 +18,10 @@ __all__ = ["DnaPlan"]
 class DnaPlan:
     """The barcode path chosen once per dataset.
 
-    Attributes
-    ----------
-    max_nucleotides : int or None
-        Truncation of the served barcodes.
-    tokenizer : Tokenizer or None
-        ``dna_transform`` when it is one of ours: it then receives the stored codes directly.
-    stored_tokens : str or None
-        The name of tokens precomputed at build time (``build --tokenize``) that equal what
-        ``tokenizer`` would give; they are served as they are.
-    transform : callable or None
-        Any other ``dna_transform``, applied to the text.
-    whole : bool
-        Barcodes are read beyond the store's fixed-width array, from its whole-barcode block
-        (``max_nucleotides`` is None or wider than the array).
-    encoder : Tokenizer or None
-        The tokenizer whose bound ``encode`` is ``transform``: samples get its ``(ids, mask)``
-        pair, and batches are tokenized in one call to it.
+    ``tokenizer``: ``dna_transform`` if it is one of ours (it receives the stored codes);
+    ``stored_tokens``: tokens built with ``build --tokenize`` equal to its output, served as they
+    are; ``transform``: any other ``dna_transform`` (on the text); ``whole``: read the whole-barcode
+    block; ``encoder``: the tokenizer whose bound ``encode`` is ``transform`` (batches in one call).
     """
 
     max_nucleotides: int | None
@@ -54,11 +41,9 @@ class DnaPlan:
         """The plan for a store and the dataset's ``max_nucleotides`` / ``dna_transform``."""
         wider = max_nucleotides is None or max_nucleotides > st.dna_codes.shape[1]
         whole = st.dna_tail is not None and wider
-        tok = _as_code_tokenizer(dna_transform)
+        tok, encoder = _our_tokenizer(dna_transform)
         if tok is None:
-            return cls(
-                max_nucleotides, transform=dna_transform, whole=whole, encoder=_bound_encode(dna_transform)
-            )
+            return cls(max_nucleotides, transform=dna_transform, whole=whole, encoder=encoder)
         stored = _matching_tokens(st, tok, max_nucleotides)
         return cls(max_nucleotides, tokenizer=tok, stored_tokens=stored, whole=whole)
 
@@ -68,12 +53,8 @@ class DnaPlan:
             return self.max_nucleotides
         return stored
 
-    def one(self, st, row: int):
-        """The barcode of one row: text (``nan`` if missing), or a token tensor."""
-        return self.getter(st)(row)
-
     def getter(self, st) -> Callable[[int], Any]:
-        """``row -> barcode`` as :meth:`one` gives it, with the store's arrays looked up once."""
+        """``row -> barcode`` (text, ``nan`` if missing, or a token tensor); arrays looked up once."""
         import torch
 
         if self.stored_tokens is not None:
@@ -128,25 +109,17 @@ class DnaPlan:
         return {"dna": torch.from_numpy(np.ascontiguousarray(codes)), "dna_length": torch.from_numpy(lengths)}
 
 
-def _as_code_tokenizer(dna_transform):
-    """The tokenizer if ``dna_transform`` is one of ours (it then receives stored codes)."""
+def _our_tokenizer(dna_transform) -> tuple[Any, Any]:
+    """``(dna_transform, None)`` if it is a tokenizer of ours, ``(None, owner)`` if its bound ``encode``."""
     if dna_transform is None:
-        return None
+        return None, None
     from ..tokenizers import Tokenizer
 
-    return dna_transform if isinstance(dna_transform, Tokenizer) else None
-
-
-def _bound_encode(dna_transform):
-    """The tokenizer if ``dna_transform`` is the bound ``encode`` of one of ours, else None."""
+    if isinstance(dna_transform, Tokenizer):
+        return dna_transform, None
     owner = getattr(dna_transform, "__self__", None)
-    if owner is None:
-        return None
-    from ..tokenizers import Tokenizer
-
-    if isinstance(owner, Tokenizer) and getattr(dna_transform, "__func__", None) is Tokenizer.encode:
-        return owner
-    return None
+    bound = isinstance(owner, Tokenizer) and getattr(dna_transform, "__func__", None) is Tokenizer.encode
+    return None, owner if bound else None
 
 
 def _matching_tokens(st, tok, max_nucleotides: int | None) -> str | None:

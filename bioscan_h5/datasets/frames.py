@@ -1,15 +1,14 @@
-"""The ``metadata`` DataFrames of the datasets, assembled from the store as the peer's look.
+"""The ``metadata`` DataFrames of the datasets, assembled from a store as the peer's look.
 
-:func:`peer_frame` gives the frame ``bioscan-dataset`` reads with pandas (each dataset's
-layout module names its dtypes and columns) from a store's arrays: same columns, order,
-dtypes and values, ``<label>_index`` columns; index = row number unless the caller gives one.
+:func:`peer_frame` gives the frame ``bioscan-dataset`` reads with pandas (each dataset module
+names its :class:`FrameRules`): same columns, order, dtypes, values and ``<label>_index`` columns.
 """
 
 from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,23 +26,15 @@ __all__ = ["FrameRules", "file_columns", "peer_frame", "text_series"]
 class FrameRules:
     """How the peer reads one dataset's metadata file into a frame.
 
-    Attributes
-    ----------
-    dtypes : Mapping[str, Any]
-        Each column's dtype in the frame (``str``, ``"category"``, ``float``, ``"uint8"``,
-        ``"Int64"``); columns not named are given pandas' inferred type.
-    usecols : tuple of str
-        The columns the dataset class reads (its loader function reads every column).
-    labels : tuple of str
-        The columns that get a ``<column>_index`` column, in the order they are added.
-    image_path : bool
-        Add an ``image_path`` column after them (BIOSCAN-5M).
+    ``dtypes`` of the columns (others inferred); ``usecols`` the dataset class reads (its loader
+    function reads all); ``labels`` that get a ``<column>_index`` column, in order; ``image_path``
+    (BIOSCAN-5M): a metadata row -> its image file, for an ``image_path`` column last.
     """
 
     dtypes: Mapping[str, Any]
     usecols: tuple[str, ...]
     labels: tuple[str, ...]
-    image_path: bool = False
+    image_path: Callable[[Mapping[str, Any]], str] | None = None
 
 
 @functools.cache
@@ -77,29 +68,10 @@ def peer_frame(
     columns: Sequence[str] | None = None,
     index: np.ndarray | None = None,
 ):
-    """The rows of a store as the peer's metadata frame.
+    """The store ``rows`` (in order) as the peer's metadata frame, indexed by ``index`` (default ``rows``).
 
-    Parameters
-    ----------
-    st : Store
-    rows : numpy.ndarray of int
-        The store rows, in the frame's order.
-    rules : FrameRules
-    max_nucleotides : int or None
-        Barcodes are cut to this many letters (None: whole; the store must hold them).
-    labels : LabelSpace
-        The label indices (with BIOSCAN-1M's ``reduce_repeated_barcodes``, over the
-        de-duplicated file).
-    columns : sequence of str, optional
-        The file's columns to hold, in order (default: those of ``rules.usecols`` the store has,
-        in the file's order).
-    index : numpy.ndarray, optional
-        The frame's index (default: ``rows``, the row numbers in the file).
-
-    Raises
-    ------
-    InvalidArgumentError
-        ``max_nucleotides`` asks for more of the barcodes than the store holds.
+    ``columns``: the file's columns to hold (default ``rules.usecols``). Barcodes are cut to
+    ``max_nucleotides`` (:class:`InvalidArgumentError` if the store holds fewer).
     """
     import pandas as pd
 
@@ -112,7 +84,7 @@ def peer_frame(
     df = pd.DataFrame(data, index=rows)
     for name in rules.labels:
         df[f"{name}_index"] = df[name].cat.codes
-    if rules.image_path:
+    if rules.image_path is not None:
         df["image_path"] = text_series(get_layout(st.dataset).image_relpaths(st, rows), rows)
     if index is not None:
         df.index = pd.Index(np.asarray(index, dtype=np.int64))

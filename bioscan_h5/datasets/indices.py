@@ -1,9 +1,7 @@
-"""Dataset indices checked once for every way in: ``ds[i]``, ``__getitems__``, ``gather_batch``
-and the batches of :func:`~bioscan_h5.batch_loader` (whatever sampler made them).
+"""Dataset indices checked for every way in: ``ds[i]``, ``__getitems__``, ``gather_batch``, batches.
 
-Integers of any type are positions (negative ones count from the end, as in a list). Floats
-would be truncated, bools read as positions 0 and 1 (or, as an array, a mask), and unsigned
-values beyond int64 wrap to negative positions: each is refused with a named error.
+Integers of any type are positions (negative ones count from the end). Floats, bools and
+unsigned values beyond int64 (which would wrap) are refused with a named error.
 """
 
 from __future__ import annotations
@@ -20,14 +18,9 @@ _FIX = "Pass integer positions (int or a numpy integer array), as for ds[i]."
 
 
 def check_index(index, n: int | None = None) -> int:
-    """``index`` as an int, if it is an integer (not a bool) and, given ``n``, a position among ``n``.
+    """``index`` as an int (a position among ``n`` if given).
 
-    Raises
-    ------
-    IndexTypeError
-        Not an integer.
-    IndexRangeError
-        Outside ``-n <= index < n``.
+    :class:`IndexTypeError` if not an integer, :class:`IndexRangeError` outside ``-n <= index < n``.
     """
     if isinstance(index, (bool, np.bool_)) or not isinstance(index, (numbers.Integral, np.integer)):
         raise IndexTypeError(f"index must be an integer, not {type(index).__name__} ({index!r}). {_FIX}")
@@ -38,14 +31,10 @@ def check_index(index, n: int | None = None) -> int:
 
 
 def as_indices(indices, n: int) -> np.ndarray:
-    """``indices`` as int64 positions of a dataset of ``n`` samples, every value an integer.
+    """``indices`` as int64 positions of a dataset of ``n`` samples.
 
-    Raises
-    ------
-    IndexTypeError
-        A float, bool, string or other non-integer value (or array of them).
-    IndexRangeError
-        An unsigned value that is not a position (int64 would wrap it to a negative one).
+    :class:`IndexTypeError` for a non-integer value, :class:`IndexRangeError` for an unsigned one
+    beyond ``n`` (int64 would wrap it to a negative position).
     """
     arr = np.asarray(indices)
     if arr.dtype.kind == "O":  # a list mixing Python ints and numpy integers, say

@@ -1,8 +1,7 @@
 """Label spaces: label indices per rank, and the conversion between indices and label names.
 
-Indices are the store's global category codes (the same label has the same index in every
-split, as in ``bioscan-dataset``). A BIOSCAN-1M dataset with ``reduce_repeated_barcodes``
-renumbers them over the de-duplicated file, as the peer does: :meth:`LabelSpace.reduced`.
+Indices are the store's global category codes (one index per label in every split, as in
+``bioscan-dataset``); :meth:`LabelSpace.reduced` renumbers them over some rows.
 """
 
 from __future__ import annotations
@@ -20,11 +19,7 @@ __all__ = ["LabelSpace"]
 class LabelSpace:
     """Label indices and names of a store's category columns.
 
-    Parameters
-    ----------
-    store : Store
-    remap : Mapping[str, numpy.ndarray], optional
-        Per rank, global index -> this space's index (-1 = dropped).
+    ``remap``: per rank, global index -> this space's index (-1 = dropped).
     """
 
     def __init__(self, store, remap: Mapping[str, np.ndarray] | None = None) -> None:

@@ -19,7 +19,7 @@ from ..errors import InvalidArgumentError, KeptBatchWarning
 from ..pixels.gpu_jpeg import check_gpu_decode
 from .base import StoreDataset
 from .indices import as_indices
-from .loader_state import LoaderCursor, Resumable
+from .loader_state import LoaderCursor
 from .ring import LIFETIME, Ring, Slot, ring_size
 
 __all__ = ["BatchLoader", "batch_loader", "gather_batch", "resolve_dataset"]
@@ -32,16 +32,14 @@ def gather_batch(dataset, indices) -> dict[str, object]:
     """Collate the samples ``indices`` of ``dataset`` into one dict of new tensors.
 
     ``dataset`` is one of our datasets, or a ``Subset`` / ``ConcatDataset`` / ``random_split``
-    part of them. Keys: ``"index"`` (int64, the indices asked for); ``"image"`` (uint8
-    ``(B, 3, S, S)``, channels-last; with a dataset ``transform``, the transformed images
-    collated as ``DataLoader`` collates them); ``"dna"`` and ``"dna_length"`` (uint8 codes and
-    int64 lengths, ``-1`` = missing), or ``"dna"`` and ``"dna_mask"`` (int64 tokens and
-    attention mask) when ``dna_transform`` is a :class:`~bioscan_h5.tokenizers.Tokenizer` or
-    its ``encode``, or the collated results of any other ``dna_transform``; for each target
-    rank, ``"<rank>"`` (the label names, as a dict sample holds them) and ``"<rank>_index"``
-    (int64); ``"target"`` (int64 ``(B,)`` or ``(B, n_targets)``; a list of names or tuples of
-    names with ``target_format="text"``; with ``target_transform``, its results collated);
-    each other modality (numeric columns as tensors, text columns as lists).
+    part of them. Keys: ``"index"`` (int64); ``"image"`` (uint8 ``(B, 3, S, S)``, channels-last;
+    with a ``transform``, its results collated as ``DataLoader`` does); ``"dna"`` and
+    ``"dna_length"`` (uint8 codes, int64 lengths, ``-1`` = missing), or ``"dna"`` and
+    ``"dna_mask"`` (int64 tokens and mask) when ``dna_transform`` is a
+    :class:`~bioscan_h5.tokenizers.Tokenizer` or its ``encode`` (any other: its results
+    collated); per target rank ``"<rank>"`` (label names) and ``"<rank>_index"`` (int64);
+    ``"target"`` (int64 ``(B,)`` or ``(B, n_targets)``, names with ``target_format="text"``,
+    ``target_transform``'s results collated); other modalities (numbers as tensors, text as lists).
     """
     base, rows = resolve_dataset(dataset)
     idx = as_indices(indices, len(rows))
@@ -49,18 +47,10 @@ def gather_batch(dataset, indices) -> dict[str, object]:
 
 
 def resolve_dataset(dataset) -> tuple[StoreDataset, np.ndarray]:
-    """The dataset of ours behind ``dataset`` and the store row of each of its indices.
+    """Our dataset behind ``dataset`` (or a ``Subset`` / ``ConcatDataset``), and each index's store row.
 
-    Parameters
-    ----------
-    dataset : StoreDataset, Subset, or ConcatDataset
-        A ``Subset`` (what ``random_split`` returns) of any of these, or a ``ConcatDataset``
-        of parts that serve the same samples (one store, equal options).
-
-    Raises
-    ------
-    InvalidArgumentError
-        Another kind of dataset, or parts of a ``ConcatDataset`` that serve different samples.
+    :class:`InvalidArgumentError` for another dataset, or ``ConcatDataset`` parts that serve
+    different samples (another store or options).
     """
     if isinstance(dataset, StoreDataset):
         return dataset, dataset.rows
@@ -121,48 +111,48 @@ def batch_loader(
     shuffle, drop_last : bool
         Random order each epoch (ignored with ``sampler``); drop the last batch if it is smaller.
     sampler : Sampler, optional
-        A per-sample sampler, e.g. :class:`~torch.utils.data.DistributedSampler` (``set_epoch`` as usual).
+        A per-sample sampler, e.g. :class:`~torch.utils.data.DistributedSampler`.
     batch_sampler : Sampler of index lists, optional
-        Each batch's indices (:class:`~bioscan_h5.samplers.KClassMSampler`, ...); it sets the
-        batch size, and excludes ``shuffle``, ``sampler`` and ``drop_last``.
+        Each batch's indices (which set the batch size); excludes ``shuffle``, ``sampler``, ``drop_last``.
     generator : torch.Generator, optional
-        Used as ``DataLoader`` uses it: the same generator state gives ``DataLoader``'s order.
+        The same generator state gives ``DataLoader``'s order.
     num_workers : int
-        Threads that gather batches in this process; 0 gathers each batch when it is asked for.
+        Threads that gather batches; 0 gathers each batch when it is asked for.
     batch_transform : callable, optional
         Applied to each batch dict: in the gathering thread, or, with ``device``, on the device.
     copy : bool
-        New buffers for every batch. By default pixels live in a ring of buffers (:mod:`.ring`):
-        a batch you keep stays intact, with a :class:`~bioscan_h5.errors.KeptBatchWarning` once.
+        New buffers for every batch. By default pixels live in a ring of reused buffers: a batch
+        you keep stays intact, with a :class:`~bioscan_h5.errors.KeptBatchWarning` once.
     device : str or torch.device, optional
-        ``"cuda"`` (``"cuda:1"``, ...): batches are gathered into page-locked buffers and copied
-        to the GPU on a side stream, one batch in flight ahead. ``None`` or ``"cpu"``: CPU tensors.
+        ``"cuda"`` (``"cuda:1"``, ...): batches copied to the GPU on a side stream, one ahead.
     decode : {"cpu", "cuda"}, optional
-        JPEG stores: decode in the gathering threads, or on the GPU (:mod:`~bioscan_h5.pixels.gpu_jpeg`).
+        JPEG stores: decode in the gathering threads, or on the GPU.
     prefetch_factor : int, optional
-        Batches in flight per thread (default: ``num_workers + 1`` in all, each thread starts
-        its next batch while you use the last one; none ahead with ``num_workers=0``).
+        Batches in flight per thread (default: ``num_workers + 1`` in all, none with no workers).
     pin_memory : bool
-        Page-locked buffers (for your own ``.to("cuda", non_blocking=True)``). Implied by
-        ``device="cuda"``; ignored with a warning without CUDA.
+        Page-locked buffers; implied by ``device="cuda"``, ignored with a warning without CUDA.
     timeout : float
         Seconds to wait for a gathered batch (0: no limit); then ``RuntimeError``.
     worker_init_fn : callable, optional
         Called once in each gathering thread with its number.
-
-    Returns
-    -------
-    BatchLoader
 
     Raises
     ------
     InvalidArgumentError
         An argument is not valid (``device="cuda"`` without CUDA, a dataset not of ours, ...).
     """
-    batches = _batch_sampler(dataset, batch_size, shuffle, drop_last, sampler, generator, batch_sampler)
+    if batch_sampler is None:
+        if sampler is None:
+            sampler = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
+        batch_sampler = BatchSampler(sampler, batch_size, drop_last)
+    elif shuffle or sampler is not None or drop_last:
+        raise InvalidArgumentError(
+            "batch_sampler= gives each batch's indices: pass it without shuffle, sampler or drop_last"
+            f" (got shuffle={shuffle!r}, sampler={sampler!r}, drop_last={drop_last!r}), as with DataLoader."
+        )
     return BatchLoader(
         dataset,
-        batches,
+        batch_sampler,
         num_workers=num_workers,
         batch_transform=batch_transform,
         copy=copy,
@@ -174,19 +164,6 @@ def batch_loader(
         worker_init_fn=worker_init_fn,
         generator=generator,
     )
-
-
-def _batch_sampler(dataset, batch_size, shuffle, drop_last, sampler, generator, batch_sampler=None):
-    if batch_sampler is not None:
-        if shuffle or sampler is not None or drop_last:
-            raise InvalidArgumentError(
-                "batch_sampler= gives each batch's indices: pass it without shuffle, sampler or drop_last"
-                f" (got shuffle={shuffle!r}, sampler={sampler!r}, drop_last={drop_last!r}), as with DataLoader."
-            )
-        return batch_sampler
-    if sampler is None:
-        sampler = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
-    return BatchSampler(sampler, batch_size, drop_last)
 
 
 def _check_device(device) -> torch.device | None:
@@ -216,15 +193,10 @@ def _pinned(batch: dict) -> dict:
     return {k: v.pin_memory() if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
 
 
-class BatchLoader(Resumable):
+class BatchLoader:
     """Iterable of collated batch dicts: what :func:`batch_loader` returns (see there).
 
-    Attributes
-    ----------
-    dataset, batch_sampler, num_workers, device
-    ring_size : int
-        Reused pixel buffers (0 with ``copy=True`` on the CPU): enough that a loop holding
-        :data:`~.ring.LIFETIME` batches while it asks for the next makes no new buffer.
+    ``ring_size`` is the number of reused pixel buffers (0 with ``copy=True`` on the CPU).
     """
 
     lifetime = LIFETIME
@@ -285,6 +257,33 @@ class BatchLoader(Resumable):
         self._kept: list[str] = []  # buffers a kept batch held, found by a gathering thread
         self._warned = False
         self._cursor = LoaderCursor(self)  # where the consumer is in the epoch (loader_state)
+
+    def state_dict(self) -> dict:
+        """Where the consumer is: load it into a new loader to go on from the next batch.
+
+        As torchdata's ``StatefulDataLoader.state_dict``: a loader that loads the state taken
+        after batch k of an epoch (in a new process, with any ``num_workers``) yields the
+        batches after k, then the later epochs. Batches gathered ahead do not count. A plain
+        dict of ints, strings, bools and uint8 tensors (the generators the epoch's order was
+        drawn from): ``torch.save`` it, read it with ``torch.load(..., weights_only=True)``.
+
+        Raises
+        ------
+        InvalidArgumentError
+            The sampler is not one whose order the state can record (README, "Preemptible jobs").
+        """
+        return self._cursor.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        """Go on from ``state`` (from :meth:`state_dict`) at the next ``iter(loader)``.
+
+        Raises
+        ------
+        InvalidArgumentError
+            The state is from a loader with another dataset length, sampler, generator,
+            ``batch_size`` or ``drop_last``, or a DistributedSampler with another number of ranks.
+        """
+        self._cursor.load_state_dict(state)
 
     def __len__(self) -> int:
         return len(self.batch_sampler)  # type: ignore[arg-type]  # a batch sampler without len: TypeError, as DataLoader's

@@ -1,8 +1,7 @@
 """Where a BatchLoader is in its epoch: ``state_dict()`` / ``load_state_dict()`` (torchdata's names).
 
-The state is the generators the epoch's order was drawn from (as they were when it was drawn)
-and the number of batches yielded; a new loader draws the same order and skips those batches.
-An :class:`~bioscan_h5.samplers.ElasticDistributedSampler` keeps its own place instead.
+The state is the generators the epoch's order was drawn from and the number of batches yielded;
+a new loader draws the same order and skips those. An ElasticDistributedSampler keeps its own place.
 """
 
 from __future__ import annotations
@@ -25,14 +24,21 @@ from torch.utils.data import (
 from ..errors import InvalidArgumentError
 from ..samplers.elastic import ElasticDistributedSampler
 
-__all__ = ["STATE_FORMAT", "LoaderCursor", "Resumable", "pack_generator_state", "unpack_generator_state"]
+__all__ = ["STATE_FORMAT", "LoaderCursor", "pack_generator_state", "unpack_generator_state"]
 
 #: The kind of state that ``BatchLoader.state_dict`` writes.
 STATE_FORMAT = "bioscan_h5.BatchLoader/1"
 
-#: Samplers whose order is drawn from their ``generator`` (torch's global one when it is None).
-_DRAWING = (RandomSampler, SubsetRandomSampler, WeightedRandomSampler)
-_FIXED = (SequentialSampler, range, list, tuple)
+#: How a loader finds its place again, per sampler type: "drawing" samplers draw their order
+#: from their ``generator`` (torch's global one when it is None).
+_KINDS = (
+    (ElasticDistributedSampler, "elastic"),
+    (DistributedSampler, "distributed"),
+    ((RandomSampler, SubsetRandomSampler, WeightedRandomSampler), "drawing"),
+    ((SequentialSampler, range, list, tuple), "fixed"),
+)
+#: The DistributedSampler arguments that fix its order, besides the epoch.
+_DISTRIBUTED_ARGS = ("num_replicas", "seed", "shuffle", "drop_last")
 _SUPPORTED = (
     "SequentialSampler, RandomSampler, SubsetRandomSampler, WeightedRandomSampler,"
     " DistributedSampler, bioscan_h5.samplers.ElasticDistributedSampler, or a list/range of indices"
@@ -41,22 +47,13 @@ _SUPPORTED = (
 
 def sampler_kind(sampler) -> str | None:
     """How a loader over ``sampler`` finds its place again (None: it cannot)."""
-    if isinstance(sampler, ElasticDistributedSampler):
-        return "elastic"
-    if isinstance(sampler, DistributedSampler):
-        return "distributed"
-    if isinstance(sampler, _DRAWING):
-        return "drawing"
-    if isinstance(sampler, _FIXED):
-        return "fixed"
-    return None
+    return next((kind for types, kind in _KINDS if isinstance(sampler, types)), None)
 
 
 def pack_generator_state(state: torch.Tensor) -> torch.Tensor:
     """A generator's state, compressed: bytes grouped by their place in 8-byte words, then zlib.
 
-    A CPU generator's state is 5,056 bytes, its Mersenne Twister words stored in 64 bits
-    whose upper halves are zero: grouped, they compress to about half.
+    The Mersenne Twister words are stored in 64 bits whose upper halves are zero.
     """
     raw = state.numpy().tobytes()
     words = np.frombuffer(raw + bytes(-len(raw) % 8), dtype=np.uint8).reshape(-1, 8)
@@ -73,13 +70,7 @@ def unpack_generator_state(packed: torch.Tensor) -> torch.Tensor:
 
 
 class LoaderCursor:
-    """The place of one :class:`~bioscan_h5.datasets.loader.BatchLoader` in its epoch.
-
-    Per yielded batch it adds one to :attr:`taken`; once per epoch it keeps the states of
-    the generators that the epoch's order is drawn from (taken right before the sampler
-    draws). Everything else happens in ``state_dict`` / ``load_state_dict`` and when a
-    loaded epoch resumes.
-    """
+    """The place of one BatchLoader in its epoch: batches yielded, generator states before the draw."""
 
     def __init__(self, loader: Any) -> None:  # a BatchLoader (whose module imports this one)
         self.loader = loader
@@ -92,13 +83,11 @@ class LoaderCursor:
         self.pending: dict | None = None  # a loaded mid-epoch state, for the next iteration
         self.global_before_draw: torch.Tensor | None = None
 
-    # ------------------------------------------------------------ hooks of BatchLoader
     def begin(self) -> None:
         """A new iteration (``iter(loader)``), before its draw of DataLoader's base seed.
 
-        That draw comes from torch's global generator when the loader has none. The global
-        generator is the user's to save and restore: in a resumed epoch, whose draw was made
-        before the state was saved, :meth:`track` undoes it.
+        Without a loader generator that draw is from torch's global one, which is the user's:
+        in a resumed epoch (drawn before the state was saved) :meth:`track` undoes it.
         """
         self.in_epoch, self.taken, self.skipped, self.drawn_from = True, 0, 0, None
         redrawn = self.pending is not None and self.loader.generator is None
@@ -153,7 +142,6 @@ class LoaderCursor:
             if close is not None:
                 close()
 
-    # ------------------------------------------------------------ the state
     def state_dict(self) -> dict[str, Any]:
         """See :meth:`BatchLoader.state_dict`."""
         if self.kind is None:
@@ -184,13 +172,7 @@ class LoaderCursor:
             used = self.taken * loader.batch_size if self.in_epoch else None
             state["sampler"] = sampler.state_dict(yielded=used)
         elif self.kind == "distributed":
-            state["sampler"] = {
-                "epoch": sampler.epoch,
-                "num_replicas": sampler.num_replicas,
-                "seed": sampler.seed,
-                "shuffle": sampler.shuffle,
-                "drop_last": sampler.drop_last,
-            }
+            state["sampler"] = {k: getattr(sampler, k) for k in ("epoch", *_DISTRIBUTED_ARGS)}
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -207,7 +189,6 @@ class LoaderCursor:
             self._set_generators(state["generators"])
         self.in_epoch, self.taken, self.skipped, self.drawn_from = False, 0, 0, None
 
-    # ------------------------------------------------------------ helpers
     def _generators(self) -> dict[str, torch.Generator | None]:
         """The generators that the epoch's order comes from, by role (None: torch's global one)."""
         gens: dict[str, torch.Generator | None] = {}
@@ -255,7 +236,7 @@ class LoaderCursor:
             differ["generators"] = (sorted(saved), sorted(expected))
         if self.kind == "distributed":
             sampler, saved = self.sampler, state["sampler"]
-            for key in ("num_replicas", "seed", "shuffle", "drop_last"):
+            for key in _DISTRIBUTED_ARGS:
                 if saved[key] != getattr(sampler, key):
                     differ[f"sampler.{key}"] = (saved[key], getattr(sampler, key))
         if differ:
@@ -270,43 +251,3 @@ class LoaderCursor:
                 f"The state is for another loader ({said}): build the loader as the job that saved it"
                 f" did (dataset, sampler, generator, batch_size, drop_last).{hint}"
             )
-
-
-class Resumable:
-    """``state_dict`` and ``load_state_dict`` of :class:`~bioscan_h5.datasets.loader.BatchLoader`.
-
-    The loader makes its :class:`LoaderCursor` as ``self._cursor`` and calls its hooks.
-    """
-
-    _cursor: LoaderCursor
-
-    def state_dict(self) -> dict:
-        """Where the consumer is: load it into a new loader to go on from the next batch.
-
-        As torchdata's ``StatefulDataLoader.state_dict``: a state taken after the k-th batch
-        of an epoch makes a loader that loads it (in a new process, over the same split, with
-        any ``num_workers`` and ``prefetch_factor``) yield the batches that follow batch k,
-        then the later epochs, as this loader would have. Batches gathered ahead and not
-        yielded yet do not count. A plain dict of ints, strings, bools and uint8 tensors
-        (the generators the epoch's order was drawn from), a few KB; save it with
-        ``torch.save``, read it with ``torch.load(..., weights_only=True)``.
-
-        Raises
-        ------
-        InvalidArgumentError
-            The sampler is not one whose order the state can record (see README,
-            "Preemptible jobs").
-        """
-        return self._cursor.state_dict()
-
-    def load_state_dict(self, state: dict) -> None:
-        """Go on from ``state`` (from :meth:`state_dict`) at the next ``iter(loader)``.
-
-        Raises
-        ------
-        InvalidArgumentError
-            The state is from a loader with another dataset length, sampler, generator,
-            ``batch_size`` or ``drop_last``, or from a DistributedSampler with another
-            number of ranks.
-        """
-        self._cursor.load_state_dict(state)

@@ -1,8 +1,7 @@
-"""The peer's metadata loaders, served from a store built from the same metadata file.
+"""The peer's ``load_*_metadata`` loaders, served from a store built from the same metadata file.
 
-``load_bioscan5m_metadata`` / ``load_bioscan1m_metadata`` find a store whose recorded source
-file is the one asked for (:func:`matching_store`) and assemble the frame from it; with pandas
-options the store cannot honour they parse the file as the peer does.
+Without a matching store (:func:`matching_store`), or with pandas options, the file is parsed
+as the peer does.
 """
 
 from __future__ import annotations
@@ -19,13 +18,13 @@ from .. import format as fmt
 from ..layouts import SCHEMAS, FrameSource, get_layout
 from ..metadata import fingerprint
 from ..store import Store
+from .frames import text_series
 
 __all__ = [
     "default_dtype_enum",
     "holds_barcodes",
     "is_default_dtype",
     "is_path",
-    "load_csv",
     "load_peer_metadata",
     "matching_store",
 ]
@@ -34,8 +33,7 @@ __all__ = [
 def default_dtype_enum(prefix: str, module: str) -> Any:
     """A loader's ``MetadataDtype`` enum: its member ``DEFAULT`` stands for the peer's ``COLUMN_DTYPES``.
 
-    A ``str`` enum, so that its value (``"<prefix>_default_dtypes"``) compares equal too. (Typed
-    ``Any``: a type checker cannot see the members of an enum class made at run time.)
+    A ``str`` enum, equal to its value ``"<prefix>_default_dtypes"`` (typed ``Any``: made at run time).
     """
     return enum.Enum("MetadataDtype", {"DEFAULT": f"{prefix}_default_dtypes"}, type=str, module=module)
 
@@ -49,8 +47,7 @@ def is_default_dtype(dtype) -> bool:
 def matching_store(metadata_path, store, folders: Sequence[str]) -> str | None:
     """``store`` if given, else a store in one of ``folders`` whose recorded source file is ``metadata_path``.
 
-    A store matches when the file's size and modification time are those recorded, or, if
-    only its time changed, its SHA-256.
+    The file's recorded size and modification time match, or its size and SHA-256.
     """
     if store is not None:
         return os.fspath(store)
@@ -87,38 +84,6 @@ def holds_barcodes(path: str, max_nucleotides: int | None) -> bool:
         return int(np.max(st.dna_full_lengths, initial=0)) <= stored
 
 
-def load_csv(
-    dataset: str, rules, metadata_path, max_nucleotides, reduce_repeated_barcodes, split, dtype, **kwargs
-):
-    """The peer's CSV path (used when no store matches or pandas options are given).
-
-    ``rules`` (a :class:`~.frames.FrameRules`) names the label columns; ``dtype`` is passed
-    to :func:`pandas.read_csv` (the peer's ``COLUMN_DTYPES`` for the default).
-    """
-    import pandas as pd
-
-    barcode = SCHEMAS[dataset].barcode_column
-    df = pd.read_csv(metadata_path, dtype=dtype, **kwargs)
-    if max_nucleotides is not None:
-        df[barcode] = df[barcode].str[:max_nucleotides]
-    if reduce_repeated_barcodes:
-        df = df.sample(frac=1, random_state=0)
-        stripped = "_stripped_barcode"
-        df[stripped] = df[barcode].str.rstrip("N")
-        df = df.drop_duplicates(subset=[stripped]).drop(columns=[stripped]).sort_index()
-    if split is not None and split != "all":
-        df = df.iloc[get_layout(dataset).split_rows(FrameSource(df), split)]
-    for c in rules.labels:
-        if not rules.image_path:  # the peer's Canadian Invertebrates loader makes them categories here
-            df[c] = df[c].astype("category")
-        df[c + "_index"] = df[c].cat.codes
-    if rules.image_path:
-        chunk = df["chunk"].astype(str) + os.path.sep
-        chunk = chunk.where(df["chunk"].notna(), "")
-        df["image_path"] = df["split"] + os.path.sep + chunk + df["processid"] + ".jpg"
-    return df
-
-
 def is_path(value: Any) -> bool:
     """Whether ``value`` names a file (a ``str`` or ``os.PathLike``), not a buffer pandas reads from."""
     return isinstance(value, (str, os.PathLike))
@@ -139,28 +104,39 @@ def load_peer_metadata(
 ):
     """What a peer-shaped ``load_<dataset>_metadata`` returns, from a matching store if there is one.
 
-    Parameters
-    ----------
-    dataset : type
-        The dataset class; its ``store_file_metadata`` assembles the frame from a store, and
-        its ``frame_rules`` (the peer's dtypes and columns) parse the file itself.
-    store_folders : list of str
-        Where that file's stores are.
-    metadata_path, max_nucleotides, reduce_repeated_barcodes, split, dtype, store
-        The loader's arguments.
-    read_csv_kwargs : dict
-        Extra ``pandas.read_csv`` arguments (any: the file is parsed).
-    check_barcodes : bool
-        Parse the file when the store found cuts barcodes shorter than asked.
+    ``dataset`` is the dataset class (``store_file_metadata`` reads a store, ``frame_rules`` the
+    file as the peer does), ``store_folders`` where its stores are, ``read_csv_kwargs`` extra
+    ``pandas.read_csv`` arguments (the file is then parsed); the others are the loader's.
+    ``check_barcodes``: parse the file when the store found cuts barcodes shorter than asked.
     """
     path = None
     if not read_csv_kwargs and is_default_dtype(dtype) and is_path(metadata_path):
         path = matching_store(metadata_path, store, store_folders)
     if path is not None and check_barcodes and store is None and not holds_barcodes(path, max_nucleotides):
         path = None  # its barcodes are cut shorter than asked: parse the file
-    if path is None:
-        rules = dataset.frame_rules
-        dtypes = rules.dtypes if is_default_dtype(dtype) else dtype
-        args = (metadata_path, max_nucleotides, reduce_repeated_barcodes, split, dtypes)
-        return load_csv(dataset.dataset_name, rules, *args, **read_csv_kwargs)
-    return dataset.store_file_metadata(path, split, max_nucleotides, reduce_repeated_barcodes)
+    if path is not None:
+        return dataset.store_file_metadata(path, split, max_nucleotides, reduce_repeated_barcodes)
+    import pandas as pd
+
+    rules, name = dataset.frame_rules, dataset.dataset_name
+    barcode = SCHEMAS[name].barcode_column
+    df = pd.read_csv(
+        metadata_path, dtype=rules.dtypes if is_default_dtype(dtype) else dtype, **read_csv_kwargs
+    )
+    if max_nucleotides is not None:
+        df[barcode] = df[barcode].str[:max_nucleotides]
+    if reduce_repeated_barcodes:
+        df = df.sample(frac=1, random_state=0)
+        stripped = "_stripped_barcode"
+        df[stripped] = df[barcode].str.rstrip("N")
+        df = df.drop_duplicates(subset=[stripped]).drop(columns=[stripped]).sort_index()
+    if split is not None and split != "all":
+        df = df.iloc[get_layout(name).split_rows(FrameSource(df), split)]
+    for c in rules.labels:
+        if rules.image_path is None:  # the peer's Canadian Invertebrates loader makes them categories here
+            df[c] = df[c].astype("category")
+        df[c + "_index"] = df[c].cat.codes
+    if rules.image_path is not None:
+        paths = map(rules.image_path, df[["split", "chunk", "processid"]].to_dict("records"))
+        df["image_path"] = text_series(list(paths), df.index)
+    return df

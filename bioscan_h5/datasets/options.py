@@ -1,7 +1,6 @@
 """The constructor arguments of a dataset, normalised and validated once (:class:`DatasetOptions`).
 
-Every collaborator of a dataset (sample reader, label space, store provisioning) reads them;
-checks that need the store are in :func:`check_against_store`.
+Checks that need the store are in :func:`check_against_store`.
 """
 
 from __future__ import annotations
@@ -28,12 +27,14 @@ def _as_tuple(value: str | Iterable[str]) -> tuple[str, ...]:
     return (value,) if isinstance(value, str) else tuple(value)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DatasetOptions:
-    """What a sample holds and where it comes from: the constructor arguments, normalised and checked.
+    """The constructor arguments of a dataset, normalised and checked.
 
-    ``modality`` and ``target_type`` become tuples (``target_type`` through ``rank_aliases``,
-    the dataset's aliases such as ``{"uri": "dna_bin"}``), ``"dictionary"`` becomes ``"dict"``.
+    The defaults are the dataset constructors'; the image options have some for the datasets
+    without images (whose store requests still name a package). ``modality`` and ``target_type``
+    become tuples (``target_type`` through ``rank_aliases``, such as ``{"uri": "dna_bin"}``),
+    ``"dictionary"`` becomes ``"dict"``.
 
     Raises
     ------
@@ -43,22 +44,22 @@ class DatasetOptions:
         ``target_transform`` without a ``target_type`` (as the peer).
     """
 
-    modality: tuple[str, ...] = ("image", "dna")
+    modality: tuple[str, ...]
+    reduce_repeated_barcodes: bool
+    max_nucleotides: int | None
+    target_type: tuple[str, ...]
+    target_format: str
+    output_format: str
+    dna_transform: Callable | None
+    target_transform: Callable | None
+    build: str | bool
+    verify_reads: bool
+    dense_labels: bool
     image_package: str = "cropped_256"
-    reduce_repeated_barcodes: bool = False
-    max_nucleotides: int | None = fmt.DEFAULT_MAX_NUCLEOTIDES
-    target_type: tuple[str, ...] = ("species",)
-    target_format: str = "index"
-    output_format: str = "tuple"
     transform: Callable | None = None
-    dna_transform: Callable | None = None
-    target_transform: Callable | None = None
     image_size: int | None = None
     image_format: str = "pil"
-    build: str | bool = "auto"
     drop_bad_images: bool = False
-    verify_reads: bool = False
-    dense_labels: bool = False
     rank_aliases: dataclasses.InitVar[Mapping[str, str] | None] = None
 
     def __post_init__(self, rank_aliases: Mapping[str, str] | None) -> None:
@@ -67,9 +68,6 @@ class DatasetOptions:
         object.__setattr__(self, "target_type", tuple(aliases.get(t, t) for t in _as_tuple(self.target_type)))
         if self.output_format == "dictionary":
             object.__setattr__(self, "output_format", "dict")
-        self._validate()
-
-    def _validate(self) -> None:
         check_choice("image_package", self.image_package, fmt.IMAGE_PACKAGES)
         check_choice("target_format", self.target_format, ("index", "text"))
         check_choice("output_format", self.output_format, ("tuple", "dict"))
@@ -91,21 +89,9 @@ class DatasetOptions:
         """Whether a modality name stands for the barcode."""
         return modality in DNA_MODALITIES or modality == barcode_column
 
-    def wants_dna(self, barcode_column: str) -> bool:
-        return any(self.is_dna(m, barcode_column) for m in self.modality)
 
-
-def check_against_store(opts: DatasetOptions, st, always_barcodes: bool = False) -> None:
-    """Refuse options the store cannot serve: unknown modalities or ranks, barcodes cut too short.
-
-    ``always_barcodes``: check the barcode length even without a DNA modality (the metadata
-    frame holds the barcodes too).
-
-    Raises
-    ------
-    InvalidArgumentError
-        Naming the bad value and the valid ones, or how to rebuild the store.
-    """
+def check_against_store(opts: DatasetOptions, st) -> None:
+    """Refuse (:class:`InvalidArgumentError`) unknown modalities or ranks, and barcodes cut too short."""
     schema = st.schema
     valid = set(st.columns) | {schema.barcode_column, *DNA_MODALITIES}
     valid |= {f"{r}_index" for r in schema.ranks}
@@ -123,7 +109,7 @@ def check_against_store(opts: DatasetOptions, st, always_barcodes: bool = False)
             raise InvalidArgumentError(
                 f"Invalid target_type {t!r}. Valid target types are: {', '.join(repr(r) for r in schema.ranks)}."
             )
-    if always_barcodes or opts.wants_dna(schema.barcode_column) or opts.reduce_repeated_barcodes:
+    if opts.reduce_repeated_barcodes or any(opts.is_dna(m, schema.barcode_column) for m in opts.modality):
         check_barcode_length(st, opts.max_nucleotides)
 
 

@@ -1,14 +1,14 @@
 """Finding, downloading and building the store a dataset reads.
 
-With no store but the raw data there, the store is built now (``build="auto"``); otherwise
-the error gives the exact ``bioscan-h5 build`` command. Missing images of the split are added
-by extending a copy that is renamed over the store (open readers keep their file).
+With the raw data and no store, it is built now (``build="auto"``); otherwise the error gives
+the ``bioscan-h5 build`` command. A split's missing images are added by a build that extends it.
 """
 
 from __future__ import annotations
 
 import glob
 import os
+import shlex
 import sys
 import time
 from dataclasses import dataclass
@@ -19,6 +19,7 @@ from .. import format as fmt
 from ..errors import InvalidArgumentError, SplitNotBuiltError, StoreNotFoundError
 from ..format import ImageStatus
 from ..layouts import get_layout
+from ..pixels import CODECS
 from ..store import Store
 from .options import DatasetOptions
 
@@ -29,18 +30,8 @@ __all__ = ["StoreRequest", "download_root", "ensure_images", "provide_store"]
 class StoreRequest:
     """What a dataset needs from its store, and what it may do to get it.
 
-    Attributes
-    ----------
-    owner : str
-        The dataset class name (for messages).
-    dataset : str
-        ``"bioscan5m"`` or ``"bioscan1m"``.
-    root : str or None
-    image_package : str
-    image_size : int or None
-    build : {"auto", True, False}
-    splits : str
-        The ``--splits`` of a build that covers the dataset's split.
+    ``owner`` is the dataset class name (for messages), ``dataset`` the layout's name and
+    ``splits`` the ``--splits`` of a build that covers the dataset's split.
     """
 
     owner: str
@@ -61,9 +52,6 @@ class StoreRequest:
     @property
     def metadata_path(self) -> str:
         return get_layout(self.dataset).metadata_path(self.given_root)
-
-    def can_build(self) -> bool:
-        return self.build is not False and self.root is not None and os.path.isfile(self.metadata_path)
 
 
 def download_root(dataset: str, root, options: DatasetOptions, mirror: str | None, splits: str) -> None:
@@ -91,12 +79,25 @@ def provide_store(req: StoreRequest, store, wants_image: bool) -> Store:
         if not os.path.exists(path):
             raise StoreNotFoundError(f"No store file at {path!r} (the store= argument).")
         return Store(path)
-    root = req.given_root
     path = _find(req)
-    if path is None:
-        size = req.image_size or fmt.DEFAULT_IMAGE_SIZE
-        path = get_layout(req.dataset).store_path(root, req.image_package, size)
-        _build_missing(req, path, size, no_images=not wants_image)
+    if path is not None:
+        return Store(path)
+    size = req.image_size or fmt.DEFAULT_IMAGE_SIZE
+    path = get_layout(req.dataset).store_path(req.given_root, req.image_package, size)
+    if req.root is None or not os.path.isfile(req.metadata_path):
+        raise StoreNotFoundError(
+            f"{req.owner}: no store at {path!r} and no raw data to build one from (looked for the metadata"
+            f" file {req.metadata_path!r}). Download the dataset (download=True, or `bioscan-h5 download"
+            f" --dataset {req.dataset} --root {shlex.quote(str(req.root))}`) or pass store= to point at an"
+            " existing store."
+        )
+    cfg = _config(req, path, size, no_images=not wants_image)
+    if req.build is False:
+        raise StoreNotFoundError(
+            f"{req.owner}: no store at {path!r}. Build it with:\n  {cfg.command()}\n"
+            "(or pass build='auto' to build it now)."
+        )
+    run_build(cfg)
     return Store(path)
 
 
@@ -104,21 +105,27 @@ def _find(req: StoreRequest) -> str | None:
     layout, root = get_layout(req.dataset), req.given_root
     folder = layout.store_dir(root)
     if not layout.schema.has_images:  # one store per root
-        path = layout.store_path(root, req.image_package, fmt.DEFAULT_IMAGE_SIZE)
+        path = layout.store_path(root)
         return path if os.path.exists(path) else None
     if req.image_size is not None:
         path = layout.store_path(root, req.image_package, req.image_size)
         if os.path.exists(path):
             return path
-        # else a JPEG store of that size: <name>_jpeg.h5 or <name>_jpeg<Q>.h5
-        jpeg = sorted(glob.glob(path[: -len(".h5")] + "_jpeg*.h5"))
-        if len(jpeg) > 1:
-            raise InvalidArgumentError(
-                f"Several JPEG stores for image_package={req.image_package!r} and image_size={req.image_size!r}"
-                f" in {folder!r}: {', '.join(os.path.basename(c) for c in jpeg)}. Choose one with store=."
-            )
-        return jpeg[0] if jpeg else None
-    candidates = sorted(glob.glob(os.path.join(folder, f"{req.dataset}_{req.image_package}_*px*.h5")))
+        # else a store of another pixel kind: its file names begin with the kind's plain suffix
+        for codec in CODECS.values():
+            if suffix := codec.file_suffix(None, False):
+                pattern = layout.store_path(root, req.image_package, req.image_size, suffix=suffix + "*")
+                found = sorted(glob.glob(pattern))
+                if len(found) > 1:
+                    raise InvalidArgumentError(
+                        f"Several {codec.name.upper()} stores for image_package={req.image_package!r} and"
+                        f" image_size={req.image_size!r} in {folder!r}:"
+                        f" {', '.join(os.path.basename(c) for c in found)}. Choose one with store=."
+                    )
+                if found:
+                    return found[0]
+        return None
+    candidates = sorted(glob.glob(layout.store_path(root, req.image_package, "*", suffix="*")))
     default = layout.store_path(root, req.image_package, fmt.DEFAULT_IMAGE_SIZE)
     if default in candidates:
         return default
@@ -142,32 +149,13 @@ def _config(req: StoreRequest, path: str, size: int, no_images: bool, st: Store 
     )
 
 
-def _build_missing(req: StoreRequest, path: str, size: int, no_images: bool) -> None:
-    import shlex
-
-    if req.root is None or not os.path.isfile(req.metadata_path):
-        raise StoreNotFoundError(
-            f"{req.owner}: no store at {path!r} and no raw data to build one from (looked for the metadata"
-            f" file {req.metadata_path!r}). Download the dataset (download=True, or `bioscan-h5 download"
-            f" --dataset {req.dataset} --root {shlex.quote(str(req.root))}`) or pass store= to point at an"
-            " existing store."
-        )
-    cfg = _config(req, path, size, no_images=no_images)
-    if req.build is False:
-        raise StoreNotFoundError(
-            f"{req.owner}: no store at {path!r}. Build it with:\n  {cfg.command()}\n"
-            "(or pass build='auto' to build it now)."
-        )
-    run_build(cfg)
-
-
 def ensure_images(req: StoreRequest, st: Store, rows: np.ndarray, split: str) -> Store:
     """The store with the images of ``rows`` in it: built now if allowed, else :class:`SplitNotBuiltError`."""
     pending = st.image_status[rows] == ImageStatus.PENDING
     if not pending.any():
         return st
     cfg = _config(req, st.path, st.image_size, no_images=False, st=st)
-    if not req.can_build():
+    if req.build is False or req.root is None or not os.path.isfile(req.metadata_path):
         raise SplitNotBuiltError(
             f"{pending.sum()} of the {len(rows)} rows of split {split!r} have no image in"
             f" {st.path!r} (their split was not built). Build them with:\n  {cfg.command()}"

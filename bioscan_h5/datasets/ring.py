@@ -1,8 +1,7 @@
 """Reused batch buffers for :func:`~bioscan_h5.batch_loader`: a ring of slots that knows what you kept.
 
-A slot's buffers are handed out again only once nothing outside the slot references them: a
-batch (or any view, ``.numpy()`` or ``.detach()`` of it) that the consumer keeps is never
-overwritten; its slot gets a new buffer instead, and the loader warns once.
+A batch (or a view of it) that the consumer keeps is never overwritten: its slot gets a new
+buffer instead, and the loader warns once.
 """
 
 from __future__ import annotations
@@ -13,23 +12,15 @@ from .._reuse import Buffer, numpy_dtype
 
 __all__ = ["LIFETIME", "Ring", "Slot", "ring_size"]
 
-#: Batches a training loop holds while it asks for the next one: the ring is sized so that a
-#: loop that keeps no more than this many never makes a new buffer.
+#: Batches a training loop holds while it asks for the next one (a ring this deep makes no new buffer).
 LIFETIME = 2
 
 
 class Slot:
     """The buffers of one batch of at most ``capacity`` samples, each a :class:`~bioscan_h5._reuse.Buffer`.
 
-    A batch gets ``torch.from_numpy`` views of them, so a buffer knows whether a batch made
-    from it is still alive.
-
-    Parameters
-    ----------
-    capacity : int
-        The batch size.
-    pinned : bool
-        Page-locked host memory (for asynchronous copies to a GPU).
+    A batch gets ``torch.from_numpy`` views of them, so a buffer knows whether a batch made from
+    it is still alive. ``pinned``: page-locked host memory (for asynchronous copies to a GPU).
     """
 
     def __init__(self, capacity: int, pinned: bool = False) -> None:
@@ -89,22 +80,11 @@ class Slot:
 
 
 class Ring:
-    """``size`` slots, used in turn, kept by a loader across epochs.
-
-    Parameters
-    ----------
-    size : int
-    capacity : int
-        The batch size.
-    pinned : bool
-    """
+    """``size`` slots of ``capacity`` samples, used in turn, kept by a loader across epochs."""
 
     def __init__(self, size: int, capacity: int, pinned: bool = False) -> None:
         self.slots = [Slot(capacity, pinned) for _ in range(size)]
         self.next = 0  # the number of the next batch (counted across epochs)
-
-    def __len__(self) -> int:
-        return len(self.slots)
 
     def slot(self, batch_number: int) -> Slot:
         """The slot of the ``batch_number``-th batch (counted across epochs)."""

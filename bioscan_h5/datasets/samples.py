@@ -1,8 +1,7 @@
 """The one place that turns store rows into samples: one (``ds[i]``), a list, or a batch.
 
-:class:`SampleReader` reads a :class:`~bioscan_h5.store.Store` as :class:`DatasetOptions`
-say, never the dataset. Tensor images are channels-last views of their own storage: no
-strided copy per sample.
+:class:`SampleReader` reads a store as :class:`DatasetOptions` say. Tensor images are
+channels-last views of their own storage: no strided copy per sample.
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ from .dna_plan import DnaPlan
 from .labels import LabelSpace
 from .options import DatasetOptions
 
-__all__ = ["SampleReader", "batch_targets", "collate", "take_rows"]
+__all__ = ["SampleReader", "batch_targets", "collate"]
 
 _OK = int(ImageStatus.OK)
 
@@ -38,7 +37,7 @@ def collate(values: list) -> Any:
 def batch_targets(labels: LabelSpace, opts: DatasetOptions, rows: np.ndarray, tables: dict) -> dict[str, Any]:
     """The target keys of a batch of ``rows``: ``<rank>``, ``<rank>_index`` and ``target``.
 
-    ``tables`` caches each rank's names (with a trailing NaN that code -1 picks).
+    ``tables`` caches each rank's names (a trailing NaN for code -1).
     """
     import torch
 
@@ -66,32 +65,11 @@ def batch_targets(labels: LabelSpace, opts: DatasetOptions, rows: np.ndarray, ta
     return out
 
 
-def take_rows(images, rows: np.ndarray) -> np.ndarray:
-    """The pixels of ``rows`` (in that order) from a memory map or an h5py dataset."""
-    if isinstance(images, np.ndarray):
-        return np.asarray(images)[rows]
-    out = np.empty((len(rows), *images.shape[1:]), dtype=images.dtype)
-    for i, r in enumerate(rows):
-        images.read_direct(out, np.s_[int(r)], np.s_[i])
-    return out
-
-
 class SampleReader:
     """Reads samples of a store as ``bioscan-dataset`` returns them.
 
-    Everything that depends only on the options (which reader serves each modality, how an
-    image is made, how targets are looked up) is chosen here, once; :meth:`one` only reads.
-
-    Parameters
-    ----------
-    store : Store
-    options : DatasetOptions
-    labels : LabelSpace
-
-    Attributes
-    ----------
-    pixels : RowReader or None
-        The read engine, when the dataset has the image modality.
+    What depends only on the options is chosen here, once; :meth:`one` only reads. ``pixels``
+    is the read engine (None without the image modality).
     """
 
     def __init__(self, store, options: DatasetOptions, labels: LabelSpace) -> None:
@@ -105,9 +83,8 @@ class SampleReader:
         #: check each row served against the checksums (the dataset's or the store's verify_reads)
         self._verify = bool(options.verify_reads or getattr(store, "verify_reads", False))
         self._local = threading.local()
-        self._status = (
-            np.asarray(store.image_status) if options.wants_image else None
-        )  # no memmap subclass per lookup
+        # a plain array: no memmap subclass made per lookup
+        self._status = np.asarray(store.image_status) if options.wants_image else None
         self._as_image = self._image_maker() if options.wants_image else None
         self._one_image = self._image_reader() if options.wants_image else None
         # per modality: row -> value (None: the image, made by the caller)
@@ -123,7 +100,6 @@ class SampleReader:
     def __setstate__(self, state: dict) -> None:
         SampleReader.__init__(self, state["store"], state["options"], state["labels"])
 
-    # ------------------------------------------------------------ public
     def one(self, row: int):
         """The sample of one store row."""
         self.store.check_unchanged()  # a store written over in place: never a signal, nor a mix
@@ -137,26 +113,15 @@ class SampleReader:
         """The samples of ``rows``, with the pixels of all of them read in one engine call."""
         rows = np.asarray(rows, dtype=np.int64)
         self.store.check_unchanged()
-        samples = self._many(rows)
-        self.store.check_unchanged()
-        return samples
-
-    def _many(self, rows: np.ndarray) -> list:
         if self._verify:
             self.store.verify_rows(rows, images=self.options.wants_image)
         if self._as_image is None:
-            return [self._sample(r, None) for r in rows.tolist()]
-        assert self.pixels is not None and self._one_image is not None  # made with _as_image
-        self.check_images(rows)
-        n, px = len(rows), self.pixels
-        if self.options.image_format == "pil" and self.store.codec.stored_pil:
-            return [self._sample(r, self._one_image(r)) for r in rows.tolist()]
-        if self.options.image_format == "pil":
-            block = self._scratch(n)
-        else:  # the samples are rows of this block: one allocation, no copy per sample
-            block = np.empty((n, *px.row_shape), dtype=np.uint8)
-        px.read(rows, block)
-        return [self._sample(r, self._as_image(block[k])) for k, r in enumerate(rows.tolist())]
+            samples = [self._sample(r, None) for r in rows.tolist()]
+        else:
+            self.check_images(rows)
+            samples = [self._sample(r, im) for r, im in zip(rows.tolist(), self.many_images(rows))]
+        self.store.check_unchanged()
+        return samples
 
     def batch(
         self,
@@ -165,31 +130,20 @@ class SampleReader:
         encoded: bool = False,
         nogil: bool = False,
     ) -> dict[str, Any]:
-        """The samples of ``rows`` collated into one dict of tensors (see :func:`~bioscan_h5.gather_batch`).
+        """The samples of store ``rows`` collated into one dict (see :func:`~bioscan_h5.gather_batch`).
 
-        Parameters
-        ----------
-        rows : numpy.ndarray of int64
-            Store rows.
-        image_out : numpy.ndarray, optional
-            C-contiguous uint8 ``(len(rows), S, S, 3)`` to read the pixels into (a loader's
-            reused buffer); by default a new array.
-        encoded : bool
-            JPEG stores: ``"image"`` is the list of each row's encoded bytes (uint8 tensors), for
-            a decoder on the GPU.
-        nogil : bool
-            Read the pixels with the nogil kernel, loading numba if needed (see
-            :meth:`RowReader.read <bioscan_h5.pixels.rows.RowReader.read>`): the loader's threads.
+        Pixels are read into ``image_out`` (C-contiguous uint8 ``(len(rows), S, S, 3)``, default
+        new) with the nogil kernel if ``nogil``; ``encoded``: each row's stored bytes instead.
         """
         import torch
 
-        out: dict[str, Any]
-        st, out = self.store, {}
+        st = self.store
+        out: dict[str, Any] = {}
         st.check_unchanged()
         if self._verify:
             st.verify_rows(rows, images=self.options.wants_image)
-        for m in self.options.modality:
-            if m == "image":
+        for m, getter in zip(self.options.modality, self._getters):
+            if getter is None:  # the image
                 assert self.pixels is not None  # made for the image modality
                 self.check_images(rows)
                 if encoded:
@@ -206,8 +160,6 @@ class SampleReader:
                     out["image"] = torch.from_numpy(image_out).permute(0, 3, 1, 2)
             elif self.options.is_dna(m, self._barcode):
                 if self.dna.per_sample:
-                    getter = self._getters[self.options.modality.index(m)]
-                    assert getter is not None
                     out["dna"] = collate([getter(int(r)) for r in rows])
                 else:
                     out.update(self.dna.batch(st, rows))
@@ -216,25 +168,22 @@ class SampleReader:
             elif m in st.columns and st.column_kind(m) is fmt.Kind.FLOAT:
                 out[m] = torch.from_numpy(np.asarray(st.column(m).values[rows]))
             else:
-                getter = self._getters[self.options.modality.index(m)]
-                assert getter is not None  # None only for the image
                 out[m] = [getter(int(r)) for r in rows]
-        out.update(self._batch_targets(rows))
+        out.update(batch_targets(self.labels, self.options, rows, self._name_tables))
         st.check_unchanged()
         return out
-
-    def _batch_targets(self, rows: np.ndarray) -> dict[str, Any]:
-        """``<rank>`` (names, as a dict sample holds them), ``<rank>_index`` and ``target``."""
-        return batch_targets(self.labels, self.options, rows, self._name_tables)
 
     def many_images(self, rows: np.ndarray) -> list:
         """The images of ``rows`` as samples hold them (``image_format``, then ``transform``)."""
         assert self.pixels is not None and self._as_image is not None and self._one_image is not None
-        if self.options.image_format == "pil" and self.store.codec.stored_pil:
+        pil = self.options.image_format == "pil"
+        if pil and self.store.codec.stored_pil:
             return [self._one_image(r) for r in rows.tolist()]
-        block = np.empty((len(rows), *self.pixels.row_shape), dtype=np.uint8)
+        # PIL copies out of a reused buffer; other images are views of one new block (no copy each)
+        n = len(rows)
+        block = self._scratch(n) if pil else np.empty((n, *self.pixels.row_shape), dtype=np.uint8)
         self.pixels.read(rows, block)
-        return [self._as_image(block[k]) for k in range(len(rows))]
+        return [self._as_image(block[k]) for k in range(n)]
 
     def check_images(self, rows: np.ndarray) -> None:
         """Raise :class:`ImageUnavailableError` for the first row whose image is not in the store."""
@@ -242,7 +191,6 @@ class SampleReader:
         if bad.size:
             raise self._unavailable(int(rows[bad[0]]))
 
-    # ------------------------------------------------------------ chosen once
     def _image_maker(self) -> Callable[[np.ndarray], Any]:
         """HWC uint8 pixels the sample may keep -> the image in the requested format, transformed."""
         fmt_, tf = self.options.image_format, self.options.transform
@@ -267,35 +215,28 @@ class SampleReader:
     def _image_reader(self) -> Callable[[int], Any]:
         """row -> its image: one positional read into the sample's own storage (PIL: a reused buffer)."""
         assert self.pixels is not None and self._status is not None and self._as_image is not None
-        status, make, read_one, shape = (
-            self._status,
-            self._as_image,
-            self.pixels.read_one,
-            self.pixels.row_shape,
-        )
-        unavailable = self._unavailable
+        status, make, unavailable, scratch = self._status, self._as_image, self._unavailable, self._scratch
+        read_one, shape = self.pixels.read_one, self.pixels.row_shape
         if self.options.image_format == "pil" and self.store.codec.stored_pil:
             pil, tf = self.store.codec.pil(self.store), self.options.transform
 
-            def image(row: int):  # the stored image itself, as the peer decodes it
-                if status[row] != _OK:
-                    raise unavailable(row)
+            def read(row: int) -> Any:  # the stored image itself, as the peer decodes it
                 return pil(row) if tf is None else tf(pil(row))
 
         elif self.options.image_format == "pil":
-            scratch = self._scratch
 
-            def image(row: int):
-                if status[row] != _OK:
-                    raise unavailable(row)
+            def read(row: int) -> Any:
                 return make(read_one(row, scratch(1)[0]))  # PIL copies into its own storage
 
         else:
 
-            def image(row: int):
-                if status[row] != _OK:
-                    raise unavailable(row)
+            def read(row: int) -> Any:
                 return make(read_one(row, np.empty(shape, dtype=np.uint8)))
+
+        def image(row: int) -> Any:
+            if status[row] != _OK:
+                raise unavailable(row)
+            return read(row)
 
         return image
 
@@ -328,7 +269,6 @@ class SampleReader:
             buf = self._local.buf = np.empty((n, *self.pixels.row_shape), dtype=np.uint8)
         return buf[:n]
 
-    # ------------------------------------------------------------ parts of a sample
     def _unavailable(self, row: int) -> ImageUnavailableError:
         st = self.store
         status = ImageStatus(int(st.image_status[row]))

@@ -1,8 +1,7 @@
 """Samplers: class-balanced, K labels x M samples, positive pairs, and the elastic distributed order.
 
-Each is deterministic for a seed and draws the same global epoch on every replica
-(``set_epoch``), usable as ``sampler=`` / ``batch_sampler=`` of a ``DataLoader`` and by
-``batch_loader``.
+Each draws, for a seed and epoch (``set_epoch``), the same global epoch on every replica; use
+them with a ``DataLoader`` or ``batch_loader``.
 """
 
 from .balanced import BalancedSampler, DistributedBalancedSampler

@@ -10,14 +10,13 @@ from torch.utils.data import Sampler
 from .._jit import kernel
 from ..errors import InvalidArgumentError
 
-__all__ = ["EpochSeeds", "LabelGroups", "dataset_labels", "replicas"]
+__all__ = ["EpochSeeds", "LabelBatchSampler", "LabelGroups", "LabelSampler", "dataset_labels", "replicas"]
 
 
 def dataset_labels(dataset: Any, rank: str | None) -> np.ndarray:
     """The label index of every sample of ``dataset`` at ``rank`` (int64, -1 = missing).
 
-    ``dataset`` is one of our datasets (``label_indices``), a ``Subset`` / ``ConcatDataset``
-    of them, or an array of labels (then ``rank`` is ignored).
+    ``dataset``: one of ours, a ``Subset`` / ``ConcatDataset`` of them, or the labels themselves.
     """
     from torch.utils.data import ConcatDataset, Subset
 
@@ -26,9 +25,7 @@ def dataset_labels(dataset: Any, rank: str | None) -> np.ndarray:
     if isinstance(dataset, ConcatDataset):
         return np.concatenate([dataset_labels(d, rank) for d in dataset.datasets])
     if hasattr(dataset, "label_indices"):
-        if rank is None:
-            rank = dataset.target_rank(None)
-        return np.asarray(dataset.label_indices(rank), dtype=np.int64)
+        return np.asarray(dataset.label_indices(dataset.target_rank(rank)), dtype=np.int64)
     labels = np.asarray(dataset)
     if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
         raise InvalidArgumentError(
@@ -62,10 +59,8 @@ def replicas(num_replicas: int | None, rank: int | None, distributed: bool) -> t
 class EpochSeeds:
     """The random stream of an epoch: ``numpy`` generator seeded by ``(seed, epoch)``.
 
-    Every replica given the same seed and epoch draws the same global epoch. Without a seed,
-    one is drawn from torch's global generator when the sampler is made (so
-    ``torch.manual_seed`` makes runs repeatable). The epoch advances after each iteration;
-    :meth:`set_epoch` sets it, as ``DistributedSampler.set_epoch`` does.
+    Without a seed, one is drawn from torch's global generator (``torch.manual_seed`` makes runs
+    repeatable). The epoch advances after each iteration; :meth:`set_epoch` sets it.
     """
 
     def __init__(self, seed: int | None) -> None:
@@ -124,22 +119,28 @@ class LabelGroups:
         return self.order[self.starts[self.segment] + (pos + step) % n]
 
 
-class LabelBatchSampler(Sampler[list[int]]):
-    """Base of the batch samplers over label groups: the epoch seeds, the replicas, ``flat()``.
+class LabelSampler:
+    """What the label samplers share: the label groups, the epoch seeds and the replicas."""
 
-    A subclass sets ``groups``, ``seeds``, ``num_replicas``, ``replica``, ``num_batches`` (per
-    replica) and ``batch_size`` in its constructor, and yields its batches in ``__iter__``.
-    """
+    _distributed = False  # read num_replicas and replica from torch.distributed
 
-    _distributed = False
-    groups: LabelGroups
-    seeds: EpochSeeds
-    num_batches: int
-    batch_size: int
+    def _setup(
+        self, dataset: Any, rank: str | None, seed: int | None, num_replicas: int | None, replica: int | None
+    ) -> None:
+        self.groups = LabelGroups(dataset_labels(dataset, rank))
+        self.seeds = EpochSeeds(seed)
+        self.num_replicas, self.replica = replicas(num_replicas, replica, self._distributed)
 
     def set_epoch(self, epoch: int) -> None:
         """Set the epoch of the next iteration (same global epoch on every replica)."""
         self.seeds.set_epoch(epoch)
+
+
+class LabelBatchSampler(LabelSampler, Sampler[list[int]]):
+    """Base of the batch samplers: a subclass sets ``num_batches`` (per replica) and ``batch_size``."""
+
+    num_batches: int
+    batch_size: int
 
     def __len__(self) -> int:
         return self.num_batches
@@ -153,12 +154,7 @@ class LabelBatchSampler(Sampler[list[int]]):
 
 
 class FlatBatches:
-    """A batch sampler's batches as one stream of indices (a per-sample sampler).
-
-    For loaders that take a per-sample ``sampler`` and cut batches themselves
-    (``batch_loader(ds, batch_size=B, sampler=s.flat(), drop_last=True)``): with the same
-    batch size the batches come out as the batch sampler drew them.
-    """
+    """A batch sampler's batches as one stream of indices, for loaders that cut batches themselves."""
 
     def __init__(self, batch_sampler: Any) -> None:
         self.batch_sampler = batch_sampler
@@ -179,8 +175,7 @@ class FlatBatches:
 def shuffle_segments(values: np.ndarray, starts: np.ndarray, counts: np.ndarray, u: np.ndarray) -> None:
     """Shuffle ``values[starts[s]:starts[s] + counts[s]]`` in place for every ``s`` (Fisher-Yates).
 
-    ``u`` holds one uniform draw in [0, 1) per element, so the result depends on ``u`` alone
-    (the same with and without numba).
+    ``u``: one uniform draw in [0, 1) per element, so the result is the same with and without numba.
     """
     for s in range(len(starts)):
         a = starts[s]

@@ -10,12 +10,12 @@ import numpy as np
 from torch.utils.data import Sampler
 
 from ..errors import InvalidArgumentError
-from ._common import EpochSeeds, LabelGroups, dataset_labels, replicas
+from ._common import LabelSampler
 
 __all__ = ["BalancedSampler", "DistributedBalancedSampler"]
 
 
-class BalancedSampler(Sampler[int]):
+class BalancedSampler(LabelSampler, Sampler[int]):
     """Dataset indices in which every label of ``rank`` is drawn equally often.
 
     Samples whose label is missing (-1) are never drawn.
@@ -29,20 +29,15 @@ class BalancedSampler(Sampler[int]):
     num_samples : int, optional
         Indices per epoch (all replicas together); default: the number of labelled samples.
     replacement : bool
-        ``False`` (default): a balanced epoch. The epoch is dealt in rounds, each holding every
-        label once in a random order; within a label, samples come in a fresh random order
-        each epoch and none repeats before all of that label's samples were drawn (as
-        BarcodeMAE's ``BalancedSampler`` with ``cycle=True``). ``True``: each index draws a
-        label uniformly, then a sample of it uniformly.
+        ``False``: rounds each holding every label once, in a random order; a label's samples
+        come in a fresh random order and none repeats before all were drawn (BarcodeMAE's
+        ``BalancedSampler(cycle=True)``). ``True``: a uniform label, then a uniform sample of it.
     seed : int, optional
         Seeds the epoch ``(seed, epoch)``; default: drawn from torch's generator once.
     num_replicas, replica : int, optional
-        Deal the epoch over replicas: replica ``r`` gets indices ``r::num_replicas`` of the
-        same global epoch (padded by wrapping to a multiple of ``num_replicas``). Default
-        ``1, 0`` (:class:`DistributedBalancedSampler` reads them from ``torch.distributed``).
+        Replica ``r`` gets indices ``r::num_replicas`` of the global epoch (wrapped to a multiple
+        of ``num_replicas``); default ``1, 0``.
     """
-
-    _distributed = False
 
     def __init__(
         self,
@@ -54,21 +49,15 @@ class BalancedSampler(Sampler[int]):
         num_replicas: int | None = None,
         replica: int | None = None,
     ) -> None:
-        self.groups = LabelGroups(dataset_labels(dataset, rank))
+        self._setup(dataset, rank, seed, num_replicas, replica)
         if self.groups.num_classes == 0:
             raise InvalidArgumentError(f"No sample has a label at rank {rank!r}: nothing to balance.")
         total = len(self.groups.order) if num_samples is None else int(num_samples)
         if total < 1:
             raise InvalidArgumentError(f"num_samples must be >= 1, got {num_samples!r}.")
         self.replacement = bool(replacement)
-        self.seeds = EpochSeeds(seed)
-        self.num_replicas, self.replica = replicas(num_replicas, replica, self._distributed)
         self.num_samples = math.ceil(total / self.num_replicas)  # per replica
         self.total_size = total
-
-    def set_epoch(self, epoch: int) -> None:
-        """Set the epoch of the next iteration (same global epoch on every replica)."""
-        self.seeds.set_epoch(epoch)
 
     def epoch_indices(self, rng: np.random.Generator) -> np.ndarray:
         """The global epoch: ``total_size`` dataset indices (int64)."""
@@ -102,8 +91,7 @@ class BalancedSampler(Sampler[int]):
 class DistributedBalancedSampler(BalancedSampler):
     """:class:`BalancedSampler` with ``num_replicas`` / ``replica`` read from ``torch.distributed``.
 
-    Call :meth:`set_epoch` before each epoch (as with ``DistributedSampler``); every replica
-    with the same ``seed`` draws the same global epoch and keeps its share.
+    Call :meth:`set_epoch` before each epoch, as with ``DistributedSampler``.
     """
 
     _distributed = True

@@ -24,41 +24,25 @@ STATE_FORMAT = "bioscan_h5.ElasticDistributedSampler/1"
 class ElasticDistributedSampler(Sampler[int]):
     """DistributedSampler's order, resumable mid-epoch on another number of ranks.
 
-    Each epoch has one global order of the dataset's indices, a function of ``seed`` and
-    the epoch only: ``torch.randperm(len(dataset))`` drawn from a generator seeded with
-    ``seed + epoch`` (``range(len(dataset))`` without ``shuffle``), the order that
-    :class:`~torch.utils.data.DistributedSampler` deals out. Place ``p`` of the order goes to
-    rank ``p % num_replicas``, so with the same arguments every rank gets exactly what
-    ``DistributedSampler`` gives it. The ranks use the order together, one round of
-    ``num_replicas`` places at a time; :meth:`state_dict` counts the places used. A job
-    resumed from that state with another number of ranks deals the rest of the epoch's
-    order to its own ranks: no index of the epoch is used twice or skipped.
+    Each epoch's global order is :class:`~torch.utils.data.DistributedSampler`'s:
+    ``torch.randperm(len(dataset))`` from a generator seeded with ``seed + epoch``
+    (``range(len(dataset))`` without ``shuffle``), place ``p`` going to rank
+    ``p % num_replicas``. :meth:`state_dict` counts the places the ranks have used; a job
+    resumed from it on another number of ranks deals the rest of the order to its own ranks,
+    so no index of the epoch is used twice or skipped.
 
     Parameters
     ----------
     dataset : Sized
-        Anything with ``len()``; the sampler yields ``0 .. len(dataset) - 1``.
-    num_replicas : int, optional
-        The number of ranks: by default the world size of the default process group, or 1
-        where ``torch.distributed`` is not initialised (a single process, e.g. a plain
-        ``DataLoader``).
-    rank : int, optional
-        This process's rank: by default its rank in the default process group (0 without one).
+        The sampler yields ``0 .. len(dataset) - 1``.
+    num_replicas, rank : int, optional
+        By default the world size and rank of the default process group (1 and 0 without one).
     shuffle : bool
-        A new random order each epoch (:meth:`set_epoch`), or ``0, 1, 2, ...`` every epoch.
+        A new random order each epoch (:meth:`set_epoch`), or ``0, 1, 2, ...``.
     seed : int
-        Must be the same on every rank and in every resumed job.
+        The same on every rank and in every resumed job.
     drop_last : bool
-        As in ``DistributedSampler``: ``False`` pads the last round with the first indices
-        of the epoch's order so that every rank gets as many indices as the others; ``True``
-        drops the remainder of the order that does not fill a round.
-
-    Attributes
-    ----------
-    epoch : int
-    num_samples : int
-        The indices the next ``iter()`` yields to this rank (a whole epoch's share, or the
-        share of what is left of a resumed epoch).
+        As in ``DistributedSampler``: pad the last round with the order's first indices, or drop it.
 
     Examples
     --------
@@ -70,10 +54,8 @@ class ElasticDistributedSampler(Sampler[int]):
     ...         ...
     ...         checkpoint["sampler"] = sampler.state_dict(yielded=(step + 1) * 64)
 
-    ``yielded`` is the number of indices this rank has used in the epoch so far. A plain
-    ``DataLoader`` with workers takes indices ahead of the batches it hands out: pass what
-    your loop has used. Under ``batch_loader`` or torchdata's ``StatefulDataLoader`` the
-    loader's own ``state_dict()`` does this.
+    ``yielded`` is the number of indices this rank's loop has used (a ``DataLoader`` with workers
+    takes some ahead); ``batch_loader``'s and ``StatefulDataLoader``'s ``state_dict()`` count them.
     """
 
     def __init__(
@@ -105,19 +87,16 @@ class ElasticDistributedSampler(Sampler[int]):
         self.drop_last = bool(drop_last)
         self.epoch = 0
         self._resume: tuple[int, int] | None = None  # (epoch, places used) from load_state_dict
-        # the last iteration: its epoch, first place, indices in all and the list iterator
-        self._epoch = -1
-        self._start = 0
-        self._count = 0
+        # the last iteration: its epoch, first place, indices per rank and the list iterator
+        self._epoch, self._start, self._count = -1, 0, 0
         self._iterator: Iterator[int] | None = None
 
-    # ------------------------------------------------------------ the order
     def __len__(self) -> int:
         return self._share(self._next_start())[1]
 
     @property
     def num_samples(self) -> int:
-        """The number of indices the next ``iter()`` yields to this rank."""
+        """How many indices the next ``iter()`` yields to this rank (of a resumed epoch: what is left)."""
         return len(self)
 
     @property
@@ -179,24 +158,21 @@ class ElasticDistributedSampler(Sampler[int]):
         self._iterator = iter(share)  # a list iterator: its length_hint says how far it is
         return self._iterator
 
-    # ------------------------------------------------------------ the state
     def state_dict(self, yielded: int | None = None) -> dict:
         """The position in the epoch's order, the same on every rank that has used as many indices.
 
         Parameters
         ----------
         yielded : int, optional
-            The number of indices of the current ``iter()`` that this rank has used. Default:
-            as many as the iterator has yielded (right under a loader that takes no indices
-            ahead: ``StatefulDataLoader``, ``DataLoader(num_workers=0)``). More than the
-            iteration's share counts as the whole share (a last batch that is not full).
+            The indices of the current ``iter()`` this rank has used; default: as many as the
+            iterator yielded (right for a loader that takes none ahead). More than the share
+            counts as the whole share (a last batch that is not full).
 
         Returns
         -------
         dict
-            ``epoch``, ``used`` (places of the epoch's order used by all ranks together,
-            ``len(dataset)`` once the epoch is done), ``size``, ``seed``, ``shuffle`` and
-            ``format``: plain ints, bools and strings.
+            ``epoch``, ``used`` (places used by all ranks together), ``size``, ``seed``,
+            ``shuffle`` and ``format``: plain ints, bools and strings.
         """
         if yielded is not None and (not _is_int(yielded) or yielded < 0):
             raise InvalidArgumentError(f"yielded must be an integer >= 0 or None, got {yielded!r}.")
@@ -225,9 +201,8 @@ class ElasticDistributedSampler(Sampler[int]):
     def load_state_dict(self, state: dict) -> None:
         """Continue from ``state`` (from :meth:`state_dict`, on any number of ranks).
 
-        Sets :attr:`epoch` to the state's epoch; the next ``iter()`` deals out what is left of
-        that epoch's order to the current ranks: nothing, if the state was taken after the
-        epoch's last index (call :meth:`set_epoch` with the next epoch, as usual, to go on).
+        Sets :attr:`epoch` to the state's; the next ``iter()`` deals what is left of that epoch's
+        order to the current ranks (nothing after its last index: :meth:`set_epoch` goes on).
 
         Raises
         ------

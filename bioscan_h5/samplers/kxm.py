@@ -9,7 +9,7 @@ import numpy as np
 
 from .._jit import kernel
 from ..errors import InvalidArgumentError
-from ._common import EpochSeeds, LabelBatchSampler, LabelGroups, dataset_labels, occurrence_numbers, replicas
+from ._common import LabelBatchSampler, occurrence_numbers
 
 __all__ = ["DistributedKClassMSampler", "KClassMSampler"]
 
@@ -17,16 +17,11 @@ __all__ = ["DistributedKClassMSampler", "KClassMSampler"]
 class KClassMSampler(LabelBatchSampler):
     """A batch sampler: each batch holds ``k`` distinct labels of ``rank``, ``m`` samples of each.
 
-    Pass it as ``batch_sampler=`` to a ``DataLoader`` or as ``sampler=`` to ``batch_loader``
-    (with ``batch_size=k * m``). Batches list the ``m`` samples of the first label, then of
-    the second, and so on. Labels are dealt from a stream of random permutations of all
-    labels (where a batch straddles two permutations, a label it would hold twice is swapped
-    with a later one of the second permutation), so over an epoch every label is drawn
-    equally often (to one); within a label, samples come
-    in a random order that repeats none before all were drawn. A label with fewer than ``m``
-    samples repeats some within a batch (as BarcodeMAE's ``KClassMSampleSampler``). Samples
-    without a label are never drawn; BarcodeMAE's random fill of the rest of a batch is not
-    done here (draw those from another sampler).
+    Batches list the ``m`` samples of the first label, then of the second, and so on. Labels
+    are dealt from a stream of random permutations, so over an epoch every label is drawn equally
+    often (to one); a label's samples come in a random order that repeats none before all were
+    drawn (fewer than ``m``: some repeat in a batch, as in BarcodeMAE's ``KClassMSampleSampler``,
+    without its random fill). Samples without a label are never drawn.
 
     Parameters
     ----------
@@ -41,8 +36,7 @@ class KClassMSampler(LabelBatchSampler):
     seed : int, optional
         Seeds the epoch ``(seed, epoch)``; default: drawn from torch's generator once.
     num_replicas, replica : int, optional
-        Replica ``r`` gets batches ``r::num_replicas`` of the same global epoch (the epoch is
-        cut to a multiple of ``num_replicas``).
+        Replica ``r`` gets batches ``r::num_replicas`` of the global epoch.
     """
 
     def __init__(
@@ -56,7 +50,7 @@ class KClassMSampler(LabelBatchSampler):
         num_replicas: int | None = None,
         replica: int | None = None,
     ) -> None:
-        self.groups = LabelGroups(dataset_labels(dataset, rank))
+        self._setup(dataset, rank, seed, num_replicas, replica)
         self.k, self.m = int(k), int(m)
         if self.k < 1 or self.m < 1:
             raise InvalidArgumentError(f"k and m must be >= 1, got k={k!r}, m={m!r}.")
@@ -66,8 +60,6 @@ class KClassMSampler(LabelBatchSampler):
                 " have samples: pass a smaller k, or a rank with more labels."
             )
         total = len(self.groups.order) // (self.k * self.m) if num_batches is None else int(num_batches)
-        self.seeds = EpochSeeds(seed)
-        self.num_replicas, self.replica = replicas(num_replicas, replica, self._distributed)
         self.num_batches = total // self.num_replicas  # per replica
         if self.num_batches < 1:
             raise InvalidArgumentError(
@@ -125,9 +117,8 @@ class DistributedKClassMSampler(KClassMSampler):
 def separate_straddlers(stream: np.ndarray, c: int, k: int, u: np.ndarray) -> None:
     """Make every batch of ``k`` of a stream of permutations of ``0..c-1`` hold distinct values.
 
-    A batch that straddles two permutations may meet a value in both parts: the value in the
-    second part is swapped with one later in the same permutation (drawn with ``u``, one
-    uniform per boundary and slot) that the batch lacks, so each permutation stays one.
+    A value a straddling batch meets in both permutations is swapped, in the second, with a later
+    one of that permutation (drawn with ``u``) that the batch lacks.
     """
     n_perm = len(stream) // c
     draw = 0

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InvalidArgumentError
-from ._common import EpochSeeds, LabelBatchSampler, LabelGroups, dataset_labels, replicas, shuffle_segments
+from ._common import LabelBatchSampler, LabelGroups, shuffle_segments
 
 __all__ = ["DistributedPositivePairSampler", "PositivePairSampler", "draw_positives"]
 
@@ -16,16 +16,10 @@ __all__ = ["DistributedPositivePairSampler", "PositivePairSampler", "draw_positi
 def draw_positives(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """For each sample, another sample with the same label, drawn uniformly.
 
-    Parameters
-    ----------
-    labels : numpy.ndarray of int, shape (N,)
-        -1 = missing.
-    rng : numpy.random.Generator
-
     Returns
     -------
     numpy.ndarray of int64, shape (N,)
-        The partner's index; -1 where the label is missing or no other sample has it.
+        The partner's index; -1 where the label is missing (-1) or no other sample has it.
     """
     groups = LabelGroups(labels)
     out = np.full(len(labels), -1, dtype=np.int64)
@@ -38,10 +32,9 @@ def draw_positives(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 class PositivePairSampler(LabelBatchSampler):
     """A batch sampler of anchors and their positives: ``[a_1..a_B, p_1..p_B]`` per batch.
 
-    Each epoch the anchors are the samples whose label (at ``rank``) at least one other sample
-    shares, in a random order; ``p_i`` is another sample of ``a_i``'s label, drawn afresh
-    each epoch (contrastive pairs by BIN or species, as mmlearn's bioscan_clip joins them).
-    A batch holds ``2 * pairs_per_batch`` indices: split it in halves to get the two views.
+    The anchors are the samples whose label (at ``rank``) another sample shares, in a random
+    order; ``p_i`` is another sample of ``a_i``'s label, drawn afresh each epoch (contrastive
+    pairs, as mmlearn's bioscan_clip joins them). Split a batch in halves for the two views.
 
     Parameters
     ----------
@@ -51,11 +44,10 @@ class PositivePairSampler(LabelBatchSampler):
         The rank that defines positives (``"dna_bin"``, ``"species"``, ...).
     pairs_per_batch : int
     drop_last : bool
-        Drop the last, smaller batch (default True: every batch has the same halves).
+        Drop the last, smaller batch.
     seed : int, optional
     num_replicas, replica : int, optional
-        Replica ``r`` gets batches ``r::num_replicas`` of the same global epoch (cut to a
-        multiple of ``num_replicas``).
+        Replica ``r`` gets batches ``r::num_replicas`` of the global epoch.
     """
 
     def __init__(
@@ -68,7 +60,7 @@ class PositivePairSampler(LabelBatchSampler):
         num_replicas: int | None = None,
         replica: int | None = None,
     ) -> None:
-        self.groups = LabelGroups(dataset_labels(dataset, rank))
+        self._setup(dataset, rank, seed, num_replicas, replica)
         self.pairs_per_batch = int(pairs_per_batch)
         if self.pairs_per_batch < 1:
             raise InvalidArgumentError(f"pairs_per_batch must be >= 1, got {pairs_per_batch!r}.")
@@ -77,8 +69,6 @@ class PositivePairSampler(LabelBatchSampler):
         if not len(self._anchors):
             raise InvalidArgumentError(f"No two samples share a label at rank {rank!r}: no positive pairs.")
         self.drop_last = bool(drop_last)
-        self.seeds = EpochSeeds(seed)
-        self.num_replicas, self.replica = replicas(num_replicas, replica, self._distributed)
         n, b = len(self._anchors), self.pairs_per_batch
         total = n // b if self.drop_last else -(-n // b)
         self.num_batches = total // self.num_replicas
