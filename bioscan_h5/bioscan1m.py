@@ -7,6 +7,7 @@ columns (needed without torch by the builder and the store) are in
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import warnings
 from collections.abc import Callable, Iterable, Mapping
@@ -14,7 +15,6 @@ from collections.abc import Callable, Iterable, Mapping
 import numpy as np
 import torch
 
-from . import format as fmt
 from .datasets.base import ImageStoreDataset
 from .datasets.describe import option_lines
 from .datasets.frames import FrameRules, file_columns, peer_frame, text_series
@@ -29,7 +29,6 @@ from .layouts.bioscan1m_layout import (
     CLIBD_DIRNAME,
     COLUMN_DTYPES_1M,
     LABELS_1M,
-    OLD_1M_FOLDER,
     USECOLS_1M,
     check_partitioning_version,
     explode_metasplit_1m,
@@ -201,25 +200,9 @@ class BIOSCAN1M(ImageStoreDataset):
         clibd_pv = self.partitioning_version == "clibd"
         aliases = _layout.CLIBD_SPLIT_ALIASES if clibd_pv else _layout.BIOSCAN1M_SPLIT_ALIASES
         self.split = aliases.get(split, split)
-        options = DatasetOptions(
-            modality=modality,  # type: ignore[arg-type]  # normalised to a tuple
-            image_package=image_package,
-            reduce_repeated_barcodes=reduce_repeated_barcodes,
-            max_nucleotides=max_nucleotides,
-            target_type=target_type,  # type: ignore[arg-type]
-            target_format=target_format,
-            output_format=output_format,
-            transform=transform,
-            dna_transform=dna_transform,
-            target_transform=target_transform,
-            image_size=image_size,
-            image_format=image_format,
-            build=build,
-            drop_bad_images=drop_bad_images,
-            verify_reads=verify_reads,
-            dense_labels=dense_labels,
-            rank_aliases=self.rank_aliases,
-        )
+        args = locals()  # the arguments that are options go to DatasetOptions
+        names = [f.name for f in dataclasses.fields(DatasetOptions) if f.name in args]
+        options = DatasetOptions(**{n: args[n] for n in names}, rank_aliases=self.rank_aliases)
         _warn_if_too_fine(self.partitioning_version, options.target_type)
         if download:  # BIOSCAN-1M's images come in one archive per package, for every split
             download_root(self.dataset_name, root, options, mirror, "all")
@@ -348,25 +331,19 @@ def load_bioscan1m_metadata(
     """
     path = short = None
     if not kwargs and is_default_dtype(dtype) and clibd_partitioning_path is None:
-        meta_dir = os.path.dirname(os.path.abspath(os.fspath(metadata_path)))
-        folders = [
-            os.path.join(meta_dir, fmt.STORE_DIRNAME),
-            os.path.join(meta_dir, OLD_1M_FOLDER, fmt.STORE_DIRNAME),
-        ]
-        path = matching_store(metadata_path, store, folders)
+        path = matching_store(metadata_path, store, BIOSCAN1M_LAYOUT.metadata_store_dirs(metadata_path))
     if path is not None and store is None and not holds_barcodes(path, max_nucleotides):
         short, path = path, None  # its barcodes are cut shorter than asked: parse the file
     if path is None:
         try:
             from bioscan_dataset import load_bioscan1m_metadata as peer_loader
         except ImportError:
-            if short is not None:
-                path = short  # the dataset below raises the error saying how to rebuild it
-            else:
+            if short is None:
                 raise FileNotFoundError(
                     f"No bioscan-h5 store built from {metadata_path!r} was found. Build one with `bioscan-h5"
                     " build --dataset bioscan1m --root ROOT --no-images`, or pass store=."
                 ) from None
+            path = short  # the dataset below raises the error saying how to rebuild it
     if path is None:
         extra = {} if is_default_dtype(dtype) else {"dtype": dtype}
         return peer_loader(

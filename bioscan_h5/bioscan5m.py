@@ -6,13 +6,13 @@ the builder and the store) are in :mod:`bioscan_h5.layouts.bioscan5m_layout`.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
 import torch
 
-from . import format as fmt
 from .datasets.base import ImageStoreDataset
 from .datasets.describe import option_lines
 from .datasets.frames import FrameRules
@@ -30,6 +30,7 @@ from .layouts.bioscan5m_layout import (
     USECOLS_5M,
     VALID_METASPLITS_5M,
     explode_metasplit_5m,
+    image_path_5m,
 )
 from .store import Store
 
@@ -93,20 +94,14 @@ def explode_metasplit(metasplit: str | None, verify: bool = False) -> set[str]:
 
 
 def get_image_path(row) -> str:
-    """The image file of a metadata row, relative to the image package folder.
+    """The image file of a metadata row (``split``, ``chunk``, ``processid``), relative to the image package folder.
 
     ``<split>/<chunk>/<processid>.jpg``, without the chunk folder where the row has none.
-
-    Parameters
-    ----------
-    row : pandas.Series or Mapping
-        A row of the metadata frame (``split``, ``chunk`` and ``processid``).
     """
     import pandas as pd
 
     chunk = row["chunk"]
-    folder = f"{chunk}{os.path.sep}" if pd.notna(chunk) and chunk else ""
-    return f"{row['split']}{os.path.sep}{folder}{row['processid']}.jpg"
+    return image_path_5m(row["split"], chunk if pd.notna(chunk) else "", row["processid"])
 
 
 class BIOSCAN5M(ImageStoreDataset):
@@ -163,8 +158,7 @@ class BIOSCAN5M(ImageStoreDataset):
         as in the peer, and reading one raises :class:`~bioscan_h5.ImageUnavailableError`).
     verify_reads : bool, default=False
         Check every sample served against the store's checksums (format 2 stores): a damaged
-        row raises :class:`~bioscan_h5.ChecksumMismatchError` naming it. It costs about
-        60 us per 256 px image and 10-20 us per row of metadata.
+        row raises :class:`~bioscan_h5.ChecksumMismatchError` naming it.
     dense_labels : bool, default=False
         Renumber every rank's labels ``0 .. n - 1`` over the labels this split holds (in the
         store's order), for a classifier of ``ds.num_classes(rank)`` outputs; ``index2label``,
@@ -208,25 +202,9 @@ class BIOSCAN5M(ImageStoreDataset):
     ) -> None:
         self.split = SPLIT_ALIASES_5M.get(split, split)
         self._split_set = explode_metasplit_5m(self.split, verify=True)
-        options = DatasetOptions(
-            modality=modality,  # type: ignore[arg-type]  # normalised to a tuple
-            image_package=image_package,
-            reduce_repeated_barcodes=reduce_repeated_barcodes,
-            max_nucleotides=max_nucleotides,
-            target_type=target_type,  # type: ignore[arg-type]
-            target_format=target_format,
-            output_format=output_format,
-            transform=transform,
-            dna_transform=dna_transform,
-            target_transform=target_transform,
-            image_size=image_size,
-            image_format=image_format,
-            build=build,
-            drop_bad_images=drop_bad_images,
-            verify_reads=verify_reads,
-            dense_labels=dense_labels,
-            rank_aliases=self.rank_aliases,
-        )
+        args = locals()  # the arguments that are options go to DatasetOptions
+        names = [f.name for f in dataclasses.fields(DatasetOptions) if f.name in args]
+        options = DatasetOptions(**{n: args[n] for n in names}, rank_aliases=self.rank_aliases)
         if download:
             download_root(self.dataset_name, root, options, mirror, self.split)
         self._setup(root, options, store)
@@ -241,12 +219,6 @@ class BIOSCAN5M(ImageStoreDataset):
         return option_lines(self, [f"split: {self.split!r}"])
 
 
-def _store_folders(metadata_path: str) -> list[str]:
-    """``<dataset folder>/h5``: the metadata file lies in ``<dataset folder>/metadata/csv/``."""
-    dataset_dir = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(metadata_path))))
-    return [os.path.join(dataset_dir, fmt.STORE_DIRNAME)]
-
-
 def load_bioscan5m_metadata(
     metadata_path,
     max_nucleotides: int | None = 660,
@@ -259,11 +231,10 @@ def load_bioscan5m_metadata(
 ):
     """Load BIOSCAN-5M metadata as ``bioscan_dataset.load_bioscan5m_metadata`` does.
 
-    When a store built from this metadata file exists (under ``<root>/bioscan5m/h5/``, or
-    given as ``store=``), the frame is assembled from the store's arrays instead of parsing
-    the CSV, which is many times faster. With extra ``pandas.read_csv`` keyword arguments, a
-    non-default ``dtype``, or whole barcodes that a found store does not hold (a store built
-    with ``--no-full-barcodes``), the CSV is parsed with pandas, exactly as the peer does.
+    A store built from this metadata file (under ``<root>/bioscan5m/h5/``, or given as
+    ``store=``) supplies the frame; with extra ``pandas.read_csv`` keyword arguments, a
+    non-default ``dtype``, or whole barcodes a found store does not hold, the CSV is parsed
+    with pandas as the peer does.
 
     Returns
     -------
@@ -271,7 +242,7 @@ def load_bioscan5m_metadata(
         Every column of the file (with the peer's dtypes), ``<rank>_index`` columns (global
         label indices) and ``image_path``; index = row number in the file.
     """
-    folders = _store_folders(os.fspath(metadata_path)) if is_path(metadata_path) else []
+    folders = BIOSCAN5M_LAYOUT.metadata_store_dirs(metadata_path) if is_path(metadata_path) else []
     args = (metadata_path, max_nucleotides, reduce_repeated_barcodes, split, dtype, store, kwargs)
     return load_peer_metadata(BIOSCAN5M, folders, *args, check_barcodes=True)
 

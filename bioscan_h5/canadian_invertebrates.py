@@ -7,12 +7,12 @@ store) are in :mod:`bioscan_h5.layouts.canadian_invertebrates_layout`.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from . import format as fmt
 from .datasets.base import StoreDataset
 from .datasets.describe import option_lines
 from .datasets.frames import FrameRules
@@ -67,7 +67,7 @@ MetadataDtype = default_dtype_enum("CanadianInvertebrates", __name__)
 
 
 def explode_metasplit(metasplit: str | None, verify: bool = False) -> set[str]:
-    """The splits of a (meta)split name, see :func:`~bioscan_h5.layouts.canadian_invertebrates_layout.explode_metasplit_caninv` (``verify`` off by default)."""
+    """The splits a (meta)split name stands for (:func:`~.layouts.canadian_invertebrates_layout.explode_metasplit_caninv`)."""
     return explode_metasplit_caninv(metasplit, verify=verify)
 
 
@@ -90,28 +90,12 @@ class CanadianInvertebrates(StoreDataset):
         (test_unseen), or splits joined by ``"+"``.
     modality : str or Iterable[str], default="dna"
         ``"dna"`` and/or any stored metadata column (``"processid"``, ``"sequence_len"``...).
-    reduce_repeated_barcodes : bool, default=False
-        Keep one sample per barcode (cut to ``max_nucleotides``, trailing N stripped; the
-        first after a shuffle with seed 0). The file already holds one row per whole barcode.
-    max_nucleotides : int or None, default=660
-        Cut barcodes to this many letters; None keeps them whole.
     target_type : str or Iterable[str], default="species"
         ``phylum``, ``class``, ``order``, ``family``, ``genus``, ``species``, ``dna_bin``
         (alias ``bin_uri``).
-    target_format : {"index", "text"}, default="index"
-    output_format : {"tuple", "dict"}, default="tuple"
-        ``"dictionary"`` is accepted for ``"dict"``.
-    dna_transform, target_transform : callable, optional
-        A :class:`bioscan_h5.tokenizers.Tokenizer` as ``dna_transform`` receives the stored
-        codes directly.
-    download : bool, default=False
-        Download the metadata file first (from Hugging Face, or ``mirror``).
-    store : str or Store, optional
-        The store to read (default: the one under ``root``).
-    build : {"auto", True, False}, default="auto"
-        Build a missing store now, or (``False``) raise an error that gives the command.
-    mirror : str, optional
-        With ``download=True``: fetch from this base URL (or folder) instead.
+    reduce_repeated_barcodes, max_nucleotides, target_format, output_format, dna_transform,
+    target_transform, download, store, build, mirror, verify_reads, dense_labels
+        As :class:`~bioscan_h5.BIOSCAN5M` (``download`` fetches the metadata file only).
 
     Attributes
     ----------
@@ -146,20 +130,9 @@ class CanadianInvertebrates(StoreDataset):
     ) -> None:
         self.split = CANINV_SPLIT_ALIASES.get(split, split)
         explode_metasplit_caninv(self.split, verify=True)
-        options = DatasetOptions(
-            modality=modality,  # type: ignore[arg-type]  # normalised to a tuple
-            reduce_repeated_barcodes=reduce_repeated_barcodes,
-            max_nucleotides=max_nucleotides,
-            target_type=target_type,  # type: ignore[arg-type]
-            target_format=target_format,
-            output_format=output_format,
-            dna_transform=dna_transform,
-            target_transform=target_transform,
-            build=build,
-            verify_reads=verify_reads,
-            dense_labels=dense_labels,
-            rank_aliases=self.rank_aliases,
-        )
+        args = locals()  # the arguments that are options go to DatasetOptions
+        names = [f.name for f in dataclasses.fields(DatasetOptions) if f.name in args]
+        options = DatasetOptions(**{n: args[n] for n in names}, rank_aliases=self.rank_aliases)
         if download:
             download_root(self.dataset_name, root, options, mirror, "all")
         self._setup(root, options, store)
@@ -177,11 +150,6 @@ class CanadianInvertebrates(StoreDataset):
             *self.extra_repr().split("\n"),
         ]
         return f"{type(self).__name__} Dataset\n" + "\n".join("    " + line for line in lines)
-
-
-def _store_folders(metadata_path: str) -> list[str]:
-    """``CanadianInvertebrates/h5``, beside the metadata file."""
-    return [os.path.join(os.path.dirname(os.path.abspath(metadata_path)), fmt.STORE_DIRNAME)]
 
 
 def load_canadian_invertebrates_metadata(
@@ -206,7 +174,9 @@ def load_canadian_invertebrates_metadata(
         Every column of the file (with the peer's dtypes) and ``<rank>_index`` columns; index
         = row number in the file.
     """
-    folders = _store_folders(os.fspath(metadata_path)) if is_path(metadata_path) else []
+    folders = (
+        CANADIAN_INVERTEBRATES_LAYOUT.metadata_store_dirs(metadata_path) if is_path(metadata_path) else []
+    )
     args = (metadata_path, max_nucleotides, reduce_repeated_barcodes, split, dtype, store, kwargs)
     return load_peer_metadata(CanadianInvertebrates, folders, *args, check_barcodes=False)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import collections
 import csv
 import hashlib
-import json
 import os
 import re
 from collections.abc import Callable
@@ -63,9 +62,15 @@ class Table:
 
 
 def metadata_error(
-    path: str, row: int | None, column: str | None, value: object, what: str, fix: str, id_value=None
-):
-    """A :class:`MetadataError` whose message names the file, row, column and value."""
+    path: str,
+    what: str,
+    fix: str,
+    row: int | None = None,
+    column: str | None = None,
+    value: object = None,
+    id_value: object = None,
+) -> MetadataError:
+    """A :class:`MetadataError` naming the file (and row, column, value): ``what`` is wrong, how to ``fix`` it."""
     where = f"{path}"
     if row is not None:
         where += f", data row {row + 1}"
@@ -96,11 +101,9 @@ def fingerprint(path: str) -> dict:
 
 
 def check_unchanged(path: str, fp: dict) -> None:
-    """Raise :class:`MetadataError` if ``path`` is no longer the file :func:`fingerprint` described.
-
-    Called after the file was parsed: a file replaced (or rewritten) between the fingerprint
-    and the parse would give a store that records one file and holds the rows of another.
-    """
+    """Raise :class:`MetadataError` if ``path`` is no longer the file :func:`fingerprint` described
+    (a file rewritten between the fingerprint and the parse would give a store that records one
+    file and holds the rows of another)."""
     st = os.stat(path)
     if (st.st_size, st.st_mtime_ns) != (fp["size"], fp["mtime_ns"]):
         raise MetadataError(
@@ -111,18 +114,11 @@ def check_unchanged(path: str, fp: dict) -> None:
         )
 
 
-def fingerprint_json(path: str) -> str:
-    return json.dumps(fingerprint(path), sort_keys=True)
-
-
 def _check_header(header: list[str], path: str) -> None:
     """A bounded number of columns, each named with printable text that can name an HDF5 group."""
     if len(header) > fmt.MAX_COLUMNS:
         raise metadata_error(
             path,
-            None,
-            None,
-            None,
             f"the header has {len(header)} columns, more than the {fmt.MAX_COLUMNS} a store holds (the"
             " official files have 23 and 34; every column is parsed and stored on its own, so thousands"
             " would take minutes)",
@@ -138,12 +134,10 @@ def _check_header(header: list[str], path: str) -> None:
         ):
             raise metadata_error(
                 path,
-                None,
-                None,
-                name,
                 "a column name that cannot name a stored column (empty, '.', '..', or holding '/' or a"
                 " control character)",
                 "Rename the column in the header row.",
+                value=name,
             )
 
 
@@ -156,24 +150,15 @@ def _column_kinds(schema: DatasetSchema, header: list[str], path: str) -> list[C
     if missing:
         raise metadata_error(
             path,
-            None,
-            None,
-            None,
             f"missing required column(s) {', '.join(repr(m) for m in missing)}; found {header!r}",
             f"Is this the official {schema.name} metadata file? The header row must name every column.",
         )
-    dup = sorted({h for h in header if header.count(h) > 1})
-    if dup:
-        raise metadata_error(
-            path, None, None, dup, "duplicated column name(s) in the header", "Remove the repeats."
-        )
-    specs = []
-    for name in header:
-        if name == schema.barcode_column:
-            continue
-        # Columns this package does not know are kept as text categories: nothing is dropped.
-        specs.append(known.get(name, ColumnSpec(name, Kind.CATEGORY, required=False)))
-    return specs
+    # Columns this package does not know are kept as text categories: nothing is dropped.
+    return [
+        known.get(h, ColumnSpec(h, Kind.CATEGORY, required=False))
+        for h in header
+        if h != schema.barcode_column
+    ]
 
 
 def read_header(path: str, sep: str) -> list[str]:
@@ -181,16 +166,13 @@ def read_header(path: str, sep: str) -> list[str]:
     import pandas as pd
 
     check_line_lengths(path)
-
     try:
         _refuse_repeated_names(path, sep)
         return list(pd.read_csv(path, sep=sep, nrows=0, encoding="utf-8-sig").columns)
     except UnicodeDecodeError as exc:
         raise _bad_utf8_error(path, sep, exc) from None
     except pd.errors.EmptyDataError:
-        raise metadata_error(
-            path, None, None, None, "the file is empty", "Download the metadata file again."
-        ) from None
+        raise metadata_error(path, "the file is empty", "Download the metadata file again.") from None
 
 
 def _refuse_repeated_names(path: str, sep: str) -> None:
@@ -201,11 +183,9 @@ def _refuse_repeated_names(path: str, sep: str) -> None:
     if dup:
         raise metadata_error(
             path,
-            None,
-            None,
-            dup,
             "the header names a column more than once, so which one holds the values is ambiguous",
             "Remove or rename the repeated column(s).",
+            value=dup,
         )
 
 
@@ -228,14 +208,12 @@ def read_table(
     schema : DatasetSchema
         Which columns must be there and how each is stored.
     sep : str
-        Field separator.
     max_nucleotides : int or None
         Barcode width to store (``None``: the longest barcode).
     prepare : callable, optional
         Applied to each chunk (all columns as text) before conversion, e.g. BIOSCAN-1M's
         label clean-up. It must act on each row independently.
     chunk_rows : int
-        Rows per chunk.
     full_barcodes : bool
         Also keep the letters after the first ``max_nucleotides`` of each barcode
         (:attr:`Table.dna_tail_codes`), so that the table holds every barcode whole.
@@ -279,9 +257,8 @@ def read_table(
         if reader is not None:  # an error raised mid-file would leave the file open
             reader.close()
     table = Table(n_rows=n, header=header)
-    # Each chunk's pieces are let go as soon as they are merged, so the per-chunk copies and
-    # the whole-file arrays are never all held at once (for the 5.15M-row file the barcodes
-    # alone are 3.4 GB).
+    # Each chunk's pieces are let go once merged: the per-chunk copies and the whole-file
+    # arrays are never all held at once.
     for spec in specs:
         table.columns[spec.name] = codec_for(spec.kind).merge(spec.name, parts.pop(spec.name))
     _merge_barcodes(table, dna_parts, max_nucleotides)
@@ -299,8 +276,7 @@ def _barcodes(
 ):
     """The barcodes of a chunk as ``(codes, lengths, full_lengths, tail)``; a bad letter names its row.
 
-    ``tail``: with ``tails``, the letters after the first ``max_nucleotides`` of every
-    barcode, end to end (uint8); else None.
+    ``tail`` (with ``tails``): the letters after the first ``max_nucleotides`` of each barcode, end to end.
     """
     barcodes = chunk[schema.barcode_column].to_numpy(dtype=object, na_value=None)
     codes, lengths, full, bad = encode_barcodes(barcodes, max_nucleotides)
@@ -308,12 +284,12 @@ def _barcodes(
         row, pos, letter = bad
         raise metadata_error(
             path,
-            offset + row,
-            schema.barcode_column,
-            letter,
             f"barcode letter {pos + 1} is not a nucleotide code (expected A, C, G, T, N, another IUPAC"
             " code or '-')",
             "Fix or remove the barcode in the metadata file.",
+            row=offset + row,
+            column=schema.barcode_column,
+            value=letter,
             id_value=chunk[schema.id_column].iloc[row],
         )
     tail = None
@@ -347,15 +323,10 @@ def _parse_error(path: str, exc: ValueError) -> MetadataError:
         expected, line, saw = fields.groups()
         return metadata_error(
             path,
-            None,
-            None,
-            None,
             f"line {line} has {saw} fields but the header has {expected}",
             "Quote values that contain the separator, or remove the extra fields.",
         )
-    return metadata_error(
-        path, None, None, None, f"could not be parsed: {str(exc).strip()}", "Check the file."
-    )
+    return metadata_error(path, f"could not be parsed: {str(exc).strip()}", "Check the file.")
 
 
 def _bad_utf8_error(path: str, sep: str, exc: UnicodeDecodeError, id_column: str | None = None):
@@ -371,10 +342,10 @@ def _bad_utf8_error(path: str, sep: str, exc: UnicodeDecodeError, id_column: str
     for name in pd.read_csv(path, nrows=0, **opts).columns:
         if _NOT_UTF8.search(name):
             shown = _raw(name).decode("utf-8", "replace")  # a name that can be printed
-            return metadata_error(path, None, shown, _raw(name), "the header is not valid UTF-8", fix)
+            return metadata_error(path, "the header is not valid UTF-8", fix, column=shown, value=_raw(name))
     with pd.read_csv(path, chunksize=CHUNK_ROWS, **opts) as reader:
         return _first_bad_utf8(path, reader, id_column, fix) or metadata_error(
-            path, None, None, None, f"the file is not valid UTF-8 ({exc})", fix
+            path, f"the file is not valid UTF-8 ({exc})", fix
         )
 
 
@@ -399,11 +370,11 @@ def _first_bad_utf8(path: str, reader, id_column: str | None, fix: str) -> Metad
             ids = chunk.get(id_column)
             return metadata_error(
                 path,
-                n + r,
-                col,
-                _raw(chunk[col].iloc[r]),
                 "the value is not valid UTF-8",
                 fix,
+                row=n + r,
+                column=col,
+                value=_raw(chunk[col].iloc[r]),
                 id_value=None
                 if ids is None or pd.isna(ids.iloc[r])
                 else _raw(ids.iloc[r]).decode("utf-8", "replace"),
@@ -439,11 +410,11 @@ def _locate_bad_float(path, sep, header, float_cols, schema, chunk_rows) -> None
                     r = int(bad[0])
                     raise metadata_error(
                         path,
-                        n + r,
-                        col,
-                        s.iloc[r],
                         "not a number",
                         "Numeric columns hold decimal numbers or nothing.",
+                        row=n + r,
+                        column=col,
+                        value=s.iloc[r],
                         id_value=chunk[schema.id_column].iloc[r],
                     )
             n += len(chunk)
@@ -456,11 +427,11 @@ def _parse(chunk: pd.DataFrame, spec: ColumnSpec, path: str, offset: int, schema
     except ColumnValueError as exc:
         raise metadata_error(
             path,
-            offset + exc.position,
-            spec.name,
-            exc.value,
             exc.what,
             exc.fix,
+            row=offset + exc.position,
+            column=spec.name,
+            value=exc.value,
             id_value=chunk[schema.id_column].iloc[exc.position],
         ) from None
 
@@ -471,12 +442,11 @@ def _check_unique(table: Table, schema: DatasetSchema, path: str) -> None:
     if empty.size:
         raise metadata_error(
             path,
-            int(empty[0]),
-            schema.id_column,
-            "",
             "the id is empty",
             "Every row needs its id.",
-            id_value=None,
+            row=int(empty[0]),
+            column=schema.id_column,
+            value="",
         )
     order = np.argsort(ids, kind="stable")
     dup = np.flatnonzero(ids[order][1:] == ids[order][:-1])
@@ -485,9 +455,9 @@ def _check_unique(table: Table, schema: DatasetSchema, path: str) -> None:
         value = ids[first].decode("utf-8")
         raise metadata_error(
             path,
-            second,
-            schema.id_column,
-            value,
             f"duplicated id (also on data row {first + 1})",
             "Each specimen must appear once; remove the repeated row.",
+            row=second,
+            column=schema.id_column,
+            value=value,
         )

@@ -80,21 +80,17 @@ def refuse_unknown_splits(table: Table, path: str, column: str, valid: Iterable[
     split = table.column(column)
     unknown = sorted(set(split.categories or ()) - set(valid))
     missing = np.flatnonzero(split.category_codes < 0)
-    if not unknown and not missing.size:
-        return
     if unknown:
         row = int(np.flatnonzero(split.category_codes == split.category_names.index(unknown[0]))[0])
         value = unknown[0]
-    else:
+    elif missing.size:
         row, value = int(missing[0]), ""
+    else:
+        return
+    id_value = table.column(id_column).value_array[row].decode()
+    fix = f"Valid split names are: {', '.join(valid)}."
     raise metadata_error(
-        path,
-        row,
-        column,
-        value,
-        "unknown split name",
-        f"Valid split names are: {', '.join(valid)}.",
-        id_value=table.column(id_column).value_array[row].decode(),
+        path, "unknown split name", fix, row=row, column=column, value=value, id_value=id_value
     )
 
 
@@ -141,6 +137,13 @@ class SourceLayout:
         if not self.schema.has_images:
             return os.path.join(self.store_dir(root), fmt.dna_store_filename(self.name))
         return os.path.join(self.store_dir(root), fmt.store_filename(self.name, *name, **kinds))
+
+    def metadata_store_dirs(self, metadata_path: str | os.PathLike) -> list[str]:
+        """Where the stores built from the metadata file ``metadata_path`` are (its ``<dataset folder>/h5``)."""
+        dataset_dir = os.path.abspath(metadata_path)
+        for _ in self.metadata_relpath.split(os.sep):
+            dataset_dir = os.path.dirname(dataset_dir)
+        return [os.path.join(dataset_dir, fmt.STORE_DIRNAME)]
 
     def find_metadata(self, root: str) -> str:
         """The metadata file of ``root``; :class:`StoreNotFoundError` saying how to get it."""
@@ -194,3 +197,30 @@ class SourceLayout:
     ) -> np.ndarray:  # pragma: no cover - overridden
         """The rows of a dataset's ``split``, in the order the dataset serves them."""
         raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class SplitColumnLayout(SourceLayout):
+    """A root whose ``split`` column names each row's split (BIOSCAN-5M, Canadian Invertebrates)."""
+
+    #: The split names a row may carry.
+    splits: tuple[str, ...] = ()
+
+    def metasplit(self, name: str | None) -> set[str]:  # pragma: no cover - overridden
+        """The splits a (meta)split name stands for; ``ValueError`` listing the valid names."""
+        raise NotImplementedError
+
+    def validate(self, table: Table, path: str) -> None:
+        refuse_unknown_splits(table, path, "split", self.splits, self.schema.id_column)
+
+    def explode(self, splits: str) -> list[str]:
+        return sorted(self.metasplit(splits))
+
+    def token_rows(self, source: ColumnSource, token: str) -> np.ndarray:
+        return rows_in(source, "split", [token])
+
+    def split_rows(
+        self, source: ColumnSource, split: str | None, partitioning_version: str | None = None
+    ) -> np.ndarray:
+        """Rows of a split or metasplit (``"seen"``, ``"pretrain+train"``, ...) in file order."""
+        return rows_in(source, "split", self.metasplit(split))

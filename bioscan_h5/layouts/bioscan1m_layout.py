@@ -15,7 +15,7 @@ import numpy as np
 
 from ..columns import StoredColumn
 from ..errors import InvalidArgumentError, SourceFileNotFoundError
-from ..format import ColumnSpec, DatasetSchema, Kind
+from ..format import STORE_DIRNAME, ColumnSpec, DatasetSchema, Kind
 from ..metadata import Table, metadata_error, read_table
 from ..splits import invalid_split
 from .base import ColumnSource, SourceLayout, rows_in
@@ -192,17 +192,7 @@ USECOLS_1M: list[str] = [
     "image_file",
     "chunk_number",
 ]
-LABELS_1M: tuple[str, ...] = (
-    "phylum",
-    "class",
-    "order",
-    "family",
-    "subfamily",
-    "tribe",
-    "genus",
-    "species",
-    "uri",
-)
+LABELS_1M: tuple[str, ...] = BIOSCAN1M_RANKS
 
 
 # ---------------------------------------------------------------- CLIBD partition files
@@ -241,9 +231,6 @@ def add_clibd_partitions(table: Table, folder: str) -> None:
             if name in CLIBD_VALID_SPLITS:
                 raise metadata_error(
                     fpath,
-                    None,
-                    None,
-                    None,
                     "this CLIBD partition file is missing",
                     f"Download CLIBD_partitioning.zip again into {folder!r} (all of {', '.join(CLIBD_FILES)}).",
                 )
@@ -254,11 +241,11 @@ def add_clibd_partitions(table: Table, folder: str) -> None:
             i = int(np.flatnonzero(rows < 0)[0])
             raise metadata_error(
                 fpath,
-                i,
-                "sampleid",
-                sids[i],
                 "this sampleid is not in the metadata file",
                 "The partition files must come from the same release as the metadata TSV.",
+                row=i,
+                column="sampleid",
+                value=sids[i],
             )
         table.partitions[name] = rows.astype(np.int64)
         if name in CLIBD_VALID_SPLITS:
@@ -317,6 +304,11 @@ class Bioscan1MLayout(SourceLayout):
             return os.path.join(root, self.metadata_relpath)
         return super().metadata_path(root)
 
+    def metadata_store_dirs(self, metadata_path: str | os.PathLike) -> list[str]:
+        """Also ``<metadata folder>/bioscan/h5``: the layout of bioscan-dataset <= 1.1."""
+        (here,) = super().metadata_store_dirs(metadata_path)
+        return [here, os.path.join(os.path.dirname(here), OLD_1M_FOLDER, STORE_DIRNAME)]
+
     def clibd_dir(self, root: str) -> str:
         """The folder of the CLIBD partition files."""
         return os.path.join(self.dataset_dir(root), CLIBD_DIRNAME)
@@ -344,11 +336,11 @@ class Bioscan1MLayout(SourceLayout):
             r = int(bad[0])
             raise metadata_error(
                 path,
-                r,
-                "chunk_number",
-                None if chunk.missing_mask[r] else int(chunk.value_array[r]),
                 "the image folder number is missing or negative",
                 "Each row needs its part<N> folder number.",
+                row=r,
+                column="chunk_number",
+                value=None if chunk.missing_mask[r] else int(chunk.value_array[r]),
                 id_value=ids[r].decode("utf-8"),
             )
         for col in BIOSCAN1M_PARTITIONINGS:
@@ -358,11 +350,11 @@ class Bioscan1MLayout(SourceLayout):
                 r = int(np.flatnonzero(c.category_codes == c.category_names.index(unknown[0]))[0])
                 raise metadata_error(
                     path,
-                    r,
-                    col,
-                    unknown[0],
                     "unknown partition name",
                     f"Valid names are: {', '.join(BIOSCAN1M_SPLITS)}.",
+                    row=r,
+                    column=col,
+                    value=unknown[0],
                     id_value=ids[r].decode("utf-8"),
                 )
 

@@ -15,7 +15,7 @@ import numpy as np
 from ..format import ColumnSpec, DatasetSchema, Kind
 from ..metadata import Table
 from ..splits import explode_named
-from .base import ColumnSource, SourceLayout, refuse_unknown_splits, rows_in
+from .base import ColumnSource, SplitColumnLayout
 from .paths import refuse_unsafe
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "VALID_METASPLITS_5M",
     "Bioscan5MLayout",
     "explode_metasplit_5m",
+    "image_path_5m",
 ]
 
 # ---------------------------------------------------------------- the store schema
@@ -150,12 +151,24 @@ LABELS_5M: tuple[str, ...] = BIOSCAN5M_RANKS
 
 
 # ---------------------------------------------------------------- the root layout
+def image_path_5m(split: str, chunk: str, processid: str) -> str:
+    """A BIOSCAN-5M image file, relative to its image package folder (the peer's ``image_path``).
+
+    ``<split>/<chunk>/<processid>.jpg``, or ``<split>/<processid>.jpg`` where ``chunk`` is ``""``.
+    """
+    folder = f"{chunk}{os.path.sep}" if chunk else ""
+    return f"{split}{os.path.sep}{folder}{processid}.jpg"
+
+
 @dataclass(frozen=True)
-class Bioscan5MLayout(SourceLayout):
+class Bioscan5MLayout(SplitColumnLayout):
     """The BIOSCAN-5M root; one ``split`` column names each row's split."""
 
+    def metasplit(self, name: str | None) -> set[str]:
+        return explode_metasplit_5m(name, verify=True)
+
     def validate(self, table: Table, path: str) -> None:
-        refuse_unknown_splits(table, path, "split", BIOSCAN5M_SPLITS, "processid")
+        super().validate(table, path)
         refuse_unsafe(path, table, "processid", "processid")
         refuse_unsafe(path, table, "chunk", "processid", allow_empty=True)
 
@@ -163,25 +176,8 @@ class Bioscan5MLayout(SourceLayout):
         ids = source.column("processid").value_array
         chunks = source.column("chunk").value_array
         split = source.column("split")
-        out = []
-        for r in rows:
-            s = split.category_names[split.category_codes[r]]
-            c = chunks[r].decode("utf-8")
-            pid = ids[r].decode("utf-8")
-            out.append(f"{s}/{c}/{pid}.jpg" if c else f"{s}/{pid}.jpg")
-        return out
-
-    def explode(self, splits: str) -> list[str]:
-        return sorted(explode_metasplit_5m(splits, verify=True))
-
-    def token_rows(self, source: ColumnSource, token: str) -> np.ndarray:
-        return rows_in(source, "split", [token])
-
-    def split_rows(
-        self, source: ColumnSource, split: str | None, partitioning_version: str | None = None
-    ) -> np.ndarray:
-        """Rows of a split or metasplit (``"pretrain+train"``, ``"seen"``, ...) in file order."""
-        return rows_in(source, "split", explode_metasplit_5m(split, verify=True))
+        names, codes = split.category_names, split.category_codes
+        return [image_path_5m(names[codes[r]], chunks[r].decode(), ids[r].decode()) for r in rows]
 
 
 BIOSCAN5M_LAYOUT = Bioscan5MLayout(
@@ -189,4 +185,5 @@ BIOSCAN5M_LAYOUT = Bioscan5MLayout(
     metadata_relpath=os.path.join("metadata", "csv", "BIOSCAN_5M_Insect_Dataset_metadata.csv"),
     sep=",",
     path_columns=("processid", "chunk", "split"),
+    splits=BIOSCAN5M_SPLITS,
 )
