@@ -6,7 +6,7 @@ a pandas frame via :class:`FrameSource`).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -68,8 +68,10 @@ def rows_in(source: ColumnSource, column: str, values: Iterable[str]) -> np.ndar
     return np.flatnonzero(np.isin(np.asarray(col.codes), wanted)).astype(np.int64)
 
 
-def refuse_unknown_splits(table: Table, path: str, column: str, valid: Iterable[str], id_column: str) -> None:
-    """Refuse a row whose split (in ``column``) is missing or not one of ``valid``.
+def refuse_unknown_splits(
+    table: Table, path: str, column: str, valid: Iterable[str], id_column: str, kind: str = "split"
+) -> None:
+    """Refuse a row whose split (in ``column``) is not one of ``valid``, or is missing (not a ``kind="partition"``).
 
     Raises
     ------
@@ -83,14 +85,14 @@ def refuse_unknown_splits(table: Table, path: str, column: str, valid: Iterable[
     if unknown:
         row = int(np.flatnonzero(split.category_codes == split.category_names.index(unknown[0]))[0])
         value = unknown[0]
-    elif missing.size:
+    elif missing.size and kind == "split":
         row, value = int(missing[0]), ""
     else:
         return
     id_value = table.column(id_column).value_array[row].decode()
-    fix = f"Valid split names are: {', '.join(valid)}."
+    fix = f"Valid {kind} names are: {', '.join(valid)}."
     raise metadata_error(
-        path, "unknown split name", fix, row=row, column=column, value=value, id_value=id_value
+        path, f"unknown {kind} name", fix, row=row, column=column, value=value, id_value=id_value
     )
 
 
@@ -105,6 +107,8 @@ class SourceLayout:
     path_columns: tuple[str, ...]
     #: The dataset's folder under the root (default: the dataset name).
     folder: str = ""
+    #: Applied to each chunk of the metadata file before it is parsed (:func:`~bioscan_h5.metadata.read_table`).
+    prepare: Callable[[Any], Any] | None = None
 
     @property
     def name(self) -> str:
@@ -160,7 +164,12 @@ class SourceLayout:
         """Read and validate the metadata file of a root (see :func:`~bioscan_h5.metadata.read_table`)."""
         path = self.find_metadata(root)
         table = read_table(
-            path, self.schema, sep=self.sep, max_nucleotides=max_nucleotides, full_barcodes=full_barcodes
+            path,
+            self.schema,
+            sep=self.sep,
+            max_nucleotides=max_nucleotides,
+            prepare=self.prepare,
+            full_barcodes=full_barcodes,
         )
         self.validate(table, path)
         return table
