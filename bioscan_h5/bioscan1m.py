@@ -81,20 +81,9 @@ MetadataDtype = default_dtype_enum("BIOSCAN1M", __name__)
 
 
 def explode_metasplit(metasplit: str | None, partitioning_version: str, verify: bool = False) -> set[str]:
-    """The partitions a (meta)split name stands for under a partitioning version.
+    """The partitions a (meta)split name (None: ``"all"``) stands for under a partitioning version.
 
-    Parameters
-    ----------
-    metasplit : str or None
-        None is ``"all"``.
-    partitioning_version : str
-        One of :data:`PARTITIONING_VERSIONS`.
-    verify : bool, default=False
-        Raise ``ValueError`` for a name that is not a partition of that version.
-
-    Returns
-    -------
-    set of str
+    ``verify``: raise ``ValueError`` for a name that is not a partition of that version.
     """
     return explode_metasplit_1m(metasplit, partitioning_version, verify=verify)
 
@@ -109,11 +98,10 @@ def extract_zip_without_prefix(
     Parameters
     ----------
     from_path : str or path-like
-        The zip file.
     to_path : str or path-like, optional
-        The folder to extract into (default: the zip's folder).
+        Default: the zip's folder.
     drop_prefix : str, optional
-        A leading folder of the member paths to drop (``"bioscan"`` for BIOSCAN-1M's zips).
+        A leading folder of the member paths (``"bioscan"`` for BIOSCAN-1M's zips).
     remove_finished : bool, default=False
         Delete the zip afterwards.
     """
@@ -264,9 +252,9 @@ def _clibd_parts(
 ):
     """What the peer's CLIBD merges make of its frame: ``(index, clibd_split values, single)``.
 
-    Where the CLIBD files are present (``files``), the peer merges each row's partition in (a
-    ``clibd_split`` column, and an index renumbered over the whole, de-duplicated file);
-    ``single``: a lone CLIBD split is read in its file's order (index: the position in it).
+    With the CLIBD files (``files``) the peer merges each row's partition in (``clibd_split``,
+    and an index renumbered over the de-duplicated file); ``single``: a lone CLIBD split is
+    read in its file's order (index: the position in it).
     """
     whole = split in (None, "all")
     single = partitioning_version == "clibd" and not whole and "+" not in split
@@ -280,12 +268,9 @@ def _clibd_parts(
         index = np.searchsorted(np.sort(kept), rows)
     else:
         index = rows
-    if merged:
-        clibd = st.column_values("clibd_split", rows)
-    elif single:
+    clibd = st.column_values("clibd_split", rows) if merged else None
+    if single and not merged:
         clibd = np.full(len(rows), split, dtype=object)
-    else:
-        clibd = None
     return index, clibd, single
 
 
@@ -294,8 +279,7 @@ def _warn_if_too_fine(partitioning_version: str, target_type: tuple[str, ...]) -
     too_fine = set() if partitioning_version == "clibd" else set(_FINE_RANKS)
     if partitioning_version in _ORDER_PARTITIONINGS:
         too_fine.add("family")
-    bad = too_fine.intersection(target_type)
-    if bad:
+    if bad := too_fine.intersection(target_type):
         warnings.warn(
             f"The target_type includes taxonomic ranks {bad} that are more fine-grained than the partitioning"
             f" version ('{partitioning_version}') was designed for. This will mean the test partition"
@@ -319,9 +303,9 @@ def load_bioscan1m_metadata(
 ):
     """Load BIOSCAN-1M metadata as ``bioscan_dataset.load_bioscan1m_metadata`` does, from a store.
 
-    The store built from ``metadata_path`` (found under ``<root>/bioscan1m/h5/``, or
-    ``<root>/bioscan/h5/`` in the layout of bioscan-dataset 1.1, or given as ``store=``)
-    supplies the frame; without one, the peer package's own loader is used if it is installed.
+    The store built from ``metadata_path`` (under ``<root>/bioscan1m/h5/``, ``<root>/bioscan/h5/``
+    in the layout of bioscan-dataset 1.1, or ``store=``) supplies the frame; without one, the
+    peer's own loader is used if it is installed.
 
     Returns
     -------

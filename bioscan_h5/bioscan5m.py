@@ -77,19 +77,8 @@ MetadataDtype = default_dtype_enum("BIOSCAN5M", __name__)
 
 
 def explode_metasplit(metasplit: str | None, verify: bool = False) -> set[str]:
-    """The splits a (meta)split name stands for (``"seen"``, ``"pretrain+train"``, ``"validation"``...).
-
-    Parameters
-    ----------
-    metasplit : str or None
-        None is ``"all"``.
-    verify : bool, default=False
-        Raise ``ValueError`` for a name that is not a split.
-
-    Returns
-    -------
-    set of str
-    """
+    """The splits a (meta)split name (``"seen"``, ``"pretrain+train"``, ``"validation"``...; None: ``"all"``)
+    stands for; ``verify``: raise ``ValueError`` for a name that is not a split."""
     return explode_metasplit_5m(metasplit, verify=verify)
 
 
@@ -121,8 +110,7 @@ class BIOSCAN5M(ImageStoreDataset):
         ``"unseen"`` (key_unseen+val_unseen+test_unseen), or splits joined by ``"+"``.
         ``"validation"`` is an alias of ``"val"``.
     modality : str or Iterable[str], default=("image", "dna")
-        ``"image"``, ``"dna"`` and/or any stored metadata column (also ``sampleid``,
-        ``taxon``, ``inferred_ranks``, ``index_bioscan_1M_insect``, ``<rank>_index``,
+        ``"image"``, ``"dna"`` and/or any stored metadata column (also ``<rank>_index`` and
         ``image_path``).
     image_package : str, default="cropped_256"
         ``"cropped_256"``, ``"original_256"``, ``"cropped"`` or ``"original_full"``.
@@ -137,8 +125,8 @@ class BIOSCAN5M(ImageStoreDataset):
     target_format : {"index", "text"}, default="index"
     output_format : {"tuple", "dict"}, default="tuple"
     transform, dna_transform, target_transform : callable, optional
-        As in the peer. A :class:`bioscan_h5.tokenizers.Tokenizer` as ``dna_transform``
-        receives the stored codes directly (no string round trip).
+        A :class:`bioscan_h5.tokenizers.Tokenizer` as ``dna_transform`` receives the stored
+        codes directly.
     download : bool, default=False
         Download the metadata (and the images of the split) first, then build the store.
     store : str or Store, optional
@@ -161,8 +149,7 @@ class BIOSCAN5M(ImageStoreDataset):
         row raises :class:`~bioscan_h5.ChecksumMismatchError` naming it.
     dense_labels : bool, default=False
         Renumber every rank's labels ``0 .. n - 1`` over the labels this split holds (in the
-        store's order), for a classifier of ``ds.num_classes(rank)`` outputs; ``index2label``,
-        ``ds.metadata`` and batches use the same numbering.
+        store's order); ``index2label``, ``ds.metadata`` and batches use the same numbering.
 
     Attributes
     ----------

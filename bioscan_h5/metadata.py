@@ -300,6 +300,7 @@ def _barcodes(
 
 
 def _merge_barcodes(table: Table, dna_parts: list, max_nucleotides: int | None) -> None:
+    """Each chunk's barcodes into ``table``; each chunk's codes are let go once copied."""
     width = max_nucleotides if max_nucleotides is not None else max([p[0].shape[1] for p in dna_parts] + [0])
     table.dna_codes = np.zeros((table.n_rows, width), dtype=fmt.DNA_DTYPE)
     start = 0
@@ -330,11 +331,8 @@ def _parse_error(path: str, exc: ValueError) -> MetadataError:
 
 
 def _bad_utf8_error(path: str, sep: str, exc: UnicodeDecodeError, id_column: str | None = None):
-    """A :class:`MetadataError` naming the first header name or cell that is not UTF-8.
-
-    The decoder's own error only gives a byte offset into a buffer, so the file is read again
-    with the undecodable bytes kept as lone surrogates, which are then looked for.
-    """
+    """A :class:`MetadataError` naming the first header name or cell that is not UTF-8 (the
+    file is read again with undecodable bytes kept as lone surrogates, which are looked for)."""
     import pandas as pd
 
     fix = "Re-save the file as UTF-8."
@@ -368,6 +366,7 @@ def _first_bad_utf8(path: str, reader, id_column: str | None, fix: str) -> Metad
             col = min(first, key=first.__getitem__)  # the earliest row; on a tie, the leftmost column
             r = first[col]
             ids = chunk.get(id_column)
+            bad_id = ids is None or pd.isna(ids.iloc[r])
             return metadata_error(
                 path,
                 "the value is not valid UTF-8",
@@ -375,9 +374,7 @@ def _first_bad_utf8(path: str, reader, id_column: str | None, fix: str) -> Metad
                 row=n + r,
                 column=col,
                 value=_raw(chunk[col].iloc[r]),
-                id_value=None
-                if ids is None or pd.isna(ids.iloc[r])
-                else _raw(ids.iloc[r]).decode("utf-8", "replace"),
+                id_value=None if bad_id else _raw(ids.iloc[r]).decode("utf-8", "replace"),
             )
         n += len(chunk)
     return None
@@ -391,16 +388,8 @@ def _locate_bad_float(path, sep, header, float_cols, schema, chunk_rows) -> None
     import pandas as pd
 
     n = 0
-    usecols = [schema.id_column, *float_cols]
-    reader = pd.read_csv(
-        path,
-        sep=sep,
-        dtype=dict.fromkeys(header, str),
-        usecols=usecols,
-        chunksize=chunk_rows,
-        encoding="utf-8-sig",
-    )
-    with reader:  # closes the file when the error below is raised
+    opts = {"sep": sep, "dtype": dict.fromkeys(header, str), "chunksize": chunk_rows, "encoding": "utf-8-sig"}
+    with pd.read_csv(path, usecols=[schema.id_column, *float_cols], **opts) as reader:  # closed on the error
         for chunk in reader:
             for col in float_cols:
                 s = chunk[col]
