@@ -23,16 +23,6 @@ from .datasets.metadata_files import default_dtype_enum, holds_barcodes, is_defa
 from .datasets.options import DatasetOptions
 from .datasets.provision import download_root
 from .layouts import bioscan1m_layout as _layout
-from .layouts.bioscan1m_layout import (
-    BIOSCAN1M_LAYOUT,
-    BIOSCAN1M_PARTITIONINGS,
-    CLIBD_DIRNAME,
-    COLUMN_DTYPES_1M,
-    LABELS_1M,
-    USECOLS_1M,
-    check_partitioning_version,
-    explode_metasplit_1m,
-)
 from .store import Store
 
 __all__ = [
@@ -63,14 +53,14 @@ RGB_STDEV = torch.tensor([0.12654378, 0.14301962, 0.16103319])
 
 # The names ``bioscan_dataset.bioscan1m`` defines, with the same values.
 #: The dtypes the metadata TSV is read with (the label columns become categories after clean-up).
-COLUMN_DTYPES = COLUMN_DTYPES_1M
+COLUMN_DTYPES = _layout.COLUMN_DTYPES_1M
 #: The columns :class:`BIOSCAN1M` reads, besides the six partition columns.
-USECOLS = USECOLS_1M
+USECOLS = _layout.USECOLS_1M
 PARTITIONING_VERSIONS = list(_layout.PARTITIONING_VERSIONS)
 VALID_SPLITS = list(_layout.BIOSCAN1M_SPLITS)
 SPLIT_ALIASES = dict(_layout.BIOSCAN1M_SPLIT_ALIASES)
 VALID_METASPLITS = list(_layout.BIOSCAN1M_METASPLITS)
-CLIBD_PARTITIONING_DIRNAME = CLIBD_DIRNAME
+CLIBD_PARTITIONING_DIRNAME = _layout.CLIBD_DIRNAME
 CLIBD_VALID_SPLITS = list(_layout.CLIBD_VALID_SPLITS)
 CLIBD_SPLIT_ALIASES = dict(_layout.CLIBD_SPLIT_ALIASES)
 CLIBD_VALID_METASPLITS = list(_layout.CLIBD_METASPLITS)
@@ -85,7 +75,7 @@ def explode_metasplit(metasplit: str | None, partitioning_version: str, verify: 
 
     ``verify``: raise ``ValueError`` for a name that is not a partition of that version.
     """
-    return explode_metasplit_1m(metasplit, partitioning_version, verify=verify)
+    return _layout.explode_metasplit_1m(metasplit, partitioning_version, verify=verify)
 
 
 def extract_zip_without_prefix(
@@ -118,9 +108,9 @@ _FINE_RANKS = {"subfamily", "tribe", "genus", "species"}
 _ORDER_PARTITIONINGS = {"large_insect_order", "medium_insect_order", "small_insect_order"}
 #: The frame holds the label columns as categories (after clean-up), the rest as the peer reads them.
 _FRAME_RULES = FrameRules(
-    {**COLUMN_DTYPES_1M, **dict.fromkeys(LABELS_1M, "category")},
-    (*USECOLS_1M, *BIOSCAN1M_PARTITIONINGS),
-    LABELS_1M,
+    {**_layout.COLUMN_DTYPES_1M, **dict.fromkeys(_layout.LABELS_1M, "category")},
+    (*_layout.USECOLS_1M, *_layout.BIOSCAN1M_PARTITIONINGS),
+    _layout.LABELS_1M,
 )
 
 
@@ -184,7 +174,7 @@ class BIOSCAN1M(ImageStoreDataset):
         verify_reads: bool = False,
         dense_labels: bool = False,
     ) -> None:
-        self.partitioning_version = check_partitioning_version(partitioning_version)
+        self.partitioning_version = _layout.check_partitioning_version(partitioning_version)
         clibd_pv = self.partitioning_version == "clibd"
         aliases = _layout.CLIBD_SPLIT_ALIASES if clibd_pv else _layout.BIOSCAN1M_SPLIT_ALIASES
         self.split = aliases.get(split, split)
@@ -195,7 +185,9 @@ class BIOSCAN1M(ImageStoreDataset):
         if download:  # BIOSCAN-1M's images come in one archive per package, for every split
             download_root(self.dataset_name, root, options, mirror, "all")
         self._setup(root, options, store)
-        clibd = None if self.root is None else os.path.join(self.root, self.base_folder, CLIBD_DIRNAME)
+        clibd = (
+            None if self.root is None else os.path.join(self.root, self.base_folder, _layout.CLIBD_DIRNAME)
+        )
         self.clibd_partitioning_path = (
             clibd if clibd and (os.path.isdir(clibd) or self.partitioning_version == "clibd") else None
         )
@@ -204,13 +196,13 @@ class BIOSCAN1M(ImageStoreDataset):
 
     def _select_rows(self, st: Store) -> np.ndarray:
         if self.partitioning_version == "clibd" and not st.partition_names:
-            where = os.path.join(self.root or "<root>", self.base_folder, CLIBD_DIRNAME)
+            where = os.path.join(self.root or "<root>", self.base_folder, _layout.CLIBD_DIRNAME)
             raise OSError(
                 f"clibd partitioning requested, but the corresponding partitioning data could not be found at:"
                 f" {where!r} (the store {st.path!r} holds no CLIBD partition files). Extract"
                 " CLIBD_partitioning.zip there and rebuild the store with --overwrite."
             )
-        return BIOSCAN1M_LAYOUT.split_rows(st, self.split, self.partitioning_version)
+        return _layout.BIOSCAN1M_LAYOUT.split_rows(st, self.split, self.partitioning_version)
 
     def _peer_frame(self, every_column: bool):
         """The peer's frame: its CLIBD merges add ``clibd_split`` last and renumber the index."""
@@ -315,7 +307,9 @@ def load_bioscan1m_metadata(
     """
     path = short = None
     if not kwargs and is_default_dtype(dtype) and clibd_partitioning_path is None:
-        path = matching_store(metadata_path, store, BIOSCAN1M_LAYOUT.metadata_store_dirs(metadata_path))
+        path = matching_store(
+            metadata_path, store, _layout.BIOSCAN1M_LAYOUT.metadata_store_dirs(metadata_path)
+        )
     if path is not None and store is None and not holds_barcodes(path, max_nucleotides):
         short, path = path, None  # its barcodes are cut shorter than asked: parse the file
     if path is None:
@@ -341,7 +335,7 @@ def load_bioscan1m_metadata(
             **kwargs,
         )
     # the peer looks for the CLIBD files beside the metadata file
-    clibd = os.path.join(os.path.dirname(os.path.abspath(os.fspath(metadata_path))), CLIBD_DIRNAME)
+    clibd = os.path.join(os.path.dirname(os.path.abspath(os.fspath(metadata_path))), _layout.CLIBD_DIRNAME)
     if not os.path.isdir(clibd) and str(partitioning_version).lower() == "clibd":
         raise OSError(
             f"clibd partitioning requested, but the corresponding partitioning data could not be found at: {clibd!r}"

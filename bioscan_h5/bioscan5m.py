@@ -19,19 +19,7 @@ from .datasets.frames import FrameRules
 from .datasets.metadata_files import default_dtype_enum, is_path, load_peer_metadata
 from .datasets.options import DatasetOptions
 from .datasets.provision import download_root
-from .layouts.bioscan5m_layout import (
-    BIOSCAN5M_LAYOUT,
-    BIOSCAN5M_SPLITS,
-    COLUMN_DTYPES_5M,
-    LABELS_5M,
-    SEEN_SPLITS_5M,
-    SPLIT_ALIASES_5M,
-    UNSEEN_SPLITS_5M,
-    USECOLS_5M,
-    VALID_METASPLITS_5M,
-    explode_metasplit_5m,
-    image_path_5m,
-)
+from .layouts import bioscan5m_layout as _layout
 from .store import Store
 
 __all__ = [
@@ -59,17 +47,19 @@ RGB_STDEV = torch.tensor([0.14205404, 0.15642502, 0.17309470])
 
 # The names ``bioscan_dataset.bioscan5m`` defines, with the same values.
 #: The dtypes the metadata CSV is read with.
-COLUMN_DTYPES = COLUMN_DTYPES_5M
+COLUMN_DTYPES = _layout.COLUMN_DTYPES_5M
 #: The columns :class:`BIOSCAN5M`'s ``metadata`` frame holds (in the file's order).
-USECOLS = USECOLS_5M
-VALID_SPLITS = list(BIOSCAN5M_SPLITS)
-SPLIT_ALIASES = dict(SPLIT_ALIASES_5M)
-VALID_METASPLITS = list(VALID_METASPLITS_5M)
-SEEN_SPLITS = list(SEEN_SPLITS_5M)
-UNSEEN_SPLITS = list(UNSEEN_SPLITS_5M)
+USECOLS = _layout.USECOLS_5M
+VALID_SPLITS = list(_layout.BIOSCAN5M_SPLITS)
+SPLIT_ALIASES = dict(_layout.SPLIT_ALIASES_5M)
+VALID_METASPLITS = list(_layout.VALID_METASPLITS_5M)
+SEEN_SPLITS = list(_layout.SEEN_SPLITS_5M)
+UNSEEN_SPLITS = list(_layout.UNSEEN_SPLITS_5M)
 
 
-_FRAME_RULES = FrameRules(COLUMN_DTYPES_5M, tuple(USECOLS_5M), LABELS_5M, image_path=True)
+_FRAME_RULES = FrameRules(
+    _layout.COLUMN_DTYPES_5M, tuple(_layout.USECOLS_5M), _layout.LABELS_5M, image_path=True
+)
 
 
 #: ``MetadataDtype.DEFAULT``, the default ``dtype`` of :func:`load_bioscan5m_metadata`, means :data:`COLUMN_DTYPES`.
@@ -79,7 +69,7 @@ MetadataDtype = default_dtype_enum("BIOSCAN5M", __name__)
 def explode_metasplit(metasplit: str | None, verify: bool = False) -> set[str]:
     """The splits a (meta)split name (``"seen"``, ``"pretrain+train"``, ``"validation"``...; None: ``"all"``)
     stands for; ``verify``: raise ``ValueError`` for a name that is not a split."""
-    return explode_metasplit_5m(metasplit, verify=verify)
+    return _layout.explode_metasplit_5m(metasplit, verify=verify)
 
 
 def get_image_path(row) -> str:
@@ -90,7 +80,7 @@ def get_image_path(row) -> str:
     import pandas as pd
 
     chunk = row["chunk"]
-    return image_path_5m(row["split"], chunk if pd.notna(chunk) else "", row["processid"])
+    return _layout.image_path_5m(row["split"], chunk if pd.notna(chunk) else "", row["processid"])
 
 
 class BIOSCAN5M(ImageStoreDataset):
@@ -187,8 +177,8 @@ class BIOSCAN5M(ImageStoreDataset):
         verify_reads: bool = False,
         dense_labels: bool = False,
     ) -> None:
-        self.split = SPLIT_ALIASES_5M.get(split, split)
-        self._split_set = explode_metasplit_5m(self.split, verify=True)
+        self.split = _layout.SPLIT_ALIASES_5M.get(split, split)
+        self._split_set = _layout.explode_metasplit_5m(self.split, verify=True)
         args = locals()  # the arguments that are options go to DatasetOptions
         names = [f.name for f in dataclasses.fields(DatasetOptions) if f.name in args]
         options = DatasetOptions(**{n: args[n] for n in names}, rank_aliases=self.rank_aliases)
@@ -197,7 +187,7 @@ class BIOSCAN5M(ImageStoreDataset):
         self._setup(root, options, store)
 
     def _select_rows(self, st: Store) -> np.ndarray:
-        return BIOSCAN5M_LAYOUT.split_rows(st, self.split)
+        return _layout.BIOSCAN5M_LAYOUT.split_rows(st, self.split)
 
     def _build_splits(self) -> str:
         return "+".join(sorted(self._split_set))
@@ -229,7 +219,7 @@ def load_bioscan5m_metadata(
         Every column of the file (with the peer's dtypes), ``<rank>_index`` columns (global
         label indices) and ``image_path``; index = row number in the file.
     """
-    folders = BIOSCAN5M_LAYOUT.metadata_store_dirs(metadata_path) if is_path(metadata_path) else []
+    folders = _layout.BIOSCAN5M_LAYOUT.metadata_store_dirs(metadata_path) if is_path(metadata_path) else []
     args = (metadata_path, max_nucleotides, reduce_repeated_barcodes, split, dtype, store, kwargs)
     return load_peer_metadata(BIOSCAN5M, folders, *args, check_barcodes=True)
 

@@ -19,18 +19,7 @@ from .datasets.frames import FrameRules
 from .datasets.metadata_files import default_dtype_enum, is_path, load_peer_metadata
 from .datasets.options import DatasetOptions
 from .datasets.provision import download_root
-from .layouts.canadian_invertebrates_layout import (
-    CANADIAN_INVERTEBRATES_LAYOUT,
-    CANADIAN_INVERTEBRATES_SPLITS,
-    CANINV_METASPLITS,
-    CANINV_SEEN_SPLITS,
-    CANINV_SPLIT_ALIASES,
-    CANINV_UNSEEN_SPLITS,
-    COLUMN_DTYPES_CANINV,
-    LABELS_CANINV,
-    USECOLS_CANINV,
-    explode_metasplit_caninv,
-)
+from .layouts import canadian_invertebrates_layout as _layout
 from .store import Store
 
 __all__ = [
@@ -50,16 +39,16 @@ __all__ = [
 ]
 
 # The names the peer's ``bioscan_dataset.canadian_invertebrates`` defines, with the same values.
-COLUMN_DTYPES = COLUMN_DTYPES_CANINV
-USECOLS = USECOLS_CANINV
+COLUMN_DTYPES = _layout.COLUMN_DTYPES_CANINV
+USECOLS = _layout.USECOLS_CANINV
 #: Other names of columns, accepted as ``target_type`` (and as ``column`` of the label methods).
 COLUMN_ALIASES = {"bin_uri": "dna_bin", "nucleotides": "dna_barcode"}
-VALID_SPLITS = list(CANADIAN_INVERTEBRATES_SPLITS)
-SPLIT_ALIASES = dict(CANINV_SPLIT_ALIASES)
-VALID_METASPLITS = list(CANINV_METASPLITS)
-SEEN_SPLITS = list(CANINV_SEEN_SPLITS)
-UNSEEN_SPLITS = list(CANINV_UNSEEN_SPLITS)
-_FRAME_RULES = FrameRules(COLUMN_DTYPES_CANINV, tuple(USECOLS_CANINV), LABELS_CANINV)
+VALID_SPLITS = list(_layout.CANADIAN_INVERTEBRATES_SPLITS)
+SPLIT_ALIASES = dict(_layout.CANINV_SPLIT_ALIASES)
+VALID_METASPLITS = list(_layout.CANINV_METASPLITS)
+SEEN_SPLITS = list(_layout.CANINV_SEEN_SPLITS)
+UNSEEN_SPLITS = list(_layout.CANINV_UNSEEN_SPLITS)
+_FRAME_RULES = FrameRules(_layout.COLUMN_DTYPES_CANINV, tuple(_layout.USECOLS_CANINV), _layout.LABELS_CANINV)
 
 
 #: ``MetadataDtype.DEFAULT``, the default ``dtype`` of :func:`load_canadian_invertebrates_metadata`, means :data:`COLUMN_DTYPES`.
@@ -68,7 +57,7 @@ MetadataDtype = default_dtype_enum("CanadianInvertebrates", __name__)
 
 def explode_metasplit(metasplit: str | None, verify: bool = False) -> set[str]:
     """The splits a (meta)split name stands for (:func:`~.layouts.canadian_invertebrates_layout.explode_metasplit_caninv`)."""
-    return explode_metasplit_caninv(metasplit, verify=verify)
+    return _layout.explode_metasplit_caninv(metasplit, verify=verify)
 
 
 class CanadianInvertebrates(StoreDataset):
@@ -128,8 +117,8 @@ class CanadianInvertebrates(StoreDataset):
         verify_reads: bool = False,
         dense_labels: bool = False,
     ) -> None:
-        self.split = CANINV_SPLIT_ALIASES.get(split, split)
-        explode_metasplit_caninv(self.split, verify=True)
+        self.split = _layout.CANINV_SPLIT_ALIASES.get(split, split)
+        _layout.explode_metasplit_caninv(self.split, verify=True)
         args = locals()  # the arguments that are options go to DatasetOptions
         names = [f.name for f in dataclasses.fields(DatasetOptions) if f.name in args]
         options = DatasetOptions(**{n: args[n] for n in names}, rank_aliases=self.rank_aliases)
@@ -138,7 +127,7 @@ class CanadianInvertebrates(StoreDataset):
         self._setup(root, options, store)
 
     def _select_rows(self, st: Store) -> np.ndarray:
-        return CANADIAN_INVERTEBRATES_LAYOUT.split_rows(st, self.split)
+        return _layout.CANADIAN_INVERTEBRATES_LAYOUT.split_rows(st, self.split)
 
     def extra_repr(self) -> str:
         return option_lines(self, [f"split: {self.split!r}"])
@@ -175,7 +164,9 @@ def load_canadian_invertebrates_metadata(
         = row number in the file.
     """
     folders = (
-        CANADIAN_INVERTEBRATES_LAYOUT.metadata_store_dirs(metadata_path) if is_path(metadata_path) else []
+        _layout.CANADIAN_INVERTEBRATES_LAYOUT.metadata_store_dirs(metadata_path)
+        if is_path(metadata_path)
+        else []
     )
     args = (metadata_path, max_nucleotides, reduce_repeated_barcodes, split, dtype, store, kwargs)
     return load_peer_metadata(CanadianInvertebrates, folders, *args, check_barcodes=False)
