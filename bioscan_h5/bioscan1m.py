@@ -70,12 +70,8 @@ CLIBD_VALID_METASPLITS = list(_layout.CLIBD_METASPLITS)
 MetadataDtype = default_dtype_enum("BIOSCAN1M", __name__)
 
 
-def explode_metasplit(metasplit: str | None, partitioning_version: str, verify: bool = False) -> set[str]:
-    """The partitions a (meta)split name (None: ``"all"``) stands for under a partitioning version.
-
-    ``verify``: raise ``ValueError`` for a name that is not a partition of that version.
-    """
-    return _layout.explode_metasplit_1m(metasplit, partitioning_version, verify=verify)
+#: The peer's name of :func:`~bioscan_h5.layouts.bioscan1m_layout.explode_metasplit_1m`.
+explode_metasplit = _layout.explode_metasplit_1m
 
 
 def extract_zip_without_prefix(

@@ -66,10 +66,8 @@ _FRAME_RULES = FrameRules(
 MetadataDtype = default_dtype_enum("BIOSCAN5M", __name__)
 
 
-def explode_metasplit(metasplit: str | None, verify: bool = False) -> set[str]:
-    """The splits a (meta)split name (``"seen"``, ``"pretrain+train"``, ``"validation"``...; None: ``"all"``)
-    stands for; ``verify``: raise ``ValueError`` for a name that is not a split."""
-    return _layout.explode_metasplit_5m(metasplit, verify=verify)
+#: The peer's name of :func:`~bioscan_h5.layouts.bioscan5m_layout.explode_metasplit_5m`.
+explode_metasplit = _layout.explode_metasplit_5m
 
 
 def get_image_path(row) -> str:

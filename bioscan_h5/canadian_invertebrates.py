@@ -55,9 +55,8 @@ _FRAME_RULES = FrameRules(_layout.COLUMN_DTYPES_CANINV, tuple(_layout.USECOLS_CA
 MetadataDtype = default_dtype_enum("CanadianInvertebrates", __name__)
 
 
-def explode_metasplit(metasplit: str | None, verify: bool = False) -> set[str]:
-    """The splits a (meta)split name stands for (:func:`~.layouts.canadian_invertebrates_layout.explode_metasplit_caninv`)."""
-    return _layout.explode_metasplit_caninv(metasplit, verify=verify)
+#: The peer's name of :func:`~bioscan_h5.layouts.canadian_invertebrates_layout.explode_metasplit_caninv`.
+explode_metasplit = _layout.explode_metasplit_caninv
 
 
 class CanadianInvertebrates(StoreDataset):

@@ -73,16 +73,11 @@ def metadata_error(
     """A :class:`MetadataError` naming the file (and row, column, value): ``what`` is wrong, how to ``fix`` it."""
     where = f"{path}"
     if row is not None:
-        where += f", data row {row + 1}"
-        if id_value is not None:
-            where += f" (id {id_value!r})"
+        where += f", data row {row + 1}" + ("" if id_value is None else f" (id {id_value!r})")
     if column is not None:
         where += f", column {column!r}"
-    msg = f"{where}: {what}"
-    if value is not None:
-        msg += f" (value: {value!r})"
-    msg += f". {fix}"
-    return MetadataError(msg, path=path, row=row, column=column, value=value)
+    shown = "" if value is None else f" (value: {value!r})"
+    return MetadataError(f"{where}: {what}{shown}. {fix}", path=path, row=row, column=column, value=value)
 
 
 def fingerprint(path: str) -> dict:
@@ -125,13 +120,7 @@ def _check_header(header: list[str], path: str) -> None:
             "Is this the official metadata file? Remove the extra columns.",
         )
     for name in header:
-        if (
-            not isinstance(name, str)
-            or not name
-            or "/" in name
-            or name in (".", "..")
-            or CONTROL.search(name)
-        ):
+        if not isinstance(name, str) or name in ("", ".", "..") or "/" in name or CONTROL.search(name):
             raise metadata_error(
                 path,
                 "a column name that cannot name a stored column (empty, '.', '..', or holding '/' or a"

@@ -137,8 +137,9 @@ def check_partitioning_version(partitioning_version: str) -> str:
     return pv
 
 
-def explode_metasplit_1m(metasplit: str | None, partitioning_version: str, verify: bool = True) -> set[str]:
-    """The BIOSCAN-1M partitions a (meta)split name stands for, for one partitioning version."""
+def explode_metasplit_1m(metasplit: str | None, partitioning_version: str, verify: bool = False) -> set[str]:
+    """The BIOSCAN-1M partitions a (meta)split name (None: ``"all"``) stands for under a partitioning
+    version; ``verify``: raise ``ValueError`` for a name that is not one of its partitions."""
     if metasplit is None:
         metasplit = "all"
     clibd = partitioning_version == "clibd"

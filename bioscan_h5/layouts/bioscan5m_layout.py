@@ -93,7 +93,7 @@ CLIBD_5M_GROUPS = {
 }
 
 
-def explode_metasplit_5m(metasplit: str | None, verify: bool = True) -> set[str]:
+def explode_metasplit_5m(metasplit: str | None, verify: bool = False) -> set[str]:
     """The BIOSCAN-5M splits a (meta)split name stands for.
 
     ``"pretrain+train"`` is a union, ``"seen"`` = train+val+test, ``"unseen"`` =

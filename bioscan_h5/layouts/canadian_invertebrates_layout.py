@@ -60,7 +60,7 @@ CANINV_SEEN_SPLITS = ("train", "val", "test")
 CANINV_UNSEEN_SPLITS = ("test_unseen",)
 
 
-def explode_metasplit_caninv(metasplit: str | None, verify: bool = True) -> set[str]:
+def explode_metasplit_caninv(metasplit: str | None, verify: bool = False) -> set[str]:
     """The Canadian Invertebrates splits a (meta)split name stands for.
 
     ``"seen"`` = train+val+test, ``"unseen"`` = test_unseen, ``"all"`` (or None) = every
