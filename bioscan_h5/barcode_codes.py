@@ -14,13 +14,7 @@ import numpy as np
 
 from ._jit import kernel
 
-__all__ = [
-    "ALLOWED_LETTERS",
-    "decode_barcode",
-    "decode_barcodes",
-    "encode_barcodes",
-    "first_unique_rows",
-]
+__all__ = ["ALLOWED_LETTERS", "decode_barcode", "decode_barcodes", "encode_barcodes", "first_unique_rows"]
 
 #: Letters a barcode may hold: the four bases, N, the other IUPAC codes and the gap '-'.
 #: Lower-case forms of the same letters are accepted too and stored as they are.

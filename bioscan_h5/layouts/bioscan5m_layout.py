@@ -51,6 +51,8 @@ BIOSCAN5M_SPLITS = (
     "other_heldout",
 )
 
+#: The numeric columns: where each specimen was found, and its size in the image.
+_MEASURES = ("coord-lat", "coord-lon", "image_measurement_value", "area_fraction", "scale_factor")
 BIOSCAN5M_SCHEMA = DatasetSchema(
     name="bioscan5m",
     columns=(
@@ -60,11 +62,7 @@ BIOSCAN5M_SCHEMA = DatasetSchema(
         *(ColumnSpec(r, _C) for r in BIOSCAN5M_RANKS),
         ColumnSpec("country", _C),
         ColumnSpec("province_state", _C),
-        ColumnSpec("coord-lat", _F),
-        ColumnSpec("coord-lon", _F),
-        ColumnSpec("image_measurement_value", _F),
-        ColumnSpec("area_fraction", _F),
-        ColumnSpec("scale_factor", _F),
+        *(ColumnSpec(c, _F) for c in _MEASURES),
         ColumnSpec("inferred_ranks", _I),
         ColumnSpec("split", _C),
         ColumnSpec("index_bioscan_1M_insect", _I),
@@ -121,11 +119,7 @@ COLUMN_DTYPES_5M: dict[str, Any] = {
     "dna_barcode": str,
     "country": "category",
     "province_state": "category",
-    "coord-lat": float,
-    "coord-lon": float,
-    "image_measurement_value": float,
-    "area_fraction": float,
-    "scale_factor": float,
+    **dict.fromkeys(_MEASURES, float),
     "inferred_ranks": "uint8",
     "split": str,
     "index_bioscan_1M_insect": "Int64",
@@ -139,11 +133,7 @@ USECOLS_5M: list[str] = [
     "dna_barcode",
     "country",
     "province_state",
-    "coord-lat",
-    "coord-lon",
-    "image_measurement_value",
-    "area_fraction",
-    "scale_factor",
+    *_MEASURES,
     "split",
 ]
 #: The columns given a ``<column>_index`` column, in the order they are added.
