@@ -109,6 +109,8 @@ class SourceLayout:
     folder: str = ""
     #: Applied to each chunk of the metadata file before it is parsed (:func:`~bioscan_h5.metadata.read_table`).
     prepare: Callable[[Any], Any] | None = None
+    #: The split names a row may carry in its ``split`` column.
+    splits: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -185,51 +187,29 @@ class SourceLayout:
         return np.flatnonzero(mask)
 
     # ------------------------------------------------------------ per dataset
-    def validate(self, table: Table, path: str) -> None:  # pragma: no cover - overridden
-        """Refuse metadata this layout cannot serve (unknown split names, unsafe paths)."""
+    # By default a ``split`` column names each row's split (BIOSCAN-5M, Canadian Invertebrates).
+    def metasplit(self, name: str | None) -> set[str]:  # pragma: no cover - overridden
+        """The splits a (meta)split name stands for; ``ValueError`` listing the valid names."""
         raise NotImplementedError
 
     def image_relpaths(self, source: ColumnSource, rows: np.ndarray) -> list[str]:  # pragma: no cover
         """Each row's image path, relative to the image package folder."""
         raise NotImplementedError
 
-    def explode(self, splits: str) -> list[str]:  # pragma: no cover - overridden
-        """The canonical split tokens a build's ``--splits`` stands for (``["all"]`` for all)."""
-        raise NotImplementedError
-
-    def token_rows(self, source: ColumnSource, token: str) -> np.ndarray:  # pragma: no cover
-        """The rows of one canonical token of :meth:`explode`."""
-        raise NotImplementedError
-
-    def split_rows(
-        self, source: ColumnSource, split: str | None, partitioning_version: str | None = None
-    ) -> np.ndarray:  # pragma: no cover - overridden
-        """The rows of a dataset's ``split``, in the order the dataset serves them."""
-        raise NotImplementedError
-
-
-@dataclass(frozen=True)
-class SplitColumnLayout(SourceLayout):
-    """A root whose ``split`` column names each row's split (BIOSCAN-5M, Canadian Invertebrates)."""
-
-    #: The split names a row may carry.
-    splits: tuple[str, ...] = ()
-
-    def metasplit(self, name: str | None) -> set[str]:  # pragma: no cover - overridden
-        """The splits a (meta)split name stands for; ``ValueError`` listing the valid names."""
-        raise NotImplementedError
-
     def validate(self, table: Table, path: str) -> None:
+        """Refuse metadata this layout cannot serve (unknown split names, unsafe paths)."""
         refuse_unknown_splits(table, path, "split", self.splits, self.schema.id_column)
 
     def explode(self, splits: str) -> list[str]:
+        """The canonical split tokens a build's ``--splits`` stands for (``["all"]`` for all)."""
         return sorted(self.metasplit(splits))
 
     def token_rows(self, source: ColumnSource, token: str) -> np.ndarray:
+        """The rows of one canonical token of :meth:`explode`."""
         return rows_in(source, "split", [token])
 
     def split_rows(
         self, source: ColumnSource, split: str | None, partitioning_version: str | None = None
     ) -> np.ndarray:
-        """Rows of a split or metasplit (``"seen"``, ``"pretrain+train"``, ...) in file order."""
+        """The rows of a dataset's ``split``, in the order the dataset serves them."""
         return rows_in(source, "split", self.metasplit(split))

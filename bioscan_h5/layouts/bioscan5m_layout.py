@@ -15,7 +15,7 @@ import numpy as np
 from ..format import ColumnSpec, DatasetSchema, Kind
 from ..metadata import Table
 from ..splits import explode_named
-from .base import ColumnSource, SplitColumnLayout
+from .base import ColumnSource, SourceLayout
 from .paths import refuse_unsafe
 
 __all__ = [
@@ -151,7 +151,7 @@ def image_path_5m(split: str, chunk: str, processid: str) -> str:
 
 
 @dataclass(frozen=True)
-class Bioscan5MLayout(SplitColumnLayout):
+class Bioscan5MLayout(SourceLayout):
     """The BIOSCAN-5M root; one ``split`` column names each row's split."""
 
     def metasplit(self, name: str | None) -> set[str]:

@@ -14,7 +14,7 @@ import numpy as np
 from ..errors import InvalidArgumentError
 from ..format import ColumnSpec, DatasetSchema, Kind
 from ..splits import explode_named
-from .base import ColumnSource, SplitColumnLayout
+from .base import ColumnSource, SourceLayout
 
 __all__ = [
     "CANADIAN_INVERTEBRATES_LAYOUT",
@@ -100,7 +100,7 @@ LABELS_CANINV: tuple[str, ...] = CANADIAN_INVERTEBRATES_RANKS
 
 # ---------------------------------------------------------------- the root layout
 @dataclass(frozen=True)
-class CanadianInvertebratesLayout(SplitColumnLayout):
+class CanadianInvertebratesLayout(SourceLayout):
     """The Canadian Invertebrates root: one CSV file, no images."""
 
     def metasplit(self, name: str | None) -> set[str]:
