@@ -85,9 +85,8 @@ class StoredColumn:
     def category_lookup(self) -> np.ndarray:
         """The categories as an object array with ``nan`` appended: index it with codes."""
         if self._lookup is None:
-            lookup = np.asarray([*(self.categories or ()), np.nan], dtype=object)
-            lookup.flags.writeable = False
-            self._lookup = lookup
+            self._lookup = np.asarray([*(self.categories or ()), np.nan], dtype=object)
+            self._lookup.flags.writeable = False
         return self._lookup
 
 

@@ -220,21 +220,19 @@ def read_table(
     header = read_header(path, sep)
     specs = _column_kinds(schema, header, path)
     float_cols = [c.name for c in specs if c.kind is Kind.FLOAT]
-    dtypes: dict[str, type | str] = {name: str for name in header}
-    dtypes.update({c: "float64" for c in float_cols})
+    dtypes: dict[str, type | str] = {**dict.fromkeys(header, str), **dict.fromkeys(float_cols, "float64")}
     parts: dict[str, list] = {c.name: [] for c in specs}
     dna_parts: list[tuple[np.ndarray | None, np.ndarray, np.ndarray]] = []
     n = 0
-    reader = None
-    try:
-        reader = pd.read_csv(path, sep=sep, dtype=dtypes, chunksize=chunk_rows, encoding="utf-8-sig")
-        for chunk in reader:
-            if prepare is not None:
-                chunk = prepare(chunk)
-            for spec in specs:
-                parts[spec.name].append(_parse(chunk, spec, path, n, schema))
-            dna_parts.append(_barcodes(chunk, schema, path, n, max_nucleotides, full_barcodes))
-            n += len(chunk)
+    try:  # the reader is closed when an error is raised mid-file
+        with pd.read_csv(path, sep=sep, dtype=dtypes, chunksize=chunk_rows, encoding="utf-8-sig") as reader:
+            for chunk in reader:
+                if prepare is not None:
+                    chunk = prepare(chunk)
+                for spec in specs:
+                    parts[spec.name].append(_parse(chunk, spec, path, n, schema))
+                dna_parts.append(_barcodes(chunk, schema, path, n, max_nucleotides, full_barcodes))
+                n += len(chunk)
     except UnicodeDecodeError as exc:
         raise _bad_utf8_error(path, sep, exc, schema.id_column) from None
     except ValueError as exc:
@@ -242,9 +240,6 @@ def read_table(
             raise
         _locate_bad_float(path, sep, header, float_cols, schema, chunk_rows)
         raise _parse_error(path, exc) from None
-    finally:
-        if reader is not None:  # an error raised mid-file would leave the file open
-            reader.close()
     table = Table(n_rows=n, header=header)
     # Each chunk's pieces are let go once merged: the per-chunk copies and the whole-file
     # arrays are never all held at once.
