@@ -113,10 +113,9 @@ _FRAME_RULES = FrameRules(
 class BIOSCAN1M(ImageStoreDataset):
     r"""`BIOSCAN-1M <https://github.com/bioscan-ml/BIOSCAN-1M>`_ dataset, read from a bioscan-h5 store.
 
-    Same arguments, defaults, samples, order and label indices as
-    ``bioscan_dataset.BIOSCAN1M`` 1.3.0 (label clean-up rules included; with
-    ``reduce_repeated_barcodes`` the indices are computed over the de-duplicated file, as
-    the peer does).
+    Same arguments, defaults, samples, order and label indices as ``bioscan_dataset.BIOSCAN1M``
+    1.3.0 (label clean-up included; with ``reduce_repeated_barcodes``, indices over the
+    de-duplicated file).
 
     Parameters
     ----------
@@ -129,13 +128,12 @@ class BIOSCAN1M(ImageStoreDataset):
         BIOSCAN-5M names as aliases; a single CLIBD partition follows its file's row order.
     partitioning_version : str, default="large_diptera_family"
         One of the six ``{large,medium,small}_{diptera_family,insect_order}`` or ``"clibd"``.
-    modality, image_package, reduce_repeated_barcodes, max_nucleotides, target_format,
-    output_format, transform, dna_transform, target_transform, download
-        As :class:`~bioscan_h5.BIOSCAN5M`.
     target_type : str or Iterable[str], default="family"
         ``phylum``, ``class``, ``order``, ``family``, ``subfamily``, ``tribe``, ``genus``,
         ``species``, ``uri`` (alias ``dna_bin``).
-    store, image_size, image_format, build, drop_bad_images, mirror, verify_reads, dense_labels
+    modality, image_package, reduce_repeated_barcodes, max_nucleotides, target_format,
+    output_format, transform, dna_transform, target_transform, download, store, image_size,
+    image_format, build, drop_bad_images, mirror, verify_reads, dense_labels
         As :class:`~bioscan_h5.BIOSCAN5M`.
     """
 
@@ -298,8 +296,7 @@ def load_bioscan1m_metadata(
     Returns
     -------
     pandas.DataFrame
-        Every column of the file (with the peer's dtypes), ``<rank>_index`` columns and,
-        where the CLIBD partition files were there, ``clibd_split``.
+        Every column of the file, ``<rank>_index`` columns and (with the CLIBD files) ``clibd_split``.
     """
     path = short = None
     if not kwargs and is_default_dtype(dtype) and clibd_partitioning_path is None:

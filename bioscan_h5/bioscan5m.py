@@ -93,10 +93,9 @@ class BIOSCAN5M(ImageStoreDataset):
     root : str
         The root directory holding ``bioscan5m/`` (metadata, images and the ``h5/`` stores).
     split : str, default="train"
-        ``"pretrain"``, ``"train"``, ``"val"``, ``"test"``, ``"key_unseen"``, ``"val_unseen"``,
-        ``"test_unseen"``, ``"other_heldout"``, ``"all"``, ``"seen"`` (train+val+test),
+        ``"pretrain"``, ``"train"``, ``"val"`` (alias ``"validation"``), ``"test"``, ``"key_unseen"``,
+        ``"val_unseen"``, ``"test_unseen"``, ``"other_heldout"``, ``"all"``, ``"seen"`` (train+val+test),
         ``"unseen"`` (key_unseen+val_unseen+test_unseen), or splits joined by ``"+"``.
-        ``"validation"`` is an alias of ``"val"``.
     modality : str or Iterable[str], default=("image", "dna")
         ``"image"``, ``"dna"`` and/or any stored metadata column (also ``<rank>_index`` and
         ``image_path``).
@@ -124,8 +123,8 @@ class BIOSCAN5M(ImageStoreDataset):
     image_format : {"pil", "numpy", "tensor"}, default="pil"
         PIL image (as the peer), HWC uint8 array, or CHW uint8 tensor.
     build : {"auto", True, False}, default="auto"
-        With no store (or no images for the split) but raw data present, build it now
-        (``"auto"``/``True``) or raise an error with the build command (``False``).
+        With no store (or no images for the split) but raw data present, build it now, or
+        (``False``) raise an error that gives the build command.
     mirror : str, optional
         With ``download=True``: fetch the archives from this base URL (or folder) instead of
         the public URLs; default: the environment variable ``BIOSCAN_H5_MIRROR``.
@@ -214,8 +213,7 @@ def load_bioscan5m_metadata(
     Returns
     -------
     pandas.DataFrame
-        Every column of the file (with the peer's dtypes), ``<rank>_index`` columns (global
-        label indices) and ``image_path``; index = row number in the file.
+        Every column of the file, ``<rank>_index`` columns and ``image_path``; index = row number.
     """
     folders = _layout.BIOSCAN5M_LAYOUT.metadata_store_dirs(metadata_path) if is_path(metadata_path) else []
     args = (metadata_path, max_nucleotides, reduce_repeated_barcodes, split, dtype, store, kwargs)

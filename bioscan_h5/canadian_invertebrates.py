@@ -63,10 +63,8 @@ class CanadianInvertebrates(StoreDataset):
     r"""`Canadian Invertebrates <https://huggingface.co/datasets/bioscan-ml/CanadianInvertebrates-ML>`_, from a bioscan-h5 store.
 
     Same arguments, defaults, samples, order and label indices as
-    ``bioscan_dataset.CanadianInvertebrates`` (the development branch of bioscan-dataset).
-    The store is DNA-only: ``bioscan-h5 build --dataset canadian_invertebrates --root ROOT``
-    writes ``ROOT/CanadianInvertebrates/h5/canadian_invertebrates.h5`` (the dataset builds it
-    itself when it is missing).
+    ``bioscan_dataset.CanadianInvertebrates`` (its development branch). The store is DNA-only
+    (``ROOT/CanadianInvertebrates/h5/canadian_invertebrates.h5``, built when missing).
 
     Parameters
     ----------
@@ -131,7 +129,7 @@ class CanadianInvertebrates(StoreDataset):
     def extra_repr(self) -> str:
         return option_lines(self, [f"split: {self.split!r}"])
 
-    def __repr__(self) -> str:
+    def __repr__(self) -> str:  # the peer's form
         lines = [
             f"Number of samples: {len(self)}",
             f"Root location: {self.root}",
@@ -152,15 +150,8 @@ def load_canadian_invertebrates_metadata(
 ):
     """Load Canadian Invertebrates metadata as the peer's ``load_canadian_invertebrates_metadata`` does.
 
-    A store built from this metadata file (under ``CanadianInvertebrates/h5/``, or given as
-    ``store=``) supplies the frame; with extra ``pandas.read_csv`` keyword arguments, a
-    non-default ``dtype``, or no store, the CSV is parsed with pandas as the peer does.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Every column of the file (with the peer's dtypes) and ``<rank>_index`` columns; index
-        = row number in the file.
+    As :func:`~bioscan_h5.bioscan5m.load_bioscan5m_metadata`, from a store under
+    ``CanadianInvertebrates/h5/`` (the frame has no ``image_path``).
     """
     folders = (
         _layout.CANADIAN_INVERTEBRATES_LAYOUT.metadata_store_dirs(metadata_path)

@@ -92,18 +92,12 @@ CLIBD_5M_GROUPS = {
 
 
 def explode_metasplit_5m(metasplit: str | None, verify: bool = False) -> set[str]:
-    """The BIOSCAN-5M splits a (meta)split name stands for.
+    """The BIOSCAN-5M splits a (meta)split name stands for (``ValueError`` for another name with ``verify``).
 
     ``"pretrain+train"`` is a union, ``"seen"`` = train+val+test, ``"unseen"`` =
     key_unseen+val_unseen+test_unseen, ``"all"`` (or None) = every split, and ``"validation"``
-    is an alias of ``"val"``. CLIBD's group names (:data:`CLIBD_5M_GROUPS`: ``"all_keys"`` =
-    train+key_unseen, ``"val_seen"`` = val, ...) stand for their splits too; error messages
-    list the peer's names only, as ``bioscan-dataset`` does.
-
-    Raises
-    ------
-    ValueError
-        A name is not a split (with ``verify=True``), listing the valid names.
+    is an alias of ``"val"``. CLIBD's group names (:data:`CLIBD_5M_GROUPS`) stand for their
+    splits too; error messages list the peer's names only, as ``bioscan-dataset`` does.
     """
     members = {"all": BIOSCAN5M_SPLITS, "seen": SEEN_SPLITS_5M, "unseen": UNSEEN_SPLITS_5M}
     return explode_named(metasplit, verify, BIOSCAN5M_SPLITS, SPLIT_ALIASES_5M, members, CLIBD_5M_GROUPS)

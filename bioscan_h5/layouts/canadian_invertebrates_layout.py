@@ -61,16 +61,9 @@ CANINV_UNSEEN_SPLITS = ("test_unseen",)
 
 
 def explode_metasplit_caninv(metasplit: str | None, verify: bool = False) -> set[str]:
-    """The Canadian Invertebrates splits a (meta)split name stands for.
-
-    ``"seen"`` = train+val+test, ``"unseen"`` = test_unseen, ``"all"`` (or None) = every
-    split, ``"+"`` joins, and ``"validation"`` is an alias of ``"val"``.
-
-    Raises
-    ------
-    ValueError
-        A name is not a split (with ``verify=True``), listing the valid names.
-    """
+    """The Canadian Invertebrates splits a (meta)split name stands for (``ValueError`` for another
+    name with ``verify``): ``"seen"`` = train+val+test, ``"unseen"`` = test_unseen, ``"all"`` (or
+    None) = every split, ``"+"`` joins, and ``"validation"`` is an alias of ``"val"``."""
     splits = CANADIAN_INVERTEBRATES_SPLITS
     members = {"all": splits, "seen": CANINV_SEEN_SPLITS, "unseen": CANINV_UNSEEN_SPLITS}
     return explode_named(metasplit, verify, splits, CANINV_SPLIT_ALIASES, members)
