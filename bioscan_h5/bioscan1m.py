@@ -315,18 +315,18 @@ def load_bioscan1m_metadata(
                     " build --dataset bioscan1m --root ROOT --no-images`, or pass store=."
                 ) from None
             path = short  # the dataset below raises the error saying how to rebuild it
-    if path is None:
-        extra = {} if is_default_dtype(dtype) else {"dtype": dtype}
-        return peer_loader(
-            metadata_path,
-            max_nucleotides=max_nucleotides,
-            reduce_repeated_barcodes=reduce_repeated_barcodes,
-            split=split,
-            partitioning_version=partitioning_version,
-            clibd_partitioning_path=clibd_partitioning_path,
-            **extra,
-            **kwargs,
-        )
+        else:
+            extra = {} if is_default_dtype(dtype) else {"dtype": dtype}
+            return peer_loader(
+                metadata_path,
+                max_nucleotides=max_nucleotides,
+                reduce_repeated_barcodes=reduce_repeated_barcodes,
+                split=split,
+                partitioning_version=partitioning_version,
+                clibd_partitioning_path=clibd_partitioning_path,
+                **extra,
+                **kwargs,
+            )
     # the peer looks for the CLIBD files beside the metadata file
     clibd = os.path.join(os.path.dirname(os.path.abspath(os.fspath(metadata_path))), _layout.CLIBD_DIRNAME)
     if not os.path.isdir(clibd) and str(partitioning_version).lower() == "clibd":

@@ -425,12 +425,11 @@ def _check_unique(table: Table, schema: DatasetSchema, path: str) -> None:
     dup = np.flatnonzero(ids[order][1:] == ids[order][:-1])
     if dup.size:
         first, second = int(order[dup[0]]), int(order[dup[0] + 1])
-        value = ids[first].decode("utf-8")
         raise metadata_error(
             path,
             f"duplicated id (also on data row {first + 1})",
             "Each specimen must appear once; remove the repeated row.",
             row=second,
             column=schema.id_column,
-            value=value,
+            value=ids[first].decode("utf-8"),
         )

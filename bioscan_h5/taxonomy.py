@@ -217,18 +217,15 @@ class Taxonomy:
 
     def parents(self, rank: str) -> np.ndarray:
         """For each label index of ``rank``, its parent's index at the rank above (int64, -1 = none)."""
-        self._rank(rank)
-        return self._parents[rank]
+        return self._parents[self.ranks[self._rank(rank)]]
 
     def names(self, rank: str) -> list[str]:
         """Label names of ``rank`` in index order (``parent/name`` labels under ``"split"``)."""
-        self._rank(rank)
-        return self._names[rank]
+        return self._names[self.ranks[self._rank(rank)]]
 
     def codes(self, rank: str) -> np.ndarray:
         """The label index of every row at ``rank`` in this tree's label space (-1 = missing)."""
-        self._rank(rank)
-        return self._codes[rank]
+        return self._codes[self.ranks[self._rank(rank)]]
 
     def num_labels(self, rank: str) -> int:
         """Labels at ``rank``."""
@@ -274,8 +271,7 @@ class Taxonomy:
 
     def children_counts(self, rank: str) -> np.ndarray:
         """For each label of ``rank``, how many labels of the rank below have it as parent."""
-        i = self._rank(rank)
-        n = self.num_labels(rank)
+        i, n = self._rank(rank), self.num_labels(rank)
         if i == len(self.ranks) - 1:
             return np.zeros(n, dtype=np.int64)
         p = self._parents[self.ranks[i + 1]]
