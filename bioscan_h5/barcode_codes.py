@@ -63,8 +63,7 @@ def encode_barcodes(
     values : sequence of str or None/NaN
         One barcode per row; anything that is not a ``str`` counts as missing.
     width : int or None
-        Keep at most this many letters (``max_nucleotides``). ``None`` keeps every
-        barcode whole: the width is then the longest barcode.
+        Keep at most this many letters (``max_nucleotides``); ``None``: the longest barcode.
 
     Returns
     -------
@@ -175,13 +174,11 @@ def first_unique_rows(
     seed : int
         The ``random_state`` of the shuffle.
     tail : (numpy.ndarray, numpy.ndarray), optional
-        A store's whole-barcode block ``(codes, offsets)``: the letters beyond the width of
-        ``codes`` (see :mod:`bioscan_h5.format`).
+        A store's whole-barcode block ``(codes, offsets)``: the letters beyond the width of ``codes``.
 
     Returns
     -------
     numpy.ndarray of int64
-        Sorted row numbers.
     """
     n = len(lengths)
     lengths = np.ascontiguousarray(lengths, dtype=np.int32)

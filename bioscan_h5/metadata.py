@@ -192,11 +192,10 @@ def read_table(
 
     Parameters
     ----------
-    path : str
-        The CSV/TSV file.
+    path, sep : str
+        The CSV/TSV file and its field separator.
     schema : DatasetSchema
         Which columns must be there and how each is stored.
-    sep : str
     max_nucleotides : int or None
         Barcode width to store (``None``: the longest barcode).
     prepare : callable, optional
@@ -204,8 +203,7 @@ def read_table(
         label clean-up. It must act on each row independently.
     chunk_rows : int
     full_barcodes : bool
-        Also keep the letters after the first ``max_nucleotides`` of each barcode
-        (:attr:`Table.dna_tail_codes`), so that the table holds every barcode whole.
+        Also keep the letters after the first ``max_nucleotides`` (:attr:`Table.dna_tail_codes`).
 
     Raises
     ------

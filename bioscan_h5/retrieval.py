@@ -50,8 +50,7 @@ def nearest_keys(
 
     Parameters
     ----------
-    query_emb : torch.Tensor or numpy.ndarray, shape (Q, D)
-    key_emb : torch.Tensor or numpy.ndarray, shape (K, D)
+    query_emb, key_emb : torch.Tensor or numpy.ndarray, shape (Q, D) and (K, D)
         Float embeddings; the search runs on ``query_emb``'s device (keys are moved there a
         chunk at a time), never holding more than ``query_chunk x key_chunk`` similarities.
     k, query_chunk, key_chunk : int
