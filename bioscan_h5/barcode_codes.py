@@ -14,28 +14,16 @@ import numpy as np
 
 from ._jit import kernel
 
-__all__ = [
-    "ALLOWED_LETTERS",
-    "decode_barcode",
-    "decode_barcodes",
-    "encode_barcodes",
-    "first_unique_rows",
-]
+__all__ = ["ALLOWED_LETTERS", "decode_barcode", "decode_barcodes", "encode_barcodes", "first_unique_rows"]
 
 #: Letters a barcode may hold: the four bases, N, the other IUPAC codes and the gap '-'.
 #: Lower-case forms of the same letters are accepted too and stored as they are.
 ALLOWED_LETTERS = "ACGTNRYKMSWBDHVU-"
 
 
-def _allowed_table() -> np.ndarray:
-    table = np.zeros(256, dtype=np.uint8)
-    for ch in ALLOWED_LETTERS:
-        table[ord(ch)] = 1
-        table[ord(ch.lower())] = 1
-    return table
-
-
-_ALLOWED = _allowed_table()
+#: 1 at the byte value of each allowed letter (either case).
+_ALLOWED = np.zeros(256, dtype=np.uint8)
+_ALLOWED[list((ALLOWED_LETTERS + ALLOWED_LETTERS.lower()).encode("ascii"))] = 1
 
 
 @kernel
@@ -75,8 +63,7 @@ def encode_barcodes(
     values : sequence of str or None/NaN
         One barcode per row; anything that is not a ``str`` counts as missing.
     width : int or None
-        Keep at most this many letters (``max_nucleotides``). ``None`` keeps every
-        barcode whole: the width is then the longest barcode.
+        Keep at most this many letters (``max_nucleotides``); ``None``: the longest barcode.
 
     Returns
     -------
@@ -99,7 +86,8 @@ def encode_barcodes(
         for i, s in enumerate(strs):
             for j, ch in enumerate(s):
                 if ord(ch) > 127:
-                    return _empty(n), full.astype(np.int32), full.astype(np.int32), (i, j, ch)
+                    empty = np.zeros((n, 0), dtype=np.uint8)
+                    return empty, full.astype(np.int32), full.astype(np.int32), (i, j, ch)
         raise  # pragma: no cover - the loop above always finds the letter
     if buf.size == 0:
         buf = np.zeros(1, dtype=np.uint8)
@@ -110,21 +98,13 @@ def encode_barcodes(
     codes = np.zeros((n, w), dtype=np.uint8)
     stored = np.zeros(n, dtype=np.int32)
     row, pos = _encode_kernel(buf, offsets, full, w, _ALLOWED, codes, stored)
-    bad = None
-    if row >= 0:
-        bad = (int(row), int(pos), strs[row][pos])
+    bad = (int(row), int(pos), strs[row][pos]) if row >= 0 else None
     return codes, stored, full.astype(np.int32), bad
-
-
-def _empty(n: int) -> np.ndarray:
-    return np.zeros((n, 0), dtype=np.uint8)
 
 
 def decode_barcode(codes: np.ndarray, length: int) -> str | float:
     """One row of codes back to its string; ``nan`` for a missing barcode (as pandas)."""
-    if length < 0:
-        return float("nan")
-    return codes[:length].tobytes().decode("ascii")
+    return float("nan") if length < 0 else codes[:length].tobytes().decode("ascii")
 
 
 def decode_barcodes(codes: np.ndarray, lengths: np.ndarray) -> list[str | float]:
@@ -137,9 +117,8 @@ def _strip_hash_kernel(codes, lengths, tail, offsets, limit, hashes, stripped): 
     """FNV-1a hash of each barcode truncated to ``limit`` with trailing N removed.
 
     Letter ``j`` of row ``i`` is ``codes[i, j]`` below the width of ``codes``, then
-    ``tail[offsets[i] + j - width]`` (the whole-barcode block; empty when there is none).
-    Lengths and offsets are clamped to the arrays' bounds: a length or offset the store got
-    wrong never reads past a row or the block.
+    ``tail[offsets[i] + j - width]`` (the whole-barcode block). Lengths and offsets are
+    clamped to the arrays' bounds, so a damaged store never reads past a row or the block.
     """
     n = lengths.shape[0]
     width = codes.shape[1]
@@ -195,13 +174,11 @@ def first_unique_rows(
     seed : int
         The ``random_state`` of the shuffle.
     tail : (numpy.ndarray, numpy.ndarray), optional
-        A store's whole-barcode block ``(codes, offsets)``: the letters beyond the width of
-        ``codes`` (see :mod:`bioscan_h5.format`).
+        A store's whole-barcode block ``(codes, offsets)``: the letters beyond the width of ``codes``.
 
     Returns
     -------
     numpy.ndarray of int64
-        Sorted row numbers.
     """
     n = len(lengths)
     lengths = np.ascontiguousarray(lengths, dtype=np.int32)
@@ -223,8 +200,7 @@ def first_unique_rows(
     h_sorted = hashes[order]
     starts = np.flatnonzero(np.r_[True, h_sorted[1:] != h_sorted[:-1]])
     keep = []
-    ends = np.r_[starts[1:], n]
-    for s, e in zip(starts, ends):
+    for s, e in zip(starts, np.r_[starts[1:], n]):
         first = order[s]
         keep.append(first)
         if e - s == 1:

@@ -7,6 +7,7 @@ columns (needed without torch by the builder and the store) are in
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import warnings
 from collections.abc import Callable, Iterable, Mapping
@@ -14,7 +15,6 @@ from collections.abc import Callable, Iterable, Mapping
 import numpy as np
 import torch
 
-from . import format as fmt
 from .datasets.base import ImageStoreDataset
 from .datasets.describe import option_lines
 from .datasets.frames import FrameRules, file_columns, peer_frame, text_series
@@ -23,17 +23,6 @@ from .datasets.metadata_files import default_dtype_enum, holds_barcodes, is_defa
 from .datasets.options import DatasetOptions
 from .datasets.provision import download_root
 from .layouts import bioscan1m_layout as _layout
-from .layouts.bioscan1m_layout import (
-    BIOSCAN1M_LAYOUT,
-    BIOSCAN1M_PARTITIONINGS,
-    CLIBD_DIRNAME,
-    COLUMN_DTYPES_1M,
-    LABELS_1M,
-    OLD_1M_FOLDER,
-    USECOLS_1M,
-    check_partitioning_version,
-    explode_metasplit_1m,
-)
 from .store import Store
 
 __all__ = [
@@ -64,14 +53,14 @@ RGB_STDEV = torch.tensor([0.12654378, 0.14301962, 0.16103319])
 
 # The names ``bioscan_dataset.bioscan1m`` defines, with the same values.
 #: The dtypes the metadata TSV is read with (the label columns become categories after clean-up).
-COLUMN_DTYPES = COLUMN_DTYPES_1M
+COLUMN_DTYPES = _layout.COLUMN_DTYPES_1M
 #: The columns :class:`BIOSCAN1M` reads, besides the six partition columns.
-USECOLS = USECOLS_1M
+USECOLS = _layout.USECOLS_1M
 PARTITIONING_VERSIONS = list(_layout.PARTITIONING_VERSIONS)
 VALID_SPLITS = list(_layout.BIOSCAN1M_SPLITS)
 SPLIT_ALIASES = dict(_layout.BIOSCAN1M_SPLIT_ALIASES)
 VALID_METASPLITS = list(_layout.BIOSCAN1M_METASPLITS)
-CLIBD_PARTITIONING_DIRNAME = CLIBD_DIRNAME
+CLIBD_PARTITIONING_DIRNAME = _layout.CLIBD_DIRNAME
 CLIBD_VALID_SPLITS = list(_layout.CLIBD_VALID_SPLITS)
 CLIBD_SPLIT_ALIASES = dict(_layout.CLIBD_SPLIT_ALIASES)
 CLIBD_VALID_METASPLITS = list(_layout.CLIBD_METASPLITS)
@@ -81,23 +70,8 @@ CLIBD_VALID_METASPLITS = list(_layout.CLIBD_METASPLITS)
 MetadataDtype = default_dtype_enum("BIOSCAN1M", __name__)
 
 
-def explode_metasplit(metasplit: str | None, partitioning_version: str, verify: bool = False) -> set[str]:
-    """The partitions a (meta)split name stands for under a partitioning version.
-
-    Parameters
-    ----------
-    metasplit : str or None
-        None is ``"all"``.
-    partitioning_version : str
-        One of :data:`PARTITIONING_VERSIONS`.
-    verify : bool, default=False
-        Raise ``ValueError`` for a name that is not a partition of that version.
-
-    Returns
-    -------
-    set of str
-    """
-    return explode_metasplit_1m(metasplit, partitioning_version, verify=verify)
+#: The peer's name of :func:`~bioscan_h5.layouts.bioscan1m_layout.explode_metasplit_1m`.
+explode_metasplit = _layout.explode_metasplit_1m
 
 
 def extract_zip_without_prefix(
@@ -110,11 +84,10 @@ def extract_zip_without_prefix(
     Parameters
     ----------
     from_path : str or path-like
-        The zip file.
     to_path : str or path-like, optional
-        The folder to extract into (default: the zip's folder).
+        Default: the zip's folder.
     drop_prefix : str, optional
-        A leading folder of the member paths to drop (``"bioscan"`` for BIOSCAN-1M's zips).
+        A leading folder of the member paths (``"bioscan"`` for BIOSCAN-1M's zips).
     remove_finished : bool, default=False
         Delete the zip afterwards.
     """
@@ -131,19 +104,18 @@ _FINE_RANKS = {"subfamily", "tribe", "genus", "species"}
 _ORDER_PARTITIONINGS = {"large_insect_order", "medium_insect_order", "small_insect_order"}
 #: The frame holds the label columns as categories (after clean-up), the rest as the peer reads them.
 _FRAME_RULES = FrameRules(
-    {**COLUMN_DTYPES_1M, **dict.fromkeys(LABELS_1M, "category")},
-    (*USECOLS_1M, *BIOSCAN1M_PARTITIONINGS),
-    LABELS_1M,
+    {**_layout.COLUMN_DTYPES_1M, **dict.fromkeys(_layout.LABELS_1M, "category")},
+    (*_layout.USECOLS_1M, *_layout.BIOSCAN1M_PARTITIONINGS),
+    _layout.LABELS_1M,
 )
 
 
 class BIOSCAN1M(ImageStoreDataset):
     r"""`BIOSCAN-1M <https://github.com/bioscan-ml/BIOSCAN-1M>`_ dataset, read from a bioscan-h5 store.
 
-    Same arguments, defaults, samples, order and label indices as
-    ``bioscan_dataset.BIOSCAN1M`` 1.3.0 (label clean-up rules included; with
-    ``reduce_repeated_barcodes`` the indices are computed over the de-duplicated file, as
-    the peer does).
+    Same arguments, defaults, samples, order and label indices as ``bioscan_dataset.BIOSCAN1M``
+    1.3.0 (label clean-up included; with ``reduce_repeated_barcodes``, indices over the
+    de-duplicated file).
 
     Parameters
     ----------
@@ -156,13 +128,12 @@ class BIOSCAN1M(ImageStoreDataset):
         BIOSCAN-5M names as aliases; a single CLIBD partition follows its file's row order.
     partitioning_version : str, default="large_diptera_family"
         One of the six ``{large,medium,small}_{diptera_family,insect_order}`` or ``"clibd"``.
-    modality, image_package, reduce_repeated_barcodes, max_nucleotides, target_format,
-    output_format, transform, dna_transform, target_transform, download
-        As :class:`~bioscan_h5.BIOSCAN5M`.
     target_type : str or Iterable[str], default="family"
         ``phylum``, ``class``, ``order``, ``family``, ``subfamily``, ``tribe``, ``genus``,
         ``species``, ``uri`` (alias ``dna_bin``).
-    store, image_size, image_format, build, drop_bad_images, mirror, verify_reads, dense_labels
+    modality, image_package, reduce_repeated_barcodes, max_nucleotides, target_format,
+    output_format, transform, dna_transform, target_transform, download, store, image_size,
+    image_format, build, drop_bad_images, mirror, verify_reads, dense_labels
         As :class:`~bioscan_h5.BIOSCAN5M`.
     """
 
@@ -197,34 +168,20 @@ class BIOSCAN1M(ImageStoreDataset):
         verify_reads: bool = False,
         dense_labels: bool = False,
     ) -> None:
-        self.partitioning_version = check_partitioning_version(partitioning_version)
+        self.partitioning_version = _layout.check_partitioning_version(partitioning_version)
         clibd_pv = self.partitioning_version == "clibd"
         aliases = _layout.CLIBD_SPLIT_ALIASES if clibd_pv else _layout.BIOSCAN1M_SPLIT_ALIASES
         self.split = aliases.get(split, split)
-        options = DatasetOptions(
-            modality=modality,  # type: ignore[arg-type]  # normalised to a tuple
-            image_package=image_package,
-            reduce_repeated_barcodes=reduce_repeated_barcodes,
-            max_nucleotides=max_nucleotides,
-            target_type=target_type,  # type: ignore[arg-type]
-            target_format=target_format,
-            output_format=output_format,
-            transform=transform,
-            dna_transform=dna_transform,
-            target_transform=target_transform,
-            image_size=image_size,
-            image_format=image_format,
-            build=build,
-            drop_bad_images=drop_bad_images,
-            verify_reads=verify_reads,
-            dense_labels=dense_labels,
-            rank_aliases=self.rank_aliases,
-        )
+        args = locals()  # the arguments that are options go to DatasetOptions
+        names = [f.name for f in dataclasses.fields(DatasetOptions) if f.name in args]
+        options = DatasetOptions(**{n: args[n] for n in names}, rank_aliases=self.rank_aliases)
         _warn_if_too_fine(self.partitioning_version, options.target_type)
         if download:  # BIOSCAN-1M's images come in one archive per package, for every split
             download_root(self.dataset_name, root, options, mirror, "all")
         self._setup(root, options, store)
-        clibd = None if self.root is None else os.path.join(self.root, self.base_folder, CLIBD_DIRNAME)
+        clibd = (
+            None if self.root is None else os.path.join(self.root, self.base_folder, _layout.CLIBD_DIRNAME)
+        )
         self.clibd_partitioning_path = (
             clibd if clibd and (os.path.isdir(clibd) or self.partitioning_version == "clibd") else None
         )
@@ -233,13 +190,13 @@ class BIOSCAN1M(ImageStoreDataset):
 
     def _select_rows(self, st: Store) -> np.ndarray:
         if self.partitioning_version == "clibd" and not st.partition_names:
-            where = os.path.join(self.root or "<root>", self.base_folder, CLIBD_DIRNAME)
+            where = os.path.join(self.root or "<root>", self.base_folder, _layout.CLIBD_DIRNAME)
             raise OSError(
                 f"clibd partitioning requested, but the corresponding partitioning data could not be found at:"
                 f" {where!r} (the store {st.path!r} holds no CLIBD partition files). Extract"
                 " CLIBD_partitioning.zip there and rebuild the store with --overwrite."
             )
-        return BIOSCAN1M_LAYOUT.split_rows(st, self.split, self.partitioning_version)
+        return _layout.BIOSCAN1M_LAYOUT.split_rows(st, self.split, self.partitioning_version)
 
     def _peer_frame(self, every_column: bool):
         """The peer's frame: its CLIBD merges add ``clibd_split`` last and renumber the index."""
@@ -281,9 +238,9 @@ def _clibd_parts(
 ):
     """What the peer's CLIBD merges make of its frame: ``(index, clibd_split values, single)``.
 
-    Where the CLIBD files are present (``files``), the peer merges each row's partition in (a
-    ``clibd_split`` column, and an index renumbered over the whole, de-duplicated file);
-    ``single``: a lone CLIBD split is read in its file's order (index: the position in it).
+    With the CLIBD files (``files``) the peer merges each row's partition in (``clibd_split``,
+    and an index renumbered over the de-duplicated file); ``single``: a lone CLIBD split is
+    read in its file's order (index: the position in it).
     """
     whole = split in (None, "all")
     single = partitioning_version == "clibd" and not whole and "+" not in split
@@ -297,12 +254,9 @@ def _clibd_parts(
         index = np.searchsorted(np.sort(kept), rows)
     else:
         index = rows
-    if merged:
-        clibd = st.column_values("clibd_split", rows)
-    elif single:
+    clibd = st.column_values("clibd_split", rows) if merged else None
+    if single and not merged:
         clibd = np.full(len(rows), split, dtype=object)
-    else:
-        clibd = None
     return index, clibd, single
 
 
@@ -311,8 +265,7 @@ def _warn_if_too_fine(partitioning_version: str, target_type: tuple[str, ...]) -
     too_fine = set() if partitioning_version == "clibd" else set(_FINE_RANKS)
     if partitioning_version in _ORDER_PARTITIONINGS:
         too_fine.add("family")
-    bad = too_fine.intersection(target_type)
-    if bad:
+    if bad := too_fine.intersection(target_type):
         warnings.warn(
             f"The target_type includes taxonomic ranks {bad} that are more fine-grained than the partitioning"
             f" version ('{partitioning_version}') was designed for. This will mean the test partition"
@@ -336,51 +289,46 @@ def load_bioscan1m_metadata(
 ):
     """Load BIOSCAN-1M metadata as ``bioscan_dataset.load_bioscan1m_metadata`` does, from a store.
 
-    The store built from ``metadata_path`` (found under ``<root>/bioscan1m/h5/``, or
-    ``<root>/bioscan/h5/`` in the layout of bioscan-dataset 1.1, or given as ``store=``)
-    supplies the frame; without one, the peer package's own loader is used if it is installed.
+    The store built from ``metadata_path`` (under ``<root>/bioscan1m/h5/``, ``<root>/bioscan/h5/``
+    in the layout of bioscan-dataset 1.1, or ``store=``) supplies the frame; without one, the
+    peer's own loader is used if it is installed.
 
     Returns
     -------
     pandas.DataFrame
-        Every column of the file (with the peer's dtypes), ``<rank>_index`` columns and,
-        where the CLIBD partition files were there, ``clibd_split``.
+        Every column of the file, ``<rank>_index`` columns and (with the CLIBD files) ``clibd_split``.
     """
     path = short = None
     if not kwargs and is_default_dtype(dtype) and clibd_partitioning_path is None:
-        meta_dir = os.path.dirname(os.path.abspath(os.fspath(metadata_path)))
-        folders = [
-            os.path.join(meta_dir, fmt.STORE_DIRNAME),
-            os.path.join(meta_dir, OLD_1M_FOLDER, fmt.STORE_DIRNAME),
-        ]
-        path = matching_store(metadata_path, store, folders)
+        path = matching_store(
+            metadata_path, store, _layout.BIOSCAN1M_LAYOUT.metadata_store_dirs(metadata_path)
+        )
     if path is not None and store is None and not holds_barcodes(path, max_nucleotides):
         short, path = path, None  # its barcodes are cut shorter than asked: parse the file
     if path is None:
         try:
             from bioscan_dataset import load_bioscan1m_metadata as peer_loader
         except ImportError:
-            if short is not None:
-                path = short  # the dataset below raises the error saying how to rebuild it
-            else:
+            if short is None:
                 raise FileNotFoundError(
                     f"No bioscan-h5 store built from {metadata_path!r} was found. Build one with `bioscan-h5"
                     " build --dataset bioscan1m --root ROOT --no-images`, or pass store=."
                 ) from None
-    if path is None:
-        extra = {} if is_default_dtype(dtype) else {"dtype": dtype}
-        return peer_loader(
-            metadata_path,
-            max_nucleotides=max_nucleotides,
-            reduce_repeated_barcodes=reduce_repeated_barcodes,
-            split=split,
-            partitioning_version=partitioning_version,
-            clibd_partitioning_path=clibd_partitioning_path,
-            **extra,
-            **kwargs,
-        )
+            path = short  # the dataset below raises the error saying how to rebuild it
+        else:
+            extra = {} if is_default_dtype(dtype) else {"dtype": dtype}
+            return peer_loader(
+                metadata_path,
+                max_nucleotides=max_nucleotides,
+                reduce_repeated_barcodes=reduce_repeated_barcodes,
+                split=split,
+                partitioning_version=partitioning_version,
+                clibd_partitioning_path=clibd_partitioning_path,
+                **extra,
+                **kwargs,
+            )
     # the peer looks for the CLIBD files beside the metadata file
-    clibd = os.path.join(os.path.dirname(os.path.abspath(os.fspath(metadata_path))), CLIBD_DIRNAME)
+    clibd = os.path.join(os.path.dirname(os.path.abspath(os.fspath(metadata_path))), _layout.CLIBD_DIRNAME)
     if not os.path.isdir(clibd) and str(partitioning_version).lower() == "clibd":
         raise OSError(
             f"clibd partitioning requested, but the corresponding partitioning data could not be found at: {clibd!r}"

@@ -6,31 +6,20 @@ the builder and the store) are in :mod:`bioscan_h5.layouts.bioscan5m_layout`.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
 import torch
 
-from . import format as fmt
 from .datasets.base import ImageStoreDataset
 from .datasets.describe import option_lines
 from .datasets.frames import FrameRules
 from .datasets.metadata_files import default_dtype_enum, is_path, load_peer_metadata
 from .datasets.options import DatasetOptions
 from .datasets.provision import download_root
-from .layouts.bioscan5m_layout import (
-    BIOSCAN5M_LAYOUT,
-    BIOSCAN5M_SPLITS,
-    COLUMN_DTYPES_5M,
-    LABELS_5M,
-    SEEN_SPLITS_5M,
-    SPLIT_ALIASES_5M,
-    UNSEEN_SPLITS_5M,
-    USECOLS_5M,
-    VALID_METASPLITS_5M,
-    explode_metasplit_5m,
-)
+from .layouts import bioscan5m_layout as _layout
 from .store import Store
 
 __all__ = [
@@ -58,55 +47,38 @@ RGB_STDEV = torch.tensor([0.14205404, 0.15642502, 0.17309470])
 
 # The names ``bioscan_dataset.bioscan5m`` defines, with the same values.
 #: The dtypes the metadata CSV is read with.
-COLUMN_DTYPES = COLUMN_DTYPES_5M
+COLUMN_DTYPES = _layout.COLUMN_DTYPES_5M
 #: The columns :class:`BIOSCAN5M`'s ``metadata`` frame holds (in the file's order).
-USECOLS = USECOLS_5M
-VALID_SPLITS = list(BIOSCAN5M_SPLITS)
-SPLIT_ALIASES = dict(SPLIT_ALIASES_5M)
-VALID_METASPLITS = list(VALID_METASPLITS_5M)
-SEEN_SPLITS = list(SEEN_SPLITS_5M)
-UNSEEN_SPLITS = list(UNSEEN_SPLITS_5M)
+USECOLS = _layout.USECOLS_5M
+VALID_SPLITS = list(_layout.BIOSCAN5M_SPLITS)
+SPLIT_ALIASES = dict(_layout.SPLIT_ALIASES_5M)
+VALID_METASPLITS = list(_layout.VALID_METASPLITS_5M)
+SEEN_SPLITS = list(_layout.SEEN_SPLITS_5M)
+UNSEEN_SPLITS = list(_layout.UNSEEN_SPLITS_5M)
 
 
 #: ``MetadataDtype.DEFAULT``, the default ``dtype`` of :func:`load_bioscan5m_metadata`, means :data:`COLUMN_DTYPES`.
 MetadataDtype = default_dtype_enum("BIOSCAN5M", __name__)
 
 
-def explode_metasplit(metasplit: str | None, verify: bool = False) -> set[str]:
-    """The splits a (meta)split name stands for (``"seen"``, ``"pretrain+train"``, ``"validation"``...).
-
-    Parameters
-    ----------
-    metasplit : str or None
-        None is ``"all"``.
-    verify : bool, default=False
-        Raise ``ValueError`` for a name that is not a split.
-
-    Returns
-    -------
-    set of str
-    """
-    return explode_metasplit_5m(metasplit, verify=verify)
+#: The peer's name of :func:`~bioscan_h5.layouts.bioscan5m_layout.explode_metasplit_5m`.
+explode_metasplit = _layout.explode_metasplit_5m
 
 
 def get_image_path(row) -> str:
-    """The image file of a metadata row, relative to the image package folder.
+    """The image file of a metadata row (``split``, ``chunk``, ``processid``), relative to the image package folder.
 
     ``<split>/<chunk>/<processid>.jpg``, without the chunk folder where the row has none.
-
-    Parameters
-    ----------
-    row : pandas.Series or Mapping
-        A row of the metadata frame (``split``, ``chunk`` and ``processid``).
     """
     import pandas as pd
 
     chunk = row["chunk"]
-    folder = f"{chunk}{os.path.sep}" if pd.notna(chunk) and chunk else ""
-    return f"{row['split']}{os.path.sep}{folder}{row['processid']}.jpg"
+    return _layout.image_path_5m(row["split"], chunk if pd.notna(chunk) else "", row["processid"])
 
 
-_FRAME_RULES = FrameRules(COLUMN_DTYPES_5M, tuple(USECOLS_5M), LABELS_5M, image_path=get_image_path)
+_FRAME_RULES = FrameRules(
+    _layout.COLUMN_DTYPES_5M, tuple(_layout.USECOLS_5M), _layout.LABELS_5M, image_path=_layout.image_path_5m
+)
 
 
 class BIOSCAN5M(ImageStoreDataset):
@@ -121,13 +93,11 @@ class BIOSCAN5M(ImageStoreDataset):
     root : str
         The root directory holding ``bioscan5m/`` (metadata, images and the ``h5/`` stores).
     split : str, default="train"
-        ``"pretrain"``, ``"train"``, ``"val"``, ``"test"``, ``"key_unseen"``, ``"val_unseen"``,
-        ``"test_unseen"``, ``"other_heldout"``, ``"all"``, ``"seen"`` (train+val+test),
+        ``"pretrain"``, ``"train"``, ``"val"`` (alias ``"validation"``), ``"test"``, ``"key_unseen"``,
+        ``"val_unseen"``, ``"test_unseen"``, ``"other_heldout"``, ``"all"``, ``"seen"`` (train+val+test),
         ``"unseen"`` (key_unseen+val_unseen+test_unseen), or splits joined by ``"+"``.
-        ``"validation"`` is an alias of ``"val"``.
     modality : str or Iterable[str], default=("image", "dna")
-        ``"image"``, ``"dna"`` and/or any stored metadata column (also ``sampleid``,
-        ``taxon``, ``inferred_ranks``, ``index_bioscan_1M_insect``, ``<rank>_index``,
+        ``"image"``, ``"dna"`` and/or any stored metadata column (also ``<rank>_index`` and
         ``image_path``).
     image_package : str, default="cropped_256"
         ``"cropped_256"``, ``"original_256"``, ``"cropped"`` or ``"original_full"``.
@@ -142,8 +112,8 @@ class BIOSCAN5M(ImageStoreDataset):
     target_format : {"index", "text"}, default="index"
     output_format : {"tuple", "dict"}, default="tuple"
     transform, dna_transform, target_transform : callable, optional
-        As in the peer. A :class:`bioscan_h5.tokenizers.Tokenizer` as ``dna_transform``
-        receives the stored codes directly (no string round trip).
+        A :class:`bioscan_h5.tokenizers.Tokenizer` as ``dna_transform`` receives the stored
+        codes directly.
     download : bool, default=False
         Download the metadata (and the images of the split) first, then build the store.
     store : str or Store, optional
@@ -153,8 +123,8 @@ class BIOSCAN5M(ImageStoreDataset):
     image_format : {"pil", "numpy", "tensor"}, default="pil"
         PIL image (as the peer), HWC uint8 array, or CHW uint8 tensor.
     build : {"auto", True, False}, default="auto"
-        With no store (or no images for the split) but raw data present, build it now
-        (``"auto"``/``True``) or raise an error with the build command (``False``).
+        With no store (or no images for the split) but raw data present, build it now, or
+        (``False``) raise an error that gives the build command.
     mirror : str, optional
         With ``download=True``: fetch the archives from this base URL (or folder) instead of
         the public URLs; default: the environment variable ``BIOSCAN_H5_MIRROR``.
@@ -163,12 +133,10 @@ class BIOSCAN5M(ImageStoreDataset):
         as in the peer, and reading one raises :class:`~bioscan_h5.ImageUnavailableError`).
     verify_reads : bool, default=False
         Check every sample served against the store's checksums (format 2 stores): a damaged
-        row raises :class:`~bioscan_h5.ChecksumMismatchError` naming it. It costs about
-        60 us per 256 px image and 10-20 us per row of metadata.
+        row raises :class:`~bioscan_h5.ChecksumMismatchError` naming it.
     dense_labels : bool, default=False
         Renumber every rank's labels ``0 .. n - 1`` over the labels this split holds (in the
-        store's order), for a classifier of ``ds.num_classes(rank)`` outputs; ``index2label``,
-        ``ds.metadata`` and batches use the same numbering.
+        store's order); ``index2label``, ``ds.metadata`` and batches use the same numbering.
 
     Attributes
     ----------
@@ -206,45 +174,23 @@ class BIOSCAN5M(ImageStoreDataset):
         verify_reads: bool = False,
         dense_labels: bool = False,
     ) -> None:
-        self.split = SPLIT_ALIASES_5M.get(split, split)
-        self._split_set = explode_metasplit_5m(self.split, verify=True)
-        options = DatasetOptions(
-            modality=modality,  # type: ignore[arg-type]  # normalised to a tuple
-            image_package=image_package,
-            reduce_repeated_barcodes=reduce_repeated_barcodes,
-            max_nucleotides=max_nucleotides,
-            target_type=target_type,  # type: ignore[arg-type]
-            target_format=target_format,
-            output_format=output_format,
-            transform=transform,
-            dna_transform=dna_transform,
-            target_transform=target_transform,
-            image_size=image_size,
-            image_format=image_format,
-            build=build,
-            drop_bad_images=drop_bad_images,
-            verify_reads=verify_reads,
-            dense_labels=dense_labels,
-            rank_aliases=self.rank_aliases,
-        )
+        self.split = _layout.SPLIT_ALIASES_5M.get(split, split)
+        self._split_set = _layout.explode_metasplit_5m(self.split, verify=True)
+        args = locals()  # the arguments that are options go to DatasetOptions
+        names = [f.name for f in dataclasses.fields(DatasetOptions) if f.name in args]
+        options = DatasetOptions(**{n: args[n] for n in names}, rank_aliases=self.rank_aliases)
         if download:
             download_root(self.dataset_name, root, options, mirror, self.split)
         self._setup(root, options, store)
 
     def _select_rows(self, st: Store) -> np.ndarray:
-        return BIOSCAN5M_LAYOUT.split_rows(st, self.split)
+        return _layout.BIOSCAN5M_LAYOUT.split_rows(st, self.split)
 
     def _build_splits(self) -> str:
         return "+".join(sorted(self._split_set))
 
     def extra_repr(self) -> str:
         return option_lines(self, [f"split: {self.split!r}"])
-
-
-def _store_folders(metadata_path: str) -> list[str]:
-    """``<dataset folder>/h5``: the metadata file lies in ``<dataset folder>/metadata/csv/``."""
-    dataset_dir = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(metadata_path))))
-    return [os.path.join(dataset_dir, fmt.STORE_DIRNAME)]
 
 
 def load_bioscan5m_metadata(
@@ -259,19 +205,17 @@ def load_bioscan5m_metadata(
 ):
     """Load BIOSCAN-5M metadata as ``bioscan_dataset.load_bioscan5m_metadata`` does.
 
-    When a store built from this metadata file exists (under ``<root>/bioscan5m/h5/``, or
-    given as ``store=``), the frame is assembled from the store's arrays instead of parsing
-    the CSV, which is many times faster. With extra ``pandas.read_csv`` keyword arguments, a
-    non-default ``dtype``, or whole barcodes that a found store does not hold (a store built
-    with ``--no-full-barcodes``), the CSV is parsed with pandas, exactly as the peer does.
+    A store built from this metadata file (under ``<root>/bioscan5m/h5/``, or given as
+    ``store=``) supplies the frame; with extra ``pandas.read_csv`` keyword arguments, a
+    non-default ``dtype``, or whole barcodes a found store does not hold, the CSV is parsed
+    with pandas as the peer does.
 
     Returns
     -------
     pandas.DataFrame
-        Every column of the file (with the peer's dtypes), ``<rank>_index`` columns (global
-        label indices) and ``image_path``; index = row number in the file.
+        Every column of the file, ``<rank>_index`` columns and ``image_path``; index = row number.
     """
-    folders = _store_folders(os.fspath(metadata_path)) if is_path(metadata_path) else []
+    folders = _layout.BIOSCAN5M_LAYOUT.metadata_store_dirs(metadata_path) if is_path(metadata_path) else []
     args = (metadata_path, max_nucleotides, reduce_repeated_barcodes, split, dtype, store, kwargs)
     return load_peer_metadata(BIOSCAN5M, folders, *args, check_barcodes=True)
 

@@ -7,30 +7,19 @@ store) are in :mod:`bioscan_h5.layouts.canadian_invertebrates_layout`.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from . import format as fmt
 from .datasets.base import StoreDataset
 from .datasets.describe import option_lines
 from .datasets.frames import FrameRules
 from .datasets.metadata_files import default_dtype_enum, is_path, load_peer_metadata
 from .datasets.options import DatasetOptions
 from .datasets.provision import download_root
-from .layouts.canadian_invertebrates_layout import (
-    CANADIAN_INVERTEBRATES_LAYOUT,
-    CANADIAN_INVERTEBRATES_SPLITS,
-    CANINV_METASPLITS,
-    CANINV_SEEN_SPLITS,
-    CANINV_SPLIT_ALIASES,
-    CANINV_UNSEEN_SPLITS,
-    COLUMN_DTYPES_CANINV,
-    LABELS_CANINV,
-    USECOLS_CANINV,
-    explode_metasplit_caninv,
-)
+from .layouts import canadian_invertebrates_layout as _layout
 from .store import Store
 
 __all__ = [
@@ -50,35 +39,32 @@ __all__ = [
 ]
 
 # The names the peer's ``bioscan_dataset.canadian_invertebrates`` defines, with the same values.
-COLUMN_DTYPES = COLUMN_DTYPES_CANINV
-USECOLS = USECOLS_CANINV
+COLUMN_DTYPES = _layout.COLUMN_DTYPES_CANINV
+USECOLS = _layout.USECOLS_CANINV
 #: Other names of columns, accepted as ``target_type`` (and as ``column`` of the label methods).
 COLUMN_ALIASES = {"bin_uri": "dna_bin", "nucleotides": "dna_barcode"}
-VALID_SPLITS = list(CANADIAN_INVERTEBRATES_SPLITS)
-SPLIT_ALIASES = dict(CANINV_SPLIT_ALIASES)
-VALID_METASPLITS = list(CANINV_METASPLITS)
-SEEN_SPLITS = list(CANINV_SEEN_SPLITS)
-UNSEEN_SPLITS = list(CANINV_UNSEEN_SPLITS)
-_FRAME_RULES = FrameRules(COLUMN_DTYPES_CANINV, tuple(USECOLS_CANINV), LABELS_CANINV)
+VALID_SPLITS = list(_layout.CANADIAN_INVERTEBRATES_SPLITS)
+SPLIT_ALIASES = dict(_layout.CANINV_SPLIT_ALIASES)
+VALID_METASPLITS = list(_layout.CANINV_METASPLITS)
+SEEN_SPLITS = list(_layout.CANINV_SEEN_SPLITS)
+UNSEEN_SPLITS = list(_layout.CANINV_UNSEEN_SPLITS)
+_FRAME_RULES = FrameRules(_layout.COLUMN_DTYPES_CANINV, tuple(_layout.USECOLS_CANINV), _layout.LABELS_CANINV)
 
 
 #: ``MetadataDtype.DEFAULT``, the default ``dtype`` of :func:`load_canadian_invertebrates_metadata`, means :data:`COLUMN_DTYPES`.
 MetadataDtype = default_dtype_enum("CanadianInvertebrates", __name__)
 
 
-def explode_metasplit(metasplit: str | None, verify: bool = False) -> set[str]:
-    """The splits of a (meta)split name, see :func:`~bioscan_h5.layouts.canadian_invertebrates_layout.explode_metasplit_caninv` (``verify`` off by default)."""
-    return explode_metasplit_caninv(metasplit, verify=verify)
+#: The peer's name of :func:`~bioscan_h5.layouts.canadian_invertebrates_layout.explode_metasplit_caninv`.
+explode_metasplit = _layout.explode_metasplit_caninv
 
 
 class CanadianInvertebrates(StoreDataset):
     r"""`Canadian Invertebrates <https://huggingface.co/datasets/bioscan-ml/CanadianInvertebrates-ML>`_, from a bioscan-h5 store.
 
     Same arguments, defaults, samples, order and label indices as
-    ``bioscan_dataset.CanadianInvertebrates`` (the development branch of bioscan-dataset).
-    The store is DNA-only: ``bioscan-h5 build --dataset canadian_invertebrates --root ROOT``
-    writes ``ROOT/CanadianInvertebrates/h5/canadian_invertebrates.h5`` (the dataset builds it
-    itself when it is missing).
+    ``bioscan_dataset.CanadianInvertebrates`` (its development branch). The store is DNA-only
+    (``ROOT/CanadianInvertebrates/h5/canadian_invertebrates.h5``, built when missing).
 
     Parameters
     ----------
@@ -90,28 +76,12 @@ class CanadianInvertebrates(StoreDataset):
         (test_unseen), or splits joined by ``"+"``.
     modality : str or Iterable[str], default="dna"
         ``"dna"`` and/or any stored metadata column (``"processid"``, ``"sequence_len"``...).
-    reduce_repeated_barcodes : bool, default=False
-        Keep one sample per barcode (cut to ``max_nucleotides``, trailing N stripped; the
-        first after a shuffle with seed 0). The file already holds one row per whole barcode.
-    max_nucleotides : int or None, default=660
-        Cut barcodes to this many letters; None keeps them whole.
     target_type : str or Iterable[str], default="species"
         ``phylum``, ``class``, ``order``, ``family``, ``genus``, ``species``, ``dna_bin``
         (alias ``bin_uri``).
-    target_format : {"index", "text"}, default="index"
-    output_format : {"tuple", "dict"}, default="tuple"
-        ``"dictionary"`` is accepted for ``"dict"``.
-    dna_transform, target_transform : callable, optional
-        A :class:`bioscan_h5.tokenizers.Tokenizer` as ``dna_transform`` receives the stored
-        codes directly.
-    download : bool, default=False
-        Download the metadata file first (from Hugging Face, or ``mirror``).
-    store : str or Store, optional
-        The store to read (default: the one under ``root``).
-    build : {"auto", True, False}, default="auto"
-        Build a missing store now, or (``False``) raise an error that gives the command.
-    mirror : str, optional
-        With ``download=True``: fetch from this base URL (or folder) instead.
+    reduce_repeated_barcodes, max_nucleotides, target_format, output_format, dna_transform,
+    target_transform, download, store, build, mirror, verify_reads, dense_labels
+        As :class:`~bioscan_h5.BIOSCAN5M` (``download`` fetches the metadata file only).
 
     Attributes
     ----------
@@ -144,44 +114,28 @@ class CanadianInvertebrates(StoreDataset):
         verify_reads: bool = False,
         dense_labels: bool = False,
     ) -> None:
-        self.split = CANINV_SPLIT_ALIASES.get(split, split)
-        explode_metasplit_caninv(self.split, verify=True)
-        options = DatasetOptions(
-            modality=modality,  # type: ignore[arg-type]  # normalised to a tuple
-            reduce_repeated_barcodes=reduce_repeated_barcodes,
-            max_nucleotides=max_nucleotides,
-            target_type=target_type,  # type: ignore[arg-type]
-            target_format=target_format,
-            output_format=output_format,
-            dna_transform=dna_transform,
-            target_transform=target_transform,
-            build=build,
-            verify_reads=verify_reads,
-            dense_labels=dense_labels,
-            rank_aliases=self.rank_aliases,
-        )
+        self.split = _layout.CANINV_SPLIT_ALIASES.get(split, split)
+        _layout.explode_metasplit_caninv(self.split, verify=True)
+        args = locals()  # the arguments that are options go to DatasetOptions
+        names = [f.name for f in dataclasses.fields(DatasetOptions) if f.name in args]
+        options = DatasetOptions(**{n: args[n] for n in names}, rank_aliases=self.rank_aliases)
         if download:
             download_root(self.dataset_name, root, options, mirror, "all")
         self._setup(root, options, store)
 
     def _select_rows(self, st: Store) -> np.ndarray:
-        return CANADIAN_INVERTEBRATES_LAYOUT.split_rows(st, self.split)
+        return _layout.CANADIAN_INVERTEBRATES_LAYOUT.split_rows(st, self.split)
 
     def extra_repr(self) -> str:
         return option_lines(self, [f"split: {self.split!r}"])
 
-    def __repr__(self) -> str:
+    def __repr__(self) -> str:  # the peer's form
         lines = [
             f"Number of samples: {len(self)}",
             f"Root location: {self.root}",
             *self.extra_repr().split("\n"),
         ]
         return f"{type(self).__name__} Dataset\n" + "\n".join("    " + line for line in lines)
-
-
-def _store_folders(metadata_path: str) -> list[str]:
-    """``CanadianInvertebrates/h5``, beside the metadata file."""
-    return [os.path.join(os.path.dirname(os.path.abspath(metadata_path)), fmt.STORE_DIRNAME)]
 
 
 def load_canadian_invertebrates_metadata(
@@ -196,17 +150,14 @@ def load_canadian_invertebrates_metadata(
 ):
     """Load Canadian Invertebrates metadata as the peer's ``load_canadian_invertebrates_metadata`` does.
 
-    A store built from this metadata file (under ``CanadianInvertebrates/h5/``, or given as
-    ``store=``) supplies the frame; with extra ``pandas.read_csv`` keyword arguments, a
-    non-default ``dtype``, or no store, the CSV is parsed with pandas as the peer does.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Every column of the file (with the peer's dtypes) and ``<rank>_index`` columns; index
-        = row number in the file.
+    As :func:`~bioscan_h5.bioscan5m.load_bioscan5m_metadata`, from a store under
+    ``CanadianInvertebrates/h5/`` (the frame has no ``image_path``).
     """
-    folders = _store_folders(os.fspath(metadata_path)) if is_path(metadata_path) else []
+    folders = (
+        _layout.CANADIAN_INVERTEBRATES_LAYOUT.metadata_store_dirs(metadata_path)
+        if is_path(metadata_path)
+        else []
+    )
     args = (metadata_path, max_nucleotides, reduce_repeated_barcodes, split, dtype, store, kwargs)
     return load_peer_metadata(CanadianInvertebrates, folders, *args, check_barcodes=False)
 

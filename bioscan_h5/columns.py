@@ -27,11 +27,8 @@ _T = TypeVar("_T")
 
 
 class ColumnValueError(ValueError):
-    """A text value that a column of this kind cannot hold (raised while parsing a chunk).
-
-    The metadata reader turns it into a :class:`~bioscan_h5.errors.MetadataError` naming the
-    file, row and column; here only the position within the chunk is known.
-    """
+    """A text value a column of this kind cannot hold, at ``position`` in a chunk (the metadata
+    reader turns it into a :class:`~bioscan_h5.errors.MetadataError` naming the file and row)."""
 
     def __init__(self, position: int, value: object, what: str, fix: str) -> None:
         super().__init__(what)
@@ -65,10 +62,6 @@ class StoredColumn:
         """The values of ``rows`` as a pandas Series indexed by ``rows`` (see the module table)."""
         return self.codec.series(self, np.asarray(rows))
 
-    def as_objects(self) -> np.ndarray:
-        """Every value as an object array (``nan`` = missing)."""
-        return self.objects()
-
     @property
     def category_codes(self) -> np.ndarray:
         """The int32 codes of a category column (``-1`` = missing)."""
@@ -92,10 +85,14 @@ class StoredColumn:
     def category_lookup(self) -> np.ndarray:
         """The categories as an object array with ``nan`` appended: index it with codes."""
         if self._lookup is None:
-            lookup = np.asarray([*(self.categories or ()), np.nan], dtype=object)
-            lookup.flags.writeable = False
-            self._lookup = lookup
+            self._lookup = np.asarray([*(self.categories or ()), np.nan], dtype=object)
+            self._lookup.flags.writeable = False
         return self._lookup
+
+
+def _all_rows(col: StoredColumn) -> np.ndarray:
+    first = col.codes if col.codes is not None else col.values
+    return np.arange(0 if first is None else len(first))
 
 
 def _required(col: StoredColumn, part: _T | None, name: str) -> _T:
@@ -103,11 +100,6 @@ def _required(col: StoredColumn, part: _T | None, name: str) -> _T:
     if part is None:
         raise TypeError(f"column {col.name!r} ({col.kind.value} kind) has no {name!r} part")
     return part
-
-
-def _all_rows(col: StoredColumn) -> np.ndarray:
-    first = col.codes if col.codes is not None else col.values
-    return np.arange(0 if first is None else len(first))
 
 
 class _Codec:
@@ -123,13 +115,12 @@ class _Codec:
         """The pieces of every chunk, in file order -> the whole column."""
         raise NotImplementedError
 
-    def arrays(self, col: StoredColumn) -> dict[str, Any]:  # pragma: no cover - overridden
-        """The column's parts as they are written (part name -> array)."""
-        raise NotImplementedError
-
-    def from_parts(self, name: str, load: PartLoader) -> StoredColumn:  # pragma: no cover
-        """The column from its stored parts."""
-        raise NotImplementedError
+    def from_parts(self, name: str, load: PartLoader) -> StoredColumn:
+        """The column from its stored parts (:data:`bioscan_h5.format.COLUMN_PARTS`)."""
+        parts = {part: load(part) for part in fmt.COLUMN_PARTS[self.kind]}
+        if "categories" in parts:
+            parts["categories"] = list(parts["categories"])
+        return StoredColumn(name, self.kind, **parts)
 
     def objects(self, col: StoredColumn, rows: np.ndarray) -> np.ndarray:  # pragma: no cover
         raise NotImplementedError
@@ -144,13 +135,13 @@ class _Codec:
         import h5py
 
         group.attrs["kind"] = self.kind.value
-        for part, data in self.arrays(col).items():
-            if fmt.COLUMN_PARTS[self.kind][part] == "O":
-                group.create_dataset(
-                    part, data=np.array(data, dtype=object), dtype=h5py.string_dtype("utf-8")
-                )
-            else:
-                group.create_dataset(part, data=data)
+        for part, code in fmt.COLUMN_PARTS[self.kind].items():
+            data = getattr(col, part)
+            if code == "O":
+                text = np.array(list(data or ()), dtype=object)
+                group.create_dataset(part, data=text, dtype=h5py.string_dtype("utf-8"))
+            else:  # the stored dtype ("S": the values' own width)
+                group.create_dataset(part, data=data if code == "S" else np.asarray(data).astype(code))
 
 
 class _CategoryCodec(_Codec):
@@ -178,15 +169,6 @@ class _CategoryCodec(_Codec):
         merged = np.concatenate(codes) if codes else np.zeros(0, np.int32)
         return StoredColumn(name, self.kind, codes=merged, categories=cats)
 
-    def arrays(self, col):
-        return {
-            "codes": np.asarray(col.codes).astype(fmt.CODE_DTYPE),
-            "categories": list(col.categories or ()),
-        }
-
-    def from_parts(self, name, load):
-        return StoredColumn(name, self.kind, codes=load("codes"), categories=list(load("categories")))
-
     def objects(self, col, rows):
         return col.category_lookup()[np.asarray(col.codes)[rows]]
 
@@ -213,12 +195,6 @@ class _StringCodec(_Codec):
         width = max([len(e) for e in enc] + [1])
         return StoredColumn(name, self.kind, values=np.array(enc, dtype=f"S{width}"))
 
-    def arrays(self, col):
-        return {"values": col.values}
-
-    def from_parts(self, name, load):
-        return StoredColumn(name, self.kind, values=load("values"))
-
     def objects(self, col, rows):
         vals = np.asarray(col.values)[rows]
         return np.array([v.decode("utf-8") if v else np.nan for v in vals], dtype=object)
@@ -232,12 +208,6 @@ class _FloatCodec(_Codec):
 
     def merge(self, name, pieces):
         return StoredColumn(name, self.kind, values=np.concatenate(pieces) if pieces else np.zeros(0))
-
-    def arrays(self, col):
-        return {"values": np.asarray(col.values).astype(fmt.FLOAT_DTYPE)}
-
-    def from_parts(self, name, load):
-        return StoredColumn(name, self.kind, values=load("values"))
 
     def objects(self, col, rows):
         return np.asarray(col.values)[rows].astype(object)
@@ -268,15 +238,6 @@ class _IntCodec(_Codec):
         vals = np.concatenate([p[0] for p in pieces]) if pieces else np.zeros(0, np.int64)
         miss = np.concatenate([p[1] for p in pieces]) if pieces else np.zeros(0, bool)
         return StoredColumn(name, self.kind, values=vals, missing=miss)
-
-    def arrays(self, col):
-        return {
-            "values": np.asarray(col.values).astype(fmt.INT_DTYPE),
-            "missing": np.asarray(col.missing).astype(bool),
-        }
-
-    def from_parts(self, name, load):
-        return StoredColumn(name, self.kind, values=load("values"), missing=load("missing"))
 
     def objects(self, col, rows):
         out = np.asarray(col.values)[rows].astype(object)

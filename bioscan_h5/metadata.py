@@ -9,7 +9,6 @@ from __future__ import annotations
 import collections
 import csv
 import hashlib
-import json
 import os
 import re
 from collections.abc import Callable
@@ -63,21 +62,22 @@ class Table:
 
 
 def metadata_error(
-    path: str, row: int | None, column: str | None, value: object, what: str, fix: str, id_value=None
-):
-    """A :class:`MetadataError` whose message names the file, row, column and value."""
+    path: str,
+    what: str,
+    fix: str,
+    row: int | None = None,
+    column: str | None = None,
+    value: object = None,
+    id_value: object = None,
+) -> MetadataError:
+    """A :class:`MetadataError` naming the file (and row, column, value): ``what`` is wrong, how to ``fix`` it."""
     where = f"{path}"
     if row is not None:
-        where += f", data row {row + 1}"
-        if id_value is not None:
-            where += f" (id {id_value!r})"
+        where += f", data row {row + 1}" + ("" if id_value is None else f" (id {id_value!r})")
     if column is not None:
         where += f", column {column!r}"
-    msg = f"{where}: {what}"
-    if value is not None:
-        msg += f" (value: {value!r})"
-    msg += f". {fix}"
-    return MetadataError(msg, path=path, row=row, column=column, value=value)
+    shown = "" if value is None else f" (value: {value!r})"
+    return MetadataError(f"{where}: {what}{shown}. {fix}", path=path, row=row, column=column, value=value)
 
 
 def fingerprint(path: str) -> dict:
@@ -96,11 +96,9 @@ def fingerprint(path: str) -> dict:
 
 
 def check_unchanged(path: str, fp: dict) -> None:
-    """Raise :class:`MetadataError` if ``path`` is no longer the file :func:`fingerprint` described.
-
-    Called after the file was parsed: a file replaced (or rewritten) between the fingerprint
-    and the parse would give a store that records one file and holds the rows of another.
-    """
+    """Raise :class:`MetadataError` if ``path`` is no longer the file :func:`fingerprint` described
+    (a file rewritten between the fingerprint and the parse would give a store that records one
+    file and holds the rows of another)."""
     st = os.stat(path)
     if (st.st_size, st.st_mtime_ns) != (fp["size"], fp["mtime_ns"]):
         raise MetadataError(
@@ -111,39 +109,24 @@ def check_unchanged(path: str, fp: dict) -> None:
         )
 
 
-def fingerprint_json(path: str) -> str:
-    return json.dumps(fingerprint(path), sort_keys=True)
-
-
 def _check_header(header: list[str], path: str) -> None:
     """A bounded number of columns, each named with printable text that can name an HDF5 group."""
     if len(header) > fmt.MAX_COLUMNS:
         raise metadata_error(
             path,
-            None,
-            None,
-            None,
             f"the header has {len(header)} columns, more than the {fmt.MAX_COLUMNS} a store holds (the"
             " official files have 23 and 34; every column is parsed and stored on its own, so thousands"
             " would take minutes)",
             "Is this the official metadata file? Remove the extra columns.",
         )
     for name in header:
-        if (
-            not isinstance(name, str)
-            or not name
-            or "/" in name
-            or name in (".", "..")
-            or CONTROL.search(name)
-        ):
+        if not isinstance(name, str) or name in ("", ".", "..") or "/" in name or CONTROL.search(name):
             raise metadata_error(
                 path,
-                None,
-                None,
-                name,
                 "a column name that cannot name a stored column (empty, '.', '..', or holding '/' or a"
                 " control character)",
                 "Rename the column in the header row.",
+                value=name,
             )
 
 
@@ -156,24 +139,15 @@ def _column_kinds(schema: DatasetSchema, header: list[str], path: str) -> list[C
     if missing:
         raise metadata_error(
             path,
-            None,
-            None,
-            None,
             f"missing required column(s) {', '.join(repr(m) for m in missing)}; found {header!r}",
             f"Is this the official {schema.name} metadata file? The header row must name every column.",
         )
-    dup = sorted({h for h in header if header.count(h) > 1})
-    if dup:
-        raise metadata_error(
-            path, None, None, dup, "duplicated column name(s) in the header", "Remove the repeats."
-        )
-    specs = []
-    for name in header:
-        if name == schema.barcode_column:
-            continue
-        # Columns this package does not know are kept as text categories: nothing is dropped.
-        specs.append(known.get(name, ColumnSpec(name, Kind.CATEGORY, required=False)))
-    return specs
+    # Columns this package does not know are kept as text categories: nothing is dropped.
+    return [
+        known.get(h, ColumnSpec(h, Kind.CATEGORY, required=False))
+        for h in header
+        if h != schema.barcode_column
+    ]
 
 
 def read_header(path: str, sep: str) -> list[str]:
@@ -181,16 +155,13 @@ def read_header(path: str, sep: str) -> list[str]:
     import pandas as pd
 
     check_line_lengths(path)
-
     try:
         _refuse_repeated_names(path, sep)
         return list(pd.read_csv(path, sep=sep, nrows=0, encoding="utf-8-sig").columns)
     except UnicodeDecodeError as exc:
         raise _bad_utf8_error(path, sep, exc) from None
     except pd.errors.EmptyDataError:
-        raise metadata_error(
-            path, None, None, None, "the file is empty", "Download the metadata file again."
-        ) from None
+        raise metadata_error(path, "the file is empty", "Download the metadata file again.") from None
 
 
 def _refuse_repeated_names(path: str, sep: str) -> None:
@@ -201,11 +172,9 @@ def _refuse_repeated_names(path: str, sep: str) -> None:
     if dup:
         raise metadata_error(
             path,
-            None,
-            None,
-            dup,
             "the header names a column more than once, so which one holds the values is ambiguous",
             "Remove or rename the repeated column(s).",
+            value=dup,
         )
 
 
@@ -223,22 +192,18 @@ def read_table(
 
     Parameters
     ----------
-    path : str
-        The CSV/TSV file.
+    path, sep : str
+        The CSV/TSV file and its field separator.
     schema : DatasetSchema
         Which columns must be there and how each is stored.
-    sep : str
-        Field separator.
     max_nucleotides : int or None
         Barcode width to store (``None``: the longest barcode).
     prepare : callable, optional
         Applied to each chunk (all columns as text) before conversion, e.g. BIOSCAN-1M's
         label clean-up. It must act on each row independently.
     chunk_rows : int
-        Rows per chunk.
     full_barcodes : bool
-        Also keep the letters after the first ``max_nucleotides`` of each barcode
-        (:attr:`Table.dna_tail_codes`), so that the table holds every barcode whole.
+        Also keep the letters after the first ``max_nucleotides`` (:attr:`Table.dna_tail_codes`).
 
     Raises
     ------
@@ -253,21 +218,19 @@ def read_table(
     header = read_header(path, sep)
     specs = _column_kinds(schema, header, path)
     float_cols = [c.name for c in specs if c.kind is Kind.FLOAT]
-    dtypes: dict[str, type | str] = {name: str for name in header}
-    dtypes.update({c: "float64" for c in float_cols})
+    dtypes: dict[str, type | str] = {**dict.fromkeys(header, str), **dict.fromkeys(float_cols, "float64")}
     parts: dict[str, list] = {c.name: [] for c in specs}
     dna_parts: list[tuple[np.ndarray | None, np.ndarray, np.ndarray]] = []
     n = 0
-    reader = None
-    try:
-        reader = pd.read_csv(path, sep=sep, dtype=dtypes, chunksize=chunk_rows, encoding="utf-8-sig")
-        for chunk in reader:
-            if prepare is not None:
-                chunk = prepare(chunk)
-            for spec in specs:
-                parts[spec.name].append(_parse(chunk, spec, path, n, schema))
-            dna_parts.append(_barcodes(chunk, schema, path, n, max_nucleotides, full_barcodes))
-            n += len(chunk)
+    try:  # the reader is closed when an error is raised mid-file
+        with pd.read_csv(path, sep=sep, dtype=dtypes, chunksize=chunk_rows, encoding="utf-8-sig") as reader:
+            for chunk in reader:
+                if prepare is not None:
+                    chunk = prepare(chunk)
+                for spec in specs:
+                    parts[spec.name].append(_parse(chunk, spec, path, n, schema))
+                dna_parts.append(_barcodes(chunk, schema, path, n, max_nucleotides, full_barcodes))
+                n += len(chunk)
     except UnicodeDecodeError as exc:
         raise _bad_utf8_error(path, sep, exc, schema.id_column) from None
     except ValueError as exc:
@@ -275,13 +238,9 @@ def read_table(
             raise
         _locate_bad_float(path, sep, header, float_cols, schema, chunk_rows)
         raise _parse_error(path, exc) from None
-    finally:
-        if reader is not None:  # an error raised mid-file would leave the file open
-            reader.close()
     table = Table(n_rows=n, header=header)
-    # Each chunk's pieces are let go as soon as they are merged, so the per-chunk copies and
-    # the whole-file arrays are never all held at once (for the 5.15M-row file the barcodes
-    # alone are 3.4 GB).
+    # Each chunk's pieces are let go once merged: the per-chunk copies and the whole-file
+    # arrays are never all held at once.
     for spec in specs:
         table.columns[spec.name] = codec_for(spec.kind).merge(spec.name, parts.pop(spec.name))
     _merge_barcodes(table, dna_parts, max_nucleotides)
@@ -299,8 +258,7 @@ def _barcodes(
 ):
     """The barcodes of a chunk as ``(codes, lengths, full_lengths, tail)``; a bad letter names its row.
 
-    ``tail``: with ``tails``, the letters after the first ``max_nucleotides`` of every
-    barcode, end to end (uint8); else None.
+    ``tail`` (with ``tails``): the letters after the first ``max_nucleotides`` of each barcode, end to end.
     """
     barcodes = chunk[schema.barcode_column].to_numpy(dtype=object, na_value=None)
     codes, lengths, full, bad = encode_barcodes(barcodes, max_nucleotides)
@@ -308,12 +266,12 @@ def _barcodes(
         row, pos, letter = bad
         raise metadata_error(
             path,
-            offset + row,
-            schema.barcode_column,
-            letter,
             f"barcode letter {pos + 1} is not a nucleotide code (expected A, C, G, T, N, another IUPAC"
             " code or '-')",
             "Fix or remove the barcode in the metadata file.",
+            row=offset + row,
+            column=schema.barcode_column,
+            value=letter,
             id_value=chunk[schema.id_column].iloc[row],
         )
     tail = None
@@ -324,6 +282,7 @@ def _barcodes(
 
 
 def _merge_barcodes(table: Table, dna_parts: list, max_nucleotides: int | None) -> None:
+    """Each chunk's barcodes into ``table``; each chunk's codes are let go once copied."""
     width = max_nucleotides if max_nucleotides is not None else max([p[0].shape[1] for p in dna_parts] + [0])
     table.dna_codes = np.zeros((table.n_rows, width), dtype=fmt.DNA_DTYPE)
     start = 0
@@ -347,23 +306,15 @@ def _parse_error(path: str, exc: ValueError) -> MetadataError:
         expected, line, saw = fields.groups()
         return metadata_error(
             path,
-            None,
-            None,
-            None,
             f"line {line} has {saw} fields but the header has {expected}",
             "Quote values that contain the separator, or remove the extra fields.",
         )
-    return metadata_error(
-        path, None, None, None, f"could not be parsed: {str(exc).strip()}", "Check the file."
-    )
+    return metadata_error(path, f"could not be parsed: {str(exc).strip()}", "Check the file.")
 
 
 def _bad_utf8_error(path: str, sep: str, exc: UnicodeDecodeError, id_column: str | None = None):
-    """A :class:`MetadataError` naming the first header name or cell that is not UTF-8.
-
-    The decoder's own error only gives a byte offset into a buffer, so the file is read again
-    with the undecodable bytes kept as lone surrogates, which are then looked for.
-    """
+    """A :class:`MetadataError` naming the first header name or cell that is not UTF-8 (the
+    file is read again with undecodable bytes kept as lone surrogates, which are looked for)."""
     import pandas as pd
 
     fix = "Re-save the file as UTF-8."
@@ -371,10 +322,10 @@ def _bad_utf8_error(path: str, sep: str, exc: UnicodeDecodeError, id_column: str
     for name in pd.read_csv(path, nrows=0, **opts).columns:
         if _NOT_UTF8.search(name):
             shown = _raw(name).decode("utf-8", "replace")  # a name that can be printed
-            return metadata_error(path, None, shown, _raw(name), "the header is not valid UTF-8", fix)
+            return metadata_error(path, "the header is not valid UTF-8", fix, column=shown, value=_raw(name))
     with pd.read_csv(path, chunksize=CHUNK_ROWS, **opts) as reader:
         return _first_bad_utf8(path, reader, id_column, fix) or metadata_error(
-            path, None, None, None, f"the file is not valid UTF-8 ({exc})", fix
+            path, f"the file is not valid UTF-8 ({exc})", fix
         )
 
 
@@ -397,16 +348,15 @@ def _first_bad_utf8(path: str, reader, id_column: str | None, fix: str) -> Metad
             col = min(first, key=first.__getitem__)  # the earliest row; on a tie, the leftmost column
             r = first[col]
             ids = chunk.get(id_column)
+            bad_id = ids is None or pd.isna(ids.iloc[r])
             return metadata_error(
                 path,
-                n + r,
-                col,
-                _raw(chunk[col].iloc[r]),
                 "the value is not valid UTF-8",
                 fix,
-                id_value=None
-                if ids is None or pd.isna(ids.iloc[r])
-                else _raw(ids.iloc[r]).decode("utf-8", "replace"),
+                row=n + r,
+                column=col,
+                value=_raw(chunk[col].iloc[r]),
+                id_value=None if bad_id else _raw(ids.iloc[r]).decode("utf-8", "replace"),
             )
         n += len(chunk)
     return None
@@ -420,16 +370,8 @@ def _locate_bad_float(path, sep, header, float_cols, schema, chunk_rows) -> None
     import pandas as pd
 
     n = 0
-    usecols = [schema.id_column, *float_cols]
-    reader = pd.read_csv(
-        path,
-        sep=sep,
-        dtype=dict.fromkeys(header, str),
-        usecols=usecols,
-        chunksize=chunk_rows,
-        encoding="utf-8-sig",
-    )
-    with reader:  # closes the file when the error below is raised
+    opts = {"sep": sep, "dtype": dict.fromkeys(header, str), "chunksize": chunk_rows, "encoding": "utf-8-sig"}
+    with pd.read_csv(path, usecols=[schema.id_column, *float_cols], **opts) as reader:  # closed on the error
         for chunk in reader:
             for col in float_cols:
                 s = chunk[col]
@@ -439,11 +381,11 @@ def _locate_bad_float(path, sep, header, float_cols, schema, chunk_rows) -> None
                     r = int(bad[0])
                     raise metadata_error(
                         path,
-                        n + r,
-                        col,
-                        s.iloc[r],
                         "not a number",
                         "Numeric columns hold decimal numbers or nothing.",
+                        row=n + r,
+                        column=col,
+                        value=s.iloc[r],
                         id_value=chunk[schema.id_column].iloc[r],
                     )
             n += len(chunk)
@@ -456,11 +398,11 @@ def _parse(chunk: pd.DataFrame, spec: ColumnSpec, path: str, offset: int, schema
     except ColumnValueError as exc:
         raise metadata_error(
             path,
-            offset + exc.position,
-            spec.name,
-            exc.value,
             exc.what,
             exc.fix,
+            row=offset + exc.position,
+            column=spec.name,
+            value=exc.value,
             id_value=chunk[schema.id_column].iloc[exc.position],
         ) from None
 
@@ -471,23 +413,21 @@ def _check_unique(table: Table, schema: DatasetSchema, path: str) -> None:
     if empty.size:
         raise metadata_error(
             path,
-            int(empty[0]),
-            schema.id_column,
-            "",
             "the id is empty",
             "Every row needs its id.",
-            id_value=None,
+            row=int(empty[0]),
+            column=schema.id_column,
+            value="",
         )
     order = np.argsort(ids, kind="stable")
     dup = np.flatnonzero(ids[order][1:] == ids[order][:-1])
     if dup.size:
         first, second = int(order[dup[0]]), int(order[dup[0] + 1])
-        value = ids[first].decode("utf-8")
         raise metadata_error(
             path,
-            second,
-            schema.id_column,
-            value,
             f"duplicated id (also on data row {first + 1})",
             "Each specimen must appear once; remove the repeated row.",
+            row=second,
+            column=schema.id_column,
+            value=ids[first].decode("utf-8"),
         )

@@ -38,21 +38,9 @@ def protocol_rows(store) -> dict[str, np.ndarray]:
 
     Seen species: keys ``seen_keys`` (train), queries ``val_seen`` / ``test_seen``. Unseen
     species: keys ``unseen_keys`` (key_unseen), queries ``val_unseen`` / ``test_unseen``. CLIBD
-    searches every query against ``all_keys``. Index arrays only: nothing is copied.
+    searches every query against ``all_keys``.
     """
     return {name: store.indices(name) for name in PROTOCOL_GROUPS}
-
-
-def _torch():
-    import torch
-
-    return torch
-
-
-def _as_tensor(x: Any, device=None):
-    torch = _torch()
-    t = x if isinstance(x, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(x))
-    return t.to(device) if device is not None else t
 
 
 def nearest_keys(
@@ -62,21 +50,23 @@ def nearest_keys(
 
     Parameters
     ----------
-    query_emb : torch.Tensor or numpy.ndarray, shape (Q, D)
-    key_emb : torch.Tensor or numpy.ndarray, shape (K, D)
+    query_emb, key_emb : torch.Tensor or numpy.ndarray, shape (Q, D) and (K, D)
         Float embeddings; the search runs on ``query_emb``'s device (keys are moved there a
         chunk at a time), never holding more than ``query_chunk x key_chunk`` similarities.
-    k : int
-    query_chunk, key_chunk : int
+    k, query_chunk, key_chunk : int
 
     Returns
     -------
     similarities : torch.Tensor, shape (Q, k)
     indices : torch.LongTensor, shape (Q, k)
     """
-    torch = _torch()
-    q = _as_tensor(query_emb).float()
-    keys = _as_tensor(key_emb)
+    import torch
+
+    q, keys = (
+        x if isinstance(x, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(x))
+        for x in (query_emb, key_emb)
+    )
+    q = q.float()
     if q.ndim != 2 or keys.ndim != 2 or q.shape[1] != keys.shape[1]:
         raise InvalidArgumentError(
             f"Embeddings must be 2-D with the same width: queries {tuple(q.shape)!r}, keys {tuple(keys.shape)!r}."
@@ -142,7 +132,7 @@ def topk_accuracy(
         One label per row; a mapping gives the accuracy of every rank from one search.
     ks : sequence of int
     query_chunk, key_chunk : int
-        Chunk sizes of the search (:func:`nearest_keys`).
+        As :func:`nearest_keys`.
 
     Returns
     -------
@@ -196,9 +186,7 @@ def evaluate_seen_unseen(
 
 
 def knn_probe(train_emb: Any, train_labels: Any, test_emb: Any, test_labels: Any) -> dict[str, float]:
-    """The 1-NN probe (BarcodeBERT): each test sample takes the label of its nearest train sample.
-
-    Cosine similarity, as BarcodeBERT's ``KNeighborsClassifier(n_neighbors=1, metric="cosine")``.
+    """The 1-NN probe (BarcodeBERT's ``KNeighborsClassifier(n_neighbors=1, metric="cosine")``).
 
     Returns
     -------
@@ -212,8 +200,7 @@ def knn_probe(train_emb: Any, train_labels: Any, test_emb: Any, test_labels: Any
 def adjusted_mutual_info(labels_true: Any, labels_pred: Any) -> float:
     """Adjusted mutual information of a clustering (arithmetic normalisation, as scikit-learn's default).
 
-    scikit-learn's ``adjusted_mutual_info_score`` where it is installed, else
-    :func:`_ami_numpy` (the same formula, tested equal to it).
+    scikit-learn's ``adjusted_mutual_info_score`` where it is installed, else the same formula in numpy.
     """
     try:
         from sklearn.metrics import adjusted_mutual_info_score
@@ -224,7 +211,8 @@ def adjusted_mutual_info(labels_true: Any, labels_pred: Any) -> float:
 
 def _ami_numpy(labels_true: Any, labels_pred: Any) -> float:
     """AMI = (MI - E[MI]) / (mean(H_true, H_pred) - E[MI]), E[MI] under the hypergeometric model."""
-    torch = _torch()
+    import torch
+
     _, a_inv = np.unique(_np(labels_true), return_inverse=True)
     _, b_inv = np.unique(_np(labels_pred), return_inverse=True)
     n_a, n_b = a_inv.max(initial=-1) + 1, b_inv.max(initial=-1) + 1

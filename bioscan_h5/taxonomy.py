@@ -23,20 +23,10 @@ PARENT_RULES = ("majority", "split")
 
 
 class Conflict(NamedTuple):
-    """A label found under more than one parent (a homonym, or a revised placement).
+    """A label (index ``label`` at ``rank``, unsplit) found under several ``parents`` at ``parent_rank``.
 
-    Attributes
-    ----------
-    rank, parent_rank : str
-    label : int
-        The label index at ``rank`` (in the unsplit label space).
-    name : str
-    parents : tuple of int
-        Parent indices at ``parent_rank``, most rows first (ties: lower index first).
-    counts : tuple of int
-        Rows under each parent.
-    chosen : int
-        The parent :meth:`Taxonomy.parents` gives under the ``"majority"`` rule.
+    ``parents`` are ordered by ``counts`` (rows under each; most first, ties: lower index
+    first); ``chosen`` is the one :meth:`Taxonomy.parents` gives under the ``"majority"`` rule.
     """
 
     rank: str
@@ -50,8 +40,7 @@ class Conflict(NamedTuple):
 
 @kernel
 def _first_parents(child: np.ndarray, parent: np.ndarray, first: np.ndarray, bad: np.ndarray) -> None:
-    """One pass over the rows: ``first[c]`` = the first parent seen for child ``c`` (-1: none),
-    ``bad[c]`` = rows of ``c`` disagree on the parent."""
+    """``first[c]``: the first parent seen for child ``c`` (-1: none); ``bad[c]``: its rows disagree."""
     for i in range(len(child)):
         c, p = child[i], parent[i]
         if c < 0 or p < 0:
@@ -79,11 +68,9 @@ def _pair_keys(
 def _majority(
     child: np.ndarray, parent: np.ndarray, n_child: int, n_parent: int
 ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Per child label, the parent of most rows (ties: the lower index; -1: never seen with one).
-
-    Also returns, for the children whose rows disagree, every (child, parent, rows) triple,
-    sorted by child, then rows (most first), then parent. A clean tree costs one pass.
-    """
+    """Per child label, the parent of most rows (ties: the lower index; -1: never seen with one),
+    and, for the children whose rows disagree, every (child, parent, rows) triple sorted by
+    child, then rows (most first), then parent."""
     chosen = np.full(n_child, -1, dtype=np.int64)
     bad = np.zeros(n_child, dtype=bool)
     _first_parents(child, parent, chosen, bad)
@@ -230,18 +217,15 @@ class Taxonomy:
 
     def parents(self, rank: str) -> np.ndarray:
         """For each label index of ``rank``, its parent's index at the rank above (int64, -1 = none)."""
-        self._rank(rank)
-        return self._parents[rank]
+        return self._parents[self.ranks[self._rank(rank)]]
 
     def names(self, rank: str) -> list[str]:
         """Label names of ``rank`` in index order (``parent/name`` labels under ``"split"``)."""
-        self._rank(rank)
-        return self._names[rank]
+        return self._names[self.ranks[self._rank(rank)]]
 
     def codes(self, rank: str) -> np.ndarray:
         """The label index of every row at ``rank`` in this tree's label space (-1 = missing)."""
-        self._rank(rank)
-        return self._codes[rank]
+        return self._codes[self.ranks[self._rank(rank)]]
 
     def num_labels(self, rank: str) -> int:
         """Labels at ``rank``."""
@@ -267,22 +251,15 @@ class Taxonomy:
             return np.arange(self.num_labels(rank), dtype=np.int64)
         if j == i - 1:
             return self._parents[rank]
-        key = (rank, to_rank)
-        if key not in self._lifts:
-            codes = self._codes
-            self._lifts[key] = _majority(
-                codes[rank], codes[to_rank], self.num_labels(rank), self.num_labels(to_rank)
-            )[0]
-        return self._lifts[key]
+        if (rank, to_rank) not in self._lifts:
+            n, n_to = self.num_labels(rank), self.num_labels(to_rank)
+            self._lifts[rank, to_rank] = _majority(self._codes[rank], self._codes[to_rank], n, n_to)[0]
+        return self._lifts[rank, to_rank]
 
     def lift(self, labels: Any, rank: str, to_rank: str) -> Any:
-        """Map label indices of ``rank`` to their ancestors at ``to_rank`` (-1 stays -1).
-
-        ``labels`` may be a numpy array or a torch tensor on any device; the result is of the
-        same kind (int64), on the same device.
-        """
-        table = self.ancestors(rank, to_rank)
-        return _lookup(table, labels)
+        """Map label indices of ``rank`` (numpy, or torch on any device) to their ancestors at
+        ``to_rank`` (-1 stays -1), as int64 of the same kind and device."""
+        return _lookup(self.ancestors(rank, to_rank), labels)
 
     def path(self, rank: str, label: int) -> dict[str, int]:
         """The ancestors of one label at every rank down to ``rank`` (``{rank: index}``, -1 = none)."""
@@ -294,8 +271,7 @@ class Taxonomy:
 
     def children_counts(self, rank: str) -> np.ndarray:
         """For each label of ``rank``, how many labels of the rank below have it as parent."""
-        i = self._rank(rank)
-        n = self.num_labels(rank)
+        i, n = self._rank(rank), self.num_labels(rank)
         if i == len(self.ranks) - 1:
             return np.zeros(n, dtype=np.int64)
         p = self._parents[self.ranks[i + 1]]

@@ -137,6 +137,7 @@ def load_peer_metadata(
             df[c] = df[c].astype("category")
         df[c + "_index"] = df[c].cat.codes
     if rules.image_path is not None:
-        paths = map(rules.image_path, df[["split", "chunk", "processid"]].to_dict("records"))
+        chunks = df["chunk"].astype(object).where(df["chunk"].notna(), "")
+        paths = map(rules.image_path, df["split"], chunks, df["processid"])
         df["image_path"] = text_series(list(paths), df.index)
     return df

@@ -6,7 +6,7 @@ a pandas frame via :class:`FrameSource`).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -68,8 +68,10 @@ def rows_in(source: ColumnSource, column: str, values: Iterable[str]) -> np.ndar
     return np.flatnonzero(np.isin(np.asarray(col.codes), wanted)).astype(np.int64)
 
 
-def refuse_unknown_splits(table: Table, path: str, column: str, valid: Iterable[str], id_column: str) -> None:
-    """Refuse a row whose split (in ``column``) is missing or not one of ``valid``.
+def refuse_unknown_splits(
+    table: Table, path: str, column: str, valid: Iterable[str], id_column: str, kind: str = "split"
+) -> None:
+    """Refuse a row whose split (in ``column``) is not one of ``valid``, or is missing (not a ``kind="partition"``).
 
     Raises
     ------
@@ -80,21 +82,17 @@ def refuse_unknown_splits(table: Table, path: str, column: str, valid: Iterable[
     split = table.column(column)
     unknown = sorted(set(split.categories or ()) - set(valid))
     missing = np.flatnonzero(split.category_codes < 0)
-    if not unknown and not missing.size:
-        return
     if unknown:
         row = int(np.flatnonzero(split.category_codes == split.category_names.index(unknown[0]))[0])
         value = unknown[0]
-    else:
+    elif missing.size and kind == "split":
         row, value = int(missing[0]), ""
+    else:
+        return
+    id_value = table.column(id_column).value_array[row].decode()
+    fix = f"Valid {kind} names are: {', '.join(valid)}."
     raise metadata_error(
-        path,
-        row,
-        column,
-        value,
-        "unknown split name",
-        f"Valid split names are: {', '.join(valid)}.",
-        id_value=table.column(id_column).value_array[row].decode(),
+        path, f"unknown {kind} name", fix, row=row, column=column, value=value, id_value=id_value
     )
 
 
@@ -109,6 +107,10 @@ class SourceLayout:
     path_columns: tuple[str, ...]
     #: The dataset's folder under the root (default: the dataset name).
     folder: str = ""
+    #: Applied to each chunk of the metadata file before it is parsed (:func:`~bioscan_h5.metadata.read_table`).
+    prepare: Callable[[Any], Any] | None = None
+    #: The split names a row may carry in its ``split`` column.
+    splits: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -142,6 +144,13 @@ class SourceLayout:
             return os.path.join(self.store_dir(root), fmt.dna_store_filename(self.name))
         return os.path.join(self.store_dir(root), fmt.store_filename(self.name, *name, **kinds))
 
+    def metadata_store_dirs(self, metadata_path: str | os.PathLike) -> list[str]:
+        """Where the stores built from the metadata file ``metadata_path`` are (its ``<dataset folder>/h5``)."""
+        dataset_dir = os.path.abspath(metadata_path)
+        for _ in self.metadata_relpath.split(os.sep):
+            dataset_dir = os.path.dirname(dataset_dir)
+        return [os.path.join(dataset_dir, fmt.STORE_DIRNAME)]
+
     def find_metadata(self, root: str) -> str:
         """The metadata file of ``root``; :class:`StoreNotFoundError` saying how to get it."""
         path = self.metadata_path(root)
@@ -157,7 +166,12 @@ class SourceLayout:
         """Read and validate the metadata file of a root (see :func:`~bioscan_h5.metadata.read_table`)."""
         path = self.find_metadata(root)
         table = read_table(
-            path, self.schema, sep=self.sep, max_nucleotides=max_nucleotides, full_barcodes=full_barcodes
+            path,
+            self.schema,
+            sep=self.sep,
+            max_nucleotides=max_nucleotides,
+            prepare=self.prepare,
+            full_barcodes=full_barcodes,
         )
         self.validate(table, path)
         return table
@@ -173,24 +187,29 @@ class SourceLayout:
         return np.flatnonzero(mask)
 
     # ------------------------------------------------------------ per dataset
-    def validate(self, table: Table, path: str) -> None:  # pragma: no cover - overridden
-        """Refuse metadata this layout cannot serve (unknown split names, unsafe paths)."""
+    # By default a ``split`` column names each row's split (BIOSCAN-5M, Canadian Invertebrates).
+    def metasplit(self, name: str | None) -> set[str]:  # pragma: no cover - overridden
+        """The splits a (meta)split name stands for; ``ValueError`` listing the valid names."""
         raise NotImplementedError
 
     def image_relpaths(self, source: ColumnSource, rows: np.ndarray) -> list[str]:  # pragma: no cover
         """Each row's image path, relative to the image package folder."""
         raise NotImplementedError
 
-    def explode(self, splits: str) -> list[str]:  # pragma: no cover - overridden
-        """The canonical split tokens a build's ``--splits`` stands for (``["all"]`` for all)."""
-        raise NotImplementedError
+    def validate(self, table: Table, path: str) -> None:
+        """Refuse metadata this layout cannot serve (unknown split names, unsafe paths)."""
+        refuse_unknown_splits(table, path, "split", self.splits, self.schema.id_column)
 
-    def token_rows(self, source: ColumnSource, token: str) -> np.ndarray:  # pragma: no cover
+    def explode(self, splits: str) -> list[str]:
+        """The canonical split tokens a build's ``--splits`` stands for (``["all"]`` for all)."""
+        return sorted(self.metasplit(splits))
+
+    def token_rows(self, source: ColumnSource, token: str) -> np.ndarray:
         """The rows of one canonical token of :meth:`explode`."""
-        raise NotImplementedError
+        return rows_in(source, "split", [token])
 
     def split_rows(
         self, source: ColumnSource, split: str | None, partitioning_version: str | None = None
-    ) -> np.ndarray:  # pragma: no cover - overridden
+    ) -> np.ndarray:
         """The rows of a dataset's ``split``, in the order the dataset serves them."""
-        raise NotImplementedError
+        return rows_in(source, "split", self.metasplit(split))

@@ -15,10 +15,10 @@ import numpy as np
 
 from ..columns import StoredColumn
 from ..errors import InvalidArgumentError, SourceFileNotFoundError
-from ..format import ColumnSpec, DatasetSchema, Kind
-from ..metadata import Table, metadata_error, read_table
+from ..format import STORE_DIRNAME, ColumnSpec, DatasetSchema, Kind
+from ..metadata import Table, metadata_error
 from ..splits import invalid_split
-from .base import ColumnSource, SourceLayout, rows_in
+from .base import ColumnSource, SourceLayout, refuse_unknown_splits, rows_in
 from .paths import refuse_unsafe
 
 if TYPE_CHECKING:
@@ -61,6 +61,15 @@ BIOSCAN1M_PARTITIONINGS = (
     "medium_insect_order",
     "small_insect_order",
 )
+#: The credit columns (who took, holds and licenses each image).
+_CREDITS = (
+    "copyright_license",
+    "copyright_holder",
+    "copyright_institution",
+    "copyright_contact",
+    "photographer",
+    "author",
+)
 BIOSCAN1M_SCHEMA = DatasetSchema(
     name="bioscan1m",
     columns=(
@@ -73,12 +82,7 @@ BIOSCAN1M_SCHEMA = DatasetSchema(
         ColumnSpec("image_file", _S),
         *(ColumnSpec(p, _C) for p in BIOSCAN1M_PARTITIONINGS),
         ColumnSpec("chunk_number", _I),
-        ColumnSpec("copyright_license", _C, required=False),
-        ColumnSpec("copyright_holder", _C, required=False),
-        ColumnSpec("copyright_institution", _C, required=False),
-        ColumnSpec("copyright_contact", _C, required=False),
-        ColumnSpec("photographer", _C, required=False),
-        ColumnSpec("author", _C, required=False),
+        *(ColumnSpec(c, _C, required=False) for c in _CREDITS),
         ColumnSpec("clibd_split", _C, required=False),
     ),
     id_column="sampleid",
@@ -133,31 +137,23 @@ def check_partitioning_version(partitioning_version: str) -> str:
     return pv
 
 
-def explode_metasplit_1m(metasplit: str | None, partitioning_version: str, verify: bool = True) -> set[str]:
-    """The BIOSCAN-1M partitions a (meta)split name stands for, for one partitioning version."""
+def explode_metasplit_1m(metasplit: str | None, partitioning_version: str, verify: bool = False) -> set[str]:
+    """The BIOSCAN-1M partitions a (meta)split name (None: ``"all"``) stands for under a partitioning
+    version; ``verify``: raise ``ValueError`` for a name that is not one of its partitions."""
     if metasplit is None:
         metasplit = "all"
-    valid_splits: tuple[str, ...]
-    valid_meta: tuple[str, ...]
-    if partitioning_version == "clibd":
-        aliases, valid_splits, valid_meta = CLIBD_SPLIT_ALIASES, CLIBD_VALID_SPLITS, CLIBD_METASPLITS
-    else:
-        aliases, valid_splits, valid_meta = BIOSCAN1M_SPLIT_ALIASES, BIOSCAN1M_SPLITS, BIOSCAN1M_METASPLITS
-    parts = [aliases.get(s.strip(), s.strip()) for s in metasplit.split("+")]
-    out = set(parts)
+    clibd = partitioning_version == "clibd"
+    aliases = CLIBD_SPLIT_ALIASES if clibd else BIOSCAN1M_SPLIT_ALIASES
+    splits: tuple[str, ...] = CLIBD_VALID_SPLITS if clibd else BIOSCAN1M_SPLITS
+    meta: tuple[str, ...] = CLIBD_METASPLITS if clibd else BIOSCAN1M_METASPLITS
+    out = {aliases.get(s.strip(), s.strip()) for s in metasplit.split("+")}
     if "all" in out:
-        out.discard("all")
-        out |= set(valid_splits)
-    if verify:
-        invalid = out - set(valid_splits) - set(valid_meta)
-        if invalid:
-            valid = ", ".join(repr(s) for s in (*valid_meta, *valid_splits))
-            raise invalid_split(
-                metasplit,
-                out,
-                invalid,
-                f"For {partitioning_version!r} partitioning, valid split names are: {valid}.",
-            )
+        out = (out - {"all"}) | set(splits)
+    invalid = out - set(splits) - set(meta)
+    if verify and invalid:
+        valid = ", ".join(map(repr, (*meta, *splits)))
+        msg = f"For {partitioning_version!r} partitioning, valid split names are: {valid}."
+        raise invalid_split(metasplit, out, invalid, msg)
     return out
 
 
@@ -175,12 +171,7 @@ COLUMN_DTYPES_1M: dict[str, Any] = {
     "image_file": str,
     **dict.fromkeys(BIOSCAN1M_PARTITIONINGS, "category"),
     "chunk_number": "uint8",
-    "copyright_license": "category",
-    "copyright_holder": "category",
-    "copyright_institution": "category",
-    "copyright_contact": "category",
-    "photographer": "category",
-    "author": "category",
+    **dict.fromkeys(_CREDITS, "category"),
 }
 #: The columns ``BIOSCAN1M`` reads, the partition columns aside.
 USECOLS_1M: list[str] = [
@@ -192,28 +183,13 @@ USECOLS_1M: list[str] = [
     "image_file",
     "chunk_number",
 ]
-LABELS_1M: tuple[str, ...] = (
-    "phylum",
-    "class",
-    "order",
-    "family",
-    "subfamily",
-    "tribe",
-    "genus",
-    "species",
-    "uri",
-)
+LABELS_1M: tuple[str, ...] = BIOSCAN1M_RANKS
 
 
 # ---------------------------------------------------------------- CLIBD partition files
 CLIBD_DIRNAME = "CLIBD_partitioning"
 #: Every CLIBD partition file: the ten base partitions and the two unions.
 CLIBD_FILES = (*CLIBD_VALID_SPLITS, "all_keys", "no_split_and_seen_train")
-
-
-def _read_partition_file(path: str) -> list[str]:
-    with open(path, encoding="utf-8-sig") as fh:
-        return [line.strip() for line in fh if line.strip()]
 
 
 def add_clibd_partitions(table: Table, folder: str) -> None:
@@ -241,24 +217,22 @@ def add_clibd_partitions(table: Table, folder: str) -> None:
             if name in CLIBD_VALID_SPLITS:
                 raise metadata_error(
                     fpath,
-                    None,
-                    None,
-                    None,
                     "this CLIBD partition file is missing",
                     f"Download CLIBD_partitioning.zip again into {folder!r} (all of {', '.join(CLIBD_FILES)}).",
                 )
             continue
-        sids = _read_partition_file(fpath)
+        with open(fpath, encoding="utf-8-sig") as fh:
+            sids = [line.strip() for line in fh if line.strip()]
         rows = index.get_indexer(np.array([s.encode("utf-8") for s in sids], dtype=ids.dtype))
         if (rows < 0).any():
             i = int(np.flatnonzero(rows < 0)[0])
             raise metadata_error(
                 fpath,
-                i,
-                "sampleid",
-                sids[i],
                 "this sampleid is not in the metadata file",
                 "The partition files must come from the same release as the metadata TSV.",
+                row=i,
+                column="sampleid",
+                value=sids[i],
             )
         table.partitions[name] = rows.astype(np.int64)
         if name in CLIBD_VALID_SPLITS:
@@ -273,7 +247,6 @@ def add_clibd_partitions(table: Table, folder: str) -> None:
 #: The dataset folder of the layout of bioscan-dataset <= 1.1 (the metadata file beside it).
 OLD_1M_FOLDER = "bioscan"
 
-_LABELS = BIOSCAN1M_RANKS
 _TRIBE_FIXES = {"Asteia": "Asteiini", "Nemorilla": "Winthemiini", "Philaenus": "Philaenini"}
 _DEFAULT_PARTITIONING = "large_diptera_family"
 
@@ -282,7 +255,7 @@ def clean_labels_1m(df: pd.DataFrame) -> pd.DataFrame:
     """Apply ``bioscan-dataset``'s BIOSCAN-1M label rules to a chunk (row by row)."""
     import pandas as pd
 
-    for c in _LABELS:
+    for c in BIOSCAN1M_RANKS:
         df.loc[df[c] == "not_classified", c] = pd.NA
     for genus, tribe in _TRIBE_FIXES.items():
         df.loc[df["genus"].notna() & (df["genus"] == genus), "tribe"] = tribe
@@ -317,21 +290,17 @@ class Bioscan1MLayout(SourceLayout):
             return os.path.join(root, self.metadata_relpath)
         return super().metadata_path(root)
 
+    def metadata_store_dirs(self, metadata_path: str | os.PathLike) -> list[str]:
+        """Also ``<metadata folder>/bioscan/h5``: the layout of bioscan-dataset <= 1.1."""
+        (here,) = super().metadata_store_dirs(metadata_path)
+        return [here, os.path.join(os.path.dirname(here), OLD_1M_FOLDER, STORE_DIRNAME)]
+
     def clibd_dir(self, root: str) -> str:
         """The folder of the CLIBD partition files."""
         return os.path.join(self.dataset_dir(root), CLIBD_DIRNAME)
 
     def read(self, root: str, max_nucleotides: int | None, full_barcodes: bool = False) -> Table:
-        path = self.find_metadata(root)
-        table = read_table(
-            path,
-            self.schema,
-            sep=self.sep,
-            max_nucleotides=max_nucleotides,
-            prepare=clean_labels_1m,
-            full_barcodes=full_barcodes,
-        )
-        self.validate(table, path)
+        table = super().read(root, max_nucleotides, full_barcodes)
         add_clibd_partitions(table, self.clibd_dir(root))
         return table
 
@@ -344,27 +313,15 @@ class Bioscan1MLayout(SourceLayout):
             r = int(bad[0])
             raise metadata_error(
                 path,
-                r,
-                "chunk_number",
-                None if chunk.missing_mask[r] else int(chunk.value_array[r]),
                 "the image folder number is missing or negative",
                 "Each row needs its part<N> folder number.",
+                row=r,
+                column="chunk_number",
+                value=None if chunk.missing_mask[r] else int(chunk.value_array[r]),
                 id_value=ids[r].decode("utf-8"),
             )
         for col in BIOSCAN1M_PARTITIONINGS:
-            c = table.column(col)
-            unknown = sorted(set(c.categories or ()) - set(BIOSCAN1M_SPLITS))
-            if unknown:
-                r = int(np.flatnonzero(c.category_codes == c.category_names.index(unknown[0]))[0])
-                raise metadata_error(
-                    path,
-                    r,
-                    col,
-                    unknown[0],
-                    "unknown partition name",
-                    f"Valid names are: {', '.join(BIOSCAN1M_SPLITS)}.",
-                    id_value=ids[r].decode("utf-8"),
-                )
+            refuse_unknown_splits(table, path, col, BIOSCAN1M_SPLITS, "sampleid", kind="partition")
 
     def image_relpaths(self, source: ColumnSource, rows: np.ndarray) -> list[str]:
         files = source.column("image_file").value_array
@@ -433,4 +390,5 @@ BIOSCAN1M_LAYOUT = Bioscan1MLayout(
     metadata_relpath="BIOSCAN_Insect_Dataset_metadata.tsv",
     sep="\t",
     path_columns=("sampleid", "image_file", "chunk_number", *BIOSCAN1M_PARTITIONINGS),
+    prepare=clean_labels_1m,
 )

@@ -15,7 +15,7 @@ import numpy as np
 from ..format import ColumnSpec, DatasetSchema, Kind
 from ..metadata import Table
 from ..splits import explode_named
-from .base import ColumnSource, SourceLayout, refuse_unknown_splits, rows_in
+from .base import ColumnSource, SourceLayout
 from .paths import refuse_unsafe
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "VALID_METASPLITS_5M",
     "Bioscan5MLayout",
     "explode_metasplit_5m",
+    "image_path_5m",
 ]
 
 # ---------------------------------------------------------------- the store schema
@@ -50,6 +51,8 @@ BIOSCAN5M_SPLITS = (
     "other_heldout",
 )
 
+#: The numeric columns: where each specimen was found, and its size in the image.
+_MEASURES = ("coord-lat", "coord-lon", "image_measurement_value", "area_fraction", "scale_factor")
 BIOSCAN5M_SCHEMA = DatasetSchema(
     name="bioscan5m",
     columns=(
@@ -59,11 +62,7 @@ BIOSCAN5M_SCHEMA = DatasetSchema(
         *(ColumnSpec(r, _C) for r in BIOSCAN5M_RANKS),
         ColumnSpec("country", _C),
         ColumnSpec("province_state", _C),
-        ColumnSpec("coord-lat", _F),
-        ColumnSpec("coord-lon", _F),
-        ColumnSpec("image_measurement_value", _F),
-        ColumnSpec("area_fraction", _F),
-        ColumnSpec("scale_factor", _F),
+        *(ColumnSpec(c, _F) for c in _MEASURES),
         ColumnSpec("inferred_ranks", _I),
         ColumnSpec("split", _C),
         ColumnSpec("index_bioscan_1M_insect", _I),
@@ -92,19 +91,13 @@ CLIBD_5M_GROUPS = {
 }
 
 
-def explode_metasplit_5m(metasplit: str | None, verify: bool = True) -> set[str]:
-    """The BIOSCAN-5M splits a (meta)split name stands for.
+def explode_metasplit_5m(metasplit: str | None, verify: bool = False) -> set[str]:
+    """The BIOSCAN-5M splits a (meta)split name stands for (``ValueError`` for another name with ``verify``).
 
     ``"pretrain+train"`` is a union, ``"seen"`` = train+val+test, ``"unseen"`` =
     key_unseen+val_unseen+test_unseen, ``"all"`` (or None) = every split, and ``"validation"``
-    is an alias of ``"val"``. CLIBD's group names (:data:`CLIBD_5M_GROUPS`: ``"all_keys"`` =
-    train+key_unseen, ``"val_seen"`` = val, ...) stand for their splits too; error messages
-    list the peer's names only, as ``bioscan-dataset`` does.
-
-    Raises
-    ------
-    ValueError
-        A name is not a split (with ``verify=True``), listing the valid names.
+    is an alias of ``"val"``. CLIBD's group names (:data:`CLIBD_5M_GROUPS`) stand for their
+    splits too; error messages list the peer's names only, as ``bioscan-dataset`` does.
     """
     members = {"all": BIOSCAN5M_SPLITS, "seen": SEEN_SPLITS_5M, "unseen": UNSEEN_SPLITS_5M}
     return explode_named(metasplit, verify, BIOSCAN5M_SPLITS, SPLIT_ALIASES_5M, members, CLIBD_5M_GROUPS)
@@ -120,11 +113,7 @@ COLUMN_DTYPES_5M: dict[str, Any] = {
     "dna_barcode": str,
     "country": "category",
     "province_state": "category",
-    "coord-lat": float,
-    "coord-lon": float,
-    "image_measurement_value": float,
-    "area_fraction": float,
-    "scale_factor": float,
+    **dict.fromkeys(_MEASURES, float),
     "inferred_ranks": "uint8",
     "split": str,
     "index_bioscan_1M_insect": "Int64",
@@ -138,11 +127,7 @@ USECOLS_5M: list[str] = [
     "dna_barcode",
     "country",
     "province_state",
-    "coord-lat",
-    "coord-lon",
-    "image_measurement_value",
-    "area_fraction",
-    "scale_factor",
+    *_MEASURES,
     "split",
 ]
 #: The columns given a ``<column>_index`` column, in the order they are added.
@@ -150,12 +135,24 @@ LABELS_5M: tuple[str, ...] = BIOSCAN5M_RANKS
 
 
 # ---------------------------------------------------------------- the root layout
+def image_path_5m(split: str, chunk: str, processid: str) -> str:
+    """A BIOSCAN-5M image file, relative to its image package folder (the peer's ``image_path``).
+
+    ``<split>/<chunk>/<processid>.jpg``, or ``<split>/<processid>.jpg`` where ``chunk`` is ``""``.
+    """
+    folder = f"{chunk}{os.path.sep}" if chunk else ""
+    return f"{split}{os.path.sep}{folder}{processid}.jpg"
+
+
 @dataclass(frozen=True)
 class Bioscan5MLayout(SourceLayout):
     """The BIOSCAN-5M root; one ``split`` column names each row's split."""
 
+    def metasplit(self, name: str | None) -> set[str]:
+        return explode_metasplit_5m(name, verify=True)
+
     def validate(self, table: Table, path: str) -> None:
-        refuse_unknown_splits(table, path, "split", BIOSCAN5M_SPLITS, "processid")
+        super().validate(table, path)
         refuse_unsafe(path, table, "processid", "processid")
         refuse_unsafe(path, table, "chunk", "processid", allow_empty=True)
 
@@ -163,25 +160,8 @@ class Bioscan5MLayout(SourceLayout):
         ids = source.column("processid").value_array
         chunks = source.column("chunk").value_array
         split = source.column("split")
-        out = []
-        for r in rows:
-            s = split.category_names[split.category_codes[r]]
-            c = chunks[r].decode("utf-8")
-            pid = ids[r].decode("utf-8")
-            out.append(f"{s}/{c}/{pid}.jpg" if c else f"{s}/{pid}.jpg")
-        return out
-
-    def explode(self, splits: str) -> list[str]:
-        return sorted(explode_metasplit_5m(splits, verify=True))
-
-    def token_rows(self, source: ColumnSource, token: str) -> np.ndarray:
-        return rows_in(source, "split", [token])
-
-    def split_rows(
-        self, source: ColumnSource, split: str | None, partitioning_version: str | None = None
-    ) -> np.ndarray:
-        """Rows of a split or metasplit (``"pretrain+train"``, ``"seen"``, ...) in file order."""
-        return rows_in(source, "split", explode_metasplit_5m(split, verify=True))
+        names, codes = split.category_names, split.category_codes
+        return [image_path_5m(names[codes[r]], chunks[r].decode(), ids[r].decode()) for r in rows]
 
 
 BIOSCAN5M_LAYOUT = Bioscan5MLayout(
@@ -189,4 +169,5 @@ BIOSCAN5M_LAYOUT = Bioscan5MLayout(
     metadata_relpath=os.path.join("metadata", "csv", "BIOSCAN_5M_Insect_Dataset_metadata.csv"),
     sep=",",
     path_columns=("processid", "chunk", "split"),
+    splits=BIOSCAN5M_SPLITS,
 )

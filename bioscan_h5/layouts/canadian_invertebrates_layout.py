@@ -13,9 +13,8 @@ import numpy as np
 
 from ..errors import InvalidArgumentError
 from ..format import ColumnSpec, DatasetSchema, Kind
-from ..metadata import Table
 from ..splits import explode_named
-from .base import ColumnSource, SourceLayout, refuse_unknown_splits, rows_in
+from .base import ColumnSource, SourceLayout
 
 __all__ = [
     "CANADIAN_INVERTEBRATES_LAYOUT",
@@ -61,17 +60,10 @@ CANINV_SEEN_SPLITS = ("train", "val", "test")
 CANINV_UNSEEN_SPLITS = ("test_unseen",)
 
 
-def explode_metasplit_caninv(metasplit: str | None, verify: bool = True) -> set[str]:
-    """The Canadian Invertebrates splits a (meta)split name stands for.
-
-    ``"seen"`` = train+val+test, ``"unseen"`` = test_unseen, ``"all"`` (or None) = every
-    split, ``"+"`` joins, and ``"validation"`` is an alias of ``"val"``.
-
-    Raises
-    ------
-    ValueError
-        A name is not a split (with ``verify=True``), listing the valid names.
-    """
+def explode_metasplit_caninv(metasplit: str | None, verify: bool = False) -> set[str]:
+    """The Canadian Invertebrates splits a (meta)split name stands for (``ValueError`` for another
+    name with ``verify``): ``"seen"`` = train+val+test, ``"unseen"`` = test_unseen, ``"all"`` (or
+    None) = every split, ``"+"`` joins, and ``"validation"`` is an alias of ``"val"``."""
     splits = CANADIAN_INVERTEBRATES_SPLITS
     members = {"all": splits, "seen": CANINV_SEEN_SPLITS, "unseen": CANINV_UNSEEN_SPLITS}
     return explode_named(metasplit, verify, splits, CANINV_SPLIT_ALIASES, members)
@@ -104,23 +96,11 @@ LABELS_CANINV: tuple[str, ...] = CANADIAN_INVERTEBRATES_RANKS
 class CanadianInvertebratesLayout(SourceLayout):
     """The Canadian Invertebrates root: one CSV file, no images."""
 
-    def validate(self, table: Table, path: str) -> None:
-        refuse_unknown_splits(table, path, "split", CANADIAN_INVERTEBRATES_SPLITS, "processid")
+    def metasplit(self, name: str | None) -> set[str]:
+        return explode_metasplit_caninv(name, verify=True)
 
     def image_relpaths(self, source: ColumnSource, rows: np.ndarray) -> list[str]:
         raise InvalidArgumentError("Canadian Invertebrates has no images (it is a DNA-only dataset).")
-
-    def explode(self, splits: str) -> list[str]:
-        return sorted(explode_metasplit_caninv(splits, verify=True))
-
-    def token_rows(self, source: ColumnSource, token: str) -> np.ndarray:
-        return rows_in(source, "split", [token])
-
-    def split_rows(
-        self, source: ColumnSource, split: str | None, partitioning_version: str | None = None
-    ) -> np.ndarray:
-        """Rows of a split or metasplit (``"seen"``, ``"pretrain+train"``, ...) in file order."""
-        return rows_in(source, "split", explode_metasplit_caninv(split, verify=True))
 
 
 CANADIAN_INVERTEBRATES_LAYOUT = CanadianInvertebratesLayout(
@@ -129,4 +109,5 @@ CANADIAN_INVERTEBRATES_LAYOUT = CanadianInvertebratesLayout(
     sep=",",
     path_columns=("processid", "split"),
     folder="CanadianInvertebrates",
+    splits=CANADIAN_INVERTEBRATES_SPLITS,
 )

@@ -24,11 +24,11 @@ def check_path_component(path: str, value: str, row: int, column: str, id_value:
     if value in _BAD_PARTS or "/" in value or "\\" in value or "\x00" in value or os.path.isabs(value):
         raise metadata_error(
             path,
-            row,
-            column,
-            value,
             "this value would address a file outside the image folder",
             "Ids, file names and chunk names must be plain names without '/', '\\' or '..'.",
+            row=row,
+            column=column,
+            value=value,
             id_value=id_value,
         )
 
