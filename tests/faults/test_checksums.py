@@ -230,3 +230,21 @@ def test_verify_full_passes_a_clean_store_with_a_progress_bar(store):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert re.search(r"verifying: 100%", proc.stderr), proc.stderr[-500:]
     assert "every row and array matches its checksum" in proc.stdout
+
+
+@pytest.mark.parametrize("width", [0, 1, 7, 8, 9, 63, 197])
+def test_crc_rows_kernel_and_its_python_twin_equal_zlib(width):
+    """The jitted CRC-32 kernel and its plain-Python twin both give zlib's CRC, from any start."""
+    import zlib
+
+    from bioscan_h5.checksums import _TABLES, crc_rows_kernel
+
+    rng = np.random.default_rng(width)
+    view = rng.integers(0, 256, size=(5, width), dtype=np.uint8)
+    start = rng.integers(0, 2**32, size=5, dtype=np.uint64).astype(np.uint32)
+    start[0] = 0
+    want = np.array([zlib.crc32(view[i].tobytes(), int(start[i])) for i in range(5)], dtype=np.uint32)
+    for fn in (crc_rows_kernel, crc_rows_kernel.py_func):
+        crcs = start.copy()
+        fn(view, crcs, _TABLES)
+        np.testing.assert_array_equal(crcs, want, err_msg=f"{fn} width {width}")
