@@ -21,7 +21,7 @@ from typing import Any
 
 from ..errors import BioscanH5Error, DownloadError, InvalidArgumentError
 from ..format import IMAGE_PACKAGES
-from ..layouts import BIOSCAN5M_SPLITS, SCHEMAS
+from ..layouts import LAYOUTS, SCHEMAS
 from .network import MIRROR_ENV, http_message, logger, network_message, open_url
 
 __all__ = [
@@ -99,9 +99,12 @@ class Archive:
     size: int | None = None
 
 
+_BUILTIN = "archives.json (built in)"
+
+
 def _builtin_table() -> dict[str, Any]:
     text = resources.files(__package__).joinpath("archives.json").read_text(encoding="utf-8")
-    return json.loads(text)
+    return _check_table(json.loads(text), _BUILTIN)
 
 
 def _table_error(source: str, message: str) -> DownloadError:
@@ -180,7 +183,7 @@ def load_archive_table(
         The mirror could not be reached, or serves an invalid manifest.
     """
     if mirror is None:
-        return _check_table(_builtin_table(), "archives.json (built in)")
+        return _builtin_table()
     base = resolve_mirror(mirror)
     assert base is not None
     url = join_url(base, MANIFEST_NAME)
@@ -191,11 +194,11 @@ def load_archive_table(
         exc.close()
         if exc.code in (404, 410):
             logger.info("The mirror serves no %s; using the built-in archive table.", MANIFEST_NAME)
-            return _check_table(_builtin_table(), "archives.json (built in)")
+            return _builtin_table()
         raise DownloadError(http_message(url, exc.code, exc.reason, mirror=base)) from None
     except urllib.error.URLError as exc:
         if isinstance(exc.reason, FileNotFoundError):  # file:// mirror without a manifest
-            return _check_table(_builtin_table(), "archives.json (built in)")
+            return _builtin_table()
         raise DownloadError(network_message(url, exc.reason, mirror=base)) from None
     except (OSError, http.client.HTTPException) as exc:
         raise DownloadError(network_message(url, exc, mirror=base)) from None
@@ -207,14 +210,7 @@ def load_archive_table(
         raise _table_error(url, f"not JSON ({exc})") from None
     except RecursionError:
         raise _table_error(url, "nested too deeply to be an archive table") from None
-    try:
-        return _check_table(table, url)
-    except (TypeError, AttributeError, KeyError, ValueError, RecursionError) as exc:
-        if isinstance(exc, BioscanH5Error):
-            raise
-        raise _table_error(
-            url, f"a field holds a value of the wrong type ({type(exc).__name__}: {exc})"
-        ) from None
+    return _check_table(table, url)
 
 
 def _parse_checked(dataset: str, entry: Any, source: str) -> Archive:
@@ -307,33 +303,21 @@ def _split_names(splits: str | Iterable[str] | None) -> list[str]:
     return [s.strip() for item in splits for s in str(item).split("+")]
 
 
-def _wanted_splits(dataset: str, splits: str | Iterable[str] | None) -> set[str] | None:
-    """The concrete splits requested, or ``None`` for "every split" (BIOSCAN-1M).
+def _wanted_splits(dataset: str, splits: str | Iterable[str] | None) -> set[str]:
+    """The split tokens requested, checked with the builder's rules (:meth:`SourceLayout.explode`).
 
-    Names follow the datasets' rules (:mod:`bioscan_h5.layouts`); BIOSCAN-1M names may carry a
-    ``<partitioning>:`` prefix. BIOSCAN-1M images come in one archive, so they only get checked.
+    A BIOSCAN-1M name without a ``<partitioning>:`` prefix may also be a CLIBD one.
     """
-    from ..layouts.bioscan1m_layout import CLIBD_METASPLITS, explode_metasplit_1m
-    from ..layouts.bioscan5m_layout import explode_metasplit_5m
-    from ..layouts.canadian_invertebrates_layout import explode_metasplit_caninv
-
-    names = _split_names(splits)
-    if not SCHEMAS[dataset].has_images:  # one metadata file: the names are only checked
-        for name in names:
-            explode_metasplit_caninv(name, verify=True)
-        return None
-    if dataset == "bioscan1m":
-        for name in names:
-            pv, _, split = name.rpartition(":")
-            if pv:
-                explode_metasplit_1m(split, pv, verify=True)
-            elif split not in CLIBD_METASPLITS:
-                try:
-                    explode_metasplit_1m(split, "large_diptera_family", verify=True)
-                except ValueError:
-                    explode_metasplit_1m(split, "clibd", verify=True)
-        return None
-    return set().union(*(explode_metasplit_5m(name, verify=True) for name in names))
+    layout = LAYOUTS[dataset]
+    wanted: set[str] = set()
+    for name in _split_names(splits):
+        try:
+            wanted.update(layout.explode(name))
+        except ValueError:
+            if dataset != "bioscan1m" or ":" in name:
+                raise
+            wanted.update(layout.explode(f"clibd:{name}"))
+    return wanted
 
 
 def select_archives(
@@ -373,8 +357,8 @@ def select_archives(
         Unknown split name.
     """
     dataset = dataset_name(dataset)
-    source = "archives.json (built in)" if table is None else "in use"
-    table = _check_table(_builtin_table() if table is None else table, source)
+    source = _BUILTIN if table is None else "in use"
+    table = _builtin_table() if table is None else _check_table(table, source)
     entries = table["datasets"].get(dataset)
     if not isinstance(entries, dict) or not isinstance(entries.get("archives"), list):
         raise _table_error(source, f"it lists no archives for {dataset!r}")
@@ -392,11 +376,8 @@ def select_archives(
             f" archives exist for: {', '.join(repr(p) for p in packages) or 'none'}. Download and extract"
             " other packages by hand, or pass images=False to fetch the metadata only."
         )
-    needed = [a for a in of_package if a.splits is None or wanted is None or wanted & set(a.splits)]
-    covered: set[str] = set()
-    for archive in of_package:
-        covered |= set(BIOSCAN5M_SPLITS) if archive.splits is None else set(archive.splits)
-    missing = sorted(wanted - covered) if wanted is not None else []
+    needed = [a for a in of_package if a.splits is None or wanted & set(a.splits)]
+    missing = sorted(wanted.difference(*(wanted if a.splits is None else a.splits for a in of_package)))
     if missing:
         raise InvalidArgumentError(
             f"No archive of image_package={image_package!r} holds the {dataset} split(s) {missing};"
