@@ -165,31 +165,26 @@ class BuildConfig:
         """
         args = ["bioscan-h5", "build", "--root", self.root, "--dataset", self.dataset]
         args += ["--image-package", self.image_package]
-        if self.image_size != _DEFAULTS["image_size"]:
-            args += ["--image-size", str(self.image_size)]
-        if self.fit != _DEFAULTS["fit"]:
-            args += ["--fit", self.fit]
-        if self.max_nucleotides != _DEFAULTS["max_nucleotides"]:
-            args += [
-                "--max-nucleotides",
-                "none" if self.max_nucleotides is None else str(self.max_nucleotides),
-            ]
-        if self.compression:
-            args += ["--compression", self.compression]
-        if not self.draft:
-            args += ["--no-draft"]
-        if self.tokenize:
-            args += ["--tokenize", ",".join(self.tokenize)]
-        if self.pixels != _DEFAULTS["pixels"]:
-            args += ["--pixels", self.pixels]
-        if self.jpeg_quality:
-            args += ["--jpeg-quality", str(self.jpeg_quality)]
-        if self.jpeg_crop:
-            args += ["--jpeg-crop"]
-        if not self.full_barcodes:
-            args += ["--no-full-barcodes"]
-        if self.no_images:
-            args += ["--no-images"]
+        for name in (
+            "image_size",
+            "fit",
+            "max_nucleotides",
+            "compression",
+            "tokenize",
+            "pixels",
+            "jpeg_quality",
+        ):
+            value = getattr(self, name)
+            if value != _DEFAULTS[name]:
+                text = ",".join(value) if name == "tokenize" else "none" if value is None else str(value)
+                args += [f"--{name.replace('_', '-')}", text]
+        flags = {
+            "--no-draft": not self.draft,
+            "--jpeg-crop": self.jpeg_crop,
+            "--no-full-barcodes": not self.full_barcodes,
+            "--no-images": self.no_images,
+        }
+        args += [flag for flag, on in flags.items() if on]
         if self.out != self.default_out():
             args += ["--out", self.out]
         return shlex.join([*args, "--splits", self.splits])

@@ -17,14 +17,14 @@ import numpy as np
 
 from .. import format as fmt
 from .._hdf5 import clear_status_flags, open_readonly
-from ..errors import InsufficientSpaceError, ResumeMismatchError
+from ..errors import ResumeMismatchError
 from ..format import ImageStatus
 from ..layouts import SourceLayout
 from ..metadata import Table
 from ..pixels import codec
 from ..store import load_table_columns
 from .config import BuildConfig, recorded_content
-from .space import NO_SPACE, check_space, human
+from .space import check_space, human, space_errors
 
 __all__ = [
     "Pending",
@@ -97,17 +97,13 @@ def copy_for_extension(cfg: BuildConfig, store: str, partial: str) -> None:
     used = os.stat(store).st_blocks * 512
     check_space(cfg, os.path.dirname(store), used)
     log.info("copying %s (%s on disk) to extend it", store, human(used))
-    try:
-        codec(cfg.pixels).copy_store(store, partial)
-    except OSError as exc:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(partial)
-        if exc.errno not in NO_SPACE:
+    with space_errors(store, f"Copying {store!r} to extend it", f"; {store!r} is unchanged"):
+        try:
+            codec(cfg.pixels).copy_store(store, partial)
+        except OSError:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(partial)
             raise
-        raise InsufficientSpaceError(
-            f"Copying {store!r} to extend it failed: {os.strerror(exc.errno)} ({store!r} is unchanged). Free"
-            " some space (or raise the file-size limit) and run the same command again."
-        ) from exc
 
 
 class Pending(NamedTuple):

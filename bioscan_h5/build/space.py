@@ -85,11 +85,11 @@ def human(n: float) -> str:
 
 
 @contextlib.contextmanager
-def space_errors(store: str) -> Iterator[None]:
-    """A "no room" error (ENOSPC, EFBIG, EDQUOT) anywhere in the block becomes one line and exit status 2.
+def space_errors(store: str, what: str = "", then: str = "; the work done so far is kept") -> Iterator[None]:
+    """A "no room" error (ENOSPC, EFBIG, EDQUOT) in the block becomes one :class:`InsufficientSpaceError`.
 
-    The stages word their own :class:`InsufficientSpaceError` where they know more (what is
-    kept, what to resume); this catches the rest (the report, the finish stage, a sync).
+    Its message: ``what`` failed (default: writing the file the error names, or beside ``store``),
+    how to go on, then ``then``. The stages word their own where they know more.
     """
     try:
         yield
@@ -98,6 +98,6 @@ def space_errors(store: str) -> Iterator[None]:
             raise
         where = f" {exc.filename!r}" if exc.filename else f" beside {store!r}"
         raise InsufficientSpaceError(
-            f"Writing{where} failed: {os.strerror(exc.errno)}. Free some space (or raise the file-size limit)"
-            " and run the same command again; the work done so far is kept."
+            f"{what or 'Writing' + where} failed: {os.strerror(exc.errno)}. Free some space (or raise the"
+            f" file-size limit) and run the same command again{then}."
         ) from exc

@@ -13,14 +13,14 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from ..errors import BuildInterrupted, InsufficientSpaceError, MetadataError
+from ..errors import BuildInterrupted, MetadataError
 from ..format import ImageStatus
 from ..layouts import SourceLayout
 from ..metadata import Table
 from ..pixels import codec
 from .config import BuildConfig
 from .signals import signal_guard
-from .space import NO_SPACE
+from .space import space_errors
 
 __all__ = ["fill_images"]
 
@@ -50,36 +50,26 @@ def fill_images(
     from tqdm.auto import tqdm
 
     writer = codec(cfg.pixels).writer(partial, cfg)
-    with signal_guard():
+    kept = " to resume; the work done so far is kept"
+    with signal_guard(), space_errors(partial, f"Writing {partial!r}", kept):
         progress = tqdm(
             total=len(todo), desc="decoding images", unit="img", disable=not cfg.progress, smoothing=0.05
         )
         try:
             done = dict(_decode_rows(cfg, layout, table, image_dir, todo, writer, progress, bad))
-            writer.close()  # the last sync can fail too (a full disk): handled below
+            writer.close()  # the last sync can fail too (a full disk)
         except (KeyboardInterrupt, BuildInterrupted) as exc:
             writer.close()
-            progress.close()
             raise BuildInterrupted(
                 f"Build interrupted ({str(exc) or 'SIGINT'}): the work done so far is kept in {partial!r}."
                 " Run the same command again to resume."
             ) from None
-        except OSError as exc:
-            with contextlib.suppress(OSError):
-                writer.close()
-            progress.close()
-            if exc.errno in NO_SPACE:
-                raise InsufficientSpaceError(
-                    f"Writing {partial!r} failed: {os.strerror(exc.errno)}. The work done so far is kept; free"
-                    " some space (or raise the file-size limit) and run the same command again to resume."
-                ) from exc
-            raise
-        except BaseException:  # e.g. --strict: keep what is durable, release the file
+        except BaseException:  # a full disk, --strict: keep what is durable, release the file
             with contextlib.suppress(Exception):
                 writer.close()
-            progress.close()
             raise
-    progress.close()
+        finally:
+            progress.close()
     return done
 
 

@@ -19,13 +19,13 @@ from .. import format as fmt
 from .._files import fsync_path
 from .._hdf5 import LIBVER
 from ..checksums import write_checksums
-from ..errors import InsufficientSpaceError, MetadataError
+from ..errors import MetadataError
 from ..layouts import SourceLayout
 from ..metadata import Table, check_unchanged
 from ..pixels import codec
 from .config import BuildConfig
 from .presence import present_splits
-from .space import NO_SPACE, check_file_size_limit, check_space, estimate_bytes
+from .space import check_file_size_limit, check_space, estimate_bytes, space_errors
 
 __all__ = ["check_presence", "json_attr", "start_partial", "write_metadata"]
 
@@ -70,15 +70,8 @@ def start_partial(
     n_images = len(layout.rows_for_splits(table, "+".join(target_splits))) if target_splits else 0
     check_space(cfg, os.path.dirname(cfg.out), estimate_bytes(cfg, table.n_rows, n_images))
     check_file_size_limit(cfg, table.n_rows, images=layout.schema.has_images)
-    try:
+    with space_errors(partial, f"Writing {partial!r}", ""):
         write_metadata(partial, cfg, table, source_fp, target_splits, images=layout.schema.has_images)
-    except OSError as exc:
-        if exc.errno not in NO_SPACE:
-            raise
-        raise InsufficientSpaceError(
-            f"Writing {partial!r} failed: {os.strerror(exc.errno)}. Free some space (or raise the"
-            " file-size limit) and run the same command again."
-        ) from exc
     return target_splits
 
 

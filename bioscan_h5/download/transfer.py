@@ -119,7 +119,7 @@ def _content_range_start(value: str | None) -> tuple[int | None, int | None]:
 
 
 class _Transfer:
-    """Bring ``part`` to the whole content of ``url``, resuming what it holds.
+    """Bring ``dest`` + :data:`PART_SUFFIX` to the whole content of ``url``, resuming what it holds.
 
     A partial file is continued with an HTTP ``Range`` request; a server that ignores it (status
     200) restarts the file. A dropped connection is resumed at once when the attempt got further
@@ -130,27 +130,16 @@ class _Transfer:
     """
 
     def __init__(
-        self,
-        url: str,
-        part: str,
-        *,
-        progress: bool,
-        label: str,
-        mirror: str | None,
-        dest: str,
-        md5: str,
-        size: int | None = None,
-        deadline: _Deadline | None = None,
+        self, url: str, archive: Archive, dest: str, mirror: str | None, progress: bool, deadline: _Deadline
     ) -> None:
-        self.url, self.part, self.progress, self.label = url, part, progress, label
-        self.mirror, self.dest, self.md5 = mirror, dest, md5
-        self.size = size
-        self.deadline = deadline or _Deadline(size)
+        self.url, self.dest, self.mirror, self.progress, self.deadline = url, dest, mirror, progress, deadline
+        self.label, self.md5, self.size = archive.filename, archive.md5, archive.size
+        self.part = part = dest + PART_SUFFIX
         os.makedirs(os.path.dirname(part), exist_ok=True)
         self.offset = os.path.getsize(part) if os.path.isfile(part) else 0
         self.hasher = hashlib.md5(usedforsecurity=False)
         if self.offset:
-            md5_file(part, progress, f"checking partial {label}", self.hasher)
+            md5_file(part, progress, f"checking partial {self.label}", self.hasher)
         self.high_water = self.offset
         self.failures = 0
 
@@ -268,8 +257,7 @@ class _Transfer:
     def _cap(self, total: int | None) -> tuple[int | None, str]:
         """The most bytes the whole file may have, and where that bound comes from."""
         bounds = [(self.size, "the size in the archive table"), (total, "the size the server announced")]
-        known = [(n, why) for n, why in bounds if n is not None]
-        return min(known) if known else (None, "")
+        return min([b for b in bounds if b[0] is not None], default=(None, ""))
 
     def _copy(self, response, bar, limit: int | None = None, why: str = "") -> tuple[int, str | None]:
         """Append the response body to the part file: ``(bytes received, error or None)``.
@@ -329,14 +317,6 @@ class _Transfer:
         time.sleep(delay)
 
 
-def _transfer(url: str, part: str, **options: Any) -> str:
-    """Bring ``part`` to the whole content of ``url``, resuming what it holds; return its MD5.
-
-    ``options`` are the keyword arguments of :class:`_Transfer`.
-    """
-    return _Transfer(url, part, **options).run()
-
-
 def fetch_archive(
     archive: Archive, root: str, urls: list[str], *, mirror: str | None, progress: bool, verify: bool
 ) -> str:
@@ -371,22 +351,12 @@ def fetch_archive(
         digest = None
         for url in urls:
             try:
-                digest = _transfer(
-                    url,
-                    part,
-                    progress=progress,
-                    label=archive.filename,
-                    mirror=mirror,
-                    dest=path,
-                    md5=archive.md5,
-                    size=archive.size,
-                    deadline=deadline,
-                )
+                digest = _Transfer(url, archive, path, mirror, progress, deadline).run()
                 break
             except DownloadError as exc:
                 errors.append(str(exc))
         if digest is None:
-            raise DownloadError("\n".join(errors) if len(errors) > 1 else errors[0])
+            raise DownloadError("\n".join(errors))
         if not verify or digest == archive.md5:
             os.replace(part, path)
             return path
