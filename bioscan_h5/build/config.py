@@ -19,13 +19,7 @@ from ..layouts import SCHEMAS
 from ..pixels import CODECS, DEFAULT_KIND, codec
 from .limits import capped_workers, check_image_size, usable_cores
 
-__all__ = [
-    "CONTENT_ARGS",
-    "CONTENT_DEFAULTS",
-    "BuildConfig",
-    "BuildResult",
-    "recorded_content",
-]
+__all__ = ["CONTENT_ARGS", "CONTENT_DEFAULTS", "BuildConfig", "BuildResult", "recorded_content"]
 
 #: Arguments that define a store's content: a resume or an extension must match them.
 CONTENT_ARGS = (
@@ -48,12 +42,10 @@ _COMPRESSIONS = (None, "lzf", "gzip")
 
 @dataclass
 class BuildConfig:
-    """Everything ``bioscan-h5 build`` takes (see ``bioscan-h5 build --help``).
+    """Everything ``bioscan-h5 build`` takes (see ``bioscan-h5 build --help``), checked once.
 
-    The values are checked here, once: a bad one raises
-    :class:`~bioscan_h5.errors.InvalidArgumentError` naming the field and the valid values.
-    ``root`` and ``out`` are made absolute; ``out`` defaults to the store path of the root,
-    and ``workers`` to the number of usable cores.
+    A bad value raises :class:`~bioscan_h5.errors.InvalidArgumentError`. ``root`` and ``out``
+    are made absolute; ``out`` defaults to the root's store path, ``workers`` to the usable cores.
     """
 
     root: str
@@ -123,11 +115,9 @@ class BuildConfig:
         Parameters
         ----------
         root : str
-            The dataset root.
         content : mapping
-            Content arguments (:data:`CONTENT_ARGS`), e.g. a store's ``build_args`` attribute
-            or the options of the command line; others are ignored and absent ones take their
-            defaults.
+            Content arguments (:data:`CONTENT_ARGS`, e.g. a store's ``build_args``); other keys
+            are ignored, absent ones take their defaults.
         **options
             Every other field (``splits``, ``out``, ``no_images``, ``workers``, ...).
 
@@ -158,11 +148,7 @@ class BuildConfig:
         )
 
     def command(self) -> str:
-        """The ``bioscan-h5 build`` command line that runs this config (shell-quoted).
-
-        It names the root, the content arguments that differ from their defaults, ``--out``
-        when it is not the default path, ``--no-images`` and ``--splits``.
-        """
+        """The shell-quoted ``bioscan-h5 build`` command line that runs this config (defaults left out)."""
         args = ["bioscan-h5", "build", "--root", self.root, "--dataset", self.dataset]
         args += ["--image-package", self.image_package]
         for name in (
@@ -191,8 +177,7 @@ class BuildConfig:
 
 
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(BuildConfig)}
-#: What a content argument that a store does not record was: its default (stores written
-#: before ``pixels`` existed are raw stores).
+#: What a content argument that a store does not record was: its default.
 CONTENT_DEFAULTS = {k: _DEFAULTS[k] for k in CONTENT_ARGS if k != "tokenize"}
 
 
@@ -215,31 +200,25 @@ class BuildResult:
     Attributes
     ----------
     store : str
-        The store path.
     n_rows : int
         Rows of the store (every row of the metadata file).
-    decoded_now : int
-        Images decoded by this run (for a dry run: the images a build would decode).
-    missing_now, bad_now : int
-        Rows of this run whose image file was missing, or could not be decoded (flagged).
+    decoded_now, missing_now, bad_now : int
+        Rows of this run whose image was decoded (dry run: would be), missing, or undecodable.
     left_out : list of str
         Splits of ``--splits all`` left out because their image files are absent.
     counts : dict
         Rows per image status name, over the whole store.
     bad_rows : list of dict
-        The rows whose image could not be decoded (as in the build report).
+        The rows whose image could not be decoded (as in the build report at ``report``).
     report : str or None
-        The path of the build report.
     seconds : float
-        How long the build took.
     up_to_date : bool
         The store already held everything asked for: nothing was done.
     resumed : bool
         The run went on from a partial build.
     dry_run : bool
-        Nothing was written (see ``estimated_bytes``).
+        Nothing was written; ``estimated_bytes`` is the store's estimated size.
     estimated_bytes : int
-        The estimated size of the store (dry runs).
     """
 
     store: str
@@ -266,10 +245,8 @@ class BuildResult:
 def recorded_content(build_args: str | None) -> dict[str, Any]:
     """The content arguments a store records (its ``build_args`` attribute, JSON), completed.
 
-    A store written before ``full_barcodes`` existed records none: it has no whole-barcode
-    block, and holds every barcode whole only if it was built with ``max_nucleotides=None``.
-    Any other argument it does not record takes its default (:data:`CONTENT_DEFAULTS`: a store
-    written before ``pixels`` existed is a raw store).
+    Without ``full_barcodes`` a store holds every barcode whole only if built with
+    ``max_nucleotides=None``; any other argument not recorded takes its default.
     """
     import json
 

@@ -21,14 +21,9 @@ _FIX = "Choose another --out: a new path, or an existing store to extend or (wit
 
 
 def check_out(path: str, metadata: str) -> None:
-    """Raise :class:`InvalidArgumentError` unless ``path`` is new or holds a store (see the module notes).
+    """Raise :class:`InvalidArgumentError` unless ``path`` (absolute, not resolved) is new or holds a store.
 
-    Parameters
-    ----------
-    path : str
-        The absolute ``--out`` (not resolved: a link there is refused, not followed).
-    metadata : str
-        The root's metadata file (named in the message when ``path`` is it).
+    ``metadata`` is the root's metadata file, named in the message when ``path`` is it.
     """
     try:
         st = os.lstat(path)

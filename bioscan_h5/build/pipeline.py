@@ -40,14 +40,6 @@ log = logging.getLogger("bioscan_h5.build")
 def build(cfg: BuildConfig) -> BuildResult:
     """Build (or resume, or extend) a store. See the module docstring for the stages.
 
-    Parameters
-    ----------
-    cfg : BuildConfig
-
-    Returns
-    -------
-    BuildResult
-
     Raises
     ------
     MetadataError
@@ -131,11 +123,9 @@ def _up_to_date(cfg: BuildConfig, source_fp: dict, target_splits: list[str]) -> 
 def _open_partial(
     cfg: BuildConfig, layout: SourceLayout, source_fp: dict, target_splits: list[str], extending: bool
 ) -> tuple[bool, list[str] | None]:
-    """Make sure a partial file with this build's content and metadata exists.
+    """Make sure a partial file with this build's content exists: a copy of the store, a resumed one, or new.
 
-    When extending, it is a copy of the store (unless an earlier extension left one); else it
-    is an earlier run's partial file, or a new one written by stage 1. Returns whether it was
-    resumed, and the splits stage 1 found images for (None where stage 1 did not run).
+    Returns whether it was resumed, and the splits stage 1 found images for (None: it did not run).
     """
     store, partial = cfg.out, fmt.partial_path(cfg.out)
     copied = False

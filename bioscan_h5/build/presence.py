@@ -29,16 +29,7 @@ ABSENT_SHARE = 0.5
 
 @dataclass(frozen=True)
 class AbsentSplit:
-    """A split whose image files are not there.
-
-    Attributes
-    ----------
-    split : str
-    absent, total : int
-        Its image files missing, and all of them.
-    folder : str
-        Where the missing files were expected (their common folder).
-    """
+    """A split, ``absent`` of whose ``total`` image files are missing from their common ``folder``."""
 
     split: str
     absent: int
@@ -46,7 +37,6 @@ class AbsentSplit:
     folder: str
 
     def describe(self) -> str:
-        """``split 'x': N of M image files are absent from 'folder'``."""
         return f"split {self.split!r}: {self.absent} of its {self.total} image files are absent from {self.folder!r}"
 
 
@@ -75,39 +65,19 @@ def present_splits(
     command: str,
     pending: np.ndarray | None = None,
 ) -> tuple[list[str], list[AbsentSplit]]:
-    """The ``splits`` whose image files are there, and the ones left out.
+    """The ``splits`` (canonical tokens) whose image files are in ``image_dir``, and the ones left out.
 
-    Parameters
-    ----------
-    layout, table
-        The dataset's layout and its metadata.
-    image_dir : str
-        The image package folder.
-    splits : list of str
-        Canonical split tokens to build.
-    named : bool
-        The user named these splits (refuse an absent one); else they stand for ``all``
-        (leave an absent one out).
-    command : str
-        The build command, for the message.
-    pending : numpy.ndarray, optional
-        Only these rows still need their image (a resumed or extended build).
-
-    Raises
-    ------
-    SourceFileNotFoundError
-        A named split's image files are absent.
+    ``named``: the user named them (an absent one raises :class:`SourceFileNotFoundError`, quoting
+    ``command``), else they stand for ``all`` (an absent one is left out). ``pending``: only these
+    rows still need their image (a resumed or extended build).
     """
     kept, left_out = [], []
     for token in splits:
         rows = layout.rows_for_splits(table, token)
         if pending is not None:
             rows = rows[np.isin(rows, pending)]
-        if not len(rows):
-            kept.append(token)
-            continue
         absent = absent_files(image_dir, layout.image_relpaths(table, rows))
-        if len(absent) <= ABSENT_SHARE * len(rows):
+        if len(absent) <= ABSENT_SHARE * len(rows):  # no rows: nothing absent
             kept.append(token)
             continue
         folders = {os.path.dirname(a) for a in absent}

@@ -88,11 +88,9 @@ def check_same_content(attrs: dict, cfg: BuildConfig, source_fp: dict, what: str
 
 
 def copy_for_extension(cfg: BuildConfig, store: str, partial: str) -> None:
-    """Copy the store to the partial file, which the extension then fills and renames over it.
+    """Copy the store to the partial file, which the extension fills and renames over it.
 
-    The store itself is never written: readers (in this process or any other, already open or
-    opening now) keep reading a complete store at its path, and a new open after the rename
-    reads the new file, never a mix of the two.
+    The store itself is never written: readers keep reading a complete store at its path.
     """
     used = os.stat(store).st_blocks * 512
     check_space(cfg, os.path.dirname(store), used)
@@ -107,16 +105,16 @@ def copy_for_extension(cfg: BuildConfig, store: str, partial: str) -> None:
 
 
 class Pending(NamedTuple):
-    """What is left to do in a partial file."""
+    """What is left in a partial file.
+
+    The columns that locate images, the splits the store will hold (built before and asked for),
+    their rows, and the rows whose image is still pending.
+    """
 
     table: Table
-    """The columns that locate images and splits."""
     splits: list[str]
-    """The splits whose images the store will hold: those built before and those asked for."""
     rows: np.ndarray
-    """The rows of those splits."""
     todo: np.ndarray
-    """The rows among them whose image is still pending."""
 
 
 def pending_rows(layout: SourceLayout, partial: str, target_splits: list[str]) -> Pending:

@@ -42,11 +42,8 @@ def image_bytes(cfg: BuildConfig) -> int:
 def check_file_size_limit(cfg: BuildConfig, n_rows: int, images: bool = True) -> None:
     """Refuse to start when the file-size limit (``ulimit -f``) is below the store's size.
 
-    Stage 1 allocates the whole uncompressed pixel array (a sparse file of the final size),
-    so a lower limit would fail on the first write. A compressed store grows as pixels come
-    in; its uncompressed size is the bound used, because HDF5 cannot close a file after a
-    failed write (h5py then crashes the process when it lets go of the file). ``images=False``:
-    a DNA-only store, without pixels.
+    The uncompressed size is the bound even for a compressed store: HDF5 cannot close a file
+    after a failed write (h5py then crashes the process). ``images=False``: a DNA-only store.
     """
     limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
     if not cfg.check_space or limit == resource.RLIM_INFINITY:
@@ -77,11 +74,13 @@ def check_space(cfg: BuildConfig, directory: str, need: int) -> None:
 
 def human(n: float) -> str:
     """A byte count for people: ``"1.5 GB"`` (powers of 1000)."""
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1000 or unit == "TB":
-            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
+    if abs(n) < 1000:
+        return f"{int(n)} B"
+    for unit in ("KB", "MB", "GB"):
         n /= 1000
-    return f"{n:.1f} TB"  # pragma: no cover
+        if abs(n) < 1000:
+            return f"{n:.1f} {unit}"
+    return f"{n / 1000:.1f} TB"
 
 
 @contextlib.contextmanager

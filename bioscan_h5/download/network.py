@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 from .. import __version__
 
 __all__ = [
+    "BYTE_BAR",
     "MIRROR_ENV",
     "RETRY_STATUSES",
     "TIMEOUT",
@@ -37,6 +38,8 @@ TIMEOUT = 60.0
 #: HTTP statuses worth retrying.
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 _USER_AGENT = f"bioscan-h5/{__version__} (Python urllib)"
+#: The arguments of a tqdm bar that counts bytes.
+BYTE_BAR: dict[str, Any] = {"unit": "B", "unit_scale": True, "unit_divisor": 1024}
 
 
 def open_url(url: str, *, headers: dict[str, str] | None = None, timeout: float | None = None):

@@ -48,10 +48,8 @@ class Archive:
 
     Attributes
     ----------
-    dataset : str
-        ``"bioscan5m"`` or ``"bioscan1m"``.
-    name : str
-        Identifier unique within the dataset (``"metadata"``, ``"cropped_256_train"``, ...).
+    dataset, name : str
+        The dataset, and the archive's name in it (``"metadata"``, ``"cropped_256_train"``, ...).
     role : str
         ``"metadata"``, ``"images"`` or ``"partitioning"``.
     kind : str
@@ -59,27 +57,25 @@ class Archive:
     filename : str
         Name on the server; a mirror serves it at ``<mirror>/<filename>``.
     urls : tuple of str
-        Public URLs, tried in order (the first is the primary one).
+        Public URLs, tried in order.
     md5 : str
-        MD5 checksum of the downloaded file.
+        MD5 of the downloaded file.
     image_package : str or None
         The image package of an ``images`` archive.
     splits : tuple of str or None
         Splits whose images the archive holds; ``None`` = every split.
-    download_to : str
-        Where the download is kept, relative to the root.
-    extract_to : str
-        Folder a zip is extracted into, relative to the root (``""`` = the root).
+    download_to, extract_to : str
+        Where the download is kept, and the folder a zip is extracted into (``""``: the root).
     drop_prefix : str or None
-        Leading folder of the zip members that is dropped when extracting.
+        Leading folder of the zip members dropped when extracting.
     paths : tuple of str
-        What the archive puts in place, relative to the root.
+        What the archive puts in place.
     check : tuple of (str, str)
-        ``(path, md5)`` of files that show the content is in place (the checks of
-        ``bioscan-dataset``); verified after extraction for the files the archive holds.
+        ``(path, md5)`` of files that show the content is in place, verified after extraction.
     size : int or None
-        The file's size in bytes when the table gives it (optional field ``"size"``): a
-        transfer never writes more, and its deadline grows with it.
+        The file's size in bytes, if the table gives it: a transfer never writes more.
+
+    Paths are relative to the root, with ``/`` separators.
     """
 
     dataset: str
@@ -162,20 +158,14 @@ def join_url(base: str, filename: str) -> str:
 def load_archive_table(
     mirror: str | os.PathLike | None = None, *, timeout: float | None = None
 ) -> dict[str, Any]:
-    """The archive table: the mirror's ``manifest.json`` if it serves one, else the built-in one.
+    """The archive table (``{"format": 1, "datasets": {...}}``): the mirror's ``manifest.json``, else the built-in one.
 
     Parameters
     ----------
     mirror : str or path-like, optional
-        Base URL of a mirror (``None``: none, the environment variable is *not* read here;
-        pass ``resolve_mirror(None)`` for that).
+        Base URL of a mirror (``None``: none; the environment variable is read by :func:`resolve_mirror`).
     timeout : float, optional
         Seconds before a network operation fails (default :data:`~bioscan_h5.download.network.TIMEOUT`).
-
-    Returns
-    -------
-    dict
-        The parsed table (``{"format": 1, "datasets": {...}}``).
 
     Raises
     ------
@@ -330,24 +320,19 @@ def select_archives(
 ) -> list[Archive]:
     """The archives a dataset needs for some splits and an image package, in table order.
 
-    The metadata (and, for BIOSCAN-1M, the CLIBD partition files) are always needed; image
-    archives only with ``images=True``, for ``image_package`` and the requested splits.
+    The metadata (and, for BIOSCAN-1M, the CLIBD partition files) always; image archives only
+    with ``images=True``, for ``image_package`` and the requested splits.
 
     Parameters
     ----------
     dataset : {"bioscan5m", "bioscan1m", "canadian_invertebrates"}
     splits : str or iterable of str, default="all"
-        Split or metasplit names joined with ``"+"`` (``"all"``, ``"seen"``, ``"unseen"``,
-        ``"pretrain+train"``, alias ``"validation"``). BIOSCAN-1M image archives hold every
-        split, so its split names are only checked.
+        Split or metasplit names joined with ``"+"``, as ``bioscan-h5 build --splits`` takes them.
+        BIOSCAN-1M image archives hold every split.
     image_package : str, default="cropped_256"
     images : bool, default=True
     table : dict, optional
         An archive table (default: the built-in one).
-
-    Returns
-    -------
-    list of Archive
 
     Raises
     ------

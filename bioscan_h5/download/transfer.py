@@ -1,8 +1,7 @@
 """Bringing one archive file onto the disk: HTTP transfers with ``Range`` resume, retries, MD5.
 
-:func:`fetch_archive` makes sure an archive's file is in place with its published MD5, bounded
-in bytes and in time. The module-level settings (:data:`RETRY_DELAYS`, :data:`DEADLINE_BASE_S`,
-:data:`MIN_RATE`, ``TIMEOUT``) are read at call time, so tests may patch them.
+The module-level settings (:data:`RETRY_DELAYS`, :data:`DEADLINE_BASE_S`, :data:`MIN_RATE`,
+``TIMEOUT``) are read at call time, so tests may patch them.
 """
 
 from __future__ import annotations
@@ -21,6 +20,7 @@ from tqdm.auto import tqdm
 from .._files import require_free_space
 from ..errors import DownloadChecksumError, DownloadError, InsufficientSpaceError
 from .network import (
+    BYTE_BAR,
     RETRY_STATUSES,
     http_message,
     logger,
@@ -83,11 +83,9 @@ def md5_file(path: str, progress: bool = False, desc: str | None = None, hasher=
         tqdm(
             total=size,
             desc=desc or f"checking {os.path.basename(path)}",
-            unit="B",
-            unit_scale=True,
-            unit_divisor=1024,
             disable=not progress or size < (64 << 20),
             leave=False,
+            **BYTE_BAR,
         ) as bar,
     ):
         while chunk := fh.read(CHUNK_SIZE):
@@ -119,14 +117,12 @@ def _content_range_start(value: str | None) -> tuple[int | None, int | None]:
 
 
 class _Transfer:
-    """Bring ``dest`` + :data:`PART_SUFFIX` to the whole content of ``url``, resuming what it holds.
+    """Bring ``dest`` + :data:`PART_SUFFIX` to the whole content of ``url``, resuming with ``Range``.
 
-    A partial file is continued with an HTTP ``Range`` request; a server that ignores it (status
-    200) restarts the file. A dropped connection is resumed at once when the attempt got further
-    than any before; attempts that got nothing are retried after :data:`RETRY_DELAYS`.
-
-    Each attempt answers ``(digest, error)``: the MD5 hex digest once the file is whole, else
-    the failure worth a retry, or neither to try again at once (after starting over).
+    A dropped connection is resumed at once when the attempt got further than any before;
+    attempts that got nothing are retried after :data:`RETRY_DELAYS`. Each attempt answers
+    ``(digest, error)``: the MD5 once the file is whole, else the failure worth a retry, or
+    neither to try again at once (after starting over).
     """
 
     def __init__(
@@ -144,21 +140,8 @@ class _Transfer:
         self.failures = 0
 
     def run(self) -> str:
-        """Transfer until the file is whole; return its MD5 hex digest.
-
-        Raises
-        ------
-        DownloadError
-            The server failed for good, sent more than the file's size, or the deadline passed.
-        """
-        with tqdm(
-            desc=self.label,
-            unit="B",
-            unit_scale=True,
-            unit_divisor=1024,
-            initial=self.offset,
-            disable=not self.progress,
-        ) as bar:
+        """Transfer until the file is whole; return its MD5 (:class:`DownloadError` if that fails for good)."""
+        with tqdm(desc=self.label, initial=self.offset, disable=not self.progress, **BYTE_BAR) as bar:
             while True:
                 self._check_deadline()
                 digest, error = self._attempt(bar)
@@ -262,8 +245,7 @@ class _Transfer:
     def _copy(self, response, bar, limit: int | None = None, why: str = "") -> tuple[int, str | None]:
         """Append the response body to the part file: ``(bytes received, error or None)``.
 
-        At most ``limit`` bytes are accepted: a server sending more raises :class:`DownloadError`
-        (the part file is deleted: what it holds cannot be the archive).
+        A server sending more than ``limit`` bytes raises :class:`DownloadError` (the part file is deleted).
         """
         received = 0
         read = getattr(response, "read1", response.read)  # read1: one recv, so the deadline is seen
@@ -322,12 +304,10 @@ def fetch_archive(
 ) -> str:
     """Make sure the archive's file is at ``<root>/<download_to>`` with the right MD5.
 
-    A file already there is checked, an unfinished ``.part`` file is continued, a file that
-    fails its checksum is fetched once more. Bounded in bytes (never more than the table's
-    ``size`` or the server's ``Content-Length``, whichever is smaller: a :class:`DownloadError`
-    cuts off a server that streams on) and in time (one deadline for every attempt, URL and
-    retry: :data:`DEADLINE_BASE_S` plus a second per :data:`MIN_RATE` bytes of its size; a
-    socket read waits at most ``TIMEOUT``, so a trickling server is stopped at the deadline).
+    A file already there is checked, a ``.part`` file continued, a file failing its checksum
+    fetched once more. Bounded in bytes (the table's ``size`` or the server's ``Content-Length``)
+    and in time (one deadline for every attempt, URL and retry: :data:`DEADLINE_BASE_S` plus a
+    second per :data:`MIN_RATE` bytes).
     """
     path = os.path.join(root, *archive.download_to.split("/"))
     part = path + PART_SUFFIX
