@@ -96,8 +96,12 @@ class BuildConfig:
             self.full_barcodes = True  # one array as wide as the longest barcode: whole anyway
         schema = SCHEMAS.get(self.dataset)
         if schema is not None and not schema.has_images:
-            _refuse_pixels_without_images(self.dataset, self.pixels)
-            self.no_images = True  # a DNA-only dataset
+            if self.pixels != DEFAULT_KIND:
+                raise InvalidArgumentError(
+                    f"pixels={self.pixels!r} needs images, and {self.dataset!r} is a DNA-only dataset (its"
+                    " store holds barcodes and taxonomy, no images); leave --pixels and --jpeg-quality out."
+                )
+            self.no_images = True
         if self.workers is None:
             self.workers = usable_cores()
         if self.workers < 1:
@@ -179,14 +183,6 @@ class BuildConfig:
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(BuildConfig)}
 #: What a content argument that a store does not record was: its default.
 CONTENT_DEFAULTS = {k: _DEFAULTS[k] for k in CONTENT_ARGS if k != "tokenize"}
-
-
-def _refuse_pixels_without_images(dataset: str, pixels: str) -> None:
-    if pixels != DEFAULT_KIND:
-        raise InvalidArgumentError(
-            f"pixels={pixels!r} needs images, and {dataset!r} is a DNA-only dataset (its store holds"
-            " barcodes and taxonomy, no images); leave --pixels and --jpeg-quality out."
-        )
 
 
 def _positive_int(value: object) -> bool:

@@ -1,9 +1,4 @@
-"""Bounds on build options that set an allocation or a process count (issue 24).
-
-An image side beyond :data:`~bioscan_h5.format.MAX_IMAGE_SIZE` is refused (each image's check
-decode and every row would take gigabytes); more decoding workers than usable cores are
-capped at the cores, with a note on the log.
-"""
+"""Bounds on build options that set an allocation or a process count: the image side, the workers."""
 
 from __future__ import annotations
 

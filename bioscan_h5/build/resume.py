@@ -26,15 +26,7 @@ from ..store import load_table_columns
 from .config import BuildConfig, recorded_content
 from .space import check_space, human, space_errors
 
-__all__ = [
-    "Pending",
-    "check_same_content",
-    "copy_for_extension",
-    "mismatch",
-    "open_partial_attrs",
-    "pending_rows",
-    "read_attrs",
-]
+__all__ = ["check_same_content", "copy_for_extension", "open_partial_attrs", "pending_rows", "read_attrs"]
 
 log = logging.getLogger("bioscan_h5.build")
 

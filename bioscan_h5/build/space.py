@@ -13,18 +13,10 @@ from ..errors import BioscanH5Error, InsufficientSpaceError
 from ..pixels import codec
 from .config import BuildConfig
 
-__all__ = [
-    "NO_SPACE",
-    "check_file_size_limit",
-    "check_space",
-    "estimate_bytes",
-    "human",
-    "image_bytes",
-    "space_errors",
-]
+__all__ = ["check_file_size_limit", "check_space", "estimate_bytes", "human", "image_bytes", "space_errors"]
 
 #: errno values that mean "no room for the file": disk full, file-size limit, quota.
-NO_SPACE = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+_NO_SPACE = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 
 
 def estimate_bytes(cfg: BuildConfig, n_rows: int, n_images: int | None) -> int:
@@ -93,7 +85,7 @@ def space_errors(store: str, what: str = "", then: str = "; the work done so far
     try:
         yield
     except OSError as exc:
-        if isinstance(exc, BioscanH5Error) or exc.errno not in NO_SPACE:
+        if isinstance(exc, BioscanH5Error) or exc.errno not in _NO_SPACE:
             raise
         where = f" {exc.filename!r}" if exc.filename else f" beside {store!r}"
         raise InsufficientSpaceError(

@@ -9,19 +9,10 @@ from __future__ import annotations
 
 from .api import download
 from .extract import safe_extract
-from .markers import COMPLETE_SUFFIX as COMPLETE_SUFFIX
-from .markers import EXTRACTING_SUFFIX as EXTRACTING_SUFFIX
-from .markers import MARKER_DIRNAME as MARKER_DIRNAME
 from .network import MIRROR_ENV
-from .network import RETRY_STATUSES as RETRY_STATUSES
-from .network import TIMEOUT as TIMEOUT
-from .network import logger as logger
 from .table import MANIFEST_NAME as MANIFEST_NAME
-from .table import TABLE_FORMAT as TABLE_FORMAT
 from .table import Archive, load_archive_table, resolve_mirror, select_archives
-from .transfer import CHUNK_SIZE as CHUNK_SIZE
 from .transfer import PART_SUFFIX as PART_SUFFIX
-from .transfer import RETRY_DELAYS as RETRY_DELAYS
 
 __all__ = [
     "MIRROR_ENV",

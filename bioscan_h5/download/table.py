@@ -272,8 +272,6 @@ def _parse_archive(dataset: str, entry: Any, source: str) -> Archive:
 def _is_safe_relpath(rel: str) -> bool:
     if not isinstance(rel, str) or "\\" in rel or "\x00" in rel:
         return False
-    if rel == "":
-        return True
     return not rel.startswith("/") and ".." not in rel.split("/") and not re.match(r"^[A-Za-z]:", rel)
 
 
