@@ -16,10 +16,9 @@ import time
 import numpy as np
 
 from .. import format as fmt
-from ..errors import BuildInterrupted
 from ..format import ImageStatus
 from ..layouts import SourceLayout, get_layout
-from ..metadata import Table, fingerprint
+from ..metadata import fingerprint
 from ..pixels import codec
 from ..store.validate import attr_value, check_identity
 from .config import BuildConfig, BuildResult
@@ -86,7 +85,7 @@ def build(cfg: BuildConfig) -> BuildResult:
         need = kind.spool_copies * len(pending.todo) * image_bytes(cfg)
         check_space(cfg, os.path.dirname(store), need)
         bad: dict[int, str] = {}
-        tally = _decode(cfg, layout, pending.table, pending.todo, bad, extending)
+        tally = fill_images(cfg, layout, pending.table, partial, pending.todo, bad)
         kind.after_images(partial)
         result = finish(cfg, layout, partial, store, pending.splits, bad, pending.table)
         with contextlib.suppress(FileNotFoundError):
@@ -143,27 +142,6 @@ def _open_partial(
         "Rerun with the original arguments to resume it, or add --overwrite to start over.",
     )
     return not copied, None
-
-
-def _decode(
-    cfg: BuildConfig,
-    layout: SourceLayout,
-    table: Table,
-    todo: np.ndarray,
-    bad: dict[int, str],
-    extending: bool,
-) -> dict[str, int]:
-    """Stage 2 for the rows ``todo``; the rows done per image status name."""
-    if not len(todo):
-        return {}
-    image_dir = layout.image_dir(cfg.root, cfg.image_package)
-    try:
-        return fill_images(cfg, layout, table, image_dir, fmt.partial_path(cfg.out), todo, bad)
-    except BuildInterrupted as exc:
-        if not extending:
-            raise
-        # Readers keep the store, which this build never touches: say so.
-        raise BuildInterrupted(f"{exc} {cfg.out!r} is unchanged until the extension finishes.") from None
 
 
 def _dry_run(cfg: BuildConfig, layout: SourceLayout, target_splits: list[str]) -> BuildResult:

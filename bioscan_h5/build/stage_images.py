@@ -13,26 +13,19 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from ..errors import BuildInterrupted, MetadataError
+from ..errors import MetadataError
 from ..format import ImageStatus
 from ..layouts import SourceLayout
 from ..metadata import Table
 from ..pixels import codec
 from .config import BuildConfig
-from .signals import signal_guard
 from .space import space_errors
 
 __all__ = ["fill_images"]
 
 
 def fill_images(
-    cfg: BuildConfig,
-    layout: SourceLayout,
-    table: Table,
-    image_dir: str,
-    partial: str,
-    todo: np.ndarray,
-    bad: dict[int, str],
+    cfg: BuildConfig, layout: SourceLayout, table: Table, partial: str, todo: np.ndarray, bad: dict[int, str]
 ) -> dict[str, int]:
     """Decode the images of rows ``todo`` into ``partial``; return the rows done per image status name.
 
@@ -40,8 +33,8 @@ def fill_images(
 
     Raises
     ------
-    BuildInterrupted
-        SIGINT/SIGTERM: what is durable is kept, and a rerun resumes.
+    KeyboardInterrupt, BuildInterrupted
+        SIGINT/SIGTERM (worded by :func:`.signals.interruptible`): what is durable is kept.
     InsufficientSpaceError
         The disk or the file-size limit is full.
     MetadataError
@@ -49,22 +42,18 @@ def fill_images(
     """
     from tqdm.auto import tqdm
 
+    if not len(todo):
+        return {}
+    image_dir = layout.image_dir(cfg.root, cfg.image_package)
     writer = codec(cfg.pixels).writer(partial, cfg)
-    kept = " to resume; the work done so far is kept"
-    with signal_guard(), space_errors(partial, f"Writing {partial!r}", kept):
-        progress = tqdm(
-            total=len(todo), desc="decoding images", unit="img", disable=not cfg.progress, smoothing=0.05
-        )
+    progress = tqdm(
+        total=len(todo), desc="decoding images", unit="img", disable=not cfg.progress, smoothing=0.05
+    )
+    with space_errors(partial, f"Writing {partial!r}", " to resume; the work done so far is kept"):
         try:
             done = dict(_decode_rows(cfg, layout, table, image_dir, todo, writer, progress, bad))
             writer.close()  # the last sync can fail too (a full disk)
-        except (KeyboardInterrupt, BuildInterrupted) as exc:
-            writer.close()
-            raise BuildInterrupted(
-                f"Build interrupted ({str(exc) or 'SIGINT'}): the work done so far is kept in {partial!r}."
-                " Run the same command again to resume."
-            ) from None
-        except BaseException:  # a full disk, --strict: keep what is durable, release the file
+        except BaseException:  # an interrupt, a full disk, --strict: keep what is durable, release the file
             with contextlib.suppress(Exception):
                 writer.close()
             raise
