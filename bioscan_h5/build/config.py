@@ -131,8 +131,6 @@ class BuildConfig:
             A value out of range or not among the valid ones.
         """
         known = {k: v for k, v in content.items() if k in CONTENT_ARGS}
-        if "tokenize" in known:
-            known["tokenize"] = tuple(known["tokenize"])
         return cls(root=root, **{**known, **options})
 
     def content_args(self) -> dict:

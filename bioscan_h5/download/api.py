@@ -132,11 +132,6 @@ def download(
     table = load_archive_table(mirror_url)
     archives = select_archives(dataset, splits, image_package, images=images, table=table)
     os.makedirs(root, exist_ok=True)
-    made: list[str] = []
     for archive in archives:
         _ensure(archive, root, mirror_url, progress=progress, verify=verify, keep_archives=keep_archives)
-        for rel in archive.paths:
-            path = abs_path(root, rel)
-            if path not in made:
-                made.append(path)
-    return made
+    return list(dict.fromkeys(abs_path(root, rel) for archive in archives for rel in archive.paths))

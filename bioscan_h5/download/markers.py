@@ -83,13 +83,12 @@ def _read_marker(archive: Archive, root: str) -> dict[str, Any] | None:
     return record if isinstance(record, dict) else None
 
 
-def _checks_pass(archive: Archive, root: str, rels: Iterable[str] | None = None) -> bool:
+def _checks_pass(archive: Archive, root: str, rels: Iterable[str]) -> bool:
     wanted = dict(archive.check)
-    for rel in wanted if rels is None else rels:
-        path = abs_path(root, rel)
-        if not os.path.isfile(path) or md5_file(path).hexdigest() != wanted[rel]:
-            return False
-    return True
+    return all(
+        os.path.isfile(path := abs_path(root, rel)) and md5_file(path).hexdigest() == wanted[rel]
+        for rel in rels
+    )
 
 
 def is_complete(archive: Archive, root: str, *, verify: bool) -> bool:
@@ -103,20 +102,16 @@ def is_complete(archive: Archive, root: str, *, verify: bool) -> bool:
     if marker is not None and marker.get("md5") == archive.md5:
         recorded = marker.get("check") or {}
         changed = [rel for rel, _ in archive.check if recorded.get(rel) != _fingerprint(abs_path(root, rel))]
-        if not changed:
-            return True
-        if not verify:
+        if not changed or not verify:
             return all(os.path.isfile(abs_path(root, rel)) for rel in changed)
-        if _checks_pass(archive, root, changed):
-            write_marker(archive, root)
-            return True
+    elif archive.check:  # no marker of ours: adopt content put in place otherwise (e.g. by bioscan-dataset)
+        changed = [rel for rel, _ in archive.check]
+    else:
         return False
-    # No marker of ours: adopt content put in place otherwise (e.g. by bioscan-dataset) when
-    # every file of the archive's check list is there with its published checksum.
-    if archive.check and _checks_pass(archive, root):
-        write_marker(archive, root)
-        return True
-    return False
+    if not _checks_pass(archive, root, changed):
+        return False
+    write_marker(archive, root)
+    return True
 
 
 @contextlib.contextmanager

@@ -1,8 +1,5 @@
-"""The network edge of the downloads: opening a URL, and what to say when that fails.
-
-This is the one module of :mod:`bioscan_h5.download` that calls :mod:`urllib.request`; it
-also holds the messages of network and HTTP failures (naming the URL, the status or error,
-and how to retry or use a mirror) and the progress notes printed on stderr.
+"""The network edge of the downloads: opening a URL (the one use of :mod:`urllib.request`), the
+messages of network and HTTP failures, and the progress notes printed on stderr.
 """
 
 from __future__ import annotations

@@ -109,11 +109,8 @@ def check_disk_space(folder: str, needed: int, what: str) -> None:
 def _content_range_start(value: str | None) -> tuple[int | None, int | None]:
     """``(start, total)`` of a ``Content-Range: bytes a-b/n`` header (``None`` where absent)."""
     match = re.fullmatch(r"\s*bytes\s+(?:(\d+)-\d+|\*)/(\d+|\*)\s*", value or "")
-    if not match:
-        return None, None
-    start = int(match.group(1)) if match.group(1) is not None else None
-    total = int(match.group(2)) if match.group(2) != "*" else None
-    return start, total
+    start, total = match.groups() if match else (None, None)
+    return None if start is None else int(start), None if total in (None, "*") else int(total)
 
 
 class _Transfer:
