@@ -18,12 +18,7 @@ __all__ = ["build_lock"]
 def build_lock(store: str) -> Iterator[None]:
     """Hold the lock file of ``store`` (``flock``) for the block; unlink it at the end.
 
-    Raises
-    ------
-    BuildLockedError
-        Another builder holds it.
-    InsufficientSpaceError
-        The disk (or the file-size limit) has no room for the lock file's few bytes.
+    Raises :class:`BuildLockedError` if another builder holds it.
     """
     path = fmt.lock_path(store)
     os.makedirs(os.path.dirname(path), exist_ok=True)

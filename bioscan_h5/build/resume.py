@@ -97,11 +97,7 @@ def copy_for_extension(cfg: BuildConfig, store: str, partial: str) -> None:
 
 
 class Pending(NamedTuple):
-    """What is left in a partial file.
-
-    The columns that locate images, the splits the store will hold (built before and asked for),
-    their rows, and the rows whose image is still pending.
-    """
+    """What is left in a partial file: columns locating images, splits, their rows, the pending rows."""
 
     table: Table
     splits: list[str]

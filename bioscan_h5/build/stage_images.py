@@ -29,16 +29,8 @@ def fill_images(
 ) -> dict[str, int]:
     """Decode the images of rows ``todo`` into ``partial``; return the rows done per image status name.
 
-    The details of bad images go into ``bad`` (row -> detail).
-
-    Raises
-    ------
-    KeyboardInterrupt, BuildInterrupted
-        SIGINT/SIGTERM (worded by :func:`.signals.interruptible`): what is durable is kept.
-    InsufficientSpaceError
-        The disk or the file-size limit is full.
-    MetadataError
-        A bad image with ``cfg.strict``.
+    The details of bad images go into ``bad`` (row -> detail). What is durable is kept on any error
+    (an interrupt, a full disk, a bad image with ``cfg.strict``: :class:`MetadataError`).
     """
     from tqdm.auto import tqdm
 

@@ -38,20 +38,11 @@ def json_attr(obj: object) -> str:
 def start_partial(
     cfg: BuildConfig, layout: SourceLayout, partial: str, source_fp: dict, target_splits: list[str]
 ) -> list[str]:
-    """Parse the metadata file and write a new partial file (stage 1), after the space checks.
+    """Parse the metadata file and write a new partial file (stage 1); return the splits it will hold.
 
-    Splits whose image files are absent are refused or left out first
-    (:func:`~.presence.present_splits`); the splits whose images the store will hold are
-    returned.
-
-    Raises
-    ------
-    MetadataError
-        The metadata file is bad, or has no data rows.
-    SourceFileNotFoundError
-        A split asked for by name has no image files.
-    InsufficientSpaceError
-        The disk or the file-size limit cannot hold the store.
+    Refuses (or leaves out) splits whose image files are absent, and a store the disk cannot hold,
+    before writing anything (:class:`MetadataError`, :class:`SourceFileNotFoundError`,
+    :class:`InsufficientSpaceError`).
     """
     with contextlib.suppress(FileNotFoundError):
         os.unlink(partial)

@@ -104,11 +104,9 @@ def _plan(zf: zipfile.ZipFile, drop_prefix: str | None, dest: str, replace: froz
 
 
 def _in_the_way(plan: list, dest: str, replace: frozenset[str]) -> list:
-    """``plan`` without the files already at their place with the same bytes; refuse anything else there.
+    """``plan`` without the files already in place with the same bytes; refuse anything else there.
 
-    An archive never replaces a file or folder it did not write: a user's file (or store, or
-    folder) under a member's name, or a file where the archive has a folder, is named in a
-    :class:`DownloadError` before anything is extracted.
+    An archive never replaces a file or folder it did not write (only those in ``replace``).
     """
     keep = []
     for info, parts in plan:

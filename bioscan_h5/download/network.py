@@ -18,6 +18,7 @@ __all__ = [
     "MIRROR_ENV",
     "RETRY_STATUSES",
     "TIMEOUT",
+    "describe",
     "http_message",
     "network_message",
     "open_url",
@@ -82,8 +83,13 @@ def network_message(url: str, error: Any, *, mirror: str | None, dest=None, md5=
     if isinstance(error, TimeoutError) or "timed out" in str(error):
         what = f"no answer within {TIMEOUT:g} s ({error})"
     else:
-        what = f"{type(error).__name__}: {error}" if isinstance(error, BaseException) else str(error)
+        what = describe(error)
     return f"Download of {url} failed: network error, {what}." + retry_hint(mirror, dest, md5)
+
+
+def describe(error: Any) -> str:
+    """An exception as ``"Type: message"``; anything else as its text."""
+    return f"{type(error).__name__}: {error}" if isinstance(error, BaseException) else str(error)
 
 
 def say(message: str, progress: bool) -> None:

@@ -158,7 +158,7 @@ def join_url(base: str, filename: str) -> str:
 def load_archive_table(
     mirror: str | os.PathLike | None = None, *, timeout: float | None = None
 ) -> dict[str, Any]:
-    """The archive table (``{"format": 1, "datasets": {...}}``): the mirror's ``manifest.json``, else the built-in one.
+    """The archive table: the mirror's ``manifest.json`` if it serves one, else the built-in one.
 
     Parameters
     ----------

@@ -22,6 +22,7 @@ from ..errors import DownloadChecksumError, DownloadError, InsufficientSpaceErro
 from .network import (
     BYTE_BAR,
     RETRY_STATUSES,
+    describe,
     http_message,
     logger,
     network_message,
@@ -137,7 +138,7 @@ class _Transfer:
         self.failures = 0
 
     def run(self) -> str:
-        """Transfer until the file is whole; return its MD5 (:class:`DownloadError` if that fails for good)."""
+        """Transfer until the file is whole; return its MD5 (a :class:`DownloadError` if it cannot)."""
         with tqdm(desc=self.label, initial=self.offset, disable=not self.progress, **BYTE_BAR) as bar:
             while True:
                 self._check_deadline()
@@ -150,8 +151,7 @@ class _Transfer:
     def _restart(self) -> None:
         self.offset = 0
         self.hasher = hashlib.md5(usedforsecurity=False)
-        with open(self.part, "wb"):
-            pass
+        open(self.part, "wb").close()
 
     def _fail(self, what: Any) -> DownloadError:
         return DownloadError(
@@ -177,14 +177,11 @@ class _Transfer:
             exc.close()
             return self._http_error(exc)
         except urllib.error.URLError as exc:
-            reason = exc.reason
-            if isinstance(reason, FileNotFoundError):
-                raise self._fail(reason) from None
-            return None, (
-                f"{type(reason).__name__}: {reason}" if isinstance(reason, BaseException) else str(reason)
-            )
+            if isinstance(exc.reason, FileNotFoundError):
+                raise self._fail(exc.reason) from None
+            return None, describe(exc.reason)
         except (OSError, http.client.HTTPException) as exc:
-            return None, f"{type(exc).__name__}: {exc}"
+            return None, describe(exc)
         with response:
             return self._receive(response, bar)
 
@@ -227,7 +224,7 @@ class _Transfer:
         bar.update(self.offset)
         if cap is not None:
             check_disk_space(os.path.dirname(self.part), cap - self.offset, f"download {self.label}")
-        _received, error = self._copy(response, bar, None if cap is None else cap - self.offset, why)
+        error = self._copy(response, bar, None if cap is None else cap - self.offset, why)
         if error is None:
             if cap is None or self.offset >= cap:
                 return self.hasher.hexdigest(), None
@@ -239,8 +236,8 @@ class _Transfer:
         bounds = [(self.size, "the size in the archive table"), (total, "the size the server announced")]
         return min([b for b in bounds if b[0] is not None], default=(None, ""))
 
-    def _copy(self, response, bar, limit: int | None = None, why: str = "") -> tuple[int, str | None]:
-        """Append the response body to the part file: ``(bytes received, error or None)``.
+    def _copy(self, response, bar, limit: int | None = None, why: str = "") -> str | None:
+        """Append the response body to the part file; return the error that stopped it, if any.
 
         A server sending more than ``limit`` bytes raises :class:`DownloadError` (the part file is deleted).
         """
@@ -253,9 +250,9 @@ class _Transfer:
                 try:
                     chunk = read(want)
                 except (OSError, http.client.HTTPException) as exc:
-                    return received, f"{type(exc).__name__}: {exc}"
+                    return describe(exc)
                 if not chunk:
-                    return received, None
+                    return None
                 if limit is not None and received + len(chunk) > limit:
                     fh.close()
                     self._restart()
