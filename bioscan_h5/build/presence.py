@@ -84,7 +84,15 @@ def present_splits(
         common = os.path.commonpath([os.path.join(image_dir, f) for f in folders])
         left_out.append(AbsentSplit(token, len(absent), len(rows), common))
     if left_out and named:
-        raise SourceFileNotFoundError(_refusal(left_out, layout, command))
+        names = "+".join(a.split for a in left_out)
+        lines = "\n".join(f"  {a.describe()}" for a in left_out)
+        raise SourceFileNotFoundError(
+            f"Cannot build the images of {names}: their image files are not there.\n{lines}\n"
+            "A store would hold no pixels for them. Download them (`bioscan-h5 download --dataset"
+            f" {layout.schema.name} --root ROOT --splits {names}`, or download=True), build only the splits"
+            " whose images you have (--splits), or read barcodes and labels alone (modality=('dna',), or"
+            f" --no-images). The build command was: {command}"
+        )
     for gone in left_out:
         log.warning(
             "left out %s; download them (bioscan-h5 download --splits %s) and build again to add them",
@@ -92,15 +100,3 @@ def present_splits(
             shlex.quote(gone.split),
         )
     return kept, left_out
-
-
-def _refusal(left_out: list[AbsentSplit], layout: SourceLayout, command: str) -> str:
-    names = "+".join(a.split for a in left_out)
-    lines = "\n".join(f"  {a.describe()}" for a in left_out)
-    return (
-        f"Cannot build the images of {names}: their image files are not there.\n{lines}\n"
-        "A store would hold no pixels for them. Download them (`bioscan-h5 download --dataset"
-        f" {layout.schema.name} --root ROOT --splits {names}`, or download=True), build only the splits"
-        " whose images you have (--splits), or read barcodes and labels alone (modality=('dna',), or"
-        f" --no-images). The build command was: {command}"
-    )

@@ -283,22 +283,15 @@ def dataset_name(dataset: str) -> str:
     return name
 
 
-def _split_names(splits: str | Iterable[str] | None) -> list[str]:
-    if splits is None:
-        return ["all"]
-    if isinstance(splits, str):
-        return [s.strip() for s in splits.split("+")]
-    return [s.strip() for item in splits for s in str(item).split("+")]
-
-
 def _wanted_splits(dataset: str, splits: str | Iterable[str] | None) -> set[str]:
     """The split tokens requested, checked with the builder's rules (:meth:`SourceLayout.explode`).
 
     A BIOSCAN-1M name without a ``<partitioning>:`` prefix may also be a CLIBD one.
     """
     layout = LAYOUTS[dataset]
+    items = ["all"] if splits is None else [splits] if isinstance(splits, str) else list(splits)
     wanted: set[str] = set()
-    for name in _split_names(splits):
+    for name in (s.strip() for item in items for s in str(item).split("+")):
         try:
             wanted.update(layout.explode(name))
         except ValueError:
@@ -347,9 +340,8 @@ def select_archives(
         raise _table_error(source, f"it lists no archives for {dataset!r}")
     archives = [_parse_checked(dataset, entry, source) for entry in entries["archives"]]
     wanted = _wanted_splits(dataset, splits)
-    chosen = [a for a in archives if a.role != "images"]
     if not images or not SCHEMAS[dataset].has_images:
-        return chosen
+        return [a for a in archives if a.role != "images"]
     packages = sorted({a.image_package for a in archives if a.role == "images" and a.image_package})
     of_package = [a for a in archives if a.role == "images" and a.image_package == image_package]
     if not of_package:
@@ -366,5 +358,4 @@ def select_archives(
             f"No archive of image_package={image_package!r} holds the {dataset} split(s) {missing};"
             " download those images by hand."
         )
-    chosen_names = {a.name for a in chosen} | {a.name for a in needed}
-    return [a for a in archives if a.name in chosen_names]
+    return [a for a in archives if a.role != "images" or a in needed]

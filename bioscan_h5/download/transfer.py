@@ -64,10 +64,6 @@ class _Deadline:
         self.start = time.monotonic()
         self.size = size
 
-    def learn(self, total: int | None) -> None:
-        if self.size is None and total:
-            self.size = total
-
     @property
     def budget(self) -> float:
         return DEADLINE_BASE_S + (self.size or 0) / MIN_RATE
@@ -218,7 +214,8 @@ class _Transfer:
             self._restart()
         if total is None and length is not None:
             total = self.offset + length
-        self.deadline.learn(total)
+        if self.deadline.size is None:
+            self.deadline.size = total
         cap, why = self._cap(total)
         bar.reset(total=total if total is not None else self.size)
         bar.update(self.offset)
