@@ -38,24 +38,22 @@ def _member_parts(info: zipfile.ZipInfo, drop_prefix: str | None) -> list[str] |
     name = info.filename
     normalized = name.replace("\\", "/")
     mode = info.external_attr >> 16
-    if "\x00" in name:
-        raise DownloadError(f"Refusing to extract zip member {name!r}: its name holds a NUL character.")
-    if normalized.startswith("/") or re.match(r"^[A-Za-z]:", normalized):
-        raise DownloadError(f"Refusing to extract zip member {name!r}: it has an absolute path.")
     parts = [p for p in normalized.split("/") if p not in ("", ".")]
-    if ".." in parts:
-        raise DownloadError(
-            f"Refusing to extract zip member {name!r}: its path leaves the target folder ('..')."
-        )
+    refusals = {
+        "its name holds a NUL character": "\x00" in name,
+        "it has an absolute path": normalized.startswith("/") or bool(re.match(r"^[A-Za-z]:", normalized)),
+        "its path leaves the target folder ('..')": ".." in parts,
+        "it is a symbolic link": stat.S_ISLNK(mode),
+        "it is not a regular file or folder": stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR),
+    }
+    for why, refused in refusals.items():
+        if refused:
+            raise DownloadError(f"Refusing to extract zip member {name!r}: {why}.")
     if len(parts) > _MAX_DEPTH:
         raise DownloadError(
             f"Refusing to extract zip member {name[:120]!r}...: it is nested {len(parts)} folders deep (at most"
             f" {_MAX_DEPTH}; the BIOSCAN archives nest 6). Delete the archive and download it again."
         )
-    if stat.S_ISLNK(mode):
-        raise DownloadError(f"Refusing to extract zip member {name!r}: it is a symbolic link.")
-    if stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR):
-        raise DownloadError(f"Refusing to extract zip member {name!r}: it is not a regular file or folder.")
     if drop_prefix and parts and parts[0] == drop_prefix:
         parts = parts[1:]
     return parts or None

@@ -32,16 +32,7 @@ from .network import (
 )
 from .table import Archive
 
-__all__ = [
-    "CHUNK_SIZE",
-    "DEADLINE_BASE_S",
-    "MIN_RATE",
-    "PART_SUFFIX",
-    "RETRY_DELAYS",
-    "check_disk_space",
-    "fetch_archive",
-    "md5_file",
-]
+__all__ = ["CHUNK_SIZE", "PART_SUFFIX", "RETRY_DELAYS", "check_disk_space", "fetch_archive", "md5_file"]
 
 #: Seconds to wait before each retry of a request that got nothing (errors, 5xx); one entry a retry.
 RETRY_DELAYS: tuple[float, ...] = (2.0, 10.0, 30.0)
