@@ -108,9 +108,8 @@ class BuildConfig:
             raise InvalidArgumentError(f"workers must be at least 1, got {self.workers!r}.")
         self.workers = capped_workers(self.workers)
         self.tokenize = tuple(self.tokenize)
-        if self.out is None:
-            self.out = self.default_out()
-        self.out = os.path.abspath(os.path.expanduser(os.fspath(self.out)))
+        out = self.default_out() if self.out is None else self.out
+        self.out = os.path.abspath(os.path.expanduser(os.fspath(out)))
 
     @classmethod
     def from_content(cls, root: str, content: Mapping[str, Any], **options: Any) -> BuildConfig:

@@ -43,22 +43,17 @@ def finish(
         f.attrs[fmt.ATTR_SPLITS_BUILT] = json_attr(all_splits)
         f.attrs[fmt.ATTR_COMPLETE] = True
     fsync_path(partial)
-    image_dir = layout.image_dir(cfg.root, cfg.image_package)
     bad_rows = _bad_rows(layout, table, status, bad)
+    summary = {
+        "store": os.path.basename(store),
+        "image_dir": layout.image_dir(cfg.root, cfg.image_package),
+        "counts": counts,
+        "image_splits": all_splits,
+        "bad_images": bad_rows,
+    }
     report = fmt.report_path(store)
     with open(report + ".tmp", "w", encoding="utf-8") as fh:
-        json.dump(
-            {
-                "store": os.path.basename(store),
-                "image_dir": image_dir,
-                "counts": counts,
-                "image_splits": all_splits,
-                "bad_images": bad_rows,
-            },
-            fh,
-            indent=1,
-            ensure_ascii=False,
-        )
+        json.dump(summary, fh, indent=1, ensure_ascii=False)
     os.replace(report + ".tmp", report)
     # Last: once the store has its name a rerun finds it up to date, so the report must exist.
     os.replace(partial, store)

@@ -25,11 +25,12 @@ from .config import BuildConfig, BuildResult
 from .finish import finish
 from .lock import build_lock
 from .outpath import check_out
+from .presence import check_presence
 from .resume import check_same_content, copy_for_extension, open_partial_attrs, pending_rows, read_attrs
 from .signals import interruptible
-from .space import check_space, estimate_bytes, image_bytes, space_errors
+from .space import check_space, estimate_bytes, space_errors
 from .stage_images import fill_images
-from .stage_metadata import check_presence, start_partial
+from .stage_metadata import start_partial
 
 __all__ = ["build"]
 
@@ -82,7 +83,7 @@ def build(cfg: BuildConfig) -> BuildResult:
             log.info(
                 "resuming %s: %d of %d images still to decode", partial, len(pending.todo), len(pending.rows)
             )
-        need = kind.spool_copies * len(pending.todo) * image_bytes(cfg)
+        need = kind.spool_copies * len(pending.todo) * kind.image_bytes(cfg)
         check_space(cfg, os.path.dirname(store), need)
         bad: dict[int, str] = {}
         tally = fill_images(cfg, layout, pending.table, partial, pending.todo, bad)

@@ -17,8 +17,9 @@ import numpy as np
 from ..errors import SourceFileNotFoundError
 from ..layouts import SourceLayout
 from ..metadata import Table
+from .config import BuildConfig
 
-__all__ = ["ABSENT_SHARE", "AbsentSplit", "absent_files", "present_splits"]
+__all__ = ["ABSENT_SHARE", "AbsentSplit", "absent_files", "check_presence"]
 
 log = logging.getLogger("bioscan_h5.build")
 
@@ -56,21 +57,16 @@ def absent_files(image_dir: str, relpaths: list[str]) -> list[str]:
     return absent
 
 
-def present_splits(
-    layout: SourceLayout,
-    table: Table,
-    image_dir: str,
-    splits: list[str],
-    named: bool,
-    command: str,
-    pending: np.ndarray | None = None,
-) -> tuple[list[str], list[AbsentSplit]]:
-    """The ``splits`` (canonical tokens) whose image files are in ``image_dir``, and the ones left out.
+def check_presence(
+    cfg: BuildConfig, layout: SourceLayout, table: Table, splits: list[str], pending: np.ndarray | None = None
+) -> list[str]:
+    """The ``splits`` (canonical tokens) whose image files are there.
 
-    ``named``: the user named them (an absent one raises :class:`SourceFileNotFoundError`, quoting
-    ``command``), else they stand for ``all`` (an absent one is left out). ``pending``: only these
-    rows still need their image (a resumed or extended build).
+    Where the user named them an absent one raises :class:`SourceFileNotFoundError`; where they
+    stand for ``all`` it is left out. ``pending``: only these rows still need their image.
     """
+    image_dir = layout.image_dir(cfg.root, cfg.image_package)
+    named = cfg.splits.strip() != "all" or splits == ["all"]
     kept, left_out = [], []
     for token in splits:
         rows = layout.rows_for_splits(table, token)
@@ -91,7 +87,7 @@ def present_splits(
             "A store would hold no pixels for them. Download them (`bioscan-h5 download --dataset"
             f" {layout.schema.name} --root ROOT --splits {names}`, or download=True), build only the splits"
             " whose images you have (--splits), or read barcodes and labels alone (modality=('dna',), or"
-            f" --no-images). The build command was: {command}"
+            f" --no-images). The build command was: {cfg.command()}"
         )
     for gone in left_out:
         log.warning(
@@ -99,4 +95,4 @@ def present_splits(
             gone.describe(),
             shlex.quote(gone.split),
         )
-    return kept, left_out
+    return kept

@@ -13,7 +13,7 @@ from ..errors import BioscanH5Error, InsufficientSpaceError
 from ..pixels import codec
 from .config import BuildConfig
 
-__all__ = ["check_file_size_limit", "check_space", "estimate_bytes", "human", "image_bytes", "space_errors"]
+__all__ = ["check_file_size_limit", "check_space", "estimate_bytes", "human", "space_errors"]
 
 #: errno values that mean "no room for the file": disk full, file-size limit, quota.
 _NO_SPACE = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
@@ -22,13 +22,8 @@ _NO_SPACE = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 def estimate_bytes(cfg: BuildConfig, n_rows: int, n_images: int | None) -> int:
     """The store's size in bytes with ``n_rows`` rows and the pixels of ``n_images`` of them."""
     per_row_meta = 400 + (cfg.max_nucleotides or 1000) + 600 * len(cfg.tokenize)
-    imgs = 0 if n_images is None else n_images * image_bytes(cfg)
+    imgs = 0 if n_images is None else n_images * codec(cfg.pixels).image_bytes(cfg)
     return n_rows * per_row_meta + imgs
-
-
-def image_bytes(cfg: BuildConfig) -> int:
-    """The bytes one image takes in the store (the pixel kind's estimate)."""
-    return codec(cfg.pixels).image_bytes(cfg)
 
 
 def check_file_size_limit(cfg: BuildConfig, n_rows: int, images: bool = True) -> None:

@@ -24,10 +24,10 @@ from ..layouts import SourceLayout
 from ..metadata import Table, check_unchanged
 from ..pixels import codec
 from .config import BuildConfig
-from .presence import present_splits
+from .presence import check_presence
 from .space import check_file_size_limit, check_space, estimate_bytes, space_errors
 
-__all__ = ["check_presence", "json_attr", "start_partial", "write_metadata"]
+__all__ = ["json_attr", "start_partial", "write_metadata"]
 
 
 def json_attr(obj: object) -> str:
@@ -64,16 +64,6 @@ def start_partial(
     with space_errors(partial, f"Writing {partial!r}", ""):
         write_metadata(partial, cfg, table, source_fp, target_splits, images=layout.schema.has_images)
     return target_splits
-
-
-def check_presence(
-    cfg: BuildConfig, layout: SourceLayout, table: Table, splits: list[str], pending: np.ndarray | None = None
-) -> list[str]:
-    """``splits`` less those whose image files are absent (refused where the user named them)."""
-    image_dir = layout.image_dir(cfg.root, cfg.image_package)
-    named = cfg.splits.strip() != "all" or splits == ["all"]
-    kept, _ = present_splits(layout, table, image_dir, splits, named, cfg.command(), pending)
-    return kept
 
 
 def write_metadata(
