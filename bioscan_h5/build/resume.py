@@ -55,13 +55,17 @@ def open_partial_attrs(path: str) -> dict | None:
     return None  # pragma: no cover
 
 
-def mismatch(attrs: dict, cfg: BuildConfig, source_fp: dict) -> list[str]:
-    """Human-readable differences between a store's recorded arguments and this build's."""
-    diffs = []
+def check_same_content(attrs: dict, cfg: BuildConfig, source_fp: dict, what: str, fix: str) -> None:
+    """Raise :class:`ResumeMismatchError` (``what``, the differences, ``fix``) if the store was built differently.
+
+    The differences: its recorded content arguments against this build's, and its metadata file.
+    """
     recorded = recorded_content(attrs.get(fmt.ATTR_BUILD_ARGS))
-    for k, v in cfg.content_args().items():
-        if recorded.get(k) != v:
-            diffs.append(f"{k}: store has {recorded.get(k)!r}, this build asks for {v!r}")
+    diffs = [
+        f"{k}: store has {recorded.get(k)!r}, this build asks for {v!r}"
+        for k, v in cfg.content_args().items()
+        if recorded.get(k) != v
+    ]
     old_fp = json.loads(attrs.get(fmt.ATTR_SOURCE, "{}"))
     if old_fp.get("sha256") != source_fp.get("sha256"):
         diffs.append(
@@ -69,12 +73,6 @@ def mismatch(attrs: dict, cfg: BuildConfig, source_fp: dict) -> list[str]:
             f"(sha256 {str(old_fp.get('sha256'))[:12]}…, {old_fp.get('size')} bytes), the file is now "
             f"sha256 {source_fp['sha256'][:12]}…, {source_fp['size']} bytes"
         )
-    return diffs
-
-
-def check_same_content(attrs: dict, cfg: BuildConfig, source_fp: dict, what: str, fix: str) -> None:
-    """Raise :class:`ResumeMismatchError` (``what``, the differences, ``fix``) if :func:`mismatch` finds any."""
-    diffs = mismatch(attrs, cfg, source_fp)
     if diffs:
         raise ResumeMismatchError(f"{what}:\n  - " + "\n  - ".join(diffs) + f"\n{fix}")
 

@@ -56,8 +56,7 @@ def start_partial(
         )
     if target_splits:
         target_splits = check_presence(cfg, layout, table, target_splits)
-    # Check for the images too before writing anything: the pixel array is allocated in full
-    # here (a file of the store's final size).
+    # Check for the images too: the pixel array is allocated in full here (a file of the final size).
     n_images = len(layout.rows_for_splits(table, "+".join(target_splits))) if target_splits else 0
     check_space(cfg, os.path.dirname(cfg.out), estimate_bytes(cfg, table.n_rows, n_images))
     check_file_size_limit(cfg, table.n_rows, images=layout.schema.has_images)

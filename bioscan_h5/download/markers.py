@@ -22,7 +22,6 @@ from .transfer import md5_file
 __all__ = [
     "COMPLETE_SUFFIX",
     "EXTRACTING_SUFFIX",
-    "MARKER_DIRNAME",
     "abs_path",
     "is_complete",
     "locked",

@@ -41,10 +41,7 @@ BYTE_BAR: dict[str, Any] = {"unit": "B", "unit_scale": True, "unit_divisor": 102
 
 
 def open_url(url: str, *, headers: dict[str, str] | None = None, timeout: float | None = None):
-    """Open ``url`` with urllib (the one place the download package touches the network).
-
-    ``timeout`` defaults to :data:`TIMEOUT`, read at call time.
-    """
+    """Open ``url`` with urllib; ``timeout`` defaults to :data:`TIMEOUT`, read at call time."""
     request = urllib.request.Request(
         url, headers={"User-Agent": _USER_AGENT, "Accept-Encoding": "identity", **(headers or {})}
     )

@@ -26,7 +26,6 @@ from .network import MIRROR_ENV, http_message, logger, network_message, open_url
 
 __all__ = [
     "MANIFEST_NAME",
-    "TABLE_FORMAT",
     "Archive",
     "dataset_name",
     "join_url",
@@ -122,18 +121,13 @@ def _check_table(table: Any, source: str) -> dict[str, Any]:
 
 
 def resolve_mirror(mirror: str | os.PathLike | None = None) -> str | None:
-    """The mirror base URL in effect, without a trailing slash.
+    """The mirror base URL in effect, without a trailing slash (``None``: use the public URLs).
 
     Parameters
     ----------
     mirror : str or path-like, optional
         An ``http(s)://`` or ``file://`` URL, or a local folder. If omitted, the environment
         variable ``BIOSCAN_H5_MIRROR`` is used; an empty value means no mirror.
-
-    Returns
-    -------
-    str or None
-        The base URL, or ``None`` to use the public URLs.
     """
     if mirror is None:
         mirror = os.environ.get(MIRROR_ENV, "")

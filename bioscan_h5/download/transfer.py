@@ -310,14 +310,13 @@ def fetch_archive(
     deadline = _Deadline(archive.size)
     for _attempt in range(2):
         errors: list[str] = []
-        digest = None
         for url in urls:
             try:
                 digest = _Transfer(url, archive, path, mirror, progress, deadline).run()
                 break
             except DownloadError as exc:
                 errors.append(str(exc))
-        if digest is None:
+        else:
             raise DownloadError("\n".join(errors))
         if not verify or digest == archive.md5:
             os.replace(part, path)
