@@ -15,7 +15,7 @@ from typing import Any
 
 from .. import format as fmt
 from ..errors import InvalidArgumentError, check_choice
-from ..layouts import SCHEMAS
+from ..layouts import SCHEMAS, get_layout
 from ..pixels import CODECS, DEFAULT_KIND, codec
 from .limits import capped_workers, check_image_size, usable_cores
 
@@ -56,8 +56,7 @@ class BuildConfig:
     splits: str = "all"
     max_nucleotides: int | None = fmt.DEFAULT_MAX_NUCLEOTIDES
     workers: int | None = None
-    # None (the default store path) is replaced in __post_init__: a str from then on
-    out: str = None  # type: ignore[assignment]
+    out: str = None  # type: ignore[assignment]  # None (the default store path): a str after __post_init__
     overwrite: bool = False
     dry_run: bool = False
     no_images: bool = False
@@ -138,8 +137,6 @@ class BuildConfig:
 
     def default_out(self) -> str:
         """The store path of this root and content (``ROOT/<dataset>/h5/...``)."""
-        from ..layouts import get_layout
-
         return get_layout(self.dataset).store_path(
             self.root,
             self.image_package,

@@ -128,10 +128,9 @@ def _open_partial(
     Returns whether it was resumed, and the splits stage 1 found images for (None: it did not run).
     """
     store, partial = cfg.out, fmt.partial_path(cfg.out)
-    copied = False
-    if extending and not (os.path.exists(partial) and open_partial_attrs(partial) is not None):
+    copied = extending and not (os.path.exists(partial) and open_partial_attrs(partial) is not None)
+    if copied:
         copy_for_extension(cfg, store, partial)
-        copied = True
     attrs = open_partial_attrs(partial) if os.path.exists(partial) else None
     if attrs is None:
         return False, start_partial(cfg, layout, partial, source_fp, target_splits)

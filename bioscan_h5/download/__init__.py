@@ -1,7 +1,6 @@
-"""Download the BIOSCAN-1M / BIOSCAN-5M archives and extract them into the official layout.
+"""Download the BIOSCAN archives and extract them into the official layout.
 
-``archives.json`` lists the archives, URLs and MD5s (the peer's facts); a mirror
-(``mirror=`` or ``BIOSCAN_H5_MIRROR``, a URL or folder, optionally with its own
+A mirror (``mirror=`` or ``BIOSCAN_H5_MIRROR``, a URL or folder, optionally with its own
 ``manifest.json``) replaces the public URLs. :func:`download` fetches only what the splits need.
 """
 

@@ -198,10 +198,9 @@ def safe_extract(
                 with tqdm(total=total, desc=f"extracting {label}", disable=not progress, **BYTE_BAR) as bar:
                     for info, parts in plan:
                         target = os.path.join(tmp, *parts)
+                        os.makedirs(target if info.is_dir() else os.path.dirname(target), exist_ok=True)
                         if info.is_dir():
-                            os.makedirs(target, exist_ok=True)
                             continue
-                        os.makedirs(os.path.dirname(target), exist_ok=True)
                         with zf.open(info) as source, open(target, "wb") as out:
                             while chunk := source.read(CHUNK_SIZE):
                                 out.write(chunk)

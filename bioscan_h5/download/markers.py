@@ -12,7 +12,6 @@ import json
 import os
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
-from typing import Any
 
 from .. import __version__
 from .network import say
@@ -73,15 +72,6 @@ def write_marker(archive: Archive, root: str) -> None:
     os.replace(tmp, base + COMPLETE_SUFFIX)
 
 
-def _read_marker(archive: Archive, root: str) -> dict[str, Any] | None:
-    try:
-        with open(marker_base(archive, root) + COMPLETE_SUFFIX, encoding="utf-8") as fh:
-            record = json.load(fh)
-    except (OSError, ValueError):
-        return None
-    return record if isinstance(record, dict) else None
-
-
 def _checks_pass(archive: Archive, root: str, rels: Iterable[str]) -> bool:
     wanted = dict(archive.check)
     return all(
@@ -97,8 +87,12 @@ def is_complete(archive: Archive, root: str, *, verify: bool) -> bool:
         return False  # an extraction of ours was interrupted: never trust what is there
     if not all(os.path.exists(abs_path(root, rel)) for rel in archive.paths):
         return False
-    marker = _read_marker(archive, root)
-    if marker is not None and marker.get("md5") == archive.md5:
+    try:
+        with open(base + COMPLETE_SUFFIX, encoding="utf-8") as fh:
+            marker = json.load(fh)
+    except (OSError, ValueError):
+        marker = None
+    if isinstance(marker, dict) and marker.get("md5") == archive.md5:
         recorded = marker.get("check") or {}
         changed = [rel for rel, _ in archive.check if recorded.get(rel) != _fingerprint(abs_path(root, rel))]
         if not changed or not verify:

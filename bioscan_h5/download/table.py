@@ -1,8 +1,7 @@
 """The archive table: which files a dataset has, where they are served, what they unpack to.
 
-The built-in table is the package data file ``archives.json`` (the same facts
-``bioscan-dataset`` 1.3.0 uses); a mirror may serve its own as ``<mirror>/manifest.json``.
-:func:`select_archives` picks the archives that some splits and an image package need.
+The built-in ``archives.json`` holds the facts ``bioscan-dataset`` 1.3.0 uses; a mirror may serve
+its own as ``<mirror>/manifest.json``. :func:`select_archives` picks what some splits need.
 """
 
 from __future__ import annotations
@@ -43,7 +42,7 @@ _MANIFEST_MAX_BYTES = 16 << 20
 
 @dataclass(frozen=True)
 class Archive:
-    """One downloadable file of a dataset, as listed in the archive table.
+    """One downloadable file of a dataset, as listed in the archive table (paths relative to the root).
 
     Attributes
     ----------
@@ -73,8 +72,6 @@ class Archive:
         ``(path, md5)`` of files that show the content is in place, verified after extraction.
     size : int or None
         The file's size in bytes, if the table gives it: a transfer never writes more.
-
-    Paths are relative to the root, with ``/`` separators.
     """
 
     dataset: str
