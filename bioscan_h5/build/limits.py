@@ -35,11 +35,6 @@ def capped_workers(workers: int) -> int:
     cores = usable_cores()
     if workers <= cores:
         return workers
-    _log.warning(
-        "--workers %d is more than the %d usable cores: building with %d decoding workers (one per core;"
-        " more only compete for the same cores).",
-        workers,
-        cores,
-        cores,
-    )
+    message = "--workers %d is more than the %d usable cores: building with %d decoding workers"
+    _log.warning(message + " (one per core; more only compete for the same cores).", workers, cores, cores)
     return cores

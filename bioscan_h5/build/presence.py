@@ -90,9 +90,6 @@ def check_presence(
             f" --no-images). The build command was: {cfg.command()}"
         )
     for gone in left_out:
-        log.warning(
-            "left out %s; download them (bioscan-h5 download --splits %s) and build again to add them",
-            gone.describe(),
-            shlex.quote(gone.split),
-        )
+        message = "left out %s; download them (bioscan-h5 download --splits %s) and build again to add them"
+        log.warning(message, gone.describe(), shlex.quote(gone.split))
     return kept

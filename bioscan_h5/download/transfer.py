@@ -299,12 +299,8 @@ def fetch_archive(
         digest = md5_file(path, progress, f"checking {archive.filename}").hexdigest()
         if digest == archive.md5:
             return path
-        logger.warning(
-            "%s is corrupt (MD5 %s, expected %s): deleting it and downloading it again.",
-            path,
-            digest,
-            archive.md5,
-        )
+        message = "%s is corrupt (MD5 %s, expected %s): deleting it and downloading it again."
+        logger.warning(message, path, digest, archive.md5)
         os.remove(path)
     digests: list[str] = []
     deadline = _Deadline(archive.size)
@@ -324,13 +320,8 @@ def fetch_archive(
         os.remove(part)
         digests.append(digest)
         if len(digests) == 1:
-            logger.warning(
-                "%s from %s is corrupt (MD5 %s, expected %s): deleted; downloading it again.",
-                archive.filename,
-                url,
-                digest,
-                archive.md5,
-            )
+            message = "%s from %s is corrupt (MD5 %s, expected %s): deleted; downloading it again."
+            logger.warning(message, archive.filename, url, digest, archive.md5)
     raise DownloadChecksumError(
         f"{archive.filename} downloaded from {url} does not match its published checksum: MD5 {digests[-1]}"
         f" (and {digests[0]} the time before), expected {archive.md5}. Both copies were deleted. The server may"
