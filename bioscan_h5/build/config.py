@@ -15,17 +15,11 @@ from typing import Any
 
 from .. import format as fmt
 from ..errors import InvalidArgumentError, check_choice
-from ..layouts import SCHEMAS
+from ..layouts import SCHEMAS, get_layout
 from ..pixels import CODECS, DEFAULT_KIND, codec
 from .limits import capped_workers, check_image_size, usable_cores
 
-__all__ = [
-    "CONTENT_ARGS",
-    "CONTENT_DEFAULTS",
-    "BuildConfig",
-    "BuildResult",
-    "recorded_content",
-]
+__all__ = ["CONTENT_ARGS", "CONTENT_DEFAULTS", "BuildConfig", "BuildResult", "recorded_content"]
 
 #: Arguments that define a store's content: a resume or an extension must match them.
 CONTENT_ARGS = (
@@ -48,12 +42,10 @@ _COMPRESSIONS = (None, "lzf", "gzip")
 
 @dataclass
 class BuildConfig:
-    """Everything ``bioscan-h5 build`` takes (see ``bioscan-h5 build --help``).
+    """Everything ``bioscan-h5 build`` takes (see ``bioscan-h5 build --help``), checked once.
 
-    The values are checked here, once: a bad one raises
-    :class:`~bioscan_h5.errors.InvalidArgumentError` naming the field and the valid values.
-    ``root`` and ``out`` are made absolute; ``out`` defaults to the store path of the root,
-    and ``workers`` to the number of usable cores.
+    A bad value raises :class:`~bioscan_h5.errors.InvalidArgumentError`. ``root`` and ``out``
+    are made absolute; ``out`` defaults to the root's store path, ``workers`` to the usable cores.
     """
 
     root: str
@@ -64,8 +56,7 @@ class BuildConfig:
     splits: str = "all"
     max_nucleotides: int | None = fmt.DEFAULT_MAX_NUCLEOTIDES
     workers: int | None = None
-    # None (the default store path) is replaced in __post_init__: a str from then on
-    out: str = None  # type: ignore[assignment]
+    out: str = None  # type: ignore[assignment]  # None (the default store path): a str after __post_init__
     overwrite: bool = False
     dry_run: bool = False
     no_images: bool = False
@@ -104,17 +95,20 @@ class BuildConfig:
             self.full_barcodes = True  # one array as wide as the longest barcode: whole anyway
         schema = SCHEMAS.get(self.dataset)
         if schema is not None and not schema.has_images:
-            _refuse_pixels_without_images(self.dataset, self.pixels)
-            self.no_images = True  # a DNA-only dataset
+            if self.pixels != DEFAULT_KIND:
+                raise InvalidArgumentError(
+                    f"pixels={self.pixels!r} needs images, and {self.dataset!r} is a DNA-only dataset (its"
+                    " store holds barcodes and taxonomy, no images); leave --pixels and --jpeg-quality out."
+                )
+            self.no_images = True
         if self.workers is None:
             self.workers = usable_cores()
         if self.workers < 1:
             raise InvalidArgumentError(f"workers must be at least 1, got {self.workers!r}.")
         self.workers = capped_workers(self.workers)
         self.tokenize = tuple(self.tokenize)
-        if self.out is None:
-            self.out = self.default_out()
-        self.out = os.path.abspath(os.path.expanduser(os.fspath(self.out)))
+        out = self.default_out() if self.out is None else self.out
+        self.out = os.path.abspath(os.path.expanduser(os.fspath(out)))
 
     @classmethod
     def from_content(cls, root: str, content: Mapping[str, Any], **options: Any) -> BuildConfig:
@@ -123,11 +117,9 @@ class BuildConfig:
         Parameters
         ----------
         root : str
-            The dataset root.
         content : mapping
-            Content arguments (:data:`CONTENT_ARGS`), e.g. a store's ``build_args`` attribute
-            or the options of the command line; others are ignored and absent ones take their
-            defaults.
+            Content arguments (:data:`CONTENT_ARGS`, e.g. a store's ``build_args``); other keys
+            are ignored, absent ones take their defaults.
         **options
             Every other field (``splits``, ``out``, ``no_images``, ``workers``, ...).
 
@@ -137,8 +129,6 @@ class BuildConfig:
             A value out of range or not among the valid ones.
         """
         known = {k: v for k, v in content.items() if k in CONTENT_ARGS}
-        if "tokenize" in known:
-            known["tokenize"] = tuple(known["tokenize"])
         return cls(root=root, **{**known, **options})
 
     def content_args(self) -> dict:
@@ -147,8 +137,6 @@ class BuildConfig:
 
     def default_out(self) -> str:
         """The store path of this root and content (``ROOT/<dataset>/h5/...``)."""
-        from ..layouts import get_layout
-
         return get_layout(self.dataset).store_path(
             self.root,
             self.image_package,
@@ -158,55 +146,37 @@ class BuildConfig:
         )
 
     def command(self) -> str:
-        """The ``bioscan-h5 build`` command line that runs this config (shell-quoted).
-
-        It names the root, the content arguments that differ from their defaults, ``--out``
-        when it is not the default path, ``--no-images`` and ``--splits``.
-        """
+        """The shell-quoted ``bioscan-h5 build`` command line that runs this config (defaults left out)."""
         args = ["bioscan-h5", "build", "--root", self.root, "--dataset", self.dataset]
         args += ["--image-package", self.image_package]
-        if self.image_size != _DEFAULTS["image_size"]:
-            args += ["--image-size", str(self.image_size)]
-        if self.fit != _DEFAULTS["fit"]:
-            args += ["--fit", self.fit]
-        if self.max_nucleotides != _DEFAULTS["max_nucleotides"]:
-            args += [
-                "--max-nucleotides",
-                "none" if self.max_nucleotides is None else str(self.max_nucleotides),
-            ]
-        if self.compression:
-            args += ["--compression", self.compression]
-        if not self.draft:
-            args += ["--no-draft"]
-        if self.tokenize:
-            args += ["--tokenize", ",".join(self.tokenize)]
-        if self.pixels != _DEFAULTS["pixels"]:
-            args += ["--pixels", self.pixels]
-        if self.jpeg_quality:
-            args += ["--jpeg-quality", str(self.jpeg_quality)]
-        if self.jpeg_crop:
-            args += ["--jpeg-crop"]
-        if not self.full_barcodes:
-            args += ["--no-full-barcodes"]
-        if self.no_images:
-            args += ["--no-images"]
+        for name in (
+            "image_size",
+            "fit",
+            "max_nucleotides",
+            "compression",
+            "tokenize",
+            "pixels",
+            "jpeg_quality",
+        ):
+            value = getattr(self, name)
+            if value != _DEFAULTS[name]:
+                text = ",".join(value) if name == "tokenize" else "none" if value is None else str(value)
+                args += [f"--{name.replace('_', '-')}", text]
+        flags = {
+            "--no-draft": not self.draft,
+            "--jpeg-crop": self.jpeg_crop,
+            "--no-full-barcodes": not self.full_barcodes,
+            "--no-images": self.no_images,
+        }
+        args += [flag for flag, on in flags.items() if on]
         if self.out != self.default_out():
             args += ["--out", self.out]
         return shlex.join([*args, "--splits", self.splits])
 
 
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(BuildConfig)}
-#: What a content argument that a store does not record was: its default (stores written
-#: before ``pixels`` existed are raw stores).
+#: What a content argument that a store does not record was: its default.
 CONTENT_DEFAULTS = {k: _DEFAULTS[k] for k in CONTENT_ARGS if k != "tokenize"}
-
-
-def _refuse_pixels_without_images(dataset: str, pixels: str) -> None:
-    if pixels != DEFAULT_KIND:
-        raise InvalidArgumentError(
-            f"pixels={pixels!r} needs images, and {dataset!r} is a DNA-only dataset (its store holds"
-            " barcodes and taxonomy, no images); leave --pixels and --jpeg-quality out."
-        )
 
 
 def _positive_int(value: object) -> bool:
@@ -220,31 +190,25 @@ class BuildResult:
     Attributes
     ----------
     store : str
-        The store path.
     n_rows : int
         Rows of the store (every row of the metadata file).
-    decoded_now : int
-        Images decoded by this run (for a dry run: the images a build would decode).
-    missing_now, bad_now : int
-        Rows of this run whose image file was missing, or could not be decoded (flagged).
+    decoded_now, missing_now, bad_now : int
+        Rows of this run whose image was decoded (dry run: would be), missing, or undecodable.
     left_out : list of str
         Splits of ``--splits all`` left out because their image files are absent.
     counts : dict
         Rows per image status name, over the whole store.
     bad_rows : list of dict
-        The rows whose image could not be decoded (as in the build report).
+        The rows whose image could not be decoded (as in the build report at ``report``).
     report : str or None
-        The path of the build report.
     seconds : float
-        How long the build took.
     up_to_date : bool
         The store already held everything asked for: nothing was done.
     resumed : bool
         The run went on from a partial build.
     dry_run : bool
-        Nothing was written (see ``estimated_bytes``).
+        Nothing was written; ``estimated_bytes`` is the store's estimated size.
     estimated_bytes : int
-        The estimated size of the store (dry runs).
     """
 
     store: str
@@ -271,10 +235,8 @@ class BuildResult:
 def recorded_content(build_args: str | None) -> dict[str, Any]:
     """The content arguments a store records (its ``build_args`` attribute, JSON), completed.
 
-    A store written before ``full_barcodes`` existed records none: it has no whole-barcode
-    block, and holds every barcode whole only if it was built with ``max_nucleotides=None``.
-    Any other argument it does not record takes its default (:data:`CONTENT_DEFAULTS`: a store
-    written before ``pixels`` existed is a raw store).
+    Without ``full_barcodes`` a store holds every barcode whole only if built with
+    ``max_nucleotides=None``; any other argument not recorded takes its default.
     """
     import json
 

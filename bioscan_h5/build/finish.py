@@ -33,8 +33,7 @@ def finish(
 ) -> BuildResult:
     """Mark ``partial`` complete, write the report beside ``store``, then rename ``partial`` to ``store``.
 
-    ``bad`` maps rows whose image failed in this run to the decoder's message (the report's
-    ``detail``); ``all_splits`` are the splits whose images the store now holds.
+    ``bad``: this run's failed rows -> the decoder's message; ``all_splits``: the splits the store holds.
     """
     with open_readonly(partial) as f:
         status = f[fmt.IMAGE_STATUS][()] if fmt.IMAGE_STATUS in f else np.zeros(0, fmt.STATUS_DTYPE)
@@ -45,22 +44,17 @@ def finish(
         f.attrs[fmt.ATTR_SPLITS_BUILT] = json_attr(all_splits)
         f.attrs[fmt.ATTR_COMPLETE] = True
     fsync_path(partial)
-    image_dir = layout.image_dir(cfg.root, cfg.image_package)
     bad_rows = _bad_rows(layout, table, status, bad)
+    summary = {
+        "store": os.path.basename(store),
+        "image_dir": layout.image_dir(cfg.root, cfg.image_package),
+        "counts": counts,
+        "image_splits": all_splits,
+        "bad_images": bad_rows,
+    }
     report = fmt.report_path(store)
     with open(report + ".tmp", "w", encoding="utf-8") as fh:
-        json.dump(
-            {
-                "store": os.path.basename(store),
-                "image_dir": image_dir,
-                "counts": counts,
-                "image_splits": all_splits,
-                "bad_images": bad_rows,
-            },
-            fh,
-            indent=1,
-            ensure_ascii=False,
-        )
+        json.dump(summary, fh, indent=1, ensure_ascii=False)
     os.replace(report + ".tmp", report)
     # Last: once the store has its name a rerun finds it up to date, so the report must exist.
     os.replace(partial, store)
@@ -74,18 +68,9 @@ def _bad_rows(layout: SourceLayout, table: Table, status: np.ndarray, bad: dict[
     if not rows.size:
         return []
     ids = table.columns[layout.schema.id_column].value_array
-    rel = layout.image_relpaths(table, rows)
     out = []
-    for r, p in zip(rows, rel):
+    for r, path in zip(rows.tolist(), layout.image_relpaths(table, rows)):
         st = ImageStatus(int(status[r]))
-        out.append(
-            {
-                "row": int(r),
-                "id": ids[r].decode("utf-8"),
-                "path": p,
-                "status": st.name,
-                "reason": st.reason,
-                "detail": bad.get(int(r), ""),
-            }
-        )
+        row = {"row": r, "id": ids[r].decode("utf-8"), "path": path, "status": st.name, "reason": st.reason}
+        out.append({**row, "detail": bad.get(r, "")})
     return out

@@ -1,9 +1,4 @@
-"""Bounds on build options that set an allocation or a process count (issue 24).
-
-An image side beyond :data:`~bioscan_h5.format.MAX_IMAGE_SIZE` is refused (each image's check
-decode and every row would take gigabytes); more decoding workers than usable cores are
-capped at the cores, with a note on the log.
-"""
+"""Bounds on build options that set an allocation or a process count: the image side, the workers."""
 
 from __future__ import annotations
 
@@ -40,11 +35,6 @@ def capped_workers(workers: int) -> int:
     cores = usable_cores()
     if workers <= cores:
         return workers
-    _log.warning(
-        "--workers %d is more than the %d usable cores: building with %d decoding workers (one per core;"
-        " more only compete for the same cores).",
-        workers,
-        cores,
-        cores,
-    )
+    message = "--workers %d is more than the %d usable cores: building with %d decoding workers"
+    _log.warning(message + " (one per core; more only compete for the same cores).", workers, cores, cores)
     return cores

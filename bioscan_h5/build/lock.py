@@ -8,8 +8,8 @@ import os
 from collections.abc import Iterator
 
 from .. import format as fmt
-from ..errors import BuildLockedError, InsufficientSpaceError
-from .space import NO_SPACE
+from ..errors import BuildLockedError
+from .space import space_errors
 
 __all__ = ["build_lock"]
 
@@ -18,12 +18,7 @@ __all__ = ["build_lock"]
 def build_lock(store: str) -> Iterator[None]:
     """Hold the lock file of ``store`` (``flock``) for the block; unlink it at the end.
 
-    Raises
-    ------
-    BuildLockedError
-        Another builder holds it.
-    InsufficientSpaceError
-        The disk (or the file-size limit) has no room for the lock file's few bytes.
+    Raises :class:`BuildLockedError` if another builder holds it.
     """
     path = fmt.lock_path(store)
     os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -45,23 +40,11 @@ def build_lock(store: str) -> Iterator[None]:
                 break
         os.close(fd)
     try:
-        _write_pid(fd, path)
+        with space_errors(store, f"Writing the build lock {path!r}", ""):  # for people looking at it
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
         yield
     finally:
         with contextlib.suppress(OSError):
             os.unlink(path)
         os.close(fd)
-
-
-def _write_pid(fd: int, path: str) -> None:
-    """Record the builder's pid in the lock file (for people looking at it)."""
-    try:
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-    except OSError as exc:
-        if exc.errno not in NO_SPACE:
-            raise
-        raise InsufficientSpaceError(
-            f"Writing the build lock {path!r} failed: {os.strerror(exc.errno)}. Free some space (or raise the"
-            " file-size limit) and run the same command again."
-        ) from exc

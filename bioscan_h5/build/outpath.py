@@ -21,14 +21,9 @@ _FIX = "Choose another --out: a new path, or an existing store to extend or (wit
 
 
 def check_out(path: str, metadata: str) -> None:
-    """Raise :class:`InvalidArgumentError` unless ``path`` is new or holds a store (see the module notes).
+    """Raise :class:`InvalidArgumentError` unless ``path`` (absolute, not resolved) is new or holds a store.
 
-    Parameters
-    ----------
-    path : str
-        The absolute ``--out`` (not resolved: a link there is refused, not followed).
-    metadata : str
-        The root's metadata file (named in the message when ``path`` is it).
+    ``metadata`` is the root's metadata file, named in the message when ``path`` is it.
     """
     try:
         st = os.lstat(path)
@@ -45,12 +40,9 @@ def _not_a_store(path: str, st: os.stat_result, metadata: str) -> str | None:
     """What ``path`` is when it is not a store (or the remains of one), else None."""
     if stat.S_ISLNK(st.st_mode):
         return f"a symbolic link (to {os.readlink(path)!r})"
-    if stat.S_ISDIR(st.st_mode):
-        return "a folder"
-    if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
-        return "a device"
-    if not stat.S_ISREG(st.st_mode):
-        return "a pipe or socket"
+    if stat.S_IFMT(st.st_mode) != stat.S_IFREG:
+        kinds = {stat.S_IFDIR: "a folder", stat.S_IFCHR: "a device", stat.S_IFBLK: "a device"}
+        return kinds.get(stat.S_IFMT(st.st_mode), "a pipe or socket")
     if os.path.exists(metadata) and os.path.samefile(path, metadata):
         return "the root's metadata file"
     with open(path, "rb") as fh:

@@ -16,21 +16,21 @@ import time
 import numpy as np
 
 from .. import format as fmt
-from ..errors import BuildInterrupted
 from ..format import ImageStatus
 from ..layouts import SourceLayout, get_layout
-from ..metadata import Table, fingerprint
+from ..metadata import fingerprint
 from ..pixels import codec
 from ..store.validate import attr_value, check_identity
 from .config import BuildConfig, BuildResult
 from .finish import finish
 from .lock import build_lock
 from .outpath import check_out
+from .presence import check_presence
 from .resume import check_same_content, copy_for_extension, open_partial_attrs, pending_rows, read_attrs
 from .signals import interruptible
-from .space import check_space, estimate_bytes, image_bytes, space_errors
+from .space import check_space, estimate_bytes, space_errors
 from .stage_images import fill_images
-from .stage_metadata import check_presence, start_partial
+from .stage_metadata import start_partial
 
 __all__ = ["build"]
 
@@ -39,14 +39,6 @@ log = logging.getLogger("bioscan_h5.build")
 
 def build(cfg: BuildConfig) -> BuildResult:
     """Build (or resume, or extend) a store. See the module docstring for the stages.
-
-    Parameters
-    ----------
-    cfg : BuildConfig
-
-    Returns
-    -------
-    BuildResult
 
     Raises
     ------
@@ -91,10 +83,10 @@ def build(cfg: BuildConfig) -> BuildResult:
             log.info(
                 "resuming %s: %d of %d images still to decode", partial, len(pending.todo), len(pending.rows)
             )
-        need = kind.spool_copies * len(pending.todo) * image_bytes(cfg)
+        need = kind.spool_copies * len(pending.todo) * kind.image_bytes(cfg)
         check_space(cfg, os.path.dirname(store), need)
         bad: dict[int, str] = {}
-        tally = _decode(cfg, layout, pending.table, pending.todo, bad, extending)
+        tally = fill_images(cfg, layout, pending.table, partial, pending.todo, bad)
         kind.after_images(partial)
         result = finish(cfg, layout, partial, store, pending.splits, bad, pending.table)
         with contextlib.suppress(FileNotFoundError):
@@ -131,17 +123,14 @@ def _up_to_date(cfg: BuildConfig, source_fp: dict, target_splits: list[str]) -> 
 def _open_partial(
     cfg: BuildConfig, layout: SourceLayout, source_fp: dict, target_splits: list[str], extending: bool
 ) -> tuple[bool, list[str] | None]:
-    """Make sure a partial file with this build's content and metadata exists.
+    """Make sure a partial file with this build's content exists: a copy of the store, a resumed one, or new.
 
-    When extending, it is a copy of the store (unless an earlier extension left one); else it
-    is an earlier run's partial file, or a new one written by stage 1. Returns whether it was
-    resumed, and the splits stage 1 found images for (None where stage 1 did not run).
+    Returns whether it was resumed, and the splits stage 1 found images for (None: it did not run).
     """
     store, partial = cfg.out, fmt.partial_path(cfg.out)
-    copied = False
-    if extending and not (os.path.exists(partial) and open_partial_attrs(partial) is not None):
+    copied = extending and not (os.path.exists(partial) and open_partial_attrs(partial) is not None)
+    if copied:
         copy_for_extension(cfg, store, partial)
-        copied = True
     attrs = open_partial_attrs(partial) if os.path.exists(partial) else None
     if attrs is None:
         return False, start_partial(cfg, layout, partial, source_fp, target_splits)
@@ -153,27 +142,6 @@ def _open_partial(
         "Rerun with the original arguments to resume it, or add --overwrite to start over.",
     )
     return not copied, None
-
-
-def _decode(
-    cfg: BuildConfig,
-    layout: SourceLayout,
-    table: Table,
-    todo: np.ndarray,
-    bad: dict[int, str],
-    extending: bool,
-) -> dict[str, int]:
-    """Stage 2 for the rows ``todo``; the rows done per image status name."""
-    if not len(todo):
-        return {}
-    image_dir = layout.image_dir(cfg.root, cfg.image_package)
-    try:
-        return fill_images(cfg, layout, table, image_dir, fmt.partial_path(cfg.out), todo, bad)
-    except BuildInterrupted as exc:
-        if not extending:
-            raise
-        # Readers keep the store, which this build never touches: say so.
-        raise BuildInterrupted(f"{exc} {cfg.out!r} is unchanged until the extension finishes.") from None
 
 
 def _dry_run(cfg: BuildConfig, layout: SourceLayout, target_splits: list[str]) -> BuildResult:

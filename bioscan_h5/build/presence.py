@@ -17,8 +17,9 @@ import numpy as np
 from ..errors import SourceFileNotFoundError
 from ..layouts import SourceLayout
 from ..metadata import Table
+from .config import BuildConfig
 
-__all__ = ["ABSENT_SHARE", "AbsentSplit", "absent_files", "present_splits"]
+__all__ = ["ABSENT_SHARE", "AbsentSplit", "absent_files", "check_presence"]
 
 log = logging.getLogger("bioscan_h5.build")
 
@@ -29,16 +30,7 @@ ABSENT_SHARE = 0.5
 
 @dataclass(frozen=True)
 class AbsentSplit:
-    """A split whose image files are not there.
-
-    Attributes
-    ----------
-    split : str
-    absent, total : int
-        Its image files missing, and all of them.
-    folder : str
-        Where the missing files were expected (their common folder).
-    """
+    """A split, ``absent`` of whose ``total`` image files are missing from their common ``folder``."""
 
     split: str
     absent: int
@@ -46,7 +38,6 @@ class AbsentSplit:
     folder: str
 
     def describe(self) -> str:
-        """``split 'x': N of M image files are absent from 'folder'``."""
         return f"split {self.split!r}: {self.absent} of its {self.total} image files are absent from {self.folder!r}"
 
 
@@ -66,71 +57,39 @@ def absent_files(image_dir: str, relpaths: list[str]) -> list[str]:
     return absent
 
 
-def present_splits(
-    layout: SourceLayout,
-    table: Table,
-    image_dir: str,
-    splits: list[str],
-    named: bool,
-    command: str,
-    pending: np.ndarray | None = None,
-) -> tuple[list[str], list[AbsentSplit]]:
-    """The ``splits`` whose image files are there, and the ones left out.
+def check_presence(
+    cfg: BuildConfig, layout: SourceLayout, table: Table, splits: list[str], pending: np.ndarray | None = None
+) -> list[str]:
+    """The ``splits`` (canonical tokens) whose image files are there.
 
-    Parameters
-    ----------
-    layout, table
-        The dataset's layout and its metadata.
-    image_dir : str
-        The image package folder.
-    splits : list of str
-        Canonical split tokens to build.
-    named : bool
-        The user named these splits (refuse an absent one); else they stand for ``all``
-        (leave an absent one out).
-    command : str
-        The build command, for the message.
-    pending : numpy.ndarray, optional
-        Only these rows still need their image (a resumed or extended build).
-
-    Raises
-    ------
-    SourceFileNotFoundError
-        A named split's image files are absent.
+    Where the user named them an absent one raises :class:`SourceFileNotFoundError`; where they
+    stand for ``all`` it is left out. ``pending``: only these rows still need their image.
     """
+    image_dir = layout.image_dir(cfg.root, cfg.image_package)
+    named = cfg.splits.strip() != "all" or splits == ["all"]
     kept, left_out = [], []
     for token in splits:
         rows = layout.rows_for_splits(table, token)
         if pending is not None:
             rows = rows[np.isin(rows, pending)]
-        if not len(rows):
-            kept.append(token)
-            continue
         absent = absent_files(image_dir, layout.image_relpaths(table, rows))
-        if len(absent) <= ABSENT_SHARE * len(rows):
+        if len(absent) <= ABSENT_SHARE * len(rows):  # no rows: nothing absent
             kept.append(token)
             continue
         folders = {os.path.dirname(a) for a in absent}
         common = os.path.commonpath([os.path.join(image_dir, f) for f in folders])
         left_out.append(AbsentSplit(token, len(absent), len(rows), common))
     if left_out and named:
-        raise SourceFileNotFoundError(_refusal(left_out, layout, command))
-    for gone in left_out:
-        log.warning(
-            "left out %s; download them (bioscan-h5 download --splits %s) and build again to add them",
-            gone.describe(),
-            shlex.quote(gone.split),
+        names = "+".join(a.split for a in left_out)
+        lines = "\n".join(f"  {a.describe()}" for a in left_out)
+        raise SourceFileNotFoundError(
+            f"Cannot build the images of {names}: their image files are not there.\n{lines}\n"
+            "A store would hold no pixels for them. Download them (`bioscan-h5 download --dataset"
+            f" {layout.schema.name} --root ROOT --splits {names}`, or download=True), build only the splits"
+            " whose images you have (--splits), or read barcodes and labels alone (modality=('dna',), or"
+            f" --no-images). The build command was: {cfg.command()}"
         )
-    return kept, left_out
-
-
-def _refusal(left_out: list[AbsentSplit], layout: SourceLayout, command: str) -> str:
-    names = "+".join(a.split for a in left_out)
-    lines = "\n".join(f"  {a.describe()}" for a in left_out)
-    return (
-        f"Cannot build the images of {names}: their image files are not there.\n{lines}\n"
-        "A store would hold no pixels for them. Download them (`bioscan-h5 download --dataset"
-        f" {layout.schema.name} --root ROOT --splits {names}`, or download=True), build only the splits"
-        " whose images you have (--splits), or read barcodes and labels alone (modality=('dna',), or"
-        f" --no-images). The build command was: {command}"
-    )
+    for gone in left_out:
+        message = "left out %s; download them (bioscan-h5 download --splits %s) and build again to add them"
+        log.warning(message, gone.describe(), shlex.quote(gone.split))
+    return kept

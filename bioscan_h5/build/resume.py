@@ -17,24 +17,16 @@ import numpy as np
 
 from .. import format as fmt
 from .._hdf5 import clear_status_flags, open_readonly
-from ..errors import InsufficientSpaceError, ResumeMismatchError
+from ..errors import ResumeMismatchError
 from ..format import ImageStatus
 from ..layouts import SourceLayout
 from ..metadata import Table
 from ..pixels import codec
 from ..store import load_table_columns
 from .config import BuildConfig, recorded_content
-from .space import NO_SPACE, check_space, human
+from .space import check_space, human, space_errors
 
-__all__ = [
-    "Pending",
-    "check_same_content",
-    "copy_for_extension",
-    "mismatch",
-    "open_partial_attrs",
-    "pending_rows",
-    "read_attrs",
-]
+__all__ = ["check_same_content", "copy_for_extension", "open_partial_attrs", "pending_rows", "read_attrs"]
 
 log = logging.getLogger("bioscan_h5.build")
 
@@ -63,13 +55,17 @@ def open_partial_attrs(path: str) -> dict | None:
     return None  # pragma: no cover
 
 
-def mismatch(attrs: dict, cfg: BuildConfig, source_fp: dict) -> list[str]:
-    """Human-readable differences between a store's recorded arguments and this build's."""
-    diffs = []
+def check_same_content(attrs: dict, cfg: BuildConfig, source_fp: dict, what: str, fix: str) -> None:
+    """Raise :class:`ResumeMismatchError` (``what``, the differences, ``fix``) if the store was built differently.
+
+    The differences: its recorded content arguments against this build's, and its metadata file.
+    """
     recorded = recorded_content(attrs.get(fmt.ATTR_BUILD_ARGS))
-    for k, v in cfg.content_args().items():
-        if recorded.get(k) != v:
-            diffs.append(f"{k}: store has {recorded.get(k)!r}, this build asks for {v!r}")
+    diffs = [
+        f"{k}: store has {recorded.get(k)!r}, this build asks for {v!r}"
+        for k, v in cfg.content_args().items()
+        if recorded.get(k) != v
+    ]
     old_fp = json.loads(attrs.get(fmt.ATTR_SOURCE, "{}"))
     if old_fp.get("sha256") != source_fp.get("sha256"):
         diffs.append(
@@ -77,50 +73,34 @@ def mismatch(attrs: dict, cfg: BuildConfig, source_fp: dict) -> list[str]:
             f"(sha256 {str(old_fp.get('sha256'))[:12]}…, {old_fp.get('size')} bytes), the file is now "
             f"sha256 {source_fp['sha256'][:12]}…, {source_fp['size']} bytes"
         )
-    return diffs
-
-
-def check_same_content(attrs: dict, cfg: BuildConfig, source_fp: dict, what: str, fix: str) -> None:
-    """Raise :class:`ResumeMismatchError` (``what``, the differences, ``fix``) if :func:`mismatch` finds any."""
-    diffs = mismatch(attrs, cfg, source_fp)
     if diffs:
         raise ResumeMismatchError(f"{what}:\n  - " + "\n  - ".join(diffs) + f"\n{fix}")
 
 
 def copy_for_extension(cfg: BuildConfig, store: str, partial: str) -> None:
-    """Copy the store to the partial file, which the extension then fills and renames over it.
+    """Copy the store to the partial file, which the extension fills and renames over it.
 
-    The store itself is never written: readers (in this process or any other, already open or
-    opening now) keep reading a complete store at its path, and a new open after the rename
-    reads the new file, never a mix of the two.
+    The store itself is never written: readers keep reading a complete store at its path.
     """
     used = os.stat(store).st_blocks * 512
     check_space(cfg, os.path.dirname(store), used)
     log.info("copying %s (%s on disk) to extend it", store, human(used))
-    try:
-        codec(cfg.pixels).copy_store(store, partial)
-    except OSError as exc:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(partial)
-        if exc.errno not in NO_SPACE:
+    with space_errors(store, f"Copying {store!r} to extend it", f"; {store!r} is unchanged"):
+        try:
+            codec(cfg.pixels).copy_store(store, partial)
+        except OSError:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(partial)
             raise
-        raise InsufficientSpaceError(
-            f"Copying {store!r} to extend it failed: {os.strerror(exc.errno)} ({store!r} is unchanged). Free"
-            " some space (or raise the file-size limit) and run the same command again."
-        ) from exc
 
 
 class Pending(NamedTuple):
-    """What is left to do in a partial file."""
+    """What is left in a partial file: columns locating images, splits, their rows, the pending rows."""
 
     table: Table
-    """The columns that locate images and splits."""
     splits: list[str]
-    """The splits whose images the store will hold: those built before and those asked for."""
     rows: np.ndarray
-    """The rows of those splits."""
     todo: np.ndarray
-    """The rows among them whose image is still pending."""
 
 
 def pending_rows(layout: SourceLayout, partial: str, target_splits: list[str]) -> Pending:

@@ -13,40 +13,24 @@ from ..errors import BioscanH5Error, InsufficientSpaceError
 from ..pixels import codec
 from .config import BuildConfig
 
-__all__ = [
-    "NO_SPACE",
-    "check_file_size_limit",
-    "check_space",
-    "estimate_bytes",
-    "human",
-    "image_bytes",
-    "space_errors",
-]
+__all__ = ["check_file_size_limit", "check_space", "estimate_bytes", "human", "space_errors"]
 
 #: errno values that mean "no room for the file": disk full, file-size limit, quota.
-NO_SPACE = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+_NO_SPACE = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 
 
 def estimate_bytes(cfg: BuildConfig, n_rows: int, n_images: int | None) -> int:
     """The store's size in bytes with ``n_rows`` rows and the pixels of ``n_images`` of them."""
     per_row_meta = 400 + (cfg.max_nucleotides or 1000) + 600 * len(cfg.tokenize)
-    imgs = 0 if n_images is None else n_images * image_bytes(cfg)
+    imgs = 0 if n_images is None else n_images * codec(cfg.pixels).image_bytes(cfg)
     return n_rows * per_row_meta + imgs
-
-
-def image_bytes(cfg: BuildConfig) -> int:
-    """The bytes one image takes in the store (the pixel kind's estimate)."""
-    return codec(cfg.pixels).image_bytes(cfg)
 
 
 def check_file_size_limit(cfg: BuildConfig, n_rows: int, images: bool = True) -> None:
     """Refuse to start when the file-size limit (``ulimit -f``) is below the store's size.
 
-    Stage 1 allocates the whole uncompressed pixel array (a sparse file of the final size),
-    so a lower limit would fail on the first write. A compressed store grows as pixels come
-    in; its uncompressed size is the bound used, because HDF5 cannot close a file after a
-    failed write (h5py then crashes the process when it lets go of the file). ``images=False``:
-    a DNA-only store, without pixels.
+    The uncompressed size is the bound even for a compressed store: HDF5 cannot close a file
+    after a failed write (h5py then crashes the process). ``images=False``: a DNA-only store.
     """
     limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
     if not cfg.check_space or limit == resource.RLIM_INFINITY:
@@ -77,27 +61,29 @@ def check_space(cfg: BuildConfig, directory: str, need: int) -> None:
 
 def human(n: float) -> str:
     """A byte count for people: ``"1.5 GB"`` (powers of 1000)."""
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1000 or unit == "TB":
-            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
+    if abs(n) < 1000:
+        return f"{int(n)} B"
+    for unit in ("KB", "MB", "GB"):
         n /= 1000
-    return f"{n:.1f} TB"  # pragma: no cover
+        if abs(n) < 1000:
+            return f"{n:.1f} {unit}"
+    return f"{n / 1000:.1f} TB"
 
 
 @contextlib.contextmanager
-def space_errors(store: str) -> Iterator[None]:
-    """A "no room" error (ENOSPC, EFBIG, EDQUOT) anywhere in the block becomes one line and exit status 2.
+def space_errors(store: str, what: str = "", then: str = "; the work done so far is kept") -> Iterator[None]:
+    """A "no room" error (ENOSPC, EFBIG, EDQUOT) in the block becomes one :class:`InsufficientSpaceError`.
 
-    The stages word their own :class:`InsufficientSpaceError` where they know more (what is
-    kept, what to resume); this catches the rest (the report, the finish stage, a sync).
+    Its message: ``what`` failed (default: writing the file the error names, or beside ``store``),
+    how to go on, then ``then``. The stages word their own where they know more.
     """
     try:
         yield
     except OSError as exc:
-        if isinstance(exc, BioscanH5Error) or exc.errno not in NO_SPACE:
+        if isinstance(exc, BioscanH5Error) or exc.errno not in _NO_SPACE:
             raise
         where = f" {exc.filename!r}" if exc.filename else f" beside {store!r}"
         raise InsufficientSpaceError(
-            f"Writing{where} failed: {os.strerror(exc.errno)}. Free some space (or raise the file-size limit)"
-            " and run the same command again; the work done so far is kept."
+            f"{what or 'Writing' + where} failed: {os.strerror(exc.errno)}. Free some space (or raise the"
+            f" file-size limit) and run the same command again{then}."
         ) from exc

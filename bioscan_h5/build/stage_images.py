@@ -15,73 +15,44 @@ import numpy as np
 
 import bioscan_h5.build.pool as pool
 
-from ..errors import BuildInterrupted, InsufficientSpaceError, MetadataError
+from ..errors import MetadataError
 from ..format import ImageStatus
 from ..layouts import SourceLayout
 from ..metadata import Table
 from ..pixels import codec
 from .config import BuildConfig
-from .signals import signal_guard
-from .space import NO_SPACE
+from .space import space_errors
 
 __all__ = ["fill_images"]
 
 
 def fill_images(
-    cfg: BuildConfig,
-    layout: SourceLayout,
-    table: Table,
-    image_dir: str,
-    partial: str,
-    todo: np.ndarray,
-    bad: dict[int, str],
+    cfg: BuildConfig, layout: SourceLayout, table: Table, partial: str, todo: np.ndarray, bad: dict[int, str]
 ) -> dict[str, int]:
     """Decode the images of rows ``todo`` into ``partial``; return the rows done per image status name.
 
-    The details of bad images go into ``bad`` (row -> detail).
-
-    Raises
-    ------
-    BuildInterrupted
-        SIGINT/SIGTERM: what is durable is kept, and a rerun resumes.
-    InsufficientSpaceError
-        The disk or the file-size limit is full.
-    MetadataError
-        A bad image with ``cfg.strict``.
+    The details of bad images go into ``bad`` (row -> detail). What is durable is kept on any error
+    (an interrupt, a full disk, a bad image with ``cfg.strict``: :class:`MetadataError`).
     """
     from tqdm.auto import tqdm
 
+    if not len(todo):
+        return {}
+    image_dir = layout.image_dir(cfg.root, cfg.image_package)
     writer = codec(cfg.pixels).writer(partial, cfg)
-    with signal_guard():
-        progress = tqdm(
-            total=len(todo), desc="decoding images", unit="img", disable=not cfg.progress, smoothing=0.05
-        )
+    progress = tqdm(
+        total=len(todo), desc="decoding images", unit="img", disable=not cfg.progress, smoothing=0.05
+    )
+    with space_errors(partial, f"Writing {partial!r}", " to resume; the work done so far is kept"):
         try:
             done = dict(_decode_rows(cfg, layout, table, image_dir, todo, writer, progress, bad))
-            writer.close()  # the last sync can fail too (a full disk): handled below
-        except (KeyboardInterrupt, BuildInterrupted) as exc:
-            writer.close()
-            progress.close()
-            raise BuildInterrupted(
-                f"Build interrupted ({str(exc) or 'SIGINT'}): the work done so far is kept in {partial!r}."
-                " Run the same command again to resume."
-            ) from None
-        except OSError as exc:
-            with contextlib.suppress(OSError):
-                writer.close()
-            progress.close()
-            if exc.errno in NO_SPACE:
-                raise InsufficientSpaceError(
-                    f"Writing {partial!r} failed: {os.strerror(exc.errno)}. The work done so far is kept; free"
-                    " some space (or raise the file-size limit) and run the same command again to resume."
-                ) from exc
-            raise
-        except BaseException:  # e.g. --strict: keep what is durable, release the file
+            writer.close()  # the last sync can fail too (a full disk)
+        except BaseException:  # an interrupt, a full disk, --strict: keep what is durable, release the file
             with contextlib.suppress(Exception):
                 writer.close()
-            progress.close()
             raise
-    progress.close()
+        finally:
+            progress.close()
     return done
 
 

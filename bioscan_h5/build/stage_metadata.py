@@ -19,15 +19,15 @@ from .. import format as fmt
 from .._files import fsync_path
 from .._hdf5 import LIBVER
 from ..checksums import write_checksums
-from ..errors import InsufficientSpaceError, MetadataError
+from ..errors import MetadataError
 from ..layouts import SourceLayout
 from ..metadata import Table, check_unchanged
 from ..pixels import codec
 from .config import BuildConfig
-from .presence import present_splits
-from .space import NO_SPACE, check_file_size_limit, check_space, estimate_bytes
+from .presence import check_presence
+from .space import check_file_size_limit, check_space, estimate_bytes, space_errors
 
-__all__ = ["check_presence", "json_attr", "start_partial", "write_metadata"]
+__all__ = ["json_attr", "start_partial", "write_metadata"]
 
 
 def json_attr(obj: object) -> str:
@@ -38,20 +38,11 @@ def json_attr(obj: object) -> str:
 def start_partial(
     cfg: BuildConfig, layout: SourceLayout, partial: str, source_fp: dict, target_splits: list[str]
 ) -> list[str]:
-    """Parse the metadata file and write a new partial file (stage 1), after the space checks.
+    """Parse the metadata file and write a new partial file (stage 1); return the splits it will hold.
 
-    Splits whose image files are absent are refused or left out first
-    (:func:`~.presence.present_splits`); the splits whose images the store will hold are
-    returned.
-
-    Raises
-    ------
-    MetadataError
-        The metadata file is bad, or has no data rows.
-    SourceFileNotFoundError
-        A split asked for by name has no image files.
-    InsufficientSpaceError
-        The disk or the file-size limit cannot hold the store.
+    Refuses (or leaves out) splits whose image files are absent, and a store the disk cannot hold,
+    before writing anything (:class:`MetadataError`, :class:`SourceFileNotFoundError`,
+    :class:`InsufficientSpaceError`).
     """
     with contextlib.suppress(FileNotFoundError):
         os.unlink(partial)
@@ -65,31 +56,13 @@ def start_partial(
         )
     if target_splits:
         target_splits = check_presence(cfg, layout, table, target_splits)
-    # Check for the images too before writing anything: the pixel array is allocated in full
-    # here (a file of the store's final size).
+    # Check for the images too: the pixel array is allocated in full here (a file of the final size).
     n_images = len(layout.rows_for_splits(table, "+".join(target_splits))) if target_splits else 0
     check_space(cfg, os.path.dirname(cfg.out), estimate_bytes(cfg, table.n_rows, n_images))
     check_file_size_limit(cfg, table.n_rows, images=layout.schema.has_images)
-    try:
+    with space_errors(partial, f"Writing {partial!r}", ""):
         write_metadata(partial, cfg, table, source_fp, target_splits, images=layout.schema.has_images)
-    except OSError as exc:
-        if exc.errno not in NO_SPACE:
-            raise
-        raise InsufficientSpaceError(
-            f"Writing {partial!r} failed: {os.strerror(exc.errno)}. Free some space (or raise the"
-            " file-size limit) and run the same command again."
-        ) from exc
     return target_splits
-
-
-def check_presence(
-    cfg: BuildConfig, layout: SourceLayout, table: Table, splits: list[str], pending: np.ndarray | None = None
-) -> list[str]:
-    """``splits`` less those whose image files are absent (refused where the user named them)."""
-    image_dir = layout.image_dir(cfg.root, cfg.image_package)
-    named = cfg.splits.strip() != "all" or splits == ["all"]
-    kept, _ = present_splits(layout, table, image_dir, splits, named, cfg.command(), pending)
-    return kept
 
 
 def write_metadata(

@@ -1,7 +1,6 @@
-"""Download the BIOSCAN-1M / BIOSCAN-5M archives and extract them into the official layout.
+"""Download the BIOSCAN archives and extract them into the official layout.
 
-``archives.json`` lists the archives, URLs and MD5s (the peer's facts); a mirror
-(``mirror=`` or ``BIOSCAN_H5_MIRROR``, a URL or folder, optionally with its own
+A mirror (``mirror=`` or ``BIOSCAN_H5_MIRROR``, a URL or folder, optionally with its own
 ``manifest.json``) replaces the public URLs. :func:`download` fetches only what the splits need.
 """
 
@@ -9,19 +8,10 @@ from __future__ import annotations
 
 from .api import download
 from .extract import safe_extract
-from .markers import COMPLETE_SUFFIX as COMPLETE_SUFFIX
-from .markers import EXTRACTING_SUFFIX as EXTRACTING_SUFFIX
-from .markers import MARKER_DIRNAME as MARKER_DIRNAME
 from .network import MIRROR_ENV
-from .network import RETRY_STATUSES as RETRY_STATUSES
-from .network import TIMEOUT as TIMEOUT
-from .network import logger as logger
 from .table import MANIFEST_NAME as MANIFEST_NAME
-from .table import TABLE_FORMAT as TABLE_FORMAT
 from .table import Archive, load_archive_table, resolve_mirror, select_archives
-from .transfer import CHUNK_SIZE as CHUNK_SIZE
 from .transfer import PART_SUFFIX as PART_SUFFIX
-from .transfer import RETRY_DELAYS as RETRY_DELAYS
 
 __all__ = [
     "MIRROR_ENV",

@@ -46,9 +46,7 @@ def _ensure(
         with open(base + EXTRACTING_SUFFIX, "w", encoding="utf-8") as fh:
             fh.write(f"extracting {path} into {dest}\n")
         prefix = f"{archive.extract_to}/" if archive.extract_to else ""
-        own = [
-            rel[len(prefix) :] for rel, _ in archive.check if rel.startswith(prefix)
-        ]  # its published files
+        own = [rel[len(prefix) :] for rel, _ in archive.check if rel.startswith(prefix)]
         written = safe_extract(path, dest, drop_prefix=archive.drop_prefix, progress=progress, replace=own)
         if verify:
             extracted = {prefix + rel for rel in written}
@@ -70,7 +68,6 @@ def _ensure(
             os.remove(path)
 
 
-# ---------------------------------------------------------------- the public entry point
 def download(
     dataset: str,
     root: str | os.PathLike,
@@ -85,54 +82,45 @@ def download(
 ) -> list[str]:
     """Download and extract what a dataset needs, in the layout of ``bioscan-dataset``.
 
-    Only the archives needed for ``splits`` and ``image_package`` are fetched: the metadata
-    always (and the CLIBD partition files for BIOSCAN-1M), the image archives with
-    ``images=True``. An archive already extracted (a ``.complete`` marker, or its check files
-    in place with their published checksums) is not fetched again; an archive file already
-    present is checked and extracted without downloading it. An interrupted transfer resumes
-    with HTTP ``Range``; an archive that fails its MD5 check is deleted and fetched once more.
+    Only the archives ``splits`` and ``image_package`` need are fetched (see
+    :func:`~bioscan_h5.download.select_archives`). Content already in place (a ``.complete``
+    marker, or its check files with their published checksums) is not fetched again; an
+    interrupted transfer resumes; an archive failing its MD5 check is fetched once more.
 
     Parameters
     ----------
-    dataset : {"bioscan5m", "bioscan1m"}
+    dataset : {"bioscan5m", "bioscan1m", "canadian_invertebrates"}
     root : str or path-like
         The download root (as ``root`` of the datasets): ``<root>/bioscan5m/...``.
     splits : str or iterable of str, default="all"
-        Split or metasplit names joined with ``"+"``: ``"all"``, ``"seen"``, ``"unseen"``,
-        ``"pretrain+train"``, ``"val"`` (alias ``"validation"``), ... BIOSCAN-1M image
-        archives hold every split.
+        Split or metasplit names joined with ``"+"`` (``"seen"``, ``"pretrain+train"``, ...).
     image_package : str, default="cropped_256"
-        The image package (5M: ``cropped_256``; 1M: ``cropped_256`` or ``original_256``,
-        unless a mirror's manifest lists others).
+        5M: ``cropped_256``; 1M: ``cropped_256`` or ``original_256`` (or what a mirror's manifest lists).
     images : bool, default=True
         Fetch the image archives; ``False`` fetches the metadata only.
     mirror : str or path-like, optional
         Base URL (or local folder) serving the archives under their file names, and optionally
-        a ``manifest.json``. Default: the environment variable ``BIOSCAN_H5_MIRROR``, else the
-        public URLs.
+        a ``manifest.json``. Default: ``BIOSCAN_H5_MIRROR``, else the public URLs.
     progress : bool, default=True
         Show progress bars and messages on stderr.
     verify : bool, default=True
-        Check MD5 checksums. ``False`` trusts whatever is present and downloaded.
+        Check MD5 checksums; ``False`` trusts whatever is present.
     keep_archives : bool, default=False
         Keep the archive files after a successful extraction.
 
     Returns
     -------
     list of str
-        The absolute paths made sure of (metadata file, image folders, partition folder), in
-        table order, without duplicates.
+        The absolute paths made sure of (metadata file, image folders, partition folder).
 
     Raises
     ------
     InvalidArgumentError
-        Unknown dataset or image package, or a mirror that is not a URL or folder (it is a
-        ``ValueError``).
+        Unknown dataset or image package, or a mirror that is not a URL or folder.
     ValueError
         Unknown split name.
     DownloadError
-        A network failure or HTTP error (the message names the URL, the status or error, and
-        how to retry or use a mirror), or an archive refused for an unsafe member.
+        A network or HTTP failure (naming the URL and how to retry), or an unsafe archive member.
     DownloadChecksumError
         An archive still fails its checksum after being fetched again.
     InsufficientSpaceError
@@ -144,11 +132,6 @@ def download(
     table = load_archive_table(mirror_url)
     archives = select_archives(dataset, splits, image_package, images=images, table=table)
     os.makedirs(root, exist_ok=True)
-    made: list[str] = []
     for archive in archives:
         _ensure(archive, root, mirror_url, progress=progress, verify=verify, keep_archives=keep_archives)
-        for rel in archive.paths:
-            path = abs_path(root, rel)
-            if path not in made:
-                made.append(path)
-    return made
+    return list(dict.fromkeys(abs_path(root, rel) for archive in archives for rel in archive.paths))

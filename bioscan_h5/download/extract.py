@@ -23,6 +23,7 @@ from collections.abc import Collection
 from tqdm.auto import tqdm
 
 from ..errors import DownloadError
+from .network import BYTE_BAR
 from .transfer import CHUNK_SIZE, check_disk_space
 
 __all__ = ["remove_stale_extractions", "safe_extract"]
@@ -37,24 +38,22 @@ def _member_parts(info: zipfile.ZipInfo, drop_prefix: str | None) -> list[str] |
     name = info.filename
     normalized = name.replace("\\", "/")
     mode = info.external_attr >> 16
-    if "\x00" in name:
-        raise DownloadError(f"Refusing to extract zip member {name!r}: its name holds a NUL character.")
-    if normalized.startswith("/") or re.match(r"^[A-Za-z]:", normalized):
-        raise DownloadError(f"Refusing to extract zip member {name!r}: it has an absolute path.")
     parts = [p for p in normalized.split("/") if p not in ("", ".")]
-    if ".." in parts:
-        raise DownloadError(
-            f"Refusing to extract zip member {name!r}: its path leaves the target folder ('..')."
-        )
+    refusals = {
+        "its name holds a NUL character": "\x00" in name,
+        "it has an absolute path": normalized.startswith("/") or bool(re.match(r"^[A-Za-z]:", normalized)),
+        "its path leaves the target folder ('..')": ".." in parts,
+        "it is a symbolic link": stat.S_ISLNK(mode),
+        "it is not a regular file or folder": stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR),
+    }
+    for why, refused in refusals.items():
+        if refused:
+            raise DownloadError(f"Refusing to extract zip member {name!r}: {why}.")
     if len(parts) > _MAX_DEPTH:
         raise DownloadError(
             f"Refusing to extract zip member {name[:120]!r}...: it is nested {len(parts)} folders deep (at most"
             f" {_MAX_DEPTH}; the BIOSCAN archives nest 6). Delete the archive and download it again."
         )
-    if stat.S_ISLNK(mode):
-        raise DownloadError(f"Refusing to extract zip member {name!r}: it is a symbolic link.")
-    if stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR):
-        raise DownloadError(f"Refusing to extract zip member {name!r}: it is not a regular file or folder.")
     if drop_prefix and parts and parts[0] == drop_prefix:
         parts = parts[1:]
     return parts or None
@@ -78,9 +77,7 @@ def _merge_tree(src: str, dst: str, replace: frozenset[str] = frozenset()) -> No
         if entry.is_dir(follow_symlinks=False) and os.path.isdir(target):
             _merge_tree(entry.path, target, replace)
             continue
-        if (
-            os.path.lexists(target) and target not in replace
-        ):  # checked before extracting (_in_the_way): it appeared meanwhile
+        if os.path.lexists(target) and target not in replace:  # appeared after _in_the_way checked
             raise DownloadError(
                 f"Cannot extract {target}: something was created there during the extraction, and an"
                 " archive never replaces what it did not write. Move it away and run the same command again."
@@ -90,17 +87,9 @@ def _merge_tree(src: str, dst: str, replace: frozenset[str] = frozenset()) -> No
 
 def _plan(zf: zipfile.ZipFile, drop_prefix: str | None, dest: str, replace: frozenset[str]) -> list:
     """``(info, parts)`` of each member to extract, every one checked (see :func:`safe_extract`)."""
-    plan = []
-    for info in zf.infolist():
-        parts = _member_parts(info, drop_prefix)
-        if parts is not None:
-            plan.append((info, parts))
-    _refuse_duplicates(plan)
-    return _in_the_way(plan, dest, replace)
-
-
-def _refuse_duplicates(plan: list) -> None:
-    """Refuse a central directory that lists one path more than once (each copy would be written)."""
+    members = [(info, _member_parts(info, drop_prefix)) for info in zf.infolist()]
+    plan = [(info, parts) for info, parts in members if parts is not None]
+    # A central directory listing one path more than once would write each copy.
     counts = collections.Counter("/".join(parts) for info, parts in plan if not info.is_dir())
     name, n = counts.most_common(1)[0] if counts else ("", 1)
     if n > 1:
@@ -109,14 +98,13 @@ def _refuse_duplicates(plan: list) -> None:
             " lists each file once; repeated entries can make a small archive write many times its size)."
             " Delete the archive and download it again."
         )
+    return _in_the_way(plan, dest, replace)
 
 
 def _in_the_way(plan: list, dest: str, replace: frozenset[str]) -> list:
-    """``plan`` without the files already at their place with the same bytes; refuse anything else there.
+    """``plan`` without the files already in place with the same bytes; refuse anything else there.
 
-    An archive never replaces a file or folder it did not write: a user's file (or store, or
-    folder) under a member's name, or a file where the archive has a folder, is named in a
-    :class:`DownloadError` before anything is extracted.
+    An archive never replaces a file or folder it did not write (only those in ``replace``).
     """
     keep = []
     for info, parts in plan:
@@ -167,27 +155,21 @@ def safe_extract(
     progress: bool = False,
     replace: Collection[str] = (),
 ) -> list[str]:
-    """Extract a zip into ``dest`` without ever writing outside it.
+    """Extract a zip into ``dest`` (created if missing) without ever writing outside it.
 
-    Every member is checked before anything is written: absolute paths, ``..`` components,
-    symbolic links and special files are refused. The members are extracted into a temporary
-    folder inside ``dest`` and then moved into place (merging with folders already there), so
-    an interrupted extraction never leaves a partial file under its final name.
+    Every member is checked first (see the module notes), then extracted into a temporary
+    folder inside ``dest`` and moved into place.
 
     Parameters
     ----------
-    zip_path : str or path-like
-    dest : str or path-like
-        The folder to extract into (created if missing).
+    zip_path, dest : str or path-like
     drop_prefix : str, optional
         A leading folder dropped from the member paths (``"bioscan"`` for the BIOSCAN-1M zips).
     progress : bool, default=False
         Show a progress bar.
     replace : collection of str
-        Files (relative to ``dest``, ``/`` separators) the archive may replace: the published
-        files it provides, found damaged. Any other file or folder already at a member's
-        place is refused (:class:`DownloadError` naming it), unless it holds the member's
-        very bytes (then it is left as it is).
+        Files (relative to ``dest``, ``/`` separators) the archive may replace. Any other file
+        or folder at a member's place is refused, unless it holds the member's very bytes.
 
     Returns
     -------
@@ -208,24 +190,17 @@ def safe_extract(
             replaceable = frozenset(os.path.join(dest, *rel.split("/")) for rel in replace)
             plan = _plan(zf, drop_prefix, dest, replaceable)
             os.makedirs(dest, exist_ok=True)
-            check_disk_space(dest, sum(info.file_size for info, _ in plan), f"extract {label}")
+            total = sum(info.file_size for info, _ in plan)
+            check_disk_space(dest, total, f"extract {label}")
             tmp = tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}{label}-", dir=dest)
             written: list[str] = []
             try:
-                with tqdm(
-                    total=sum(info.file_size for info, _ in plan),
-                    desc=f"extracting {label}",
-                    unit="B",
-                    unit_scale=True,
-                    unit_divisor=1024,
-                    disable=not progress,
-                ) as bar:
+                with tqdm(total=total, desc=f"extracting {label}", disable=not progress, **BYTE_BAR) as bar:
                     for info, parts in plan:
                         target = os.path.join(tmp, *parts)
+                        os.makedirs(target if info.is_dir() else os.path.dirname(target), exist_ok=True)
                         if info.is_dir():
-                            os.makedirs(target, exist_ok=True)
                             continue
-                        os.makedirs(os.path.dirname(target), exist_ok=True)
                         with zf.open(info) as source, open(target, "wb") as out:
                             while chunk := source.read(CHUNK_SIZE):
                                 out.write(chunk)

@@ -12,7 +12,6 @@ import json
 import os
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
-from typing import Any
 
 from .. import __version__
 from .network import say
@@ -22,7 +21,6 @@ from .transfer import md5_file
 __all__ = [
     "COMPLETE_SUFFIX",
     "EXTRACTING_SUFFIX",
-    "MARKER_DIRNAME",
     "abs_path",
     "is_complete",
     "locked",
@@ -74,22 +72,12 @@ def write_marker(archive: Archive, root: str) -> None:
     os.replace(tmp, base + COMPLETE_SUFFIX)
 
 
-def _read_marker(archive: Archive, root: str) -> dict[str, Any] | None:
-    try:
-        with open(marker_base(archive, root) + COMPLETE_SUFFIX, encoding="utf-8") as fh:
-            record = json.load(fh)
-    except (OSError, ValueError):
-        return None
-    return record if isinstance(record, dict) else None
-
-
-def _checks_pass(archive: Archive, root: str, rels: Iterable[str] | None = None) -> bool:
+def _checks_pass(archive: Archive, root: str, rels: Iterable[str]) -> bool:
     wanted = dict(archive.check)
-    for rel in wanted if rels is None else rels:
-        path = abs_path(root, rel)
-        if not os.path.isfile(path) or md5_file(path).hexdigest() != wanted[rel]:
-            return False
-    return True
+    return all(
+        os.path.isfile(path := abs_path(root, rel)) and md5_file(path).hexdigest() == wanted[rel]
+        for rel in rels
+    )
 
 
 def is_complete(archive: Archive, root: str, *, verify: bool) -> bool:
@@ -99,24 +87,24 @@ def is_complete(archive: Archive, root: str, *, verify: bool) -> bool:
         return False  # an extraction of ours was interrupted: never trust what is there
     if not all(os.path.exists(abs_path(root, rel)) for rel in archive.paths):
         return False
-    marker = _read_marker(archive, root)
-    if marker is not None and marker.get("md5") == archive.md5:
+    try:
+        with open(base + COMPLETE_SUFFIX, encoding="utf-8") as fh:
+            marker = json.load(fh)
+    except (OSError, ValueError):
+        marker = None
+    if isinstance(marker, dict) and marker.get("md5") == archive.md5:
         recorded = marker.get("check") or {}
         changed = [rel for rel, _ in archive.check if recorded.get(rel) != _fingerprint(abs_path(root, rel))]
-        if not changed:
-            return True
-        if not verify:
+        if not changed or not verify:
             return all(os.path.isfile(abs_path(root, rel)) for rel in changed)
-        if _checks_pass(archive, root, changed):
-            write_marker(archive, root)
-            return True
+    elif archive.check:  # no marker of ours: adopt content put in place otherwise (e.g. by bioscan-dataset)
+        changed = [rel for rel, _ in archive.check]
+    else:
         return False
-    # No marker of ours: adopt content put in place otherwise (e.g. by bioscan-dataset) when
-    # every file of the archive's check list is there with its published checksum.
-    if archive.check and _checks_pass(archive, root):
-        write_marker(archive, root)
-        return True
-    return False
+    if not _checks_pass(archive, root, changed):
+        return False
+    write_marker(archive, root)
+    return True
 
 
 @contextlib.contextmanager

@@ -1,8 +1,5 @@
-"""The network edge of the downloads: opening a URL, and what to say when that fails.
-
-This is the one module of :mod:`bioscan_h5.download` that calls :mod:`urllib.request`; it
-also holds the messages of network and HTTP failures (naming the URL, the status or error,
-and how to retry or use a mirror) and the progress notes printed on stderr.
+"""The network edge of the downloads: opening a URL (the one use of :mod:`urllib.request`), the
+messages of network and HTTP failures, and the progress notes printed on stderr.
 """
 
 from __future__ import annotations
@@ -17,9 +14,11 @@ from tqdm.auto import tqdm
 from .. import __version__
 
 __all__ = [
+    "BYTE_BAR",
     "MIRROR_ENV",
     "RETRY_STATUSES",
     "TIMEOUT",
+    "describe",
     "http_message",
     "network_message",
     "open_url",
@@ -37,13 +36,12 @@ TIMEOUT = 60.0
 #: HTTP statuses worth retrying.
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 _USER_AGENT = f"bioscan-h5/{__version__} (Python urllib)"
+#: The arguments of a tqdm bar that counts bytes.
+BYTE_BAR: dict[str, Any] = {"unit": "B", "unit_scale": True, "unit_divisor": 1024}
 
 
 def open_url(url: str, *, headers: dict[str, str] | None = None, timeout: float | None = None):
-    """Open ``url`` with urllib (the one place the download package touches the network).
-
-    ``timeout`` defaults to :data:`TIMEOUT`, read at call time.
-    """
+    """Open ``url`` with urllib; ``timeout`` defaults to :data:`TIMEOUT`, read at call time."""
     request = urllib.request.Request(
         url, headers={"User-Agent": _USER_AGENT, "Accept-Encoding": "identity", **(headers or {})}
     )
@@ -82,8 +80,13 @@ def network_message(url: str, error: Any, *, mirror: str | None, dest=None, md5=
     if isinstance(error, TimeoutError) or "timed out" in str(error):
         what = f"no answer within {TIMEOUT:g} s ({error})"
     else:
-        what = f"{type(error).__name__}: {error}" if isinstance(error, BaseException) else str(error)
+        what = describe(error)
     return f"Download of {url} failed: network error, {what}." + retry_hint(mirror, dest, md5)
+
+
+def describe(error: Any) -> str:
+    """An exception as ``"Type: message"``; anything else as its text."""
+    return f"{type(error).__name__}: {error}" if isinstance(error, BaseException) else str(error)
 
 
 def say(message: str, progress: bool) -> None:

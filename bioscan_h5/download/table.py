@@ -1,8 +1,7 @@
 """The archive table: which files a dataset has, where they are served, what they unpack to.
 
-The built-in table is the package data file ``archives.json`` (the same facts
-``bioscan-dataset`` 1.3.0 uses); a mirror may serve its own as ``<mirror>/manifest.json``.
-:func:`select_archives` picks the archives that some splits and an image package need.
+The built-in ``archives.json`` holds the facts ``bioscan-dataset`` 1.3.0 uses; a mirror may serve
+its own as ``<mirror>/manifest.json``. :func:`select_archives` picks what some splits need.
 """
 
 from __future__ import annotations
@@ -21,12 +20,11 @@ from typing import Any
 
 from ..errors import BioscanH5Error, DownloadError, InvalidArgumentError
 from ..format import IMAGE_PACKAGES
-from ..layouts import BIOSCAN5M_SPLITS, SCHEMAS
+from ..layouts import LAYOUTS, SCHEMAS
 from .network import MIRROR_ENV, http_message, logger, network_message, open_url
 
 __all__ = [
     "MANIFEST_NAME",
-    "TABLE_FORMAT",
     "Archive",
     "dataset_name",
     "join_url",
@@ -44,14 +42,12 @@ _MANIFEST_MAX_BYTES = 16 << 20
 
 @dataclass(frozen=True)
 class Archive:
-    """One downloadable file of a dataset, as listed in the archive table.
+    """One downloadable file of a dataset, as listed in the archive table (paths relative to the root).
 
     Attributes
     ----------
-    dataset : str
-        ``"bioscan5m"`` or ``"bioscan1m"``.
-    name : str
-        Identifier unique within the dataset (``"metadata"``, ``"cropped_256_train"``, ...).
+    dataset, name : str
+        The dataset, and the archive's name in it (``"metadata"``, ``"cropped_256_train"``, ...).
     role : str
         ``"metadata"``, ``"images"`` or ``"partitioning"``.
     kind : str
@@ -59,27 +55,23 @@ class Archive:
     filename : str
         Name on the server; a mirror serves it at ``<mirror>/<filename>``.
     urls : tuple of str
-        Public URLs, tried in order (the first is the primary one).
+        Public URLs, tried in order.
     md5 : str
-        MD5 checksum of the downloaded file.
+        MD5 of the downloaded file.
     image_package : str or None
         The image package of an ``images`` archive.
     splits : tuple of str or None
         Splits whose images the archive holds; ``None`` = every split.
-    download_to : str
-        Where the download is kept, relative to the root.
-    extract_to : str
-        Folder a zip is extracted into, relative to the root (``""`` = the root).
+    download_to, extract_to : str
+        Where the download is kept, and the folder a zip is extracted into (``""``: the root).
     drop_prefix : str or None
-        Leading folder of the zip members that is dropped when extracting.
+        Leading folder of the zip members dropped when extracting.
     paths : tuple of str
-        What the archive puts in place, relative to the root.
+        What the archive puts in place.
     check : tuple of (str, str)
-        ``(path, md5)`` of files that show the content is in place (the checks of
-        ``bioscan-dataset``); verified after extraction for the files the archive holds.
+        ``(path, md5)`` of files that show the content is in place, verified after extraction.
     size : int or None
-        The file's size in bytes when the table gives it (optional field ``"size"``): a
-        transfer never writes more, and its deadline grows with it.
+        The file's size in bytes, if the table gives it: a transfer never writes more.
     """
 
     dataset: str
@@ -99,9 +91,12 @@ class Archive:
     size: int | None = None
 
 
+_BUILTIN = "archives.json (built in)"
+
+
 def _builtin_table() -> dict[str, Any]:
     text = resources.files(__package__).joinpath("archives.json").read_text(encoding="utf-8")
-    return json.loads(text)
+    return _check_table(json.loads(text), _BUILTIN)
 
 
 def _table_error(source: str, message: str) -> DownloadError:
@@ -123,18 +118,13 @@ def _check_table(table: Any, source: str) -> dict[str, Any]:
 
 
 def resolve_mirror(mirror: str | os.PathLike | None = None) -> str | None:
-    """The mirror base URL in effect, without a trailing slash.
+    """The mirror base URL in effect, without a trailing slash (``None``: use the public URLs).
 
     Parameters
     ----------
     mirror : str or path-like, optional
         An ``http(s)://`` or ``file://`` URL, or a local folder. If omitted, the environment
         variable ``BIOSCAN_H5_MIRROR`` is used; an empty value means no mirror.
-
-    Returns
-    -------
-    str or None
-        The base URL, or ``None`` to use the public URLs.
     """
     if mirror is None:
         mirror = os.environ.get(MIRROR_ENV, "")
@@ -164,15 +154,9 @@ def load_archive_table(
     Parameters
     ----------
     mirror : str or path-like, optional
-        Base URL of a mirror (``None``: none, the environment variable is *not* read here;
-        pass ``resolve_mirror(None)`` for that).
+        Base URL of a mirror (``None``: none; the environment variable is read by :func:`resolve_mirror`).
     timeout : float, optional
         Seconds before a network operation fails (default :data:`~bioscan_h5.download.network.TIMEOUT`).
-
-    Returns
-    -------
-    dict
-        The parsed table (``{"format": 1, "datasets": {...}}``).
 
     Raises
     ------
@@ -180,7 +164,7 @@ def load_archive_table(
         The mirror could not be reached, or serves an invalid manifest.
     """
     if mirror is None:
-        return _check_table(_builtin_table(), "archives.json (built in)")
+        return _builtin_table()
     base = resolve_mirror(mirror)
     assert base is not None
     url = join_url(base, MANIFEST_NAME)
@@ -191,11 +175,11 @@ def load_archive_table(
         exc.close()
         if exc.code in (404, 410):
             logger.info("The mirror serves no %s; using the built-in archive table.", MANIFEST_NAME)
-            return _check_table(_builtin_table(), "archives.json (built in)")
+            return _builtin_table()
         raise DownloadError(http_message(url, exc.code, exc.reason, mirror=base)) from None
     except urllib.error.URLError as exc:
         if isinstance(exc.reason, FileNotFoundError):  # file:// mirror without a manifest
-            return _check_table(_builtin_table(), "archives.json (built in)")
+            return _builtin_table()
         raise DownloadError(network_message(url, exc.reason, mirror=base)) from None
     except (OSError, http.client.HTTPException) as exc:
         raise DownloadError(network_message(url, exc, mirror=base)) from None
@@ -207,14 +191,7 @@ def load_archive_table(
         raise _table_error(url, f"not JSON ({exc})") from None
     except RecursionError:
         raise _table_error(url, "nested too deeply to be an archive table") from None
-    try:
-        return _check_table(table, url)
-    except (TypeError, AttributeError, KeyError, ValueError, RecursionError) as exc:
-        if isinstance(exc, BioscanH5Error):
-            raise
-        raise _table_error(
-            url, f"a field holds a value of the wrong type ({type(exc).__name__}: {exc})"
-        ) from None
+    return _check_table(table, url)
 
 
 def _parse_checked(dataset: str, entry: Any, source: str) -> Archive:
@@ -286,8 +263,6 @@ def _parse_archive(dataset: str, entry: Any, source: str) -> Archive:
 def _is_safe_relpath(rel: str) -> bool:
     if not isinstance(rel, str) or "\\" in rel or "\x00" in rel:
         return False
-    if rel == "":
-        return True
     return not rel.startswith("/") and ".." not in rel.split("/") and not re.match(r"^[A-Za-z]:", rel)
 
 
@@ -299,41 +274,22 @@ def dataset_name(dataset: str) -> str:
     return name
 
 
-def _split_names(splits: str | Iterable[str] | None) -> list[str]:
-    if splits is None:
-        return ["all"]
-    if isinstance(splits, str):
-        return [s.strip() for s in splits.split("+")]
-    return [s.strip() for item in splits for s in str(item).split("+")]
+def _wanted_splits(dataset: str, splits: str | Iterable[str] | None) -> set[str]:
+    """The split tokens requested, checked with the builder's rules (:meth:`SourceLayout.explode`).
 
-
-def _wanted_splits(dataset: str, splits: str | Iterable[str] | None) -> set[str] | None:
-    """The concrete splits requested, or ``None`` for "every split" (BIOSCAN-1M).
-
-    Names follow the datasets' rules (:mod:`bioscan_h5.layouts`); BIOSCAN-1M names may carry a
-    ``<partitioning>:`` prefix. BIOSCAN-1M images come in one archive, so they only get checked.
+    A BIOSCAN-1M name without a ``<partitioning>:`` prefix may also be a CLIBD one.
     """
-    from ..layouts.bioscan1m_layout import CLIBD_METASPLITS, explode_metasplit_1m
-    from ..layouts.bioscan5m_layout import explode_metasplit_5m
-    from ..layouts.canadian_invertebrates_layout import explode_metasplit_caninv
-
-    names = _split_names(splits)
-    if not SCHEMAS[dataset].has_images:  # one metadata file: the names are only checked
-        for name in names:
-            explode_metasplit_caninv(name, verify=True)
-        return None
-    if dataset == "bioscan1m":
-        for name in names:
-            pv, _, split = name.rpartition(":")
-            if pv:
-                explode_metasplit_1m(split, pv, verify=True)
-            elif split not in CLIBD_METASPLITS:
-                try:
-                    explode_metasplit_1m(split, "large_diptera_family", verify=True)
-                except ValueError:
-                    explode_metasplit_1m(split, "clibd", verify=True)
-        return None
-    return set().union(*(explode_metasplit_5m(name, verify=True) for name in names))
+    layout = LAYOUTS[dataset]
+    items = ["all"] if splits is None else [splits] if isinstance(splits, str) else list(splits)
+    wanted: set[str] = set()
+    for name in (s.strip() for item in items for s in str(item).split("+")):
+        try:
+            wanted.update(layout.explode(name))
+        except ValueError:
+            if dataset != "bioscan1m" or ":" in name:
+                raise
+            wanted.update(layout.explode(f"clibd:{name}"))
+    return wanted
 
 
 def select_archives(
@@ -346,24 +302,19 @@ def select_archives(
 ) -> list[Archive]:
     """The archives a dataset needs for some splits and an image package, in table order.
 
-    The metadata (and, for BIOSCAN-1M, the CLIBD partition files) are always needed; image
-    archives only with ``images=True``, for ``image_package`` and the requested splits.
+    The metadata (and, for BIOSCAN-1M, the CLIBD partition files) always; image archives only
+    with ``images=True``, for ``image_package`` and the requested splits.
 
     Parameters
     ----------
     dataset : {"bioscan5m", "bioscan1m", "canadian_invertebrates"}
     splits : str or iterable of str, default="all"
-        Split or metasplit names joined with ``"+"`` (``"all"``, ``"seen"``, ``"unseen"``,
-        ``"pretrain+train"``, alias ``"validation"``). BIOSCAN-1M image archives hold every
-        split, so its split names are only checked.
+        Split or metasplit names joined with ``"+"``, as ``bioscan-h5 build --splits`` takes them.
+        BIOSCAN-1M image archives hold every split.
     image_package : str, default="cropped_256"
     images : bool, default=True
     table : dict, optional
         An archive table (default: the built-in one).
-
-    Returns
-    -------
-    list of Archive
 
     Raises
     ------
@@ -373,16 +324,15 @@ def select_archives(
         Unknown split name.
     """
     dataset = dataset_name(dataset)
-    source = "archives.json (built in)" if table is None else "in use"
-    table = _check_table(_builtin_table() if table is None else table, source)
+    source = _BUILTIN if table is None else "in use"
+    table = _builtin_table() if table is None else _check_table(table, source)
     entries = table["datasets"].get(dataset)
     if not isinstance(entries, dict) or not isinstance(entries.get("archives"), list):
         raise _table_error(source, f"it lists no archives for {dataset!r}")
     archives = [_parse_checked(dataset, entry, source) for entry in entries["archives"]]
     wanted = _wanted_splits(dataset, splits)
-    chosen = [a for a in archives if a.role != "images"]
     if not images or not SCHEMAS[dataset].has_images:
-        return chosen
+        return [a for a in archives if a.role != "images"]
     packages = sorted({a.image_package for a in archives if a.role == "images" and a.image_package})
     of_package = [a for a in archives if a.role == "images" and a.image_package == image_package]
     if not of_package:
@@ -392,15 +342,11 @@ def select_archives(
             f" archives exist for: {', '.join(repr(p) for p in packages) or 'none'}. Download and extract"
             " other packages by hand, or pass images=False to fetch the metadata only."
         )
-    needed = [a for a in of_package if a.splits is None or wanted is None or wanted & set(a.splits)]
-    covered: set[str] = set()
-    for archive in of_package:
-        covered |= set(BIOSCAN5M_SPLITS) if archive.splits is None else set(archive.splits)
-    missing = sorted(wanted - covered) if wanted is not None else []
+    needed = [a for a in of_package if a.splits is None or wanted & set(a.splits)]
+    missing = sorted(wanted.difference(*(wanted if a.splits is None else a.splits for a in of_package)))
     if missing:
         raise InvalidArgumentError(
             f"No archive of image_package={image_package!r} holds the {dataset} split(s) {missing};"
             " download those images by hand."
         )
-    chosen_names = {a.name for a in chosen} | {a.name for a in needed}
-    return [a for a in archives if a.name in chosen_names]
+    return [a for a in archives if a.role != "images" or a in needed]

@@ -1,8 +1,7 @@
 """Bringing one archive file onto the disk: HTTP transfers with ``Range`` resume, retries, MD5.
 
-:func:`fetch_archive` makes sure an archive's file is in place with its published MD5, bounded
-in bytes and in time. The module-level settings (:data:`RETRY_DELAYS`, :data:`DEADLINE_BASE_S`,
-:data:`MIN_RATE`, ``TIMEOUT``) are read at call time, so tests may patch them.
+The module-level settings (:data:`RETRY_DELAYS`, :data:`DEADLINE_BASE_S`, :data:`MIN_RATE`,
+``TIMEOUT``) are read at call time, so tests may patch them.
 """
 
 from __future__ import annotations
@@ -21,7 +20,9 @@ from tqdm.auto import tqdm
 from .._files import require_free_space
 from ..errors import DownloadChecksumError, DownloadError, InsufficientSpaceError
 from .network import (
+    BYTE_BAR,
     RETRY_STATUSES,
+    describe,
     http_message,
     logger,
     network_message,
@@ -31,16 +32,7 @@ from .network import (
 )
 from .table import Archive
 
-__all__ = [
-    "CHUNK_SIZE",
-    "DEADLINE_BASE_S",
-    "MIN_RATE",
-    "PART_SUFFIX",
-    "RETRY_DELAYS",
-    "check_disk_space",
-    "fetch_archive",
-    "md5_file",
-]
+__all__ = ["CHUNK_SIZE", "PART_SUFFIX", "RETRY_DELAYS", "check_disk_space", "fetch_archive", "md5_file"]
 
 #: Seconds to wait before each retry of a request that got nothing (errors, 5xx); one entry a retry.
 RETRY_DELAYS: tuple[float, ...] = (2.0, 10.0, 30.0)
@@ -63,10 +55,6 @@ class _Deadline:
         self.start = time.monotonic()
         self.size = size
 
-    def learn(self, total: int | None) -> None:
-        if self.size is None and total:
-            self.size = total
-
     @property
     def budget(self) -> float:
         return DEADLINE_BASE_S + (self.size or 0) / MIN_RATE
@@ -83,11 +71,9 @@ def md5_file(path: str, progress: bool = False, desc: str | None = None, hasher=
         tqdm(
             total=size,
             desc=desc or f"checking {os.path.basename(path)}",
-            unit="B",
-            unit_scale=True,
-            unit_divisor=1024,
             disable=not progress or size < (64 << 20),
             leave=False,
+            **BYTE_BAR,
         ) as bar,
     ):
         while chunk := fh.read(CHUNK_SIZE):
@@ -111,65 +97,36 @@ def check_disk_space(folder: str, needed: int, what: str) -> None:
 def _content_range_start(value: str | None) -> tuple[int | None, int | None]:
     """``(start, total)`` of a ``Content-Range: bytes a-b/n`` header (``None`` where absent)."""
     match = re.fullmatch(r"\s*bytes\s+(?:(\d+)-\d+|\*)/(\d+|\*)\s*", value or "")
-    if not match:
-        return None, None
-    start = int(match.group(1)) if match.group(1) is not None else None
-    total = int(match.group(2)) if match.group(2) != "*" else None
-    return start, total
+    start, total = match.groups() if match else (None, None)
+    return None if start is None else int(start), None if total in (None, "*") else int(total)
 
 
 class _Transfer:
-    """Bring ``part`` to the whole content of ``url``, resuming what it holds.
+    """Bring ``dest`` + :data:`PART_SUFFIX` to the whole content of ``url``, resuming with ``Range``.
 
-    A partial file is continued with an HTTP ``Range`` request; a server that ignores it (status
-    200) restarts the file. A dropped connection is resumed at once when the attempt got further
-    than any before; attempts that got nothing are retried after :data:`RETRY_DELAYS`.
-
-    Each attempt answers ``(digest, error)``: the MD5 hex digest once the file is whole, else
-    the failure worth a retry, or neither to try again at once (after starting over).
+    A dropped connection is resumed at once when the attempt got further than any before;
+    attempts that got nothing are retried after :data:`RETRY_DELAYS`. Each attempt answers
+    ``(digest, error)``: the MD5 once the file is whole, else the failure worth a retry, or
+    neither to try again at once (after starting over).
     """
 
     def __init__(
-        self,
-        url: str,
-        part: str,
-        *,
-        progress: bool,
-        label: str,
-        mirror: str | None,
-        dest: str,
-        md5: str,
-        size: int | None = None,
-        deadline: _Deadline | None = None,
+        self, url: str, archive: Archive, dest: str, mirror: str | None, progress: bool, deadline: _Deadline
     ) -> None:
-        self.url, self.part, self.progress, self.label = url, part, progress, label
-        self.mirror, self.dest, self.md5 = mirror, dest, md5
-        self.size = size
-        self.deadline = deadline or _Deadline(size)
+        self.url, self.dest, self.mirror, self.progress, self.deadline = url, dest, mirror, progress, deadline
+        self.label, self.md5, self.size = archive.filename, archive.md5, archive.size
+        self.part = part = dest + PART_SUFFIX
         os.makedirs(os.path.dirname(part), exist_ok=True)
         self.offset = os.path.getsize(part) if os.path.isfile(part) else 0
         self.hasher = hashlib.md5(usedforsecurity=False)
         if self.offset:
-            md5_file(part, progress, f"checking partial {label}", self.hasher)
+            md5_file(part, progress, f"checking partial {self.label}", self.hasher)
         self.high_water = self.offset
         self.failures = 0
 
     def run(self) -> str:
-        """Transfer until the file is whole; return its MD5 hex digest.
-
-        Raises
-        ------
-        DownloadError
-            The server failed for good, sent more than the file's size, or the deadline passed.
-        """
-        with tqdm(
-            desc=self.label,
-            unit="B",
-            unit_scale=True,
-            unit_divisor=1024,
-            initial=self.offset,
-            disable=not self.progress,
-        ) as bar:
+        """Transfer until the file is whole; return its MD5 (a :class:`DownloadError` if it cannot)."""
+        with tqdm(desc=self.label, initial=self.offset, disable=not self.progress, **BYTE_BAR) as bar:
             while True:
                 self._check_deadline()
                 digest, error = self._attempt(bar)
@@ -181,8 +138,7 @@ class _Transfer:
     def _restart(self) -> None:
         self.offset = 0
         self.hasher = hashlib.md5(usedforsecurity=False)
-        with open(self.part, "wb"):
-            pass
+        open(self.part, "wb").close()
 
     def _fail(self, what: Any) -> DownloadError:
         return DownloadError(
@@ -208,14 +164,11 @@ class _Transfer:
             exc.close()
             return self._http_error(exc)
         except urllib.error.URLError as exc:
-            reason = exc.reason
-            if isinstance(reason, FileNotFoundError):
-                raise self._fail(reason) from None
-            return None, (
-                f"{type(reason).__name__}: {reason}" if isinstance(reason, BaseException) else str(reason)
-            )
+            if isinstance(exc.reason, FileNotFoundError):
+                raise self._fail(exc.reason) from None
+            return None, describe(exc.reason)
         except (OSError, http.client.HTTPException) as exc:
-            return None, f"{type(exc).__name__}: {exc}"
+            return None, describe(exc)
         with response:
             return self._receive(response, bar)
 
@@ -252,13 +205,14 @@ class _Transfer:
             self._restart()
         if total is None and length is not None:
             total = self.offset + length
-        self.deadline.learn(total)
+        if self.deadline.size is None:
+            self.deadline.size = total
         cap, why = self._cap(total)
         bar.reset(total=total if total is not None else self.size)
         bar.update(self.offset)
         if cap is not None:
             check_disk_space(os.path.dirname(self.part), cap - self.offset, f"download {self.label}")
-        _received, error = self._copy(response, bar, None if cap is None else cap - self.offset, why)
+        error = self._copy(response, bar, None if cap is None else cap - self.offset, why)
         if error is None:
             if cap is None or self.offset >= cap:
                 return self.hasher.hexdigest(), None
@@ -268,14 +222,12 @@ class _Transfer:
     def _cap(self, total: int | None) -> tuple[int | None, str]:
         """The most bytes the whole file may have, and where that bound comes from."""
         bounds = [(self.size, "the size in the archive table"), (total, "the size the server announced")]
-        known = [(n, why) for n, why in bounds if n is not None]
-        return min(known) if known else (None, "")
+        return min([b for b in bounds if b[0] is not None], default=(None, ""))
 
-    def _copy(self, response, bar, limit: int | None = None, why: str = "") -> tuple[int, str | None]:
-        """Append the response body to the part file: ``(bytes received, error or None)``.
+    def _copy(self, response, bar, limit: int | None = None, why: str = "") -> str | None:
+        """Append the response body to the part file; return the error that stopped it, if any.
 
-        At most ``limit`` bytes are accepted: a server sending more raises :class:`DownloadError`
-        (the part file is deleted: what it holds cannot be the archive).
+        A server sending more than ``limit`` bytes raises :class:`DownloadError` (the part file is deleted).
         """
         received = 0
         read = getattr(response, "read1", response.read)  # read1: one recv, so the deadline is seen
@@ -286,9 +238,9 @@ class _Transfer:
                 try:
                     chunk = read(want)
                 except (OSError, http.client.HTTPException) as exc:
-                    return received, f"{type(exc).__name__}: {exc}"
+                    return describe(exc)
                 if not chunk:
-                    return received, None
+                    return None
                 if limit is not None and received + len(chunk) > limit:
                     fh.close()
                     self._restart()
@@ -329,25 +281,15 @@ class _Transfer:
         time.sleep(delay)
 
 
-def _transfer(url: str, part: str, **options: Any) -> str:
-    """Bring ``part`` to the whole content of ``url``, resuming what it holds; return its MD5.
-
-    ``options`` are the keyword arguments of :class:`_Transfer`.
-    """
-    return _Transfer(url, part, **options).run()
-
-
 def fetch_archive(
     archive: Archive, root: str, urls: list[str], *, mirror: str | None, progress: bool, verify: bool
 ) -> str:
     """Make sure the archive's file is at ``<root>/<download_to>`` with the right MD5.
 
-    A file already there is checked, an unfinished ``.part`` file is continued, a file that
-    fails its checksum is fetched once more. Bounded in bytes (never more than the table's
-    ``size`` or the server's ``Content-Length``, whichever is smaller: a :class:`DownloadError`
-    cuts off a server that streams on) and in time (one deadline for every attempt, URL and
-    retry: :data:`DEADLINE_BASE_S` plus a second per :data:`MIN_RATE` bytes of its size; a
-    socket read waits at most ``TIMEOUT``, so a trickling server is stopped at the deadline).
+    A file already there is checked, a ``.part`` file continued, a file failing its checksum
+    fetched once more. Bounded in bytes (the table's ``size`` or the server's ``Content-Length``)
+    and in time (one deadline for every attempt, URL and retry: :data:`DEADLINE_BASE_S` plus a
+    second per :data:`MIN_RATE` bytes).
     """
     path = os.path.join(root, *archive.download_to.split("/"))
     part = path + PART_SUFFIX
@@ -357,49 +299,29 @@ def fetch_archive(
         digest = md5_file(path, progress, f"checking {archive.filename}").hexdigest()
         if digest == archive.md5:
             return path
-        logger.warning(
-            "%s is corrupt (MD5 %s, expected %s): deleting it and downloading it again.",
-            path,
-            digest,
-            archive.md5,
-        )
+        message = "%s is corrupt (MD5 %s, expected %s): deleting it and downloading it again."
+        logger.warning(message, path, digest, archive.md5)
         os.remove(path)
     digests: list[str] = []
     deadline = _Deadline(archive.size)
     for _attempt in range(2):
         errors: list[str] = []
-        digest = None
         for url in urls:
             try:
-                digest = _transfer(
-                    url,
-                    part,
-                    progress=progress,
-                    label=archive.filename,
-                    mirror=mirror,
-                    dest=path,
-                    md5=archive.md5,
-                    size=archive.size,
-                    deadline=deadline,
-                )
+                digest = _Transfer(url, archive, path, mirror, progress, deadline).run()
                 break
             except DownloadError as exc:
                 errors.append(str(exc))
-        if digest is None:
-            raise DownloadError("\n".join(errors) if len(errors) > 1 else errors[0])
+        else:
+            raise DownloadError("\n".join(errors))
         if not verify or digest == archive.md5:
             os.replace(part, path)
             return path
         os.remove(part)
         digests.append(digest)
         if len(digests) == 1:
-            logger.warning(
-                "%s from %s is corrupt (MD5 %s, expected %s): deleted; downloading it again.",
-                archive.filename,
-                url,
-                digest,
-                archive.md5,
-            )
+            message = "%s from %s is corrupt (MD5 %s, expected %s): deleted; downloading it again."
+            logger.warning(message, archive.filename, url, digest, archive.md5)
     raise DownloadChecksumError(
         f"{archive.filename} downloaded from {url} does not match its published checksum: MD5 {digests[-1]}"
         f" (and {digests[0]} the time before), expected {archive.md5}. Both copies were deleted. The server may"
