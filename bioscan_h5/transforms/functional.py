@@ -79,8 +79,7 @@ def resized_crop(
     """Crop every image to its own box, resize it to ``size`` (bilinear, antialiased), normalise.
 
     Sample ``b`` is torchvision's ``resized_crop(images[b], *boxes[b], size, antialias=True)``
-    (up to float rounding), mirrored left-right where ``flip[b]``, as
-    ``(x / 255 - mean) / std`` for uint8 input (``(x - mean) / std`` for floating input).
+    (up to float rounding), mirrored left-right where ``flip[b]``.
 
     Parameters
     ----------
@@ -93,9 +92,9 @@ def resized_crop(
     flip : torch.Tensor, optional
         bool ``(B,)``: mirror these samples left to right.
     mean, std : tensor or sequence of float, optional
-        One value per channel, in [0, 1] units; default no normalisation (0 and 1).
+        One value per channel, in [0, 1] units: ``(x / 255 - mean) / std`` for uint8 input,
+        ``(x - mean) / std`` for floating input; default no normalisation (0 and 1).
     dtype : torch.dtype, default torch.float32
-        Output dtype, e.g. ``torch.bfloat16``.
 
     Returns
     -------
@@ -125,17 +124,15 @@ def resize_center_crop(
 
     Parameters
     ----------
-    images, mean, std, dtype
-        As in :func:`resized_crop`.
-    size : int or tuple of int
-        Crop ``(height, width)``; an int means a square.
+    images, size, mean, std, dtype
+        As in :func:`resized_crop` (``size``: the crop).
     resize : int
         Length of the shorter side after resizing (the longer one keeps the aspect ratio).
 
     Returns
     -------
     torch.Tensor
-        ``(B, C, height, width)`` of ``dtype``, channels-last.
+        As :func:`resized_crop`.
 
     Raises
     ------
