@@ -158,7 +158,7 @@ def first_unique_rows(
     seed: int = 0,
     tail: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
-    """Rows kept by ``bioscan-dataset``'s ``reduce_repeated_barcodes``, in row order.
+    """Rows (int64, in row order) kept by ``bioscan-dataset``'s ``reduce_repeated_barcodes``.
 
     The peer shuffles the whole table with ``df.sample(frac=1, random_state=seed)``, drops
     repeated barcodes (truncated to ``max_nucleotides``, trailing N stripped; all missing
@@ -175,10 +175,6 @@ def first_unique_rows(
         The ``random_state`` of the shuffle.
     tail : (numpy.ndarray, numpy.ndarray), optional
         A store's whole-barcode block ``(codes, offsets)``: the letters beyond the width of ``codes``.
-
-    Returns
-    -------
-    numpy.ndarray of int64
     """
     n = len(lengths)
     lengths = np.ascontiguousarray(lengths, dtype=np.int32)

@@ -42,7 +42,8 @@ def random_resized_crop_boxes(
     ratio: tuple[float, float] = (3 / 4, 4 / 3),
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """Draw ``n`` independent RandomResizedCrop boxes on a ``height x width`` image.
+    """Draw ``n`` independent RandomResizedCrop boxes on a ``height x width`` image: int64 ``(n, 4)``,
+    ``top, left, height, width`` per sample, on the generator's device.
 
     torchvision's ``RandomResizedCrop.get_params`` rule (10 attempts, then the centre-crop
     fallback); every sample draws all its attempts up front (four random numbers each).
@@ -55,11 +56,6 @@ def random_resized_crop_boxes(
         Ranges of the crop's area (a fraction of the image's) and aspect ratio (width / height).
     generator : torch.Generator, optional
         The draws happen on its device; ``None`` uses torch's default CPU generator.
-
-    Returns
-    -------
-    torch.Tensor
-        int64 ``(n, 4)``: ``top, left, height, width`` per sample, on the generator's device.
     """
     device = generator.device if generator is not None else torch.device("cpu")
     low, high = check_range("scale", scale)

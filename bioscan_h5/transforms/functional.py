@@ -76,7 +76,8 @@ def resized_crop(
     std: Channels | None = None,
     dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
-    """Crop every image to its own box, resize it to ``size`` (bilinear, antialiased), normalise.
+    """Crop every image to its own box, resize it to ``size`` (bilinear, antialiased), normalise:
+    ``(B, C, height, width)`` of ``dtype``, channels-last.
 
     Sample ``b`` is torchvision's ``resized_crop(images[b], *boxes[b], size, antialias=True)``
     (up to float rounding), mirrored left-right where ``flip[b]``.
@@ -95,11 +96,6 @@ def resized_crop(
         One value per channel, in [0, 1] units: ``(x / 255 - mean) / std`` for uint8 input,
         ``(x - mean) / std`` for floating input; default no normalisation (0 and 1).
     dtype : torch.dtype, default torch.float32
-
-    Returns
-    -------
-    torch.Tensor
-        ``(B, C, height, width)`` of ``dtype``, channels-last.
     """
     out_h, out_w = check_size("size", size)
     scale, shift = affine(images, mean, std)
@@ -120,7 +116,8 @@ def resize_center_crop(
     std: Channels | None = None,
     dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
-    """torchvision's ``Resize(resize)`` (antialiased) then ``CenterCrop(size)``, on a batch, normalised.
+    """torchvision's ``Resize(resize)`` (antialiased) then ``CenterCrop(size)``, on a batch, normalised
+    (the output of :func:`resized_crop`).
 
     Parameters
     ----------
@@ -128,11 +125,6 @@ def resize_center_crop(
         As in :func:`resized_crop` (``size``: the crop).
     resize : int
         Length of the shorter side after resizing (the longer one keeps the aspect ratio).
-
-    Returns
-    -------
-    torch.Tensor
-        As :func:`resized_crop`.
 
     Raises
     ------
