@@ -229,9 +229,8 @@ def read_table(
     max_nucleotides : int or None
         Barcode width to store (``None``: the longest barcode).
     prepare : callable, optional
-        Applied to each chunk (all columns as text) before conversion, e.g. BIOSCAN-1M's
-        label clean-up. It must act on each row independently.
-    chunk_rows : int
+        Applied to each chunk of ``chunk_rows`` rows (all columns as text) before conversion,
+        e.g. BIOSCAN-1M's label clean-up. It must act on each row independently.
     full_barcodes : bool
         Also keep the letters after the first ``max_nucleotides`` (:attr:`Table.dna_tail_codes`).
 

@@ -121,13 +121,8 @@ PARTITIONING_VERSIONS = (*BIOSCAN1M_PARTITIONINGS, "clibd")
 
 
 def check_partitioning_version(partitioning_version: str) -> str:
-    """The partitioning version in lower case, if it is one of :data:`PARTITIONING_VERSIONS`.
-
-    Raises
-    ------
-    InvalidArgumentError
-        Otherwise, listing the valid versions (the peer's message).
-    """
+    """The partitioning version in lower case, if it is one of :data:`PARTITIONING_VERSIONS`
+    (else :class:`InvalidArgumentError` listing them, the peer's message)."""
     pv = partitioning_version.lower() if isinstance(partitioning_version, str) else partitioning_version
     if pv not in PARTITIONING_VERSIONS:
         raise InvalidArgumentError(
