@@ -368,14 +368,11 @@ def _first_bad_utf8(path: str, reader, id_column: str | None, fix: str) -> Metad
 
     n = 0
     for chunk in reader:
-        first: dict[str, int] = {}  # column -> first row holding a bad byte
-        for col in chunk.columns:
-            hits = np.flatnonzero(chunk[col].str.contains(_NOT_UTF8, na=False).to_numpy())
-            if hits.size:
-                first[col] = int(hits[0])
-        if first:
-            col = min(first, key=first.__getitem__)  # the earliest row; on a tie, the leftmost column
-            r = first[col]
+        bad = np.column_stack([chunk[c].str.contains(_NOT_UTF8, na=False).to_numpy() for c in chunk.columns])
+        hits = np.flatnonzero(bad)  # row by row: the earliest row, then the leftmost column
+        if hits.size:
+            r, k = divmod(int(hits[0]), bad.shape[1])
+            col = chunk.columns[k]
             ids = chunk.get(id_column)
             bad_id = ids is None or pd.isna(ids.iloc[r])
             return metadata_error(
