@@ -83,12 +83,10 @@ def encode_barcodes(
     try:
         buf = np.frombuffer("".join(strs).encode("ascii"), dtype=np.uint8)
     except UnicodeEncodeError:
-        for i, s in enumerate(strs):
-            for j, ch in enumerate(s):
-                if ord(ch) > 127:
-                    empty = np.zeros((n, 0), dtype=np.uint8)
-                    return empty, full.astype(np.int32), full.astype(np.int32), (i, j, ch)
-        raise  # pragma: no cover - the loop above always finds the letter
+        i = next(i for i, s in enumerate(strs) if not s.isascii())
+        j = next(j for j, ch in enumerate(strs[i]) if not ch.isascii())
+        empty = np.zeros((n, 0), dtype=np.uint8)
+        return empty, full.astype(np.int32), full.astype(np.int32), (i, j, strs[i][j])
     if buf.size == 0:
         buf = np.zeros(1, dtype=np.uint8)
     offsets = np.zeros(n, dtype=np.int64)

@@ -237,9 +237,8 @@ def _clibd_parts(
 ):
     """What the peer's CLIBD merges make of its frame: ``(index, clibd_split values, single)``.
 
-    With the CLIBD files (``files``) the peer merges each row's partition in (``clibd_split``,
-    and an index renumbered over the de-duplicated file); ``single``: a lone CLIBD split is
-    read in its file's order (index: the position in it).
+    With the CLIBD ``files`` the peer merges each row's partition in (``clibd_split``, index
+    renumbered over the de-duplicated file); ``single``: a lone CLIBD split, in its file's order.
     """
     whole = split in (None, "all")
     single = partitioning_version == "clibd" and not whole and "+" not in split

@@ -59,7 +59,7 @@ class StoredColumn:
         return self.codec.objects(self, np.asarray(rows))
 
     def series(self, rows: np.ndarray):
-        """The values of ``rows`` as a pandas Series indexed by ``rows`` (see the module table)."""
+        """The values of ``rows`` as a pandas Series indexed by ``rows``."""
         return self.codec.series(self, np.asarray(rows))
 
     @property
