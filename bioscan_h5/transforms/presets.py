@@ -100,8 +100,9 @@ class TrainTransform(BatchTransform):
         Range of the crop's aspect ratio (width / height), sampled log-uniformly.
     flip : float, default 0.5
         Probability that a sample is mirrored left to right.
-    mean, std, dtype, key : default BIOSCAN-5M's ``RGB_MEAN``, ``RGB_STDEV``, torch.float32, "image"
-        As in :class:`BatchTransform`.
+    mean, std, dtype, key
+        As in :class:`BatchTransform`; default BIOSCAN-5M's ``RGB_MEAN`` and ``RGB_STDEV``,
+        ``torch.float32`` and ``"image"``.
     generator : torch.Generator, optional
         The randomness of boxes and flips. ``None`` uses torch's default generator (different
         in each DataLoader worker); a generator given here is copied into each worker, which
