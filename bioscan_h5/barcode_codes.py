@@ -68,10 +68,8 @@ def encode_barcodes(
     Returns
     -------
     codes : numpy.ndarray of uint8, shape (N, W)
-    lengths : numpy.ndarray of int32, shape (N,)
-        Stored length per row, ``-1`` for a missing barcode.
-    full_lengths : numpy.ndarray of int32, shape (N,)
-        Length in the source, ``-1`` for a missing barcode.
+    lengths, full_lengths : numpy.ndarray of int32, shape (N,)
+        Stored length and length in the source per row, ``-1`` for a missing barcode.
     bad : tuple (row, position, letter) or None
         The first letter outside :data:`ALLOWED_LETTERS`, or None when all are valid.
     """
