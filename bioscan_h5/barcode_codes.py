@@ -68,10 +68,8 @@ def encode_barcodes(
     Returns
     -------
     codes : numpy.ndarray of uint8, shape (N, W)
-    lengths : numpy.ndarray of int32, shape (N,)
-        Stored length per row, ``-1`` for a missing barcode.
-    full_lengths : numpy.ndarray of int32, shape (N,)
-        Length in the source, ``-1`` for a missing barcode.
+    lengths, full_lengths : numpy.ndarray of int32, shape (N,)
+        Stored length and length in the source per row, ``-1`` for a missing barcode.
     bad : tuple (row, position, letter) or None
         The first letter outside :data:`ALLOWED_LETTERS`, or None when all are valid.
     """
@@ -83,12 +81,10 @@ def encode_barcodes(
     try:
         buf = np.frombuffer("".join(strs).encode("ascii"), dtype=np.uint8)
     except UnicodeEncodeError:
-        for i, s in enumerate(strs):
-            for j, ch in enumerate(s):
-                if ord(ch) > 127:
-                    empty = np.zeros((n, 0), dtype=np.uint8)
-                    return empty, full.astype(np.int32), full.astype(np.int32), (i, j, ch)
-        raise  # pragma: no cover - the loop above always finds the letter
+        i = next(i for i, s in enumerate(strs) if not s.isascii())
+        j = next(j for j, ch in enumerate(strs[i]) if not ch.isascii())
+        empty = np.zeros((n, 0), dtype=np.uint8)
+        return empty, full.astype(np.int32), full.astype(np.int32), (i, j, strs[i][j])
     if buf.size == 0:
         buf = np.zeros(1, dtype=np.uint8)
     offsets = np.zeros(n, dtype=np.int64)
@@ -158,7 +154,7 @@ def first_unique_rows(
     seed: int = 0,
     tail: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
-    """Rows kept by ``bioscan-dataset``'s ``reduce_repeated_barcodes``, in row order.
+    """Rows (int64, in row order) kept by ``bioscan-dataset``'s ``reduce_repeated_barcodes``.
 
     The peer shuffles the whole table with ``df.sample(frac=1, random_state=seed)``, drops
     repeated barcodes (truncated to ``max_nucleotides``, trailing N stripped; all missing
@@ -175,10 +171,6 @@ def first_unique_rows(
         The ``random_state`` of the shuffle.
     tail : (numpy.ndarray, numpy.ndarray), optional
         A store's whole-barcode block ``(codes, offsets)``: the letters beyond the width of ``codes``.
-
-    Returns
-    -------
-    numpy.ndarray of int64
     """
     n = len(lengths)
     lengths = np.ascontiguousarray(lengths, dtype=np.int32)

@@ -83,9 +83,8 @@ def extract_zip_without_prefix(
 
     Parameters
     ----------
-    from_path : str or path-like
-    to_path : str or path-like, optional
-        Default: the zip's folder.
+    from_path, to_path : str or path-like
+        The zip, and where to extract it (default: the zip's folder).
     drop_prefix : str, optional
         A leading folder of the member paths (``"bioscan"`` for BIOSCAN-1M's zips).
     remove_finished : bool, default=False
@@ -238,9 +237,8 @@ def _clibd_parts(
 ):
     """What the peer's CLIBD merges make of its frame: ``(index, clibd_split values, single)``.
 
-    With the CLIBD files (``files``) the peer merges each row's partition in (``clibd_split``,
-    and an index renumbered over the de-duplicated file); ``single``: a lone CLIBD split is
-    read in its file's order (index: the position in it).
+    With the CLIBD ``files`` the peer merges each row's partition in (``clibd_split``, index
+    renumbered over the de-duplicated file); ``single``: a lone CLIBD split, in its file's order.
     """
     whole = split in (None, "all")
     single = partitioning_version == "clibd" and not whole and "+" not in split
@@ -290,13 +288,9 @@ def load_bioscan1m_metadata(
     """Load BIOSCAN-1M metadata as ``bioscan_dataset.load_bioscan1m_metadata`` does, from a store.
 
     The store built from ``metadata_path`` (under ``<root>/bioscan1m/h5/``, ``<root>/bioscan/h5/``
-    in the layout of bioscan-dataset 1.1, or ``store=``) supplies the frame; without one, the
+    in the layout of bioscan-dataset 1.1, or ``store=``) supplies the frame: every column of the
+    file, ``<rank>_index`` columns and (with the CLIBD files) ``clibd_split``. Without one, the
     peer's own loader is used if it is installed.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Every column of the file, ``<rank>_index`` columns and (with the CLIBD files) ``clibd_split``.
     """
     path = short = None
     if not kwargs and is_default_dtype(dtype) and clibd_partitioning_path is None:

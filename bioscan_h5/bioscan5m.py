@@ -206,14 +206,10 @@ def load_bioscan5m_metadata(
     """Load BIOSCAN-5M metadata as ``bioscan_dataset.load_bioscan5m_metadata`` does.
 
     A store built from this metadata file (under ``<root>/bioscan5m/h5/``, or given as
-    ``store=``) supplies the frame; with extra ``pandas.read_csv`` keyword arguments, a
+    ``store=``) supplies the frame: every column of the file, ``<rank>_index`` columns and
+    ``image_path``; index = row number. With extra ``pandas.read_csv`` keyword arguments, a
     non-default ``dtype``, or whole barcodes a found store does not hold, the CSV is parsed
     with pandas as the peer does.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Every column of the file, ``<rank>_index`` columns and ``image_path``; index = row number.
     """
     folders = _layout.BIOSCAN5M_LAYOUT.metadata_store_dirs(metadata_path) if is_path(metadata_path) else []
     args = (metadata_path, max_nucleotides, reduce_repeated_barcodes, split, dtype, store, kwargs)

@@ -454,11 +454,8 @@ class Checksums:
 
 @contextlib.contextmanager
 def _hole_finder(store) -> Iterator[Callable[[int], bool] | None]:
-    """``holes(row)``: whether a row's pixels lie wholly in a hole of a sparse file (never written).
-
-    Its own descriptor asks ``SEEK_DATA`` (no shared file position moves); without one
-    (compressed pixels, no ``SEEK_DATA``) it gives None and every row is read.
-    """
+    """``holes(row)``: whether a row's pixels lie wholly in a hole of a sparse file (never written),
+    asked with ``SEEK_DATA`` on its own descriptor; None (every row is read) where that cannot be."""
     fd = -1
     if store.has_images and isinstance(store.images, np.memmap) and hasattr(os, "SEEK_DATA"):
         with contextlib.suppress(OSError):

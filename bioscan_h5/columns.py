@@ -54,12 +54,12 @@ class StoredColumn:
     def codec(self) -> _Codec:
         return _CODECS[self.kind]
 
-    def objects(self, rows: np.ndarray | Sequence[int] | None = None) -> np.ndarray:
-        """The values of ``rows`` (all rows by default) as an object array; ``nan`` = missing."""
-        return self.codec.objects(self, _all_rows(self) if rows is None else np.asarray(rows))
+    def objects(self, rows: np.ndarray | Sequence[int]) -> np.ndarray:
+        """The values of ``rows`` as an object array; ``nan`` = missing."""
+        return self.codec.objects(self, np.asarray(rows))
 
     def series(self, rows: np.ndarray):
-        """The values of ``rows`` as a pandas Series indexed by ``rows`` (see the module table)."""
+        """The values of ``rows`` as a pandas Series indexed by ``rows``."""
         return self.codec.series(self, np.asarray(rows))
 
     @property
@@ -88,11 +88,6 @@ class StoredColumn:
             self._lookup = np.asarray([*(self.categories or ()), np.nan], dtype=object)
             self._lookup.flags.writeable = False
         return self._lookup
-
-
-def _all_rows(col: StoredColumn) -> np.ndarray:
-    first = col.codes if col.codes is not None else col.values
-    return np.arange(0 if first is None else len(first))
 
 
 def _required(col: StoredColumn, part: _T | None, name: str) -> _T:

@@ -128,12 +128,10 @@ class MetadataError(BioscanH5Error, ValueError):
 
     Attributes
     ----------
-    path : str or None
-        The metadata file.
+    path, column : str or None
+        The metadata file, and the column holding the bad value.
     row : int or None
         0-based data row (the header is not counted), as pandas numbers it.
-    column : str or None
-        The column holding the bad value.
     value : object
         The bad value itself.
     """

@@ -8,12 +8,23 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CLIBD_FILL", "CLIBD_TEXT_RANKS", "DenseLabels", "label_text", "taxon_text"]
+__all__ = ["CLIBD_FILL", "CLIBD_TEXT_RANKS", "DenseLabels", "label_text", "relabel", "taxon_text"]
 
 #: What CLIBD writes for a missing rank.
 CLIBD_FILL = "not_classified"
 #: The ranks CLIBD joins into its text input, in order.
 CLIBD_TEXT_RANKS = ("order", "family", "genus", "species")
+
+
+def relabel(table: np.ndarray, labels: Any) -> Any:
+    """``table[labels]`` with -1 kept, for numpy arrays and torch tensors (on their device)."""
+    if hasattr(labels, "device") and hasattr(labels, "clamp"):
+        import torch
+
+        t = torch.as_tensor(table, device=labels.device)
+        return torch.where(labels >= 0, t[labels.clamp(min=0).long()], -1)
+    labels = np.asarray(labels)
+    return np.where(labels >= 0, table[np.maximum(labels, 0)], -1)
 
 
 def _indices(batch_or_indices: Any) -> np.ndarray:
@@ -37,7 +48,7 @@ class DenseLabels:
         self.classes = np.unique(codes[codes >= 0])
         self.table = np.full(dataset.num_classes(rank), -1, dtype=np.int64)
         self.table[self.classes] = np.arange(len(self.classes))
-        self.labels = np.where(codes >= 0, self.table[np.maximum(codes, 0)], -1)
+        self.labels = relabel(self.table, codes)
         vocab = dataset.label_space.vocab(rank)
         self.names = [vocab[c] for c in self.classes]
 
@@ -51,15 +62,9 @@ class DenseLabels:
 
         Usable as a ``target_transform`` or on a batch's ``"target"``.
         """
-        if hasattr(targets, "device") and hasattr(targets, "clamp"):
-            import torch
-
-            table = torch.as_tensor(self.table, device=targets.device)
-            return torch.where(targets >= 0, table[targets.clamp(min=0).long()], -1)
-        if np.ndim(targets) == 0:
-            return int(self.table[int(targets)]) if int(targets) >= 0 else -1
-        t = np.asarray(targets)
-        return np.where(t >= 0, self.table[np.maximum(t, 0)], -1)
+        if np.ndim(targets) == 0 and not hasattr(targets, "clamp"):  # not a tensor
+            return int(relabel(self.table, targets))
+        return relabel(self.table, targets)
 
     def __repr__(self) -> str:
         return f"DenseLabels(rank={self.rank!r}, num_classes={self.num_classes})"

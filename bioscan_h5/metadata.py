@@ -2,6 +2,7 @@
 
 Read in chunks with pandas' C parser (the peer's parser, missing values and float rules);
 category vocabularies are merged and sorted at the end, so codes equal pandas' ``cat.codes``.
+Line lengths are bounded first: one missing line break would have pandas hold the file as one line.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from .cells import CONTROL
 from .columns import ColumnValueError, StoredColumn, codec_for
 from .errors import MetadataError
 from .format import ColumnSpec, DatasetSchema, Kind
-from .metadata_lines import check_line_lengths
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 __all__ = ["Table", "fingerprint", "metadata_error", "read_table"]
 
 CHUNK_ROWS = 200_000
+_LINE_BLOCK = 1 << 22
 
 
 @dataclass
@@ -150,11 +151,40 @@ def _column_kinds(schema: DatasetSchema, header: list[str], path: str) -> list[C
     ]
 
 
+def _check_line_lengths(path: str, limit: int = fmt.MAX_LINE_BYTES) -> None:
+    """Raise :class:`MetadataError` if a line of ``path`` is longer than ``limit`` bytes."""
+    start, line, pos = 0, 1, 0  # where the current line starts, its number, bytes read so far
+    with open(path, "rb") as fh:
+        while block := fh.read(_LINE_BLOCK):
+            ends = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 10) + pos
+            bounds = np.concatenate([[start], ends + 1])
+            longest = np.flatnonzero(np.diff(bounds) - 1 > limit)
+            if len(longest):
+                _refuse_long_line(path, line + int(longest[0]), int(np.diff(bounds)[longest[0]] - 1), limit)
+            line += len(ends)
+            if len(ends):
+                start = int(ends[-1]) + 1
+            pos += len(block)
+            if pos - start > limit:
+                _refuse_long_line(path, line, pos - start, limit, at_least=True)
+
+
+def _refuse_long_line(path: str, line: int, length: int, limit: int, at_least: bool = False) -> None:
+    what = "the header" if line == 1 else f"line {line}"
+    raise MetadataError(
+        f"{path}: {what} (line {line}) is {'over ' if at_least else ''}{length / 1e6:.1f} MB long, more than"
+        f" the {limit / 1e6:.1f} MB a metadata line may be (the official lines are under 3 KB): a line break"
+        " is missing, or this is not a metadata file. Download the metadata file again.",
+        path=path,
+        row=None if line == 1 else line - 2,
+    )
+
+
 def read_header(path: str, sep: str) -> list[str]:
-    """The column names of a metadata file (whose lines are checked first: :mod:`.metadata_lines`)."""
+    """The column names of a metadata file (whose line lengths are checked first)."""
     import pandas as pd
 
-    check_line_lengths(path)
+    _check_line_lengths(path)
     try:
         _refuse_repeated_names(path, sep)
         return list(pd.read_csv(path, sep=sep, nrows=0, encoding="utf-8-sig").columns)
@@ -199,9 +229,8 @@ def read_table(
     max_nucleotides : int or None
         Barcode width to store (``None``: the longest barcode).
     prepare : callable, optional
-        Applied to each chunk (all columns as text) before conversion, e.g. BIOSCAN-1M's
-        label clean-up. It must act on each row independently.
-    chunk_rows : int
+        Applied to each chunk of ``chunk_rows`` rows (all columns as text) before conversion,
+        e.g. BIOSCAN-1M's label clean-up. It must act on each row independently.
     full_barcodes : bool
         Also keep the letters after the first ``max_nucleotides`` (:attr:`Table.dna_tail_codes`).
 
@@ -339,14 +368,11 @@ def _first_bad_utf8(path: str, reader, id_column: str | None, fix: str) -> Metad
 
     n = 0
     for chunk in reader:
-        first: dict[str, int] = {}  # column -> first row holding a bad byte
-        for col in chunk.columns:
-            hits = np.flatnonzero(chunk[col].str.contains(_NOT_UTF8, na=False).to_numpy())
-            if hits.size:
-                first[col] = int(hits[0])
-        if first:
-            col = min(first, key=first.__getitem__)  # the earliest row; on a tie, the leftmost column
-            r = first[col]
+        bad = np.column_stack([chunk[c].str.contains(_NOT_UTF8, na=False).to_numpy() for c in chunk.columns])
+        hits = np.flatnonzero(bad)  # row by row: the earliest row, then the leftmost column
+        if hits.size:
+            r, k = divmod(int(hits[0]), bad.shape[1])
+            col = chunk.columns[k]
             ids = chunk.get(id_column)
             bad_id = ids is None or pd.isna(ids.iloc[r])
             return metadata_error(

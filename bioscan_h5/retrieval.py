@@ -127,12 +127,11 @@ def topk_accuracy(
 
     Parameters
     ----------
-    query_emb, key_emb : torch.Tensor or numpy.ndarray, shape (Q, D) and (K, D)
+    query_emb, key_emb, query_chunk, key_chunk
+        As :func:`nearest_keys`.
     query_labels, key_labels : array-like of int, or mapping of rank to array-like
         One label per row; a mapping gives the accuracy of every rank from one search.
     ks : sequence of int
-    query_chunk, key_chunk : int
-        As :func:`nearest_keys`.
 
     Returns
     -------
@@ -175,10 +174,7 @@ def evaluate_seen_unseen(
 ) -> dict:
     """CLIBD's evaluation: seen and unseen queries against one key set, and their harmonic mean.
 
-    Returns
-    -------
-    dict
-        ``{"seen": ..., "unseen": ..., "harmonic_mean": ...}``, each as :func:`topk_accuracy`.
+    Returns ``{"seen": ..., "unseen": ..., "harmonic_mean": ...}``, each as :func:`topk_accuracy`.
     """
     seen = topk_accuracy(seen_emb, seen_labels, key_emb, key_labels, ks)
     unseen = topk_accuracy(unseen_emb, unseen_labels, key_emb, key_labels, ks)
@@ -186,13 +182,8 @@ def evaluate_seen_unseen(
 
 
 def knn_probe(train_emb: Any, train_labels: Any, test_emb: Any, test_labels: Any) -> dict[str, float]:
-    """The 1-NN probe (BarcodeBERT's ``KNeighborsClassifier(n_neighbors=1, metric="cosine")``).
-
-    Returns
-    -------
-    dict
-        ``accuracy`` and ``balanced_accuracy`` (the mean recall over the test labels).
-    """
+    """The 1-NN probe (BarcodeBERT's ``KNeighborsClassifier(n_neighbors=1, metric="cosine")``):
+    ``{"accuracy", "balanced_accuracy"}`` (the mean recall over the test labels)."""
     res = topk_accuracy(test_emb, test_labels, train_emb, train_labels, ks=(1,))
     return {"accuracy": res["micro"][1], "balanced_accuracy": res["macro"][1]}
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from ._jit import kernel
 from .errors import InvalidArgumentError
+from .label_views import relabel
 
 __all__ = ["PARENT_RULES", "Conflict", "Taxonomy", "taxonomy_of"]
 
@@ -195,7 +196,7 @@ class Taxonomy:
                     extra[(label, p)] = len(new_names)
                 new_names.append(f"{pnames[p]}/{name}")
                 new_parents.append(p)
-        codes = np.where(child >= 0, table[np.maximum(child, 0)], -1)
+        codes = relabel(table, child)
         for (label, p), new in extra.items():
             codes[(child == label) & (parent == p)] = new
         self._codes[rank] = codes
@@ -259,7 +260,7 @@ class Taxonomy:
     def lift(self, labels: Any, rank: str, to_rank: str) -> Any:
         """Map label indices of ``rank`` (numpy, or torch on any device) to their ancestors at
         ``to_rank`` (-1 stays -1), as int64 of the same kind and device."""
-        return _lookup(self.ancestors(rank, to_rank), labels)
+        return relabel(self.ancestors(rank, to_rank), labels)
 
     def path(self, rank: str, label: int) -> dict[str, int]:
         """The ancestors of one label at every rank down to ``rank`` (``{rank: index}``, -1 = none)."""
@@ -302,17 +303,6 @@ class Taxonomy:
     def __repr__(self) -> str:
         sizes = ", ".join(f"{r}={self.num_labels(r)}" for r in self.ranks)
         return f"Taxonomy({sizes}, rule={self.rule!r}, conflicts={len(self.conflicts())})"
-
-
-def _lookup(table: np.ndarray, labels: Any) -> Any:
-    """``table[labels]`` with -1 kept, for numpy arrays and torch tensors (on their device)."""
-    if hasattr(labels, "device") and hasattr(labels, "clamp"):
-        import torch
-
-        t = torch.as_tensor(table, device=labels.device)
-        return torch.where(labels >= 0, t[labels.clamp(min=0).long()], -1)
-    labels = np.asarray(labels)
-    return np.where(labels >= 0, table[np.maximum(labels, 0)], -1)
 
 
 _BY_LABEL_SPACE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

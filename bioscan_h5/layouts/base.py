@@ -71,13 +71,9 @@ def rows_in(source: ColumnSource, column: str, values: Iterable[str]) -> np.ndar
 def refuse_unknown_splits(
     table: Table, path: str, column: str, valid: Iterable[str], id_column: str, kind: str = "split"
 ) -> None:
-    """Refuse a row whose split (in ``column``) is not one of ``valid``, or is missing (not a ``kind="partition"``).
-
-    Raises
-    ------
-    MetadataError
-        Naming the file, the first such row, the column and the value.
-    """
+    """Refuse a row whose split (in ``column``) is not one of ``valid``, or is missing (not a
+    ``kind="partition"``): a :class:`MetadataError` naming the file, the first such row, the column
+    and the value."""
     valid = tuple(valid)
     split = table.column(column)
     unknown = sorted(set(split.categories or ()) - set(valid))
@@ -133,13 +129,9 @@ class SourceLayout:
         return os.path.join(self.dataset_dir(root), fmt.STORE_DIRNAME)
 
     def store_path(self, root: str, *name: Any, **kinds: Any) -> str:
-        """Where ``bioscan-h5 build`` writes a store of this root by default.
-
-        ``name`` and ``kinds`` are the arguments of :func:`~bioscan_h5.format.store_filename`
-        after ``dataset`` (``image_package``, ``image_size``, then ``fit``, ``pixels``,
-        ``jpeg_quality``). A DNA-only dataset has one store per root
-        (:func:`~bioscan_h5.format.dna_store_filename`), whatever they are.
-        """
+        """Where ``bioscan-h5 build`` writes a store of this root by default (``name`` and ``kinds``:
+        the arguments of :func:`~bioscan_h5.format.store_filename` after ``dataset``; a DNA-only
+        dataset has one store per root, :func:`~bioscan_h5.format.dna_store_filename`)."""
         if not self.schema.has_images:
             return os.path.join(self.store_dir(root), fmt.dna_store_filename(self.name))
         return os.path.join(self.store_dir(root), fmt.store_filename(self.name, *name, **kinds))

@@ -121,13 +121,8 @@ PARTITIONING_VERSIONS = (*BIOSCAN1M_PARTITIONINGS, "clibd")
 
 
 def check_partitioning_version(partitioning_version: str) -> str:
-    """The partitioning version in lower case, if it is one of :data:`PARTITIONING_VERSIONS`.
-
-    Raises
-    ------
-    InvalidArgumentError
-        Otherwise, listing the valid versions (the peer's message).
-    """
+    """The partitioning version in lower case, if it is one of :data:`PARTITIONING_VERSIONS`
+    (else :class:`InvalidArgumentError` listing them, the peer's message)."""
     pv = partitioning_version.lower() if isinstance(partitioning_version, str) else partitioning_version
     if pv not in PARTITIONING_VERSIONS:
         raise InvalidArgumentError(
@@ -361,8 +356,8 @@ class Bioscan1MLayout(SourceLayout):
         if pv != "clibd":
             return rows_in(source, pv, explode_metasplit_1m(split, pv, verify=True))
         split = CLIBD_SPLIT_ALIASES.get(split, split)
+        where = getattr(source, "path", "the store")
         if not source.partition_names:
-            where = getattr(source, "path", "the store")
             raise InvalidArgumentError(
                 f"clibd partitioning requested, but {where!r} holds no CLIBD partition files."
                 " Put CLIBD_partitioning/ beside the metadata TSV and rebuild the store with --overwrite."
@@ -376,7 +371,6 @@ class Bioscan1MLayout(SourceLayout):
             )
         rows = source.partition(split)
         if rows is None:  # a union file (the ten base files are required at build time)
-            where = getattr(source, "path", "the store")
             raise SourceFileNotFoundError(
                 f"The CLIBD partition file {split + '.txt'!r} was not in {CLIBD_DIRNAME}/ when {where!r} was"
                 f" built. Put it there (it comes with CLIBD_partitioning.zip) and rebuild the store with"

@@ -14,13 +14,8 @@ _BAD_PARTS = {"", ".", ".."}
 
 
 def check_path_component(path: str, value: str, row: int, column: str, id_value: str) -> None:
-    """Refuse a metadata value that would address a file outside its folder.
-
-    Raises
-    ------
-    MetadataError
-        Naming the metadata file ``path``, the row, the column and the value.
-    """
+    """Refuse a metadata value that would address a file outside its folder: a :class:`MetadataError`
+    naming the metadata file ``path``, the row, the column and the value."""
     if value in _BAD_PARTS or "/" in value or "\\" in value or "\x00" in value or os.path.isabs(value):
         raise metadata_error(
             path,

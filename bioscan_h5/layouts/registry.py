@@ -20,13 +20,7 @@ SCHEMAS: dict[str, DatasetSchema] = {name: layout.schema for name, layout in LAY
 
 
 def get_layout(dataset: str) -> SourceLayout:
-    """The layout of a dataset.
-
-    Raises
-    ------
-    InvalidArgumentError
-        An unknown dataset name, listing the valid ones.
-    """
+    """The layout of a dataset (:class:`InvalidArgumentError` listing the valid names otherwise)."""
     try:
         return LAYOUTS[dataset]
     except KeyError:

@@ -42,33 +42,20 @@ def random_resized_crop_boxes(
     ratio: tuple[float, float] = (3 / 4, 4 / 3),
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """Draw ``n`` independent RandomResizedCrop boxes on a ``height x width`` image.
+    """Draw ``n`` independent RandomResizedCrop boxes on a ``height x width`` image: int64 ``(n, 4)``,
+    ``top, left, height, width`` per sample, on the generator's device.
 
-    The rule is torchvision's ``RandomResizedCrop.get_params``: up to 10 attempts, each an
-    area fraction uniform in ``scale`` and an aspect ratio (width / height) log-uniform in
-    ``ratio``, ``w = round(sqrt(area * ratio))``, ``h = round(sqrt(area / ratio))``; the
-    first attempt that fits is placed uniformly at random; when none fits, the centre crop
-    of the largest box whose ratio is ``ratio`` clamped to the image's. Every sample draws
-    all its attempts up front (four random numbers per attempt), whatever fits.
+    torchvision's ``RandomResizedCrop.get_params`` rule (10 attempts, then the centre-crop
+    fallback); every sample draws all its attempts up front (four random numbers each).
 
     Parameters
     ----------
-    n : int
-        Number of boxes (the batch size).
-    height, width : int
-        Size of the input images in pixels.
-    scale : tuple of float, default (0.08, 1.0)
-        Range of the crop's area as a fraction of the image's.
-    ratio : tuple of float, default (3/4, 4/3)
-        Range of the crop's aspect ratio, width / height.
+    n, height, width : int
+        Number of boxes (the batch size); size of the input images in pixels.
+    scale, ratio : tuple of float, default (0.08, 1.0) and (3/4, 4/3)
+        Ranges of the crop's area (a fraction of the image's) and aspect ratio (width / height).
     generator : torch.Generator, optional
-        The source of randomness (seed it for reproducible boxes). The draws happen on its
-        device; ``None`` uses torch's default CPU generator.
-
-    Returns
-    -------
-    torch.Tensor
-        int64 ``(n, 4)``: ``top, left, height, width`` per sample, on the generator's device.
+        The draws happen on its device; ``None`` uses torch's default CPU generator.
     """
     device = generator.device if generator is not None else torch.device("cpu")
     low, high = check_range("scale", scale)
@@ -102,12 +89,6 @@ def _fallback_box(height: int, width: int, ratio: tuple[float, float]) -> tuple[
 
 
 def center_crop_offset(height: int, width: int, size: tuple[int, int]) -> tuple[int, int]:
-    """``(top, left)`` of torchvision's ``center_crop`` of ``size`` on a ``height x width`` image.
-
-    Parameters
-    ----------
-    height, width : int
-    size : tuple of int
-        ``(crop_height, crop_width)``, at most the image's size.
-    """
+    """``(top, left)`` of torchvision's ``center_crop`` of ``size`` (``(crop_height, crop_width)``,
+    at most the image's) on a ``height x width`` image."""
     return int(round((height - size[0]) / 2.0)), int(round((width - size[1]) / 2.0))

@@ -73,12 +73,11 @@ def resized_crop_cpu(
     """:func:`~bioscan_h5.transforms.resized_crop` for uint8 images on the CPU, one sample at a time.
 
     Sample ``b`` is torchvision's uint8 ``resized_crop(images[b], *boxes[b], size, antialias=True)``
-    (rounded to uint8 levels exactly as torchvision rounds them), mirrored where ``flip[b]``, then
-    ``x * (1 / 255 / std) + (-mean / std)`` in float32, rounded to ``dtype`` (``torch.float32`` or
-    ``torch.bfloat16``). It is written into ``out`` (a channels-last ``(B, C, height, width)``
-    tensor of ``dtype``, e.g. from an :class:`OutputPool`) or a new tensor, and returned. Images
-    that are not uint8 on the CPU (any memory format; channels-last is fastest), another ``dtype``
-    or an ``out`` that does not fit raise :class:`InvalidArgumentError`.
+    exactly, mirrored where ``flip[b]``, normalised in float32 and rounded to ``dtype``
+    (``torch.float32`` or ``torch.bfloat16``), written into ``out`` (a channels-last
+    ``(B, C, height, width)`` tensor of ``dtype``, e.g. from an :class:`OutputPool`) or a new
+    tensor. Other images (uint8 on the CPU only), dtypes, or an ``out`` that does not fit raise
+    :class:`InvalidArgumentError`.
     """
     out_h, out_w = check_size("size", size)
     if images.dtype != torch.uint8 or images.device.type != "cpu" or dtype not in CPU_DTYPES:

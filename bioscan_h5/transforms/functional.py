@@ -76,11 +76,11 @@ def resized_crop(
     std: Channels | None = None,
     dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
-    """Crop every image to its own box, resize it to ``size`` (bilinear, antialiased), normalise.
+    """Crop every image to its own box, resize it to ``size`` (bilinear, antialiased), normalise:
+    ``(B, C, height, width)`` of ``dtype``, channels-last.
 
     Sample ``b`` is torchvision's ``resized_crop(images[b], *boxes[b], size, antialias=True)``
-    (up to float rounding), mirrored left-right where ``flip[b]``, as
-    ``(x / 255 - mean) / std`` for uint8 input (``(x - mean) / std`` for floating input).
+    (up to float rounding), mirrored left-right where ``flip[b]``.
 
     Parameters
     ----------
@@ -93,14 +93,9 @@ def resized_crop(
     flip : torch.Tensor, optional
         bool ``(B,)``: mirror these samples left to right.
     mean, std : tensor or sequence of float, optional
-        One value per channel, in [0, 1] units; default no normalisation (0 and 1).
+        One value per channel, in [0, 1] units: ``(x / 255 - mean) / std`` for uint8 input,
+        ``(x - mean) / std`` for floating input; default no normalisation (0 and 1).
     dtype : torch.dtype, default torch.float32
-        Output dtype, e.g. ``torch.bfloat16``.
-
-    Returns
-    -------
-    torch.Tensor
-        ``(B, C, height, width)`` of ``dtype``, channels-last.
     """
     out_h, out_w = check_size("size", size)
     scale, shift = affine(images, mean, std)
@@ -121,21 +116,15 @@ def resize_center_crop(
     std: Channels | None = None,
     dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
-    """torchvision's ``Resize(resize)`` (antialiased) then ``CenterCrop(size)``, on a batch, normalised.
+    """torchvision's ``Resize(resize)`` (antialiased) then ``CenterCrop(size)``, on a batch, normalised
+    (the output of :func:`resized_crop`).
 
     Parameters
     ----------
-    images, mean, std, dtype
-        As in :func:`resized_crop`.
-    size : int or tuple of int
-        Crop ``(height, width)``; an int means a square.
+    images, size, mean, std, dtype
+        As in :func:`resized_crop` (``size``: the crop).
     resize : int
         Length of the shorter side after resizing (the longer one keeps the aspect ratio).
-
-    Returns
-    -------
-    torch.Tensor
-        ``(B, C, height, width)`` of ``dtype``, channels-last.
 
     Raises
     ------

@@ -61,8 +61,7 @@ class BatchTransform(torch.nn.Module):
         self.key = key
 
     def forward(self, batch: Mapping[str, Any] | torch.Tensor) -> dict[str, object] | torch.Tensor:
-        """Transform a batch from :func:`~bioscan_h5.batch_loader` (a shallow copy of the dict with its
-        ``key`` entry transformed) or uint8/floating ``(B, C, H, W)`` images (the transformed tensor)."""
+        """Transform a batch dict (a shallow copy, ``key`` transformed) or ``(B, C, H, W)`` images."""
         if isinstance(batch, torch.Tensor):
             return self.images(batch)
         if not isinstance(batch, Mapping) or self.key not in batch:
@@ -83,41 +82,31 @@ class BatchTransform(torch.nn.Module):
 class TrainTransform(BatchTransform):
     """RandomResizedCrop, random horizontal flip and normalisation, with parameters per sample.
 
-    Each sample gets its own box, drawn with torchvision's ``RandomResizedCrop`` rule
-    (:func:`~bioscan_h5.transforms.random_resized_crop_boxes`), and its own flip: the same
-    draws on either path, which depends on where the images are:
-
-    - uint8 images on the CPU, float32 or bfloat16 output (what :func:`~bioscan_h5.batch_loader`
-      gathers): torchvision's uint8 ``resized_crop(..., antialias=True)`` pixel for pixel, then
-      normalised in one pass (:func:`~bioscan_h5.transforms.cpu.resized_crop_cpu`) into output
-      batches reused once nothing refers to them (:class:`~bioscan_h5.transforms.cpu.OutputPool`),
-      so a batch, slice or array of it that you keep is never overwritten. With
-      ``BIOSCAN_H5_DISABLE_JIT=1`` the batched path runs instead;
-    - anywhere else (a GPU; floating images): torchvision's float ``resized_crop(...,
-      antialias=True)`` up to float rounding, as two batched matrix products
-      (:func:`~bioscan_h5.transforms.resized_crop`).
+    Each sample gets its own box (torchvision's ``RandomResizedCrop`` rule,
+    :func:`~bioscan_h5.transforms.random_resized_crop_boxes`) and flip. uint8 images on the CPU
+    with float32/bfloat16 output match torchvision's uint8 ``resized_crop(..., antialias=True)``
+    pixel for pixel (:func:`~bioscan_h5.transforms.cpu.resized_crop_cpu`; the batched path with
+    ``BIOSCAN_H5_DISABLE_JIT=1``); other input (a GPU, floating images) matches its float
+    ``resized_crop`` up to rounding (:func:`~bioscan_h5.transforms.resized_crop`). A CPU output
+    batch is reused only once nothing refers to it (:class:`~bioscan_h5.transforms.cpu.OutputPool`).
 
     Parameters
     ----------
     size : int or tuple of int, default 224
-        Output ``(height, width)``; an int means a square.
+        As in :class:`BatchTransform`.
     scale : tuple of float, default (0.08, 1.0)
         Range of the crop's area as a fraction of the image's.
     ratio : tuple of float, default (3/4, 4/3)
         Range of the crop's aspect ratio (width / height), sampled log-uniformly.
     flip : float, default 0.5
         Probability that a sample is mirrored left to right.
-    mean, std : tensor or sequence of float, default BIOSCAN-5M's ``RGB_MEAN``, ``RGB_STDEV``
-        Per-channel normalisation in [0, 1] units.
-    dtype : torch.dtype, default torch.float32
-        Output dtype (``torch.bfloat16`` for mixed-precision training).
+    mean, std, dtype, key
+        As in :class:`BatchTransform`; default BIOSCAN-5M's ``RGB_MEAN`` and ``RGB_STDEV``,
+        ``torch.float32`` and ``"image"``.
     generator : torch.Generator, optional
-        The randomness of boxes and flips; seed it for reproducible batches. ``None`` uses
-        torch's default generator (seeded by ``torch.manual_seed``, and differently in each
-        DataLoader worker process). A generator given here is copied into each worker
-        process, so workers would repeat one another's draws: there, leave it ``None``.
-    key : str, default "image"
-        The entry of a batch dict that holds the images.
+        The randomness of boxes and flips. ``None`` uses torch's default generator (different
+        in each DataLoader worker); a generator given here is copied into each worker, which
+        would then repeat one another's draws.
 
     Examples
     --------
@@ -181,8 +170,7 @@ class EvalTransform(BatchTransform):
     size : int or tuple of int, default 224
         Crop ``(height, width)``; an int means a square.
     resize : int, optional
-        Shorter side after resizing; default ``256 * max(size) // 224`` (the recipes' 256 for
-        224, i.e. a crop of 87.5%).
+        Shorter side after resizing; default ``256 * max(size) // 224`` (256 for 224).
     mean, std, dtype, key
         As in :class:`TrainTransform`.
     """

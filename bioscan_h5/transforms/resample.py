@@ -28,13 +28,8 @@ def axis_weights(
     Each sample's box ``[start, start + length)`` (int64 ``(B,)`` each) on an axis of ``size``
     inputs is resized to ``resized`` outputs (default ``out``), of which outputs ``offset ..
     offset + out - 1`` are kept (a centre crop after a resize), as torch's antialiased bilinear
-    ``interpolate`` computes them (``align_corners=False``).
-
-    Returns
-    -------
-    torch.Tensor
-        float32 ``(B, out, size)`` on ``start``'s device; each row sums to 1 and is zero
-        outside its sample's box.
+    ``interpolate`` computes them (``align_corners=False``): float32 ``(B, out, size)`` on
+    ``start``'s device, each row summing to 1 and zero outside its sample's box.
     """
     resized = out if resized is None else resized
     device = start.device
