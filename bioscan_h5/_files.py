@@ -10,7 +10,18 @@ from collections.abc import Callable
 
 from .errors import InsufficientSpaceError
 
-__all__ = ["copy_range", "copy_sparse", "fsync_dir", "fsync_path", "pwrite_all", "require_free_space"]
+__all__ = [
+    "NO_SPACE_ERRNOS",
+    "copy_range",
+    "copy_sparse",
+    "fsync_dir",
+    "fsync_path",
+    "pwrite_all",
+    "require_free_space",
+]
+
+#: The errors of a write that found no room: a full disk, the file-size limit, the disk quota.
+NO_SPACE_ERRNOS = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 
 _STEP = 1 << 30
 

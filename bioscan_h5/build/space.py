@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import resource
 from collections.abc import Iterator
 
-from .._files import require_free_space
+from .._files import NO_SPACE_ERRNOS, require_free_space
 from ..errors import BioscanH5Error, InsufficientSpaceError
 from ..pixels import codec
 from .config import BuildConfig
@@ -16,7 +15,6 @@ from .config import BuildConfig
 __all__ = ["check_file_size_limit", "check_space", "estimate_bytes", "human", "space_errors"]
 
 #: errno values that mean "no room for the file": disk full, file-size limit, quota.
-_NO_SPACE = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 
 
 def estimate_bytes(cfg: BuildConfig, n_rows: int, n_images: int | None) -> int:
@@ -80,7 +78,7 @@ def space_errors(store: str, what: str = "", then: str = "; the work done so far
     try:
         yield
     except OSError as exc:
-        if isinstance(exc, BioscanH5Error) or exc.errno not in _NO_SPACE:
+        if isinstance(exc, BioscanH5Error) or exc.errno not in NO_SPACE_ERRNOS:
             raise
         where = f" {exc.filename!r}" if exc.filename else f" beside {store!r}"
         raise InsufficientSpaceError(

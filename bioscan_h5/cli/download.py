@@ -72,8 +72,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def _download_splits(dataset: str, splits: str) -> str:
-    """The splits to download, checked with the builder's rules (BIOSCAN-1M: all, since its image
-    archives hold every split and the download engine does not read a ``<partitioning>:`` prefix)."""
+    """The splits to download, checked with the builder's rules (BIOSCAN-1M: all, since each of its
+    image archives holds every split)."""
     try:
         checked_splits(dataset, splits)
     except InvalidArgumentError as exc:

@@ -6,7 +6,6 @@ The module-level settings (:data:`RETRY_DELAYS`, :data:`DEADLINE_BASE_S`, :data:
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import http.client
 import os
@@ -17,7 +16,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from .._files import require_free_space
+from .._files import NO_SPACE_ERRNOS, require_free_space
 from ..errors import DownloadChecksumError, DownloadError, InsufficientSpaceError
 from .network import (
     BYTE_BAR,
@@ -38,7 +37,6 @@ __all__ = ["CHUNK_SIZE", "PART_SUFFIX", "RETRY_DELAYS", "check_disk_space", "fet
 RETRY_DELAYS: tuple[float, ...] = (2.0, 10.0, 30.0)
 #: Bytes read or written at a time.
 CHUNK_SIZE = 1 << 20
-_NO_SPACE = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 #: Suffix of an unfinished transfer, resumed with HTTP ``Range``.
 PART_SUFFIX = ".part"
 #: Seconds every archive may take, whatever its size (connection set-up, retries, small files).
@@ -253,7 +251,7 @@ class _Transfer:
                 try:
                     fh.write(chunk)
                 except OSError as exc:
-                    if exc.errno not in _NO_SPACE:
+                    if exc.errno not in NO_SPACE_ERRNOS:
                         raise
                     raise InsufficientSpaceError(
                         f"Writing {self.part!r} failed: {os.strerror(exc.errno)}. Free some space and run the"
