@@ -91,6 +91,30 @@ def test_rerun_is_up_to_date_and_touches_nothing(sample_root_5m, build_store, tm
     assert tree(tmp_path) == before
 
 
+def test_a_build_outside_the_main_thread(sample_root_5m, build_store, tmp_path, assert_stores_equal):
+    """A build started from a worker thread (a notebook's executor, a job runner) writes the same store.
+
+    Signal handlers can only be set from the main thread: a build used to fail there with
+    ``ValueError('signal only works in main thread ...')``.
+    """
+    import threading
+
+    results, errors = [], []
+
+    def run() -> None:
+        try:
+            results.append(build_store(sample_root_5m, image_size=16, out=tmp_path / "t.h5", workers=1))
+        except Exception as exc:  # reported by the assertion below
+            errors.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    assert errors == [] and results[0].n_rows > 0
+    build_store(sample_root_5m, image_size=16, out=tmp_path / "m.h5", workers=1)
+    assert_stores_equal(tmp_path / "t.h5", tmp_path / "m.h5")
+
+
 def test_a_format_1_store_is_not_extended_or_called_up_to_date(sample_root_5m, build_store, tmp_path):
     """Building over a store this package no longer reads asks for ``--overwrite`` (and then rebuilds)."""
     import h5py
