@@ -32,18 +32,9 @@ class CharTokenizer(Tokenizer):
 
     Parameters
     ----------
-    alphabet : str
-        Letters with ids of their own, upper case, in id order after ``specials``.
-    max_len : int
-        Letters (= tokens) per sequence.
-    specials : sequence of str
-        Tokens with the first ids (the default ``("P",)`` puts ``P`` at 0).
-    pad : str
-        One of ``specials`` (a padding token) or a letter (e.g. ``"N"``, mapped like a real letter).
-    unknown : str
-        A letter of ``alphabet`` or one of ``specials``.
-    padding_side, name, uppercase
-        As in :class:`Tokenizer`.
+    alphabet, max_len, specials, pad, unknown, padding_side, name, uppercase
+        As in :class:`Tokenizer`; ``max_len`` letters are ``max_len`` tokens, and the default
+        ``specials`` ``("P",)`` puts ``P`` at 0.
 
     Examples
     --------
@@ -84,18 +75,10 @@ class KmerTokenizer(Tokenizer):
 
     Parameters
     ----------
-    k : int
-        Letters per k-mer.
-    stride : int or None
-        Step between k-mers; None means ``k`` (non-overlapping).
-    max_len, alphabet, specials, padding_side, uppercase
-        As in :class:`Tokenizer`.
-    unknown : str
-        One of ``specials``.
-    pad : str
-        The padding letter.
-    prefix : str or None
-        One of ``specials`` to prepend (CLIBD prepends ``<MASK>``).
+    k, stride, max_len, alphabet, specials, prefix, padding_side, uppercase
+        As in :class:`Tokenizer` (CLIBD's ``prefix`` is ``<MASK>``).
+    unknown, pad : str
+        One of ``specials``; the padding letter.
     name : str or None
         Defaults to ``"kmer{k}"``.
 
@@ -166,10 +149,6 @@ def clibd_tokenizer(*, uppercase: bool = False) -> KmerTokenizer:
     ----------
     uppercase : bool, default=False
         Count lower-case letters as upper case (CLIBD makes such a 5-mer ``<UNK>``).
-
-    Returns
-    -------
-    KmerTokenizer
     """
     specials = ("<MASK>", "<CLS>", "<UNK>")
     return KmerTokenizer(
@@ -187,10 +166,6 @@ def barcodemamba_tokenizer(*, uppercase: bool = False) -> CharTokenizer:
     ----------
     uppercase : bool, default=False
         Count lower-case letters as upper case (BarcodeMamba makes them ``[UNK]``).
-
-    Returns
-    -------
-    CharTokenizer
     """
     specials = ("[MASK]", "[SEP]", "[UNK]")
     return CharTokenizer(

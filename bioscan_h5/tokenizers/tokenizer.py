@@ -147,10 +147,8 @@ class Tokenizer:
     ----------
     alphabet : str
         The letters that have ids of their own, upper case, each once (e.g. ``"ACGT"``).
-    k : int
-        Letters per token.
-    stride : int or None
-        Step between windows; ``None`` means ``k`` (non-overlapping).
+    k, stride : int
+        Letters per token, and step between windows (``stride=None`` means ``k``, non-overlapping).
     max_len : int
         Letters kept: sequences are truncated or padded to this many before windowing.
     specials : sequence of str
@@ -179,7 +177,7 @@ class Tokenizer:
         ``T``, the number of token ids produced per sequence.
     """
 
-    #: Settings a subclass's constructor fixes: not in ``repr``, not passed back by :meth:`from_config`.
+    #: Settings a subclass's constructor fixes (left out of ``repr`` and :meth:`from_config`).
     _implied: tuple[str, ...] = ()
     strip_trailing_n = random_offset = False  #: sequence options (:meth:`with_options`)
 
@@ -358,15 +356,8 @@ class Tokenizer:
     def encode_batch(self, codes: np.ndarray, lengths: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """Tokenize a block of stored barcodes into tensors (one kernel call).
 
-        Parameters
-        ----------
-        codes, lengths : numpy.ndarray
-            As in :meth:`encode_batch_numpy`.
-
-        Returns
-        -------
-        tokens : torch.LongTensor, shape (N, T)
-        attention_mask : torch.LongTensor, shape (N, T)
+        ``codes`` and ``lengths`` are as in :meth:`encode_batch_numpy`; returns ``tokens`` and
+        ``attention_mask``, LongTensors of shape ``(N, T)``.
         """
         return self._encode_tensors(codes, lengths)
 
@@ -383,17 +374,8 @@ class Tokenizer:
         return self.encode_codes_with_mask(codes_row, length)[0]
 
     def encode_codes_with_mask(self, codes_row: np.ndarray, length: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Token ids and attention mask of one stored barcode row.
-
-        Parameters
-        ----------
-        codes_row : numpy.ndarray of uint8, shape (L,)
-        length : int
-
-        Returns
-        -------
-        tokens, attention_mask : torch.LongTensor, shape (T,)
-        """
+        """Token ids and attention mask (LongTensors of shape ``(T,)``) of one stored barcode
+        row; ``codes_row`` and ``length`` as in :meth:`encode_codes`."""
         if np.ndim(codes_row) != 1:
             raise ValueError(f"codes_row must be one row (shape (L,)), got shape {np.shape(codes_row)!r}")
         tokens, mask = self._encode_tensors(codes_row, length)
