@@ -71,8 +71,7 @@ def open_store(
 #: Arrays up to this size are read into memory by :meth:`Store.array`; larger ones are mapped.
 IN_MEMORY_BYTES = 64 << 20
 
-#: The caches a store makes from its open file, dropped (with every cached property) when it is
-#: opened again.
+#: The caches a store makes from its open file, dropped (with every cached property) on a reopen.
 _CACHES = ("_maps", "_raw", "_columns", "_checksums", "_kinds", "_tokens_checked")
 
 
@@ -279,12 +278,7 @@ class Store(ChecksumAccess):
         }
 
     def __setstate__(self, state: dict) -> None:
-        Store.__init__(
-            self,
-            state["path"],
-            allow_incomplete=state["allow_incomplete"],
-            verify_reads=state.get("verify_reads", False),
-        )
+        Store.__init__(self, **state)
 
     def __len__(self) -> int:
         return self.n_rows
@@ -389,10 +383,8 @@ class Store(ChecksumAccess):
     @cached_property
     @reads("the whole-barcode lengths")
     def longest_barcode(self) -> int:
-        """The length of the longest barcode in the metadata file (0 if none).
-
-        It sets the width of whole-barcode batches, so ``/dna/full_lengths`` is checked against the letters held.
-        """
+        """The length of the longest barcode in the metadata file (0 if none), checked against
+        the letters held (it sets the width of whole-barcode batches)."""
         full = np.asarray(self.dna_full_lengths, dtype=np.int64)
         tail = self.dna_tail
         if tail is not None and len(full):
@@ -411,8 +403,7 @@ class Store(ChecksumAccess):
         """Barcodes of ``rows`` as uint8 ASCII codes (0-padded) and int64 lengths (-1: missing).
 
         Cut to ``max_nucleotides`` (None: whole) where the store holds the letters
-        (:attr:`full_barcodes`), else at the stored width. The codes' width depends on the
-        store and ``max_nucleotides`` only, so every batch of a dataset has the same shape.
+        (:attr:`full_barcodes`), else at the stored width; every batch has the same width.
         """
         rows = np.asarray(rows, dtype=np.int64)
         fixed = int(self.dna_codes.shape[1])
