@@ -225,10 +225,8 @@ class StoreDataset(PeerAttributes, torch.utils.data.Dataset):
         return taxonomy_of(self.label_space)
 
     def label_indices(self, rank: str) -> np.ndarray:
-        """The label index of every sample at ``rank`` (int64, ``-1`` = missing).
-
-        The indices of targets with ``target_type=rank``, for any rank the store holds.
-        """
+        """The label index of every sample at ``rank`` (int64, ``-1`` = missing), as targets with
+        ``target_type=rank`` hold them, for any rank the store holds."""
         return self.label_space.codes(self.target_rank(rank), self._rows)
 
     @property
@@ -244,20 +242,13 @@ class StoreDataset(PeerAttributes, torch.utils.data.Dataset):
         return cols[0] if len(cols) == 1 else np.stack(cols, axis=1)
 
     def target_rank(self, rank: str | None = None) -> str:
-        """``rank`` as the store names it (an alias such as ``"uri"`` resolved).
-
-        Parameters
-        ----------
-        rank : str, optional
-            By default the single ``target_type`` (:class:`InvalidArgumentError` if there are several).
-        """
+        """``rank`` as the store names it (an alias such as ``"uri"`` resolved); by default the
+        single ``target_type`` (:class:`InvalidArgumentError` if there are several)."""
         return resolve_column(rank, self.options.target_type, self.rank_aliases)
 
     def num_classes(self, rank: str | None = None) -> int:
-        """The number of label indices at ``rank`` (by default the single ``target_type``).
-
-        A classifier's output width: labels absent from this split count too.
-        """
+        """The number of label indices at ``rank`` (by default the single ``target_type``): a
+        classifier's output width, labels absent from this split included."""
         return len(self.label_space.vocab(self.target_rank(rank)))
 
     def class_counts(self, rank: str | None = None) -> np.ndarray:
@@ -298,20 +289,16 @@ class StoreDataset(PeerAttributes, torch.utils.data.Dataset):
         return self._metadata
 
     def file_metadata(self):
-        """The selected rows with every column of the metadata file, as a pandas DataFrame.
-
-        As the peer's ``load_*_metadata`` returns them (dtypes, ``<label>_index`` columns).
-        """
+        """The selected rows with every column of the metadata file, as a pandas DataFrame, as the
+        peer's ``load_*_metadata`` returns them (dtypes, ``<label>_index`` columns)."""
         return self._peer_frame(every_column=True)
 
     @classmethod
     def store_file_metadata(
         cls: Any, store, split: str | None, max_nucleotides: int | None, reduce_repeated_barcodes: bool
     ):
-        """:meth:`file_metadata` of a store's split: what the ``load_*_metadata`` functions return.
-
-        ``cls`` is a dataset class (typed ``Any``: this base class has no constructor).
-        """
+        """:meth:`file_metadata` of a store's split: what the ``load_*_metadata`` functions return
+        (``cls`` is typed ``Any``: this base class has no constructor)."""
         ds = cls(
             None,
             split=split if split is not None else "all",
@@ -333,15 +320,8 @@ class StoreDataset(PeerAttributes, torch.utils.data.Dataset):
     def index2label(self, index, column: str | None = None):
         """Convert target index (or indices) to text label(s); negative indices map to ``""``.
 
-        Parameters
-        ----------
-        index : int or array_like of int
-        column : str, optional
-            The rank; by default the single ``target_type``.
-
-        Returns
-        -------
-        str or numpy.ndarray of object
+        ``column`` is the rank (by default the single ``target_type``); an array of indices gives
+        an object array of labels.
         """
         return self.label_space.index2label(index, self.target_rank(column))
 
