@@ -445,12 +445,10 @@ class Store(ChecksumAccess):
         from ..barcode_codes import decode_barcodes
 
         rows = np.arange(self.n_rows) if rows is None else np.asarray(rows)
-        if whole:
-            return decode_barcodes(*self.barcode_codes(rows, max_nucleotides))
-        lengths = np.array(self.dna_lengths[rows])
-        if max_nucleotides is not None:
-            lengths = np.where(lengths > max_nucleotides, max_nucleotides, lengths)
-        return decode_barcodes(self.dna_codes[rows], lengths)
+        if not whole:  # no wider than the stored codes
+            fixed = int(self.dna_codes.shape[1])
+            max_nucleotides = fixed if max_nucleotides is None else min(max_nucleotides, fixed)
+        return decode_barcodes(*self.barcode_codes(rows, max_nucleotides))
 
     # ------------------------------------------------------------ raw arrays
     @reads(lambda self, name: f"dataset {name!r}")
