@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import stat
@@ -24,13 +25,13 @@ from ..errors import (
     StoreChangedError,
     StoreFormatError,
     StoreNotFoundError,
+    damage_error,
     damage_reported,
     out_of_descriptors,
 )
 from ..format import ImageStatus, Kind
 from ..layouts import get_layout
 from ..pixels import PixelCodec, codec_of
-from .damage import reads
 from .ranges import check_codes, check_lengths, check_offsets, check_rows, check_status, check_tokens
 from .summary import store_info
 from .tables import LazyMapping, to_frame
@@ -66,6 +67,29 @@ def open_store(
         The build has not finished.
     """
     return Store(path, allow_incomplete=allow_incomplete, verify_reads=verify_reads)
+
+
+def reads(what):
+    """Decorator for a store reader method: damage in the file becomes a :class:`StoreFormatError`.
+
+    ``what`` is a description, or a callable ``(self, *args) -> description`` (only called on
+    failure: the decorated readers are on per-sample paths).
+    """
+
+    def decorate(fn):
+        @functools.wraps(fn)
+        def wrapper(self, *args, **kwargs):
+            try:
+                return fn(self, *args, **kwargs)
+            except Exception as exc:
+                err = damage_error(self.path, what(self, *args, **kwargs) if callable(what) else what, exc)
+                if err is None:
+                    raise
+                raise err from exc
+
+        return wrapper
+
+    return decorate
 
 
 #: Arrays up to this size are read into memory by :meth:`Store.array`; larger ones are mapped.
