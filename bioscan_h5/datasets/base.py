@@ -35,6 +35,18 @@ __all__ = ["FULL_RESOLUTION_PACKAGES", "ImageStoreDataset", "StoreDataset"]
 FULL_RESOLUTION_PACKAGES = ("original_full", "cropped")
 
 
+def _option(name: str, settable: bool = False) -> property:
+    """The peer's attribute ``name``: a view of ``options.<name>`` (assignable where ``settable``)."""
+
+    def get(self):
+        return getattr(self.options, name)
+
+    def set_(self, value) -> None:
+        self._set_option(**{name: value})
+
+    return property(get, set_ if settable else None, doc=f"The ``{name}`` option (the peer's attribute).")
+
+
 class PeerAttributes:
     """The peer's option attributes (``ds.modality``, ...), views of ``options``.
 
@@ -60,37 +72,12 @@ class PeerAttributes:
         """The target ranks, as a list (the peer's attribute)."""
         return list(self.options.target_type)
 
-    @property
-    def target_format(self) -> str:
-        return self.options.target_format
-
-    @property
-    def output_format(self) -> str:
-        return self.options.output_format
-
-    @property
-    def reduce_repeated_barcodes(self) -> bool:
-        return self.options.reduce_repeated_barcodes
-
-    @property
-    def max_nucleotides(self) -> int | None:
-        return self.options.max_nucleotides
-
-    @property
-    def dna_transform(self):
-        return self.options.dna_transform
-
-    @dna_transform.setter
-    def dna_transform(self, value) -> None:
-        self._set_option(dna_transform=value)
-
-    @property
-    def target_transform(self):
-        return self.options.target_transform
-
-    @target_transform.setter
-    def target_transform(self, value) -> None:
-        self._set_option(target_transform=value)
+    target_format = _option("target_format")
+    output_format = _option("output_format")
+    reduce_repeated_barcodes = _option("reduce_repeated_barcodes")
+    max_nucleotides = _option("max_nucleotides")
+    dna_transform = _option("dna_transform", settable=True)
+    target_transform = _option("target_transform", settable=True)
 
 
 class StoreDataset(PeerAttributes, torch.utils.data.Dataset):
@@ -352,14 +339,5 @@ class StoreDataset(PeerAttributes, torch.utils.data.Dataset):
 class ImageStoreDataset(StoreDataset):
     """A dataset with images (BIOSCAN-5M, BIOSCAN-1M): the peer's image attributes too."""
 
-    @property
-    def image_package(self) -> str:
-        return self.options.image_package
-
-    @property
-    def transform(self):
-        return self.options.transform
-
-    @transform.setter
-    def transform(self, value) -> None:
-        self._set_option(transform=value)
+    image_package = _option("image_package")
+    transform = _option("transform", settable=True)

@@ -239,11 +239,8 @@ class Store(ChecksumAccess):
             # A fork or a reopen after close(): validated as at first. Extending a store renames
             # a new file over it, so nothing made from the old one is kept.
             f, header = _open_validated(self.path, self.allow_incomplete)
-            if (header.dataset, header.n_rows, header.image_size) != (
-                self.dataset,
-                self.n_rows,
-                self.image_size,
-            ):
+            was = (self.dataset, self.n_rows, self.image_size)
+            if (header.dataset, header.n_rows, header.image_size) != was:
                 f.close()
                 raise StoreFormatError(
                     f"{self.path!r} was replaced by another store ({header.dataset}, {header.n_rows} rows,"
@@ -295,11 +292,7 @@ class Store(ChecksumAccess):
         self.close()
 
     def __getstate__(self) -> dict:
-        return {
-            "path": self.path,
-            "allow_incomplete": self.allow_incomplete,
-            "verify_reads": self.verify_reads,
-        }
+        return {key: getattr(self, key) for key in ("path", "allow_incomplete", "verify_reads")}
 
     def __setstate__(self, state: dict) -> None:
         Store.__init__(self, **state)

@@ -28,6 +28,10 @@ SEQUENCE_OPTIONS = ("strip_trailing_n", "random_offset")
 _REPR_FIELDS: tuple[str, ...] = ("name", "k", "stride", "max_len", "num_tokens", "vocab_size", "alphabet")
 _REPR_FIELDS += ("specials", "pad", "unknown", "prefix", "padding_side", "uppercase")
 
+#: The settings :meth:`Tokenizer.config` records, in order.
+_CONFIG_FIELDS: tuple[str, ...] = ("name", "alphabet", "k", "stride", "max_len", "specials")
+_CONFIG_FIELDS += ("pad", "unknown", "prefix", "padding_side", "uppercase")
+
 #: The classes :meth:`Tokenizer.from_config` rebuilds, by name (see :func:`config_class`).
 _CONFIG_CLASSES: dict[str, type[Tokenizer]] = {}
 
@@ -249,17 +253,7 @@ class Tokenizer:
         """The settings that rebuild this tokenizer with :meth:`from_config` (JSON-friendly)."""
         return {
             "class": type(self).__name__,
-            "name": self.name,
-            "alphabet": self.alphabet,
-            "k": self.k,
-            "stride": self.stride,
-            "max_len": self.max_len,
-            "specials": list(self.specials),
-            "pad": self.pad,
-            "unknown": self.unknown,
-            "prefix": self.prefix,
-            "padding_side": self.padding_side,
-            "uppercase": self.uppercase,
+            **{key: copy.copy(getattr(self, key)) for key in _CONFIG_FIELDS},
             **{key: True for key in SEQUENCE_OPTIONS if getattr(self, key)},
         }
 
