@@ -7,7 +7,7 @@ from __future__ import annotations
 import copy
 import itertools
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -42,25 +42,20 @@ PADDING_SIDES = ("right", "left")
 MAX_KMERS = 1 << 24
 
 
-class TokenizerSettings(NamedTuple):
-    """The settings of a tokenizer (see :class:`~bioscan_h5.tokenizers.Tokenizer`)."""
-
-    alphabet: str
-    k: int
-    stride: int | None
-    max_len: int
-    specials: Sequence[str]
-    pad: str
-    unknown: str
-    prefix: str | None
-    padding_side: str
-
-
-def check_settings(given: TokenizerSettings) -> tuple[TokenizerSettings, list[str]]:
-    """``given`` normalised (``k``, ``stride`` and ``max_len`` ints, ``stride`` None made ``k``,
-    ``specials`` a list of str) and every k-mer of the alphabet in :func:`itertools.product` order;
-    a ValueError names the first setting that is out of range or inconsistent with the others."""
-    alphabet, k, stride, max_len, specials, pad, unknown, prefix, padding_side = given
+def check_settings(
+    alphabet: str,
+    k: int,
+    stride: int | None,
+    max_len: int,
+    specials: Sequence[str],
+    pad: str,
+    unknown: str,
+    prefix: str | None,
+    padding_side: str,
+) -> tuple[int, int, int, list[str], list[str]]:
+    """``k``, ``stride`` (None made ``k``) and ``max_len`` as ints, ``specials`` as a list of str, and
+    every k-mer of the alphabet in :func:`itertools.product` order; a ValueError names the first
+    setting that is out of range or inconsistent with the others."""
     k = int(k)
     stride = k if stride is None else int(stride)
     max_len = int(max_len)
@@ -101,30 +96,27 @@ def check_settings(given: TokenizerSettings) -> tuple[TokenizerSettings, list[st
         raise ValueError(f"unknown must be {valid}, got {unknown!r}")
     if prefix is not None and prefix not in specials:
         raise ValueError(f"prefix must be None or one of specials {specials!r}, got {prefix!r}")
-    checked = TokenizerSettings(alphabet, k, stride, max_len, specials, pad, unknown, prefix, padding_side)
-    return checked, kmers
+    return k, stride, max_len, specials, kmers
 
 
-def tokenize_args(settings: TokenizerSettings, uppercase: bool = False) -> TokenizeArgs:
-    """The kernel's tables and ids for checked tokenizer settings (specials take the first ids);
+def tokenize_args(tok: Tokenizer) -> TokenizeArgs:
+    """The kernel's tables and ids for a tokenizer's checked settings (specials take the first ids);
     with ``uppercase`` a lower-case letter counts as its upper-case letter, else as unknown."""
-    alphabet, k, stride, max_len, specials, pad, unknown, prefix, padding_side = settings
-    assert stride is not None, "tokenize_args takes checked settings (check_settings sets stride)"
-    specials = list(specials)
+    alphabet, specials, pad, unknown, prefix = tok.alphabet, tok.specials, tok.pad, tok.unknown, tok.prefix
     digits = np.full(256, -1, dtype=np.int64)
     if unknown in alphabet:
         digits[:] = alphabet.index(unknown)
     for i, ch in enumerate(alphabet):
         digits[ord(ch)] = i
-        if uppercase:
+        if tok.uppercase:
             digits[ord(ch.lower())] = i
     return TokenizeArgs(
         digits=digits,
         base=len(alphabet),
-        k=k,
-        stride=stride,
-        max_len=max_len,
-        left=padding_side == "left",
+        k=tok.k,
+        stride=tok.stride,
+        max_len=tok.max_len,
+        left=tok.padding_side == "left",
         pad_code=-1 if pad in specials else ord(pad),
         pad_id=specials.index(pad) if pad in specials else -1,
         unk_id=specials.index(unknown) if unknown in specials else -1,
@@ -199,15 +191,10 @@ class Tokenizer:
         name: str = "tokenizer",
         uppercase: bool = False,
     ) -> None:
-        given = TokenizerSettings(alphabet, k, stride, max_len, specials, pad, unknown, prefix, padding_side)
-        settings, kmers = check_settings(given)
+        checked = check_settings(alphabet, k, stride, max_len, specials, pad, unknown, prefix, padding_side)
+        self.k, self.stride, self.max_len, self.specials, kmers = checked
         self.name = str(name)
-        self.alphabet = settings.alphabet
-        self.k = settings.k
-        assert settings.stride is not None, "check_settings sets stride"
-        self.stride: int = settings.stride
-        self.max_len = settings.max_len
-        self.specials = settings.specials
+        self.alphabet = alphabet
         self.pad = pad
         self.unknown = unknown
         self.prefix = prefix
@@ -217,7 +204,7 @@ class Tokenizer:
         self._ids = {tok: i for i, tok in enumerate(self.vocab)}
         self.num_windows = (self.max_len - self.k) // self.stride + 1
         self.num_tokens = self.num_windows + (1 if prefix is not None else 0)
-        self._args = tokenize_args(settings, self.uppercase)
+        self._args = tokenize_args(self)
 
     @property
     def vocab_size(self) -> int:
