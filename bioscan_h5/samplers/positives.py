@@ -38,14 +38,13 @@ class PositivePairSampler(LabelBatchSampler):
 
     Parameters
     ----------
-    dataset : Dataset or array-like
-        One of our datasets (or a ``Subset`` / ``ConcatDataset`` of them), or the labels.
+    dataset, seed
+        As in :class:`~bioscan_h5.samplers.BalancedSampler`.
     rank : str, optional
         The rank that defines positives (``"dna_bin"``, ``"species"``, ...).
     pairs_per_batch : int
     drop_last : bool
         Drop the last, smaller batch.
-    seed : int, optional
     num_replicas, replica : int, optional
         Replica ``r`` gets batches ``r::num_replicas`` of the global epoch.
     """
