@@ -1,8 +1,5 @@
-"""ElasticDistributedSampler: one global order per epoch (seed, epoch), dealt to the ranks.
-
-Its state is the number of places of that order the ranks have used together, so a job
-stopped mid-epoch resumes on any number of ranks and continues the same order.
-"""
+"""ElasticDistributedSampler: one global order per epoch (seed, epoch), dealt to the ranks; its
+state (places of that order used by all ranks together) resumes mid-epoch on any number of ranks."""
 
 from __future__ import annotations
 
