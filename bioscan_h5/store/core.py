@@ -189,12 +189,6 @@ class Store(ChecksumAccess):
         The root attributes (see :mod:`bioscan_h5.format`).
     dataset : str
         ``"bioscan5m"`` or ``"bioscan1m"``.
-    images : numpy.ndarray or h5py.Dataset
-        ``(N, S, S, 3)`` uint8; a memory map when uncompressed.
-    image_status : numpy.ndarray
-        ``(N,)`` :class:`~bioscan_h5.format.ImageStatus` codes.
-    image_ok : numpy.ndarray of bool
-        True where the image was decoded.
     labels : Mapping[str, numpy.ndarray]
         Per rank, the int32 label indices (-1 = missing); equal to ``bioscan-dataset``'s
         ``<rank>_index``.
@@ -352,6 +346,7 @@ class Store(ChecksumAccess):
 
     @property
     def image_ok(self) -> np.ndarray:
+        """True where the image was decoded."""
         return self.image_status == ImageStatus.OK
 
     @cached_property

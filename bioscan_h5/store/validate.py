@@ -61,17 +61,8 @@ def attr_value(v):
 
 
 def read_header(f: h5py.File, path: str, allow_incomplete: bool) -> StoreHeader:
-    """Validate an open file as a store and return its header.
-
-    Raises
-    ------
-    StoreFormatError
-        Not a bioscan-h5 store, or damaged.
-    StoreVersionError
-        Written by another format version.
-    StoreIncompleteError
-        The build has not finished (unless ``allow_incomplete``).
-    """
+    """Validate an open file as a store and return its header (raising what
+    :func:`~bioscan_h5.store.open_store` documents)."""
     a = {k: attr_value(v) for k, v in f.attrs.items()}
     check_identity(a, path)
     check_attributes(a, path)

@@ -222,13 +222,8 @@ class Tokenizer:
         return self._args.pad_id if self._args.pad_id >= 0 else None
 
     def token_to_id(self, token: str) -> int:
-        """Id of a token string (a special, or a k-mer in upper case).
-
-        Raises
-        ------
-        KeyError
-            When ``token`` is not in :attr:`vocab`.
-        """
+        """Id of a token string (a special, or a k-mer in upper case); a KeyError for a string not
+        in :attr:`vocab`."""
         try:
             return self._ids[token]
         except KeyError:
