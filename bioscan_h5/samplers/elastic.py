@@ -156,7 +156,9 @@ class ElasticDistributedSampler(Sampler[int]):
         return self._iterator
 
     def state_dict(self, yielded: int | None = None) -> dict:
-        """The position in the epoch's order, the same on every rank that has used as many indices.
+        """The position in the epoch's order, the same on every rank that has used as many indices:
+        a dict of plain values, ``epoch``, ``used`` (places used by all ranks together), ``size``,
+        ``seed``, ``shuffle`` and ``format``.
 
         Parameters
         ----------
@@ -164,12 +166,6 @@ class ElasticDistributedSampler(Sampler[int]):
             The indices of the current ``iter()`` this rank has used; default: as many as the
             iterator yielded (right for a loader that takes none ahead). More than the share
             counts as the whole share (a last batch that is not full).
-
-        Returns
-        -------
-        dict
-            ``epoch``, ``used`` (places used by all ranks together), ``size``, ``seed``,
-            ``shuffle`` and ``format``: plain ints, bools and strings.
         """
         if yielded is not None and (not _is_int(yielded) or yielded < 0):
             raise InvalidArgumentError(f"yielded must be an integer >= 0 or None, got {yielded!r}.")
