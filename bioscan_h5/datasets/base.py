@@ -35,6 +35,18 @@ __all__ = ["FULL_RESOLUTION_PACKAGES", "ImageStoreDataset", "StoreDataset"]
 FULL_RESOLUTION_PACKAGES = ("original_full", "cropped")
 
 
+def _option(name: str, settable: bool = False) -> property:
+    """The peer's attribute ``name``: a view of ``options.<name>`` (assignable where ``settable``)."""
+
+    def get(self):
+        return getattr(self.options, name)
+
+    def set_(self, value) -> None:
+        self._set_option(**{name: value})
+
+    return property(get, set_ if settable else None, doc=f"The ``{name}`` option (the peer's attribute).")
+
+
 class PeerAttributes:
     """The peer's option attributes (``ds.modality``, ...), views of ``options``.
 
@@ -60,37 +72,12 @@ class PeerAttributes:
         """The target ranks, as a list (the peer's attribute)."""
         return list(self.options.target_type)
 
-    @property
-    def target_format(self) -> str:
-        return self.options.target_format
-
-    @property
-    def output_format(self) -> str:
-        return self.options.output_format
-
-    @property
-    def reduce_repeated_barcodes(self) -> bool:
-        return self.options.reduce_repeated_barcodes
-
-    @property
-    def max_nucleotides(self) -> int | None:
-        return self.options.max_nucleotides
-
-    @property
-    def dna_transform(self):
-        return self.options.dna_transform
-
-    @dna_transform.setter
-    def dna_transform(self, value) -> None:
-        self._set_option(dna_transform=value)
-
-    @property
-    def target_transform(self):
-        return self.options.target_transform
-
-    @target_transform.setter
-    def target_transform(self, value) -> None:
-        self._set_option(target_transform=value)
+    target_format = _option("target_format")
+    output_format = _option("output_format")
+    reduce_repeated_barcodes = _option("reduce_repeated_barcodes")
+    max_nucleotides = _option("max_nucleotides")
+    dna_transform = _option("dna_transform", settable=True)
+    target_transform = _option("target_transform", settable=True)
 
 
 class StoreDataset(PeerAttributes, torch.utils.data.Dataset):
@@ -225,10 +212,8 @@ class StoreDataset(PeerAttributes, torch.utils.data.Dataset):
         return taxonomy_of(self.label_space)
 
     def label_indices(self, rank: str) -> np.ndarray:
-        """The label index of every sample at ``rank`` (int64, ``-1`` = missing).
-
-        The indices of targets with ``target_type=rank``, for any rank the store holds.
-        """
+        """The label index of every sample at ``rank`` (int64, ``-1`` = missing), as targets with
+        ``target_type=rank`` hold them, for any rank the store holds."""
         return self.label_space.codes(self.target_rank(rank), self._rows)
 
     @property
@@ -244,20 +229,13 @@ class StoreDataset(PeerAttributes, torch.utils.data.Dataset):
         return cols[0] if len(cols) == 1 else np.stack(cols, axis=1)
 
     def target_rank(self, rank: str | None = None) -> str:
-        """``rank`` as the store names it (an alias such as ``"uri"`` resolved).
-
-        Parameters
-        ----------
-        rank : str, optional
-            By default the single ``target_type`` (:class:`InvalidArgumentError` if there are several).
-        """
+        """``rank`` as the store names it (an alias such as ``"uri"`` resolved); by default the
+        single ``target_type`` (:class:`InvalidArgumentError` if there are several)."""
         return resolve_column(rank, self.options.target_type, self.rank_aliases)
 
     def num_classes(self, rank: str | None = None) -> int:
-        """The number of label indices at ``rank`` (by default the single ``target_type``).
-
-        A classifier's output width: labels absent from this split count too.
-        """
+        """The number of label indices at ``rank`` (by default the single ``target_type``): a
+        classifier's output width, labels absent from this split included."""
         return len(self.label_space.vocab(self.target_rank(rank)))
 
     def class_counts(self, rank: str | None = None) -> np.ndarray:
@@ -298,20 +276,16 @@ class StoreDataset(PeerAttributes, torch.utils.data.Dataset):
         return self._metadata
 
     def file_metadata(self):
-        """The selected rows with every column of the metadata file, as a pandas DataFrame.
-
-        As the peer's ``load_*_metadata`` returns them (dtypes, ``<label>_index`` columns).
-        """
+        """The selected rows with every column of the metadata file, as a pandas DataFrame, as the
+        peer's ``load_*_metadata`` returns them (dtypes, ``<label>_index`` columns)."""
         return self._peer_frame(every_column=True)
 
     @classmethod
     def store_file_metadata(
         cls: Any, store, split: str | None, max_nucleotides: int | None, reduce_repeated_barcodes: bool
     ):
-        """:meth:`file_metadata` of a store's split: what the ``load_*_metadata`` functions return.
-
-        ``cls`` is a dataset class (typed ``Any``: this base class has no constructor).
-        """
+        """:meth:`file_metadata` of a store's split: what the ``load_*_metadata`` functions return
+        (``cls`` is typed ``Any``: this base class has no constructor)."""
         ds = cls(
             None,
             split=split if split is not None else "all",
@@ -333,15 +307,8 @@ class StoreDataset(PeerAttributes, torch.utils.data.Dataset):
     def index2label(self, index, column: str | None = None):
         """Convert target index (or indices) to text label(s); negative indices map to ``""``.
 
-        Parameters
-        ----------
-        index : int or array_like of int
-        column : str, optional
-            The rank; by default the single ``target_type``.
-
-        Returns
-        -------
-        str or numpy.ndarray of object
+        ``column`` is the rank (by default the single ``target_type``); an array of indices gives
+        an object array of labels.
         """
         return self.label_space.index2label(index, self.target_rank(column))
 
@@ -372,14 +339,5 @@ class StoreDataset(PeerAttributes, torch.utils.data.Dataset):
 class ImageStoreDataset(StoreDataset):
     """A dataset with images (BIOSCAN-5M, BIOSCAN-1M): the peer's image attributes too."""
 
-    @property
-    def image_package(self) -> str:
-        return self.options.image_package
-
-    @property
-    def transform(self):
-        return self.options.transform
-
-    @transform.setter
-    def transform(self, value) -> None:
-        self._set_option(transform=value)
+    image_package = _option("image_package")
+    transform = _option("transform", settable=True)

@@ -94,14 +94,7 @@ class DnaPlan:
                 "dna": torch.from_numpy(np.asarray(ids[rows]).astype(np.int64)),
                 "dna_mask": torch.from_numpy(np.asarray(mask[rows]).astype(np.int64)),
             }
-        if self.whole:
-            codes, lengths = st.barcode_codes(rows, self.max_nucleotides)
-        else:
-            codes = np.asarray(st.dna_codes[rows])
-            lengths = np.asarray(st.dna_lengths[rows]).astype(np.int64)
-            if self.max_nucleotides is not None:
-                np.minimum(lengths, self.max_nucleotides, out=lengths)
-                codes = codes[:, : self.max_nucleotides]
+        codes, lengths = st.barcode_codes(rows, self.max_nucleotides)
         tok = self.tokenizer if self.tokenizer is not None else self.encoder
         if tok is not None:
             ids, mask = tok.encode_batch(codes, lengths)

@@ -40,11 +40,8 @@ class LabelSpace:
         for rank in self.store.schema.ranks:
             kept = np.asarray(self.store.codes(rank))[keep]
             n = len(self.store.categories(rank))
-            present = np.zeros(n, dtype=bool)
-            present[kept[kept >= 0]] = True
-            table = np.full(n, -1, dtype=np.int64)
-            table[present] = np.arange(int(present.sum()))
-            remap[rank] = table
+            present = np.bincount(kept[kept >= 0], minlength=n) > 0
+            remap[rank] = np.where(present, np.cumsum(present) - 1, -1).astype(np.int64)
         return LabelSpace(self.store, remap)
 
     def codes(self, rank: str, rows: np.ndarray) -> np.ndarray:

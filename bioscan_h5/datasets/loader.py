@@ -107,7 +107,6 @@ def batch_loader(
     Parameters
     ----------
     dataset : BIOSCAN5M, BIOSCAN1M, CanadianInvertebrates, or a Subset / ConcatDataset of them
-    batch_size : int
     shuffle, drop_last : bool
         Random order each epoch (ignored with ``sampler``); drop the last batch if it is smaller.
     sampler : Sampler, optional

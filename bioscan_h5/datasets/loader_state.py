@@ -182,10 +182,8 @@ class LoaderCursor:
             self.sampler.load_state_dict(state["sampler"])
         elif self.kind == "distributed":
             self.sampler.set_epoch(state["sampler"]["epoch"])
-        if state["in_epoch"]:
-            self.pending = dict(state)
-        else:
-            self.pending = None
+        self.pending = dict(state) if state["in_epoch"] else None
+        if self.pending is None:
             self._set_generators(state["generators"])
         self.in_epoch, self.taken, self.skipped, self.drawn_from = False, 0, 0, None
 

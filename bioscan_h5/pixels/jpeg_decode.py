@@ -35,14 +35,9 @@ def simplejpeg_module():
 class RowDecoder:
     """Decodes stored images to ``(size, size, 3)`` uint8 as the raw builder stores them.
 
-    Parameters
-    ----------
-    size : int
-    fit : {"crop", "pad"}
-    draft : bool
-        The store's ``jpeg_draft`` (sources twice the target or more decoded at a reduced scale).
-    fast : bool, optional
-        Use simplejpeg where it gives the same pixels (default: when it is installed).
+    ``fit`` is ``"crop"`` or ``"pad"``; ``draft`` the store's ``jpeg_draft`` (sources twice the
+    target or more decoded at a reduced scale); ``fast``: use simplejpeg where it gives the same
+    pixels (default: when it is installed).
     """
 
     def __init__(self, size: int, fit: str, draft: bool, fast: bool | None = None) -> None:

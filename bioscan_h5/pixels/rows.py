@@ -152,22 +152,11 @@ class RowReader:
         return out
 
     def read(self, rows, out: np.ndarray, nogil: bool = False) -> np.ndarray:
-        """Read the pixels of ``rows`` (any order, repeats allowed) into ``out[i]`` for ``rows[i]``.
+        """Read the pixels of store ``rows`` (any order, repeats allowed) into ``out[i]`` for
+        ``rows[i]`` and return ``out`` (C-contiguous, writeable uint8 ``(len(rows), S, S, 3)``).
 
-        Parameters
-        ----------
-        rows : array_like of int
-            Store rows.
-        out : numpy.ndarray
-            C-contiguous, writeable uint8 of shape ``(len(rows), S, S, 3)``.
-        nogil : bool
-            Load the nogil read kernel (numba) if this process has not (for reads in several
-            threads at once); without it, the kernel reads where numba is loaded already.
-
-        Returns
-        -------
-        numpy.ndarray
-            ``out``.
+        ``nogil``: load the nogil read kernel (numba) if this process has not (for reads in several
+        threads at once); without it, the kernel reads where numba is loaded already.
         """
         rows = np.asarray(rows, dtype=np.int64).reshape(-1)
         n = len(rows)

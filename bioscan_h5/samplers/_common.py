@@ -91,12 +91,10 @@ class LabelGroups:
     def __init__(self, labels: np.ndarray) -> None:
         labels = np.asarray(labels, dtype=np.int64)
         rows = np.flatnonzero(labels >= 0)
-        order = rows[np.argsort(labels[rows], kind="stable")]
-        sorted_labels = labels[order]
+        self.order = order = rows[np.argsort(labels[rows], kind="stable")]
         self.classes, self.starts, self.counts = np.unique(
-            sorted_labels, return_index=True, return_counts=True
+            labels[order], return_index=True, return_counts=True
         )
-        self.order = order
         #: position of each grouped sample's class among ``classes``
         self.segment = np.repeat(np.arange(len(self.classes), dtype=np.int64), self.counts)
 

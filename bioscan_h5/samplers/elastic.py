@@ -1,8 +1,5 @@
-"""ElasticDistributedSampler: one global order per epoch (seed, epoch), dealt to the ranks.
-
-Its state is the number of places of that order the ranks have used together, so a job
-stopped mid-epoch resumes on any number of ranks and continues the same order.
-"""
+"""ElasticDistributedSampler: one global order per epoch (seed, epoch), dealt to the ranks; its
+state (places of that order used by all ranks together) resumes mid-epoch on any number of ranks."""
 
 from __future__ import annotations
 
@@ -159,7 +156,9 @@ class ElasticDistributedSampler(Sampler[int]):
         return self._iterator
 
     def state_dict(self, yielded: int | None = None) -> dict:
-        """The position in the epoch's order, the same on every rank that has used as many indices.
+        """The position in the epoch's order, the same on every rank that has used as many indices:
+        a dict of plain values, ``epoch``, ``used`` (places used by all ranks together), ``size``,
+        ``seed``, ``shuffle`` and ``format``.
 
         Parameters
         ----------
@@ -167,12 +166,6 @@ class ElasticDistributedSampler(Sampler[int]):
             The indices of the current ``iter()`` this rank has used; default: as many as the
             iterator yielded (right for a loader that takes none ahead). More than the share
             counts as the whole share (a last batch that is not full).
-
-        Returns
-        -------
-        dict
-            ``epoch``, ``used`` (places used by all ranks together), ``size``, ``seed``,
-            ``shuffle`` and ``format``: plain ints, bools and strings.
         """
         if yielded is not None and (not _is_int(yielded) or yielded < 0):
             raise InvalidArgumentError(f"yielded must be an integer >= 0 or None, got {yielded!r}.")

@@ -25,16 +25,14 @@ class KClassMSampler(LabelBatchSampler):
 
     Parameters
     ----------
-    dataset : Dataset or array-like
-        One of our datasets (or a ``Subset`` / ``ConcatDataset`` of them), or the labels.
+    dataset, seed
+        As in :class:`~bioscan_h5.samplers.BalancedSampler`.
     rank : str, optional
         The rank whose labels make the classes (default: the single ``target_type``).
     k, m : int
         Labels per batch, samples per label.
     num_batches : int, optional
         Batches per epoch (all replicas together); default: labelled samples // (k * m).
-    seed : int, optional
-        Seeds the epoch ``(seed, epoch)``; default: drawn from torch's generator once.
     num_replicas, replica : int, optional
         Replica ``r`` gets batches ``r::num_replicas`` of the global epoch.
     """

@@ -14,13 +14,8 @@ __all__ = ["DistributedPositivePairSampler", "PositivePairSampler", "draw_positi
 
 
 def draw_positives(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """For each sample, another sample with the same label, drawn uniformly.
-
-    Returns
-    -------
-    numpy.ndarray of int64, shape (N,)
-        The partner's index; -1 where the label is missing (-1) or no other sample has it.
-    """
+    """For each sample, the index of another sample with the same label, drawn uniformly (int64
+    ``(N,)``; -1 where the label is missing (-1) or no other sample has it)."""
     groups = LabelGroups(labels)
     out = np.full(len(labels), -1, dtype=np.int64)
     partner = groups.others(rng)
@@ -38,14 +33,13 @@ class PositivePairSampler(LabelBatchSampler):
 
     Parameters
     ----------
-    dataset : Dataset or array-like
-        One of our datasets (or a ``Subset`` / ``ConcatDataset`` of them), or the labels.
+    dataset, seed
+        As in :class:`~bioscan_h5.samplers.BalancedSampler`.
     rank : str, optional
         The rank that defines positives (``"dna_bin"``, ``"species"``, ...).
     pairs_per_batch : int
     drop_last : bool
         Drop the last, smaller batch.
-    seed : int, optional
     num_replicas, replica : int, optional
         Replica ``r`` gets batches ``r::num_replicas`` of the global epoch.
     """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import stat
@@ -24,15 +25,14 @@ from ..errors import (
     StoreChangedError,
     StoreFormatError,
     StoreNotFoundError,
+    damage_error,
     damage_reported,
     out_of_descriptors,
 )
 from ..format import ImageStatus, Kind
 from ..layouts import get_layout
 from ..pixels import PixelCodec, codec_of
-from .damage import reads
 from .ranges import check_codes, check_lengths, check_offsets, check_rows, check_status, check_tokens
-from .summary import store_info
 from .tables import LazyMapping, to_frame
 from .validate import StoreHeader, attr_value, column_order, read_header
 
@@ -68,11 +68,33 @@ def open_store(
     return Store(path, allow_incomplete=allow_incomplete, verify_reads=verify_reads)
 
 
+def reads(what):
+    """Decorator for a store reader method: damage in the file becomes a :class:`StoreFormatError`.
+
+    ``what`` is a description, or a callable ``(self, *args) -> description`` (only called on
+    failure: the decorated readers are on per-sample paths).
+    """
+
+    def decorate(fn):
+        @functools.wraps(fn)
+        def wrapper(self, *args, **kwargs):
+            try:
+                return fn(self, *args, **kwargs)
+            except Exception as exc:
+                err = damage_error(self.path, what(self, *args, **kwargs) if callable(what) else what, exc)
+                if err is None:
+                    raise
+                raise err from exc
+
+        return wrapper
+
+    return decorate
+
+
 #: Arrays up to this size are read into memory by :meth:`Store.array`; larger ones are mapped.
 IN_MEMORY_BYTES = 64 << 20
 
-#: The caches a store makes from its open file, dropped (with every cached property) when it is
-#: opened again.
+#: The caches a store makes from its open file, dropped (with every cached property) on a reopen.
 _CACHES = ("_maps", "_raw", "_columns", "_checksums", "_kinds", "_tokens_checked")
 
 
@@ -167,12 +189,6 @@ class Store(ChecksumAccess):
         The root attributes (see :mod:`bioscan_h5.format`).
     dataset : str
         ``"bioscan5m"`` or ``"bioscan1m"``.
-    images : numpy.ndarray or h5py.Dataset
-        ``(N, S, S, 3)`` uint8; a memory map when uncompressed.
-    image_status : numpy.ndarray
-        ``(N,)`` :class:`~bioscan_h5.format.ImageStatus` codes.
-    image_ok : numpy.ndarray of bool
-        True where the image was decoded.
     labels : Mapping[str, numpy.ndarray]
         Per rank, the int32 label indices (-1 = missing); equal to ``bioscan-dataset``'s
         ``<rank>_index``.
@@ -216,11 +232,8 @@ class Store(ChecksumAccess):
             # A fork or a reopen after close(): validated as at first. Extending a store renames
             # a new file over it, so nothing made from the old one is kept.
             f, header = _open_validated(self.path, self.allow_incomplete)
-            if (header.dataset, header.n_rows, header.image_size) != (
-                self.dataset,
-                self.n_rows,
-                self.image_size,
-            ):
+            was = (self.dataset, self.n_rows, self.image_size)
+            if (header.dataset, header.n_rows, header.image_size) != was:
                 f.close()
                 raise StoreFormatError(
                     f"{self.path!r} was replaced by another store ({header.dataset}, {header.n_rows} rows,"
@@ -272,19 +285,10 @@ class Store(ChecksumAccess):
         self.close()
 
     def __getstate__(self) -> dict:
-        return {
-            "path": self.path,
-            "allow_incomplete": self.allow_incomplete,
-            "verify_reads": self.verify_reads,
-        }
+        return {key: getattr(self, key) for key in ("path", "allow_incomplete", "verify_reads")}
 
     def __setstate__(self, state: dict) -> None:
-        Store.__init__(
-            self,
-            state["path"],
-            allow_incomplete=state["allow_incomplete"],
-            verify_reads=state.get("verify_reads", False),
-        )
+        Store.__init__(self, **state)
 
     def __len__(self) -> int:
         return self.n_rows
@@ -342,6 +346,7 @@ class Store(ChecksumAccess):
 
     @property
     def image_ok(self) -> np.ndarray:
+        """True where the image was decoded."""
         return self.image_status == ImageStatus.OK
 
     @cached_property
@@ -389,10 +394,8 @@ class Store(ChecksumAccess):
     @cached_property
     @reads("the whole-barcode lengths")
     def longest_barcode(self) -> int:
-        """The length of the longest barcode in the metadata file (0 if none).
-
-        It sets the width of whole-barcode batches, so ``/dna/full_lengths`` is checked against the letters held.
-        """
+        """The length of the longest barcode in the metadata file (0 if none), checked against
+        the letters held (it sets the width of whole-barcode batches)."""
         full = np.asarray(self.dna_full_lengths, dtype=np.int64)
         tail = self.dna_tail
         if tail is not None and len(full):
@@ -411,8 +414,7 @@ class Store(ChecksumAccess):
         """Barcodes of ``rows`` as uint8 ASCII codes (0-padded) and int64 lengths (-1: missing).
 
         Cut to ``max_nucleotides`` (None: whole) where the store holds the letters
-        (:attr:`full_barcodes`), else at the stored width. The codes' width depends on the
-        store and ``max_nucleotides`` only, so every batch of a dataset has the same shape.
+        (:attr:`full_barcodes`), else at the stored width; every batch has the same width.
         """
         rows = np.asarray(rows, dtype=np.int64)
         fixed = int(self.dna_codes.shape[1])
@@ -454,12 +456,10 @@ class Store(ChecksumAccess):
         from ..barcode_codes import decode_barcodes
 
         rows = np.arange(self.n_rows) if rows is None else np.asarray(rows)
-        if whole:
-            return decode_barcodes(*self.barcode_codes(rows, max_nucleotides))
-        lengths = np.array(self.dna_lengths[rows])
-        if max_nucleotides is not None:
-            lengths = np.where(lengths > max_nucleotides, max_nucleotides, lengths)
-        return decode_barcodes(self.dna_codes[rows], lengths)
+        if not whole:  # no wider than the stored codes
+            fixed = int(self.dna_codes.shape[1])
+            max_nucleotides = fixed if max_nucleotides is None else min(max_nucleotides, fixed)
+        return decode_barcodes(*self.barcode_codes(rows, max_nucleotides))
 
     # ------------------------------------------------------------ raw arrays
     @reads(lambda self, name: f"dataset {name!r}")
@@ -603,6 +603,60 @@ class Store(ChecksumAccess):
     def info(self) -> dict:
         """A summary: rows per split, images decoded, shape, size on disk, labelled fraction per rank."""
         return store_info(self)
+
+
+def store_info(st) -> dict:
+    """Rows per split, images decoded, shape, size on disk, labelled fraction per rank of a store."""
+    disk = os.stat(st.path)
+    status = np.asarray(st.image_status)
+    counts = {
+        s.name.lower(): int(c) for s, c in zip(ImageStatus, np.bincount(status, minlength=len(ImageStatus)))
+    }
+    split = st.column(st.schema.split_columns[0])
+    split_codes = np.asarray(split.codes)
+    per_split = {}
+    for i, name in enumerate(split.categories):
+        sel = split_codes == i
+        per_split[name] = {"rows": int(sel.sum()), "images": int((status[sel] == ImageStatus.OK).sum())}
+    n = max(st.n_rows, 1)
+    labelled = {r: round(float((np.asarray(st.labels[r]) >= 0).sum()) / n, 4) for r in st.schema.ranks}
+    images = st.has_images
+    return {
+        "path": st.path,
+        "dataset": st.dataset,
+        "format_version": int(st.attrs[fmt.ATTR_VERSION]),
+        "rows": st.n_rows,
+        "image_package": st.attrs.get(fmt.ATTR_IMAGE_PACKAGE) if images else None,
+        "image_shape": [st.image_size, st.image_size, 3] if images else None,
+        "fit": st.attrs.get(fmt.ATTR_FIT) if images else None,
+        "compression": st.attrs.get(fmt.ATTR_COMPRESSION) or None,
+        "memory_mapped": st.memory_mapped if images else False,
+        "max_nucleotides": st.max_nucleotides,
+        "full_barcodes": st.full_barcodes,
+        "image_splits": json.loads(st.attrs.get(fmt.ATTR_SPLITS_BUILT, "[]")),
+        "images": counts,
+        "bad_images": int(sum(v for k, v in counts.items() if k not in ("ok", "pending"))),
+        "rows_per_split": per_split,
+        "labelled_fraction": labelled,
+        "size_bytes": disk.st_size,
+        "size_on_disk_bytes": disk.st_blocks * 512,
+        "tokenizations": st.tokenizations,
+        **_pixel_summary(st, counts["ok"]),
+        "complete": bool(st.attrs.get(fmt.ATTR_COMPLETE)),
+        "checksums": st.has_checksums,
+    }
+
+
+def _pixel_summary(st, n_ok: int) -> dict:
+    """The store's kind, and the bytes its images take (in all, and per decoded image)."""
+    if not st.has_images:  # a DNA-only store: no pixels of either kind
+        return {"pixels": None, "jpeg_quality": None, "image_bytes": 0, "bytes_per_image": 0}
+    kind = st.codec.summary(st, n_ok)
+    return {
+        "pixels": st.codec.name,
+        **kind,
+        "bytes_per_image": round(kind["image_bytes"] / n_ok) if n_ok else 0,
+    }
 
 
 _CACHED_PROPERTIES = tuple(n for n, v in vars(Store).items() if isinstance(v, cached_property))

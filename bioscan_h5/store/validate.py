@@ -61,17 +61,8 @@ def attr_value(v):
 
 
 def read_header(f: h5py.File, path: str, allow_incomplete: bool) -> StoreHeader:
-    """Validate an open file as a store and return its header.
-
-    Raises
-    ------
-    StoreFormatError
-        Not a bioscan-h5 store, or damaged.
-    StoreVersionError
-        Written by another format version.
-    StoreIncompleteError
-        The build has not finished (unless ``allow_incomplete``).
-    """
+    """Validate an open file as a store and return its header (raising what
+    :func:`~bioscan_h5.store.open_store` documents)."""
     a = {k: attr_value(v) for k, v in f.attrs.items()}
     check_identity(a, path)
     check_attributes(a, path)
@@ -289,24 +280,16 @@ def column_order(attrs: dict, stored: list[str], barcode_column: str, path: str)
     return [c for c in order if c != barcode_column]
 
 
-def check_storage(f: h5py.File, path: str, header, seen: dict | None = None) -> None:
+def check_storage(f: h5py.File, path: str, header: StoreHeader, seen: dict) -> None:
     """Refuse a store whose datasets declare more than the file holds (a :class:`StoreFormatError`).
 
     A contiguous dataset must have all its declared bytes allocated inside the file; an
     uncompressed chunked one may declare no more than the file's size, a compressed one only
     chunks under HDF5's 4 GiB. Every per-row array but the pixels is contiguous (so ``n_rows``
     is bounded by the file), and a vocabulary has at most one category per row. ``seen`` is
-    :func:`read_header`'s ``{path: (dataset, dtype, shape)}`` (default: the file is walked).
+    :func:`read_header`'s ``{path: (dataset, dtype, shape)}``.
     """
     size = os.fstat(f.id.get_vfd_handle()).st_size
-    if seen is None:
-        seen = {}
-
-        def collect(name: str, obj) -> None:  # returns None: a value would stop visititems
-            if isinstance(obj, h5py.Dataset):
-                seen[name] = (obj, obj.dtype, obj.shape)
-
-        f.visititems(collect)
     for name, (dset, dtype, shape) in seen.items():
         _check_one(name, dset, dtype, shape, size, path)
     per_row = set(fmt.expected_datasets(header.schema, header.n_rows, header.image_size)) - {fmt.IMAGES}

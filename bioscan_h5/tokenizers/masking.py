@@ -48,25 +48,18 @@ def _neighbours(a: int, k: int, first: int, device):
 
 
 def substitute_tokens(ids, tokenizer, where, generator=None, matrix=None):
-    """Replace the k-mers at ``where`` by other k-mers, all at once on ``ids``' device.
+    """A new tensor: ``ids`` with the k-mers at ``where`` replaced by other k-mers, on ``ids``' device.
 
     Parameters
     ----------
-    ids : torch.LongTensor
-    tokenizer : Tokenizer
+    ids, tokenizer, generator
+        As in :func:`mask_tokens`.
     where : torch.BoolTensor
         Positions to substitute (special tokens there are left as they are).
-    generator : torch.Generator, optional
-        On ``ids``' device.
     matrix : torch.Tensor, optional
         ``(vocab_size, vocab_size)`` substitution weights, row = original id (BarcodeMAE's
         table); the diagonal is ignored, so a substitute always differs. Default: a k-mer one
         letter away, uniformly (a single-nucleotide substitution).
-
-    Returns
-    -------
-    torch.LongTensor
-        A new tensor.
     """
     import torch
 
@@ -149,13 +142,10 @@ class MaskTokens:
 
     Parameters
     ----------
-    tokenizer : Tokenizer
-    rate : float
+    tokenizer, rate, generator, **kwargs
+        As in :func:`mask_tokens` (``kwargs``: ``mask_id``, ``substitute``, ``matrix``).
     key : str
         The batch entry holding the token ids.
-    generator : torch.Generator, optional
-    **kwargs
-        ``mask_id``, ``substitute``, ``matrix`` of :func:`mask_tokens`.
     """
 
     def __init__(self, tokenizer, rate: float = 0.5, key: str = "dna", generator=None, **kwargs: Any) -> None:

@@ -32,18 +32,9 @@ class CharTokenizer(Tokenizer):
 
     Parameters
     ----------
-    alphabet : str
-        Letters with ids of their own, upper case, in id order after ``specials``.
-    max_len : int
-        Letters (= tokens) per sequence.
-    specials : sequence of str
-        Tokens with the first ids (the default ``("P",)`` puts ``P`` at 0).
-    pad : str
-        One of ``specials`` (a padding token) or a letter (e.g. ``"N"``, mapped like a real letter).
-    unknown : str
-        A letter of ``alphabet`` or one of ``specials``.
-    padding_side, name, uppercase
-        As in :class:`Tokenizer`.
+    alphabet, max_len, specials, pad, unknown, padding_side, name, uppercase
+        As in :class:`Tokenizer`; ``max_len`` letters are ``max_len`` tokens, and the default
+        ``specials`` ``("P",)`` puts ``P`` at 0.
 
     Examples
     --------
@@ -84,18 +75,10 @@ class KmerTokenizer(Tokenizer):
 
     Parameters
     ----------
-    k : int
-        Letters per k-mer.
-    stride : int or None
-        Step between k-mers; None means ``k`` (non-overlapping).
-    max_len, alphabet, specials, padding_side, uppercase
-        As in :class:`Tokenizer`.
-    unknown : str
-        One of ``specials``.
-    pad : str
-        The padding letter.
-    prefix : str or None
-        One of ``specials`` to prepend (CLIBD prepends ``<MASK>``).
+    k, stride, max_len, alphabet, specials, prefix, padding_side, uppercase
+        As in :class:`Tokenizer` (CLIBD's ``prefix`` is ``<MASK>``).
+    unknown, pad : str
+        One of ``specials``; the padding letter.
     name : str or None
         Defaults to ``"kmer{k}"``.
 
@@ -137,7 +120,8 @@ def barcodebert_tokenizer(k: int = 4, *, uppercase: bool = False) -> KmerTokeniz
     """BarcodeBERT's tokenizer: non-overlapping k-mers of ``ACGT``, padded with N to 660.
 
     ``[MASK]=0``, ``[UNK]=1``, then the ``4**k`` k-mers in product order; ``660 // k``
-    tokens (165 for k = 4); attention mask 1 on the first ``len(seq) // k``.
+    tokens (165 for k = 4); attention mask 1 on the first ``len(seq) // k``. Named
+    ``"barcodebert"`` for k = 4, ``"barcodebert-k{k}"`` otherwise.
 
     Parameters
     ----------
@@ -145,11 +129,6 @@ def barcodebert_tokenizer(k: int = 4, *, uppercase: bool = False) -> KmerTokeniz
         k-mer size (BarcodeBERT's default is 4; 5 and 6 were published too).
     uppercase : bool, default=False
         Count lower-case letters as upper case (BarcodeBERT makes such a k-mer ``[UNK]``).
-
-    Returns
-    -------
-    KmerTokenizer
-        Named ``"barcodebert"`` for k = 4, ``"barcodebert-k{k}"`` otherwise.
     """
     name = "barcodebert" if int(k) == 4 else f"barcodebert-k{int(k)}"
     return KmerTokenizer(k, name=name, uppercase=uppercase)  # KmerTokenizer's defaults are BarcodeBERT's
@@ -161,15 +140,7 @@ def clibd_tokenizer(*, uppercase: bool = False) -> KmerTokenizer:
     ``<MASK>=0``, ``<CLS>=1``, ``<UNK>=2``, then the 1024 5-mers in product order; 133
     tokens. CLIBD feeds its encoder no attention mask; ours is 1 on the prefix and the first
     ``len(seq) // 5`` k-mers (use all ones to match CLIBD's embeddings exactly).
-
-    Parameters
-    ----------
-    uppercase : bool, default=False
-        Count lower-case letters as upper case (CLIBD makes such a 5-mer ``<UNK>``).
-
-    Returns
-    -------
-    KmerTokenizer
+    ``uppercase=True`` counts lower-case letters as upper case (CLIBD makes such a 5-mer ``<UNK>``).
     """
     specials = ("<MASK>", "<CLS>", "<UNK>")
     return KmerTokenizer(
@@ -181,16 +152,8 @@ def barcodemamba_tokenizer(*, uppercase: bool = False) -> CharTokenizer:
     """BarcodeMamba's character tokenizer (vocab of 8), left-padded with N to 660.
 
     ``[MASK]=0``, ``[SEP]=1``, ``[UNK]=2``, ``A=3``, ``C=4``, ``G=5``, ``T=6``, ``N=7``;
-    attention mask 1 on the real letters.
-
-    Parameters
-    ----------
-    uppercase : bool, default=False
-        Count lower-case letters as upper case (BarcodeMamba makes them ``[UNK]``).
-
-    Returns
-    -------
-    CharTokenizer
+    attention mask 1 on the real letters. ``uppercase=True`` counts lower-case letters as upper
+    case (BarcodeMamba makes them ``[UNK]``).
     """
     specials = ("[MASK]", "[SEP]", "[UNK]")
     return CharTokenizer(

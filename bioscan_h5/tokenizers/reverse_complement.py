@@ -12,21 +12,11 @@ _COMPLEMENT_STR = str.maketrans({**COMPLEMENT, **{a.lower(): b.lower() for a, b 
 
 
 def reverse_complement(seq: str) -> str:
-    """Reverse complement of a barcode string.
+    """Reverse complement of a barcode string (as long as ``seq``).
 
     Each IUPAC code is replaced by its complement (``A<->T``, ``C<->G``, ``R<->Y``,
     ``K<->M``, ``B<->V``, ``D<->H``; ``S``, ``W``, ``N`` and ``-`` are their own complement;
     ``U`` becomes ``A``), keeping lower case; any other character is kept as it is.
-
-    Parameters
-    ----------
-    seq : str
-        The barcode.
-
-    Returns
-    -------
-    str
-        The reverse complement, as long as ``seq``.
 
     Examples
     --------
@@ -37,7 +27,7 @@ def reverse_complement(seq: str) -> str:
 
 
 def reverse_complement_codes(codes: np.ndarray, lengths: np.ndarray | int) -> np.ndarray:
-    """Reverse complement of stored barcode codes, in one kernel call.
+    """Reverse complement of stored barcode codes, a new array (one kernel call).
 
     The first ``lengths[i]`` letters of each row are reversed and complemented as in
     :func:`reverse_complement`; the padding after them is kept, so the result is laid out
@@ -49,11 +39,6 @@ def reverse_complement_codes(codes: np.ndarray, lengths: np.ndarray | int) -> np
         ASCII codes, as in a store's ``/dna/codes``.
     lengths : numpy.ndarray of int, shape (N,), or int
         Length of each row (``-1``: missing, left as it is). An int when ``codes`` is one row.
-
-    Returns
-    -------
-    numpy.ndarray of uint8
-        A new array shaped like ``codes``.
     """
     codes2, lengths2, one = as_batch(codes, lengths)
     out = np.empty_like(codes2)

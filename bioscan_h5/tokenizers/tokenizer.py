@@ -7,7 +7,7 @@ from __future__ import annotations
 import copy
 import itertools
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -28,6 +28,10 @@ SEQUENCE_OPTIONS = ("strip_trailing_n", "random_offset")
 _REPR_FIELDS: tuple[str, ...] = ("name", "k", "stride", "max_len", "num_tokens", "vocab_size", "alphabet")
 _REPR_FIELDS += ("specials", "pad", "unknown", "prefix", "padding_side", "uppercase")
 
+#: The settings :meth:`Tokenizer.config` records, in order.
+_CONFIG_FIELDS: tuple[str, ...] = ("name", "alphabet", "k", "stride", "max_len", "specials")
+_CONFIG_FIELDS += ("pad", "unknown", "prefix", "padding_side", "uppercase")
+
 #: The classes :meth:`Tokenizer.from_config` rebuilds, by name (see :func:`config_class`).
 _CONFIG_CLASSES: dict[str, type[Tokenizer]] = {}
 
@@ -38,25 +42,20 @@ PADDING_SIDES = ("right", "left")
 MAX_KMERS = 1 << 24
 
 
-class TokenizerSettings(NamedTuple):
-    """The settings of a tokenizer (see :class:`~bioscan_h5.tokenizers.Tokenizer`)."""
-
-    alphabet: str
-    k: int
-    stride: int | None
-    max_len: int
-    specials: Sequence[str]
-    pad: str
-    unknown: str
-    prefix: str | None
-    padding_side: str
-
-
-def check_settings(given: TokenizerSettings) -> tuple[TokenizerSettings, list[str]]:
-    """``given`` normalised (``k``, ``stride`` and ``max_len`` ints, ``stride`` None made ``k``,
-    ``specials`` a list of str) and every k-mer of the alphabet in :func:`itertools.product` order;
-    a ValueError names the first setting that is out of range or inconsistent with the others."""
-    alphabet, k, stride, max_len, specials, pad, unknown, prefix, padding_side = given
+def check_settings(
+    alphabet: str,
+    k: int,
+    stride: int | None,
+    max_len: int,
+    specials: Sequence[str],
+    pad: str,
+    unknown: str,
+    prefix: str | None,
+    padding_side: str,
+) -> tuple[int, int, int, list[str], list[str]]:
+    """``k``, ``stride`` (None made ``k``) and ``max_len`` as ints, ``specials`` as a list of str, and
+    every k-mer of the alphabet in :func:`itertools.product` order; a ValueError names the first
+    setting that is out of range or inconsistent with the others."""
     k = int(k)
     stride = k if stride is None else int(stride)
     max_len = int(max_len)
@@ -97,30 +96,27 @@ def check_settings(given: TokenizerSettings) -> tuple[TokenizerSettings, list[st
         raise ValueError(f"unknown must be {valid}, got {unknown!r}")
     if prefix is not None and prefix not in specials:
         raise ValueError(f"prefix must be None or one of specials {specials!r}, got {prefix!r}")
-    checked = TokenizerSettings(alphabet, k, stride, max_len, specials, pad, unknown, prefix, padding_side)
-    return checked, kmers
+    return k, stride, max_len, specials, kmers
 
 
-def tokenize_args(settings: TokenizerSettings, uppercase: bool = False) -> TokenizeArgs:
-    """The kernel's tables and ids for checked tokenizer settings (specials take the first ids);
+def tokenize_args(tok: Tokenizer) -> TokenizeArgs:
+    """The kernel's tables and ids for a tokenizer's checked settings (specials take the first ids);
     with ``uppercase`` a lower-case letter counts as its upper-case letter, else as unknown."""
-    alphabet, k, stride, max_len, specials, pad, unknown, prefix, padding_side = settings
-    assert stride is not None, "tokenize_args takes checked settings (check_settings sets stride)"
-    specials = list(specials)
+    alphabet, specials, pad, unknown, prefix = tok.alphabet, tok.specials, tok.pad, tok.unknown, tok.prefix
     digits = np.full(256, -1, dtype=np.int64)
     if unknown in alphabet:
         digits[:] = alphabet.index(unknown)
     for i, ch in enumerate(alphabet):
         digits[ord(ch)] = i
-        if uppercase:
+        if tok.uppercase:
             digits[ord(ch.lower())] = i
     return TokenizeArgs(
         digits=digits,
         base=len(alphabet),
-        k=k,
-        stride=stride,
-        max_len=max_len,
-        left=padding_side == "left",
+        k=tok.k,
+        stride=tok.stride,
+        max_len=tok.max_len,
+        left=tok.padding_side == "left",
         pad_code=-1 if pad in specials else ord(pad),
         pad_id=specials.index(pad) if pad in specials else -1,
         unk_id=specials.index(unknown) if unknown in specials else -1,
@@ -147,10 +143,8 @@ class Tokenizer:
     ----------
     alphabet : str
         The letters that have ids of their own, upper case, each once (e.g. ``"ACGT"``).
-    k : int
-        Letters per token.
-    stride : int or None
-        Step between windows; ``None`` means ``k`` (non-overlapping).
+    k, stride : int
+        Letters per token, and step between windows (``stride=None`` means ``k``, non-overlapping).
     max_len : int
         Letters kept: sequences are truncated or padded to this many before windowing.
     specials : sequence of str
@@ -179,7 +173,7 @@ class Tokenizer:
         ``T``, the number of token ids produced per sequence.
     """
 
-    #: Settings a subclass's constructor fixes: not in ``repr``, not passed back by :meth:`from_config`.
+    #: Settings a subclass's constructor fixes (left out of ``repr`` and :meth:`from_config`).
     _implied: tuple[str, ...] = ()
     strip_trailing_n = random_offset = False  #: sequence options (:meth:`with_options`)
 
@@ -197,15 +191,10 @@ class Tokenizer:
         name: str = "tokenizer",
         uppercase: bool = False,
     ) -> None:
-        given = TokenizerSettings(alphabet, k, stride, max_len, specials, pad, unknown, prefix, padding_side)
-        settings, kmers = check_settings(given)
+        checked = check_settings(alphabet, k, stride, max_len, specials, pad, unknown, prefix, padding_side)
+        self.k, self.stride, self.max_len, self.specials, kmers = checked
         self.name = str(name)
-        self.alphabet = settings.alphabet
-        self.k = settings.k
-        assert settings.stride is not None, "check_settings sets stride"
-        self.stride: int = settings.stride
-        self.max_len = settings.max_len
-        self.specials = settings.specials
+        self.alphabet = alphabet
         self.pad = pad
         self.unknown = unknown
         self.prefix = prefix
@@ -215,7 +204,7 @@ class Tokenizer:
         self._ids = {tok: i for i, tok in enumerate(self.vocab)}
         self.num_windows = (self.max_len - self.k) // self.stride + 1
         self.num_tokens = self.num_windows + (1 if prefix is not None else 0)
-        self._args = tokenize_args(settings, self.uppercase)
+        self._args = tokenize_args(self)
 
     @property
     def vocab_size(self) -> int:
@@ -233,13 +222,8 @@ class Tokenizer:
         return self._args.pad_id if self._args.pad_id >= 0 else None
 
     def token_to_id(self, token: str) -> int:
-        """Id of a token string (a special, or a k-mer in upper case).
-
-        Raises
-        ------
-        KeyError
-            When ``token`` is not in :attr:`vocab`.
-        """
+        """Id of a token string (a special, or a k-mer in upper case); a KeyError for a string not
+        in :attr:`vocab`."""
         try:
             return self._ids[token]
         except KeyError:
@@ -251,17 +235,7 @@ class Tokenizer:
         """The settings that rebuild this tokenizer with :meth:`from_config` (JSON-friendly)."""
         return {
             "class": type(self).__name__,
-            "name": self.name,
-            "alphabet": self.alphabet,
-            "k": self.k,
-            "stride": self.stride,
-            "max_len": self.max_len,
-            "specials": list(self.specials),
-            "pad": self.pad,
-            "unknown": self.unknown,
-            "prefix": self.prefix,
-            "padding_side": self.padding_side,
-            "uppercase": self.uppercase,
+            **{key: copy.copy(getattr(self, key)) for key in _CONFIG_FIELDS},
             **{key: True for key in SEQUENCE_OPTIONS if getattr(self, key)},
         }
 
@@ -358,15 +332,8 @@ class Tokenizer:
     def encode_batch(self, codes: np.ndarray, lengths: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """Tokenize a block of stored barcodes into tensors (one kernel call).
 
-        Parameters
-        ----------
-        codes, lengths : numpy.ndarray
-            As in :meth:`encode_batch_numpy`.
-
-        Returns
-        -------
-        tokens : torch.LongTensor, shape (N, T)
-        attention_mask : torch.LongTensor, shape (N, T)
+        ``codes`` and ``lengths`` are as in :meth:`encode_batch_numpy`; returns ``tokens`` and
+        ``attention_mask``, LongTensors of shape ``(N, T)``.
         """
         return self._encode_tensors(codes, lengths)
 
@@ -383,17 +350,8 @@ class Tokenizer:
         return self.encode_codes_with_mask(codes_row, length)[0]
 
     def encode_codes_with_mask(self, codes_row: np.ndarray, length: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Token ids and attention mask of one stored barcode row.
-
-        Parameters
-        ----------
-        codes_row : numpy.ndarray of uint8, shape (L,)
-        length : int
-
-        Returns
-        -------
-        tokens, attention_mask : torch.LongTensor, shape (T,)
-        """
+        """Token ids and attention mask (LongTensors of shape ``(T,)``) of one stored barcode
+        row; ``codes_row`` and ``length`` as in :meth:`encode_codes`."""
         if np.ndim(codes_row) != 1:
             raise ValueError(f"codes_row must be one row (shape (L,)), got shape {np.shape(codes_row)!r}")
         tokens, mask = self._encode_tensors(codes_row, length)
