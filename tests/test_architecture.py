@@ -5,7 +5,7 @@ Parsed from the source, so the rules hold for every module, imported or not: no 
 other, excepted), and no circle in the graph of imports between the package's modules,
 counting imports made inside functions too; no two modules share a file name (``__init__``,
 ``base`` and ``presets`` excepted); module docstrings of at most six lines, without timings;
-no comparison with "jpeg" outside the pixel package.
+no comparison with "jpeg" outside the pixel package; imports point down the layers (``LAYERS``).
 """
 
 from __future__ import annotations
@@ -98,6 +98,57 @@ def test_the_package_is_parsed():
 def test_no_import_circles():
     graph = {name: _imports(name, path, tree) for name, (path, tree) in MODULES.items()}
     assert _cycles(graph) == []
+
+
+#: The layers of the package, lowest first: a module imports only from its own layer or below
+#: (imports inside functions count). A new top-level module or sub-package joins one of them.
+LAYERS = [
+    {"errors"},
+    {"_forksafe", "_files", "_hdf5", "_spawn", "_reuse", "_jit", "splits", "format", "cells", "images"},
+    {"barcode_codes", "columns", "checksums", "label_views", "tokenizers", "samplers"},
+    {"metadata", "_decode_worker", "pixels", "taxonomy"},
+    {"layouts", "retrieval"},
+    {"store", "download"},
+    {"build", "verify"},
+    {"datasets"},
+    {"bioscan5m", "bioscan1m", "canadian_invertebrates"},
+    {"transforms", "cli"},
+]
+
+
+def _part(module: str) -> str | None:
+    """The top-level part of the package a module belongs to (None: the package's ``__init__``)."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else None
+
+
+def _layer_violations() -> list[str]:
+    layer_of = {part: i for i, layer in enumerate(LAYERS) for part in layer}
+    out = []
+    for name, (path, tree) in MODULES.items():
+        here = _part(name)
+        if here is None:
+            continue
+        if here not in layer_of:
+            out.append(f"{name}: {here!r} is in no layer of LAYERS")
+            continue
+        for target in _imports(name, path, tree):
+            there = _part(target)
+            if there is not None and there in layer_of and layer_of[there] > layer_of[here]:
+                out.append(f"{name} imports {target} (layer {layer_of[there]} above {layer_of[here]})")
+    return sorted(set(out))
+
+
+def test_imports_point_down_the_layers():
+    """Reading never imports the builder, pixels never the store or the builder, and so on."""
+    assert _layer_violations() == []
+
+
+def test_the_layer_check_finds_an_upward_import(monkeypatch):
+    path, _ = MODULES["bioscan_h5.pixels.raw"]
+    tree = ast.parse("def f():\n    from ..build import pool\n")
+    monkeypatch.setitem(MODULES, "bioscan_h5.pixels.raw", (path, tree))
+    assert any("bioscan_h5.pixels.raw imports bioscan_h5.build" in v for v in _layer_violations())
 
 
 def _kind_compares(tree: ast.AST, kind: str = "jpeg") -> list[int]:
