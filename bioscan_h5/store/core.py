@@ -270,13 +270,15 @@ class Store(ChecksumAccess):
         self._identity.check(FileIdentity.of(self._map_source.fileno()), self.path)
 
     def close(self) -> None:
-        """Close the file (arrays already returned stay valid)."""
+        """Close the file (arrays already returned stay valid; a later read opens it again, afresh)."""
         if self._file is not None and self._pid == os.getpid():
             self._file.close()
             raw = self.__dict__.pop("_raw", None)
             if raw is not None:
                 raw.close()
         self._file = None
+        for cached in (*_CACHES, *_CACHED_PROPERTIES):  # all read from the file just closed
+            self.__dict__.pop(cached, None)
 
     def __enter__(self) -> Store:
         return self

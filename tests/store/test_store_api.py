@@ -186,3 +186,26 @@ def test_open_errors(tmp_path):
         f["x"] = 1
     with pytest.raises(StoreFormatError, match="not a bioscan-h5 store"):
         Store(other)
+
+
+def test_a_store_renamed_over_keeps_nothing_of_the_old_file(sample_root_5m, build_store, tmp_path):
+    """A store replaced by another of the same shape (an extension renames its new file over the
+    old one) is read from the new file only: barcodes, their tail and longest length included."""
+    import os
+
+    short = build_store(
+        sample_root_5m, out=tmp_path / "s.h5", no_images=True, max_nucleotides=8, full_barcodes=False
+    )
+    build_store(sample_root_5m, out=tmp_path / "w.h5", no_images=True)
+    store = Store(short.store)
+    assert store.dna_tail is None and not store.full_barcodes
+    before = store.barcodes()
+    store.close()
+    os.replace(tmp_path / "w.h5", tmp_path / "s.h5")
+    reference = build_store(sample_root_5m, out=tmp_path / "r.h5", no_images=True)
+    fresh = Store(reference.store)
+    assert store.full_barcodes and store.dna_tail is not None
+    assert store.longest_barcode == fresh.longest_barcode
+    assert store.barcodes(whole=True) == fresh.barcodes(whole=True) != before
+    store.close()
+    fresh.close()
