@@ -7,7 +7,6 @@ columns (needed without torch by the builder and the store) are in
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import warnings
 from collections.abc import Callable, Iterable, Mapping
@@ -171,9 +170,7 @@ class BIOSCAN1M(ImageStoreDataset):
         clibd_pv = self.partitioning_version == "clibd"
         aliases = _layout.CLIBD_SPLIT_ALIASES if clibd_pv else _layout.BIOSCAN1M_SPLIT_ALIASES
         self.split = aliases.get(split, split)
-        args = locals()  # the arguments that are options go to DatasetOptions
-        names = [f.name for f in dataclasses.fields(DatasetOptions) if f.name in args]
-        options = DatasetOptions(**{n: args[n] for n in names}, rank_aliases=self.rank_aliases)
+        options = DatasetOptions.from_arguments(locals(), self.rank_aliases)
         _warn_if_too_fine(self.partitioning_version, options.target_type)
         if download:  # BIOSCAN-1M's images come in one archive per package, for every split
             download_root(self.dataset_name, root, options, mirror, "all")

@@ -6,7 +6,6 @@ the builder and the store) are in :mod:`bioscan_h5.layouts.bioscan5m_layout`.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Callable, Iterable, Mapping
 
@@ -176,9 +175,7 @@ class BIOSCAN5M(ImageStoreDataset):
     ) -> None:
         self.split = _layout.SPLIT_ALIASES_5M.get(split, split)
         self._split_set = _layout.explode_metasplit_5m(self.split, verify=True)
-        args = locals()  # the arguments that are options go to DatasetOptions
-        names = [f.name for f in dataclasses.fields(DatasetOptions) if f.name in args]
-        options = DatasetOptions(**{n: args[n] for n in names}, rank_aliases=self.rank_aliases)
+        options = DatasetOptions.from_arguments(locals(), self.rank_aliases)
         if download:
             download_root(self.dataset_name, root, options, mirror, self.split)
         self._setup(root, options, store)

@@ -7,7 +7,6 @@ store) are in :mod:`bioscan_h5.layouts.canadian_invertebrates_layout`.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Callable, Iterable
 
@@ -116,9 +115,7 @@ class CanadianInvertebrates(StoreDataset):
     ) -> None:
         self.split = _layout.CANINV_SPLIT_ALIASES.get(split, split)
         _layout.explode_metasplit_caninv(self.split, verify=True)
-        args = locals()  # the arguments that are options go to DatasetOptions
-        names = [f.name for f in dataclasses.fields(DatasetOptions) if f.name in args]
-        options = DatasetOptions(**{n: args[n] for n in names}, rank_aliases=self.rank_aliases)
+        options = DatasetOptions.from_arguments(locals(), self.rank_aliases)
         if download:
             download_root(self.dataset_name, root, options, mirror, "all")
         self._setup(root, options, store)

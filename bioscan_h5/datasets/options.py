@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -80,6 +81,12 @@ class DatasetOptions:
         mx = self.max_nucleotides
         if mx is not None and (not isinstance(mx, (int, np.integer)) or mx < 0):
             raise InvalidArgumentError(f"max_nucleotides must be a non-negative integer or None, got {mx!r}.")
+
+    @classmethod
+    def from_arguments(cls, arguments: Mapping[str, Any], rank_aliases: Mapping[str, str]) -> DatasetOptions:
+        """The options among a constructor's ``locals()`` (its other arguments are not options)."""
+        names = [f.name for f in dataclasses.fields(cls) if f.name in arguments]
+        return cls(**{n: arguments[n] for n in names}, rank_aliases=rank_aliases)
 
     @property
     def wants_image(self) -> bool:
