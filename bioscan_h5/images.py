@@ -21,7 +21,6 @@ from .format import PAD_FILL, ImageStatus
 __all__ = [
     "SOURCE_FORMATS",
     "center_crop_box",
-    "classify_path",
     "decode_image",
     "draft_for",
     "failure",
@@ -106,19 +105,6 @@ def fit_image(img: Image.Image, size: int, fit: str = "crop") -> np.ndarray:
     top, left = (size - new_h) // 2, (size - new_w) // 2
     out[top : top + new_h, left : left + new_w] = np.asarray(img, dtype=np.uint8)
     return out
-
-
-def classify_path(path: str, image_dir_real: str) -> ImageStatus | None:
-    """The status of a source path that cannot be decoded (missing, empty, ...) before it is opened, or None.
-
-    Where the file really lies is checked on the opened descriptor (:func:`open_within`).
-    """
-    try:
-        return _file_status(os.stat(path))
-    except FileNotFoundError:
-        return ImageStatus.MISSING
-    except OSError:
-        return ImageStatus.UNDECODABLE
 
 
 def _file_status(st: os.stat_result) -> ImageStatus | None:

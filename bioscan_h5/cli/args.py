@@ -16,7 +16,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "build_config",
-    "checked_splits",
     "checked_tokenizers",
     "max_nucleotides",
     "non_negative_int",
@@ -52,13 +51,6 @@ def max_nucleotides(value: str) -> int | None:
         return positive_int(value)
     except argparse.ArgumentTypeError:
         raise argparse.ArgumentTypeError(f"expected a positive integer or 'none', got {value!r}") from None
-
-
-def checked_splits(dataset: str, splits: str) -> list[str]:
-    """The split names ``splits`` stands for (:class:`InvalidArgumentError` for one that is not a split)."""
-    from ..layouts import get_layout
-
-    return get_layout(dataset).explode(splits)
 
 
 def checked_tokenizers(names: tuple[str, ...]) -> None:

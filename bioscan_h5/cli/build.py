@@ -6,9 +6,9 @@ import argparse
 from typing import TYPE_CHECKING
 
 from .. import format as fmt
-from ..layouts import SCHEMAS
+from ..layouts import SCHEMAS, get_layout
 from ..pixels import CODECS, DEFAULT_KIND
-from .args import build_config, checked_splits, checked_tokenizers, max_nucleotides, positive_int
+from .args import build_config, checked_tokenizers, max_nucleotides, positive_int
 
 if TYPE_CHECKING:
     from ..build import BuildConfig
@@ -137,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = to_config(args)
     if not cfg.no_images:
-        checked_splits(cfg.dataset, cfg.splits)
+        get_layout(cfg.dataset).explode(cfg.splits)
     checked_tokenizers(cfg.tokenize)
     res = build(cfg)
     if res.dry_run:

@@ -13,8 +13,8 @@ import sys
 from ..download import MIRROR_ENV, download
 from ..errors import BioscanH5Error, BuildInterrupted, InvalidArgumentError
 from ..format import DEFAULT_IMAGE_SIZE
-from ..layouts import SCHEMAS
-from .args import build_config, checked_splits, positive_int
+from ..layouts import SCHEMAS, get_layout
+from .args import build_config, positive_int
 
 __all__ = ["add_parser", "run"]
 
@@ -75,7 +75,7 @@ def _download_splits(dataset: str, splits: str) -> str:
     """The splits to download, checked with the builder's rules (BIOSCAN-1M: all, since each of its
     image archives holds every split)."""
     try:
-        checked_splits(dataset, splits)
+        get_layout(dataset).explode(splits)
     except InvalidArgumentError as exc:
         if dataset != "bioscan1m":
             raise
