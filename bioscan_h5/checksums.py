@@ -31,20 +31,14 @@ __all__ = [
     "ChecksumAccess",
     "Checksums",
     "Damage",
-    "covered_datasets",
-    "crc_blocks",
-    "crc_rows",
     "crc_rows_kernel",
     "has_checksums",
     "image_crc",
     "missing_checksums",
-    "pending_image_crc",
     "pixels_crc",
     "row_bytes",
-    "strings_crc",
     "update_image_blocks",
     "write_checksums",
-    "zero_crc",
 ]
 
 # ================================================================ compute
@@ -107,7 +101,7 @@ def row_bytes(arr) -> np.ndarray:
     return a.view(np.uint8).reshape(a.shape[0], -1) if a.ndim else a.view(np.uint8).reshape(1, -1)
 
 
-def crc_rows(rows: np.ndarray, crcs: np.ndarray) -> None:
+def _crc_rows(rows: np.ndarray, crcs: np.ndarray) -> None:
     """Continue each row's CRC-32 (``crcs``, uint32, 0 to start) over ``rows`` of one array, in place.
 
     Each ``crcs[i]`` becomes ``zlib.crc32(rows[i], crcs[i])`` (the row's bytes by :func:`row_bytes`).
@@ -122,7 +116,7 @@ def crc_rows(rows: np.ndarray, crcs: np.ndarray) -> None:
     crc_rows_kernel(view, crcs, _TABLES)
 
 
-def crc_blocks(arr, block_rows: int = fmt.CHECKSUM_BLOCK_ROWS) -> np.ndarray:
+def _crc_blocks(arr, block_rows: int = fmt.CHECKSUM_BLOCK_ROWS) -> np.ndarray:
     """The CRC-32 of each block of ``block_rows`` rows of an array (uint32, one per block)."""
     view = row_bytes(arr)
     starts = range(0, len(view), block_rows)
@@ -135,7 +129,7 @@ def pixels_crc(pixels: np.ndarray) -> int:
 
 
 @functools.cache
-def zero_crc(nbytes: int) -> int:
+def _zero_crc(nbytes: int) -> int:
     """The CRC-32 of ``nbytes`` zero bytes (the pixels of a row never written)."""
     return zlib.crc32(bytes(nbytes))
 
@@ -143,19 +137,19 @@ def zero_crc(nbytes: int) -> int:
 def image_crc(pixel_crc: int, status: int, size: Iterable[int]) -> int:
     """A row's image checksum: its pixels' CRC continued over its status byte and source size.
 
-    Rows not built, or with a bad image, count too (their zeros: :func:`zero_crc`).
+    Rows not built, or with a bad image, count too (their zeros: :func:`_zero_crc`).
     """
     tail = np.array([status], dtype=fmt.STATUS_DTYPE).tobytes()
     tail += np.asarray(tuple(size), dtype=fmt.SOURCE_SIZE_DTYPE).tobytes()
     return zlib.crc32(tail, int(pixel_crc))
 
 
-def pending_image_crc(row_nbytes: int) -> int:
+def _pending_image_crc(row_nbytes: int) -> int:
     """The image checksum of a row not built yet: zero pixels, status 0, source size 0 x 0."""
-    return image_crc(zero_crc(row_nbytes), fmt.ImageStatus.PENDING, (0, 0))
+    return image_crc(_zero_crc(row_nbytes), fmt.ImageStatus.PENDING, (0, 0))
 
 
-def strings_crc(values: Iterable[str | bytes]) -> int:
+def _strings_crc(values: Iterable[str | bytes]) -> int:
     """The CRC-32 of a list of strings, each as its UTF-8 length (4 bytes) and bytes."""
     crc = 0
     for v in values:
@@ -164,7 +158,7 @@ def strings_crc(values: Iterable[str | bytes]) -> int:
     return crc
 
 
-def covered_datasets(f, n_rows: int) -> tuple[list[str], list[str], list[str]]:
+def _covered_datasets(f, n_rows: int) -> tuple[list[str], list[str], list[str]]:
     """What the checksums of an open store file cover, by the one rule builder and readers share.
 
     ``record``: the stage-1 per-row arrays (under ``dna/``, ``columns/``, ``tokens/``), chained
@@ -213,7 +207,7 @@ def write_checksums(f: h5py.File, n_rows: int, row_nbytes: int | None) -> None:
     The arrays are read back block by block, so what is checksummed is what was written.
     ``row_nbytes``: the bytes of one unwritten row's pixels (zeros); None: no image checksums.
     """
-    record, blocks, small = covered_datasets(f, n_rows)
+    record, blocks, small = _covered_datasets(f, n_rows)
     step = fmt.CHECKSUM_BLOCK_ROWS
     rows = np.zeros(n_rows, dtype=fmt.CHECKSUM_DTYPE)
     sums: dict[str, list[int]] = {name: [] for name in blocks}
@@ -222,19 +216,19 @@ def write_checksums(f: h5py.File, n_rows: int, row_nbytes: int | None) -> None:
         length = dset.shape[0] if dset.ndim else 1
         for start in range(0, length, step):
             part = dset[start : start + step] if dset.ndim else dset[()]
-            sums[name].append(int(crc_blocks(part, step)[0]))
+            sums[name].append(int(_crc_blocks(part, step)[0]))
             if name in record:
-                crc_rows(part, rows[start : start + step])
+                _crc_rows(part, rows[start : start + step])
     group = f.require_group(fmt.CHECKSUMS)
     group.attrs[fmt.ATTR_CRC_ALGORITHM] = fmt.CHECKSUM_ALGORITHM
     group.attrs[fmt.ATTR_CRC_BLOCK_ROWS] = step
     group.attrs[fmt.ATTR_CRC_SMALL] = json.dumps(
-        {name: strings_crc(f[name].asstr()[()]) for name in small}, sort_keys=True
+        {name: _strings_crc(f[name].asstr()[()]) for name in small}, sort_keys=True
     )
     f.create_dataset(fmt.CHECKSUM_ROWS, data=rows)
     f[fmt.CHECKSUM_ROWS].attrs[fmt.ATTR_CRC_ARRAYS] = json.dumps(record)
     if row_nbytes is not None:
-        images = np.full(n_rows, pending_image_crc(row_nbytes), dtype=fmt.CHECKSUM_DTYPE)
+        images = np.full(n_rows, _pending_image_crc(row_nbytes), dtype=fmt.CHECKSUM_DTYPE)
         f.create_dataset(fmt.CHECKSUM_IMAGES, data=images)
     for name, values in sums.items():
         f.create_dataset(fmt.checksum_block_path(name), data=np.asarray(values, dtype=fmt.CHECKSUM_DTYPE))
@@ -250,7 +244,7 @@ def update_image_blocks(f: h5py.File, kind_arrays: Iterable[str]) -> None:
     step = int(f[fmt.CHECKSUMS].attrs[fmt.ATTR_CRC_BLOCK_ROWS])
     for name in (*fmt.IMAGE_ROW_ARRAYS, *kind_arrays):
         if name in f:
-            f[fmt.checksum_block_path(name)][...] = crc_blocks(f[name][()], step)
+            f[fmt.checksum_block_path(name)][...] = _crc_blocks(f[name][()], step)
 
 
 # ================================================================ check (the readers, verify --full)
@@ -295,7 +289,7 @@ class Checksums:
             raise StoreFormatError(
                 f"{store.path!r} is damaged: its checksums are incomplete ({exc}). {REBUILD}"
             ) from None
-        record, self.blocks, small = covered_datasets(f, store.n_rows)
+        record, self.blocks, small = _covered_datasets(f, store.n_rows)
         if algorithm not in (fmt.CHECKSUM_ALGORITHM, fmt.CHECKSUM_ALGORITHM.encode()) or self.block_rows < 1:
             raise StoreFormatError(f"{store.path!r} is damaged: unknown checksum settings. {REBUILD}")
         if record != self.record or sorted(small) != sorted(self.small):
@@ -324,7 +318,7 @@ class Checksums:
                 crcs[k] = crc
             return crcs
         for name in self.record:
-            crc_rows(np.asarray(self.store.array(name)[rows]), crcs)
+            _crc_rows(np.asarray(self.store.array(name)[rows]), crcs)
         return crcs
 
     @functools.cached_property
@@ -343,7 +337,7 @@ class Checksums:
         size = np.asarray(st.array(fmt.IMAGE_SOURCE_SIZE)[rows])
         encoded = self.codec.checksum_bytes(st)
         images = st.images if encoded is None else None
-        zero = zero_crc(st.image_size**2 * 3)
+        zero = _zero_crc(st.image_size**2 * 3)
 
         def one(k: int) -> int:
             row = int(rows[k])
@@ -371,14 +365,14 @@ class Checksums:
         out = []
         for b in blocks:
             a = b * step
-            if int(crc_blocks(arr[a : a + step] if arr.ndim else arr, step)[0]) != int(stored[b]):
+            if int(_crc_blocks(arr[a : a + step] if arr.ndim else arr, step)[0]) != int(stored[b]):
                 out.append((a, min(a + step, length)))
         return out
 
     def small_damage(self) -> list[str]:
         """The vocabularies whose checksum fails."""
         f = self.store.file
-        return [n for n, crc in sorted(self.small.items()) if strings_crc(f[n].asstr()[()]) != int(crc)]
+        return [n for n, crc in sorted(self.small.items()) if _strings_crc(f[n].asstr()[()]) != int(crc)]
 
     # ------------------------------------------------------------ the reader's check
     def check_rows(self, rows, images: bool) -> None:
