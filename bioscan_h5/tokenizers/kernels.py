@@ -38,7 +38,9 @@ def tokenize_kernel(codes, lengths, args, tokens, mask):  # pragma: no cover - j
     n_tok = tokens.shape[1]
     first = 1 if prefix_id >= 0 else 0
     n_win = n_tok - first
-    pad_digit = digits[pad_code] if pad_code >= 0 else -1
+    pad_digit = -1
+    if pad_code >= 0:
+        pad_digit = digits[pad_code]
     # Byte -> token id for single letters (the k == 1 fast path).
     tok1 = np.empty(256, dtype=np.int64)
     for c in range(256):
@@ -54,8 +56,16 @@ def tokenize_kernel(codes, lengths, args, tokens, mask):  # pragma: no cover - j
             pad_tok = pad_tok * base + pad_digit
         pad_tok += first_id
     for i in range(n):
-        ln = min(max(lengths[i], 0), width, max_len)
-        row, out, mrow = codes[i], tokens[i], mask[i]
+        ln = lengths[i]
+        if ln < 0:
+            ln = 0
+        if ln > width:
+            ln = width
+        if ln > max_len:
+            ln = max_len
+        row = codes[i]
+        out = tokens[i]
+        mrow = mask[i]
         # Padded position p holds letter p - shift for shift <= p < end, padding elsewhere.
         shift = max_len - ln if left else 0
         end = shift + ln
@@ -65,10 +75,20 @@ def tokenize_kernel(codes, lengths, args, tokens, mask):  # pragma: no cover - j
         # Windows, in order: [0, j_pl) padding only, [j_pl, j_lo) partly padding,
         # [j_lo, j_hi) wholly inside the sequence, [j_hi, j_pr) partly padding,
         # [j_pr, n_win) padding only.
-        j_hi = min((end - k) // stride + 1 if end >= k else 0, n_win)
-        j_lo = min((shift + stride - 1) // stride, j_hi)
-        j_pl = min((shift - k) // stride + 1 if shift >= k else 0, j_lo)
-        j_pr = max(min((end + stride - 1) // stride, n_win), j_hi)
+        j_hi = (end - k) // stride + 1 if end >= k else 0
+        if j_hi > n_win:
+            j_hi = n_win
+        j_lo = (shift + stride - 1) // stride
+        if j_lo > j_hi:
+            j_lo = j_hi
+        j_pl = (shift - k) // stride + 1 if shift >= k else 0
+        if j_pl > j_lo:
+            j_pl = j_lo
+        j_pr = (end + stride - 1) // stride
+        if j_pr > n_win:
+            j_pr = n_win
+        if j_pr < j_hi:
+            j_pr = j_hi
         out[first : first + j_pl] = pad_tok
         # The inner loops index slices from 0 so that numba can drop negative-index checks.
         seg = row[j_lo * stride - shift : (j_hi - 1) * stride + k - shift] if j_hi > j_lo else row[0:0]
@@ -78,7 +98,10 @@ def tokenize_kernel(codes, lengths, args, tokens, mask):  # pragma: no cover - j
                 oseg[j] = tok1[seg[j]]
         elif stride == k:
             # Back-to-back windows: one pass over the letters (faster than a loop per window).
-            idx = bad = t = o = 0
+            idx = 0
+            bad = 0
+            t = 0
+            o = 0
             for p in range(seg.shape[0]):
                 d = digits[seg[p]]
                 bad |= d
@@ -87,11 +110,14 @@ def tokenize_kernel(codes, lengths, args, tokens, mask):  # pragma: no cover - j
                 if t == k:
                     oseg[o] = unk_id if bad < 0 else first_id + idx
                     o += 1
-                    t = idx = bad = 0
+                    t = 0
+                    idx = 0
+                    bad = 0
         else:
             for j in range(oseg.shape[0]):
                 p0 = j * stride
-                idx = bad = 0
+                idx = 0
+                bad = 0
                 for t in range(k):
                     d = digits[seg[p0 + t]]
                     bad |= d
@@ -105,16 +131,22 @@ def tokenize_kernel(codes, lengths, args, tokens, mask):  # pragma: no cover - j
                 if pad_id >= 0 and (start >= end or start + k <= shift):
                     out[first + j] = pad_id
                     continue
-                idx = bad = 0
+                idx = 0
+                bad = 0
                 for t in range(k):
                     p = start + t
-                    d = digits[row[p - shift]] if shift <= p < end else pad_digit
+                    if p >= shift and p < end:
+                        d = digits[row[p - shift]]
+                    else:
+                        d = pad_digit
                     bad |= d
                     idx = idx * base + d
                 out[first + j] = unk_id if bad < 0 else first_id + idx
         out[first + j_pr : first + n_win] = pad_tok
         # Attention mask: 1 on n // stride windows, at the start (or the end when left-padded).
-        n_on = min(ln // stride, n_win)
+        n_on = ln // stride
+        if n_on > n_win:
+            n_on = n_win
         on_lo = n_win - n_on if left else 0
         on_hi = on_lo + n_on
         mrow[first : first + on_lo] = 0
