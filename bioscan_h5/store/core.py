@@ -248,9 +248,13 @@ class Store(ChecksumAccess):
                     f.close()
                     raise
             self._file, self._pid, self.attrs, self._identity = f, os.getpid(), header.attrs, now
-            for cached in (*_CACHES, *_CACHED_PROPERTIES):
-                self.__dict__.pop(cached, None)
+            self._forget_file_data()
         return self._file
+
+    def _forget_file_data(self) -> None:
+        """Drop everything read from the file (maps, columns, cached properties): it is read again."""
+        for cached in (*_CACHES, *_CACHED_PROPERTIES):
+            self.__dict__.pop(cached, None)
 
     @property
     def _map_source(self):
@@ -277,8 +281,7 @@ class Store(ChecksumAccess):
             if raw is not None:
                 raw.close()
         self._file = None
-        for cached in (*_CACHES, *_CACHED_PROPERTIES):  # all read from the file just closed
-            self.__dict__.pop(cached, None)
+        self._forget_file_data()
 
     def __enter__(self) -> Store:
         return self
