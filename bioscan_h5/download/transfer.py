@@ -203,7 +203,7 @@ class _Transfer:
             self._restart()
         if total is None and length is not None:
             total = self.offset + length
-        if self.deadline.size is None:
+        if self.deadline.size is None and total:  # an empty answer must not fix the budget at 0
             self.deadline.size = total
         cap, why = self._cap(total)
         bar.reset(total=total if total is not None else self.size)
