@@ -266,6 +266,10 @@ class Damage:
         blamed = self.rows.setdefault(int(row), [])
         blamed += [a for a in arrays if a not in blamed]
 
+    def __bool__(self) -> bool:
+        """Whether anything was found damaged."""
+        return bool(self.rows or self.arrays)
+
 
 class Checksums:
     """The checksums of an open format-2 ``store``.
