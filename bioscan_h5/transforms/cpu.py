@@ -154,6 +154,9 @@ def one_thread() -> Iterator[None]:
     of threads that have not yet run an op), so other threads keep theirs.
     """
     before = torch.get_num_threads()
+    if before == 1:  # nothing to set or restore, on a per-batch path
+        yield
+        return
     torch.set_num_threads(1)
     try:
         yield
