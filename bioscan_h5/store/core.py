@@ -280,6 +280,9 @@ class Store(ChecksumAccess):
             raw = self.__dict__.pop("_raw", None)
             if raw is not None:
                 raw.close()
+            block = self.__dict__.get("pixel_block")
+            if block is not None:  # its own descriptor of the file, closed now rather than at collection
+                block.close()
         self._file = None
         self._forget_file_data()
 
