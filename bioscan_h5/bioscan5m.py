@@ -76,7 +76,7 @@ def get_image_path(row) -> str:
 
 
 _FRAME_RULES = FrameRules(
-    _layout.COLUMN_DTYPES_5M, tuple(_layout.USECOLS_5M), _layout.LABELS_5M, image_path=_layout.image_path_5m
+    _layout.COLUMN_DTYPES_5M, tuple(_layout.USECOLS_5M), _layout.LABELS_5M, image_path=_layout.image_paths_5m
 )
 
 

@@ -28,13 +28,13 @@ class FrameRules:
 
     ``dtypes`` of the columns (others inferred); ``usecols`` the dataset class reads (its loader
     function reads all); ``labels`` that get a ``<column>_index`` column, in order; ``image_path``
-    (BIOSCAN-5M): ``(split, chunk, processid)`` -> its image file, for an ``image_path`` column last.
+    (BIOSCAN-5M): a metadata frame -> each row's image file, for an ``image_path`` column last.
     """
 
     dtypes: Mapping[str, Any]
     usecols: tuple[str, ...]
     labels: tuple[str, ...]
-    image_path: Callable[[str, str, str], str] | None = None
+    image_path: Callable[[Any], Any] | None = None
 
 
 @functools.cache

@@ -18,7 +18,6 @@ from .. import format as fmt
 from ..layouts import SCHEMAS, FrameSource, get_layout
 from ..metadata import fingerprint
 from ..store import Store
-from .frames import text_series
 
 __all__ = [
     "default_dtype_enum",
@@ -137,7 +136,5 @@ def load_peer_metadata(
             df[c] = df[c].astype("category")
         df[c + "_index"] = df[c].cat.codes
     if rules.image_path is not None:
-        chunks = df["chunk"].astype(object).where(df["chunk"].notna(), "")
-        paths = map(rules.image_path, df["split"], chunks, df["processid"])
-        df["image_path"] = text_series(list(paths), df.index)
+        df["image_path"] = rules.image_path(df)
     return df

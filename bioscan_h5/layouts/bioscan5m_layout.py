@@ -34,6 +34,7 @@ __all__ = [
     "Bioscan5MLayout",
     "explode_metasplit_5m",
     "image_path_5m",
+    "image_paths_5m",
 ]
 
 # ---------------------------------------------------------------- the store schema
@@ -142,6 +143,14 @@ def image_path_5m(split: str, chunk: str, processid: str) -> str:
     """
     folder = f"{chunk}{os.path.sep}" if chunk else ""
     return f"{split}{os.path.sep}{folder}{processid}.jpg"
+
+
+def image_paths_5m(frame: Any) -> Any:
+    """:func:`image_path_5m` for every row of a metadata DataFrame, vectorised as the peer's loader
+    does it (a Series; NaN where ``split`` or ``processid`` is missing)."""
+    chunk = frame["chunk"].astype(str) + os.path.sep
+    chunk = chunk.where(frame["chunk"].notna(), "")
+    return frame["split"] + os.path.sep + chunk + frame["processid"] + ".jpg"
 
 
 @dataclass(frozen=True)
